@@ -1,0 +1,1 @@
+//! Build engine (kiln-build). Work in progress: see issue 8.

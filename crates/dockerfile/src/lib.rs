@@ -1,0 +1,1 @@
+//! Dockerfile frontend (kiln-dockerfile). Work in progress: see issue 5.

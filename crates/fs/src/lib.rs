@@ -1,0 +1,1 @@
+//! Snapshot filesystem (kiln-fs). Work in progress: see issue 2.

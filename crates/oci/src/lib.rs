@@ -1,0 +1,1 @@
+//! OCI images (kiln-oci). Work in progress: see issue 6.

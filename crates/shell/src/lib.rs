@@ -1,0 +1,1 @@
+//! Shell interpreter (kiln-shell). Work in progress: see issue 4.

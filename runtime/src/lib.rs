@@ -1,0 +1,1 @@
+//! WASI p1 host (kiln-runtime). Work in progress: see issue 3.
