@@ -1,1 +1,10 @@
-//! Build engine (kiln-build). Work in progress: see issue 8.
+//! kiln's build engine: turns a parsed Dockerfile and a build context into an image.
+//!
+//! It plans stages into a graph of steps, keys each step for the cache, runs `RUN` steps
+//! through the shell and runtime with the secrets and mounts that step asks for, applies
+//! `COPY`/`ADD` and config instructions, and assembles the image through `kiln-oci`.
+//! It is not a parser (`kiln-dockerfile`), a WASI host (`kiln-runtime`) or a file
+//! format library (`kiln-fs`, `kiln-oci`): it joins them.
+
+pub mod redact;
+pub mod secrets;

@@ -1,0 +1,288 @@
+//! Secret redaction for everything kiln prints, and the leak scanner for what it writes.
+//!
+//! Step output arrives in arbitrary chunks, so a secret may be split across two writes.
+//! [`Redactor`] holds back the shortest tail that could still grow into a secret and
+//! releases it only once it is known not to be one.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use zeroize::Zeroizing;
+
+use crate::secrets::{SecretName, Secrets};
+
+/// The secrets are too large to search for (the automaton's size limit).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot index the build secrets for redaction: {0}")]
+pub struct PatternError(String);
+
+/// What a redacted secret is replaced with.
+pub const MASK: &[u8] = b"****";
+
+/// The secrets' values as one automaton, shared by redactors and leak scanners.
+/// Deliberately not `Debug`: it holds the values.
+#[derive(Clone)]
+pub struct SecretPatterns {
+    automaton: Option<AhoCorasick>,
+    ids: Vec<SecretName>,
+    values: Vec<Zeroizing<Vec<u8>>>,
+}
+
+impl SecretPatterns {
+    /// Patterns for redaction: every non-empty secret value.
+    pub fn for_redaction(secrets: &Secrets) -> Result<Self, PatternError> {
+        Self::build(secrets, 1)
+    }
+
+    /// Patterns for the leak guard: values of at least 8 bytes (shorter ones would match by
+    /// chance in ordinary files).
+    pub fn for_leak_guard(secrets: &Secrets) -> Result<Self, PatternError> {
+        Self::build(secrets, 8)
+    }
+
+    fn build(secrets: &Secrets, min_len: usize) -> Result<Self, PatternError> {
+        let mut ids = Vec::new();
+        let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        for (id, value) in secrets.iter() {
+            let bytes = value.expose();
+            // A value with a trailing newline (a file written by `echo`) is also looked
+            // for without it, since tools often strip it.
+            let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+            for candidate in [bytes, trimmed] {
+                if candidate.len() >= min_len && !values.iter().any(|v| v[..] == *candidate) {
+                    ids.push(id.clone());
+                    values.push(Zeroizing::new(candidate.to_vec()));
+                }
+            }
+        }
+        let automaton = if values.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(values.iter().map(|v| &v[..]))
+                .map_err(|e| PatternError(e.to_string()))?;
+            Some(ac)
+        };
+        Ok(Self {
+            automaton,
+            ids,
+            values,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.automaton.is_none()
+    }
+
+    fn max_len(&self) -> usize {
+        self.values.iter().map(|v| v.len()).max().unwrap_or(0)
+    }
+
+    /// Replaces every whole occurrence of a secret in `data`.
+    pub fn redact(&self, data: &[u8]) -> Vec<u8> {
+        match &self.automaton {
+            None => data.to_vec(),
+            Some(ac) => {
+                let mut out = Vec::with_capacity(data.len());
+                ac.replace_all_with_bytes(data, &mut out, |_, _, dst| {
+                    dst.extend_from_slice(MASK);
+                    true
+                });
+                out
+            }
+        }
+    }
+
+    /// Redacts a message (an error or a log line) given as text.
+    pub fn redact_str(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()
+    }
+
+    /// Length of the longest suffix of `data` that is a proper prefix of some secret.
+    fn partial_suffix(&self, data: &[u8]) -> usize {
+        let longest = self.max_len().saturating_sub(1).min(data.len());
+        (1..=longest)
+            .rev()
+            .find(|&n| {
+                let tail = &data[data.len() - n..];
+                self.values.iter().any(|v| v.len() > n && v.starts_with(tail))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Where a stream may be cut so that no secret can be split: before the longest tail
+    /// that may still grow into a secret, and never inside a complete match.
+    fn safe_cut(&self, data: &[u8]) -> usize {
+        let mut cut = data.len() - self.partial_suffix(data);
+        if let Some(ac) = &self.automaton {
+            if let Some(m) = ac.find_iter(data).find(|m| m.start() < cut && m.end() > cut) {
+                cut = m.start();
+            }
+        }
+        cut
+    }
+}
+
+/// Streaming redaction of one output stream.
+pub struct Redactor {
+    patterns: SecretPatterns,
+    pending: Zeroizing<Vec<u8>>,
+}
+
+impl Redactor {
+    pub fn new(patterns: SecretPatterns) -> Self {
+        Self {
+            patterns,
+            pending: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    /// Feeds a chunk; returns the bytes that are now safe to show.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(chunk);
+        let cut = self.patterns.safe_cut(&self.pending);
+        let out = self.patterns.redact(&self.pending[..cut]);
+        self.pending.drain(..cut);
+        out
+    }
+
+    /// The stream ended: release what was held back.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let out = self.patterns.redact(&self.pending);
+        self.pending.clear();
+        out
+    }
+}
+
+/// A secret found where it must not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub secret: SecretName,
+}
+
+impl SecretPatterns {
+    /// The first secret that occurs in `data`, if any.
+    pub fn find(&self, data: &[u8]) -> Option<Leak> {
+        let m = self.automaton.as_ref()?.find(data)?;
+        Some(Leak {
+            secret: self.ids[m.pattern().as_usize()].clone(),
+        })
+    }
+
+    /// Scans a stream in bounded memory, carrying an overlap between chunks so a value that
+    /// straddles two reads is still found.
+    pub fn find_in_reader(&self, mut reader: impl std::io::Read) -> std::io::Result<Option<Leak>> {
+        if self.is_empty() {
+            std::io::copy(&mut reader, &mut std::io::sink())?;
+            return Ok(None);
+        }
+        let overlap = self.max_len().saturating_sub(1);
+        let mut window = Vec::with_capacity(64 * 1024 + overlap);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(self.find(&window));
+            }
+            window.extend_from_slice(&buf[..n]);
+            if let Some(leak) = self.find(&window) {
+                // Drain the rest so a tee'd writer upstream still sees the whole stream.
+                std::io::copy(&mut reader, &mut std::io::sink())?;
+                return Ok(Some(leak));
+            }
+            let keep = overlap.min(window.len());
+            window.drain(..window.len() - keep);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::SecretValue;
+
+    fn secrets(pairs: &[(&str, &str)]) -> Secrets {
+        let mut s = Secrets::default();
+        for (id, v) in pairs {
+            s.insert(
+                SecretName::new(id).unwrap(),
+                SecretValue::new(v.as_bytes().to_vec()),
+            );
+        }
+        s
+    }
+
+    fn redact_chunks(s: &Secrets, chunks: &[&str]) -> String {
+        let mut r = Redactor::new(SecretPatterns::for_redaction(s).unwrap());
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(r.push(c.as_bytes()));
+        }
+        out.extend(r.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn redacts_whole_values() {
+        let s = secrets(&[("a", "s3cr3t-token")]);
+        assert_eq!(
+            redact_chunks(&s, &["x s3cr3t-token y\n"]),
+            "x **** y\n".to_owned()
+        );
+    }
+
+    #[test]
+    fn redacts_values_split_across_every_boundary() {
+        let s = secrets(&[("a", "s3cr3t-token"), ("b", "password")]);
+        let text = "user password and s3cr3t-token end";
+        for i in 0..text.len() {
+            for j in i..text.len() {
+                let out = redact_chunks(&s, &[&text[..i], &text[i..j], &text[j..]]);
+                assert_eq!(out, "user **** and **** end", "split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_match_is_never_cut_by_a_longer_candidate() {
+        let s = secrets(&[("a", "abcd"), ("b", "cdXY")]);
+        assert_eq!(redact_chunks(&s, &["abcd", "ZZ"]), "****ZZ");
+        assert_eq!(redact_chunks(&s, &["ab", "cdXY"]), "****XY");
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let s = secrets(&[("a", "abcabd")]);
+        let text = "abcabcabd!";
+        let chunks: Vec<String> = text.chars().map(|c| c.to_string()).collect();
+        let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        assert_eq!(redact_chunks(&s, &refs), "abc****!");
+    }
+
+    #[test]
+    fn holds_nothing_back_without_a_possible_match() {
+        let s = secrets(&[("a", "zzzzzzzz")]);
+        let mut r = Redactor::new(SecretPatterns::for_redaction(&s).unwrap());
+        assert_eq!(r.push(b"hello"), b"hello");
+        assert_eq!(r.push(b" zz"), b" ");
+        assert_eq!(r.finish(), b"zz");
+    }
+
+    #[test]
+    fn trailing_newline_variant_is_redacted() {
+        let s = secrets(&[("netrc", "machine h login admin password pw\n")]);
+        let out = redact_chunks(&s, &["cat: machine h login admin password pw"]);
+        assert_eq!(out, "cat: ****");
+    }
+
+    #[test]
+    fn leak_guard_ignores_short_values_and_finds_straddling_ones() {
+        let s = secrets(&[("short", "abc"), ("long", "0123456789abcdef")]);
+        let p = SecretPatterns::for_leak_guard(&s).unwrap();
+        assert_eq!(p.find(b"xxabcxx"), None);
+        let mut data = vec![b'.'; 200_000];
+        data[65_530..65_546].copy_from_slice(b"0123456789abcdef");
+        let leak = p.find_in_reader(&data[..]).unwrap().unwrap();
+        assert_eq!(leak.secret.as_str(), "long");
+        assert_eq!(p.find_in_reader(&[b'.'; 70_000][..]).unwrap(), None);
+    }
+}

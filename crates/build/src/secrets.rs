@@ -1,0 +1,312 @@
+//! Build secrets: where their values come from (`--secret`), and how they are held.
+//!
+//! A secret value lives only in memory, in a [`SecretValue`] that zeroises itself on drop
+//! and never prints its bytes (`Debug` shows the length only). Nothing in this module
+//! writes a value anywhere; the step runner hands it to the runtime's mount table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+/// The name a Dockerfile uses to ask for a secret (`--mount=type=secret,id=NAME`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Validates an id as BuildKit does: non-empty, no path separators or control bytes.
+    pub fn new(id: &str) -> Result<Self, SecretError> {
+        let bad = id.is_empty()
+            || id.len() > 255
+            || id
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\' || c == ',' || c == '=');
+        if bad {
+            return Err(SecretError::BadId(id.escape_debug().to_string()));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretName({})", self.0)
+    }
+}
+
+/// A secret's bytes. Zeroised on drop; `Debug` never shows them.
+#[derive(Clone)]
+pub struct SecretValue(Zeroizing<Vec<u8>>);
+
+impl SecretValue {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretValue({} bytes)", self.0.len())
+    }
+}
+
+/// Where a `--secret` value comes from, as buildx spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+    /// Bare `id=X`: the environment variable X if set, else the file X (buildx's default).
+    EnvOrFile(String),
+}
+
+/// One parsed `--secret` flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub id: SecretName,
+    pub source: SecretSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("invalid secret id {0:?}: use letters, digits, '-', '_' or '.'")]
+    BadId(String),
+    #[error("invalid --secret {spec:?}: {why}")]
+    BadSpec { spec: String, why: String },
+    #[error("secret {id}: cannot read {path}: {source}")]
+    Read {
+        id: SecretName,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret {id}: environment variable {var} is not set")]
+    MissingEnv { id: SecretName, var: String },
+    #[error("secret {id} is given twice")]
+    Duplicate { id: SecretName },
+}
+
+impl SecretSpec {
+    /// Parses buildx's `--secret` syntax: `id=X[,src|source=PATH][,env=VAR][,type=file|env]`.
+    pub fn parse(spec: &str) -> Result<Self, SecretError> {
+        let bad = |why: &str| SecretError::BadSpec {
+            spec: spec.to_owned(),
+            why: why.to_owned(),
+        };
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        for field in spec.split(',') {
+            let (key, value) = field
+                .split_once('=')
+                .ok_or_else(|| bad("each field must be key=value"))?;
+            let slot = match key.trim().to_ascii_lowercase().as_str() {
+                "id" => &mut id,
+                "src" | "source" => &mut src,
+                "env" => &mut env,
+                "type" => &mut kind,
+                other => return Err(bad(&format!("unknown key {other:?}"))),
+            };
+            if slot.replace(value.to_owned()).is_some() {
+                return Err(bad(&format!("{key} given twice")));
+            }
+        }
+        let kind = kind.as_deref().unwrap_or("");
+        let source = match (kind, src, env) {
+            (_, Some(_), Some(_)) => return Err(bad("give either src or env, not both")),
+            ("" | "file", Some(path), None) => SecretSource::File(path.into()),
+            ("" | "env", None, Some(var)) => SecretSource::Env(var),
+            ("env", Some(var), None) => SecretSource::Env(var),
+            ("file", None, None) => SecretSource::File(required_id(&id, &bad)?.into()),
+            ("env", None, None) => SecretSource::Env(required_id(&id, &bad)?),
+            ("", None, None) => SecretSource::EnvOrFile(required_id(&id, &bad)?),
+            ("file" | "env", ..) => return Err(bad("src/env do not match type")),
+            (other, ..) => return Err(bad(&format!("unknown type {other:?}: use file or env"))),
+        };
+        let id = match (id, &source) {
+            (Some(id), _) => id,
+            // buildx: `--secret src=./netrc` takes the id from the file name.
+            (None, SecretSource::File(path)) => path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| bad("missing id"))?
+                .to_owned(),
+            (None, SecretSource::Env(var)) => var.clone(),
+            (None, SecretSource::EnvOrFile(_)) => return Err(bad("missing id")),
+        };
+        Ok(Self {
+            id: SecretName::new(&id)?,
+            source,
+        })
+    }
+
+    /// Reads the value. `lookup_env` is the process environment in the CLI, a map in tests.
+    pub fn load(
+        &self,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SecretValue, SecretError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| SecretError::Read {
+                id: self.id.clone(),
+                path: path.clone(),
+                source,
+            })
+        };
+        let bytes = match &self.source {
+            SecretSource::File(path) => read(path)?,
+            SecretSource::Env(var) => lookup_env(var)
+                .ok_or_else(|| SecretError::MissingEnv {
+                    id: self.id.clone(),
+                    var: var.clone(),
+                })?
+                .into_bytes(),
+            SecretSource::EnvOrFile(name) => match lookup_env(name) {
+                Some(value) => value.into_bytes(),
+                None => read(&PathBuf::from(name))?,
+            },
+        };
+        Ok(SecretValue::new(bytes))
+    }
+}
+
+fn required_id(
+    id: &Option<String>,
+    bad: &dyn Fn(&str) -> SecretError,
+) -> Result<String, SecretError> {
+    id.clone().ok_or_else(|| bad("missing id"))
+}
+
+/// The secrets given to one build, by id.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets(BTreeMap<SecretName, SecretValue>);
+
+impl Secrets {
+    pub fn load(
+        specs: &[SecretSpec],
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SecretError> {
+        let mut map = BTreeMap::new();
+        for spec in specs {
+            if map.insert(spec.id.clone(), spec.load(lookup_env)?).is_some() {
+                return Err(SecretError::Duplicate {
+                    id: spec.id.clone(),
+                });
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub fn insert(&mut self, id: SecretName, value: SecretValue) {
+        self.0.insert(id, value);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SecretValue> {
+        self.0.iter().find(|(k, _)| k.as_str() == id).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&SecretName, &SecretValue)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn parses_buildx_forms() {
+        let s = SecretSpec::parse("id=netrc,src=./netrc").unwrap();
+        assert_eq!(s.id.as_str(), "netrc");
+        assert_eq!(s.source, SecretSource::File("./netrc".into()));
+        let s = SecretSpec::parse("id=tok,env=TOKEN").unwrap();
+        assert_eq!(s.source, SecretSource::Env("TOKEN".into()));
+        let s = SecretSpec::parse("id=tok,type=env").unwrap();
+        assert_eq!(s.source, SecretSource::Env("tok".into()));
+        let s = SecretSpec::parse("id=tok").unwrap();
+        assert_eq!(s.source, SecretSource::EnvOrFile("tok".into()));
+        let s = SecretSpec::parse("type=file,id=a,source=/x/y").unwrap();
+        assert_eq!(s.source, SecretSource::File("/x/y".into()));
+        let s = SecretSpec::parse("src=/etc/netrc").unwrap();
+        assert_eq!(s.id.as_str(), "netrc");
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        for bad in [
+            "",
+            "id",
+            "id=a,src=x,env=Y",
+            "id=a,colour=red",
+            "id=a,type=ssh",
+            "id=a/b,src=x",
+            "id=a,id=b",
+            "type=env",
+        ] {
+            assert!(SecretSpec::parse(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn bare_id_prefers_env_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tok");
+        std::fs::write(&file, b"from-file").unwrap();
+        let spec = SecretSpec::parse(&format!("id={}", file.display()));
+        // An id with a path separator is not an id; the file form must use src=.
+        assert!(spec.is_err());
+        let spec = SecretSpec::parse("id=tok").unwrap();
+        let env = |k: &str| (k == "tok").then(|| "from-env".to_owned());
+        assert_eq!(spec.load(&env).unwrap().expose(), b"from-env");
+        let err = spec.load(&no_env).unwrap_err().to_string();
+        assert!(err.contains("secret tok"), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let v = SecretValue::new(b"hunter2hunter2".to_vec());
+        let shown = format!("{v:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let env = |_: &str| Some("hunter2hunter2".to_owned());
+        let s = Secrets::load(&[SecretSpec::parse("id=a,env=A").unwrap()], &env).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_env_names_the_variable_not_a_value() {
+        let spec = SecretSpec::parse("id=tok,env=NOPE_NOT_SET").unwrap();
+        let err = spec.load(&no_env).unwrap_err().to_string();
+        assert!(err.contains("NOPE_NOT_SET"));
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        let env = |_: &str| Some("v".to_owned());
+        let specs = [
+            SecretSpec::parse("id=a,env=A").unwrap(),
+            SecretSpec::parse("id=a,env=B").unwrap(),
+        ];
+        assert!(matches!(
+            Secrets::load(&specs, &env),
+            Err(SecretError::Duplicate { .. })
+        ));
+    }
+}
