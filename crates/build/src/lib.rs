@@ -6,5 +6,7 @@
 //! It is not a parser (`kiln-dockerfile`), a WASI host (`kiln-runtime`) or a file
 //! format library (`kiln-fs`, `kiln-oci`): it joins them.
 
+pub mod cache;
+pub mod context;
 pub mod redact;
 pub mod secrets;

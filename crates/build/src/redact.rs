@@ -104,7 +104,9 @@ impl SecretPatterns {
             .rev()
             .find(|&n| {
                 let tail = &data[data.len() - n..];
-                self.values.iter().any(|v| v.len() > n && v.starts_with(tail))
+                self.values
+                    .iter()
+                    .any(|v| v.len() > n && v.starts_with(tail))
             })
             .unwrap_or(0)
     }
@@ -114,7 +116,10 @@ impl SecretPatterns {
     fn safe_cut(&self, data: &[u8]) -> usize {
         let mut cut = data.len() - self.partial_suffix(data);
         if let Some(ac) = &self.automaton {
-            if let Some(m) = ac.find_iter(data).find(|m| m.start() < cut && m.end() > cut) {
+            if let Some(m) = ac
+                .find_iter(data)
+                .find(|m| m.start() < cut && m.end() > cut)
+            {
                 cut = m.start();
             }
         }

@@ -131,7 +131,7 @@ impl SecretSpec {
             ("file", None, None) => SecretSource::File(required_id(&id, &bad)?.into()),
             ("env", None, None) => SecretSource::Env(required_id(&id, &bad)?),
             ("", None, None) => SecretSource::EnvOrFile(required_id(&id, &bad)?),
-            ("file" | "env", ..) => return Err(bad("src/env do not match type")),
+            ("file", None, Some(_)) => return Err(bad("type=file takes src, not env")),
             (other, ..) => return Err(bad(&format!("unknown type {other:?}: use file or env"))),
         };
         let id = match (id, &source) {
@@ -198,7 +198,10 @@ impl Secrets {
     ) -> Result<Self, SecretError> {
         let mut map = BTreeMap::new();
         for spec in specs {
-            if map.insert(spec.id.clone(), spec.load(lookup_env)?).is_some() {
+            if map
+                .insert(spec.id.clone(), spec.load(lookup_env)?)
+                .is_some()
+            {
                 return Err(SecretError::Duplicate {
                     id: spec.id.clone(),
                 });
@@ -212,7 +215,10 @@ impl Secrets {
     }
 
     pub fn get(&self, id: &str) -> Option<&SecretValue> {
-        self.0.iter().find(|(k, _)| k.as_str() == id).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == id)
+            .map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&SecretName, &SecretValue)> {

@@ -1,0 +1,558 @@
+//! The build context: a host directory opened once as a capability (`cap_std::fs::Dir`)
+//! and read only through it, filtered by `.dockerignore`.
+//!
+//! Every path here comes from a Dockerfile and is untrusted: sources are cleaned to
+//! context-relative paths, a path that climbs out of the context is an error, and a
+//! symlink inside the context is copied as a link (its target is just bytes), never
+//! followed out of the context.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use globset::{GlobBuilder, GlobMatcher};
+use sha2::{Digest as _, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("cannot open build context {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: invalid .dockerignore pattern {pattern:?}: {why}")]
+    BadIgnore {
+        path: String,
+        line: usize,
+        pattern: String,
+        why: String,
+    },
+    #[error("source {0:?} is outside the build context")]
+    Outside(String),
+    #[error("source {0:?} not found in the build context (is it excluded by .dockerignore?)")]
+    NotFound(String),
+    #[error("invalid source pattern {pattern:?}: {why}")]
+    BadPattern { pattern: String, why: String },
+    #[error("reading {path:?} from the build context: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
+    move |source| ContextError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Kind of a context entry, with what the copy needs to recreate it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File { size: u64 },
+    Dir,
+    Symlink { target: Vec<u8> },
+}
+
+/// One file, directory or symlink of the context, by its context-relative path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Context-relative, `/`-separated, no leading `/`; empty for the context root.
+    pub rel: String,
+    pub kind: EntryKind,
+    /// Unix permission bits (0o7777); on hosts without them, Docker's defaults.
+    pub mode: u32,
+}
+
+/// A source named by `COPY`/`ADD`: the matched top entry and, for a directory, every
+/// entry below it (sorted, `.dockerignore` applied).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub top: Entry,
+    pub children: Vec<Entry>,
+}
+
+/// One `.dockerignore` rule.
+#[derive(Debug)]
+struct Rule {
+    matcher: GlobMatcher,
+    exclude: bool,
+}
+
+/// `.dockerignore` rules with Docker's semantics: the last matching rule wins, `!` marks
+/// an exception, and a rule matching a directory also matches everything below it.
+#[derive(Debug, Default)]
+pub struct IgnoreRules {
+    rules: Vec<Rule>,
+}
+
+impl IgnoreRules {
+    pub fn parse(text: &str, file: &str) -> Result<Self, ContextError> {
+        let mut rules = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exclude, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (false, rest.trim()),
+                None => (true, line),
+            };
+            let cleaned = clean_rel(pattern).unwrap_or_default();
+            if cleaned.is_empty() {
+                continue;
+            }
+            let matcher = compile_glob(&cleaned).map_err(|why| ContextError::BadIgnore {
+                path: file.to_owned(),
+                line: index + 1,
+                pattern: pattern.to_owned(),
+                why,
+            })?;
+            rules.push(Rule { matcher, exclude });
+        }
+        Ok(Self { rules })
+    }
+
+    /// Whether `rel` (or one of its parent directories) is excluded.
+    pub fn is_excluded(&self, rel: &str) -> bool {
+        let mut excluded = false;
+        for rule in &self.rules {
+            if rule.exclude == excluded {
+                continue;
+            }
+            if matches_self_or_parent(&rule.matcher, rel) {
+                excluded = rule.exclude;
+            }
+        }
+        excluded
+    }
+}
+
+fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
+    let mut path = rel;
+    loop {
+        if matcher.is_match(path) {
+            return true;
+        }
+        match path.rfind('/') {
+            Some(i) => path = &path[..i],
+            None => return false,
+        }
+    }
+}
+
+/// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`.
+fn compile_glob(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| e.kind().to_string())
+}
+
+/// Cleans a context path lexically: `.` and empty parts dropped, `..` applied, leading
+/// `/` ignored (the context is the root). Returns `None` if it climbs above the root.
+pub fn clean_rel(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn has_glob_meta(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// The build context directory, opened once.
+pub struct Context {
+    dir: Dir,
+    ignore: IgnoreRules,
+}
+
+impl Context {
+    /// Opens `path` and reads its `.dockerignore` (or `ignore_file` when given, as
+    /// BuildKit's `<Dockerfile>.dockerignore`).
+    pub fn open(path: &Path, ignore_file: Option<&Path>) -> Result<Self, ContextError> {
+        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| {
+            ContextError::Open {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        let ignore = match ignore_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|source| ContextError::Io {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+                IgnoreRules::parse(&text, &file.display().to_string())?
+            }
+            None => match dir.read_to_string(".dockerignore") {
+                Ok(text) => IgnoreRules::parse(&text, ".dockerignore")?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
+                Err(e) => return Err(io_err(".dockerignore")(e)),
+            },
+        };
+        Ok(Self { dir, ignore })
+    }
+
+    /// Resolves one `COPY` source (a path or a wildcard pattern) to the entries it names.
+    pub fn resolve(&self, source: &str) -> Result<Vec<Source>, ContextError> {
+        let rel = clean_rel(source).ok_or_else(|| ContextError::Outside(source.to_owned()))?;
+        let tops = if has_glob_meta(&rel) {
+            self.glob(&rel)?
+        } else {
+            if !rel.is_empty() && self.ignore.is_excluded(&rel) {
+                return Err(ContextError::NotFound(source.to_owned()));
+            }
+            vec![self.entry(&rel, true).map_err(|e| match e {
+                ContextError::Io { source: io, .. }
+                    if io.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    ContextError::NotFound(source.to_owned())
+                }
+                other => other,
+            })?]
+        };
+        if tops.is_empty() {
+            return Err(ContextError::NotFound(source.to_owned()));
+        }
+        tops.into_iter()
+            .map(|top| {
+                let mut children = Vec::new();
+                if top.kind == EntryKind::Dir {
+                    self.walk(&top.rel, &mut children)?;
+                }
+                Ok(Source { top, children })
+            })
+            .collect()
+    }
+
+    /// Every non-ignored entry matching a wildcard pattern, sorted.
+    fn glob(&self, pattern: &str) -> Result<Vec<Entry>, ContextError> {
+        let matcher = compile_glob(pattern).map_err(|why| ContextError::BadPattern {
+            pattern: pattern.to_owned(),
+            why,
+        })?;
+        // Walk only below the longest literal prefix of the pattern.
+        let literal: Vec<&str> = pattern
+            .split('/')
+            .take_while(|p| !has_glob_meta(p))
+            .collect();
+        let base = literal.join("/");
+        let depth = pattern.split('/').count();
+        let mut all = Vec::new();
+        if self
+            .entry(&base, false)
+            .is_ok_and(|e| e.kind == EntryKind::Dir)
+        {
+            self.walk_limited(&base, &mut all, Some(depth))?;
+        }
+        Ok(all
+            .into_iter()
+            .filter(|e| matcher.is_match(&e.rel))
+            .collect())
+    }
+
+    fn walk(&self, rel: &str, out: &mut Vec<Entry>) -> Result<(), ContextError> {
+        self.walk_limited(rel, out, None)
+    }
+
+    /// Appends the entries below `rel` in sorted order, skipping ignored ones.
+    fn walk_limited(
+        &self,
+        rel: &str,
+        out: &mut Vec<Entry>,
+        max_depth: Option<usize>,
+    ) -> Result<(), ContextError> {
+        let depth = if rel.is_empty() {
+            0
+        } else {
+            rel.split('/').count()
+        };
+        if max_depth.is_some_and(|m| depth >= m) {
+            return Ok(());
+        }
+        let at = if rel.is_empty() { "." } else { rel };
+        let mut names = Vec::new();
+        for item in self.dir.read_dir(at).map_err(io_err(rel))? {
+            let item = item.map_err(io_err(rel))?;
+            let name = item.file_name();
+            let name = name.to_str().ok_or_else(|| ContextError::Io {
+                path: format!("{rel}/{}", name.to_string_lossy()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "file name is not valid UTF-8",
+                ),
+            })?;
+            names.push(name.to_owned());
+        }
+        names.sort();
+        for name in names {
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if self.ignore.is_excluded(&child) {
+                continue;
+            }
+            let entry = self.entry(&child, false)?;
+            let is_dir = entry.kind == EntryKind::Dir;
+            out.push(entry);
+            if is_dir {
+                self.walk_limited(&child, out, max_depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stats one entry. A top-level source that is a symlink is followed (as BuildKit
+    /// does), but only inside the context: cap-std refuses a target outside it.
+    fn entry(&self, rel: &str, follow: bool) -> Result<Entry, ContextError> {
+        let at = if rel.is_empty() { "." } else { rel };
+        let meta = if follow {
+            self.dir.metadata(at)
+        } else {
+            self.dir.symlink_metadata(at)
+        }
+        .map_err(|source| {
+            if follow && is_escape(&source) {
+                ContextError::Outside(rel.to_owned())
+            } else {
+                io_err(rel)(source)
+            }
+        })?;
+        let kind = if meta.is_symlink() {
+            let target = self.dir.read_link_contents(at).map_err(io_err(rel))?;
+            EntryKind::Symlink {
+                target: path_bytes(&target),
+            }
+        } else if meta.is_dir() {
+            EntryKind::Dir
+        } else {
+            EntryKind::File { size: meta.len() }
+        };
+        Ok(Entry {
+            rel: rel.to_owned(),
+            mode: mode_of(&meta, &kind),
+            kind,
+        })
+    }
+
+    /// Opens a regular file of the context for reading.
+    pub fn open_file(&self, rel: &str) -> Result<cap_std::fs::File, ContextError> {
+        self.dir.open(rel).map_err(io_err(rel))
+    }
+
+    /// A digest of what the sources would copy (paths, kinds, modes, contents), for the
+    /// step's cache key. Host timestamps and owners are deliberately left out.
+    pub fn digest_sources(&self, sources: &[Source]) -> Result<[u8; 32], ContextError> {
+        let mut hasher = Sha256::new();
+        for source in sources {
+            for entry in std::iter::once(&source.top).chain(&source.children) {
+                hasher.update(entry.rel.as_bytes());
+                hasher.update([0]);
+                hasher.update(entry.mode.to_le_bytes());
+                match &entry.kind {
+                    EntryKind::Dir => hasher.update(b"d"),
+                    EntryKind::Symlink { target } => {
+                        hasher.update(b"l");
+                        hasher.update((target.len() as u64).to_le_bytes());
+                        hasher.update(target);
+                    }
+                    EntryKind::File { .. } => {
+                        hasher.update(b"f");
+                        self.hash_file(&entry.rel, &mut hasher)?;
+                    }
+                }
+            }
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    fn hash_file(&self, rel: &str, hasher: &mut Sha256) -> Result<(), ContextError> {
+        let mut file = self.open_file(rel)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        let mut inner = Sha256::new();
+        loop {
+            let n = file.read(&mut buf).map_err(io_err(rel))?;
+            if n == 0 {
+                break;
+            }
+            len += n as u64;
+            inner.update(&buf[..n]);
+        }
+        hasher.update(len.to_le_bytes());
+        hasher.update(inner.finalize());
+        Ok(())
+    }
+}
+
+fn is_escape(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::PermissionDenied
+        || err.to_string().contains("outside of the filesystem")
+}
+
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().replace('\\', "/").into_bytes()
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &cap_std::fs::Metadata, _kind: &EntryKind) -> u32 {
+    use cap_std::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+/// Hosts without Unix modes get what Docker on Windows uses: 0755 for everything.
+#[cfg(not(unix))]
+fn mode_of(_meta: &cap_std::fs::Metadata, _kind: &EntryKind) -> u32 {
+    0o755
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(files: &[(&str, &str)], ignore: &str) -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, body) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        if !ignore.is_empty() {
+            std::fs::write(dir.path().join(".dockerignore"), ignore).unwrap();
+        }
+        let c = Context::open(dir.path(), None).unwrap();
+        (dir, c)
+    }
+
+    fn rels(sources: &[Source]) -> Vec<String> {
+        sources
+            .iter()
+            .flat_map(|s| std::iter::once(&s.top).chain(&s.children))
+            .map(|e| e.rel.clone())
+            .collect()
+    }
+
+    #[test]
+    fn clean_rel_clamps_and_rejects_escapes() {
+        assert_eq!(clean_rel("./a//b/../c").as_deref(), Some("a/c"));
+        assert_eq!(clean_rel("/a").as_deref(), Some("a"));
+        assert_eq!(clean_rel("a/../..").as_deref(), None);
+        assert_eq!(clean_rel("../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn copy_outside_the_context_fails_cleanly() {
+        let (_d, c) = ctx(&[("a.txt", "a")], "");
+        let err = c.resolve("../../etc/passwd").unwrap_err();
+        assert!(matches!(err, ContextError::Outside(_)), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_out_of_the_context_is_not_followed() {
+        let (d, c) = ctx(&[("a.txt", "a")], "");
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("evil")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", d.path().join("evildir")).unwrap();
+        assert!(c.resolve("evil").is_err());
+        assert!(c.resolve("evildir/passwd").is_err());
+        // Inside a copied directory, the link is kept as a link, not followed.
+        let all = c.resolve(".").unwrap();
+        let evil = all[0].children.iter().find(|e| e.rel == "evil").unwrap();
+        assert_eq!(
+            evil.kind,
+            EntryKind::Symlink {
+                target: b"/etc/passwd".to_vec()
+            }
+        );
+    }
+
+    #[test]
+    fn dockerignore_with_exceptions_and_parents() {
+        let (_d, c) = ctx(
+            &[
+                ("keep.txt", "k"),
+                ("secret.env", "s"),
+                ("logs/a.log", "a"),
+                ("logs/important.log", "i"),
+                ("node_modules/x/y.js", "y"),
+                ("src/main.rs", "m"),
+                ("src/gen/out.tmp", "t"),
+            ],
+            "# comment\n*.env\nlogs\n!logs/important.log\nnode_modules\n**/*.tmp\n",
+        );
+        let all = rels(&c.resolve(".").unwrap());
+        assert_eq!(
+            all,
+            vec![
+                "",
+                ".dockerignore",
+                "keep.txt",
+                "src",
+                "src/gen",
+                "src/main.rs"
+            ]
+        );
+        assert!(c.ignore.is_excluded("logs/a.log"));
+        assert!(!c.ignore.is_excluded("logs/important.log"));
+        assert!(matches!(
+            c.resolve("secret.env"),
+            Err(ContextError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn wildcards_do_not_cross_directories() {
+        let (_d, c) = ctx(
+            &[
+                ("a.txt", ""),
+                ("b.txt", ""),
+                ("sub/c.txt", ""),
+                ("d.md", ""),
+            ],
+            "",
+        );
+        assert_eq!(rels(&c.resolve("*.txt").unwrap()), vec!["a.txt", "b.txt"]);
+        assert_eq!(rels(&c.resolve("sub/*.txt").unwrap()), vec!["sub/c.txt"]);
+        assert!(matches!(
+            c.resolve("*.nope"),
+            Err(ContextError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn digest_tracks_content_and_mode_not_time() {
+        let (d, c) = ctx(&[("a.txt", "one")], "");
+        let s = c.resolve("a.txt").unwrap();
+        let first = c.digest_sources(&s).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(d.path().join("a.txt"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(c.digest_sources(&s).unwrap(), first);
+        std::fs::write(d.path().join("a.txt"), "two").unwrap();
+        assert_ne!(c.digest_sources(&s).unwrap(), first);
+    }
+
+    #[test]
+    fn bad_ignore_pattern_names_file_and_line() {
+        let err = IgnoreRules::parse("ok\n[unclosed\n", ".dockerignore").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with(".dockerignore:2:"), "{msg}");
+    }
+}
