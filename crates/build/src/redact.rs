@@ -114,16 +114,19 @@ impl SecretPatterns {
     /// Where a stream may be cut so that no secret can be split: before the longest tail
     /// that may still grow into a secret, and never inside a complete match.
     fn safe_cut(&self, data: &[u8]) -> usize {
-        let mut cut = data.len() - self.partial_suffix(data);
-        if let Some(ac) = &self.automaton {
-            if let Some(m) = ac
-                .find_iter(data)
-                .find(|m| m.start() < cut && m.end() > cut)
-            {
-                cut = m.start();
-            }
+        let cut = data.len() - self.partial_suffix(data);
+        let straddling = self
+            .automaton
+            .as_ref()
+            .and_then(|ac| ac.find_iter(data).find(|m| m.start() < cut && m.end() > cut));
+        match straddling {
+            Some(m) => m.start(),
+            None => cut,
         }
-        cut
+    }
+}
+
+/// Streaming        cut
     }
 }
 
