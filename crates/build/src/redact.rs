@@ -115,18 +115,14 @@ impl SecretPatterns {
     /// that may still grow into a secret, and never inside a complete match.
     fn safe_cut(&self, data: &[u8]) -> usize {
         let cut = data.len() - self.partial_suffix(data);
-        let straddling = self
-            .automaton
-            .as_ref()
-            .and_then(|ac| ac.find_iter(data).find(|m| m.start() < cut && m.end() > cut));
+        let straddling = self.automaton.as_ref().and_then(|ac| {
+            ac.find_iter(data)
+                .find(|m| m.start() < cut && m.end() > cut)
+        });
         match straddling {
             Some(m) => m.start(),
             None => cut,
         }
-    }
-}
-
-/// Streaming        cut
     }
 }
 
