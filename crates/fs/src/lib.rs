@@ -1,1 +1,25 @@
-//! Snapshot filesystem (kiln-fs). Work in progress: see issue 2.
+//! kiln-fs: the snapshot filesystem under every build step.
+//!
+//! A virtual Unix tree (modes, owners, mtimes, symlinks, hard links, device nodes,
+//! xattrs) that never touches the host filesystem except through its content
+//! [`Store`]. A [`Snapshot`] is an immutable, structurally shared tree (O(1) to
+//! clone, O(changes) to [`diff`]); a [`Tree`] is the mutable working state a WASI
+//! host drives through inode operations, frozen back into a snapshot with
+//! [`Tree::snapshot`]. Layers go out and in as deterministic tar streams.
+//!
+//! It is NOT a host filesystem, a mount table (secrets, binds and caches are the
+//! runtime's), a permission checker, or aware of wasm, Dockerfiles or OCI manifests.
+
+mod error;
+mod node;
+mod store;
+mod tree;
+
+pub use error::{FsError, Result};
+pub use node::{FileType, Snapshot, SnapshotId, Timestamp};
+pub use store::{Digest, Store};
+pub use tree::{ContentReader, DirEntry, Follow, Ino, Metadata, NAME_MAX, Tree};
+
+/// Regular files up to this size live inline in the tree; larger ones are store
+/// blobs (and spill files while being written), never held whole in memory.
+pub const INLINE_MAX: usize = 64 * 1024;

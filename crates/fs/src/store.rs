@@ -1,0 +1,183 @@
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{FsError, Result};
+
+/// A sha256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<Digest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Digest(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Content-addressed blob store on disk: `blobs/<2 hex>/<64 hex>`, written through a
+/// temp file in `tmp/` and renamed into place once hashed, so a crash never leaves a
+/// half-written blob under a digest name.
+pub struct Store {
+    blobs: PathBuf,
+    tmp: PathBuf,
+    _owned: Option<tempfile::TempDir>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("blobs", &self.blobs).finish()
+    }
+}
+
+fn store_err(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {
+    move |source| FsError::Store {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) a store rooted at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Arc<Store>> {
+        Self::open_inner(path.as_ref(), None)
+    }
+
+    /// A store in a fresh temporary directory, removed when the store is dropped.
+    pub fn temp() -> Result<Arc<Store>> {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-store-")
+            .tempdir()
+            .map_err(store_err(&std::env::temp_dir()))?;
+        let path = dir.path().to_path_buf();
+        Self::open_inner(&path, Some(dir))
+    }
+
+    fn open_inner(root: &Path, owned: Option<tempfile::TempDir>) -> Result<Arc<Store>> {
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&blobs).map_err(store_err(&blobs))?;
+        fs::create_dir_all(&tmp).map_err(store_err(&tmp))?;
+        Ok(Arc::new(Store {
+            blobs,
+            tmp,
+            _owned: owned,
+        }))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        self.blobs.join(&hex[..2]).join(hex)
+    }
+
+    /// Streams `reader` into the store; returns its digest and length.
+    pub fn put(&self, mut reader: impl Read) -> Result<(Digest, u64)> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(store_err(&self.tmp))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 128 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FsError::Io(e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(store_err(tmp.path()))?;
+            len += n as u64;
+        }
+        let digest = Digest(hasher.finalize().into());
+        let dest = self.blob_path(&digest);
+        if !dest.exists() {
+            tmp.as_file().sync_data().map_err(store_err(tmp.path()))?;
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir).map_err(store_err(dir))?;
+            }
+            tmp.persist(&dest).map_err(|e| store_err(&dest)(e.error))?;
+        }
+        Ok((digest, len))
+    }
+
+    /// Opens a stored blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(store_err(&path))
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// An anonymous temp file in the store's directory, for file contents that are
+    /// being written and are too large to keep in memory.
+    pub(crate) fn spill_file(&self) -> Result<File> {
+        tempfile::tempfile_in(&self.tmp).map_err(store_err(&self.tmp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_is_content_addressed_and_idempotent() {
+        let store = Store::temp().unwrap();
+        let (d1, n1) = store.put(&b"hello"[..]).unwrap();
+        let (d2, _) = store.put(&b"hello"[..]).unwrap();
+        assert_eq!(d1, d2);
+        assert_eq!(n1, 5);
+        assert_eq!(d1, Digest::of(b"hello"));
+        let mut s = String::new();
+        store
+            .open_blob(&d1)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "hello");
+        assert!(store.contains(&d1));
+        assert!(!store.contains(&Digest::of(b"other")));
+        assert_eq!(Digest::from_hex(&d1.to_hex()), Some(d1));
+    }
+
+    #[test]
+    fn no_temp_files_left_behind() {
+        let store = Store::temp().unwrap();
+        store.put(&b"x"[..]).unwrap();
+        store.put(&b"x"[..]).unwrap();
+        assert_eq!(fs::read_dir(&store.tmp).unwrap().count(), 0);
+    }
+}
