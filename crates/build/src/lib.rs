@@ -8,5 +8,7 @@
 
 pub mod cache;
 pub mod context;
+pub mod copy;
+pub mod progress;
 pub mod redact;
 pub mod secrets;

@@ -1,0 +1,570 @@
+//! `COPY`/`ADD` placement: where each source entry lands in the stage's tree, with
+//! Docker's destination rules, `--chown`, `--chmod`, and reproducible times.
+//!
+//! Sources come either from the build context ([`crate::context`]) or from another
+//! stage's snapshot ([`tree_sources`]); both are described by the same [`Source`] list and
+//! read through an `open` callback, so one placement routine serves both.
+
+use std::io::Read;
+
+use kiln_fs::{FileType, Follow, FsError, Ino, Timestamp, Tree};
+
+use crate::context::{Entry, EntryKind, Source, clean_rel};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("cannot copy to {dest:?}: {source}")]
+    Dest { dest: String, source: FsError },
+    #[error("cannot read source {path:?}: {source}")]
+    Read { path: String, source: FsError },
+    #[error("source {0:?} not found")]
+    NotFound(String),
+    #[error("source {0:?} is outside the stage's filesystem")]
+    Outside(String),
+    #[error(
+        "when copying several sources, the destination {0:?} must be a directory ending with /"
+    )]
+    DestNotDir(String),
+    #[error("unknown user {0:?} in --chown: not in the image's /etc/passwd")]
+    UnknownUser(String),
+    #[error("unknown group {0:?} in --chown: not in the image's /etc/group")]
+    UnknownGroup(String),
+}
+
+/// Ownership and permissions applied to everything copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub uid: u32,
+    pub gid: u32,
+    /// `--chmod`: replaces the mode of files and directories alike, as BuildKit does.
+    pub chmod: Option<u32>,
+    /// mtime given to everything copied (the source date epoch), so host timestamps never
+    /// reach the image.
+    pub mtime: Timestamp,
+}
+
+/// Opens the content of a source file given its source-relative path.
+pub type Opener<'a> = dyn FnMut(&str) -> Result<Box<dyn Read + 'a>, CopyError> + 'a;
+
+/// Copies `sources` to `dest` (absolute, already joined with WORKDIR).
+pub fn place(
+    tree: &mut Tree,
+    sources: &[Source],
+    dest: &str,
+    several: bool,
+    how: &Placement,
+    open: &mut Opener<'_>,
+) -> Result<(), CopyError> {
+    let dest_err = |source| CopyError::Dest {
+        dest: dest.to_owned(),
+        source,
+    };
+    let dest_dir_syntax = dest.ends_with('/') || dest.ends_with("/.");
+    let dest_path = normalize_abs(dest);
+    let existing_dir = matches!(
+        tree.resolve(tree.root(), dest_path.as_bytes(), Follow::Yes)
+            .and_then(|ino| tree.metadata(ino)),
+        Ok(m) if m.file_type == FileType::Directory
+    );
+    if several && !dest_dir_syntax && !existing_dir {
+        return Err(CopyError::DestNotDir(dest.to_owned()));
+    }
+    let into_dir = dest_dir_syntax || existing_dir || several;
+    for source in sources {
+        match &source.top.kind {
+            EntryKind::Dir => {
+                mkdir_p(tree, &dest_path, how).map_err(dest_err)?;
+                let base = source.top.rel.as_str();
+                for child in &source.children {
+                    let rel = child.rel[base.len()..].trim_start_matches('/');
+                    let at = join(&dest_path, rel);
+                    put(tree, &at, child, how, open)?;
+                }
+            }
+            _ => {
+                let at = if into_dir {
+                    mkdir_p(tree, &dest_path, how).map_err(dest_err)?;
+                    join(&dest_path, basename(&source.top.rel))
+                } else {
+                    if let Some(parent) = parent_of(&dest_path) {
+                        mkdir_p(tree, parent, how).map_err(dest_err)?;
+                    }
+                    dest_path.clone()
+                };
+                put(tree, &at, &source.top, how, open)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn put(
+    tree: &mut Tree,
+    at: &str,
+    entry: &Entry,
+    how: &Placement,
+    open: &mut Opener<'_>,
+) -> Result<(), CopyError> {
+    let err = |source| CopyError::Dest {
+        dest: at.to_owned(),
+        source,
+    };
+    let (dir, name) = tree
+        .resolve_parent(tree.root(), at.as_bytes())
+        .map_err(err)?;
+    let existing = tree.lookup(dir, &name).ok();
+    let mode = how.chmod.unwrap_or(entry.mode);
+    let ino = match &entry.kind {
+        EntryKind::Dir => match existing {
+            Some(ino) if tree.metadata(ino).map_err(err)?.file_type == FileType::Directory => ino,
+            other => {
+                remove_existing(tree, dir, &name, other).map_err(err)?;
+                tree.mkdir(dir, &name, mode, how.uid, how.gid)
+                    .map_err(err)?
+            }
+        },
+        EntryKind::Symlink { target } => {
+            remove_existing(tree, dir, &name, existing).map_err(err)?;
+            let ino = tree
+                .symlink(dir, &name, target, how.uid, how.gid)
+                .map_err(err)?;
+            tree.set_times(ino, Some(how.mtime), Some(how.mtime))
+                .map_err(err)?;
+            return Ok(());
+        }
+        EntryKind::File { .. } => {
+            remove_existing(tree, dir, &name, existing).map_err(err)?;
+            let ino = tree
+                .create_file(dir, &name, mode, how.uid, how.gid)
+                .map_err(err)?;
+            let reader = open(&entry.rel)?;
+            tree.write_from(ino, reader)
+                .map_err(|source| CopyError::Read {
+                    path: entry.rel.clone(),
+                    source,
+                })?;
+            ino
+        }
+    };
+    tree.chmod(ino, mode).map_err(err)?;
+    tree.chown(ino, Some(how.uid), Some(how.gid)).map_err(err)?;
+    tree.set_times(ino, Some(how.mtime), Some(how.mtime))
+        .map_err(err)
+}
+
+/// Removes what stands where a new non-directory (or a directory replacing a file) goes.
+fn remove_existing(
+    tree: &mut Tree,
+    dir: Ino,
+    name: &[u8],
+    existing: Option<Ino>,
+) -> Result<(), FsError> {
+    let Some(ino) = existing else { return Ok(()) };
+    if tree.metadata(ino)?.file_type == FileType::Directory {
+        remove_all(tree, dir, name)
+    } else {
+        tree.unlink(dir, name)
+    }
+}
+
+fn remove_all(tree: &mut Tree, dir: Ino, name: &[u8]) -> Result<(), FsError> {
+    let ino = tree.lookup(dir, name)?;
+    for child in tree.readdir(ino)? {
+        if child.name == b"." || child.name == b".." {
+            continue;
+        }
+        if child.file_type == FileType::Directory {
+            remove_all(tree, ino, &child.name)?;
+        } else {
+            tree.unlink(ino, &child.name)?;
+        }
+    }
+    tree.rmdir(dir, name)
+}
+
+/// Creates `path` and its missing parents (0755, owned as the copy says: BuildKit gives
+/// created destination directories the `--chown` owner).
+pub fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<Ino, FsError> {
+    let mut cur = tree.root();
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        cur = match tree.lookup(cur, comp.as_bytes()) {
+            Ok(_) => {
+                // An existing component may be a symlink to a directory (inside the tree).
+                let resolved = tree.resolve(cur, comp.as_bytes(), Follow::Yes)?;
+                if tree.metadata(resolved)?.file_type != FileType::Directory {
+                    return Err(FsError::NotDir);
+                }
+                resolved
+            }
+            Err(FsError::NotFound) => {
+                let ino = tree.mkdir(cur, comp.as_bytes(), 0o755, how.uid, how.gid)?;
+                tree.set_times(ino, Some(how.mtime), Some(how.mtime))?;
+                ino
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
+}
+
+/// Resolves `COPY --from=<stage>` sources inside another stage's tree, with the same
+/// shape the context gives: the top entry (followed if it is a symlink) and everything
+/// below it, sorted.
+pub fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyError> {
+    let rel = clean_rel(pattern).ok_or_else(|| CopyError::Outside(pattern.to_owned()))?;
+    let mut tops = Vec::new();
+    if rel.contains(['*', '?', '[']) {
+        let matcher = globset::GlobBuilder::new(&rel)
+            .literal_separator(true)
+            .build()
+            .map_err(|_| CopyError::NotFound(pattern.to_owned()))?
+            .compile_matcher();
+        let mut all = Vec::new();
+        walk_tree(src, src.root(), "", &mut all)?;
+        tops.extend(all.into_iter().filter(|e| matcher.is_match(&e.rel)));
+    } else {
+        let ino = src
+            .resolve(src.root(), format!("/{rel}").as_bytes(), Follow::Yes)
+            .map_err(|_| CopyError::NotFound(pattern.to_owned()))?;
+        tops.push(tree_entry(src, ino, &rel)?);
+    }
+    if tops.is_empty() {
+        return Err(CopyError::NotFound(pattern.to_owned()));
+    }
+    tops.into_iter()
+        .map(|top| {
+            let mut children = Vec::new();
+            if top.kind == EntryKind::Dir {
+                let ino = src
+                    .resolve(src.root(), format!("/{}", top.rel).as_bytes(), Follow::Yes)
+                    .map_err(|source| read_err(&top.rel, source))?;
+                walk_tree(src, ino, &top.rel, &mut children)?;
+            }
+            Ok(Source { top, children })
+        })
+        .collect()
+}
+
+/// Opens a file of a stage's tree for [`place`].
+pub fn open_in_tree<'a>(
+    src: &'a mut Tree,
+) -> impl FnMut(&str) -> Result<Box<dyn Read + 'a>, CopyError> + 'a {
+    move |rel: &str| {
+        let ino = src
+            .resolve(src.root(), format!("/{rel}").as_bytes(), Follow::Yes)
+            .map_err(|source| read_err(rel, source))?;
+        let reader = src.open_read(ino).map_err(|source| read_err(rel, source))?;
+        Ok(Box::new(reader) as Box<dyn Read>)
+    }
+}
+
+fn read_err(path: &str, source: FsError) -> CopyError {
+    CopyError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn tree_entry(src: &mut Tree, ino: Ino, rel: &str) -> Result<Entry, CopyError> {
+    let meta = src.metadata(ino).map_err(|e| read_err(rel, e))?;
+    let kind = match meta.file_type {
+        FileType::Directory => EntryKind::Dir,
+        FileType::Symlink => EntryKind::Symlink {
+            target: src.readlink(ino).map_err(|e| read_err(rel, e))?,
+        },
+        FileType::Regular => EntryKind::File { size: meta.size },
+        // Device nodes and fifos are not copied, as BuildKit skips them too.
+        _ => return Err(CopyError::NotFound(rel.to_owned())),
+    };
+    Ok(Entry {
+        rel: rel.to_owned(),
+        kind,
+        mode: meta.mode,
+    })
+}
+
+fn walk_tree(src: &mut Tree, dir: Ino, rel: &str, out: &mut Vec<Entry>) -> Result<(), CopyError> {
+    for child in src.readdir(dir).map_err(|e| read_err(rel, e))? {
+        if child.name == b"." || child.name == b".." {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&child.name);
+        let child_rel = if rel.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let Ok(entry) = tree_entry(src, child.ino, &child_rel) else {
+            continue;
+        };
+        let is_dir = entry.kind == EntryKind::Dir;
+        out.push(entry);
+        if is_dir {
+            walk_tree(src, child.ino, &child_rel, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `/a/./b//c/` -> `/a/b/c`; `..` clamps at `/` as in the tree itself.
+pub fn normalize_abs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if rel.is_empty() {
+        dir.to_owned()
+    } else if dir.ends_with('/') {
+        format!("{dir}{rel}")
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+fn basename(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+fn parent_of(path: &str) -> Option<&str> {
+    let i = path.rfind('/')?;
+    (i > 0).then(|| &path[..i])
+}
+
+/// Resolves `--chown=user:group` against the image's `/etc/passwd` and `/etc/group`,
+/// as BuildKit does: numeric ids are used as they are; a user alone implies its primary
+/// group.
+pub fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), CopyError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let (uid, primary_gid) = match user.parse::<u32>() {
+        Ok(uid) => (
+            uid,
+            find_field(tree, "/etc/passwd", 2, user, 3).unwrap_or(uid),
+        ),
+        Err(_) => {
+            let unknown = || CopyError::UnknownUser(user.to_owned());
+            let uid = find_field(tree, "/etc/passwd", 0, user, 2).ok_or_else(unknown)?;
+            let gid = find_field(tree, "/etc/passwd", 0, user, 3).ok_or_else(unknown)?;
+            (uid, gid)
+        }
+    };
+    let gid = match group {
+        None => primary_gid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => find_field(tree, "/etc/group", 0, g, 2)
+                .ok_or_else(|| CopyError::UnknownGroup(g.to_owned()))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// In a colon-separated database, the numeric field `want` of the line whose field `key`
+/// equals `value`.
+fn find_field(tree: &mut Tree, path: &str, key: usize, value: &str, want: usize) -> Option<u32> {
+    read_db(tree, path)
+        .into_iter()
+        .find(|f| f.len() > key.max(want) && f[key] == value)
+        .and_then(|f| f[want].parse().ok())
+}
+
+fn read_db(tree: &mut Tree, path: &str) -> Vec<Vec<String>> {
+    let Ok(ino) = tree.resolve(tree.root(), path.as_bytes(), Follow::Yes) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    let Ok(mut reader) = tree.open_read(ino) else {
+        return Vec::new();
+    };
+    // A database larger than this is not a passwd file we should trust.
+    if (&mut reader)
+        .take(4 << 20)
+        .read_to_string(&mut text)
+        .is_err()
+    {
+        return Vec::new();
+    }
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').map(str::to_owned).collect())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_fs::Store;
+
+    fn how() -> Placement {
+        Placement {
+            uid: 0,
+            gid: 0,
+            chmod: None,
+            mtime: Timestamp::EPOCH,
+        }
+    }
+
+    fn file(rel: &str, mode: u32) -> Entry {
+        Entry {
+            rel: rel.into(),
+            kind: EntryKind::File { size: 0 },
+            mode,
+        }
+    }
+
+    fn read(tree: &mut Tree, path: &str) -> String {
+        let ino = tree
+            .resolve(tree.root(), path.as_bytes(), Follow::Yes)
+            .unwrap();
+        let mut s = String::new();
+        tree.open_read(ino).unwrap().read_to_string(&mut s).unwrap();
+        s
+    }
+
+    fn opener(rel: &str) -> Result<Box<dyn Read>, CopyError> {
+        Ok(Box::new(std::io::Cursor::new(format!("body of {rel}"))))
+    }
+
+    #[test]
+    fn file_to_path_and_into_dir() {
+        let store = Store::temp().unwrap();
+        let mut tree = Tree::new(&store);
+        let src = vec![Source {
+            top: file("a.txt", 0o644),
+            children: vec![],
+        }];
+        place(&mut tree, &src, "/x/b.txt", false, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/x/b.txt"), "body of a.txt");
+        place(&mut tree, &src, "/dir/", false, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/dir/a.txt"), "body of a.txt");
+        // An existing directory without a trailing slash still receives the file.
+        place(&mut tree, &src, "/dir", false, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/dir/a.txt"), "body of a.txt");
+    }
+
+    #[test]
+    fn directory_copies_its_contents_with_chmod_and_chown() {
+        let store = Store::temp().unwrap();
+        let mut tree = Tree::new(&store);
+        let src = vec![Source {
+            top: Entry {
+                rel: "src".into(),
+                kind: EntryKind::Dir,
+                mode: 0o700,
+            },
+            children: vec![
+                file("src/main.rs", 0o600),
+                Entry {
+                    rel: "src/lib".into(),
+                    kind: EntryKind::Dir,
+                    mode: 0o700,
+                },
+                file("src/lib/x.rs", 0o600),
+            ],
+        }];
+        let how = Placement {
+            uid: 1000,
+            gid: 1001,
+            chmod: Some(0o640),
+            ..how()
+        };
+        place(&mut tree, &src, "/app", false, &how, &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/app/lib/x.rs"), "body of src/lib/x.rs");
+        let ino = tree
+            .resolve(tree.root(), b"/app/main.rs", Follow::No)
+            .unwrap();
+        let m = tree.metadata(ino).unwrap();
+        assert_eq!((m.mode, m.uid, m.gid), (0o640, 1000, 1001));
+    }
+
+    #[test]
+    fn several_sources_need_a_directory() {
+        let store = Store::temp().unwrap();
+        let mut tree = Tree::new(&store);
+        let src = vec![
+            Source {
+                top: file("a", 0o644),
+                children: vec![],
+            },
+            Source {
+                top: file("b", 0o644),
+                children: vec![],
+            },
+        ];
+        assert!(matches!(
+            place(&mut tree, &src, "/out", true, &how(), &mut opener),
+            Err(CopyError::DestNotDir(_))
+        ));
+        place(&mut tree, &src, "/out/", true, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/out/b"), "body of b");
+    }
+
+    #[test]
+    fn copy_from_another_tree() {
+        let store = Store::temp().unwrap();
+        let mut a = Tree::new(&store);
+        let d = a.mkdir(a.root(), b"opt", 0o755, 0, 0).unwrap();
+        let f = a.create_file(d, b"tool", 0o755, 0, 0).unwrap();
+        a.write_at(f, 0, b"#!bin").unwrap();
+        a.symlink(d, b"link", b"tool", 0, 0).unwrap();
+        let sources = tree_sources(&mut a, "/opt").unwrap();
+        assert_eq!(sources[0].children.len(), 2);
+        let mut b = Tree::new(&store);
+        place(
+            &mut b,
+            &sources,
+            "/usr/local/",
+            false,
+            &how(),
+            &mut open_in_tree(&mut a),
+        )
+        .unwrap();
+        assert_eq!(read(&mut b, "/usr/local/tool"), "#!bin");
+        let l = b.resolve(b.root(), b"/usr/local/link", Follow::No).unwrap();
+        assert_eq!(b.readlink(l).unwrap(), b"tool");
+        assert!(matches!(
+            tree_sources(&mut a, "/nope"),
+            Err(CopyError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn chown_names_resolve_through_the_image() {
+        let store = Store::temp().unwrap();
+        let mut t = Tree::new(&store);
+        let etc = t.mkdir(t.root(), b"etc", 0o755, 0, 0).unwrap();
+        let p = t.create_file(etc, b"passwd", 0o644, 0, 0).unwrap();
+        t.write_at(
+            p,
+            0,
+            b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        let g = t.create_file(etc, b"group", 0o644, 0, 0).unwrap();
+        t.write_at(g, 0, b"root:x:0:\nstaff:x:50:\n").unwrap();
+        assert_eq!(resolve_owner(&mut t, "app").unwrap(), (1000, 1000));
+        assert_eq!(resolve_owner(&mut t, "app:staff").unwrap(), (1000, 50));
+        assert_eq!(resolve_owner(&mut t, "42:43").unwrap(), (42, 43));
+        assert_eq!(resolve_owner(&mut t, "42").unwrap(), (42, 42));
+        assert!(matches!(
+            resolve_owner(&mut t, "nobody"),
+            Err(CopyError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            resolve_owner(&mut t, "app:wheel"),
+            Err(CopyError::UnknownGroup(_))
+        ));
+    }
+}
