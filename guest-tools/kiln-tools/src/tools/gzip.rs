@@ -1,0 +1,152 @@
+//! gzip, gunzip, zcat. Output is reproducible: no file name and a zero mtime in the header
+//! (GNU's `-n`), so compressing the same bytes in two builds gives the same archive.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+
+use crate::opts::{self, OptSpec, long_id, opt};
+use crate::util::{self, describe, warn};
+
+const SPECS: &[OptSpec] = &[
+    opt('c', Some("stdout"), false),
+    opt('d', Some("decompress"), false),
+    opt('f', Some("force"), false),
+    opt('k', Some("keep"), false),
+    opt('n', Some("no-name"), false),
+    opt('N', Some("name"), false),
+    opt('q', Some("quiet"), false),
+    opt('v', Some("verbose"), false),
+    opt('t', Some("test"), false),
+    opt('1', Some("fast"), false),
+    opt('2', None, false),
+    opt('3', None, false),
+    opt('4', None, false),
+    opt('5', None, false),
+    opt('6', None, false),
+    opt('7', None, false),
+    opt('8', None, false),
+    opt('9', Some("best"), false),
+    opt(long_id(1), Some("suffix"), true),
+];
+
+struct Settings {
+    decompress: bool,
+    to_stdout: bool,
+    force: bool,
+    keep: bool,
+    test: bool,
+    level: Compression,
+    suffix: String,
+}
+
+pub fn main(name: &str, args: Vec<String>) -> i32 {
+    let parsed = match opts::parse(&args, SPECS, true) {
+        Ok(p) => p,
+        Err(e) => return util::usage_error(name, e),
+    };
+    let mut level = Compression::new(6);
+    for (id, _) in &parsed.opts {
+        if let Some(d) = id.to_digit(10) {
+            level = Compression::new(d);
+        }
+    }
+    let settings = Settings {
+        decompress: name != "gzip" || parsed.has('d') || parsed.has('t'),
+        to_stdout: name == "zcat" || parsed.has('c') || parsed.has('t'),
+        force: parsed.has('f'),
+        keep: parsed.has('k'),
+        test: parsed.has('t'),
+        level,
+        suffix: parsed.value(long_id(1)).unwrap_or(".gz").to_owned(),
+    };
+    let files = if parsed.operands.is_empty() {
+        vec!["-".to_owned()]
+    } else {
+        parsed.operands
+    };
+    let mut status = 0;
+    for file in &files {
+        if let Err(msg) = process(&settings, file) {
+            warn(name, msg);
+            status = 1;
+        }
+    }
+    status
+}
+
+fn process(s: &Settings, file: &str) -> Result<(), String> {
+    if file == "-" {
+        let stdin = io::stdin();
+        let mut out = util::stdout();
+        return convert(s, stdin.lock(), &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdin: {}", describe(&e)));
+    }
+    let meta = fs::metadata(file).map_err(|e| format!("{file}: {}", describe(&e)))?;
+    if meta.is_dir() {
+        return Err(format!("{file} is a directory -- ignored"));
+    }
+    let input = File::open(file).map_err(|e| format!("{file}: {}", describe(&e)))?;
+    if s.to_stdout {
+        let mut out = util::stdout();
+        return convert(s, input, &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("{file}: {}", describe(&e)));
+    }
+    let target = if s.decompress {
+        match file
+            .strip_suffix(&s.suffix)
+            .or_else(|| file.strip_suffix(".tgz").map(|_| ""))
+        {
+            Some("") => format!("{}.tar", &file[..file.len() - 4]),
+            Some(stem) => stem.to_owned(),
+            None => return Err(format!("{file}: unknown suffix -- ignored")),
+        }
+    } else {
+        if file.ends_with(&s.suffix) {
+            return Err(format!(
+                "{file} already has {} suffix -- unchanged",
+                s.suffix
+            ));
+        }
+        format!("{file}{}", s.suffix)
+    };
+    if !s.force && fs::symlink_metadata(&target).is_ok() {
+        return Err(format!("{target} already exists; not overwritten"));
+    }
+    let mut out = io::BufWriter::new(
+        File::create(&target).map_err(|e| format!("{target}: {}", describe(&e)))?,
+    );
+    let result = convert(s, input, &mut out).and_then(|()| out.flush());
+    if let Err(e) = result {
+        let _ = fs::remove_file(&target);
+        return Err(format!("{file}: {}", describe(&e)));
+    }
+    drop(out);
+    let _ = fs::set_permissions(&target, meta.permissions());
+    if !s.keep {
+        fs::remove_file(file).map_err(|e| format!("{file}: {}", describe(&e)))?;
+    }
+    Ok(())
+}
+
+fn convert(s: &Settings, input: impl Read, out: &mut impl Write) -> io::Result<()> {
+    if s.decompress {
+        let mut decoder = MultiGzDecoder::new(io::BufReader::new(input));
+        if s.test {
+            io::copy(&mut decoder, &mut io::sink())?;
+        } else {
+            io::copy(&mut decoder, out)?;
+        }
+    } else {
+        let mut encoder = GzEncoder::new(out, s.level);
+        let mut input = input;
+        io::copy(&mut input, &mut encoder)?;
+        encoder.try_finish()?;
+    }
+    Ok(())
+}
