@@ -1,1 +1,228 @@
-//! Shared helpers for kiln's end-to-end tests (in `tests/tests/`), which drive the real `kiln` binary.
+//! Shared helpers for kiln's end-to-end tests (`tests/*.rs`), which drive the real
+//! `kiln` binary: a temp workspace with its own cache and image store, a loopback HTTP
+//! server with basic auth, and readers for the images kiln writes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+/// Path of the `kiln` binary built for this test run.
+pub fn kiln_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln"))
+}
+
+/// A scratch workspace: a build context directory plus private cache and image store,
+/// so tests never touch the user's real ones and can inspect everything kiln wrote.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn context(&self) -> PathBuf {
+        let p = self.dir.path().join("ctx");
+        std::fs::create_dir_all(&p).expect("context dir");
+        p
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file into the build context.
+    pub fn write(&self, rel: &str, body: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.context().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, body).expect("write");
+        p
+    }
+
+    /// A `kiln` command with this workspace's cache and store.
+    pub fn kiln(&self) -> Command {
+        let mut c = Command::new(kiln_bin());
+        c.env("KILN_CACHE", self.cache())
+            .env("KILN_STORE", self.store())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs `kiln build` with `args` (the context is appended); returns the output.
+    pub fn build(&self, args: &[&str]) -> Output {
+        let out = self
+            .kiln()
+            .arg("build")
+            .args(["--progress", "plain"])
+            .args(args)
+            .arg(self.context())
+            .output()
+            .expect("run kiln");
+        out
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Panics with kiln's output unless it succeeded.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "kiln failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Every file under `dir` (recursively), for "the secret is nowhere" checks.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// Whether `needle` occurs in any file under `dir`; also looks inside gzip/zstd blobs.
+pub fn find_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    all_files(dir).into_iter().find(|path| {
+        let Ok(bytes) = std::fs::read(path) else {
+            return false;
+        };
+        contains(&bytes, needle) || contains(&decompressed(&bytes), needle)
+    })
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The bytes inside a gzip or zstd blob (empty if it is neither).
+pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out);
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        if let Ok(mut d) = zstd::stream::read::Decoder::new(bytes) {
+            let _ = d.read_to_end(&mut out);
+        }
+    }
+    out
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1: `Hello, Admin` to basic auth admin/password,
+/// `Hello, guest` to everyone else. Counts requests; stops when dropped.
+pub struct HelloServer {
+    pub port: u16,
+    pub hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HelloServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, s) = (hits.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: the server stops on drop, or after 10 minutes at most.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+            while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let _ = serve(stream);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Self {
+            port,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for HelloServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut authorized = false;
+    let mut first = true;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        if first {
+            first = false;
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            // base64("admin:password")
+            authorized = value.trim() == "Basic YWRtaW46cGFzc3dvcmQ=";
+        }
+    }
+    let body = if authorized {
+        "Hello, Admin\n"
+    } else {
+        "Hello, guest\n"
+    };
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    )?;
+    stream.flush()
+}

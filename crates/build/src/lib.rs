@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod context;
 pub mod copy;
+pub mod export_local;
 pub mod leak;
 pub mod progress;
 pub mod redact;

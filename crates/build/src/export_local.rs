@@ -1,0 +1,177 @@
+//! `--output type=local,dest=DIR`: the image's filesystem written to a host directory.
+//!
+//! The destination is opened once as a capability; every entry is created through it, so
+//! a hostile name or symlink from the image cannot write outside `DIR`. Symlinks are
+//! recreated as links (never followed); device nodes and fifos are skipped, as an
+//! unprivileged BuildKit export does.
+
+use std::io::Write;
+use std::path::Path;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use kiln_fs::{FileType, Ino, Snapshot, Tree};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path} from the image: {source}")]
+    Fs {
+        path: String,
+        source: kiln_fs::FsError,
+    },
+}
+
+/// Writes the whole snapshot under `dest` (created if missing).
+pub fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, ExportError> {
+    let io = |path: &str| {
+        let path = path.to_owned();
+        move |source| ExportError::Io { path, source }
+    };
+    std::fs::create_dir_all(dest).map_err(io(&dest.display().to_string()))?;
+    let dir = Dir::open_ambient_dir(dest, ambient_authority())
+        .map_err(io(&dest.display().to_string()))?;
+    let mut tree = Tree::from_snapshot(snapshot);
+    let root = tree.root();
+    let mut files = 0;
+    copy_dir(&mut tree, root, &dir, "", &mut files)?;
+    Ok(files)
+}
+
+fn copy_dir(
+    tree: &mut Tree,
+    ino: Ino,
+    out: &Dir,
+    rel: &str,
+    files: &mut u64,
+) -> Result<(), ExportError> {
+    let fs_err = |path: &str| {
+        let path = path.to_owned();
+        move |source| ExportError::Fs { path, source }
+    };
+    for entry in tree.readdir(ino).map_err(fs_err(rel))? {
+        if entry.name == b"." || entry.name == b".." {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.name).into_owned();
+        // A name that cannot be a single host path component is skipped, not trusted.
+        if name.contains(['/', '\\']) || name == "." || name == ".." {
+            continue;
+        }
+        let child_rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let io = |source| ExportError::Io {
+            path: child_rel.clone(),
+            source,
+        };
+        match entry.file_type {
+            FileType::Directory => {
+                match out.create_dir(&name) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io(e)),
+                }
+                let sub = out.open_dir(&name).map_err(io)?;
+                copy_dir(tree, entry.ino, &sub, &child_rel, files)?;
+                set_mode(&sub, tree, entry.ino).map_err(io)?;
+            }
+            FileType::Regular => {
+                let mut reader = tree.open_read(entry.ino).map_err(fs_err(&child_rel))?;
+                let mut file = out.create(&name).map_err(io)?;
+                std::io::copy(&mut reader, &mut file).map_err(io)?;
+                file.flush().map_err(io)?;
+                set_file_mode(&file, tree, entry.ino).map_err(io)?;
+                *files += 1;
+            }
+            FileType::Symlink => {
+                let target = tree.readlink(entry.ino).map_err(fs_err(&child_rel))?;
+                make_symlink(out, &String::from_utf8_lossy(&target), &name).map_err(io)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_symlink(dir: &Dir, target: &str, name: &str) -> std::io::Result<()> {
+    // `symlink_contents` writes the target as given without resolving it: an absolute
+    // target stays a dangling link on the host, never a way out.
+    let _ = dir.remove_file(name);
+    dir.symlink_contents(target, name)
+}
+
+/// Windows needs privileges for symlinks; write the target as a small text file instead.
+#[cfg(not(unix))]
+fn make_symlink(dir: &Dir, target: &str, name: &str) -> std::io::Result<()> {
+    dir.write(name, target.as_bytes())
+}
+
+#[cfg(unix)]
+fn set_file_mode(file: &cap_std::fs::File, tree: &Tree, ino: Ino) -> std::io::Result<()> {
+    use cap_std::fs::PermissionsExt;
+    let mode = tree.metadata(ino).map(|m| m.mode).unwrap_or(0o644);
+    // setuid/setgid bits are not carried to the host: an unprivileged export drops them.
+    file.set_permissions(cap_std::fs::Permissions::from_mode(mode & 0o777))
+}
+
+#[cfg(not(unix))]
+fn set_file_mode(_file: &cap_std::fs::File, _tree: &Tree, _ino: Ino) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(dir: &Dir, tree: &Tree, ino: Ino) -> std::io::Result<()> {
+    use cap_std::fs::PermissionsExt;
+    let mode = tree.metadata(ino).map(|m| m.mode).unwrap_or(0o755);
+    // Keep the owner able to write so a later export over the same directory works.
+    dir.set_permissions(
+        ".",
+        cap_std::fs::Permissions::from_mode((mode & 0o777) | 0o700),
+    )
+}
+
+#[cfg(not(unix))]
+fn set_mode(_dir: &Dir, _tree: &Tree, _ino: Ino) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_fs::Store;
+
+    #[test]
+    fn writes_files_dirs_and_links_inside_dest_only() {
+        let store = Store::temp().unwrap();
+        let mut t = Tree::new(&store);
+        let app = t.mkdir(t.root(), b"app", 0o755, 0, 0).unwrap();
+        let f = t.create_file(app, b"run.sh", 0o755, 0, 0).unwrap();
+        t.write_at(f, 0, b"echo hi\n").unwrap();
+        t.symlink(t.root(), b"escape", b"/etc/passwd", 0, 0)
+            .unwrap();
+        t.symlink(app, b"up", b"../../../../tmp", 0, 0).unwrap();
+        let snap = t.snapshot().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        assert_eq!(export_local(&snap, out.path()).unwrap(), 1);
+        assert_eq!(
+            std::fs::read(out.path().join("app/run.sh")).unwrap(),
+            b"echo hi\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let m = std::fs::metadata(out.path().join("app/run.sh")).unwrap();
+            assert_eq!(m.permissions().mode() & 0o777, 0o755);
+            let link = std::fs::read_link(out.path().join("escape")).unwrap();
+            assert_eq!(link, Path::new("/etc/passwd"));
+        }
+    }
+}
