@@ -10,14 +10,20 @@
 //! It is NOT a host filesystem, a mount table (secrets, binds and caches are the
 //! runtime's), a permission checker, or aware of wasm, Dockerfiles or OCI manifests.
 
+mod diff;
 mod error;
 mod node;
 mod store;
+mod tar_in;
+mod tar_out;
 mod tree;
 
+pub use diff::{Change, ChangeKind, Walk, WalkEntry, diff};
 pub use error::{FsError, Result};
 pub use node::{FileType, Snapshot, SnapshotId, Timestamp};
 pub use store::{Digest, Store};
+pub use tar_in::LayerStats;
+pub use tar_out::{write_layer, write_snapshot};
 pub use tree::{ContentReader, DirEntry, Follow, Ino, Metadata, NAME_MAX, Tree};
 
 /// Regular files up to this size live inline in the tree; larger ones are store

@@ -308,7 +308,15 @@ impl Snapshot {
 
 /// Hard-link groups as sorted path lists, ordered by their first path.
 fn link_groups(root: &Arc<Node>) -> Vec<Vec<Vec<u8>>> {
-    let mut groups: HashMap<*const Node, Vec<Vec<u8>>> = HashMap::new();
+    let mut out: Vec<Vec<Vec<u8>>> = link_paths(root).into_values().collect();
+    out.sort();
+    out
+}
+
+/// Every name of each hard-linked node (keyed by node address), sorted. Visits only
+/// subtrees that contain links.
+pub(crate) fn link_paths(root: &Arc<Node>) -> HashMap<usize, Vec<Vec<u8>>> {
+    let mut groups: HashMap<usize, Vec<Vec<u8>>> = HashMap::new();
     let mut stack = vec![(Vec::new(), root.clone())];
     while let Some((path, node)) = stack.pop() {
         let Some(dir) = node.as_dir() else { continue };
@@ -320,19 +328,17 @@ fn link_groups(root: &Arc<Node>) -> Vec<Vec<Vec<u8>>> {
             p.push(b'/');
             p.extend_from_slice(name);
             if child.is_linked() {
-                groups.entry(Arc::as_ptr(child)).or_default().push(p);
+                groups
+                    .entry(Arc::as_ptr(child) as usize)
+                    .or_default()
+                    .push(p);
             } else if child.dir_has_links() {
                 stack.push((p, child.clone()));
             }
         }
     }
-    let mut out: Vec<Vec<Vec<u8>>> = groups
-        .into_values()
-        .map(|mut g| {
-            g.sort();
-            g
-        })
-        .collect();
-    out.sort();
-    out
+    for g in groups.values_mut() {
+        g.sort();
+    }
+    groups
 }

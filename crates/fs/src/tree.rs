@@ -524,6 +524,42 @@ impl Tree {
         self.modified(dir)
     }
 
+    /// Removes a name and, for a directory, everything below it (`rm -rf`). Link
+    /// counts of hard-linked files inside are kept right; shared subtrees without
+    /// links are dropped without being visited.
+    pub fn remove_all(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+        if matches!(name, b"." | b"..") {
+            return Err(FsError::Invalid);
+        }
+        let ino = self.child(dir, name)?;
+        if !self.is_dir(ino)? {
+            return self.unlink(dir, name);
+        }
+        self.detach_children(ino)?;
+        self.entries(dir)?.remove(name);
+        self.remove_dir_inode(ino, dir)?;
+        self.modified(dir)
+    }
+
+    fn detach_children(&mut self, dir: Ino) -> Result<()> {
+        let inode = self.get(dir)?;
+        let lazy = matches!(inode.body, Body::Dir { entries: None, .. });
+        if lazy && !inode.origin.as_ref().is_some_and(|o| o.dir_has_links()) {
+            return Ok(());
+        }
+        let children: Vec<Ino> = self.entries(dir)?.values().copied().collect();
+        for child in children {
+            if self.is_dir(child)? {
+                self.detach_children(child)?;
+                self.changed(child)?.nlink = 0;
+            } else {
+                let c = self.changed(child)?;
+                c.nlink = c.nlink.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
     fn remove_dir_inode(&mut self, ino: Ino, parent: Ino) -> Result<()> {
         self.changed(ino)?.nlink = 0;
         let p = self.get_mut(parent)?;
