@@ -198,10 +198,12 @@ impl WalkEntry {
     }
 }
 
+/// A directory being listed by [`Walk`]: its path, node, and the last name returned.
+type Listing = (Vec<u8>, Arc<Node>, Option<Vec<u8>>);
+
 /// Depth-first walk of a snapshot, parents before children, siblings by name.
 pub struct Walk {
-    /// Directories being listed, with the last name returned from each.
-    stack: Vec<(Vec<u8>, Arc<Node>, Option<Vec<u8>>)>,
+    stack: Vec<Listing>,
     root: Option<Arc<Node>>,
 }
 

@@ -319,7 +319,7 @@ fn read_meta<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Meta> {
             reason: format!("{what} {v} out of range"),
         })
     };
-    let mode = (h.mode()? & 0o7777) as u32;
+    let mode = h.mode()? & 0o7777;
     let uid = id(h.uid()?, "uid")?;
     let gid = id(h.gid()?, "gid")?;
     let mut mtime = Timestamp::from_secs(i64::try_from(h.mtime()?).unwrap_or(i64::MAX));
