@@ -1,1 +1,37 @@
-//! OCI images (kiln-oci). Work in progress: see issue 6.
+//! kiln-oci: OCI images on disk and on the wire.
+//!
+//! It turns layer tar streams into compressed, content-addressed blobs, writes image
+//! configs, manifests and indexes (deterministically: same input, same bytes), keeps them
+//! in an OCI image layout directory, exports that as an OCI layout, OCI archive or
+//! docker-archive, imports base images from those formats, and pushes/pulls images to and
+//! from registries.
+//!
+//! It is NOT a filesystem: it never looks inside a layer tar. The filesystem crate produces
+//! and consumes the tar streams (`impl Write` / `impl Read`); the build engine joins them.
+
+mod canonical;
+mod config;
+mod digest;
+mod error;
+mod export;
+mod image;
+mod import;
+mod layer;
+mod layout;
+
+pub use canonical::{rfc3339, to_canonical_json};
+pub use config::{DockerExtensions, Healthcheck, ImageConfig, Platform};
+pub use digest::{Digest, DigestAlgorithm, Hasher, VerifyingReader};
+pub use error::{OciError, Result};
+pub use export::{export_oci_layout, write_docker_archive, write_file_atomic, write_oci_archive};
+pub use image::{Image, LayerRef};
+pub use import::{import_docker_archive, import_oci_archive, import_oci_layout};
+pub use layer::{Compression, Layer, LayerWriter, decompress_layer, verified_layer_reader};
+pub use layout::{
+    ANNOTATION_CREATED, ANNOTATION_REF_NAME, BlobReader, BlobWriter, Layout, MAX_CONFIG_SIZE,
+    MAX_MANIFEST_SIZE,
+};
+/// The oci-spec types that appear in this crate's API.
+pub use oci_spec::image::{
+    Config, Descriptor, History, ImageConfiguration, ImageManifest, MediaType,
+};

@@ -1,0 +1,362 @@
+//! Image configuration: oci-spec's `ImageConfiguration` plus the Docker fields it lacks
+//! (`Healthcheck`, `Shell`, `OnBuild`, `ArgsEscaped`), with canonical serialisation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use oci_spec::image::{Arch, Config, History, ImageConfiguration, Os};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Digest;
+use crate::canonical::{rfc3339, value_to_canonical_json};
+use crate::error::{OciError, Result};
+
+/// A target platform, `os/arch[/variant]` as in `--platform linux/arm64/v8`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `linux/<host arch>`: what `docker build` targets by default on this host.
+    pub fn host_linux() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "arm" => "arm",
+            "powerpc64" => "ppc64le",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: None,
+        }
+    }
+
+    /// Whether an image for `other` satisfies a request for `self`. A missing requested
+    /// variant accepts any; arm64's default variant is v8.
+    pub fn matches(&self, other: &Platform) -> bool {
+        if self.os != other.os || self.architecture != other.architecture {
+            return false;
+        }
+        let norm = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_owned()),
+            (_, v) => v.map(str::to_owned),
+        };
+        self.variant.is_none() || norm(self) == norm(other)
+    }
+}
+
+impl FromStr for Platform {
+    type Err = OciError;
+
+    fn from_str(s: &str) -> Result<Platform> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let bad = |reason: &str| OciError::invalid(format!("platform {s:?}"), reason);
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad("empty component"));
+        }
+        match parts.as_slice() {
+            [os, arch] => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(variant.to_string()),
+            }),
+            _ => Err(bad("expected os/arch[/variant]")),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Docker's `HEALTHCHECK`, as Docker writes it into `config.Healthcheck` (durations in
+/// nanoseconds; zero/absent means "inherit the default").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+}
+
+/// Docker-only fields of the container config, which oci-spec does not model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DockerExtensions {
+    pub healthcheck: Option<Healthcheck>,
+    /// `SHELL` instruction.
+    pub shell: Option<Vec<String>>,
+    /// `ONBUILD` triggers.
+    pub on_build: Option<Vec<String>>,
+    pub args_escaped: Option<bool>,
+}
+
+/// An image config being built or read from a base image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub spec: ImageConfiguration,
+    pub docker: DockerExtensions,
+}
+
+impl ImageConfig {
+    /// An empty config (no layers, no history) for `platform`, created at `epoch`.
+    pub fn new(platform: &Platform, epoch: i64) -> ImageConfig {
+        let mut c = ImageConfig::default();
+        c.set_platform(platform);
+        c.set_created(epoch);
+        c
+    }
+
+    /// Parse a config blob (OCI or Docker). Unknown fields are ignored.
+    pub fn from_json(bytes: &[u8]) -> Result<ImageConfig> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| OciError::json("image config", e))?;
+        if !value.is_object() {
+            return Err(OciError::invalid("image config", "not a JSON object"));
+        }
+        let spec: ImageConfiguration =
+            serde_json::from_value(value.clone()).map_err(|e| OciError::json("image config", e))?;
+        let c = value.get("config");
+        let field = |name: &str| c.and_then(|c| c.get(name)).filter(|v| !v.is_null());
+        let docker = DockerExtensions {
+            healthcheck: from_field(field("Healthcheck"), "Healthcheck")?,
+            shell: from_field(field("Shell"), "Shell")?,
+            on_build: from_field(field("OnBuild"), "OnBuild")?,
+            args_escaped: field("ArgsEscaped").and_then(Value::as_bool),
+        };
+        Ok(ImageConfig { spec, docker })
+    }
+
+    /// Canonical JSON bytes: the same config always serialises to the same bytes.
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_value(&self.spec).map_err(|e| OciError::json("config", e))?;
+        let extras = self.docker_fields()?;
+        if !extras.is_empty() {
+            let obj = v
+                .as_object_mut()
+                .ok_or_else(|| OciError::invalid("image config", "not an object"))?;
+            let cfg = obj
+                .entry("config")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(cfg) = cfg.as_object_mut() {
+                cfg.extend(extras);
+            }
+        }
+        value_to_canonical_json(&v, "image config")
+    }
+
+    fn docker_fields(&self) -> Result<Vec<(String, Value)>> {
+        let d = &self.docker;
+        let mut out = Vec::new();
+        if let Some(h) = &d.healthcheck {
+            out.push(("Healthcheck".into(), to_value(h)?));
+        }
+        if let Some(s) = &d.shell {
+            out.push(("Shell".into(), to_value(s)?));
+        }
+        if let Some(o) = &d.on_build {
+            out.push(("OnBuild".into(), to_value(o)?));
+        }
+        if let Some(a) = d.args_escaped {
+            out.push(("ArgsEscaped".into(), Value::Bool(a)));
+        }
+        Ok(out)
+    }
+
+    pub fn platform(&self) -> Platform {
+        Platform {
+            os: self.spec.os().to_string(),
+            architecture: self.spec.architecture().to_string(),
+            variant: self.spec.variant().clone(),
+        }
+    }
+
+    pub fn set_platform(&mut self, p: &Platform) {
+        self.spec.set_os(Os::from(p.os.as_str()));
+        self.spec
+            .set_architecture(Arch::from(p.architecture.as_str()));
+        self.spec.set_variant(p.variant.clone());
+    }
+
+    /// Set `created` to the source date epoch.
+    pub fn set_created(&mut self, epoch: i64) {
+        self.spec.set_created(Some(rfc3339(epoch)));
+    }
+
+    /// The container config (Env, Cmd, ...), empty if the image has none.
+    pub fn container(&self) -> Config {
+        self.spec.config().clone().unwrap_or_default()
+    }
+
+    /// Edit the container config in place (created empty if absent).
+    pub fn update_container(&mut self, f: impl FnOnce(&mut Config)) {
+        let mut c = self.container();
+        f(&mut c);
+        self.spec.set_config(Some(c));
+    }
+
+    /// The layers' diff_ids, in order.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>> {
+        self.spec
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .map(|d| d.parse())
+            .collect()
+    }
+
+    /// Append a layer: its diff_id to rootfs and a history entry for it.
+    pub fn add_layer(
+        &mut self,
+        diff_id: &Digest,
+        created_by: &str,
+        comment: Option<&str>,
+        epoch: i64,
+    ) {
+        self.spec
+            .rootfs_mut()
+            .diff_ids_mut()
+            .push(diff_id.to_string());
+        self.push_history(history(created_by, comment, epoch, false));
+    }
+
+    /// Append a history entry for a step that changed only metadata (`empty_layer: true`,
+    /// as BuildKit marks ENV, CMD, LABEL, ...).
+    pub fn add_empty_layer_history(&mut self, created_by: &str, comment: Option<&str>, epoch: i64) {
+        self.push_history(history(created_by, comment, epoch, true));
+    }
+
+    fn push_history(&mut self, h: History) {
+        let mut all = self.spec.history().clone().unwrap_or_default();
+        all.push(h);
+        self.spec.set_history(Some(all));
+    }
+}
+
+fn history(created_by: &str, comment: Option<&str>, epoch: i64, empty: bool) -> History {
+    let mut h = History::default();
+    h.set_created(Some(rfc3339(epoch)));
+    h.set_created_by(Some(created_by.to_owned()));
+    h.set_comment(comment.map(str::to_owned));
+    h.set_empty_layer(empty.then_some(true));
+    h
+}
+
+fn to_value<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| OciError::json("image config", e))
+}
+
+fn from_field<T: serde::de::DeserializeOwned>(v: Option<&Value>, name: &str) -> Result<Option<T>> {
+    v.cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| OciError::json(format!("image config {name}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ImageConfig {
+        let mut c = ImageConfig::new(&"linux/arm64/v8".parse().unwrap(), 1_700_000_000);
+        c.update_container(|k| {
+            k.set_env(Some(vec!["PATH=/usr/bin".into(), "A=1".into()]));
+            k.set_cmd(Some(vec!["sh".into()]));
+            k.set_working_dir(Some("/app".into()));
+            k.set_user(Some("1000:1000".into()));
+            k.set_labels(Some(
+                [("b", "2"), ("a", "1"), ("c", "3")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ));
+            k.set_exposed_ports(Some(vec![
+                "80/tcp".into(),
+                "443/tcp".into(),
+                "53/udp".into(),
+            ]));
+            k.set_volumes(Some(vec!["/data".into(), "/cache".into()]));
+            k.set_stop_signal(Some("SIGTERM".into()));
+        });
+        c.docker.healthcheck = Some(Healthcheck {
+            test: vec!["CMD-SHELL".into(), "curl -f http://localhost/".into()],
+            interval: Some(30_000_000_000),
+            retries: Some(3),
+            ..Default::default()
+        });
+        c.docker.shell = Some(vec!["/bin/bash".into(), "-c".into()]);
+        let d = Digest::sha256_of(b"layer");
+        c.add_layer(&d, "RUN make", None, 1_700_000_000);
+        c.add_empty_layer_history("ENV A=1", Some("buildkit.dockerfile.v0"), 1_700_000_000);
+        c
+    }
+
+    #[test]
+    fn canonical_and_roundtrips() {
+        let c = sample();
+        let a = c.to_json().unwrap();
+        for _ in 0..5 {
+            assert_eq!(sample().to_json().unwrap(), a);
+        }
+        let text = String::from_utf8(a.clone()).unwrap();
+        assert!(text.contains(r#""Healthcheck":{"Interval":30000000000,"Retries":3,"Test":["CMD-SHELL","curl -f http://localhost/"]}"#), "{text}");
+        assert!(
+            text.contains(r#""ExposedPorts":{"443/tcp":{},"53/udp":{},"80/tcp":{}}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""created":"2023-11-14T22:13:20Z""#));
+        assert!(text.contains(r#""empty_layer":true"#));
+        assert!(text.contains(r#""variant":"v8""#));
+        let back = ImageConfig::from_json(&a).unwrap();
+        assert_eq!(back.docker, c.docker);
+        assert_eq!(back.to_json().unwrap(), a);
+        assert_eq!(back.platform().to_string(), "linux/arm64/v8");
+        assert_eq!(back.diff_ids().unwrap(), vec![Digest::sha256_of(b"layer")]);
+    }
+
+    #[test]
+    fn platform_parsing_and_matching() {
+        let p: Platform = "linux/arm64".parse().unwrap();
+        assert!(p.matches(&"linux/arm64/v8".parse().unwrap()));
+        let v8: Platform = "linux/arm64/v8".parse().unwrap();
+        assert!(v8.matches(&"linux/arm64".parse().unwrap()));
+        let v7: Platform = "linux/arm/v7".parse().unwrap();
+        assert!(!v7.matches(&"linux/arm/v6".parse().unwrap()));
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("linux//x".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(ImageConfig::from_json(b"[]").is_err());
+        assert!(ImageConfig::from_json(b"{\"architecture\":1}").is_err());
+    }
+}

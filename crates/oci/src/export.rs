@@ -1,0 +1,205 @@
+//! Exporters: OCI layout directory, OCI archive and docker-archive. Each writes the same
+//! bytes for the same image: entries in a fixed order, mtime 0, uid/gid 0, fixed modes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Write};
+use std::path::Path;
+
+use oci_spec::image::Descriptor;
+use tempfile::NamedTempFile;
+
+use crate::canonical::to_canonical_json;
+use crate::digest::{Digest, unwrap_io};
+use crate::error::{OciError, Result};
+use crate::image::Image;
+use crate::layer::Compression;
+use crate::layout::{ANNOTATION_REF_NAME, Layout, empty_index};
+
+/// Copy `image` into the OCI layout at `dest` (created if needed), tagged `name` if given.
+/// Blobs are verified as they are copied; the tag is written last.
+pub fn export_oci_layout(image: &Image, dest: &Path, name: Option<&str>) -> Result<Layout> {
+    let out = Layout::open_or_create(dest)?;
+    let src = image.layout();
+    for d in image.blobs()? {
+        let digest = Digest::from_oci(d.digest())?;
+        out.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
+    }
+    let manifest_digest = image.digest()?;
+    let manifest = src.open_descriptor(&image.descriptor)?;
+    out.import_blob(manifest, &manifest_digest, Some(image.descriptor.size()))?;
+    if let Some(name) = name {
+        out.tag(name, &image.descriptor)?;
+    } else {
+        let mut index = out.index()?;
+        let mut manifests = index.manifests().clone();
+        if !manifests
+            .iter()
+            .any(|d| d.digest() == image.descriptor.digest())
+        {
+            manifests.push(image.descriptor.clone());
+        }
+        index.set_manifests(manifests);
+        out.write_index(&index)?;
+    }
+    Ok(out)
+}
+
+/// Write `image` as an OCI archive (a tar of an OCI layout) to `out`.
+pub fn write_oci_archive(image: &Image, name: Option<&str>, out: impl Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let mut index = empty_index()?;
+    let mut desc = image.descriptor.clone();
+    let mut ann = std::collections::HashMap::new();
+    if let Some(name) = name {
+        ann.insert(ANNOTATION_REF_NAME.to_owned(), name.to_owned());
+    }
+    desc.set_annotations((!ann.is_empty()).then_some(ann));
+    index.set_manifests(vec![desc]);
+    append_bytes(
+        &mut tar,
+        "index.json",
+        &to_canonical_json(&index, "index.json")?,
+    )?;
+    append_dir(&mut tar, "blobs/")?;
+    append_dir(&mut tar, "blobs/sha256/")?;
+    let mut blobs: Vec<Descriptor> = image.blobs()?;
+    blobs.push(image.descriptor.clone());
+    blobs.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
+    for d in blobs {
+        let digest = Digest::from_oci(d.digest())?;
+        let path = format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex());
+        let reader = image.layout().open_descriptor(&d)?;
+        append_stream(&mut tar, &path, d.size(), reader)?;
+    }
+    finish(tar)
+}
+
+/// Write `image` as a docker-archive (`docker save` format: `manifest.json`,
+/// `repositories`, `<config>.json`, `<diff_id>.tar` uncompressed layers) to `out`.
+/// `repo_tags` are names such as `example.com/app:1.0` (`:latest` is added if no tag).
+pub fn write_docker_archive(image: &Image, repo_tags: &[String], out: impl Write) -> Result<()> {
+    let tags: Vec<String> = repo_tags.iter().map(|t| with_tag(t)).collect();
+    let mut tar = tar::Builder::new(out);
+    let config_digest = image.config_digest()?;
+    let config_name = format!("{}.json", config_digest.hex());
+    let config = image
+        .layout()
+        .read_blob(&config_digest, crate::layout::MAX_CONFIG_SIZE)?;
+    append_bytes(&mut tar, &config_name, &config)?;
+    let mut written = HashSet::new();
+    let mut layer_names = Vec::new();
+    for layer in image.layers()? {
+        let name = format!("{}.tar", layer.diff_id.hex());
+        if written.insert(layer.diff_id.clone()) {
+            let size = match Compression::from_media_type(layer.descriptor.media_type()) {
+                Some(Compression::None) => layer.descriptor.size(),
+                _ => io::copy(&mut image.open_layer(&layer)?, &mut io::sink())
+                    .map_err(|e| unwrap_io(&format!("reading layer {}", layer.diff_id), e))?,
+            };
+            append_stream(&mut tar, &name, size, image.open_layer(&layer)?)?;
+        }
+        layer_names.push(name);
+    }
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": tags,
+        "Layers": layer_names,
+    }]);
+    append_bytes(
+        &mut tar,
+        "manifest.json",
+        &to_canonical_json(&manifest, "manifest.json")?,
+    )?;
+    if let Some(top) = image.layers()?.last() {
+        let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for t in &tags {
+            if let Some((repo, tag)) = t.rsplit_once(':') {
+                repos
+                    .entry(repo.to_owned())
+                    .or_default()
+                    .insert(tag.to_owned(), top.diff_id.hex().to_owned());
+            }
+        }
+        if !repos.is_empty() {
+            append_bytes(
+                &mut tar,
+                "repositories",
+                &to_canonical_json(&repos, "repositories")?,
+            )?;
+        }
+    }
+    finish(tar)
+}
+
+/// `name` with `:latest` appended when it has no tag (a `:` after the last `/`).
+fn with_tag(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || last.contains('@') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+/// Create `path` through a temporary file in the same directory, renamed into place only
+/// if `write` succeeds: a failed export never leaves a partial file behind.
+pub fn write_file_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = NamedTempFile::with_prefix_in(".kiln-tmp-", dir).map_err(|e| OciError::io(dir, e))?;
+    let mut w = io::BufWriter::with_capacity(256 << 10, tmp.as_file());
+    write(&mut w)?;
+    w.flush().map_err(|e| OciError::io(tmp.path(), e))?;
+    drop(w);
+    tmp.as_file()
+        .sync_data()
+        .map_err(|e| OciError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| OciError::io(path, e.error))?;
+    Ok(())
+}
+
+fn header(size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(kind);
+    h
+}
+
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<()> {
+    append_stream(tar, path, data.len() as u64, data)
+}
+
+fn append_stream<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    reader: impl io::Read,
+) -> Result<()> {
+    let mut h = header(size, 0o644, tar::EntryType::Regular);
+    tar.append_data(&mut h, path, reader)
+        .map_err(|e| unwrap_io(&format!("writing {path} to archive"), e))
+}
+
+fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
+    let mut h = header(0, 0o755, tar::EntryType::Directory);
+    tar.append_data(&mut h, path, io::empty())
+        .map_err(|e| unwrap_io(&format!("writing {path} to archive"), e))
+}
+
+fn finish<W: Write>(tar: tar::Builder<W>) -> Result<()> {
+    let mut out = tar
+        .into_inner()
+        .map_err(|e| OciError::stream("finishing archive", e))?;
+    out.flush()
+        .map_err(|e| OciError::stream("flushing archive", e))
+}
