@@ -1,1 +1,134 @@
-//! Shell interpreter (kiln-shell). Work in progress: see issue 4.
+//! kiln-shell: the POSIX shell that interprets `RUN` scripts on the host.
+//!
+//! Scripts are parsed with `brush-parser`; expansion, redirections, pipelines (each stage
+//! on its own thread, joined by in-memory pipes), control flow and builtins run here, and
+//! every external command is handed to a [`Host`] — in kiln a fresh WebAssembly instance
+//! over the step's virtual filesystem ([`RuntimeHost`]).
+//!
+//! It is NOT a process-level shell: there are no signals, job control, interactive
+//! features, arrays, `[[ ]]`, aliases or process substitution, and external programs only
+//! see fds 0-2.
+
+mod arith;
+mod builtins;
+mod expand;
+pub mod host;
+mod interp;
+pub mod io;
+mod pattern;
+mod printf;
+mod test_cmd;
+
+use std::sync::Arc;
+
+pub use host::{FileKind, FileStat, Host, OpenMode, Program, Resolved, Spawn};
+pub use io::Endpoint;
+
+/// `PATH` when the environment has none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Exit status of a script (0-255).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitStatus(pub i32);
+
+impl ExitStatus {
+    /// True for status 0.
+    pub fn success(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Errors that stop a script before it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The script does not parse.
+    #[error("shell {0}")]
+    Syntax(String),
+    /// Exec-form `RUN []` with no arguments.
+    #[error("empty command")]
+    EmptyCommand,
+}
+
+/// How a shell starts.
+#[derive(Clone)]
+pub struct ShellOptions {
+    /// Environment (all exported).
+    pub env: Vec<(String, String)>,
+    /// Working directory (absolute path in the step filesystem).
+    pub cwd: String,
+    /// Standard input.
+    pub stdin: Endpoint,
+    /// Standard output.
+    pub stdout: Endpoint,
+    /// Standard error.
+    pub stderr: Endpoint,
+    /// File creation mask.
+    pub umask: u32,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        ShellOptions {
+            env: Vec::new(),
+            cwd: "/".into(),
+            stdin: Arc::new(io::Null),
+            stdout: Arc::new(io::Null),
+            stderr: Arc::new(io::Null),
+            umask: 0o022,
+        }
+    }
+}
+
+/// A shell over one step: see the crate docs.
+pub struct Shell {
+    interp: interp::Interp,
+}
+
+impl Shell {
+    /// A shell whose commands run through `host`.
+    pub fn new(host: Arc<dyn Host>, opts: ShellOptions) -> Shell {
+        let mut interp = interp::Interp::new(
+            host,
+            &opts.env,
+            &opts.cwd,
+            [opts.stdin, opts.stdout, opts.stderr],
+        );
+        interp.umask = opts.umask;
+        Shell { interp }
+    }
+
+    /// Runs a `RUN` script like `/bin/sh -c script`.
+    pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
+        let prog = interp::parse(script).map_err(ShellError::Syntax)?;
+        Ok(ExitStatus(self.interp.run_toplevel(&prog)))
+    }
+
+    /// Runs exec-form `RUN ["prog", "arg"]`: no shell processing, but `sh -c` in it comes
+    /// back to this interpreter.
+    pub fn run_argv(&mut self, argv: &[String]) -> Result<ExitStatus, ShellError> {
+        if argv.is_empty() {
+            return Err(ShellError::EmptyCommand);
+        }
+        let r = self.interp.run_external(argv, &[]);
+        Ok(ExitStatus(self.interp.finish(r)))
+    }
+}
+
+/// Runs a shell "process" for `argv` (`sh -c ...`, `sh script`, `#!/bin/sh` scripts)
+/// with the given environment, directory and stdio: what a [`Host`] calls when a guest
+/// program spawns a shell.
+pub fn run_shell_process(
+    host: Arc<dyn Host>,
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdio: [Endpoint; 3],
+    umask: u32,
+) -> i32 {
+    let mut it = interp::Interp::new(host, env, cwd, stdio);
+    it.umask = umask;
+    if let Some(a0) = argv.first() {
+        it.arg0 = a0.clone();
+    }
+    it.run_shell_args(argv.get(1..).unwrap_or(&[]))
+}

@@ -1,0 +1,964 @@
+//! The interpreter: shell state and command execution.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
+
+use brush_parser::ast;
+
+use crate::host::{Host, Resolved, Spawn};
+use crate::io::{self as sio, Endpoint};
+
+/// Non-local control flow out of a command.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    Break(u32),
+    Continue(u32),
+    Return(i32),
+    Exit(i32),
+}
+
+/// A command's exit status, or control flow leaving it.
+pub(crate) type Res = Result<i32, Flow>;
+
+/// Stack size for pipeline and background threads: the interpreter recurses on the AST.
+pub(crate) const THREAD_STACK: usize = 8 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Var {
+    pub value: String,
+    pub exported: bool,
+    pub readonly: bool,
+}
+
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Opts {
+    pub errexit: bool,
+    pub nounset: bool,
+    pub xtrace: bool,
+    pub pipefail: bool,
+    pub noglob: bool,
+    pub noclobber: bool,
+}
+
+/// Background jobs belong to one shell: a subshell starts with none.
+#[derive(Default)]
+pub(crate) struct Jobs(pub Vec<(u32, JoinHandle<i32>)>);
+impl Clone for Jobs {
+    fn clone(&self) -> Self {
+        Jobs::default()
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Interp {
+    pub host: Arc<dyn Host>,
+    pub vars: BTreeMap<String, Var>,
+    pub locals: Vec<Vec<(String, Option<Var>)>>,
+    pub funcs: HashMap<String, Arc<ast::FunctionBody>>,
+    pub params: Vec<String>,
+    pub arg0: String,
+    pub opts: Opts,
+    pub cwd: String,
+    pub status: i32,
+    pub traps: BTreeMap<String, String>,
+    pub umask: u32,
+    pub fds: BTreeMap<i32, Endpoint>,
+    pub jobs: Jobs,
+    pub last_bg: Option<u32>,
+    pub loop_depth: u32,
+    pub func_depth: u32,
+    pub no_errexit: u32,
+    pub pids: Arc<AtomicU32>,
+    pub cmdsub_status: Option<i32>,
+    pub getopts_char: usize,
+}
+
+pub(crate) fn parser_options() -> brush_parser::ParserOptions {
+    brush_parser::ParserOptions {
+        enable_extended_globbing: false,
+        tilde_expansion_at_word_start: true,
+        ..Default::default()
+    }
+}
+
+/// Parses a script; the error is a one-line message.
+pub(crate) fn parse(src: &str) -> Result<ast::Program, String> {
+    let mut p =
+        brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());
+    p.parse_program().map_err(|e| format!("syntax error: {e}"))
+}
+
+fn is_shell_name(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    matches!(base, "sh" | "bash" | "dash" | "ash")
+}
+
+impl Interp {
+    pub fn new(
+        host: Arc<dyn Host>,
+        env: &[(String, String)],
+        cwd: &str,
+        stdio: [Endpoint; 3],
+    ) -> Interp {
+        let mut vars = BTreeMap::new();
+        for (k, v) in env {
+            vars.insert(
+                k.clone(),
+                Var {
+                    value: v.clone(),
+                    exported: true,
+                    readonly: false,
+                },
+            );
+        }
+        let mut fds = BTreeMap::new();
+        for (i, ep) in stdio.into_iter().enumerate() {
+            fds.insert(i as i32, ep);
+        }
+        let mut it = Interp {
+            host,
+            vars,
+            locals: Vec::new(),
+            funcs: HashMap::new(),
+            params: Vec::new(),
+            arg0: "sh".into(),
+            opts: Opts::default(),
+            cwd: cwd.to_string(),
+            status: 0,
+            traps: BTreeMap::new(),
+            umask: 0o022,
+            fds,
+            jobs: Jobs::default(),
+            last_bg: None,
+            loop_depth: 0,
+            func_depth: 0,
+            no_errexit: 0,
+            pids: Arc::new(AtomicU32::new(100)),
+            cmdsub_status: None,
+            getopts_char: 0,
+        };
+        let _ = it.set_var("PWD", cwd.to_string());
+        if it.get_var("IFS").is_none() {
+            let _ = it.set_var("IFS", " \t\n".into());
+        }
+        if it.get_var("PS4").is_none() {
+            let _ = it.set_var("PS4", "+ ".into());
+        }
+        it.set_var_raw("OPTIND", "1".into());
+        it
+    }
+
+    /// A copy of this shell for a subshell: same variables and functions, traps reset.
+    pub fn subshell(&self) -> Interp {
+        let mut s = self.clone();
+        s.traps.clear();
+        s
+    }
+
+    /// A fresh shell process (`sh -c`, `#!` scripts): only exported variables survive.
+    pub fn child(&self, stdio: [Endpoint; 3]) -> Interp {
+        let env: Vec<(String, String)> = self.exported_env(&[]);
+        let mut c = Interp::new(self.host.clone(), &env, &self.cwd, stdio);
+        c.umask = self.umask;
+        c.pids = self.pids.clone();
+        c
+    }
+
+    // ---- variables -------------------------------------------------------------------
+
+    pub fn get_var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|v| v.value.as_str())
+    }
+
+    fn set_var_raw(&mut self, name: &str, value: String) {
+        match self.vars.get_mut(name) {
+            Some(v) => v.value = value,
+            None => {
+                self.vars.insert(
+                    name.to_string(),
+                    Var {
+                        value,
+                        exported: false,
+                        readonly: false,
+                    },
+                );
+            }
+        }
+    }
+
+    pub fn set_var(&mut self, name: &str, value: String) -> Result<(), String> {
+        if self.vars.get(name).is_some_and(|v| v.readonly) {
+            return Err(format!("{name}: is read only"));
+        }
+        if name == "OPTIND" {
+            self.getopts_char = 0;
+        }
+        self.set_var_raw(name, value);
+        Ok(())
+    }
+
+    pub fn unset_var(&mut self, name: &str) -> Result<(), String> {
+        if self.vars.get(name).is_some_and(|v| v.readonly) {
+            return Err(format!("{name}: is read only"));
+        }
+        self.vars.remove(name);
+        Ok(())
+    }
+
+    pub fn ifs(&self) -> String {
+        self.get_var("IFS").unwrap_or(" \t\n").to_string()
+    }
+
+    /// Exported variables plus `extra` (command-prefix assignments), sorted by name.
+    pub fn exported_env(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let mut m: BTreeMap<String, String> = self
+            .vars
+            .iter()
+            .filter(|(_, v)| v.exported)
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        for (k, v) in extra {
+            m.insert(k.clone(), v.clone());
+        }
+        m.into_iter().collect()
+    }
+
+    pub fn abs_path(&self, p: &str) -> String {
+        if p.starts_with('/') {
+            p.to_string()
+        } else if self.cwd.ends_with('/') {
+            format!("{}{p}", self.cwd)
+        } else {
+            format!("{}/{p}", self.cwd)
+        }
+    }
+
+    pub fn fd(&self, n: i32) -> Endpoint {
+        self.fds
+            .get(&n)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(sio::Null))
+    }
+
+    /// Writes builtin output to stdout; a closed pipe ends this (sub)shell like SIGPIPE.
+    pub fn out(&self, data: &[u8]) -> Result<(), Flow> {
+        match self.fds.get(&1) {
+            Some(ep) => match sio::write_all(ep, data) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Flow::Exit(141)),
+                Err(_) => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Prints `sh: msg` to stderr.
+    pub fn err(&self, msg: &str) {
+        if let Some(ep) = self.fds.get(&2) {
+            let _ = sio::write_all(ep, format!("sh: {msg}\n").as_bytes());
+        }
+    }
+
+    pub fn next_pid(&self) -> u32 {
+        self.pids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    // ---- running programs ------------------------------------------------------------
+
+    /// Runs a parsed program, then the EXIT trap; returns the shell's exit status.
+    pub fn run_toplevel(&mut self, prog: &ast::Program) -> i32 {
+        let r = self.run_program(prog);
+        self.finish(r)
+    }
+
+    /// Ends a shell or subshell: maps control flow to a status and runs the EXIT trap.
+    pub fn finish(&mut self, r: Res) -> i32 {
+        let mut st = match r {
+            Ok(s) | Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
+            Err(Flow::Break(_)) | Err(Flow::Continue(_)) => self.status,
+        };
+        self.wait_all();
+        if let Some(cmd) = self.traps.remove("EXIT") {
+            self.status = st;
+            match self.eval_string(&cmd) {
+                Err(Flow::Exit(n)) => st = n,
+                _ => {}
+            }
+        }
+        st
+    }
+
+    pub fn run_program(&mut self, prog: &ast::Program) -> Res {
+        let mut st = 0;
+        for cc in &prog.complete_commands {
+            st = self.run_list(cc)?;
+        }
+        Ok(st)
+    }
+
+    pub fn eval_string(&mut self, src: &str) -> Res {
+        match parse(src) {
+            Ok(p) => self.run_program(&p),
+            Err(e) => {
+                self.err(&e);
+                Err(Flow::Exit(2))
+            }
+        }
+    }
+
+    pub fn run_list(&mut self, list: &ast::CompoundList) -> Res {
+        let mut st = 0;
+        for item in &list.0 {
+            st = match item.1 {
+                ast::SeparatorOperator::Async => self.spawn_background(&item.0),
+                ast::SeparatorOperator::Sequence => self.run_and_or(&item.0)?,
+            };
+            self.status = st;
+        }
+        Ok(st)
+    }
+
+    fn spawn_background(&mut self, ao: &ast::AndOrList) -> i32 {
+        let mut sub = self.subshell();
+        // Without job control a background job's stdin is /dev/null (POSIX 2.9.3.1).
+        sub.fds.insert(0, Arc::new(sio::Null));
+        let ao = ao.clone();
+        let pid = self.next_pid();
+        let spawned = std::thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                let r = sub.run_and_or(&ao);
+                sub.finish(r)
+            });
+        match spawned {
+            Ok(h) => {
+                self.jobs.0.push((pid, h));
+                self.last_bg = Some(pid);
+                0
+            }
+            Err(e) => {
+                self.err(&format!("cannot fork: {e}"));
+                2
+            }
+        }
+    }
+
+    pub fn wait_all(&mut self) -> i32 {
+        let mut st = 0;
+        for (_, h) in std::mem::take(&mut self.jobs.0) {
+            st = h.join().unwrap_or(1);
+        }
+        st
+    }
+
+    pub fn wait_pid(&mut self, pid: u32) -> i32 {
+        match self.jobs.0.iter().position(|(p, _)| *p == pid) {
+            Some(i) => {
+                let (_, h) = self.jobs.0.remove(i);
+                h.join().unwrap_or(1)
+            }
+            None => 127,
+        }
+    }
+
+    fn run_and_or(&mut self, ao: &ast::AndOrList) -> Res {
+        let n = ao.additional.len();
+        let mut st = self.run_pipeline_checked(&ao.first, n > 0)?;
+        for (i, next) in ao.additional.iter().enumerate() {
+            let cond = i + 1 < n;
+            st = match next {
+                ast::AndOr::And(p) if st == 0 => self.run_pipeline_checked(p, cond)?,
+                ast::AndOr::Or(p) if st != 0 => self.run_pipeline_checked(p, cond)?,
+                _ => st,
+            };
+        }
+        Ok(st)
+    }
+
+    /// Runs a pipeline; `cond` is true when it is tested by `&&`/`||` (no `set -e`).
+    fn run_pipeline_checked(&mut self, p: &ast::Pipeline, cond: bool) -> Res {
+        let quiet = cond || p.bang;
+        if quiet {
+            self.no_errexit += 1;
+        }
+        let r = self.run_pipeline(p);
+        if quiet {
+            self.no_errexit -= 1;
+        }
+        let st = r?;
+        self.status = st;
+        if st != 0 && !quiet && self.no_errexit == 0 {
+            if let Some(cmd) = self.traps.get("ERR").cloned() {
+                self.no_errexit += 1;
+                let r = self.eval_string(&cmd);
+                self.no_errexit -= 1;
+                r?;
+                self.status = st;
+            }
+            if self.opts.errexit {
+                return Err(Flow::Exit(st));
+            }
+        }
+        Ok(st)
+    }
+
+    fn run_pipeline(&mut self, p: &ast::Pipeline) -> Res {
+        let st = if p.seq.len() == 1 {
+            self.run_command(&p.seq[0])?
+        } else {
+            self.run_concurrent(&p.seq)
+        };
+        Ok(if p.bang { (st == 0) as i32 } else { st })
+    }
+
+    /// Every stage is a subshell on its own thread, connected by host pipes.
+    fn run_concurrent(&mut self, seq: &[ast::Command]) -> i32 {
+        let last = seq.len() - 1;
+        let pipefail = self.opts.pipefail;
+        let statuses: Vec<i32> = std::thread::scope(|s| {
+            let mut handles = Vec::new();
+            let mut next_in: Option<Endpoint> = None;
+            let mut last_sub = None;
+            for (i, cmd) in seq.iter().enumerate() {
+                let mut sub = self.subshell();
+                if let Some(r) = next_in.take() {
+                    sub.fds.insert(0, r);
+                }
+                if i < last {
+                    let (r, w) = self.host.pipe();
+                    sub.fds.insert(1, w);
+                    next_in = Some(r);
+                    let spawned = std::thread::Builder::new()
+                        .stack_size(THREAD_STACK)
+                        .spawn_scoped(s, move || {
+                            let r = sub.run_command(cmd);
+                            sub.finish(r)
+                        });
+                    handles.push(spawned.map_err(|e| e.to_string()));
+                } else {
+                    last_sub = Some(sub);
+                }
+            }
+            let mut out: Vec<i32> = Vec::new();
+            let last_status = last_sub.map(|mut sub| {
+                let r = sub.run_command(&seq[last]);
+                sub.finish(r)
+            });
+            for h in handles {
+                out.push(match h {
+                    Ok(h) => h.join().unwrap_or(1),
+                    Err(_) => 2,
+                });
+            }
+            out.push(last_status.unwrap_or(0));
+            out
+        });
+        if pipefail {
+            statuses
+                .iter()
+                .rev()
+                .find(|&&s| s != 0)
+                .copied()
+                .unwrap_or(0)
+        } else {
+            statuses[last]
+        }
+    }
+
+    pub fn run_command(&mut self, cmd: &ast::Command) -> Res {
+        match cmd {
+            ast::Command::Simple(sc) => self.run_simple(sc),
+            ast::Command::Compound(cc, redirs) => self.run_compound_redirected(cc, redirs.as_ref()),
+            ast::Command::Function(fd) => {
+                self.funcs
+                    .insert(fd.fname.value.clone(), Arc::new(fd.body.clone()));
+                Ok(0)
+            }
+            ast::Command::ExtendedTest(..) => {
+                self.err("[[: not supported; use [ or test");
+                Ok(2)
+            }
+        }
+    }
+
+    pub fn run_compound_redirected(
+        &mut self,
+        cc: &ast::CompoundCommand,
+        redirs: Option<&ast::RedirectList>,
+    ) -> Res {
+        let Some(redirs) = redirs else {
+            return self.run_compound(cc);
+        };
+        let saved = self.fds.clone();
+        let r = match self.apply_redirs(&redirs.0) {
+            Ok(()) => self.run_compound(cc),
+            Err(e) => e,
+        };
+        self.fds = saved;
+        r
+    }
+
+    fn run_compound(&mut self, cc: &ast::CompoundCommand) -> Res {
+        use ast::CompoundCommand as C;
+        match cc {
+            C::BraceGroup(b) => self.run_list(&b.list),
+            C::Subshell(s) => {
+                let mut sub = self.subshell();
+                let r = sub.run_list(&s.list);
+                Ok(sub.finish(r))
+            }
+            C::ForClause(f) => self.run_for(f),
+            C::CaseClause(c) => self.run_case(c),
+            C::IfClause(i) => self.run_if(i),
+            C::WhileClause(w) => self.run_while(w, false),
+            C::UntilClause(w) => self.run_while(w, true),
+            C::Arithmetic(a) => {
+                let v = self.arith(&a.expr.value)?;
+                Ok((v == 0) as i32)
+            }
+            C::ArithmeticForClause(f) => self.run_arith_for(f),
+            C::Coprocess(_) => {
+                self.err("coproc: not supported");
+                Ok(2)
+            }
+        }
+    }
+
+    fn run_cond(&mut self, list: &ast::CompoundList) -> Res {
+        self.no_errexit += 1;
+        let r = self.run_list(list);
+        self.no_errexit -= 1;
+        r
+    }
+
+    fn run_if(&mut self, i: &ast::IfClauseCommand) -> Res {
+        if self.run_cond(&i.condition)? == 0 {
+            return self.run_list(&i.then);
+        }
+        for e in i.elses.iter().flatten() {
+            match &e.condition {
+                Some(c) => {
+                    if self.run_cond(c)? == 0 {
+                        return self.run_list(&e.body);
+                    }
+                }
+                None => return self.run_list(&e.body),
+            }
+        }
+        Ok(0)
+    }
+
+    /// Runs a loop body; `Ok(None)` means break out of this loop.
+    fn loop_body(&mut self, body: &ast::CompoundList, st: &mut i32) -> Result<bool, Flow> {
+        self.loop_depth += 1;
+        let r = self.run_list(body);
+        self.loop_depth -= 1;
+        match r {
+            Ok(s) => {
+                *st = s;
+                Ok(true)
+            }
+            Err(Flow::Break(n)) if n > 1 => Err(Flow::Break(n - 1)),
+            Err(Flow::Break(_)) => {
+                *st = 0;
+                Ok(false)
+            }
+            Err(Flow::Continue(n)) if n > 1 => Err(Flow::Continue(n - 1)),
+            Err(Flow::Continue(_)) => {
+                *st = 0;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_while(&mut self, w: &ast::WhileOrUntilClauseCommand, until: bool) -> Res {
+        let mut st = 0;
+        loop {
+            let c = self.run_cond(&w.0)?;
+            if (c == 0) == until {
+                break;
+            }
+            if !self.loop_body(&w.1.list, &mut st)? {
+                break;
+            }
+        }
+        Ok(st)
+    }
+
+    fn run_for(&mut self, f: &ast::ForClauseCommand) -> Res {
+        let values = match &f.values {
+            Some(words) => {
+                let ws: Vec<&ast::Word> = words.iter().collect();
+                self.expand_words(&ws)?
+            }
+            None => self.params.clone(),
+        };
+        let mut st = 0;
+        for v in values {
+            if let Err(e) = self.set_var(&f.variable_name, v) {
+                self.err(&e);
+                return Err(Flow::Exit(2));
+            }
+            if !self.loop_body(&f.body.list, &mut st)? {
+                break;
+            }
+        }
+        Ok(st)
+    }
+
+    fn run_arith_for(&mut self, f: &ast::ArithmeticForClauseCommand) -> Res {
+        if let Some(i) = &f.initializer {
+            self.arith(&i.value)?;
+        }
+        let mut st = 0;
+        loop {
+            if let Some(c) = &f.condition
+                && self.arith(&c.value)? == 0
+            {
+                break;
+            }
+            if !self.loop_body(&f.body.list, &mut st)? {
+                break;
+            }
+            if let Some(u) = &f.updater {
+                self.arith(&u.value)?;
+            }
+        }
+        Ok(st)
+    }
+
+    fn run_case(&mut self, c: &ast::CaseClauseCommand) -> Res {
+        let value = self.expand_string(&c.value.value)?;
+        let mut fall = false;
+        let mut st = 0;
+        for item in &c.cases {
+            if !fall {
+                let mut hit = false;
+                for p in &item.patterns {
+                    let pat = self.expand_pattern(&p.value)?;
+                    if crate::pattern::Pattern::new(&pat).matches(&value) {
+                        hit = true;
+                        break;
+                    }
+                }
+                if !hit {
+                    continue;
+                }
+            }
+            if let Some(cmd) = &item.cmd {
+                st = self.run_list(cmd)?;
+            }
+            match item.post_action {
+                ast::CaseItemPostAction::ExitCase => return Ok(st),
+                ast::CaseItemPostAction::UnconditionallyExecuteNextCaseItem => fall = true,
+                ast::CaseItemPostAction::ContinueEvaluatingCases => fall = false,
+            }
+        }
+        Ok(st)
+    }
+
+    // ---- simple commands --------------------------------------------------------------
+
+    fn run_simple(&mut self, sc: &ast::SimpleCommand) -> Res {
+        use ast::CommandPrefixOrSuffixItem as I;
+        let mut assigns = Vec::new();
+        let mut words: Vec<&ast::Word> = Vec::new();
+        let mut redirs = Vec::new();
+        for item in sc.prefix.iter().flat_map(|p| p.0.iter()) {
+            match item {
+                I::AssignmentWord(a, _) => assigns.push(a),
+                I::IoRedirect(r) => redirs.push(r),
+                I::Word(w) => words.push(w),
+                I::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+            }
+        }
+        if let Some(w) = &sc.word_or_name {
+            words.push(w);
+        }
+        for item in sc.suffix.iter().flat_map(|p| p.0.iter()) {
+            match item {
+                I::AssignmentWord(_, w) | I::Word(w) => words.push(w),
+                I::IoRedirect(r) => redirs.push(r),
+                I::ProcessSubstitution(..) => return self.unsupported("process substitution"),
+            }
+        }
+        self.cmdsub_status = None;
+        let argv = self.expand_words(&words)?;
+        let mut avals = Vec::new();
+        for a in &assigns {
+            let ast::AssignmentName::VariableName(name) = &a.name else {
+                return self.unsupported("array assignment");
+            };
+            let ast::AssignmentValue::Scalar(w) = &a.value else {
+                return self.unsupported("array assignment");
+            };
+            let mut v = self.expand_assignment(&w.value)?;
+            if a.append {
+                v = format!("{}{v}", self.get_var(name).unwrap_or(""));
+            }
+            avals.push((name.clone(), v));
+        }
+        if self.opts.xtrace {
+            self.trace(&avals, &argv);
+        }
+        let saved = self.fds.clone();
+        let r = match self.apply_redirs(&redirs.iter().map(|r| (*r).clone()).collect::<Vec<_>>()) {
+            Err(e) => e,
+            Ok(()) if argv.is_empty() => {
+                self.fds = saved.clone();
+                for (n, v) in avals {
+                    if let Err(e) = self.set_var(&n, v) {
+                        self.err(&e);
+                        return Err(Flow::Exit(2));
+                    }
+                }
+                Ok(self.cmdsub_status.unwrap_or(0))
+            }
+            Ok(()) => self.dispatch(&argv, avals),
+        };
+        if !matches!(argv.first().map(String::as_str), Some("exec")) || argv.len() > 1 {
+            self.fds = saved;
+        }
+        r
+    }
+
+    fn unsupported(&self, what: &str) -> Res {
+        self.err(&format!("{what}: not supported by kiln's shell"));
+        Err(Flow::Exit(2))
+    }
+
+    fn trace(&self, avals: &[(String, String)], argv: &[String]) {
+        let mut line = self.get_var("PS4").unwrap_or("+ ").to_string();
+        let parts: Vec<String> = avals
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(argv.iter().cloned())
+            .collect();
+        line.push_str(&parts.join(" "));
+        line.push('\n');
+        let _ = sio::write_all(&self.fd(2), line.as_bytes());
+    }
+
+    /// Runs `argv` with prefix assignments `avals`: special builtin, function, builtin,
+    /// then a program.
+    pub fn dispatch(&mut self, argv: &[String], avals: Vec<(String, String)>) -> Res {
+        let name = argv[0].as_str();
+        if crate::builtins::is_special(name) {
+            for (n, v) in avals {
+                if let Err(e) = self.set_var(&n, v) {
+                    self.err(&e);
+                    return Err(Flow::Exit(2));
+                }
+            }
+            return self.builtin(argv);
+        }
+        if let Some(body) = self.funcs.get(name).cloned() {
+            return self.with_temp_vars(avals, |s| s.call_function(&body, argv));
+        }
+        if crate::builtins::is_regular(name) {
+            return self.with_temp_vars(avals, |s| s.builtin(argv));
+        }
+        self.run_external(argv, &avals)
+    }
+
+    fn with_temp_vars(
+        &mut self,
+        avals: Vec<(String, String)>,
+        f: impl FnOnce(&mut Self) -> Res,
+    ) -> Res {
+        let mut saved = Vec::new();
+        for (n, v) in avals {
+            saved.push((n.clone(), self.vars.get(&n).cloned()));
+            if let Err(e) = self.set_var(&n, v) {
+                self.err(&e);
+                return Err(Flow::Exit(2));
+            }
+            if let Some(var) = self.vars.get_mut(&n) {
+                var.exported = true;
+            }
+        }
+        let r = f(self);
+        for (n, old) in saved.into_iter().rev() {
+            match old {
+                Some(v) => {
+                    self.vars.insert(n, v);
+                }
+                None => {
+                    self.vars.remove(&n);
+                }
+            }
+        }
+        r
+    }
+
+    pub fn call_function(&mut self, body: &ast::FunctionBody, argv: &[String]) -> Res {
+        let saved_params = std::mem::replace(&mut self.params, argv[1..].to_vec());
+        let saved_loop = std::mem::replace(&mut self.loop_depth, 0);
+        self.locals.push(Vec::new());
+        self.func_depth += 1;
+        let r = self.run_compound_redirected(&body.0, body.1.as_ref());
+        self.func_depth -= 1;
+        for (n, old) in self.locals.pop().unwrap_or_default().into_iter().rev() {
+            match old {
+                Some(v) => {
+                    self.vars.insert(n, v);
+                }
+                None => {
+                    self.vars.remove(&n);
+                }
+            }
+        }
+        self.loop_depth = saved_loop;
+        self.params = saved_params;
+        match r {
+            Err(Flow::Return(n)) => Ok(n),
+            other => other,
+        }
+    }
+
+    fn stdio(&self) -> [Endpoint; 3] {
+        [self.fd(0), self.fd(1), self.fd(2)]
+    }
+
+    pub fn run_external(&mut self, argv: &[String], avals: &[(String, String)]) -> Res {
+        let name = argv[0].as_str();
+        if is_shell_name(name) {
+            let mut child = self.child(self.stdio());
+            for (k, v) in avals {
+                child.set_var_raw(k, v.clone());
+                if let Some(var) = child.vars.get_mut(k) {
+                    var.exported = true;
+                }
+            }
+            return Ok(child.run_shell_args(&argv[1..]));
+        }
+        let path_var = self
+            .get_var("PATH")
+            .unwrap_or(crate::DEFAULT_PATH)
+            .to_string();
+        match self.host.resolve(name, &path_var, &self.cwd) {
+            Resolved::Program(p) => {
+                let env = self.exported_env(avals);
+                let spawn = Spawn {
+                    program: &p,
+                    argv,
+                    env: &env,
+                    cwd: &self.cwd,
+                    stdio: self.stdio(),
+                    umask: self.umask,
+                };
+                match self.host.spawn(spawn) {
+                    Ok(st) => Ok(st),
+                    Err(e) => {
+                        self.err(&format!("{name}: {e}"));
+                        Ok(126)
+                    }
+                }
+            }
+            Resolved::Script {
+                path,
+                interpreter,
+                arg,
+            } => {
+                let mut full = vec![interpreter.clone()];
+                full.extend(arg);
+                full.push(path);
+                full.extend(argv[1..].iter().cloned());
+                if is_shell_name(&interpreter) {
+                    self.run_external(&full, avals)
+                } else {
+                    match self.host.resolve(&interpreter, &path_var, &self.cwd) {
+                        Resolved::Program(_) | Resolved::NotWasm(_) => {
+                            self.run_external(&full, avals)
+                        }
+                        _ => {
+                            self.err(&format!("{name}: {interpreter}: bad interpreter"));
+                            Ok(127)
+                        }
+                    }
+                }
+            }
+            Resolved::NotWasm(path) => {
+                self.err(&format!(
+                    "{path}: cannot execute native binary: kiln runs only WebAssembly (WASI) programs"
+                ));
+                Ok(126)
+            }
+            Resolved::NotFound => {
+                self.err(&format!("{name}: not found"));
+                Ok(127)
+            }
+        }
+    }
+
+    /// `sh [-eux] [-o opt] (-c script [name args...] | file [args...] | < stdin)`.
+    pub fn run_shell_args(&mut self, args: &[String]) -> i32 {
+        let mut i = 0;
+        let mut command: Option<String> = None;
+        let mut want_c = false;
+        while i < args.len() {
+            let a = &args[i];
+            if a == "--" {
+                i += 1;
+                break;
+            }
+            if a == "-o" || a == "+o" {
+                if let Some(o) = args.get(i + 1) {
+                    let _ = self.set_option_name(o, a == "-o");
+                }
+                i += 2;
+                continue;
+            }
+            if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
+                for c in a[1..].chars() {
+                    if c == 'c' {
+                        want_c = true;
+                    } else if c != 's' {
+                        let _ = self.set_option_char(c, a.starts_with('-'));
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        let rest = &args[i..];
+        let src = if want_c {
+            let Some(s) = rest.first() else {
+                self.err("-c requires an argument");
+                return 2;
+            };
+            command = Some(s.clone());
+            if let Some(n) = rest.get(1) {
+                self.arg0 = n.clone();
+            }
+            self.params = rest.iter().skip(2).cloned().collect();
+            s.clone()
+        } else if let Some(file) = rest.first() {
+            self.arg0 = file.clone();
+            self.params = rest[1..].to_vec();
+            match self.host.read_file(&self.abs_path(file)) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(_) => {
+                    self.err(&format!("cannot open {file}: No such file"));
+                    return 127;
+                }
+            }
+        } else {
+            let mut b = Vec::new();
+            let _ = sio::read_to_end(&self.fd(0), &mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        let _ = command;
+        match parse(&src) {
+            Ok(p) => self.run_toplevel(&p),
+            Err(e) => {
+                self.err(&e);
+                2
+            }
+        }
+    }
+}

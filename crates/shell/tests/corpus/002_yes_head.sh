@@ -1,0 +1,2 @@
+yes | head -n1
+echo $?

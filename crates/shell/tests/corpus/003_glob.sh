@@ -1,0 +1,2 @@
+for f in *.txt; do echo "$f"; done
+echo nomatch*

@@ -1,0 +1,1 @@
+x="a b  c"; set -- $x; echo $#; echo "$(echo "in $(echo 'q x')")"

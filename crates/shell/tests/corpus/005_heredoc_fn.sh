@@ -1,0 +1,6 @@
+f() {
+  cat <<EOF
+v=$1
+EOF
+}
+f arg

@@ -1,0 +1,6 @@
+set -e
+if false; then echo no; fi
+false && echo no
+echo reached
+false
+echo not reached
