@@ -18,6 +18,7 @@ use crate::error::{OciError, Result};
 use crate::image::Image;
 use crate::layer::{Compression, decompress_layer};
 use crate::layout::{Layout, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, read_limited};
+use crate::reference::Reference;
 
 /// Copy the image `name` (or the only one) for `platform` from the OCI layout at `src`
 /// into `dest`, tagged `tag`.
@@ -168,14 +169,11 @@ fn pick_entry<'a>(
     let tags_of = |e: &DockerArchiveEntry| e.repo_tags.clone().unwrap_or_default();
     match name {
         Some(n) => {
-            let full = if n.rsplit('/').next().is_some_and(|l| l.contains(':')) {
-                n.to_owned()
-            } else {
-                format!("{n}:latest")
-            };
+            let want: Reference = n.parse()?;
+            let same = |t: &String| t.parse::<Reference>().is_ok_and(|r| r == want);
             entries
                 .iter()
-                .find(|e| tags_of(e).iter().any(|t| t == n || *t == full))
+                .find(|e| tags_of(e).iter().any(same))
                 .ok_or_else(|| OciError::ImageNotFound(format!("{n} in docker-archive")))
         }
         None => match entries {

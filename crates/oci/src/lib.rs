@@ -18,6 +18,7 @@ mod image;
 mod import;
 mod layer;
 mod layout;
+mod reference;
 
 pub use canonical::{rfc3339, to_canonical_json};
 pub use config::{DockerExtensions, Healthcheck, ImageConfig, Platform};
@@ -35,3 +36,4 @@ pub use layout::{
 pub use oci_spec::image::{
     Config, Descriptor, History, ImageConfiguration, ImageManifest, MediaType,
 };
+pub use reference::Reference;
