@@ -1,1 +1,212 @@
-//! Dockerfile frontend (kiln-dockerfile). Work in progress: see issue 5.
+//! kiln's Dockerfile frontend: parses a Dockerfile the way BuildKit's Dockerfile frontend
+//! does into a typed model (parser directives, global ARGs, stages of typed instructions
+//! with line spans and original text), validates flags and `RUN --mount` options, reports
+//! BuildKit-named lint warnings, and provides the pieces the build engine needs at dispatch
+//! time: BuildKit-compatible variable expansion ([`expand()`]), ARG scoping ([`args`]) and
+//! the stage dependency graph with `--target` selection ([`graph`]).
+//!
+//! It is NOT a builder: it touches no files, images or network, knows nothing of the
+//! runtime, and never sees secret values (only secret ids).
+//!
+//! Expansion happens at dispatch time because the environment (base image ENV + ARG + ENV)
+//! is only known then: the model keeps words as written, and the engine calls
+//! [`Instruction::expand`] (which knows BuildKit's list of expanded instructions and
+//! fields) with a [`args::StageScope`] lookup.
+
+pub mod args;
+mod error;
+pub mod expand;
+pub mod graph;
+mod instruction;
+pub mod lint;
+mod mount;
+mod syntax;
+
+pub use error::{ErrorKind, ParseError, Span};
+pub use expand::{ExpandError, expand, expand_heredoc, expand_words};
+pub use instruction::{
+    ArgDecl, Chmod, Copy, Healthcheck, HeredocFile, Instruction, NetworkMode, Run, RunProgram,
+    SecurityMode, ShellOrExec, check_checksum, check_port,
+};
+pub use lint::{CheckConfig, Rule, Warning};
+pub use mount::{CacheSharing, Mount, MountError, MountFlag, SecretId};
+pub use syntax::{Directives, Heredoc};
+
+use instruction::{Ctx, FlagKind, Flags};
+use syntax::{RawNode, Source};
+
+/// A parsed Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile {
+    pub file_name: String,
+    pub directives: Directives,
+    /// ARG instructions before the first FROM (each step is an [`Instruction::Arg`]).
+    pub global_args: Vec<Step>,
+    pub stages: Vec<Stage>,
+    /// Lint warnings (already filtered by `# check=skip=...`).
+    pub warnings: Vec<Warning>,
+}
+
+/// A build stage: a FROM and the instructions up to the next FROM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub index: usize,
+    /// Lowercased `AS` name.
+    pub name: Option<String>,
+    /// The base as written (may contain global ARG references); resolve with
+    /// [`graph::StageGraph`].
+    pub base: String,
+    /// `--platform` as written.
+    pub platform: Option<String>,
+    pub span: Span,
+    /// The FROM line as written (trimmed).
+    pub original: String,
+    pub steps: Vec<Step>,
+}
+
+/// One instruction with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub instruction: Instruction,
+    /// Lines of the instruction, including continuation lines and heredoc bodies.
+    pub span: Span,
+    /// The logical line as written, continuations joined (BuildKit's `Original`), e.g.
+    /// `RUN --mount=type=cache,target=/c make`. Heredoc bodies are in the instruction.
+    pub original: String,
+}
+
+impl Dockerfile {
+    /// A stage by `AS` name (case-insensitive) or by index.
+    pub fn stage(&self, name_or_index: &str) -> Option<&Stage> {
+        let lower = name_or_index.to_ascii_lowercase();
+        self.stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| {
+                name_or_index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| self.stages.get(i))
+            })
+    }
+}
+
+/// Parses a Dockerfile. `file_name` is used in error messages only.
+///
+/// Fails on syntax errors, unknown instructions or flags, invalid flag values and
+/// `RUN --mount` options (when they contain no variables), and, with `# check=error=true`,
+/// on lint warnings.
+pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
+    let src = Source::new(file_name, source);
+    let (directives, nodes) = syntax::split_source(&src)?;
+    if nodes.is_empty() {
+        return Err(src.error_at(
+            0,
+            0,
+            ErrorKind::Syntax("the Dockerfile has no instructions".into()),
+        ));
+    }
+    let escape = directives.escape;
+    let mut global_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut lint_nodes = Vec::with_capacity(nodes.len());
+    for node in &nodes {
+        let cx = Ctx { src: &src, node };
+        if node.name() == "from" {
+            let stage = parse_from(&cx, stages.len())?;
+            stages.push(stage);
+        } else {
+            let step = Step {
+                instruction: instruction::parse(&cx, escape)?,
+                span: node.span,
+                original: node.original.clone(),
+            };
+            match (stages.last_mut(), &step.instruction) {
+                (Some(stage), _) => stage.steps.push(step),
+                (None, Instruction::Arg(_)) => global_args.push(step),
+                (None, _) => {
+                    return Err(cx.err_kw(
+                        "no build stage in current context: only ARG may precede the first FROM",
+                    ));
+                }
+            }
+        }
+        lint_nodes.push(lint::NodeInfo::from(node));
+    }
+    if stages.is_empty() {
+        return Err(src.error_at(
+            0,
+            0,
+            ErrorKind::Stage("the Dockerfile has no FROM instruction".into()),
+        ));
+    }
+    let mut df = Dockerfile {
+        file_name: file_name.to_string(),
+        directives,
+        global_args,
+        stages,
+        warnings: Vec::new(),
+    };
+    let warnings = lint::run(&df, &lint_nodes);
+    df.warnings = df.directives.check.filter(warnings);
+    if df.directives.check.error && !df.warnings.is_empty() {
+        let first = &df.warnings[0];
+        let mut rules: Vec<String> = df
+            .warnings
+            .iter()
+            .map(|w| w.rule.name().to_string())
+            .collect();
+        rules.dedup();
+        return Err(src.error_at(first.span.start_line - 1, 0, ErrorKind::Lint(rules)));
+    }
+    Ok(df)
+}
+
+fn parse_from(cx: &Ctx<'_, '_>, index: usize) -> Result<Stage, ParseError> {
+    let flags = Flags::parse(cx, &[("platform", FlagKind::Str)])?;
+    let node: &RawNode = cx.node;
+    let args: Vec<&str> = node
+        .rest
+        .split([' ', '\t', '\u{b}', '\u{c}', '\r'])
+        .filter(|s| !s.is_empty())
+        .collect();
+    let name = match args.as_slice() {
+        [_] => None,
+        [_, kw, name] if kw.eq_ignore_ascii_case("as") => {
+            let lower = name.to_ascii_lowercase();
+            if !valid_stage_name(&lower) {
+                return Err(cx.err_args(format!(
+                    "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
+                )));
+            }
+            Some(lower)
+        }
+        _ => return Err(cx.err_kw("FROM requires either one or three arguments")),
+    };
+    let platform = flags.string("platform");
+    if platform.as_deref() == Some("") {
+        return Err(cx.err_at(
+            flags.offset("platform").unwrap_or(0),
+            ErrorKind::FlagValue {
+                flag: "platform".into(),
+                message: "must not be empty".into(),
+            },
+        ));
+    }
+    Ok(Stage {
+        index,
+        name,
+        base: args[0].to_string(),
+        platform,
+        span: node.span,
+        original: node.original.clone(),
+        steps: Vec::new(),
+    })
+}
+
+/// BuildKit's `^[a-z][a-z0-9-_\.]*$`.
+fn valid_stage_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(|c| c.is_ascii_lowercase())
+        && cs.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}

@@ -1,0 +1,355 @@
+//! The stage dependency graph: bases (`FROM <stage>`), `COPY --from` and
+//! `RUN --mount=from=` edges, `--target` selection, and its errors.
+//!
+//! Name resolution follows BuildKit: a FROM base or `from=` value that names a stage
+//! (case-insensitively, anywhere in the file) is that stage, otherwise it is an image
+//! reference (`scratch` is the empty image). `COPY --from` also accepts a stage index.
+//! FROM words and `--from` values are expanded with the global ARG scope.
+
+use crate::args::GlobalScope;
+use crate::expand::ExpandError;
+use crate::{Dockerfile, Instruction};
+
+/// Where a stage's base, a COPY's files or a mount's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageSource {
+    Scratch,
+    Stage(usize),
+    /// An image reference to pull.
+    Image(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// `COPY --from`, at step index `step` of the stage.
+    Copy { step: usize },
+    /// `RUN --mount=from=`, mount number `mount` of step `step`.
+    Mount { step: usize, mount: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    pub source: StageSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageNode {
+    pub base: StageSource,
+    /// `--platform` after expansion.
+    pub platform: Option<String>,
+    pub edges: Vec<Edge>,
+}
+
+impl StageNode {
+    /// The stages this one needs, in first-use order without repeats.
+    pub fn stage_deps(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let all = std::iter::once(&self.base).chain(self.edges.iter().map(|e| &e.source));
+        for s in all {
+            if let StageSource::Stage(i) = s
+                && !out.contains(i)
+            {
+                out.push(*i);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("line {line}: duplicate stage name {name:?}")]
+    DuplicateName { name: String, line: usize },
+    #[error("target stage {0:?} could not be found")]
+    UnknownTarget(String),
+    #[error("line {line}: invalid stage index {index} (the Dockerfile has {count} stages)")]
+    InvalidIndex {
+        index: usize,
+        count: usize,
+        line: usize,
+    },
+    #[error("circular dependency detected on stage: {0}")]
+    Cycle(String),
+    #[error("line {line}: base name ({word}) should not be blank")]
+    EmptyBase { word: String, line: usize },
+    #[error("line {line}: {source}")]
+    Expand { line: usize, source: ExpandError },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageGraph {
+    pub nodes: Vec<StageNode>,
+}
+
+fn stage_by_name(df: &Dockerfile, name: &str) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    df.stages
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+}
+
+fn by_name_or_image(df: &Dockerfile, name: &str) -> StageSource {
+    match stage_by_name(df, name) {
+        Some(i) => StageSource::Stage(i),
+        None if name.eq_ignore_ascii_case("scratch") => StageSource::Scratch,
+        None => StageSource::Image(name.to_string()),
+    }
+}
+
+fn stage_label(df: &Dockerfile, i: usize) -> String {
+    df.stages[i]
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{i}"))
+}
+
+impl StageGraph {
+    pub fn new(df: &Dockerfile, global: &GlobalScope) -> Result<StageGraph, GraphError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &df.stages {
+            if let Some(n) = &s.name
+                && !seen.insert(n)
+            {
+                return Err(GraphError::DuplicateName {
+                    name: n.clone(),
+                    line: s.span.start_line,
+                });
+            }
+        }
+        let esc = df.directives.escape;
+        let mut nodes = Vec::with_capacity(df.stages.len());
+        for stage in &df.stages {
+            let line = stage.span.start_line;
+            let ex = |w: &str| {
+                global
+                    .expand(w, esc)
+                    .map_err(|source| GraphError::Expand { line, source })
+            };
+            let base_word = ex(&stage.base)?;
+            if base_word.is_empty() {
+                return Err(GraphError::EmptyBase {
+                    word: stage.base.clone(),
+                    line,
+                });
+            }
+            let platform = stage.platform.as_deref().map(ex).transpose()?;
+            let mut edges = Vec::new();
+            for (si, step) in stage.steps.iter().enumerate() {
+                let line = step.span.start_line;
+                match &step.instruction {
+                    Instruction::Copy(c) => {
+                        let Some(from) = &c.from else { continue };
+                        let from = global
+                            .expand(from, esc)
+                            .map_err(|source| GraphError::Expand { line, source })?;
+                        let source = match from.parse::<usize>() {
+                            Ok(index) if index < df.stages.len() => StageSource::Stage(index),
+                            Ok(index) => {
+                                return Err(GraphError::InvalidIndex {
+                                    index,
+                                    count: df.stages.len(),
+                                    line,
+                                });
+                            }
+                            Err(_) => by_name_or_image(df, &from),
+                        };
+                        edges.push(Edge {
+                            kind: EdgeKind::Copy { step: si },
+                            source,
+                        });
+                    }
+                    Instruction::Run(r) => {
+                        for (mi, m) in r.mounts.iter().enumerate() {
+                            if let Some(from) = &m.from {
+                                edges.push(Edge {
+                                    kind: EdgeKind::Mount {
+                                        step: si,
+                                        mount: mi,
+                                    },
+                                    source: by_name_or_image(df, from),
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            nodes.push(StageNode {
+                base: by_name_or_image(df, &base_word),
+                platform,
+                edges,
+            });
+        }
+        let g = StageGraph { nodes };
+        g.check_cycles(df)?;
+        Ok(g)
+    }
+
+    fn check_cycles(&self, df: &Dockerfile) -> Result<(), GraphError> {
+        // 0 = unvisited, 1 = on the stack, 2 = done. Iterative to bound stack use.
+        let mut state = vec![0u8; self.nodes.len()];
+        for root in 0..self.nodes.len() {
+            if state[root] != 0 {
+                continue;
+            }
+            let mut stack = vec![(root, 0usize)];
+            state[root] = 1;
+            while let Some(&mut (n, ref mut next)) = stack.last_mut() {
+                let deps = self.nodes[n].stage_deps();
+                if let Some(&d) = deps.get(*next) {
+                    *next += 1;
+                    match state[d] {
+                        0 => {
+                            state[d] = 1;
+                            stack.push((d, 0));
+                        }
+                        1 => return Err(GraphError::Cycle(stage_label(df, d))),
+                        _ => {}
+                    }
+                } else {
+                    state[n] = 2;
+                    stack.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `--target` stage: by name (case-insensitive), or the last stage when `None`.
+    pub fn target(df: &Dockerfile, target: Option<&str>) -> Result<usize, GraphError> {
+        match target {
+            None => Ok(df.stages.len().saturating_sub(1)),
+            Some(t) => stage_by_name(df, t).ok_or_else(|| GraphError::UnknownTarget(t.to_string())),
+        }
+    }
+
+    /// Stages needed to build `target`, dependencies before dependents, `target` last.
+    pub fn required(&self, target: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut done = vec![false; self.nodes.len()];
+        let mut stack = vec![(target, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            if n >= self.nodes.len() || done[n] {
+                continue;
+            }
+            if expanded {
+                done[n] = true;
+                order.push(n);
+                continue;
+            }
+            stack.push((n, true));
+            for d in self.nodes[n].stage_deps().into_iter().rev() {
+                if !done[d] {
+                    stack.push((d, false));
+                }
+            }
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{BuildArgs, Platform};
+
+    fn graph(src: &str) -> Result<(Dockerfile, StageGraph), GraphError> {
+        let df = crate::parse(src, "D").unwrap();
+        let b = BuildArgs {
+            values: [("IMG".to_string(), "busybox".to_string())].into(),
+            target_platform: Platform::parse("linux/amd64").unwrap(),
+            build_platform: Platform::parse("linux/amd64").unwrap(),
+        };
+        let g = StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap())?;
+        Ok((df, g))
+    }
+
+    #[test]
+    fn edges_and_sources() {
+        let (_, g) = graph(
+            "ARG IMG=alpine\nFROM $IMG AS base\nFROM base AS build\nCOPY --from=0 /a /a\nCOPY --from=nginx:1 /b /b\n\
+             RUN --mount=type=cache,target=/c --mount=from=BASE,target=/d true\nFROM scratch\nCOPY --from=build /x /x\n",
+        )
+        .unwrap();
+        assert_eq!(g.nodes[0].base, StageSource::Image("busybox".into()));
+        assert_eq!(g.nodes[1].base, StageSource::Stage(0));
+        assert_eq!(
+            g.nodes[1].edges,
+            vec![
+                Edge {
+                    kind: EdgeKind::Copy { step: 0 },
+                    source: StageSource::Stage(0)
+                },
+                Edge {
+                    kind: EdgeKind::Copy { step: 1 },
+                    source: StageSource::Image("nginx:1".into())
+                },
+                Edge {
+                    kind: EdgeKind::Mount { step: 2, mount: 1 },
+                    source: StageSource::Stage(0)
+                },
+            ]
+        );
+        assert_eq!(g.nodes[2].base, StageSource::Scratch);
+        assert_eq!(g.required(2), vec![0, 1, 2]);
+        assert_eq!(g.required(0), vec![0]);
+    }
+
+    #[test]
+    fn target_selection() {
+        let src = "FROM alpine AS a\nFROM alpine AS b\nCOPY --from=a /x /x\nFROM alpine AS c\n";
+        let (df, g) = graph(src).unwrap();
+        assert_eq!(StageGraph::target(&df, None).unwrap(), 2);
+        let b = StageGraph::target(&df, Some("B")).unwrap();
+        assert_eq!(g.required(b), vec![0, 1]);
+        assert_eq!(
+            StageGraph::target(&df, Some("nope")),
+            Err(GraphError::UnknownTarget("nope".into()))
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(
+            graph("FROM a AS x\nFROM b AS x\n"),
+            Err(GraphError::DuplicateName { line: 2, .. })
+        ));
+        assert_eq!(
+            graph("FROM b AS a\nFROM a AS b\n").unwrap_err(),
+            GraphError::Cycle("a".into())
+        );
+        assert_eq!(
+            graph("FROM node AS node\n").unwrap_err(),
+            GraphError::Cycle("node".into())
+        );
+        assert!(matches!(
+            graph("FROM a\nCOPY --from=0 / /\n"),
+            Err(GraphError::Cycle(_))
+        ));
+        assert!(matches!(
+            graph("FROM a\nCOPY --from=5 / /\n"),
+            Err(GraphError::InvalidIndex { index: 5, .. })
+        ));
+        assert!(matches!(
+            graph("FROM $NOTHING\n"),
+            Err(GraphError::EmptyBase { .. })
+        ));
+        assert!(matches!(
+            graph("FROM ${X:?required}\n"),
+            Err(GraphError::Expand { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn forward_copy_reference_allowed() {
+        let (_, g) = graph("FROM alpine AS a\nCOPY --from=b /x /x\nFROM alpine AS b\n").unwrap();
+        assert_eq!(g.required(0), vec![1, 0]);
+    }
+
+    #[test]
+    fn platform_expanded() {
+        let (_, g) = graph("FROM --platform=$BUILDPLATFORM alpine\n").unwrap();
+        assert_eq!(g.nodes[0].platform.as_deref(), Some("linux/amd64"));
+    }
+}

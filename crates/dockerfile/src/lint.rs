@@ -1,0 +1,745 @@
+//! Lint warnings with BuildKit's rule names, and the `# check=` directive.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::args::AUTOMATIC_ARGS;
+use crate::error::Span;
+use crate::instruction::{Instruction, ShellOrExec};
+use crate::syntax::RawNode;
+use crate::{Dockerfile, Stage, Step, expand};
+
+/// BuildKit lint rules kiln implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    SecretsUsedInArgOrEnv,
+    JsonArgsRecommended,
+    UndefinedVar,
+    UndefinedArgInFrom,
+    DuplicateStageName,
+    StageNameCasing,
+    FromAsCasing,
+    ConsistentInstructionCasing,
+    WorkdirRelativePath,
+    MaintainerDeprecated,
+    LegacyKeyValueFormat,
+    MultipleInstructionsDisallowed,
+    ReservedStageName,
+    NoEmptyContinuation,
+    RedundantTargetPlatform,
+    ExposeProtoCasing,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 16] = [
+        Rule::SecretsUsedInArgOrEnv,
+        Rule::JsonArgsRecommended,
+        Rule::UndefinedVar,
+        Rule::UndefinedArgInFrom,
+        Rule::DuplicateStageName,
+        Rule::StageNameCasing,
+        Rule::FromAsCasing,
+        Rule::ConsistentInstructionCasing,
+        Rule::WorkdirRelativePath,
+        Rule::MaintainerDeprecated,
+        Rule::LegacyKeyValueFormat,
+        Rule::MultipleInstructionsDisallowed,
+        Rule::ReservedStageName,
+        Rule::NoEmptyContinuation,
+        Rule::RedundantTargetPlatform,
+        Rule::ExposeProtoCasing,
+    ];
+
+    /// BuildKit's rule name (used in `# check=skip=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SecretsUsedInArgOrEnv => "SecretsUsedInArgOrEnv",
+            Rule::JsonArgsRecommended => "JSONArgsRecommended",
+            Rule::UndefinedVar => "UndefinedVar",
+            Rule::UndefinedArgInFrom => "UndefinedArgInFrom",
+            Rule::DuplicateStageName => "DuplicateStageName",
+            Rule::StageNameCasing => "StageNameCasing",
+            Rule::FromAsCasing => "FromAsCasing",
+            Rule::ConsistentInstructionCasing => "ConsistentInstructionCasing",
+            Rule::WorkdirRelativePath => "WorkdirRelativePath",
+            Rule::MaintainerDeprecated => "MaintainerDeprecated",
+            Rule::LegacyKeyValueFormat => "LegacyKeyValueFormat",
+            Rule::MultipleInstructionsDisallowed => "MultipleInstructionsDisallowed",
+            Rule::ReservedStageName => "ReservedStageName",
+            Rule::NoEmptyContinuation => "NoEmptyContinuation",
+            Rule::RedundantTargetPlatform => "RedundantTargetPlatform",
+            Rule::ExposeProtoCasing => "ExposeProtoCasing",
+        }
+    }
+}
+
+/// A lint finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub rule: Rule,
+    pub message: String,
+    pub span: Span,
+}
+
+/// `# check=skip=Rule1,Rule2;error=true` (also usable for `BUILDKIT_DOCKERFILE_CHECK`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckConfig {
+    pub skip_all: bool,
+    pub skip: Vec<String>,
+    /// Lint warnings fail the build.
+    pub error: bool,
+}
+
+impl CheckConfig {
+    pub fn parse(s: &str) -> Result<CheckConfig, String> {
+        let mut c = CheckConfig::default();
+        for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("invalid check option {part:?}: expected key=value"))?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "skip" => {
+                    for r in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                        if r.eq_ignore_ascii_case("all") {
+                            c.skip_all = true;
+                        } else {
+                            c.skip.push(r.to_string());
+                        }
+                    }
+                }
+                "error" => {
+                    c.error = match v.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(format!("invalid check error value {v:?}")),
+                    }
+                }
+                // Opt-in experimental rules: kiln has none, accepted for compatibility.
+                "experimental" => {}
+                other => return Err(format!("unknown check option {other:?}")),
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn enabled(&self, rule: Rule) -> bool {
+        !self.skip_all
+            && !self
+                .skip
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(rule.name()))
+    }
+
+    pub fn filter(&self, warnings: Vec<Warning>) -> Vec<Warning> {
+        warnings
+            .into_iter()
+            .filter(|w| self.enabled(w.rule))
+            .collect()
+    }
+}
+
+/// What the lints need from the raw syntax (casing as written).
+pub(crate) struct NodeInfo {
+    keyword: String,
+    span: Span,
+    empty_continuation: bool,
+    /// FROM only: the `AS` keyword and stage name as written.
+    from_as: Option<(String, String)>,
+}
+
+impl From<&RawNode> for NodeInfo {
+    fn from(n: &RawNode) -> NodeInfo {
+        let from_as = if n.name() == "from" {
+            let a: Vec<&str> = n.rest.split_whitespace().collect();
+            match a.as_slice() {
+                [_, kw, name] => Some((kw.to_string(), name.to_string())),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        NodeInfo {
+            keyword: n.keyword.clone(),
+            span: n.span,
+            empty_continuation: n.empty_continuation,
+            from_as,
+        }
+    }
+}
+
+struct Out(Vec<Warning>);
+
+impl Out {
+    fn add(&mut self, rule: Rule, span: Span, message: String) {
+        self.0.push(Warning {
+            rule,
+            message,
+            span,
+        });
+    }
+}
+
+pub(crate) fn run(df: &Dockerfile, nodes: &[NodeInfo]) -> Vec<Warning> {
+    let mut out = Out(Vec::new());
+    syntax_lints(nodes, &mut out);
+    stage_name_lints(df, &mut out);
+    for step in df.global_args.iter() {
+        secrets_lint(step, &mut out);
+    }
+    for stage in &df.stages {
+        stage_lints(df, stage, &mut out);
+    }
+    undefined_arg_in_from(df, &mut out);
+    for stage in &df.stages {
+        if static_env_root(df, stage.index) {
+            out.0.extend(undefined_vars(df, stage.index, &[]));
+        }
+    }
+    out.0.sort_by_key(|w| (w.span.start_line, w.rule));
+    out.0
+}
+
+fn syntax_lints(nodes: &[NodeInfo], out: &mut Out) {
+    let is_lower = |s: &str| s == s.to_ascii_lowercase();
+    let is_upper = |s: &str| s == s.to_ascii_uppercase();
+    let lower = nodes.iter().filter(|n| is_lower(&n.keyword)).count();
+    let upper = nodes.iter().filter(|n| is_upper(&n.keyword)).count();
+    let majority_lower = lower > upper;
+    for n in nodes {
+        let (bad, want) = if majority_lower {
+            (!is_lower(&n.keyword), "lowercase")
+        } else {
+            (!is_upper(&n.keyword), "uppercase")
+        };
+        if bad {
+            out.add(
+                Rule::ConsistentInstructionCasing,
+                n.span,
+                format!(
+                    "Command '{}' should match the case of the command majority ({want})",
+                    n.keyword
+                ),
+            );
+        }
+        if n.empty_continuation {
+            out.add(
+                Rule::NoEmptyContinuation,
+                n.span,
+                "Empty continuation line".into(),
+            );
+        }
+        if let Some((as_kw, name)) = &n.from_as {
+            let from_lower = is_lower(&n.keyword);
+            let from_upper = is_upper(&n.keyword);
+            if (from_lower && !is_lower(as_kw)) || (from_upper && !is_upper(as_kw)) {
+                out.add(
+                    Rule::FromAsCasing,
+                    n.span,
+                    format!(
+                        "'{as_kw}' and '{}' keywords' casing do not match",
+                        n.keyword
+                    ),
+                );
+            }
+            if !is_lower(name) {
+                out.add(
+                    Rule::StageNameCasing,
+                    n.span,
+                    format!("Stage name '{name}' should be lowercase"),
+                );
+            }
+        }
+    }
+}
+
+fn stage_name_lints(df: &Dockerfile, out: &mut Out) {
+    let mut seen = BTreeSet::new();
+    for s in &df.stages {
+        let Some(name) = &s.name else { continue };
+        if !seen.insert(name.clone()) {
+            out.add(
+                Rule::DuplicateStageName,
+                s.span,
+                format!("Duplicate stage name {name:?}, stage names should be unique"),
+            );
+        }
+        if matches!(name.as_str(), "scratch" | "context") {
+            out.add(
+                Rule::ReservedStageName,
+                s.span,
+                format!("'{name}' is reserved and should not be used as a stage name"),
+            );
+        }
+    }
+}
+
+/// BuildKit's secret-name heuristic: an `_`-separated token is a secret word, unless a
+/// token says the value is public.
+fn looks_secret(name: &str) -> bool {
+    const SECRET: &[&str] = &[
+        "apikey",
+        "auth",
+        "credential",
+        "credentials",
+        "key",
+        "password",
+        "pword",
+        "passwd",
+        "secret",
+        "token",
+    ];
+    let lower = name.to_ascii_lowercase();
+    let tokens: Vec<&str> = lower.split('_').collect();
+    tokens.iter().any(|t| SECRET.contains(t)) && !tokens.contains(&"public")
+}
+
+fn secrets_lint(step: &Step, out: &mut Out) {
+    let names: Vec<(&str, &str)> = match &step.instruction {
+        Instruction::Arg(d) => d.iter().map(|d| ("ARG", d.name.as_str())).collect(),
+        Instruction::Env { vars, .. } => vars.iter().map(|(k, _)| ("ENV", k.as_str())).collect(),
+        _ => return,
+    };
+    for (kind, name) in names {
+        if looks_secret(name) {
+            out.add(
+                Rule::SecretsUsedInArgOrEnv,
+                step.span,
+                format!("Do not use ARG or ENV instructions for sensitive data ({kind} {name:?})"),
+            );
+        }
+    }
+}
+
+fn stage_lints(df: &Dockerfile, stage: &Stage, out: &mut Out) {
+    let mut custom_shell = false;
+    let mut workdir_set = inherited_workdir(df, stage.index);
+    let mut last: BTreeMap<&str, Span> = BTreeMap::new();
+    if let Some(p) = &stage.platform
+        && (p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}")
+    {
+        out.add(
+            Rule::RedundantTargetPlatform,
+            stage.span,
+            "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(),
+        );
+    }
+    for step in &stage.steps {
+        secrets_lint(step, out);
+        let ins = &step.instruction;
+        match ins {
+            Instruction::Shell(_) => custom_shell = true,
+            Instruction::Cmd(ShellOrExec::Shell(_))
+            | Instruction::Entrypoint(ShellOrExec::Shell(_))
+                if !custom_shell =>
+            {
+                out.add(
+                    Rule::JsonArgsRecommended,
+                    step.span,
+                    format!(
+                        "JSON arguments recommended for {} to prevent unintended behavior related to OS signals",
+                        ins.name()
+                    ),
+                );
+            }
+            Instruction::Workdir(p) => {
+                if !workdir_set && !p.starts_with('$') && !is_abs(p) {
+                    out.add(
+                        Rule::WorkdirRelativePath,
+                        step.span,
+                        format!("Relative workdir {p:?} can have unexpected results if the base image changes"),
+                    );
+                }
+                workdir_set = true;
+            }
+            Instruction::Maintainer(_) => out.add(
+                Rule::MaintainerDeprecated,
+                step.span,
+                "Maintainer instruction is deprecated in favor of using label".into(),
+            ),
+            Instruction::Env { legacy: true, .. } | Instruction::Label { legacy: true, .. } => {
+                let n = ins.name();
+                out.add(
+                    Rule::LegacyKeyValueFormat,
+                    step.span,
+                    format!("\"{n} key=value\" should be used instead of legacy \"{n} key value\" format"),
+                );
+            }
+            Instruction::Expose(ports) => {
+                for p in ports {
+                    if let Some((_, proto)) = p.split_once('/')
+                        && proto != proto.to_ascii_lowercase()
+                    {
+                        out.add(
+                            Rule::ExposeProtoCasing,
+                            step.span,
+                            format!(
+                                "Defined protocol '{p}' in EXPOSE instruction should be lowercase"
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        if matches!(
+            ins,
+            Instruction::Cmd(_) | Instruction::Entrypoint(_) | Instruction::Healthcheck(_)
+        ) && let Some(prev) = last.insert(ins.name(), step.span)
+        {
+            out.add(
+                Rule::MultipleInstructionsDisallowed,
+                prev,
+                format!(
+                    "Multiple {} instructions should not be used in the same stage because only the last one will be used",
+                    ins.name()
+                ),
+            );
+        }
+    }
+}
+
+fn is_abs(p: &str) -> bool {
+    let b = p.as_bytes();
+    p.starts_with('/')
+        || p.starts_with('\\')
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
+}
+
+/// The stage index a `FROM <name>` refers to, if the base is an earlier-or-any stage name.
+fn base_stage(df: &Dockerfile, stage: usize) -> Option<usize> {
+    let base = df.stages[stage].base.to_ascii_lowercase();
+    df.stages
+        .iter()
+        .position(|s| s.name.as_deref() == Some(base.as_str()))
+        .filter(|&i| i != stage)
+}
+
+fn inherited_workdir(df: &Dockerfile, stage: usize) -> bool {
+    let mut cur = stage;
+    for _ in 0..df.stages.len() {
+        let Some(b) = base_stage(df, cur) else {
+            return false;
+        };
+        if df.stages[b]
+            .steps
+            .iter()
+            .any(|s| matches!(s.instruction, Instruction::Workdir(_)))
+        {
+            return true;
+        }
+        cur = b;
+    }
+    false
+}
+
+/// True when the whole environment of the stage is visible in the Dockerfile (the chain of
+/// bases ends in `scratch`), so UndefinedVar can be decided without the base image config.
+fn static_env_root(df: &Dockerfile, stage: usize) -> bool {
+    let mut cur = stage;
+    for _ in 0..=df.stages.len() {
+        match base_stage(df, cur) {
+            Some(b) => cur = b,
+            None => return df.stages[cur].base.eq_ignore_ascii_case("scratch"),
+        }
+    }
+    false
+}
+
+fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
+    let globals: BTreeSet<&str> = df
+        .global_args
+        .iter()
+        .flat_map(|s| match &s.instruction {
+            Instruction::Arg(d) => d.iter().map(|d| d.name.as_str()).collect(),
+            _ => Vec::new(),
+        })
+        .chain(AUTOMATIC_ARGS.iter().copied())
+        .collect();
+    let lookup = |n: &str| globals.contains(n).then(String::new);
+    for stage in &df.stages {
+        for word in std::iter::once(&stage.base).chain(stage.platform.as_ref()) {
+            let Ok((_, unmatched)) = expand::expand_tracked(word, df.directives.escape, &lookup)
+            else {
+                continue;
+            };
+            for name in unmatched {
+                out.add(
+                    Rule::UndefinedArgInFrom,
+                    stage.span,
+                    format!("FROM argument '{name}' is not declared"),
+                );
+            }
+        }
+    }
+}
+
+/// UndefinedVar for one stage, given the names the base image's config defines (`PATH`,
+/// ...). [`crate::parse`] runs this for stages rooted in `scratch`; the build engine calls
+/// it for other stages once it knows the base image config.
+pub fn undefined_vars(df: &Dockerfile, stage: usize, image_env: &[&str]) -> Vec<Warning> {
+    let mut known: BTreeSet<String> = image_env.iter().map(|s| s.to_string()).collect();
+    // BuildKit gives every stage a default PATH.
+    known.insert("PATH".into());
+    let mut chain = vec![stage];
+    while let Some(b) = base_stage(df, *chain.last().unwrap_or(&stage)) {
+        if chain.contains(&b) {
+            break;
+        }
+        chain.push(b);
+    }
+    for &ancestor in chain.iter().skip(1).rev() {
+        for step in &df.stages[ancestor].steps {
+            if let Instruction::Env { vars, .. } = &step.instruction {
+                known.extend(vars.iter().map(|(k, _)| k.clone()));
+            }
+        }
+    }
+    let mut out = Out(Vec::new());
+    let escape = df.directives.escape;
+    for step in &df.stages[stage].steps {
+        let lookup = |n: &str| known.contains(n).then(String::new);
+        let mut unmatched = Vec::new();
+        let ins = match &step.instruction {
+            Instruction::Onbuild { .. } => None,
+            other => other.expand_tracked(escape, &lookup, &mut unmatched).ok(),
+        };
+        for name in unmatched {
+            out.add(
+                Rule::UndefinedVar,
+                step.span,
+                format!("Usage of undefined variable '${name}'"),
+            );
+        }
+        match ins {
+            Some(Instruction::Arg(d)) => known.extend(d.into_iter().map(|d| d.name)),
+            Some(Instruction::Env { vars, .. }) => known.extend(vars.into_iter().map(|v| v.0)),
+            _ => {}
+        }
+    }
+    out.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(src: &str) -> Vec<Rule> {
+        crate::parse(src, "Dockerfile")
+            .unwrap()
+            .warnings
+            .iter()
+            .map(|w| w.rule)
+            .collect()
+    }
+
+    fn fires(rule: Rule, src: &str) -> bool {
+        rules(src).contains(&rule)
+    }
+
+    #[test]
+    fn secrets_used_in_arg_or_env() {
+        assert!(fires(Rule::SecretsUsedInArgOrEnv, "FROM a\nARG API_KEY\n"));
+        assert!(fires(
+            Rule::SecretsUsedInArgOrEnv,
+            "ARG github_token=x\nFROM a\n"
+        ));
+        assert!(fires(
+            Rule::SecretsUsedInArgOrEnv,
+            "FROM a\nENV DB_PASSWORD=x\n"
+        ));
+        assert!(!fires(
+            Rule::SecretsUsedInArgOrEnv,
+            "FROM a\nARG PUBLIC_KEY\nENV KEYBOARD=us\nARG MONKEY=1\n"
+        ));
+    }
+
+    #[test]
+    fn json_args_recommended() {
+        assert!(fires(Rule::JsonArgsRecommended, "FROM a\nCMD echo hi\n"));
+        assert!(fires(
+            Rule::JsonArgsRecommended,
+            "FROM a\nENTRYPOINT run.sh\n"
+        ));
+        assert!(!fires(
+            Rule::JsonArgsRecommended,
+            "FROM a\nCMD [\"echo\", \"hi\"]\n"
+        ));
+        assert!(!fires(
+            Rule::JsonArgsRecommended,
+            "FROM a\nSHELL [\"/bin/bash\", \"-c\"]\nCMD echo hi\n"
+        ));
+    }
+
+    #[test]
+    fn undefined_var() {
+        assert!(fires(Rule::UndefinedVar, "FROM scratch\nWORKDIR /$NOPE\n"));
+        assert!(fires(
+            Rule::UndefinedVar,
+            "FROM scratch\nCOPY $SRC /x\nARG SRC\n"
+        ));
+        assert!(!fires(
+            Rule::UndefinedVar,
+            "FROM scratch\nARG SRC\nCOPY $SRC /x\nENV A=1\nLABEL x=$A y=$PATH\n"
+        ));
+        assert!(!fires(
+            Rule::UndefinedVar,
+            "FROM scratch\nENV X=${MAYBE:-d}\n"
+        ));
+        assert!(!fires(Rule::UndefinedVar, "FROM scratch\nRUN echo $NOPE\n"));
+        // The base image may define it: only decided by the engine with the image config.
+        assert!(!fires(
+            Rule::UndefinedVar,
+            "FROM alpine\nWORKDIR /$GOPATH\n"
+        ));
+        assert!(fires(
+            Rule::UndefinedVar,
+            "FROM scratch AS b\nENV A=1\nFROM b\nWORKDIR $A/$B\n"
+        ));
+        let df = crate::parse("FROM alpine\nWORKDIR /$GOPATH/$X\n", "D").unwrap();
+        let w = undefined_vars(&df, 0, &["GOPATH"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].message, "Usage of undefined variable '$X'");
+    }
+
+    #[test]
+    fn undefined_arg_in_from_rule() {
+        assert!(fires(Rule::UndefinedArgInFrom, "FROM alpine:$VERSION\n"));
+        assert!(fires(
+            Rule::UndefinedArgInFrom,
+            "FROM --platform=$PLAT alpine\n"
+        ));
+        assert!(!fires(
+            Rule::UndefinedArgInFrom,
+            "ARG VERSION=3\nFROM alpine:$VERSION\n"
+        ));
+        assert!(!fires(
+            Rule::UndefinedArgInFrom,
+            "FROM --platform=$BUILDPLATFORM alpine\n"
+        ));
+    }
+
+    #[test]
+    fn stage_name_rules() {
+        assert!(fires(
+            Rule::DuplicateStageName,
+            "FROM a AS x\nFROM b AS x\n"
+        ));
+        assert!(!fires(
+            Rule::DuplicateStageName,
+            "FROM a AS x\nFROM b AS y\n"
+        ));
+        assert!(fires(Rule::StageNameCasing, "FROM a AS Build\n"));
+        assert!(!fires(Rule::StageNameCasing, "FROM a AS build\n"));
+        assert!(fires(Rule::FromAsCasing, "FROM a as b\n"));
+        assert!(fires(Rule::FromAsCasing, "from a AS b\n"));
+        assert!(!fires(Rule::FromAsCasing, "FROM a AS b\nfrom c as d\n"));
+        assert!(fires(Rule::ReservedStageName, "FROM a AS scratch\n"));
+        assert!(!fires(Rule::ReservedStageName, "FROM a AS scratchy\n"));
+    }
+
+    #[test]
+    fn consistent_instruction_casing() {
+        let df = crate::parse("FROM a\nrun x\nRUN y\n", "D").unwrap();
+        let w: Vec<_> = df
+            .warnings
+            .iter()
+            .filter(|w| w.rule == Rule::ConsistentInstructionCasing)
+            .collect();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].span.start_line, 2);
+        assert!(w[0].message.contains("uppercase"));
+        assert!(fires(
+            Rule::ConsistentInstructionCasing,
+            "from a\nrun x\nRun y\n"
+        ));
+        assert!(!fires(Rule::ConsistentInstructionCasing, "from a\nrun x\n"));
+    }
+
+    #[test]
+    fn workdir_relative_path() {
+        assert!(fires(Rule::WorkdirRelativePath, "FROM a\nWORKDIR app\n"));
+        assert!(!fires(
+            Rule::WorkdirRelativePath,
+            "FROM a\nWORKDIR /app\nWORKDIR sub\n"
+        ));
+        assert!(!fires(
+            Rule::WorkdirRelativePath,
+            "FROM a AS b\nWORKDIR /app\nFROM b\nWORKDIR sub\n"
+        ));
+        assert!(!fires(
+            Rule::WorkdirRelativePath,
+            "FROM a\nWORKDIR C:\\\\app\n"
+        ));
+    }
+
+    #[test]
+    fn maintainer_and_legacy() {
+        assert!(fires(Rule::MaintainerDeprecated, "FROM a\nMAINTAINER me\n"));
+        assert!(!fires(
+            Rule::MaintainerDeprecated,
+            "FROM a\nLABEL maintainer=me\n"
+        ));
+        assert!(fires(Rule::LegacyKeyValueFormat, "FROM a\nENV A b\n"));
+        assert!(fires(Rule::LegacyKeyValueFormat, "FROM a\nLABEL a b\n"));
+        assert!(!fires(Rule::LegacyKeyValueFormat, "FROM a\nENV A=b\n"));
+    }
+
+    #[test]
+    fn multiple_instructions() {
+        let df = crate::parse(
+            "FROM a\nCMD [\"a\"]\nCMD [\"b\"]\nFROM b\nCMD [\"c\"]\n",
+            "D",
+        )
+        .unwrap();
+        let w: Vec<_> = df
+            .warnings
+            .iter()
+            .filter(|w| w.rule == Rule::MultipleInstructionsDisallowed)
+            .collect();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].span.start_line, 2);
+        assert!(fires(
+            Rule::MultipleInstructionsDisallowed,
+            "FROM a\nHEALTHCHECK NONE\nHEALTHCHECK NONE\n"
+        ));
+        assert!(!fires(
+            Rule::MultipleInstructionsDisallowed,
+            "FROM a\nCMD [\"a\"]\nENTRYPOINT [\"b\"]\n"
+        ));
+    }
+
+    #[test]
+    fn misc_rules() {
+        assert!(fires(Rule::NoEmptyContinuation, "FROM a\nRUN a \\\n\n b\n"));
+        assert!(!fires(Rule::NoEmptyContinuation, "FROM a\nRUN a \\\n b\n"));
+        assert!(fires(
+            Rule::RedundantTargetPlatform,
+            "FROM --platform=$TARGETPLATFORM a\n"
+        ));
+        assert!(!fires(
+            Rule::RedundantTargetPlatform,
+            "FROM --platform=$BUILDPLATFORM a\n"
+        ));
+        assert!(fires(Rule::ExposeProtoCasing, "FROM a\nEXPOSE 80/TCP\n"));
+        assert!(!fires(
+            Rule::ExposeProtoCasing,
+            "FROM a\nEXPOSE 80/tcp 81\n"
+        ));
+    }
+
+    #[test]
+    fn check_directive() {
+        assert!(rules("# check=skip=all\nFROM a\nMAINTAINER x\n").is_empty());
+        let r = rules(
+            "# check=skip=MaintainerDeprecated,JSONArgsRecommended\nFROM a\nMAINTAINER x\nCMD x\nENV a b\n",
+        );
+        assert_eq!(r, [Rule::LegacyKeyValueFormat]);
+        let e = crate::parse("# check=error=true\nFROM a\nMAINTAINER x\n", "D").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("MaintainerDeprecated"), "{e}");
+        assert!(crate::parse("# check=error=true\nFROM a\nLABEL a=b\n", "D").is_ok());
+        assert!(crate::parse("# check=bogus=1\nFROM a\n", "D").is_err());
+    }
+}
