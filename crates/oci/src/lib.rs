@@ -9,6 +9,7 @@
 //! It is NOT a filesystem: it never looks inside a layer tar. The filesystem crate produces
 //! and consumes the tar streams (`impl Write` / `impl Read`); the build engine joins them.
 
+mod auth;
 mod canonical;
 mod config;
 mod digest;
@@ -19,7 +20,9 @@ mod import;
 mod layer;
 mod layout;
 mod reference;
+mod registry;
 
+pub use auth::{CredentialStore, Credentials};
 pub use canonical::{rfc3339, to_canonical_json};
 pub use config::{DockerExtensions, Healthcheck, ImageConfig, Platform};
 pub use digest::{Digest, DigestAlgorithm, Hasher, VerifyingReader};
@@ -37,3 +40,4 @@ pub use oci_spec::image::{
     Config, Descriptor, History, ImageConfiguration, ImageManifest, MediaType,
 };
 pub use reference::Reference;
+pub use registry::{RegistryClient, RegistryOptions};
