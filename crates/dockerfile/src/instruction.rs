@@ -1162,7 +1162,6 @@ fn parse_onbuild(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, ParseErr
         &cx.node.logical,
         cx.node.rest_off,
         cx.node.rest_off + cx.node.rest.len(),
-        escape,
     );
     match sub.name().as_str() {
         "onbuild" => {

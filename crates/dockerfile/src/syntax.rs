@@ -277,9 +277,9 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
             logical.push(piece, i - 1, 0);
         }
         let logical = std::sync::Arc::new(logical);
-        let mut node = node_from(&logical, 0, logical.text.len(), d.escape);
+        let mut node = node_from(&logical, 0, logical.text.len());
         node.empty_continuation = empty_continuation;
-        let end_line = read_heredocs(src, &mut node, &mut i, d.escape)?;
+        let end_line = read_heredocs(src, &mut node, &mut i)?;
         node.span = Span {
             start_line: start + 1,
             end_line: end_line.max(i),
@@ -290,12 +290,7 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
 }
 
 /// Builds a node from `logical.text[from..to]` (ONBUILD re-enters with its sub-range).
-pub(crate) fn node_from(
-    logical: &std::sync::Arc<Logical>,
-    from: usize,
-    to: usize,
-    escape: char,
-) -> RawNode {
+pub(crate) fn node_from(logical: &std::sync::Arc<Logical>, from: usize, to: usize) -> RawNode {
     let text = &logical.text[from..to];
     let trimmed_start = text.len() - text.trim_start_matches(is_space).len();
     let body = text.trim_matches(is_space);
@@ -308,7 +303,6 @@ pub(crate) fn node_from(
     let (flags, rest_rel) = extract_flags(&after[after_lead..], args_off);
     let rest_src = &after[after_lead + rest_rel..];
     let rest_lead = rest_src.len() - rest_src.trim_start_matches(is_space).len();
-    let _ = escape;
     RawNode {
         keyword,
         keyword_off: base,
@@ -390,18 +384,12 @@ fn looks_json(rest: &str) -> bool {
 }
 
 /// Reads heredoc bodies following the instruction; returns the last line consumed.
-fn read_heredocs(
-    src: &Source<'_>,
-    node: &mut RawNode,
-    i: &mut usize,
-    escape: char,
-) -> Result<usize, ParseError> {
+fn read_heredocs(src: &Source<'_>, node: &mut RawNode, i: &mut usize) -> Result<usize, ParseError> {
     if !can_contain_heredoc(node) || !node.logical.text.contains("<<") {
         return Ok(*i);
     }
     let found = heredocs_in_line(&node.original)
         .map_err(|m| src.error_in(&node.logical, node.keyword_off, ErrorKind::Heredoc(m)))?;
-    let _ = escape;
     for mut h in found {
         let start = *i;
         let mut terminated = false;
