@@ -25,7 +25,12 @@ pub enum ExpandError {
     UnsupportedModifier(String),
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    #[error("substitutions nested more than {MAX_DEPTH} deep")]
+    TooDeep,
 }
+
+/// Bounds recursion on hostile input like `${a:-${a:-${a:-...}}}`.
+const MAX_DEPTH: usize = 64;
 
 /// A variable lookup: the environment at the point of expansion.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -124,6 +129,7 @@ struct Lexer<'a> {
     skip_unset: bool,
     skip_quotes: bool,
     unmatched: Vec<String>,
+    depth: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -138,6 +144,7 @@ impl<'a> Lexer<'a> {
             skip_unset: false,
             skip_quotes: false,
             unmatched: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -167,10 +174,15 @@ impl<'a> Lexer<'a> {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Result<(String, Vec<String>), ExpandError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ExpandError::TooDeep);
+        }
+        self.depth += 1;
         let saved = self.raw_escapes;
         self.raw_escapes |= raw_escapes;
         let r = self.process_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         r
     }
 
@@ -742,6 +754,14 @@ mod tests {
             ["RUN", "cat", "<<'EOF'", "\"a b\"", "$X"]
         );
         assert!(raw_words("RUN 'unterminated").is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = "${a:-".repeat(10_000) + &"}".repeat(10_000);
+        assert_eq!(xe(&deep), ExpandError::TooDeep);
+        let ok = "${a:-".repeat(10) + "x" + &"}".repeat(10);
+        assert_eq!(x(&ok), "x");
     }
 
     #[test]

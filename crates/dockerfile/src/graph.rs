@@ -6,6 +6,8 @@
 //! reference (`scratch` is the empty image). `COPY --from` also accepts a stage index.
 //! FROM words and `--from` values are expanded with the global ARG scope.
 
+use std::collections::BTreeMap;
+
 use crate::args::GlobalScope;
 use crate::expand::ExpandError;
 use crate::{Dockerfile, Instruction};
@@ -89,11 +91,26 @@ fn stage_by_name(df: &Dockerfile, name: &str) -> Option<usize> {
         .position(|s| s.name.as_deref() == Some(lower.as_str()))
 }
 
-fn by_name_or_image(df: &Dockerfile, name: &str) -> StageSource {
-    match stage_by_name(df, name) {
-        Some(i) => StageSource::Stage(i),
-        None if name.eq_ignore_ascii_case("scratch") => StageSource::Scratch,
-        None => StageSource::Image(name.to_string()),
+/// Stage names to indices, built once per graph.
+struct Names<'a>(BTreeMap<&'a str, usize>);
+
+impl<'a> Names<'a> {
+    fn new(df: &'a Dockerfile) -> Names<'a> {
+        let mut m = BTreeMap::new();
+        for s in &df.stages {
+            if let Some(n) = &s.name {
+                m.entry(n.as_str()).or_insert(s.index);
+            }
+        }
+        Names(m)
+    }
+
+    fn source(&self, name: &str) -> StageSource {
+        match self.0.get(name.to_ascii_lowercase().as_str()) {
+            Some(&i) => StageSource::Stage(i),
+            None if name.eq_ignore_ascii_case("scratch") => StageSource::Scratch,
+            None => StageSource::Image(name.to_string()),
+        }
     }
 }
 
@@ -118,6 +135,7 @@ impl StageGraph {
             }
         }
         let esc = df.directives.escape;
+        let names = Names::new(df);
         let mut nodes = Vec::with_capacity(df.stages.len());
         for stage in &df.stages {
             let line = stage.span.start_line;
@@ -152,7 +170,7 @@ impl StageGraph {
                                     line,
                                 });
                             }
-                            Err(_) => by_name_or_image(df, &from),
+                            Err(_) => names.source(&from),
                         };
                         edges.push(Edge {
                             kind: EdgeKind::Copy { step: si },
@@ -167,7 +185,7 @@ impl StageGraph {
                                         step: si,
                                         mount: mi,
                                     },
-                                    source: by_name_or_image(df, from),
+                                    source: names.source(from),
                                 });
                             }
                         }
@@ -176,7 +194,7 @@ impl StageGraph {
                 }
             }
             nodes.push(StageNode {
-                base: by_name_or_image(df, &base_word),
+                base: names.source(&base_word),
                 platform,
                 edges,
             });

@@ -185,13 +185,15 @@ pub(crate) fn run(df: &Dockerfile, nodes: &[NodeInfo]) -> Vec<Warning> {
     for step in df.global_args.iter() {
         secrets_lint(step, &mut out);
     }
+    let bases = stage_bases(df);
     for stage in &df.stages {
-        stage_lints(df, stage, &mut out);
+        stage_lints(stage, inherited_workdir(df, &bases, stage.index), &mut out);
     }
     undefined_arg_in_from(df, &mut out);
     for stage in &df.stages {
-        if static_env_root(df, stage.index) {
-            out.0.extend(undefined_vars(df, stage.index, &[]));
+        if static_env_root(df, &bases, stage.index) {
+            out.0
+                .extend(undefined_vars_in(df, &bases, stage.index, &[]));
         }
     }
     out.0.sort_by_key(|w| (w.span.start_line, w.rule));
@@ -309,9 +311,8 @@ fn secrets_lint(step: &Step, out: &mut Out) {
     }
 }
 
-fn stage_lints(df: &Dockerfile, stage: &Stage, out: &mut Out) {
+fn stage_lints(stage: &Stage, mut workdir_set: bool, out: &mut Out) {
     let mut custom_shell = false;
-    let mut workdir_set = inherited_workdir(df, stage.index);
     let mut last: BTreeMap<&str, Span> = BTreeMap::new();
     if let Some(p) = &stage.platform
         && (p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}")
@@ -407,44 +408,64 @@ fn is_abs(p: &str) -> bool {
             && (b[2] == b'\\' || b[2] == b'/'))
 }
 
-/// The stage index a `FROM <name>` refers to, if the base is an earlier-or-any stage name.
-fn base_stage(df: &Dockerfile, stage: usize) -> Option<usize> {
-    let base = df.stages[stage].base.to_ascii_lowercase();
+/// For each stage, the stage its FROM names (BuildKit resolves names anywhere in the file).
+fn stage_bases(df: &Dockerfile) -> Vec<Option<usize>> {
+    let mut by_name = BTreeMap::new();
+    for s in &df.stages {
+        if let Some(n) = &s.name {
+            by_name.entry(n.as_str()).or_insert(s.index);
+        }
+    }
     df.stages
         .iter()
-        .position(|s| s.name.as_deref() == Some(base.as_str()))
-        .filter(|&i| i != stage)
+        .map(|s| {
+            let base = s.base.to_ascii_lowercase();
+            by_name
+                .get(base.as_str())
+                .copied()
+                .filter(|&i| i != s.index)
+        })
+        .collect()
 }
 
-fn inherited_workdir(df: &Dockerfile, stage: usize) -> bool {
+/// The chain of base stages of `stage`, nearest first; `None` if the chain has a cycle.
+fn ancestors(bases: &[Option<usize>], stage: usize) -> Option<Vec<usize>> {
+    let mut seen = vec![false; bases.len()];
+    seen[stage] = true;
+    let mut chain = Vec::new();
     let mut cur = stage;
-    for _ in 0..df.stages.len() {
-        let Some(b) = base_stage(df, cur) else {
-            return false;
-        };
-        if df.stages[b]
-            .steps
-            .iter()
-            .any(|s| matches!(s.instruction, Instruction::Workdir(_)))
-        {
-            return true;
+    while let Some(b) = bases[cur] {
+        if std::mem::replace(&mut seen[b], true) {
+            return None;
         }
+        chain.push(b);
         cur = b;
     }
-    false
+    Some(chain)
+}
+
+fn inherited_workdir(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> bool {
+    ancestors(bases, stage)
+        .unwrap_or_default()
+        .iter()
+        .any(|&a| {
+            df.stages[a]
+                .steps
+                .iter()
+                .any(|s| matches!(s.instruction, Instruction::Workdir(_)))
+        })
 }
 
 /// True when the whole environment of the stage is visible in the Dockerfile (the chain of
 /// bases ends in `scratch`), so UndefinedVar can be decided without the base image config.
-fn static_env_root(df: &Dockerfile, stage: usize) -> bool {
-    let mut cur = stage;
-    for _ in 0..=df.stages.len() {
-        match base_stage(df, cur) {
-            Some(b) => cur = b,
-            None => return df.stages[cur].base.eq_ignore_ascii_case("scratch"),
+fn static_env_root(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> bool {
+    match ancestors(bases, stage) {
+        Some(chain) => {
+            let root = chain.last().copied().unwrap_or(stage);
+            df.stages[root].base.eq_ignore_ascii_case("scratch")
         }
+        None => false,
     }
-    false
 }
 
 fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
@@ -475,21 +496,26 @@ fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
     }
 }
 
-/// UndefinedVar for one stage, given the names the base image's config defines (`PATH`,
-/// ...). [`crate::parse`] runs this for stages rooted in `scratch`; the build engine calls
+/// UndefinedVar for one stage, given the names the root base image's config defines
+/// (`PATH`, ...; for `FROM <stage>` chains, the image at the root of the chain). [`crate::parse`] runs this for stages rooted in `scratch`; the build engine calls
 /// it for other stages once it knows the base image config.
 pub fn undefined_vars(df: &Dockerfile, stage: usize, image_env: &[&str]) -> Vec<Warning> {
+    if stage >= df.stages.len() {
+        return Vec::new();
+    }
+    undefined_vars_in(df, &stage_bases(df), stage, image_env)
+}
+
+fn undefined_vars_in(
+    df: &Dockerfile,
+    bases: &[Option<usize>],
+    stage: usize,
+    image_env: &[&str],
+) -> Vec<Warning> {
     let mut known: BTreeSet<String> = image_env.iter().map(|s| s.to_string()).collect();
     // BuildKit gives every stage a default PATH.
     known.insert("PATH".into());
-    let mut chain = vec![stage];
-    while let Some(b) = base_stage(df, *chain.last().unwrap_or(&stage)) {
-        if chain.contains(&b) {
-            break;
-        }
-        chain.push(b);
-    }
-    for &ancestor in chain.iter().skip(1).rev() {
+    for &ancestor in ancestors(bases, stage).unwrap_or_default().iter().rev() {
         for step in &df.stages[ancestor].steps {
             if let Instruction::Env { vars, .. } = &step.instruction {
                 known.extend(vars.iter().map(|(k, _)| k.clone()));
