@@ -951,9 +951,11 @@ pub fn check_checksum(c: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `80`, `80/tcp`, `8000-8010/udp`, `53/sctp`.
+/// `80`, `80/tcp`, `8000-8010/udp`, `53/sctp`; a legacy `ip:host:` prefix is accepted (as
+/// BuildKit does, with the ExposeInvalidFormat lint) and only the container part checked.
 pub fn check_port(p: &str) -> Result<(), String> {
-    let (ports, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let container = p.rsplit(':').next().unwrap_or(p);
+    let (ports, proto) = container.split_once('/').unwrap_or((container, "tcp"));
     if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto {proto:?} in EXPOSE {p:?}"));
     }
@@ -1266,6 +1268,8 @@ mod tests {
         assert!(check_port("80/foo").is_err());
         assert!(check_port("99999").is_err());
         assert!(check_port("90-80").is_err());
+        assert!(check_port("127.0.0.1:8080:80/udp").is_ok());
+        assert!(check_port("8080:x").is_err());
         assert!(check_checksum(&format!("sha256:{}", "a".repeat(64))).is_ok());
         assert!(check_checksum("sha256:abc").is_err());
         assert!(check_checksum("md5:abc").is_err());

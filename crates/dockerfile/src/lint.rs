@@ -27,10 +27,11 @@ pub enum Rule {
     NoEmptyContinuation,
     RedundantTargetPlatform,
     ExposeProtoCasing,
+    ExposeInvalidFormat,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::SecretsUsedInArgOrEnv,
         Rule::JsonArgsRecommended,
         Rule::UndefinedVar,
@@ -47,6 +48,7 @@ impl Rule {
         Rule::NoEmptyContinuation,
         Rule::RedundantTargetPlatform,
         Rule::ExposeProtoCasing,
+        Rule::ExposeInvalidFormat,
     ];
 
     /// BuildKit's rule name (used in `# check=skip=`).
@@ -68,6 +70,7 @@ impl Rule {
             Rule::NoEmptyContinuation => "NoEmptyContinuation",
             Rule::RedundantTargetPlatform => "RedundantTargetPlatform",
             Rule::ExposeProtoCasing => "ExposeProtoCasing",
+            Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
         }
     }
 }
@@ -366,6 +369,13 @@ fn stage_lints(stage: &Stage, mut workdir_set: bool, out: &mut Out) {
             }
             Instruction::Expose(ports) => {
                 for p in ports {
+                    if p.contains(':') {
+                        out.add(
+                            Rule::ExposeInvalidFormat,
+                            step.span,
+                            format!("EXPOSE instruction should not define an IP address or host-port mapping, found '{p}'"),
+                        );
+                    }
                     if let Some((_, proto)) = p.split_once('/')
                         && proto != proto.to_ascii_lowercase()
                     {

@@ -586,6 +586,120 @@ fn lints_corpus() {
 }
 
 #[test]
+fn rust_cargo_heredoc_with_mounts() {
+    let df = load("rust-cargo.Dockerfile");
+    assert_eq!(
+        df.directives.syntax.as_deref(),
+        Some("docker/dockerfile:1.7")
+    );
+    let st = &df.stages[0].steps;
+    let r = run(&st[2].instruction);
+    assert_eq!(
+        st[2].span,
+        Span {
+            start_line: 8,
+            end_line: 19
+        }
+    );
+    assert_eq!(r.mounts.len(), 7);
+    assert_eq!(
+        r.program(),
+        RunProgram::Shell(
+            "set -e\ncargo build --locked --release\ncp ./target/release/$APP_NAME /bin/server\n"
+                .into()
+        )
+    );
+    let b = build_args(&[]);
+    let g = GlobalScope::new(&df, &b).unwrap();
+    let mut scope = StageScope::new(&b, &g, '\\', Vec::new());
+    scope.dispatch(&st[0].instruction).unwrap();
+    let m = r.resolve_mounts('\\', &|n| scope.lookup(n)).unwrap();
+    assert!(
+        matches!(&m[0], Mount::Ssh { target: Some(t), .. } if t == "/run/buildkit/ssh_agent.0")
+    );
+    assert!(matches!(&m[4], Mount::Cache { id, .. } if id == "rust-target-server"));
+    assert!(matches!(
+        &m[6],
+        Mount::Cache {
+            sharing: CacheSharing::Private,
+            ..
+        }
+    ));
+    let d = dispatch_all(&df, 1, &b);
+    assert_eq!(d[2], Instruction::User("10001".into()));
+    assert!(df.warnings.is_empty(), "{:?}", df.warnings);
+}
+
+#[test]
+fn python_targets() {
+    let df = load("python-targets.Dockerfile");
+    let b = build_args(&[]);
+    let g = StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap()).unwrap();
+    let t = |name: &str| g.required(StageGraph::target(&df, Some(name)).unwrap());
+    assert_eq!(t("base"), [0]);
+    assert_eq!(t("test"), [0, 1, 2]);
+    assert_eq!(t("docs"), [0, 1, 2, 3]);
+    assert_eq!(t("prod"), [0, 1, 4]);
+    assert_eq!(
+        g.required(StageGraph::target(&df, None).unwrap()),
+        [0, 1, 4]
+    );
+    assert_eq!(
+        g.nodes[3].edges,
+        [Edge {
+            kind: EdgeKind::Mount { step: 0, mount: 0 },
+            source: StageSource::Stage(2)
+        }]
+    );
+    let docs = run(&df.stages[3].steps[0].instruction)
+        .resolve_mounts('\\', &|_| None)
+        .unwrap();
+    assert_eq!(
+        docs[0],
+        Mount::Bind {
+            target: "/docs".into(),
+            source: "/app/docs".into(),
+            from: Some("test".into()),
+            readwrite: true
+        }
+    );
+    assert_eq!(
+        copy(&df.stages[4].steps[1].instruction).exclude,
+        ["tests", "*.pyc"]
+    );
+    assert!(df.warnings.is_empty(), "{:?}", df.warnings);
+}
+
+#[test]
+fn static_site() {
+    let df = load("static-site.Dockerfile");
+    let s1 = &df.stages[1].steps;
+    let c = copy(&s1[0].instruction);
+    assert!(c.link);
+    let mode = Chmod::parse(c.chmod.as_deref().unwrap()).unwrap();
+    assert_eq!(mode.apply(0o777, false), 0o644);
+    let m = run(&df.stages[0].steps[4].instruction)
+        .resolve_mounts('\\', &|_| None)
+        .unwrap();
+    assert_eq!(
+        m[0],
+        Mount::Tmpfs {
+            target: "/tmp".into(),
+            size: None
+        }
+    );
+    assert!(matches!(
+        &s1[2].instruction,
+        Instruction::Healthcheck(Healthcheck::Check {
+            retries: Some(5),
+            test: ShellOrExec::Exec(_),
+            ..
+        })
+    ));
+    assert!(df.warnings.is_empty(), "{:?}", df.warnings);
+}
+
+#[test]
 fn every_corpus_file_is_checked() {
     let dir = format!("{}/tests/corpus", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(dir)
