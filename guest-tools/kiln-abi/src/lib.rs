@@ -1,1 +1,158 @@
-//! Guest-side bindings to the `kiln_v1` host imports (see runtime/ABI.md).
+//! Guest-side bindings to kiln's `kiln_v1` host import module (documented in
+//! `runtime/ABI.md`): full stat, chmod, chown, spawning commands, identity and HTTP.
+//!
+//! On `wasm32-wasip1` these call the host imports. On other targets they are implemented
+//! with the host OS (where it can) so the tools that use them can be unit-tested natively;
+//! kiln never ships those builds. This crate is NOT a WASI p1 binding (std covers that).
+
+use std::io;
+
+#[cfg(not(target_os = "wasi"))]
+mod native;
+#[cfg(target_os = "wasi")]
+mod wasi;
+
+#[cfg(not(target_os = "wasi"))]
+use native as imp;
+#[cfg(target_os = "wasi")]
+use wasi as imp;
+
+/// File type bits of [`Stat::mode`] (the POSIX `S_IF*` values).
+pub mod kind {
+    pub const MASK: u32 = 0o170000;
+    pub const SOCKET: u32 = 0o140000;
+    pub const SYMLINK: u32 = 0o120000;
+    pub const REGULAR: u32 = 0o100000;
+    pub const BLOCK: u32 = 0o060000;
+    pub const DIR: u32 = 0o040000;
+    pub const CHAR: u32 = 0o020000;
+    pub const FIFO: u32 = 0o010000;
+}
+
+/// A timestamp: seconds since the epoch and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Time {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// Full POSIX metadata of a file (what p1's filestat lacks: mode, owner, rdev).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    /// Type and permission bits, as `st_mode`.
+    pub mode: u32,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: u64,
+    pub atime: Time,
+    pub mtime: Time,
+    pub ctime: Time,
+}
+
+impl Stat {
+    pub fn is_dir(&self) -> bool {
+        self.mode & kind::MASK == kind::DIR
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.mode & kind::MASK == kind::SYMLINK
+    }
+    pub fn is_file(&self) -> bool {
+        self.mode & kind::MASK == kind::REGULAR
+    }
+    /// Permission bits (0o7777).
+    pub fn perm(&self) -> u32 {
+        self.mode & 0o7777
+    }
+}
+
+/// Metadata of `path`; `follow` resolves a final symlink (stat) or not (lstat).
+pub fn stat(path: &str, follow: bool) -> io::Result<Stat> {
+    imp::stat(&absolute(path)?, follow)
+}
+
+/// Sets the permission bits (0o7777) of `path`.
+pub fn chmod(path: &str, mode: u32, follow: bool) -> io::Result<()> {
+    imp::chmod(&absolute(path)?, mode & 0o7777, follow)
+}
+
+/// Changes owner and/or group of `path` (`None` leaves it unchanged).
+pub fn chown(path: &str, uid: Option<u32>, gid: Option<u32>, follow: bool) -> io::Result<()> {
+    imp::chown(&absolute(path)?, uid, gid, follow)
+}
+
+/// The user and group the step runs as (Dockerfile `USER`).
+pub fn identity() -> (u32, u32) {
+    imp::identity()
+}
+
+/// How a spawned command's standard stream is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// Shares the caller's stream.
+    Inherit,
+    /// Reads as empty / discards.
+    Null,
+}
+
+/// A command to run through the embedder (the shell: builtins, PATH, scripts).
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub argv: Vec<String>,
+    /// `None` inherits the caller's environment.
+    pub env: Option<Vec<(String, String)>>,
+    /// `None` inherits the caller's working directory.
+    pub cwd: Option<String>,
+    pub stdin: Stdio,
+}
+
+impl Command {
+    pub fn new(argv: Vec<String>) -> Command {
+        Command {
+            argv,
+            env: None,
+            cwd: None,
+            stdin: Stdio::Inherit,
+        }
+    }
+}
+
+/// Runs `cmd` to completion and returns its exit status (127 not found, 126 not runnable,
+/// 128+N killed).
+pub fn run(cmd: &Command) -> io::Result<i32> {
+    let cwd = match &cmd.cwd {
+        Some(dir) => absolute(dir)?,
+        None => current_dir()?,
+    };
+    let env = match &cmd.env {
+        Some(env) => env.clone(),
+        None => std::env::vars().collect(),
+    };
+    imp::run(&cmd.argv, &env, &cwd, cmd.stdin)
+}
+
+pub mod http;
+
+fn current_dir() -> io::Result<String> {
+    Ok(std::env::current_dir()?.to_string_lossy().into_owned())
+}
+
+/// The host resolves paths from `/`: make relative paths absolute against the guest's
+/// working directory (kept by wasi-libc, not visible to the host).
+fn absolute(path: &str) -> io::Result<String> {
+    if path.starts_with('/') {
+        return Ok(path.to_owned());
+    }
+    if path.is_empty() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let cwd = current_dir()?;
+    Ok(if cwd.ends_with('/') {
+        format!("{cwd}{path}")
+    } else {
+        format!("{cwd}/{path}")
+    })
+}

@@ -4,9 +4,13 @@
 //! modes, sed/grep engines...) is plain Rust and unit-tested on the host target.
 //! It is NOT the shell (that runs on the host) and NOT uutils (a separate module).
 
+pub mod glob;
 pub mod mode;
 pub mod netrc;
 pub mod opts;
+pub mod passwd;
+pub mod posix_re;
+pub mod sys;
 mod tools;
 pub mod util;
 

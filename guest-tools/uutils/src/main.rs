@@ -90,6 +90,10 @@ fn basename(arg0: &str) -> &str {
 }
 
 fn main() {
+    // kiln passes the working directory as $PWD (runtime/ABI.md); WASI p1 has no cwd.
+    if let Some(pwd) = std::env::var_os("PWD").filter(|p| p.to_string_lossy().starts_with('/')) {
+        let _ = std::env::set_current_dir(pwd);
+    }
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let arg0 = args.first().and_then(|a| a.to_str()).unwrap_or("uutils");
     let mut name = basename(arg0).to_owned();

@@ -1,0 +1,124 @@
+//! Host-OS implementations used when the tools are built natively for unit tests.
+
+use std::io;
+
+use crate::{Stat, Stdio, Time};
+
+#[cfg(unix)]
+pub fn stat(path: &str, follow: bool) -> io::Result<Stat> {
+    use std::os::unix::fs::MetadataExt;
+    let m = if follow {
+        std::fs::metadata(path)?
+    } else {
+        std::fs::symlink_metadata(path)?
+    };
+    let t = |sec: i64, nsec: i64| Time {
+        sec,
+        nsec: nsec.clamp(0, 999_999_999) as u32,
+    };
+    Ok(Stat {
+        dev: m.dev(),
+        ino: m.ino(),
+        mode: m.mode(),
+        nlink: m.nlink(),
+        uid: m.uid(),
+        gid: m.gid(),
+        rdev: m.rdev(),
+        size: m.size(),
+        atime: t(m.atime(), m.atime_nsec()),
+        mtime: t(m.mtime(), m.mtime_nsec()),
+        ctime: t(m.ctime(), m.ctime_nsec()),
+    })
+}
+
+#[cfg(unix)]
+pub fn chmod(path: &str, mode: u32, follow: bool) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !follow && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        // Linux cannot change a symlink's mode; it is always 0777 there.
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(unix)]
+pub fn chown(path: &str, uid: Option<u32>, gid: Option<u32>, follow: bool) -> io::Result<()> {
+    if follow {
+        std::os::unix::fs::chown(path, uid, gid)
+    } else {
+        std::os::unix::fs::lchown(path, uid, gid)
+    }
+}
+
+#[cfg(unix)]
+pub fn identity() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    // Without libc: a file we just created is owned by our effective ids.
+    let probe = std::env::temp_dir().join(format!(".kiln-abi-id-{}", std::process::id()));
+    let ids = std::fs::File::create(&probe)
+        .and_then(|f| f.metadata())
+        .map(|m| (m.uid(), m.gid()))
+        .unwrap_or((0, 0));
+    let _ = std::fs::remove_file(probe);
+    ids
+}
+
+#[cfg(not(unix))]
+pub fn stat(_path: &str, _follow: bool) -> io::Result<Stat> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+#[cfg(not(unix))]
+pub fn chmod(_path: &str, _mode: u32, _follow: bool) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+#[cfg(not(unix))]
+pub fn chown(_path: &str, _uid: Option<u32>, _gid: Option<u32>, _follow: bool) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+#[cfg(not(unix))]
+pub fn identity() -> (u32, u32) {
+    (0, 0)
+}
+
+pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -> io::Result<i32> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .current_dir(cwd);
+    if stdin == Stdio::Null {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    match cmd.status() {
+        Ok(status) => Ok(status.code().unwrap_or(128)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            eprintln!("{program}: command not found");
+            Ok(127)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Native builds have no host to ask; curl's logic is tested through its own transport
+/// abstraction instead.
+pub struct Body;
+
+impl io::Read for Body {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+pub fn http_request(
+    _req: &crate::http::Request,
+) -> Result<crate::http::Response, crate::http::HttpError> {
+    Err(crate::http::HttpError::NetworkDisabled(
+        "HTTP needs the kiln host".into(),
+    ))
+}
