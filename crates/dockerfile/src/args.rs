@@ -7,7 +7,9 @@
 //!   ignored, except the predefined proxy ARGs, which reach RUN steps without a declaration.
 //! - The platform ARGs ([`AUTOMATIC_ARGS`]) and `SOURCE_DATE_EPOCH` (when given as a build
 //!   arg) are set automatically in the global scope and visible in a stage once declared.
-//! - ENV always wins over an ARG of the same name.
+//! - ARG values (with a value) and ENV both set the stage environment used for expansion
+//!   and RUN steps; the later one wins (so `ENV X=...` after `ARG X` overrides it, as the
+//!   Dockerfile reference says). Only ENV reaches the image config.
 
 use std::collections::BTreeMap;
 
@@ -131,24 +133,17 @@ impl GlobalScope {
             let Instruction::Arg(decls) = &step.instruction else {
                 continue;
             };
-            let lookup = |n: &str| vars.get(n).cloned();
-            let mut resolved = Vec::new();
             for d in decls {
-                let name = expand::expand(&d.name, df.directives.escape, &lookup)?;
-                let value = match args.values.get(&name) {
-                    Some(v) => Some(v.clone()),
-                    None => match &d.default {
-                        Some(def) => Some(expand::expand(def, df.directives.escape, &lookup)?),
-                        None => vars.get(&name).cloned(),
-                    },
+                let value = match (args.values.get(&d.name), &d.default) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(def)) => Some(expand::expand(def, df.directives.escape, &|n| {
+                        vars.get(n).cloned()
+                    })?),
+                    (None, None) => None,
                 };
-                resolved.push((name, value));
-            }
-            for (name, value) in resolved {
-                match value {
-                    Some(v) => vars.insert(name, v),
-                    None => vars.remove(&name),
-                };
+                if let Some(v) = value {
+                    vars.insert(d.name.clone(), v);
+                }
             }
         }
         Ok(GlobalScope { vars })
@@ -170,64 +165,91 @@ pub struct StageScope<'a> {
     build: &'a BuildArgs,
     global: &'a GlobalScope,
     escape: char,
-    /// Declared ARGs; `None` = declared without any value.
-    args: BTreeMap<String, Option<String>>,
-    /// Image ENV then ENV instructions, in order, later entries replacing earlier ones.
+    /// Declared ARG names (with or without a value), for UndefinedVar.
+    declared: Vec<String>,
+    /// ARG values of this stage, by name.
+    args: BTreeMap<String, String>,
+    /// The environment for expansion and RUN: base env, then ARG and ENV in order.
+    state: Vec<(String, String)>,
+    /// The image config environment: base env, then ENV.
     env: Vec<(String, String)>,
 }
 
+fn set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
+    match list.iter_mut().find(|(ek, _)| ek == k) {
+        Some(e) => e.1 = v.to_string(),
+        None => list.push((k.to_string(), v.to_string())),
+    }
+}
+
 impl<'a> StageScope<'a> {
-    /// `image_env` is the base's environment (image config `Env`, or the parent stage's ENV).
+    /// `base_env` is the base's environment (image config `Env`, or the parent stage's
+    /// [`StageScope::env`] for `FROM <stage>`).
     pub fn new(
         build: &'a BuildArgs,
         global: &'a GlobalScope,
         escape: char,
-        image_env: Vec<(String, String)>,
+        base_env: Vec<(String, String)>,
     ) -> StageScope<'a> {
         StageScope {
             build,
             global,
             escape,
+            declared: Vec::new(),
             args: BTreeMap::new(),
-            env: image_env,
+            state: base_env.clone(),
+            env: base_env,
         }
     }
 
-    /// The value used for expansion: ENV first, then declared ARGs.
+    /// The value used for expansion at this point of the stage.
     pub fn lookup(&self, name: &str) -> Option<String> {
-        if let Some((_, v)) = self.env.iter().find(|(k, _)| k == name) {
-            return Some(v.clone());
-        }
-        self.args.get(name).cloned().flatten()
+        self.state
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// Expands `ins` with the current scope (see [`Instruction::expand`]) and applies its
-    /// effect on the scope (ARG declares, ENV sets). Returns the expanded instruction.
+    /// effect on the scope (ARG declares, ENV sets). Returns the expanded instruction; for
+    /// ARG, each default is replaced by the value the ARG actually got (`None` if unset).
     pub fn dispatch(&mut self, ins: &Instruction) -> Result<Instruction, ExpandError> {
+        if let Instruction::Arg(decls) = ins {
+            let mut out = Vec::with_capacity(decls.len());
+            for d in decls {
+                let value = self.arg_value(d)?;
+                if let Some(v) = &value {
+                    set(&mut self.state, &d.name, v);
+                    self.args.insert(d.name.clone(), v.clone());
+                }
+                self.declared.push(d.name.clone());
+                out.push(crate::ArgDecl {
+                    name: d.name.clone(),
+                    default: value,
+                });
+            }
+            return Ok(Instruction::Arg(out));
+        }
         let expanded = ins.expand(self.escape, &|n| self.lookup(n))?;
-        match &expanded {
-            Instruction::Arg(decls) => {
-                for d in decls {
-                    let value = self
-                        .build
-                        .values
-                        .get(&d.name)
-                        .cloned()
-                        .or_else(|| d.default.clone())
-                        .or_else(|| self.global.get(&d.name).map(str::to_string))
-                        .or_else(|| self.build.automatic().get(&d.name).cloned());
-                    self.args.insert(d.name.clone(), value);
-                }
+        if let Instruction::Env { vars, .. } = &expanded {
+            for (k, v) in vars {
+                set(&mut self.state, k, v);
+                set(&mut self.env, k, v);
             }
-            Instruction::Env { vars, .. } => {
-                for (k, v) in vars {
-                    self.env.retain(|(ek, _)| ek != k);
-                    self.env.push((k.clone(), v.clone()));
-                }
-            }
-            _ => {}
         }
         Ok(expanded)
+    }
+
+    /// BuildKit's order: `--build-arg`, else the default expanded now, else the global
+    /// value (global ARGs and the automatic platform ARGs).
+    fn arg_value(&self, d: &crate::ArgDecl) -> Result<Option<String>, ExpandError> {
+        if let Some(v) = self.build.values.get(&d.name) {
+            return Ok(Some(v.clone()));
+        }
+        match &d.default {
+            Some(def) => Ok(Some(expand::expand(def, self.escape, &|n| self.lookup(n))?)),
+            None => Ok(self.global.get(&d.name).map(str::to_string)),
+        }
     }
 
     /// The image config environment (ENV only, no ARGs).
@@ -235,23 +257,24 @@ impl<'a> StageScope<'a> {
         &self.env
     }
 
-    /// Declared ARGs that have a value, by name (for RUN environments and cache keys).
+    /// ARG values of this stage, by name (BuildKit lists them in RUN history and cache
+    /// keys).
     pub fn args(&self) -> Vec<(String, String)> {
         self.args
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// Environment of a RUN step: ENV, then ARGs not shadowed by ENV, then proxy build
-    /// args not otherwise set.
+    /// Names declared by ARG in this stage so far, with or without a value.
+    pub fn declared_args(&self) -> &[String] {
+        &self.declared
+    }
+
+    /// Environment of a RUN step: the stage environment, plus proxy build args not
+    /// otherwise set.
     pub fn run_env(&self) -> Vec<(String, String)> {
-        let mut out = self.env.clone();
-        for (k, v) in self.args() {
-            if !out.iter().any(|(ek, _)| *ek == k) {
-                out.push((k, v));
-            }
-        }
+        let mut out = self.state.clone();
         for p in PROXY_ARGS {
             if let Some(v) = self.build.values.get(*p)
                 && !out.iter().any(|(ek, _)| ek == p)
@@ -298,7 +321,7 @@ mod tests {
 
     #[test]
     fn global_scope_order_and_overrides() {
-        let df = crate::parse("ARG A=1\nARG B=${A}2\nARG C\nARG D\nFROM x:$B\n", "D").unwrap();
+        let df = crate::parse("ARG A=1 B=${A}2\nARG C\nARG D\nFROM x:$B\n", "D").unwrap();
         let g = GlobalScope::new(&df, &build(&[("D", "dd")])).unwrap();
         assert_eq!(g.get("B"), Some("12"));
         assert_eq!(g.get("C"), None);
@@ -329,7 +352,11 @@ mod tests {
             last = Some(s.dispatch(&step.instruction).unwrap());
         }
         assert_eq!(s.lookup("V").as_deref(), Some("global"));
-        assert_eq!(s.lookup("W").as_deref(), Some("env"), "ENV wins over ARG");
+        assert_eq!(
+            s.lookup("W").as_deref(),
+            Some("env"),
+            "a later ENV overrides the ARG"
+        );
         assert_eq!(s.lookup("UNDECLARED"), None);
         assert_eq!(
             last,
@@ -354,5 +381,18 @@ mod tests {
             s.args().contains(&("W".into(), "bw".into())),
             "build-arg overrides default"
         );
+        assert!(
+            s.args().contains(&("W".into(), "bw".into())),
+            "build-arg overrides default"
+        );
+        assert!(s.declared_args().contains(&"NOVAL".to_string()));
+        // An ARG after an ENV of the same name sets the stage environment, not the image's.
+        s.dispatch(&Instruction::Arg(vec![crate::ArgDecl {
+            name: "E".into(),
+            default: Some("late".into()),
+        }]))
+        .unwrap();
+        assert_eq!(s.lookup("E").as_deref(), Some("late"));
+        assert!(s.env().contains(&("E".into(), "global-env--linux".into())));
     }
 }

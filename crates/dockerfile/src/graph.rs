@@ -1,10 +1,12 @@
 //! The stage dependency graph: bases (`FROM <stage>`), `COPY --from` and
 //! `RUN --mount=from=` edges, `--target` selection, and its errors.
 //!
-//! Name resolution follows BuildKit: a FROM base or `from=` value that names a stage
-//! (case-insensitively, anywhere in the file) is that stage, otherwise it is an image
-//! reference (`scratch` is the empty image). `COPY --from` also accepts a stage index.
-//! FROM words and `--from` values are expanded with the global ARG scope.
+//! Name resolution follows BuildKit: a FROM base names a stage only if that stage is
+//! defined earlier (so `FROM node AS node` pulls the image `node`); a `COPY --from` or
+//! mount `from=` value naming a stage (case-insensitively) must name an earlier stage, and
+//! anything else is an image reference (`scratch` is the empty image). `COPY --from` also
+//! accepts a stage index. FROM words and `--from` values are expanded with the global ARG
+//! scope.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +75,14 @@ pub enum GraphError {
     },
     #[error("circular dependency detected on stage: {0}")]
     Cycle(String),
+    #[error(
+        "line {line}: cannot copy from stage {from:?}, it needs to be defined before current stage {stage:?}"
+    )]
+    ForwardReference {
+        from: String,
+        stage: String,
+        line: usize,
+    },
     #[error("line {line}: base name ({word}) should not be blank")]
     EmptyBase { word: String, line: usize },
     #[error("line {line}: {source}")]
@@ -98,19 +108,42 @@ impl<'a> Names<'a> {
     fn new(df: &'a Dockerfile) -> Names<'a> {
         let mut m = BTreeMap::new();
         for s in &df.stages {
+            // Like BuildKit's name map, a later duplicate shadows an earlier one.
             if let Some(n) = &s.name {
-                m.entry(n.as_str()).or_insert(s.index);
+                m.insert(n.as_str(), s.index);
             }
         }
         Names(m)
     }
 
     fn source(&self, name: &str) -> StageSource {
-        match self.0.get(name.to_ascii_lowercase().as_str()) {
-            Some(&i) => StageSource::Stage(i),
-            None if name.eq_ignore_ascii_case("scratch") => StageSource::Scratch,
-            None => StageSource::Image(name.to_string()),
-        }
+        source_in(&self.0, name)
+    }
+}
+
+fn source_in(names: &BTreeMap<&str, usize>, name: &str) -> StageSource {
+    match names.get(name.to_ascii_lowercase().as_str()) {
+        Some(&i) => StageSource::Stage(i),
+        None if name.eq_ignore_ascii_case("scratch") => StageSource::Scratch,
+        None => StageSource::Image(name.to_string()),
+    }
+}
+
+/// COPY --from and mounts may only use stages defined before the current one.
+fn check_order(
+    df: &Dockerfile,
+    current: usize,
+    source: &StageSource,
+    line: usize,
+) -> Result<(), GraphError> {
+    match *source {
+        StageSource::Stage(i) if i == current => Err(GraphError::Cycle(stage_label(df, i))),
+        StageSource::Stage(i) if i > current => Err(GraphError::ForwardReference {
+            from: stage_label(df, i),
+            stage: stage_label(df, current),
+            line,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -136,6 +169,8 @@ impl StageGraph {
         }
         let esc = df.directives.escape;
         let names = Names::new(df);
+        // FROM only sees stages defined before it (so `FROM node AS node` is the image).
+        let mut earlier: BTreeMap<&str, usize> = BTreeMap::new();
         let mut nodes = Vec::with_capacity(df.stages.len());
         for stage in &df.stages {
             let line = stage.span.start_line;
@@ -172,6 +207,7 @@ impl StageGraph {
                             }
                             Err(_) => names.source(&from),
                         };
+                        check_order(df, stage.index, &source, line)?;
                         edges.push(Edge {
                             kind: EdgeKind::Copy { step: si },
                             source,
@@ -180,12 +216,14 @@ impl StageGraph {
                     Instruction::Run(r) => {
                         for (mi, m) in r.mounts.iter().enumerate() {
                             if let Some(from) = &m.from {
+                                let source = names.source(from);
+                                check_order(df, stage.index, &source, line)?;
                                 edges.push(Edge {
                                     kind: EdgeKind::Mount {
                                         step: si,
                                         mount: mi,
                                     },
-                                    source: names.source(from),
+                                    source,
                                 });
                             }
                         }
@@ -194,10 +232,13 @@ impl StageGraph {
                 }
             }
             nodes.push(StageNode {
-                base: names.source(&base_word),
+                base: source_in(&earlier, &base_word),
                 platform,
                 edges,
             });
+            if let Some(n) = &stage.name {
+                earlier.insert(n.as_str(), stage.index);
+            }
         }
         let g = StageGraph { nodes };
         g.check_cycles(df)?;
@@ -333,18 +374,14 @@ mod tests {
             graph("FROM a AS x\nFROM b AS x\n"),
             Err(GraphError::DuplicateName { line: 2, .. })
         ));
-        assert_eq!(
-            graph("FROM b AS a\nFROM a AS b\n").unwrap_err(),
-            GraphError::Cycle("a".into())
-        );
-        assert_eq!(
-            graph("FROM node AS node\n").unwrap_err(),
-            GraphError::Cycle("node".into())
-        );
         assert!(matches!(
             graph("FROM a\nCOPY --from=0 / /\n"),
             Err(GraphError::Cycle(_))
         ));
+        assert_eq!(
+            graph("FROM a AS me\nRUN --mount=from=ME,target=/x true\n").unwrap_err(),
+            GraphError::Cycle("me".into())
+        );
         assert!(matches!(
             graph("FROM a\nCOPY --from=5 / /\n"),
             Err(GraphError::InvalidIndex { index: 5, .. })
@@ -360,9 +397,28 @@ mod tests {
     }
 
     #[test]
-    fn forward_copy_reference_allowed() {
-        let (_, g) = graph("FROM alpine AS a\nCOPY --from=b /x /x\nFROM alpine AS b\n").unwrap();
-        assert_eq!(g.required(0), vec![1, 0]);
+    fn from_sees_only_earlier_stages() {
+        let (_, g) = graph("FROM node AS node\nFROM b AS a\nFROM a AS b\n").unwrap();
+        assert_eq!(g.nodes[0].base, StageSource::Image("node".into()));
+        assert_eq!(g.nodes[1].base, StageSource::Image("b".into()));
+        assert_eq!(g.nodes[2].base, StageSource::Stage(1));
+    }
+
+    #[test]
+    fn forward_references_rejected() {
+        let e = graph("FROM alpine AS a\nCOPY --from=b /x /x\nFROM alpine AS b\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 2: cannot copy from stage \"b\", it needs to be defined before current stage \"a\""
+        );
+        assert!(matches!(
+            graph("FROM alpine\nCOPY --from=1 /x /x\nFROM alpine\n"),
+            Err(GraphError::ForwardReference { .. })
+        ));
+        assert!(matches!(
+            graph("FROM alpine\nRUN --mount=from=later,target=/l x\nFROM alpine AS later\n"),
+            Err(GraphError::ForwardReference { .. })
+        ));
     }
 
     #[test]

@@ -218,7 +218,7 @@ impl Instruction {
     /// Returns the instruction with BuildKit's variable expansion applied to every field that
     /// BuildKit expands: COPY/ADD sources, dest, `--from`, `--chown`, `--chmod`,
     /// `--exclude`, `--checksum` and unquoted heredoc bodies; ENV/LABEL keys and values; ARG
-    /// names and defaults; EXPOSE (split into words); VOLUME items; WORKDIR, USER,
+    /// defaults (use [`crate::args::StageScope::dispatch`] for ARG semantics); EXPOSE (split into words); VOLUME items; WORKDIR, USER,
     /// STOPSIGNAL. RUN (use [`Run::resolve_mounts`] for its mounts), CMD, ENTRYPOINT, SHELL,
     /// HEALTHCHECK, MAINTAINER and ONBUILD are returned unchanged.
     ///
@@ -250,12 +250,13 @@ impl Instruction {
                 labels: expand_pairs(labels, &mut one)?,
                 legacy: *legacy,
             },
+            // BuildKit expands ARG defaults, never ARG names.
             Instruction::Arg(decls) => Instruction::Arg(
                 decls
                     .iter()
                     .map(|d| {
                         Ok(ArgDecl {
-                            name: one(&d.name)?,
+                            name: d.name.clone(),
                             default: d.default.as_deref().map(&mut one).transpose()?,
                         })
                     })

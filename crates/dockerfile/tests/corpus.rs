@@ -393,7 +393,7 @@ fn reference_examples() {
         d[20],
         Instruction::Arg(vec![ArgDecl {
             name: "buildno".into(),
-            default: Some("1".into())
+            default: Some("7".into())
         }])
     );
     assert_eq!(
