@@ -548,7 +548,7 @@ impl Flags {
 pub(crate) fn closest<'a>(word: &str, cands: impl Iterator<Item = &'a str>) -> Option<String> {
     let w = word.to_ascii_lowercase();
     cands
-        .map(|c| (edit_distance(&w, c), c))
+        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), c))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())

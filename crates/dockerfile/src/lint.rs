@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::args::AUTOMATIC_ARGS;
 use crate::error::Span;
+use crate::instruction::closest;
 use crate::instruction::{Instruction, ShellOrExec};
 use crate::syntax::RawNode;
 use crate::{Dockerfile, Stage, Step, expand};
@@ -28,10 +29,11 @@ pub enum Rule {
     RedundantTargetPlatform,
     ExposeProtoCasing,
     ExposeInvalidFormat,
+    FromPlatformFlagConstDisallowed,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::SecretsUsedInArgOrEnv,
         Rule::JsonArgsRecommended,
         Rule::UndefinedVar,
@@ -49,6 +51,7 @@ impl Rule {
         Rule::RedundantTargetPlatform,
         Rule::ExposeProtoCasing,
         Rule::ExposeInvalidFormat,
+        Rule::FromPlatformFlagConstDisallowed,
     ];
 
     /// BuildKit's rule name (used in `# check=skip=`).
@@ -71,6 +74,7 @@ impl Rule {
             Rule::RedundantTargetPlatform => "RedundantTargetPlatform",
             Rule::ExposeProtoCasing => "ExposeProtoCasing",
             Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
+            Rule::FromPlatformFlagConstDisallowed => "FromPlatformFlagConstDisallowed",
         }
     }
 }
@@ -190,7 +194,8 @@ pub(crate) fn run(df: &Dockerfile, nodes: &[NodeInfo]) -> Vec<Warning> {
     }
     let bases = stage_bases(df);
     for stage in &df.stages {
-        stage_lints(stage, inherited_workdir(df, &bases, stage.index), &mut out);
+        stage_lints(stage, inherited(df, &bases, stage.index), &mut out);
+        platform_lints(stage, df.directives.escape, &mut out);
     }
     undefined_arg_in_from(df, &mut out);
     for stage in &df.stages {
@@ -314,18 +319,56 @@ fn secrets_lint(step: &Step, out: &mut Out) {
     }
 }
 
-fn stage_lints(stage: &Stage, mut workdir_set: bool, out: &mut Out) {
-    let mut custom_shell = false;
-    let mut last: BTreeMap<&str, Span> = BTreeMap::new();
-    if let Some(p) = &stage.platform
-        && (p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}")
-    {
+/// What a stage inherits from its base stages.
+#[derive(Default)]
+struct Inherited {
+    workdir: bool,
+    shell: bool,
+}
+
+fn inherited(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> Inherited {
+    let mut i = Inherited::default();
+    for a in ancestors(bases, stage).unwrap_or_default() {
+        for s in &df.stages[a].steps {
+            match s.instruction {
+                Instruction::Workdir(_) => i.workdir = true,
+                Instruction::Shell(_) => i.shell = true,
+                _ => {}
+            }
+        }
+    }
+    i
+}
+
+fn platform_lints(stage: &Stage, escape: char, out: &mut Out) {
+    let Some(p) = &stage.platform else { return };
+    if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
         out.add(
             Rule::RedundantTargetPlatform,
             stage.span,
-            "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior".into(),
+            format!("Setting platform to predefined {p} in FROM is redundant as this is the default behavior"),
         );
     }
+    // A constant platform pins the stage to one architecture; BuildKit accepts it when the
+    // stage name says which (`FROM --platform=linux/arm64 x AS build-arm64`).
+    let constant = expand::expand_tracked(p, escape, &|_| Some(String::new()))
+        .is_ok_and(|(r, _)| r == *p && !p.contains('$'));
+    if let (true, Ok(plat)) = (constant, crate::args::Platform::parse(p)) {
+        let name = stage.name.as_deref().unwrap_or("");
+        if !name.contains(&plat.os) && !name.contains(&plat.arch) {
+            out.add(
+                Rule::FromPlatformFlagConstDisallowed,
+                stage.span,
+                format!("FROM --platform flag should not use constant value \"{p}\""),
+            );
+        }
+    }
+}
+
+fn stage_lints(stage: &Stage, inherited: Inherited, out: &mut Out) {
+    let mut custom_shell = inherited.shell;
+    let mut workdir_set = inherited.workdir;
+    let mut last: BTreeMap<&str, Span> = BTreeMap::new();
     for step in &stage.steps {
         secrets_lint(step, out);
         let ins = &step.instruction;
@@ -454,18 +497,6 @@ fn ancestors(bases: &[Option<usize>], stage: usize) -> Option<Vec<usize>> {
     Some(chain)
 }
 
-fn inherited_workdir(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> bool {
-    ancestors(bases, stage)
-        .unwrap_or_default()
-        .iter()
-        .any(|&a| {
-            df.stages[a]
-                .steps
-                .iter()
-                .any(|s| matches!(s.instruction, Instruction::Workdir(_)))
-        })
-}
-
 /// True when the whole environment of the stage is visible in the Dockerfile (the chain of
 /// bases ends in `scratch`), so UndefinedVar can be decided without the base image config.
 fn static_env_root(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> bool {
@@ -496,10 +527,13 @@ fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
                 continue;
             };
             for name in unmatched {
+                let hint = closest(&name, globals.iter().copied())
+                    .map(|m| format!(" (did you mean {m}?)"))
+                    .unwrap_or_default();
                 out.add(
                     Rule::UndefinedArgInFrom,
                     stage.span,
-                    format!("FROM argument '{name}' is not declared"),
+                    format!("FROM argument '{name}' is not declared{hint}"),
                 );
             }
         }
@@ -527,8 +561,11 @@ fn undefined_vars_in(
     known.insert("PATH".into());
     for &ancestor in ancestors(bases, stage).unwrap_or_default().iter().rev() {
         for step in &df.stages[ancestor].steps {
-            if let Instruction::Env { vars, .. } = &step.instruction {
-                known.extend(vars.iter().map(|(k, _)| k.clone()));
+            match &step.instruction {
+                Instruction::Env { vars, .. } => known.extend(vars.iter().map(|(k, _)| k.clone())),
+                // BuildKit carries a base stage's ARGs into stages built on it.
+                Instruction::Arg(d) => known.extend(d.iter().map(|d| d.name.clone())),
+                _ => {}
             }
         }
     }
@@ -542,10 +579,13 @@ fn undefined_vars_in(
             other => other.expand_tracked(escape, &lookup, &mut unmatched).ok(),
         };
         for name in unmatched {
+            let hint = closest(&name, known.iter().map(String::as_str))
+                .map(|m| format!(" (did you mean ${m}?)"))
+                .unwrap_or_default();
             out.add(
                 Rule::UndefinedVar,
                 step.span,
-                format!("Usage of undefined variable '${name}'"),
+                format!("Usage of undefined variable '${name}'{hint}"),
             );
         }
         match ins {
@@ -606,6 +646,10 @@ mod tests {
             Rule::JsonArgsRecommended,
             "FROM a\nSHELL [\"/bin/bash\", \"-c\"]\nCMD echo hi\n"
         ));
+        assert!(!fires(
+            Rule::JsonArgsRecommended,
+            "FROM a AS b\nSHELL [\"/bin/bash\", \"-c\"]\nFROM b\nCMD echo hi\n"
+        ));
     }
 
     #[test]
@@ -637,6 +681,15 @@ mod tests {
         let w = undefined_vars(&df, 0, &["GOPATH"]);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].message, "Usage of undefined variable '$X'");
+        let df = crate::parse("FROM scratch\nARG VERSION=1\nLABEL v=$VERSON\n", "D").unwrap();
+        assert_eq!(
+            df.warnings[0].message,
+            "Usage of undefined variable '$VERSON' (did you mean $VERSION?)"
+        );
+        assert!(!fires(
+            Rule::UndefinedVar,
+            "FROM scratch AS b\nARG A\nFROM b\nWORKDIR /$A\n"
+        ));
     }
 
     #[test]
@@ -753,6 +806,18 @@ mod tests {
         assert!(fires(
             Rule::RedundantTargetPlatform,
             "FROM --platform=$TARGETPLATFORM a\n"
+        ));
+        assert!(fires(
+            Rule::FromPlatformFlagConstDisallowed,
+            "FROM --platform=linux/amd64 a AS build\n"
+        ));
+        assert!(!fires(
+            Rule::FromPlatformFlagConstDisallowed,
+            "FROM --platform=linux/amd64 a AS build-amd64\n"
+        ));
+        assert!(!fires(
+            Rule::FromPlatformFlagConstDisallowed,
+            "FROM --platform=$BUILDPLATFORM a\n"
         ));
         assert!(!fires(
             Rule::RedundantTargetPlatform,
