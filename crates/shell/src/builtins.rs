@@ -12,6 +12,9 @@ const REGULAR: &[&str] = &[
     "umask", "wait", "getopts", "hash",
 ];
 
+/// Builtins whose job is to write to stdout (they fail when it is closed).
+const WRITERS: &[&str] = &["echo", "printf", "pwd", "type", "times"];
+
 /// POSIX special builtins (assignments before them persist), plus `source` and `local`.
 pub fn is_special(name: &str) -> bool {
     SPECIAL.contains(&name)
@@ -51,6 +54,10 @@ impl Interp {
     /// Runs builtin `argv[0]`.
     pub fn builtin(&mut self, argv: &[String]) -> Res {
         let args = &argv[1..];
+        if WRITERS.contains(&argv[0].as_str()) && !self.fds.contains_key(&1) {
+            self.err(&format!("{0}: {0}: I/O error", argv[0]));
+            return Ok(1);
+        }
         match argv[0].as_str() {
             ":" | "true" | "hash" => Ok(0),
             "false" => Ok(1),

@@ -141,7 +141,8 @@ impl Interp {
 
     /// Expands a here-document body (no quote processing, no splitting).
     pub fn expand_heredoc(&mut self, body: &str) -> Result<String, Flow> {
-        let parsed = brush_parser::word::parse_heredoc(body, &parser_options()).map_err(|e| {
+        let body = join_continuations(body);
+        let parsed = brush_parser::word::parse_heredoc(&body, &parser_options()).map_err(|e| {
             self.err(&format!("bad substitution: {e}"));
             Flow::Exit(2)
         })?;
@@ -408,11 +409,11 @@ impl Interp {
                 let v = self.get_param(param);
                 if v.is_unset_or_null(test_type) {
                     let msg = match error_message {
-                        Some(m) => self.expand_string(m)?,
-                        None if matches!(test_type, ParameterTestType::UnsetOrNull) => {
-                            "parameter null or not set".into()
+                        Some(m) if !m.is_empty() => self.expand_string(m)?,
+                        _ if matches!(test_type, ParameterTestType::UnsetOrNull) => {
+                            "parameter not set or null".into()
                         }
-                        None => "parameter not set".into(),
+                        _ => "parameter not set".into(),
                     };
                     self.err(&format!("{}: {msg}", param_name(param)));
                     return Err(Flow::Exit(2));
@@ -907,6 +908,27 @@ fn replace(s: &str, pat: &Pattern, rep: &str, kind: &SubstringMatchKind) -> Stri
             out
         }
     }
+}
+
+/// Removes backslash-newline pairs (line continuations in unquoted here-documents).
+fn join_continuations(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut it = body.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('\n') => {}
+                Some(n) => {
+                    out.push(c);
+                    out.push(n);
+                }
+                None => out.push(c),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Inside backquotes, `\$`, `` \` `` and `\\` stand for the bare character.

@@ -1,0 +1,5 @@
+v=orig
+v=temp true
+echo $v
+v=special :
+echo $v

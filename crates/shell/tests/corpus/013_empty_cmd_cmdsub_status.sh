@@ -1,0 +1,4 @@
+x=$(false)
+echo $?
+y=$(exit 7)
+echo $?

@@ -1,0 +1,6 @@
+set -- "" a ""
+echo $#
+for a in "$@"; do echo "[$a]"; done
+e=
+set -- $e "$e"
+echo $#

@@ -1,0 +1,4 @@
+false | true; echo $?
+true | false; echo $?
+! true | false; echo $?
+! false; echo $?

@@ -1,0 +1,2 @@
+false || false; echo $?
+true && (exit 4); echo $?

@@ -1,0 +1,3 @@
+(echo bg-out > bg.txt) &
+wait
+cat bg.txt

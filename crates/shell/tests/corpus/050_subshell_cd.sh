@@ -1,0 +1,2 @@
+(cd dir && pwd)
+pwd

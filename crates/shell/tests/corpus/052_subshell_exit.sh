@@ -1,0 +1,3 @@
+(exit 3); echo $?
+(echo a; exit 0; echo b)
+echo c

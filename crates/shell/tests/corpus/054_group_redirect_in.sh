@@ -1,0 +1,2 @@
+{ read a; read b; } < a.txt
+echo "$b $a"

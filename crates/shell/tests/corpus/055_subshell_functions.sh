@@ -1,0 +1,3 @@
+f() { echo f1; }
+(f() { echo f2; }; f)
+f

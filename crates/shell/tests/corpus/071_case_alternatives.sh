@@ -1,0 +1,4 @@
+case foo.tar.gz in
+  *.zip|*.tgz) echo zip;;
+  *.tar.*) echo tar;;
+esac

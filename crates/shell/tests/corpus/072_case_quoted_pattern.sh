@@ -1,0 +1,3 @@
+p='*'
+case abc in "$p") echo literal;; $p) echo glob;; esac
+case '*' in "$p") echo literal;; esac

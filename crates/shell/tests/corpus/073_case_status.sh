@@ -1,0 +1,2 @@
+case x in y) echo no;; esac; echo $?
+case x in x) (exit 2);; esac; echo $?

@@ -1,0 +1,6 @@
+f() { return 3; echo no; }
+f; echo $?
+g() { false; }
+g; echo $?
+h() { (exit 9); return; }
+h; echo $?

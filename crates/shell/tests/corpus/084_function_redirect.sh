@@ -1,0 +1,3 @@
+f() { echo in-f; } > f.out
+f
+cat f.out

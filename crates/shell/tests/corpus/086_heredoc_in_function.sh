@@ -1,0 +1,8 @@
+greet() {
+  cat <<EOF
+Hello, $1!
+  indented
+EOF
+}
+greet world
+greet "kiln user"

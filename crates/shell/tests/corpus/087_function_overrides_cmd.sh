@@ -1,0 +1,3 @@
+cat() { echo fake cat; }
+cat a.txt
+command cat b.txt

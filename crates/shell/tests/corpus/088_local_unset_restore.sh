@@ -1,0 +1,3 @@
+f() { local v; v=set; echo "in $v"; }
+f
+echo "out ${v-unset}"

@@ -1,0 +1,4 @@
+v=ok
+echo "${v:?never}"
+echo "${unset_var:?custom message}"
+echo not reached

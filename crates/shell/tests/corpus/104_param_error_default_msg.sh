@@ -1,0 +1,5 @@
+(echo "${nope?}")
+echo "status $?"
+e=
+(echo "${e:?}")
+echo "status $?"

@@ -1,0 +1,2 @@
+a=inner
+echo ${u:-${a:-x}} "${u:-"quoted $a"}"

@@ -1,0 +1,4 @@
+set -- ${u:-a b c}
+echo $#
+set -- "${u:-a b c}"
+echo $#

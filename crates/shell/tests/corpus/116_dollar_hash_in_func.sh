@@ -1,0 +1,2 @@
+f() { echo $#; shift; echo $#; }
+f 1 2 3

@@ -1,0 +1,3 @@
+echo `echo hi`
+echo "`echo a b`"
+echo `echo \`echo nested\``

@@ -1,0 +1,2 @@
+n=$(cat a.txt | wc -l)
+echo "lines: $n"

@@ -1,0 +1,3 @@
+cat <<EOF
+today is $(echo sunday) and `echo also`
+EOF

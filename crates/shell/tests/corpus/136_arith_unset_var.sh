@@ -1,0 +1,3 @@
+echo $((nothing + 1))
+e=
+echo $((e + 2))

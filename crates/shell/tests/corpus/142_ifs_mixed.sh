@@ -1,0 +1,5 @@
+IFS=" :"
+x="a : b:c  d"
+set -- $x
+echo $#
+printf '[%s]' "$@"; echo

@@ -1,0 +1,3 @@
+x='*.txt'
+echo "$x"
+echo $x

@@ -1,0 +1,3 @@
+echo *.txt
+echo dir/*
+echo */

@@ -1,0 +1,1 @@
+echo ?.txt [ab].txt [!a].txt

@@ -1,0 +1,4 @@
+set -f
+echo *.txt
+set +f
+echo *.txt

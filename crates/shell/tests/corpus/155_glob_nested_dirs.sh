@@ -1,0 +1,2 @@
+echo */*/*.md
+echo dir/*/

@@ -1,0 +1,3 @@
+pat='dir/*.txt'
+echo $pat
+echo "$pat"

@@ -1,0 +1,2 @@
+touch zz.txt AA.txt mm.txt
+echo *.txt

@@ -1,0 +1,3 @@
+echo ~ ~/x "~" x~
+HOME=/home/u
+echo ~ ~/y

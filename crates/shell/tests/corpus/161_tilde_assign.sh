@@ -1,0 +1,3 @@
+HOME=/h
+p=~/bin
+echo $p

@@ -1,0 +1,2 @@
+cat < a.txt
+read first < b.txt; echo "$first"

@@ -1,0 +1,2 @@
+{ echo err >&2; } 2>&1 > order.txt | tr a-z A-Z
+echo "file: [$(cat order.txt)]"

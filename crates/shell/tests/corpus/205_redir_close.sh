@@ -1,0 +1,4 @@
+echo closed >&-
+echo "status $?"
+cat <&- 2>/dev/null
+echo done

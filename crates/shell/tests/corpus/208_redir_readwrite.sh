@@ -1,0 +1,2 @@
+echo hello > rw.txt
+cat <> rw.txt

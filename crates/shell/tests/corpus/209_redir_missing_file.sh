@@ -1,0 +1,4 @@
+cat < missing.txt
+echo "status $?"
+echo x > nodir/file
+echo "status $?"

@@ -1,0 +1,3 @@
+name=target
+echo data > "$name.out"
+cat target.out

@@ -1,0 +1,2 @@
+echo msg > /dev/stderr
+echo out > /dev/stdout

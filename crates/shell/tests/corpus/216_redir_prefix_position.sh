@@ -1,0 +1,2 @@
+> pre.txt echo prefix-redirect
+cat pre.txt

@@ -1,0 +1,4 @@
+cat <<EOF
+line 1
+  $HOME
+EOF

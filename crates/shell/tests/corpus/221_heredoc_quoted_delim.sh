@@ -1,0 +1,7 @@
+x=val
+cat <<'EOF'
+no $x expansion `here`
+EOF
+cat <<"END"
+also $x literal
+END

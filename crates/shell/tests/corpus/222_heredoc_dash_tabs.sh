@@ -1,0 +1,4 @@
+cat <<-EOF
+	indented with tab
+		double
+EOF

@@ -1,0 +1,4 @@
+cat > hd.txt <<EOF
+written
+EOF
+cat hd.txt

@@ -1,0 +1,3 @@
+cat 0<<EOF
+fd zero
+EOF

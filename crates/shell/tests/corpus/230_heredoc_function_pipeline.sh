@@ -1,0 +1,8 @@
+gen() {
+  cat <<-EOF
+	c
+	a
+	b
+	EOF
+}
+gen | sort

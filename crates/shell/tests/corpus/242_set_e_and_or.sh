@@ -1,0 +1,5 @@
+set -e
+false && echo no
+false || echo rescued
+true && false || echo last-or
+echo survived

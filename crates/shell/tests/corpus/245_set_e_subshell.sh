@@ -1,0 +1,3 @@
+set -e
+(false; echo in-sub-unreachable)
+echo unreachable

@@ -1,0 +1,5 @@
+set -e
+false | true
+echo survived-pipe
+true | false
+echo unreachable

@@ -1,0 +1,3 @@
+set -e
+trap 'echo "trap status $?"' EXIT
+false

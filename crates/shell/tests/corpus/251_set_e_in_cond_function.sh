@@ -1,0 +1,4 @@
+set -e
+f() { false; echo "after false in f"; }
+f && echo "f returned 0"
+echo end

@@ -1,0 +1,4 @@
+set -- -x -e
+echo $1 $2 $#
+set -- 
+echo $#

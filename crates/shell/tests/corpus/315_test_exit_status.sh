@@ -1,0 +1,4 @@
+test; echo $?
+test ""; echo $?
+test -z; echo $?
+[ = ]; echo $?

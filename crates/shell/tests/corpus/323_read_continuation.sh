@@ -1,0 +1,5 @@
+read a <<'EOF'
+first \
+second
+EOF
+echo "$a"

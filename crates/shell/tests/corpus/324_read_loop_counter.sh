@@ -1,0 +1,3 @@
+n=0
+while read -r line; do n=$((n+1)); done < a.txt
+echo $n

@@ -1,0 +1,4 @@
+read a <<EOF
+    padded   value   
+EOF
+echo "[$a]"

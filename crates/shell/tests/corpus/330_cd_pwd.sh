@@ -1,0 +1,8 @@
+cd dir
+pwd
+cd sub
+pwd
+cd ..
+pwd
+cd
+pwd

@@ -1,0 +1,5 @@
+cd dir
+cd /
+cd - > /dev/null
+pwd
+echo "$OLDPWD"

@@ -1,0 +1,3 @@
+cd nope
+echo "status $?"
+pwd

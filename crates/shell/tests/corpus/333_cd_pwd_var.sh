@@ -1,0 +1,4 @@
+cd dir/sub
+echo "$PWD"
+cd ../..
+echo "$PWD"

@@ -1,0 +1,2 @@
+. ./nope.sh
+echo unreachable

@@ -1,0 +1,6 @@
+f() { :; }
+type echo
+type f
+type exit
+type nonexistent_cmd_xyz
+echo "status $?"

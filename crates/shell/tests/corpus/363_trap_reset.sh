@@ -1,0 +1,3 @@
+trap 'echo never' EXIT
+trap - EXIT
+echo done

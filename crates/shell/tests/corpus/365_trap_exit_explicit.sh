@@ -1,0 +1,2 @@
+trap 'echo trap-ran; exit 7' EXIT
+exit 2

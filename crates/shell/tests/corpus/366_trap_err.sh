@@ -1,0 +1,6 @@
+# shell: bash
+trap 'echo "err trapped"' ERR
+false
+true
+false || true
+echo end

@@ -1,0 +1,3 @@
+set -- -q
+getopts ab o
+echo "o=$o status=$?"
