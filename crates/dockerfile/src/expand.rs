@@ -7,10 +7,11 @@
 //! An unset variable expands to the empty string (BuildKit does the same).
 //!
 //! Which instructions expand (BuildKit's list): ADD, COPY, ENV, EXPOSE, FROM, LABEL,
-//! STOPSIGNAL, USER, VOLUME, WORKDIR, ARG and ONBUILD (its trigger, when that is one of
-//! these), including their flags. RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are not
-//! expanded by the frontend (the shell expands them at run time). RUN `--mount` values are
-//! expanded. See [`crate::Instruction::expand`].
+//! STOPSIGNAL, USER, VOLUME, WORKDIR, ARG and ONBUILD (its trigger, when it runs in a
+//! child build). Flags: FROM `--platform`, COPY/ADD `--chown`, ADD `--checksum` and RUN
+//! `--mount` values expand; COPY `--from`, `--chmod`, `--exclude` do not. RUN, CMD,
+//! ENTRYPOINT, SHELL and HEALTHCHECK are not expanded by the frontend (the shell expands
+//! them at run time). See [`crate::Instruction::expand`].
 
 /// A failed expansion. Messages name the variable, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,8 +5,8 @@
 //! defined earlier (so `FROM node AS node` pulls the image `node`); a `COPY --from` or
 //! mount `from=` value naming a stage (case-insensitively) must name an earlier stage, and
 //! anything else is an image reference (`scratch` is the empty image). `COPY --from` also
-//! accepts a stage index. FROM words and `--from` values are expanded with the global ARG
-//! scope.
+//! accepts a stage index. FROM words are expanded with the global ARG scope; `--from`
+//! values are literal (BuildKit does not expand them).
 
 use std::collections::BTreeMap;
 
@@ -193,9 +193,6 @@ impl StageGraph {
                 match &step.instruction {
                     Instruction::Copy(c) => {
                         let Some(from) = &c.from else { continue };
-                        let from = global
-                            .expand(from, esc)
-                            .map_err(|source| GraphError::Expand { line, source })?;
                         let source = match from.parse::<usize>() {
                             Ok(index) if index < df.stages.len() => StageSource::Stage(index),
                             Ok(index) => {
@@ -205,7 +202,7 @@ impl StageGraph {
                                     line,
                                 });
                             }
-                            Err(_) => names.source(&from),
+                            Err(_) => names.source(from),
                         };
                         check_order(df, stage.index, &source, line)?;
                         edges.push(Edge {

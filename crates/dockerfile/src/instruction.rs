@@ -216,8 +216,8 @@ impl Instruction {
     }
 
     /// Returns the instruction with BuildKit's variable expansion applied to every field that
-    /// BuildKit expands: COPY/ADD sources, dest, `--from`, `--chown`, `--chmod`,
-    /// `--exclude`, `--checksum` and unquoted heredoc bodies; ENV/LABEL keys and values; ARG
+    /// BuildKit expands: COPY/ADD sources, dest, `--chown`, ADD `--checksum` and unquoted
+    /// heredoc bodies (`--from`, `--chmod`, `--exclude` are literal, as in BuildKit); ENV/LABEL keys and values; ARG
     /// defaults (use [`crate::args::StageScope::dispatch`] for ARG semantics); EXPOSE (split into words); VOLUME items; WORKDIR, USER,
     /// STOPSIGNAL. RUN (use [`Run::resolve_mounts`] for its mounts), CMD, ENTRYPOINT, SHELL,
     /// HEALTHCHECK, MAINTAINER and ONBUILD are returned unchanged.
@@ -293,10 +293,9 @@ fn expand_copy(
     one: &mut dyn FnMut(&str) -> Result<String, ExpandError>,
     lookup: Lookup<'_>,
 ) -> Result<Copy, ExpandError> {
+    // BuildKit expands --chown and --checksum, not --from, --chmod or --exclude.
     let mut opt = |o: &Option<String>| o.as_deref().map(&mut *one).transpose();
-    let from = opt(&c.from)?;
     let chown = opt(&c.chown)?;
-    let chmod = opt(&c.chmod)?;
     let checksum = opt(&c.checksum)?;
     let heredocs = c
         .heredocs
@@ -316,11 +315,8 @@ fn expand_copy(
     Ok(Copy {
         sources: c.sources.iter().map(|s| one(s)).collect::<Result<_, _>>()?,
         dest: one(&c.dest)?,
-        exclude: c.exclude.iter().map(|s| one(s)).collect::<Result<_, _>>()?,
         heredocs,
-        from,
         chown,
-        chmod,
         checksum,
         ..c.clone()
     })
@@ -902,8 +898,9 @@ fn parse_copy(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Cop
             },
         )
     };
+    // Not expanded by BuildKit, so it can be checked completely now.
     let chmod = flags.string("chmod");
-    if let Some(m) = chmod.as_deref().filter(|m| !m.contains('$')) {
+    if let Some(m) = chmod.as_deref() {
         Chmod::parse(m).map_err(|e| bad("chmod", e))?;
     }
     let checksum = flags.string("checksum");
@@ -911,8 +908,17 @@ fn parse_copy(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Cop
         check_checksum(c).map_err(|e| bad("checksum", e))?;
     }
     let from = flags.string("from");
-    if from.as_deref() == Some("") {
-        return Err(bad("from", "must not be empty".into()));
+    match from.as_deref() {
+        Some("") => return Err(bad("from", "must not be empty".into())),
+        Some(f) if f.contains('$') => {
+            return Err(bad(
+                "from",
+                "variables are not expanded in --from; define an alias stage instead \
+                 (ARG IMG=... / FROM ${IMG} AS src / COPY --from=src ...)"
+                    .into(),
+            ));
+        }
+        _ => {}
     }
     Ok(Copy {
         sources,

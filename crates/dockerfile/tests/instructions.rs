@@ -206,11 +206,21 @@ fn copy_add_forms() {
             .to_string()
             .contains("heredoc as a destination")
     );
-    // Variables in flags are checked after expansion, not at parse time.
-    let Instruction::Copy(c) = one("COPY --chmod=$MODE a b") else {
+    // Variables in expanded flags are checked after expansion, not at parse time.
+    let Instruction::Add(a) = one("ADD --checksum=$SUM http://x/a b") else {
         panic!()
     };
-    assert_eq!(c.chmod.as_deref(), Some("$MODE"));
+    assert_eq!(a.checksum.as_deref(), Some("$SUM"));
+    assert!(
+        err("FROM a\nCOPY --chmod=$M a b\n")
+            .to_string()
+            .contains("invalid mode")
+    );
+    assert!(
+        err("FROM a\nCOPY --from=$STAGE a b\n")
+            .to_string()
+            .contains("alias stage")
+    );
     let Instruction::Add(a) = one("ADD --chmod=u=rwx,go=rx --chown=1:2 --unpack http://x/y.tgz /")
     else {
         panic!()
@@ -439,20 +449,29 @@ fn expansion_through_instruction() {
         panic!()
     };
     assert_eq!(p, ["8080", "9090", "1/udp"]);
-    let Instruction::Copy(c) = one("COPY --from=$D --chown=$D --exclude=$D src $D")
+    let Instruction::Copy(c) = one("COPY --from=img --chown=$D --chmod=644 --exclude=$D src $D")
         .expand('\\', &lookup)
         .unwrap()
     else {
         panic!()
     };
     assert_eq!((c.sources[0].as_str(), c.dest.as_str()), ("src", "/dst"));
+    assert_eq!(c.chown.as_deref(), Some("/dst"));
+    // --from, --chmod and --exclude are literal in BuildKit.
+    assert_eq!(
+        (c.from.as_deref(), c.chmod.as_deref(), c.exclude[0].as_str()),
+        (Some("img"), Some("644"), "$D")
+    );
+    let Instruction::Add(a) = one("ADD --checksum=$D http://x/y /y")
+        .expand('\\', &lookup)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(a.checksum.as_deref(), Some("/dst"));
     // Shell-form COPY splits on whitespace before expansion (as BuildKit): quotes cannot
     // protect spaces there; the JSON form can.
     assert!(one("COPY \"a b\" /d").expand('\\', &lookup).is_err());
-    assert_eq!(
-        (c.from.as_deref(), c.chown.as_deref(), c.exclude[0].as_str()),
-        (Some("/dst"), Some("/dst"), "/dst")
-    );
     // RUN/CMD are left for the shell.
     let r = one("RUN echo $D");
     assert_eq!(r.expand('\\', &lookup).unwrap(), r);
