@@ -127,10 +127,13 @@ pub fn run(cmd: &Command) -> io::Result<i32> {
         Some(dir) => absolute(dir)?,
         None => current_dir()?,
     };
-    let env = match &cmd.env {
+    let mut env: Vec<(String, String)> = match &cmd.env {
         Some(env) => env.clone(),
         None => std::env::vars().collect(),
     };
+    // Guests chdir to $PWD at startup (ABI.md), so it must name the child's directory.
+    env.retain(|(k, _)| k != "PWD");
+    env.push(("PWD".to_owned(), cwd.clone()));
     imp::run(&cmd.argv, &env, &cwd, cmd.stdin)
 }
 

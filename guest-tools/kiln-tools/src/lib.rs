@@ -13,6 +13,7 @@ pub mod posix_re;
 pub mod sys;
 mod tools;
 pub mod util;
+pub mod walk;
 
 /// A tool's entry point: the name it was invoked as, then its arguments (no argv[0]).
 pub type ToolMain = fn(&str, Vec<String>) -> i32;

@@ -1,20 +1,44 @@
-//! The tools, one module each, and the dispatch table (`tools.txt` lists the same names).
+//! The tools, one module each, and the dispatch table (`tools.txt` lists the same names
+//! in the same order).
 
+mod chmod;
+mod chown;
 mod curl;
+mod env;
+mod find;
 mod grep;
 mod gzip;
+mod ident;
+mod install;
+mod ls;
 mod sed;
+pub(crate) mod stat;
+mod tar;
+mod xargs;
 
 use crate::ToolMain;
 
 pub(crate) static TABLE: &[(&str, ToolMain)] = &[
+    ("chgrp", chown::main),
+    ("chmod", chmod::main),
+    ("chown", chown::main),
     ("curl", curl::main),
-    ("wget", curl::main),
-    ("grep", grep::main),
     ("egrep", grep::main),
+    ("env", env::main),
     ("fgrep", grep::main),
-    ("gzip", gzip::main),
+    ("find", find::main),
+    ("grep", grep::main),
     ("gunzip", gzip::main),
-    ("zcat", gzip::main),
+    ("gzip", gzip::main),
+    ("id", ident::id),
+    ("install", install::main),
+    ("ls", ls::main),
     ("sed", sed::main),
+    ("stat", stat::main),
+    ("tar", tar::main),
+    ("wget", curl::main),
+    ("which", ident::which),
+    ("whoami", ident::whoami),
+    ("xargs", xargs::main),
+    ("zcat", gzip::main),
 ];
