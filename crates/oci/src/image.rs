@@ -48,13 +48,6 @@ pub struct Image {
     pub config: ImageConfig,
 }
 
-/// One layer of an image: the blob descriptor plus the diff_id from the config.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerRef {
-    pub descriptor: Descriptor,
-    pub diff_id: Digest,
-}
-
 impl Image {
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -70,7 +63,7 @@ impl Image {
     }
 
     /// The layers, bottom first.
-    pub fn layers(&self) -> Result<Vec<LayerRef>> {
+    pub fn layers(&self) -> Result<Vec<Layer>> {
         let diff_ids = self.config.diff_ids()?;
         let layers = self.manifest.layers();
         if diff_ids.len() != layers.len() {
@@ -86,7 +79,7 @@ impl Image {
         Ok(layers
             .iter()
             .zip(diff_ids)
-            .map(|(d, diff_id)| LayerRef {
+            .map(|(d, diff_id)| Layer {
                 descriptor: d.clone(),
                 diff_id,
             })
@@ -95,7 +88,7 @@ impl Image {
 
     /// Open a layer as its uncompressed tar stream (for the filesystem's layer import).
     /// Reading to the end checks both the blob digest and the diff_id.
-    pub fn open_layer(&self, layer: &LayerRef) -> Result<VerifyingReader<Box<dyn Read + Send>>> {
+    pub fn open_layer(&self, layer: &Layer) -> Result<VerifyingReader<Box<dyn Read + Send>>> {
         let digest = Digest::from_oci(layer.descriptor.digest())?;
         let blob = self.layout.open_descriptor(&layer.descriptor)?;
         verified_layer_reader(

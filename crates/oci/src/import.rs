@@ -31,23 +31,28 @@ pub fn import_oci_layout(
 ) -> Result<Image> {
     let src = Layout::open(src)?;
     let image = src.load_image(name, platform)?;
-    copy_image(&image, dest, tag, platform)
+    copy_image(&image, dest, tag, platform, false)
 }
 
+/// Copy (or, for a staging layout inside `dest`, move) an image's blobs, verified, then tag.
 fn copy_image(
     image: &Image,
     dest: &Layout,
     tag: &str,
     platform: Option<&Platform>,
+    move_blobs: bool,
 ) -> Result<Image> {
     let src = image.layout();
-    for d in image.blobs()? {
+    let mut all = image.blobs()?;
+    all.push(image.descriptor.clone());
+    for d in all {
         let digest = Digest::from_oci(d.digest())?;
-        dest.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
+        if move_blobs {
+            dest.adopt_blob(&src.blob_path(&digest), &digest, d.size())?;
+        } else {
+            dest.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
+        }
     }
-    let digest = image.digest()?;
-    let manifest = src.open_descriptor(&image.descriptor)?;
-    dest.import_blob(manifest, &digest, Some(image.descriptor.size()))?;
     dest.tag(tag, &image.descriptor)?;
     dest.load_descriptor(&image.descriptor, platform)
 }
@@ -72,7 +77,8 @@ pub fn import_oci_archive(
         }
         Ok(())
     })?;
-    import_oci_layout(staging.path(), name, platform, dest, tag)
+    let image = Layout::open(staging.path())?.load_image(name, platform)?;
+    copy_image(&image, dest, tag, platform, true)
 }
 
 /// One image of a docker-archive's `manifest.json`.

@@ -208,6 +208,37 @@ impl Layout {
         w.commit_expecting(expected, expected_size)
     }
 
+    /// Move the file at `src` (on the same filesystem, e.g. an import staging directory
+    /// inside this layout) into the store as blob `expected`, after verifying it. Saves
+    /// the copy that [`import_blob`](Self::import_blob) makes.
+    pub(crate) fn adopt_blob(&self, src: &Path, expected: &Digest, size: u64) -> Result<()> {
+        if self.has_blob(expected) && self.blob_size(expected)? == size {
+            return Ok(());
+        }
+        let file = File::open(src).map_err(|e| OciError::io(src, e))?;
+        let actual = file.metadata().map_err(|e| OciError::io(src, e))?.len();
+        if actual != size {
+            return Err(OciError::SizeMismatch {
+                what: format!("blob {expected}"),
+                expected: size,
+                actual,
+            });
+        }
+        let mut r = VerifyingReader::new(
+            BufReader::with_capacity(256 << 10, file),
+            expected.clone(),
+            Some(size),
+            format!("blob {expected}"),
+        );
+        io::copy(&mut r, &mut io::sink())
+            .map_err(|e| unwrap_io(&format!("verifying blob {expected}"), e))?;
+        let dest = self.blob_path(expected);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| OciError::io(parent, e))?;
+        }
+        fs::rename(src, &dest).map_err(|e| OciError::io(&dest, e))
+    }
+
     /// The layout's `index.json`.
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join(INDEX_FILE);

@@ -298,3 +298,23 @@ fn multi_platform_index_selects_platform() {
     assert!(matches!(err, OciError::PlatformNotFound { .. }), "{err}");
     assert!(err.to_string().contains("linux/arm/v7"));
 }
+
+#[test]
+fn corrupted_oci_archive_is_rejected() {
+    let (dir, layout, image) = fixture();
+    let path = layer_blob_path(&layout, &image, 0);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[12] ^= 0x55;
+    fs::write(&path, &bytes).unwrap();
+    // Tar the (now corrupted) layout by hand, as another tool would.
+    let work = tempfile::tempdir().unwrap();
+    let arch = work.path().join("bad.oci.tar");
+    let mut b = tar::Builder::new(fs::File::create(&arch).unwrap());
+    b.append_dir_all(".", dir.path()).unwrap();
+    b.into_inner().unwrap();
+    let dest = Layout::open_or_create(work.path().join("store")).unwrap();
+    let err = import_oci_archive(&arch, Some("app"), None, &dest, "x").unwrap_err();
+    assert!(matches!(err, OciError::DigestMismatch { .. }), "{err}");
+    let bad = Digest::from_oci(image.layers().unwrap()[0].descriptor.digest()).unwrap();
+    assert_nothing_imported(&dest, &bad);
+}

@@ -229,3 +229,76 @@ fn push_and_pull_with_basic_auth() {
     let err = anonymous.pull(&r, None, &dest2, "base").unwrap_err();
     assert!(matches!(err, OciError::Auth { .. }), "{err}");
 }
+
+#[test]
+fn pull_selects_platform_from_pushed_index() {
+    let Some(reg) = start_registry(false) else {
+        return;
+    };
+    if !have_tool("skopeo") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(work.path().join("src")).unwrap();
+    let mut descs = Vec::new();
+    for p in ["linux/amd64", "linux/arm64/v8", "linux/riscv64"] {
+        let layers = vec![write_layer(
+            &layout,
+            format!("{p}\n").as_bytes(),
+            Compression::Gzip,
+        )];
+        let mut config = sample_config(&layers);
+        config.set_platform(&p.parse().unwrap());
+        descs.push(
+            layout
+                .write_image(&config, &layers, &Default::default())
+                .unwrap(),
+        );
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": descs,
+    });
+    let bytes = to_canonical_json(&index, "index").unwrap();
+    let d = layout.write_blob(&bytes).unwrap();
+    layout
+        .tag(
+            "multi",
+            &Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, d.to_oci()),
+        )
+        .unwrap();
+    let name = format!("{}/kiln/multi:1", reg.addr);
+    run(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.root().display()),
+        &format!("docker://{name}"),
+    ]));
+    let client = RegistryClient::new(RegistryOptions::default());
+    let dest = Layout::open_or_create(work.path().join("dest")).unwrap();
+    for p in ["linux/arm64", "linux/riscv64", "linux/amd64"] {
+        let want: Platform = p.parse().unwrap();
+        let img = client
+            .pull(&name.parse().unwrap(), Some(&want), &dest, p)
+            .unwrap();
+        assert!(want.matches(&img.config.platform()), "{p}");
+        let mut layer = Vec::new();
+        img.open_layer(&img.layers().unwrap()[0])
+            .unwrap()
+            .read_to_end(&mut layer)
+            .unwrap();
+        assert!(String::from_utf8(layer).unwrap().starts_with(p), "{p}");
+    }
+    let err = client
+        .pull(
+            &name.parse().unwrap(),
+            Some(&"windows/amd64".parse().unwrap()),
+            &dest,
+            "w",
+        )
+        .unwrap_err();
+    assert!(matches!(err, OciError::PlatformNotFound { .. }), "{err}");
+}
