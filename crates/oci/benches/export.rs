@@ -35,13 +35,15 @@ fn fill(rng: &mut Rng, out: &mut Vec<u8>, len: usize) {
         match kind {
             0..=2 => (0..n / 8).for_each(|_| out.extend(rng.next().to_le_bytes())),
             3..=8 => {
-                while out.len() < len && n > 0 {
+                let end = out.len() + n;
+                while out.len() < end {
                     let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
                     out.extend(w.as_bytes());
-                    out.push(if rng.next() % 9 == 0 { b'\n' } else { b' ' });
-                    if out.len() % n == 0 {
-                        break;
-                    }
+                    out.push(if rng.next().is_multiple_of(9) {
+                        b'\n'
+                    } else {
+                        b' '
+                    });
                 }
             }
             _ => out.extend(std::iter::repeat_n((rng.next() % 4) as u8, n)),
