@@ -162,6 +162,29 @@ pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
     Ok(df)
 }
 
+/// Parses one ONBUILD trigger expression, as found in a base image's config (`OnBuild`)
+/// or in [`Instruction::Onbuild::expression`]; BuildKit runs these at the start of a stage
+/// built on that image or stage.
+pub fn parse_onbuild_trigger(expression: &str) -> Result<Instruction, ParseError> {
+    let src = Source::new("ONBUILD", expression);
+    let (directives, nodes) = syntax::split_source(&src)?;
+    let [node] = nodes.as_slice() else {
+        return Err(src.error_at(
+            0,
+            0,
+            ErrorKind::Syntax("onbuild trigger should be a single expression".into()),
+        ));
+    };
+    let cx = Ctx { src: &src, node };
+    if matches!(node.name().as_str(), "onbuild" | "from" | "maintainer") {
+        return Err(cx.err_kw(format!(
+            "{} isn't allowed as an ONBUILD trigger",
+            node.keyword.to_ascii_uppercase()
+        )));
+    }
+    instruction::parse(&cx, directives.escape)
+}
+
 fn parse_from(cx: &Ctx<'_, '_>, index: usize) -> Result<Stage, ParseError> {
     let flags = Flags::parse(cx, &[("platform", FlagKind::Str)])?;
     let node: &RawNode = cx.node;

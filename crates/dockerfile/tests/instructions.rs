@@ -477,3 +477,27 @@ fn expansion_through_instruction() {
     assert_eq!(r.expand('\\', &lookup).unwrap(), r);
     assert!(one("WORKDIR ${D:?unset}").expand('\\', &|_| None).is_err());
 }
+
+#[test]
+fn onbuild_triggers_from_image_config() {
+    let i = kiln_dockerfile::parse_onbuild_trigger("COPY --chown=app . /app/src").unwrap();
+    assert!(matches!(i, Instruction::Copy(ref c) if c.chown.as_deref() == Some("app")));
+    let i = kiln_dockerfile::parse_onbuild_trigger("RUN make \\\n  install").unwrap();
+    assert!(matches!(i, Instruction::Run(ref r) if r.command == shell("make   install")));
+    assert!(kiln_dockerfile::parse_onbuild_trigger("FROM x").is_err());
+    assert!(kiln_dockerfile::parse_onbuild_trigger("ONBUILD RUN x").is_err());
+    assert!(kiln_dockerfile::parse_onbuild_trigger("RUN a\nRUN b").is_err());
+    assert!(kiln_dockerfile::parse_onbuild_trigger("").is_err());
+    // The expression stored for a stage's ONBUILD parses back to the same trigger.
+    let Instruction::Onbuild {
+        expression,
+        trigger,
+    } = one("ONBUILD ADD --chmod=755 a /b")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        kiln_dockerfile::parse_onbuild_trigger(&expression).unwrap(),
+        *trigger
+    );
+}
