@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let lookup = |n: &str| n.len().is_multiple_of(2).then(|| format!("v{n} x"));
     let _ = expand(text, '\\', &lookup);
     let _ = expand_words(text, '`', &lookup);
+    let _ = kiln_dockerfile::parse_onbuild_trigger(text);
     match kiln_dockerfile::parse(text, "Dockerfile") {
         Err(e) => {
             let _ = e.to_string();
