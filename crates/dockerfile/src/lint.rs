@@ -540,14 +540,16 @@ fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
     }
 }
 
-/// UndefinedVar for one stage, given the names the root base image's config defines
-/// (`PATH`, ...; for `FROM <stage>` chains, the image at the root of the chain). [`crate::parse`] runs this for stages rooted in `scratch`; the build engine calls
-/// it for other stages once it knows the base image config.
+/// UndefinedVar for one stage (filtered by `# check=skip=`), given the names the root base
+/// image's config defines (`PATH`, ...; for `FROM <stage>` chains, the image at the root
+/// of the chain). [`crate::parse`] runs this for stages rooted in `scratch`; the build
+/// engine calls it for other stages once it knows the base image config.
 pub fn undefined_vars(df: &Dockerfile, stage: usize, image_env: &[&str]) -> Vec<Warning> {
     if stage >= df.stages.len() {
         return Vec::new();
     }
-    undefined_vars_in(df, &stage_bases(df), stage, image_env)
+    let w = undefined_vars_in(df, &stage_bases(df), stage, image_env);
+    df.directives.check.filter(w)
 }
 
 fn undefined_vars_in(
@@ -680,6 +682,9 @@ mod tests {
         let df = crate::parse("FROM alpine\nWORKDIR /$GOPATH/$X\n", "D").unwrap();
         let w = undefined_vars(&df, 0, &["GOPATH"]);
         assert_eq!(w.len(), 1);
+        let skipped =
+            crate::parse("# check=skip=UndefinedVar\nFROM alpine\nWORKDIR /$X\n", "D").unwrap();
+        assert!(undefined_vars(&skipped, 0, &[]).is_empty());
         assert_eq!(w[0].message, "Usage of undefined variable '$X'");
         let df = crate::parse("FROM scratch\nARG VERSION=1\nLABEL v=$VERSON\n", "D").unwrap();
         assert_eq!(
