@@ -26,7 +26,7 @@ pub use error::{ErrorKind, ParseError, Span};
 pub use expand::{ExpandError, expand, expand_heredoc, expand_words};
 pub use instruction::{
     ArgDecl, Chmod, Copy, Healthcheck, HeredocFile, Instruction, NetworkMode, Run, RunProgram,
-    SecurityMode, ShellOrExec, check_checksum, check_port,
+    SecurityMode, ShellOrExec, SymbolicMode, check_checksum, check_port,
 };
 pub use lint::{CheckConfig, Rule, Warning};
 pub use mount::{CacheSharing, Mount, MountError, MountFlag, SecretId};

@@ -836,6 +836,31 @@ mod tests {
     }
 
     #[test]
+    fn rule_names_are_buildkits() {
+        let names: BTreeSet<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), Rule::ALL.len());
+        for required in [
+            "SecretsUsedInArgOrEnv",
+            "JSONArgsRecommended",
+            "UndefinedVar",
+            "UndefinedArgInFrom",
+            "DuplicateStageName",
+            "StageNameCasing",
+            "FromAsCasing",
+            "ConsistentInstructionCasing",
+            "WorkdirRelativePath",
+            "MaintainerDeprecated",
+            "LegacyKeyValueFormat",
+            "MultipleInstructionsDisallowed",
+        ] {
+            assert!(names.contains(required), "{required}");
+        }
+        let c = CheckConfig::parse("skip=jsonargsrecommended").unwrap();
+        assert!(!c.enabled(Rule::JsonArgsRecommended));
+        assert!(c.enabled(Rule::UndefinedVar));
+    }
+
+    #[test]
     fn check_directive() {
         assert!(rules("# check=skip=all\nFROM a\nMAINTAINER x\n").is_empty());
         let r = rules(
