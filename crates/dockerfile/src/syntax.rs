@@ -450,15 +450,8 @@ pub(crate) fn parse_heredoc_word(word: &str) -> Result<Option<Heredoc>, String> 
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
-    let fd = if digits > 0 {
-        Some(
-            word[..digits]
-                .parse::<u32>()
-                .map_err(|_| format!("invalid file descriptor in heredoc {word}"))?,
-        )
-    } else {
-        None
-    };
+    // Like BuildKit, an out-of-range descriptor is not an error (it is only informative).
+    let fd = word[..digits].parse::<u32>().ok();
     let unquoted = expand::expand_words(rest, '\\', &|_| None).map_err(|e| e.to_string())?;
     if unquoted.len() != 1 {
         return Ok(None);
@@ -580,6 +573,10 @@ mod tests {
         assert_eq!(h.fd, Some(3));
         assert!(!h.expand);
         assert!(parse_heredoc_word("<<").unwrap().is_none());
+        assert_eq!(
+            parse_heredoc_word("99999999999<<E").unwrap().unwrap().fd,
+            None
+        );
         assert!(parse_heredoc_word("a<<b").unwrap().is_none());
         assert!(parse_heredoc_word("<<a<b").unwrap().is_none());
     }
