@@ -8,13 +8,15 @@ use oci_spec::image::{Descriptor, MediaType};
 use crate::digest::{DigestAlgorithm, Hasher, VerifyingReader};
 use crate::error::{OciError, Result};
 use crate::layout::{BlobWriter, Layout};
+use crate::pgzip::ParGzEncoder;
 use crate::{Digest, digest::unwrap_io};
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// gzip level 6 with a fixed header (mtime 0, no name, OS byte 255): what every
-    /// registry and runtime accepts.
+    /// registry and runtime accepts. Compressed in parallel, deterministically (see
+    /// `pgzip`).
     #[default]
     Gzip,
     /// zstd level 3, multi-threaded. Output is identical for any worker count >= 1, so
@@ -67,7 +69,7 @@ const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 
 enum Encoder {
-    Gzip(flate2::write::GzEncoder<BlobWriter>),
+    Gzip(ParGzEncoder<BlobWriter>),
     Zstd(zstd::Encoder<'static, BlobWriter>),
     None(BlobWriter),
 }
@@ -85,15 +87,13 @@ impl LayerWriter {
         let blob = layout.blob_writer()?;
         let encoder = match compression {
             Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(blob, flate2::Compression::new(GZIP_LEVEL)),
+                ParGzEncoder::new(blob, GZIP_LEVEL, worker_threads() as usize)
+                    .map_err(|e| OciError::stream("starting gzip", e))?,
             ),
             Compression::Zstd => {
                 let mut enc = zstd::Encoder::new(blob, ZSTD_LEVEL)
                     .map_err(|e| OciError::stream("starting zstd", e))?;
-                enc.multithread(zstd_workers())
+                enc.multithread(worker_threads())
                     .map_err(|e| OciError::stream("enabling zstd threads", e))?;
                 Encoder::Zstd(enc)
             }
@@ -122,7 +122,7 @@ impl LayerWriter {
     }
 }
 
-fn zstd_workers() -> u32 {
+fn worker_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u32)
 }
 

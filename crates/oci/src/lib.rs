@@ -19,6 +19,7 @@ mod image;
 mod import;
 mod layer;
 mod layout;
+mod pgzip;
 mod reference;
 mod registry;
 
