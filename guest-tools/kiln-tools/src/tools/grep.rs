@@ -428,7 +428,9 @@ impl Grep {
             }
             if !self.count {
                 if binary {
-                    writeln!(out, "Binary file {name} matches")?;
+                    // GNU grep >= 3.5 reports this on stderr.
+                    out.flush()?;
+                    warn(tool, format!("{name}: binary file matches"));
                     break;
                 }
                 self.print_line(name, sep, number, content, out)?;
