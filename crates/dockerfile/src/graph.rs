@@ -85,6 +85,8 @@ pub enum GraphError {
     },
     #[error("line {line}: base name ({word}) should not be blank")]
     EmptyBase { word: String, line: usize },
+    #[error("line {line}: empty platform value from expression {word}")]
+    EmptyPlatform { word: String, line: usize },
     #[error("line {line}: {source}")]
     Expand { line: usize, source: ExpandError },
 }
@@ -187,6 +189,12 @@ impl StageGraph {
                 });
             }
             let platform = stage.platform.as_deref().map(ex).transpose()?;
+            if platform.as_deref() == Some("") {
+                return Err(GraphError::EmptyPlatform {
+                    word: stage.platform.clone().unwrap_or_default(),
+                    line,
+                });
+            }
             let mut edges = Vec::new();
             for (si, step) in stage.steps.iter().enumerate() {
                 let line = step.span.start_line;
@@ -386,6 +394,10 @@ mod tests {
         assert!(matches!(
             graph("FROM $NOTHING\n"),
             Err(GraphError::EmptyBase { .. })
+        ));
+        assert!(matches!(
+            graph("FROM --platform=$NOTHING a\n"),
+            Err(GraphError::EmptyPlatform { line: 1, .. })
         ));
         assert!(matches!(
             graph("FROM ${X:?required}\n"),

@@ -30,10 +30,11 @@ pub enum Rule {
     ExposeProtoCasing,
     ExposeInvalidFormat,
     FromPlatformFlagConstDisallowed,
+    InvalidDefaultArgInFrom,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::SecretsUsedInArgOrEnv,
         Rule::JsonArgsRecommended,
         Rule::UndefinedVar,
@@ -52,6 +53,7 @@ impl Rule {
         Rule::ExposeProtoCasing,
         Rule::ExposeInvalidFormat,
         Rule::FromPlatformFlagConstDisallowed,
+        Rule::InvalidDefaultArgInFrom,
     ];
 
     /// BuildKit's rule name (used in `# check=skip=`).
@@ -75,6 +77,7 @@ impl Rule {
             Rule::ExposeProtoCasing => "ExposeProtoCasing",
             Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
             Rule::FromPlatformFlagConstDisallowed => "FromPlatformFlagConstDisallowed",
+            Rule::InvalidDefaultArgInFrom => "InvalidDefaultArgInFrom",
         }
     }
 }
@@ -198,6 +201,7 @@ pub(crate) fn run(df: &Dockerfile, nodes: &[NodeInfo]) -> Vec<Warning> {
         platform_lints(stage, df.directives.escape, &mut out);
     }
     undefined_arg_in_from(df, &mut out);
+    invalid_default_arg_in_from(df, &mut out);
     for stage in &df.stages {
         if static_env_root(df, &bases, stage.index) {
             out.0
@@ -509,6 +513,108 @@ fn static_env_root(df: &Dockerfile, bases: &[Option<usize>], stage: usize) -> bo
     }
 }
 
+/// InvalidDefaultArgInFrom: with no `--build-arg`, the global ARG defaults must give a
+/// valid image reference in every FROM (`ARG TAG` + `FROM alpine:$TAG` gives `alpine:`).
+fn invalid_default_arg_in_from(df: &Dockerfile, out: &mut Out) {
+    let mut vars: BTreeMap<String, String> = AUTOMATIC_ARGS
+        .iter()
+        .map(|a| (a.to_string(), String::new()))
+        .collect();
+    for step in &df.global_args {
+        let Instruction::Arg(decls) = &step.instruction else {
+            continue;
+        };
+        for d in decls {
+            if let Some(def) = &d.default {
+                let Ok(v) = expand::expand(def, df.directives.escape, &|n| vars.get(n).cloned())
+                else {
+                    return;
+                };
+                vars.insert(d.name.clone(), v);
+            }
+        }
+    }
+    let bases = stage_bases(df);
+    for stage in &df.stages {
+        if !stage.base.contains('$') || bases[stage.index].is_some() {
+            continue;
+        }
+        let Ok(name) = expand::expand(&stage.base, df.directives.escape, &|n| vars.get(n).cloned())
+        else {
+            continue;
+        };
+        let is_stage = df.stages[..stage.index]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(name.as_str()));
+        if !is_stage && !name.eq_ignore_ascii_case("scratch") && !valid_reference(&name) {
+            out.add(
+                Rule::InvalidDefaultArgInFrom,
+                stage.span,
+                format!(
+                    "Default value for ARG {} results in empty or invalid base image name",
+                    stage.base
+                ),
+            );
+        }
+    }
+}
+
+/// The docker reference grammar: `[domain[:port]/]path[:tag][@alg:hex]`, path components
+/// lowercase alphanumerics joined by `.`, `_`, `__` or `-`.
+fn valid_reference(r: &str) -> bool {
+    let (rest, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    if let Some(d) = digest {
+        let Some((alg, hex)) = d.split_once(':') else {
+            return false;
+        };
+        if alg.is_empty() || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return false;
+        }
+    }
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let ok_start = t
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok_start
+            || t.len() > 128
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return false;
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let domain = parts.remove(0);
+        let host = domain.split(':').next().unwrap_or("");
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+        {
+            return false;
+        }
+    }
+    parts.iter().all(|p| {
+        let b = p.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    })
+}
+
 fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
     let globals: BTreeSet<&str> = df
         .global_args
@@ -695,6 +801,60 @@ mod tests {
             Rule::UndefinedVar,
             "FROM scratch AS b\nARG A\nFROM b\nWORKDIR /$A\n"
         ));
+    }
+
+    #[test]
+    fn invalid_default_arg_in_from() {
+        assert!(fires(
+            Rule::InvalidDefaultArgInFrom,
+            "ARG TAG\nFROM alpine:$TAG\n"
+        ));
+        assert!(fires(Rule::InvalidDefaultArgInFrom, "ARG IMG\nFROM $IMG\n"));
+        assert!(fires(
+            Rule::InvalidDefaultArgInFrom,
+            "ARG R=Upper\nFROM $R/x\n"
+        ));
+        assert!(!fires(
+            Rule::InvalidDefaultArgInFrom,
+            "ARG TAG=3.19\nFROM alpine:$TAG\n"
+        ));
+        assert!(!fires(
+            Rule::InvalidDefaultArgInFrom,
+            "ARG TAG=1\nFROM alpine:${TAG:-x}\n"
+        ));
+        assert!(!fires(
+            Rule::InvalidDefaultArgInFrom,
+            "FROM alpine AS b\nARG X\nFROM b$X\n"
+        ));
+        assert!(!fires(
+            Rule::InvalidDefaultArgInFrom,
+            "ARG R=registry.example:5000/team\nFROM $R/app:v1@sha256:0123456789abcdef0123456789abcdef\n"
+        ));
+    }
+
+    #[test]
+    fn references() {
+        for ok in [
+            "alpine",
+            "alpine:3.19",
+            "docker.io/library/alpine:latest",
+            "localhost:5000/a/b",
+            "a_b/c__d-e.f",
+        ] {
+            assert!(valid_reference(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "alpine:",
+            "Alpine",
+            ":tag",
+            "a//b",
+            "a/-b",
+            "a@sha256:zz",
+            "a:t@",
+        ] {
+            assert!(!valid_reference(bad), "{bad}");
+        }
     }
 
     #[test]
