@@ -802,7 +802,10 @@ fn parse_run(cx: &Ctx<'_, '_>) -> Result<Instruction, ParseError> {
     let flags = Flags::parse(cx, &[("mount", Strs), ("network", Str), ("security", Str)])?;
     let mut mounts = Vec::new();
     for (raw, off) in flags.all("mount") {
-        mounts.push(MountFlag::parse(&raw).map_err(|e| cx.err_at(off, ErrorKind::Mount(e)))?);
+        mounts.push(MountFlag::parse(&raw).map_err(|e| {
+            let at = mount_error_offset(cx, off, &e);
+            cx.err_at(at, ErrorKind::Mount(e))
+        })?);
     }
     let bad = |flag: &str, message: String| {
         cx.err_at(
@@ -847,6 +850,24 @@ fn parse_run(cx: &Ctx<'_, '_>) -> Result<Instruction, ParseError> {
         security,
         heredocs: cx.node.heredocs.clone(),
     }))
+}
+
+/// Points a mount error at the offending `key=` inside the flag when it can be found.
+fn mount_error_offset(cx: &Ctx<'_, '_>, flag_off: usize, e: &MountError) -> usize {
+    let needle = match e {
+        MountError::NotKeyValue(f) | MountError::UnknownKey { field: f, .. } => f.clone(),
+        MountError::UnknownType(_) => "type=".into(),
+        MountError::KeyNotAllowed { key, .. } | MountError::InvalidValue { key, .. } => key.clone(),
+        MountError::FromVariable | MountError::SecretFrom => "from=".into(),
+        _ => return flag_off,
+    };
+    let text = &cx.node.logical.text;
+    let end = text[flag_off..]
+        .find(char::is_whitespace)
+        .map_or(text.len(), |i| flag_off + i);
+    text[flag_off..end]
+        .find(needle.as_str())
+        .map_or(flag_off, |i| flag_off + i)
 }
 
 fn parse_copy(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Copy, ParseError> {

@@ -21,12 +21,16 @@ fn shell(s: &str) -> ShellOrExec {
 #[test]
 fn error_display_has_location_and_caret() {
     let e = err("FROM alpine\nRUN --mount=type=cache,target=/x,mode=9z true\n");
-    assert_eq!((e.line, e.column), (2, 5));
+    assert_eq!((e.line, e.column), (2, 34));
     assert_eq!(
         e.to_string(),
         "invalid --mount: invalid value '9z' for mode\n \
-         --> Dockerfile:2:5\n  |\n2 | RUN --mount=type=cache,target=/x,mode=9z true\n  |     ^"
+         --> Dockerfile:2:34\n  |\n2 | RUN --mount=type=cache,target=/x,mode=9z true\n  |                                  ^"
     );
+    let e = err("FROM a\nRUN --mount=type=cache,target=/x,colour=red true\n");
+    assert_eq!((e.line, e.column), (2, 34));
+    let e = err("FROM a\nRUN --mount=target=/x,type=nfs true\n");
+    assert_eq!((e.line, e.column), (2, 23));
     let e = err("FROM alpine\nRUN echo a \\\n  && echo b \\\n  --bad\nCOPY --nope a b\n");
     assert_eq!((e.line, e.column), (5, 6));
     assert!(matches!(&*e.kind, ErrorKind::UnknownFlag { flag, .. } if flag == "nope"));
