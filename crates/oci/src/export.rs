@@ -30,16 +30,7 @@ pub fn export_oci_layout(image: &Image, dest: &Path, name: Option<&str>) -> Resu
     if let Some(name) = name {
         out.tag(name, &image.descriptor)?;
     } else {
-        let mut index = out.index()?;
-        let mut manifests = index.manifests().clone();
-        if !manifests
-            .iter()
-            .any(|d| d.digest() == image.descriptor.digest())
-        {
-            manifests.push(image.descriptor.clone());
-        }
-        index.set_manifests(manifests);
-        out.write_index(&index)?;
+        out.add_untagged(&image.descriptor)?;
     }
     Ok(out)
 }

@@ -311,3 +311,72 @@ pub(crate) fn oci_platform(p: &Platform) -> Result<oci_spec::image::Platform> {
     }
     serde_json::from_value(v).map_err(|e| OciError::json("platform", e))
 }
+
+/// What [`Layout::gc`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    pub blobs_removed: u64,
+    pub bytes_removed: u64,
+}
+
+impl Layout {
+    /// Delete blobs that no entry of `index.json` reaches (through indexes, manifests,
+    /// configs and layers) and that are older than `min_age`. The age guard protects the
+    /// blobs of a build or pull in progress, which are written before they are tagged.
+    pub fn gc(&self, min_age: std::time::Duration) -> Result<GcStats> {
+        let mut live = std::collections::HashSet::new();
+        let mut todo: Vec<Descriptor> = self.index()?.manifests().clone();
+        while let Some(d) = todo.pop() {
+            let Ok(digest) = Digest::from_oci(d.digest()) else {
+                continue;
+            };
+            if !live.insert(digest.clone()) || !self.has_blob(&digest) {
+                continue;
+            }
+            let Ok(kind) = kind_of(d.media_type(), "") else {
+                continue; // a config or layer: a leaf
+            };
+            let bytes = self.read_blob(&digest, MAX_MANIFEST_SIZE)?;
+            match kind {
+                Kind::Index => {
+                    let index: ImageIndex = parse_json(&bytes, &format!("index {digest}"))?;
+                    todo.extend(index.manifests().iter().cloned());
+                }
+                Kind::Manifest => {
+                    let m: ImageManifest = parse_json(&bytes, &format!("manifest {digest}"))?;
+                    todo.push(m.config().clone());
+                    todo.extend(m.layers().iter().cloned());
+                }
+            }
+        }
+        let mut stats = GcStats::default();
+        let now = std::time::SystemTime::now();
+        let blobs = self.root().join("blobs");
+        for alg in std::fs::read_dir(&blobs).map_err(|e| OciError::io(&blobs, e))? {
+            let alg = alg.map_err(|e| OciError::io(&blobs, e))?;
+            let alg_name = alg.file_name().to_string_lossy().into_owned();
+            for entry in std::fs::read_dir(alg.path()).map_err(|e| OciError::io(alg.path(), e))? {
+                let entry = entry.map_err(|e| OciError::io(alg.path(), e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(digest) = format!("{alg_name}:{name}").parse::<Digest>() else {
+                    continue; // not ours to judge
+                };
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| OciError::io(entry.path(), e))?;
+                let age = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .unwrap_or_default();
+                if live.contains(&digest) || age < min_age {
+                    continue;
+                }
+                std::fs::remove_file(entry.path()).map_err(|e| OciError::io(entry.path(), e))?;
+                stats.blobs_removed += 1;
+                stats.bytes_removed += meta.len();
+            }
+        }
+        Ok(stats)
+    }
+}

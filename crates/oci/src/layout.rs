@@ -27,8 +27,15 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
 
-/// Serialises read-modify-write cycles of `index.json` within this process.
+/// Serialises read-modify-write cycles of `index.json` within this process (the file lock
+/// below does the same across processes).
 static INDEX_LOCK: Mutex<()> = Mutex::new(());
+
+/// Held while `index.json` is being updated.
+struct IndexLock {
+    _file: File,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
 
 /// An OCI image layout directory.
 #[derive(Clone, Debug)]
@@ -252,22 +259,51 @@ impl Layout {
         if name.is_empty() {
             return Err(OciError::invalid("tag", "empty name"));
         }
-        let _guard = INDEX_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let mut index = self.index()?;
-        let mut manifests: Vec<Descriptor> = index
-            .manifests()
-            .iter()
-            .filter(|d| ref_name(d) != Some(name))
-            .cloned()
-            .collect();
         let mut tagged = manifest.clone();
         let mut ann = tagged.annotations().clone().unwrap_or_default();
         ann.insert(ANNOTATION_REF_NAME.to_owned(), name.to_owned());
         tagged.set_annotations(Some(ann));
-        manifests.push(tagged);
-        manifests.sort_by(|a, b| ref_name(a).cmp(&ref_name(b)));
+        self.update_index(|manifests| {
+            manifests.retain(|d| ref_name(d) != Some(name));
+            manifests.push(tagged);
+        })
+    }
+
+    /// Add `manifest` to `index.json` without a name (if it is not already listed).
+    pub fn add_untagged(&self, manifest: &Descriptor) -> Result<()> {
+        self.update_index(|manifests| {
+            if !manifests.iter().any(|d| d.digest() == manifest.digest()) {
+                manifests.push(manifest.clone());
+            }
+        })
+    }
+
+    /// Read-modify-write `index.json` under the lock; entries are kept sorted by name
+    /// (then digest) so the file does not depend on the order of operations.
+    fn update_index(&self, f: impl FnOnce(&mut Vec<Descriptor>)) -> Result<()> {
+        let _lock = self.lock_index()?;
+        let mut index = self.index()?;
+        let mut manifests = index.manifests().clone();
+        f(&mut manifests);
+        manifests.sort_by(|a, b| {
+            (ref_name(a), a.digest().as_ref()).cmp(&(ref_name(b), b.digest().as_ref()))
+        });
         index.set_manifests(manifests);
         self.write_index(&index)
+    }
+
+    /// Lock `index.json` against concurrent taggers, in this process and others (two
+    /// `kiln build`s sharing a store). The lock is taken on the `oci-layout` file so the
+    /// layout gains no extra files.
+    fn lock_index(&self) -> Result<IndexLock> {
+        let guard = INDEX_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.root.join(LAYOUT_FILE);
+        let file = File::open(&path).map_err(|e| OciError::io(&path, e))?;
+        file.lock().map_err(|e| OciError::io(&path, e))?;
+        Ok(IndexLock {
+            _file: file,
+            _guard: guard,
+        })
     }
 
     /// The manifest descriptor named `name`, or — with `None` — the only one in the index.

@@ -29,7 +29,7 @@ pub use config::{DockerExtensions, Healthcheck, ImageConfig, Platform};
 pub use digest::{Digest, DigestAlgorithm, Hasher, VerifyingReader};
 pub use error::{OciError, Result};
 pub use export::{export_oci_layout, write_docker_archive, write_file_atomic, write_oci_archive};
-pub use image::Image;
+pub use image::{GcStats, Image};
 pub use import::{import_docker_archive, import_oci_archive, import_oci_layout};
 pub use layer::{Compression, Layer, LayerWriter, decompress_layer, verified_layer_reader};
 pub use layout::{

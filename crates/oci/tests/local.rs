@@ -318,3 +318,39 @@ fn corrupted_oci_archive_is_rejected() {
     let bad = Digest::from_oci(image.layers().unwrap()[0].descriptor.digest()).unwrap();
     assert_nothing_imported(&dest, &bad);
 }
+
+#[test]
+fn concurrent_tags_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(dir.path()).unwrap();
+    let image = build_sample(&layout, "base", Compression::None);
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let layout = Layout::open(dir.path()).unwrap();
+            let desc = image.descriptor.clone();
+            s.spawn(move || {
+                for i in 0..10 {
+                    layout.tag(&format!("t{t}-{i}"), &desc).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(layout.tags().unwrap().len(), 61);
+}
+
+#[test]
+fn gc_removes_only_unreachable_old_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(dir.path()).unwrap();
+    let keep = build_sample(&layout, "keep", Compression::Gzip);
+    let orphan = layout.write_blob(b"nobody refers to me").unwrap();
+    // Too young: kept.
+    let stats = layout.gc(std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!(stats.blobs_removed, 0);
+    let stats = layout.gc(std::time::Duration::ZERO).unwrap();
+    assert_eq!(stats.blobs_removed, 1);
+    assert!(!layout.has_blob(&orphan));
+    // The tagged image is intact.
+    let again = layout.load_image(Some("keep"), None).unwrap();
+    assert_eq!(layer_bytes(&again), layer_bytes(&keep));
+}
