@@ -45,6 +45,8 @@ pub struct Dockerfile {
     pub stages: Vec<Stage>,
     /// Lint warnings (already filtered by `# check=skip=...`).
     pub warnings: Vec<Warning>,
+    /// Kept to render dispatch-time errors like parse errors.
+    source: std::sync::Arc<str>,
 }
 
 /// A build stage: a FROM and the instructions up to the next FROM.
@@ -76,6 +78,17 @@ pub struct Step {
 }
 
 impl Dockerfile {
+    /// An error at the first line of `span`, rendered like a parse error (file, line,
+    /// caret): for errors found at dispatch time, e.g. a failed `${VAR:?msg}` expansion or
+    /// a `--mount` that is invalid once its variables are expanded.
+    pub fn error_at(&self, span: Span, kind: ErrorKind) -> ParseError {
+        let src = Source::new(&self.file_name, &self.source);
+        let line = span.start_line.saturating_sub(1);
+        let text = src.lines.get(line).copied().unwrap_or("");
+        let indent = text.len() - text.trim_start().len();
+        src.error_at(line, indent, kind)
+    }
+
     /// A stage by `AS` name (case-insensitive) or by index.
     pub fn stage(&self, name_or_index: &str) -> Option<&Stage> {
         let lower = name_or_index.to_ascii_lowercase();
@@ -146,6 +159,7 @@ pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
         global_args,
         stages,
         warnings: Vec::new(),
+        source: source.into(),
     };
     let warnings = lint::run(&df, &lint_nodes);
     df.warnings = df.directives.check.filter(warnings);

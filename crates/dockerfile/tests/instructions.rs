@@ -505,3 +505,15 @@ fn onbuild_triggers_from_image_config() {
         *trigger
     );
 }
+
+#[test]
+fn dispatch_time_errors_render_with_location() {
+    let df = parse("FROM a\n  WORKDIR ${DIR:?set DIR}\n", "build/Dockerfile").unwrap();
+    let step = &df.stages[0].steps[0];
+    let e = step.instruction.expand('\\', &|_| None).unwrap_err();
+    let rendered = df.error_at(step.span, ErrorKind::Expand(e)).to_string();
+    assert_eq!(
+        rendered,
+        "DIR: set DIR\n --> build/Dockerfile:2:3\n  |\n2 |   WORKDIR ${DIR:?set DIR}\n  |   ^"
+    );
+}
