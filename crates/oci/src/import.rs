@@ -53,8 +53,9 @@ fn copy_image(
             dest.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
         }
     }
+    let copied = dest.load_descriptor(&image.descriptor, platform)?;
     dest.tag(tag, &image.descriptor)?;
-    dest.load_descriptor(&image.descriptor, platform)
+    Ok(copied)
 }
 
 /// Import from an OCI archive file (a tar of an OCI layout).
@@ -164,8 +165,9 @@ pub fn import_docker_archive(
         bytes.len() as u64,
         digest.to_oci(),
     );
+    let image = dest.load_descriptor(&desc, None)?;
     dest.tag(tag, &desc)?;
-    dest.load_descriptor(&desc, None)
+    Ok(image)
 }
 
 fn pick_entry<'a>(
@@ -211,36 +213,43 @@ fn import_archive_layer(
     let open = || File::open(&file_path).map_err(|e| OciError::io(&file_path, e));
     let what = format!("docker-archive layer {path}");
     let compression = sniff(&mut open()?, &file_path)?;
-    if compression != Compression::None {
-        let mut h = Hasher::new(DigestAlgorithm::Sha256);
-        let mut r = decompress_layer(open()?, &compression.media_type(), &what)?;
-        copy_hashing(&mut r, &mut h).map_err(|e| unwrap_io(&what, e))?;
-        let actual = h.finish();
-        if &actual != diff_id {
-            return Err(OciError::DigestMismatch {
-                what,
-                expected: diff_id.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+    if compression == Compression::None {
+        // The usual case (docker save): the blob is the tar itself, so its digest is the
+        // diff_id; verify and move the staged file into the store.
+        let size = fs::metadata(&file_path)
+            .map_err(|e| OciError::io(&file_path, e))?
+            .len();
+        dest.adopt_blob(&file_path, diff_id, size)
+            .map_err(|e| match e {
+                OciError::DigestMismatch {
+                    expected, actual, ..
+                } => OciError::DigestMismatch {
+                    what: what.clone(),
+                    expected,
+                    actual,
+                },
+                other => other,
+            })?;
+        return Ok(Descriptor::new(
+            compression.media_type(),
+            size,
+            diff_id.to_oci(),
+        ));
+    }
+    let mut h = Hasher::new(DigestAlgorithm::Sha256);
+    let mut r = decompress_layer(open()?, &compression.media_type(), &what)?;
+    copy_hashing(&mut r, &mut h).map_err(|e| unwrap_io(&what, e))?;
+    let actual = h.finish();
+    if &actual != diff_id {
+        return Err(OciError::DigestMismatch {
+            what,
+            expected: diff_id.to_string(),
+            actual: actual.to_string(),
+        });
     }
     let mut w = dest.blob_writer()?;
     io::copy(&mut BufReader::new(open()?), &mut w).map_err(|e| OciError::io(&file_path, e))?;
-    let (digest, size) = if compression == Compression::None {
-        let size = w.commit_expecting(diff_id, None).map_err(|e| match e {
-            OciError::DigestMismatch {
-                expected, actual, ..
-            } => OciError::DigestMismatch {
-                what: what.clone(),
-                expected,
-                actual,
-            },
-            other => other,
-        })?;
-        (diff_id.clone(), size)
-    } else {
-        w.commit()?
-    };
+    let (digest, size) = w.commit()?;
     Ok(Descriptor::new(
         compression.media_type(),
         size,

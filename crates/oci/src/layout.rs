@@ -462,8 +462,15 @@ impl BlobWriter {
 impl Layout {
     fn persist(&self, tmp: NamedTempFile, digest: &Digest) -> Result<()> {
         let dest = self.blob_path(digest);
-        if dest.is_file() {
-            return Ok(()); // content-addressed: an existing blob has the same bytes
+        // Content-addressed: an existing blob of the right size has the same bytes (a
+        // damaged one, e.g. truncated by a crash, is replaced).
+        let new_len = tmp
+            .as_file()
+            .metadata()
+            .map_err(|e| OciError::io(tmp.path(), e))?
+            .len();
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == new_len) {
+            return Ok(());
         }
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| OciError::io(parent, e))?;

@@ -148,8 +148,9 @@ impl RegistryClient {
                         self.fetch_blob(&repo, blob, dest)?;
                     }
                     dest.write_blob(&bytes)?;
+                    let image = dest.load_descriptor(&desc, Some(&wanted))?;
                     dest.tag(tag, &desc)?;
-                    return dest.load_descriptor(&desc, Some(&wanted));
+                    return Ok(image);
                 }
             }
         }
