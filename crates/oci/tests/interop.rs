@@ -3,8 +3,10 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::fs;
 use std::io::Read;
+#[cfg(unix)]
 use std::path::Path;
 use std::process::Command;
 
