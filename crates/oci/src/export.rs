@@ -15,18 +15,13 @@ use crate::image::Image;
 use crate::layer::Compression;
 use crate::layout::{ANNOTATION_REF_NAME, Layout, empty_index};
 
-/// Copy `image` into the OCI layout at `dest` (created if needed), tagged `name` if given.
-/// Blobs are verified as they are copied; the tag is written last.
+/// Copy `image` into the OCI layout at `dest` (created if needed), listed in its
+/// `index.json` under `name` (or unnamed). Blobs are verified as they are copied; the
+/// index is written last. To copy blobs without listing the image, use
+/// [`Layout::copy_image`].
 pub fn export_oci_layout(image: &Image, dest: &Path, name: Option<&str>) -> Result<Layout> {
     let out = Layout::open_or_create(dest)?;
-    let src = image.layout();
-    for d in image.blobs()? {
-        let digest = Digest::from_oci(d.digest())?;
-        out.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
-    }
-    let manifest_digest = image.digest()?;
-    let manifest = src.open_descriptor(&image.descriptor)?;
-    out.import_blob(manifest, &manifest_digest, Some(image.descriptor.size()))?;
+    out.copy_image(image)?;
     if let Some(name) = name {
         out.tag(name, &image.descriptor)?;
     } else {

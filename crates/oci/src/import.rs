@@ -42,20 +42,36 @@ fn copy_image(
     platform: Option<&Platform>,
     move_blobs: bool,
 ) -> Result<Image> {
-    let src = image.layout();
-    let mut all = image.blobs()?;
-    all.push(image.descriptor.clone());
-    for d in all {
-        let digest = Digest::from_oci(d.digest())?;
-        if move_blobs {
+    let copied = if move_blobs {
+        let src = image.layout();
+        let mut all = image.blobs()?;
+        all.push(image.descriptor.clone());
+        for d in all {
+            let digest = Digest::from_oci(d.digest())?;
             dest.adopt_blob(&src.blob_path(&digest), &digest, d.size())?;
-        } else {
-            dest.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
         }
-    }
-    let copied = dest.load_descriptor(&image.descriptor, platform)?;
+        dest.load_descriptor(&image.descriptor, platform)?
+    } else {
+        dest.copy_image(image)?
+    };
     dest.tag(tag, &image.descriptor)?;
     Ok(copied)
+}
+
+impl Layout {
+    /// Copy `image` (manifest, config, layers) from its layout into this one, each blob
+    /// verified and skipped if present. `index.json` is not touched: use [`Layout::tag`] to
+    /// name the result.
+    pub fn copy_image(&self, image: &Image) -> Result<Image> {
+        let src = image.layout();
+        let mut all = image.blobs()?;
+        all.push(image.descriptor.clone());
+        for d in all {
+            let digest = Digest::from_oci(d.digest())?;
+            self.import_blob(src.open_descriptor(&d)?, &digest, Some(d.size()))?;
+        }
+        self.load_descriptor(&image.descriptor, None)
+    }
 }
 
 /// Import from an OCI archive file (a tar of an OCI layout).

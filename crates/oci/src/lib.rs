@@ -38,7 +38,7 @@ pub use layout::{
 };
 /// The oci-spec types that appear in this crate's API.
 pub use oci_spec::image::{
-    Config, Descriptor, History, ImageConfiguration, ImageManifest, MediaType,
+    Config, Descriptor, History, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
 };
 pub use reference::Reference;
 pub use registry::{RegistryClient, RegistryOptions};
