@@ -3,6 +3,7 @@
 
 mod chmod;
 mod chown;
+mod cp;
 mod curl;
 mod env;
 mod find;
@@ -14,28 +15,35 @@ mod ls;
 mod sed;
 pub(crate) mod stat;
 mod tar;
+mod users;
 mod xargs;
 
 use crate::ToolMain;
 
 pub(crate) static TABLE: &[(&str, ToolMain)] = &[
+    ("addgroup", users::addgroup),
+    ("adduser", users::adduser),
     ("chgrp", chown::main),
     ("chmod", chmod::main),
     ("chown", chown::main),
+    ("cp", cp::cp),
     ("curl", curl::main),
     ("egrep", grep::main),
     ("env", env::main),
     ("fgrep", grep::main),
     ("find", find::main),
     ("grep", grep::main),
+    ("groupadd", users::groupadd),
     ("gunzip", gzip::main),
     ("gzip", gzip::main),
     ("id", ident::id),
     ("install", install::main),
     ("ls", ls::main),
+    ("mkdir", cp::mkdir),
     ("sed", sed::main),
     ("stat", stat::main),
     ("tar", tar::main),
+    ("useradd", users::useradd),
     ("wget", curl::main),
     ("which", ident::which),
     ("whoami", ident::whoami),
