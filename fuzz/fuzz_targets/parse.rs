@@ -8,7 +8,9 @@ use kiln_dockerfile::{Instruction, expand, expand_words};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let lookup = |n: &str| n.len().is_multiple_of(2).then(|| format!("v{n} x"));
     let _ = expand(text, '\\', &lookup);
     let _ = expand_words(text, '`', &lookup);
@@ -27,7 +29,9 @@ fn exercise(df: &kiln_dockerfile::Dockerfile) {
         target_platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/arm64").unwrap(),
     };
-    let Ok(global) = GlobalScope::new(df, &build) else { return };
+    let Ok(global) = GlobalScope::new(df, &build) else {
+        return;
+    };
     if let Ok(g) = StageGraph::new(df, &global) {
         if let Ok(t) = StageGraph::target(df, None) {
             let _ = g.required(t);
