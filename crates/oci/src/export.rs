@@ -65,6 +65,9 @@ pub fn write_oci_archive(image: &Image, name: Option<&str>, out: impl Write) -> 
 /// `repositories`, `<config>.json`, `<diff_id>.tar` uncompressed layers) to `out`.
 /// `repo_tags` are names such as `example.com/app:1.0` (`:latest` is added if no tag).
 pub fn write_docker_archive(image: &Image, repo_tags: &[String], out: impl Write) -> Result<()> {
+    for t in repo_tags {
+        t.parse::<crate::Reference>()?; // reject names `docker load` would refuse
+    }
     let tags: Vec<String> = repo_tags.iter().map(|t| with_tag(t)).collect();
     let mut tar = tar::Builder::new(out);
     let config_digest = image.config_digest()?;

@@ -354,3 +354,12 @@ fn gc_removes_only_unreachable_old_blobs() {
     let again = layout.load_image(Some("keep"), None).unwrap();
     assert_eq!(layer_bytes(&again), layer_bytes(&keep));
 }
+
+#[test]
+fn docker_archive_rejects_invalid_repo_tags() {
+    let (_d, _layout, image) = fixture();
+    let mut out = Vec::new();
+    let err = write_docker_archive(&image, &["Not A Name".into()], &mut out).unwrap_err();
+    assert!(matches!(err, OciError::InvalidReference { .. }), "{err}");
+    assert!(out.is_empty(), "partial archive written");
+}
