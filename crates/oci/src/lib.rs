@@ -41,4 +41,4 @@ pub use oci_spec::image::{
     Config, Descriptor, History, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
 };
 pub use reference::Reference;
-pub use registry::{RegistryClient, RegistryOptions};
+pub use registry::{PushReport, RegistryClient, RegistryOptions};

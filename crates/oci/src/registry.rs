@@ -4,7 +4,7 @@
 //! Why not `oci-client`: it is async (tokio + reqwest, hyper, its own TLS stack) and would
 //! pull a second HTTP stack into kiln next to `ureq`, which the runtime's network capability
 //! already uses; kiln's callers are blocking threads, and the API surface kiln needs (manifests,
-//! blobs, uploads, token auth) is small. So this is ~500 lines on `ureq` with the parts
+//! blobs, uploads, token auth) is small. So this is a few hundred lines on `ureq` with the parts
 //! that matter done carefully: every blob and manifest verified against its digest,
 //! manifest size limits, credentials never in errors or logs.
 
@@ -52,12 +52,32 @@ pub struct RegistryClient {
     tokens: Mutex<HashMap<String, String>>,
 }
 
-/// A repository on a registry, with the scope this session needs.
+/// A repository on a registry, with the token scopes this session needs.
 struct Repo {
     base: String,
     registry: String,
     name: String,
-    scope: String,
+    scopes: Vec<String>,
+}
+
+/// What [`RegistryClient::push`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushReport {
+    /// The manifest digest: the pushed image is `reference@digest`.
+    pub digest: Digest,
+    /// Blobs uploaded, and their total size.
+    pub uploaded: u64,
+    pub bytes_uploaded: u64,
+    /// Blobs the repository already had (skipped after a HEAD).
+    pub existing: u64,
+    /// Blobs mounted from another repository of the same registry (no upload).
+    pub mounted: u64,
+}
+
+enum BlobPush {
+    Existing,
+    Mounted,
+    Uploaded(u64),
 }
 
 impl Repo {
@@ -106,7 +126,7 @@ impl RegistryClient {
             base: format!("{scheme}://{host}"),
             registry: r.registry.clone(),
             name: r.repository.clone(),
-            scope: format!("repository:{}:{actions}", r.repository),
+            scopes: vec![format!("repository:{}:{actions}", r.repository)],
         }
     }
 
@@ -242,14 +262,42 @@ impl RegistryClient {
             })
     }
 
-    /// Push `image` to `reference` (its tag, or its digest). Blobs the registry already
-    /// has are skipped. Returns the manifest digest.
-    pub fn push(&self, image: &Image, reference: &Reference) -> Result<Digest> {
-        let repo = self.repo(reference, "pull,push");
-        for blob in image.blobs()? {
-            self.push_blob(&repo, image.layout(), &blob)?;
-        }
+    /// Push `image` to `reference` (its tag, or its digest). Blobs the repository already
+    /// has are skipped; blobs missing there are first offered as cross-repository mounts
+    /// from `mount_from` (e.g. the base image's repository on the same registry), then
+    /// uploaded. The manifest goes last.
+    pub fn push(
+        &self,
+        image: &Image,
+        reference: &Reference,
+        mount_from: &[Reference],
+    ) -> Result<PushReport> {
+        let mut repo = self.repo(reference, "pull,push");
+        let sources: Vec<&str> = mount_from
+            .iter()
+            .filter(|m| m.registry == reference.registry && m.repository != reference.repository)
+            .map(|m| m.repository.as_str())
+            .collect();
+        repo.scopes
+            .extend(sources.iter().map(|s| format!("repository:{s}:pull")));
         let digest = image.digest()?;
+        let mut report = PushReport {
+            digest: digest.clone(),
+            uploaded: 0,
+            bytes_uploaded: 0,
+            existing: 0,
+            mounted: 0,
+        };
+        for blob in image.blobs()? {
+            match self.push_blob(&repo, image.layout(), &blob, sources.first().copied())? {
+                BlobPush::Existing => report.existing += 1,
+                BlobPush::Mounted => report.mounted += 1,
+                BlobPush::Uploaded(n) => {
+                    report.uploaded += 1;
+                    report.bytes_uploaded += n;
+                }
+            }
+        }
         let bytes = image.layout().read_blob(&digest, MAX_MANIFEST_SIZE)?;
         let object = reference.object();
         let url = repo.url(&format!("manifests/{object}"));
@@ -262,10 +310,16 @@ impl RegistryClient {
             &Payload::Bytes(&bytes),
         )?;
         expect_status(resp, &[200, 201], &url)?;
-        Ok(digest)
+        Ok(report)
     }
 
-    fn push_blob(&self, repo: &Repo, layout: &Layout, desc: &Descriptor) -> Result<()> {
+    fn push_blob(
+        &self,
+        repo: &Repo,
+        layout: &Layout,
+        desc: &Descriptor,
+        mount_from: Option<&str>,
+    ) -> Result<BlobPush> {
         let digest = Digest::from_oci(desc.digest())?;
         let size = layout.blob_size(&digest)?;
         if size != desc.size() {
@@ -278,9 +332,15 @@ impl RegistryClient {
         let head_url = repo.url(&format!("blobs/{digest}"));
         let resp = self.send(repo, "HEAD", &head_url, &[], &Payload::Empty)?;
         if resp.status() == 200 {
-            return Ok(());
+            return Ok(BlobPush::Existing);
         }
-        let start_url = repo.url("blobs/uploads/");
+        let start_url = match mount_from {
+            Some(from) => repo.url(&format!(
+                "blobs/uploads/?mount={digest}&from={}",
+                percent_encode(from)
+            )),
+            None => repo.url("blobs/uploads/"),
+        };
         let resp = self.send(
             repo,
             "POST",
@@ -288,8 +348,12 @@ impl RegistryClient {
             &[("Content-Length", "0")],
             &Payload::Empty,
         )?;
-        let mut location =
-            next_location(repo, expect_status(resp, &[202], &start_url)?, &start_url)?;
+        // 201: mounted; 202: the registry declined the mount (or none was asked), upload.
+        let resp = expect_status(resp, &[201, 202], &start_url)?;
+        if resp.status() == 201 {
+            return Ok(BlobPush::Mounted);
+        }
+        let mut location = next_location(repo, resp, &start_url)?;
         let chunk = self.opts.chunk_size.filter(|c| *c > 0 && *c < size);
         if let Some(chunk) = chunk {
             let mut offset = 0;
@@ -334,7 +398,7 @@ impl RegistryClient {
             &payload,
         )?;
         expect_status(resp, &[201, 204], &put_url)?;
-        Ok(())
+        Ok(BlobPush::Uploaded(size))
     }
 
     /// Send a request with the cached authorization; on 401, answer the challenge once.
@@ -346,7 +410,7 @@ impl RegistryClient {
         headers: &[(&str, &str)],
         payload: &Payload<'_>,
     ) -> Result<Response<Body>> {
-        let key = format!("{}|{}", repo.registry, repo.scope);
+        let key = format!("{}|{}", repo.registry, repo.scopes.join(" "));
         let cached = self.lock_tokens().get(&key).cloned();
         let resp = self.send_once(method, url, headers, payload, cached.as_deref())?;
         if resp.status() != 401 {
@@ -464,7 +528,7 @@ impl RegistryClient {
             .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
             .ok_or_else(|| fail("bearer challenge without an http(s) realm".into()))?;
         let service = params.get("service").cloned().unwrap_or_default();
-        let scope = repo.scope.clone();
+        let scope = repo.scopes.join(" ");
         let resp = match creds {
             Some(Credentials::IdentityToken(token)) => {
                 let form = form_encode(&[
@@ -486,7 +550,11 @@ impl RegistryClient {
                 let url = format!(
                     "{realm}{}{}",
                     if realm.contains('?') { '&' } else { '?' },
-                    form_encode(&[("service", &service), ("scope", &scope)])
+                    form_encode(
+                        &std::iter::once(("service", service.as_str()))
+                            .chain(repo.scopes.iter().map(|s| ("scope", s.as_str())))
+                            .collect::<Vec<_>>()
+                    )
                 );
                 let mut b = http::Request::builder().method("GET").uri(url);
                 if let Some(Credentials::Basic { username, password }) = other {

@@ -124,10 +124,38 @@ fn push_and_pull_anonymous_monolithic_and_chunked() {
             chunk_size: chunk,
             ..Default::default()
         });
-        let digest = client.push(&image, &r).unwrap();
+        let report = client.push(&image, &r, &[]).unwrap();
+        let digest = report.digest.clone();
         assert_eq!(digest, image.digest().unwrap());
+        // Both iterations push to the same repository, and the config (same diff_ids)
+        // is shared: the second push finds it there.
+        let shared = u64::from(c == Compression::Zstd);
+        assert_eq!(
+            (report.uploaded, report.existing, report.mounted),
+            (3 - shared, shared, 0)
+        );
         // Pushing again only HEADs blobs and re-puts the manifest.
-        assert_eq!(client.push(&image, &r).unwrap(), digest);
+        let again = client.push(&image, &r, &[]).unwrap();
+        assert_eq!(
+            (again.digest, again.uploaded, again.existing),
+            (digest.clone(), 0, 3)
+        );
+        // Another repository of the same registry gets the blobs by cross-repo mount.
+        let other: Reference = format!("{}/kiln/derived-{c:?}:1", reg.addr)
+            .to_lowercase()
+            .parse()
+            .unwrap();
+        let mounted = client
+            .push(&image, &other, std::slice::from_ref(&r))
+            .unwrap();
+        assert_eq!(
+            (mounted.uploaded, mounted.mounted, mounted.existing),
+            (0, 3, 0),
+            "{mounted:?}"
+        );
+        let dest = Layout::open_or_create(work.path().join(format!("mounted-{c:?}"))).unwrap();
+        let pulled = client.pull(&other, None, &dest, "m").unwrap();
+        assert_eq!(layers_of(&pulled), vec![layer1_tar(), layer2_tar()]);
         if have_skopeo {
             let v = skopeo_inspect(&name, None);
             assert_eq!(v["Digest"], digest.to_string());
@@ -164,7 +192,7 @@ fn push_and_pull_with_basic_auth() {
     let r: Reference = format!("{}/private/app:1", reg.addr).parse().unwrap();
 
     let anonymous = RegistryClient::new(RegistryOptions::default());
-    let err = anonymous.push(&image, &r).unwrap_err();
+    let err = anonymous.push(&image, &r, &[]).unwrap_err();
     assert!(matches!(err, OciError::Auth { .. }), "{err}");
 
     let mut wrong = CredentialStore::anonymous();
@@ -179,7 +207,7 @@ fn push_and_pull_with_basic_auth() {
         credentials: wrong,
         ..Default::default()
     })
-    .push(&image, &r)
+    .push(&image, &r, &[])
     .unwrap_err();
     assert!(matches!(err, OciError::Auth { .. }), "{err}");
     assert!(
@@ -199,8 +227,9 @@ fn push_and_pull_with_basic_auth() {
         credentials: good,
         ..Default::default()
     })
-    .push(&image, &r)
-    .unwrap();
+    .push(&image, &r, &[])
+    .unwrap()
+    .digest;
     if have_tool("skopeo") {
         let v = skopeo_inspect(&r.to_string(), Some("kiln:hunter2"));
         assert_eq!(v["Digest"], digest.to_string());
