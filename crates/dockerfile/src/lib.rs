@@ -12,6 +12,37 @@
 //! is only known then: the model keeps words as written, and the engine calls
 //! [`Instruction::expand`] (which knows BuildKit's list of expanded instructions and
 //! fields) with a [`args::StageScope`] lookup.
+//!
+//! ```
+//! use kiln_dockerfile::args::{BuildArgs, GlobalScope, Platform, StageScope};
+//! use kiln_dockerfile::graph::{StageGraph, StageSource};
+//! use kiln_dockerfile::Instruction;
+//!
+//! let df = kiln_dockerfile::parse(
+//!     "ARG BASE=alpine:3.19\nFROM $BASE AS build\nARG OUT=/out\nWORKDIR $OUT\n\
+//!      FROM scratch\nCOPY --from=build /out /\n",
+//!     "Dockerfile",
+//! )?;
+//! let build = BuildArgs {
+//!     values: [("OUT".to_string(), "/dist".to_string())].into(),
+//!     target_platform: Platform::parse("linux/amd64")?,
+//!     build_platform: Platform::parse("linux/amd64")?,
+//! };
+//! let global = GlobalScope::new(&df, &build)?;
+//! let graph = StageGraph::new(&df, &global)?;
+//! let order = graph.required(StageGraph::target(&df, None)?);
+//! assert_eq!(order, [0, 1]);
+//! assert_eq!(graph.nodes[0].base, StageSource::Image("alpine:3.19".into()));
+//!
+//! let mut scope = StageScope::new(&build, &global, df.directives.escape, Vec::new());
+//! let steps: Vec<Instruction> = df.stages[0]
+//!     .steps
+//!     .iter()
+//!     .map(|s| scope.dispatch(&s.instruction))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(steps[1], Instruction::Workdir("/dist".into()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod args;
 mod error;
