@@ -410,6 +410,11 @@ impl RegistryClient {
         headers: &[(&str, &str)],
         payload: &Payload<'_>,
     ) -> Result<Response<Body>> {
+        // Credentials go only to the registry itself: an upload Location on another host
+        // (a storage backend) gets the request without them.
+        if !url.starts_with(&format!("{}/", repo.base)) {
+            return self.send_once(method, url, headers, payload, None);
+        }
         let key = format!("{}|{}", repo.registry, repo.scopes.join(" "));
         let cached = self.lock_tokens().get(&key).cloned();
         let resp = self.send_once(method, url, headers, payload, cached.as_deref())?;

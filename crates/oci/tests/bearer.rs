@@ -19,6 +19,8 @@ struct Fake {
     routes: HashMap<String, (String, Vec<u8>)>,
     /// Basic credentials the token endpoint demands (base64), if any.
     token_basic: Option<String>,
+    /// Answer upload starts with this (foreign) Location.
+    upload_to: Option<String>,
     log: Vec<String>,
 }
 
@@ -40,6 +42,7 @@ fn handle(mut s: TcpStream, fake: &Mutex<Fake>, addr: &str) {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
+    let method = line.split_whitespace().next().unwrap_or("").to_owned();
     let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
     let mut headers = HashMap::new();
     loop {
@@ -52,10 +55,36 @@ fn handle(mut s: TcpStream, fake: &Mutex<Fake>, addr: &str) {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut request_body = vec![0u8; len];
+    r.read_exact(&mut request_body).unwrap();
     let auth = headers.get("authorization").cloned().unwrap_or_default();
     let mut f = fake.lock().unwrap();
-    f.log.push(format!("{target} auth={}", !auth.is_empty()));
-    let (status, extra, ctype, body) = if let Some(q) = target.strip_prefix("/token?") {
+    f.log
+        .push(format!("{method} {target} auth={}", !auth.is_empty()));
+    let (status, extra, ctype, body) = if let Some(upload) = &f.upload_to
+        && auth == format!("Bearer {TOKEN}")
+        && method == "POST"
+    {
+        (
+            202,
+            format!("Location: {upload}\r\n"),
+            "text/plain".into(),
+            Vec::new(),
+        )
+    } else if f.upload_to.is_none() && method == "PUT" && target.starts_with("/elsewhere") {
+        (201, String::new(), "text/plain".into(), Vec::new())
+    } else if method == "PUT"
+        && target.starts_with("/v2/x/y/manifests/")
+        && auth == format!("Bearer {TOKEN}")
+    {
+        (201, String::new(), "text/plain".into(), Vec::new())
+    } else if method == "HEAD" && auth == format!("Bearer {TOKEN}") {
+        (404, String::new(), "text/plain".into(), Vec::new())
+    } else if let Some(q) = target.strip_prefix("/token?") {
         let ok = f
             .token_basic
             .as_ref()
@@ -148,7 +177,7 @@ fn anonymous_bearer_token_flow() {
     let log = fake.lock().unwrap().log.clone();
     // One challenge, one token fetch, then every request carries the cached token.
     assert_eq!(
-        log.iter().filter(|l| l.starts_with("/token")).count(),
+        log.iter().filter(|l| l.starts_with("GET /token?")).count(),
         1,
         "{log:?}"
     );
@@ -245,4 +274,23 @@ fn huge_or_tampered_manifest_from_registry_is_rejected() {
         "{err}"
     );
     assert!(dest.tags().unwrap().is_empty());
+}
+
+#[test]
+fn credentials_are_not_sent_to_a_foreign_upload_location() {
+    let (_dir, image, fake, r) = setup();
+    let storage = Arc::new(Mutex::new(Fake::default()));
+    let storage_addr = serve(storage.clone());
+    fake.lock().unwrap().upload_to = Some(format!("http://{storage_addr}/elsewhere/upload?id=1"));
+    let client = RegistryClient::new(RegistryOptions::default());
+    let report = client.push(&image, &r, &[]).unwrap();
+    assert_eq!(report.uploaded, 3);
+    let log = storage.lock().unwrap().log.clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|l| l.starts_with("PUT /elsewhere/upload?id=1&digest=")
+                && l.ends_with("auth=false")),
+        "{log:?}"
+    );
 }
