@@ -75,11 +75,9 @@ fn handle(mut s: TcpStream, fake: &Mutex<Fake>, addr: &str) {
             "text/plain".into(),
             Vec::new(),
         )
-    } else if f.upload_to.is_none() && method == "PUT" && target.starts_with("/elsewhere") {
-        (201, String::new(), "text/plain".into(), Vec::new())
     } else if method == "PUT"
-        && target.starts_with("/v2/x/y/manifests/")
-        && auth == format!("Bearer {TOKEN}")
+        && ((f.upload_to.is_none() && target.starts_with("/elsewhere"))
+            || (target.starts_with("/v2/x/y/manifests/") && auth == format!("Bearer {TOKEN}")))
     {
         (201, String::new(), "text/plain".into(), Vec::new())
     } else if method == "HEAD" && auth == format!("Bearer {TOKEN}") {
