@@ -245,21 +245,28 @@ impl RegistryClient {
             return Ok(());
         }
         let url = repo.url(&format!("blobs/{digest}"));
-        let resp = self.send(repo, "GET", &url, &[], &Payload::Empty)?;
-        let resp = expect_status(resp, &[200], &url)?;
-        let reader = resp.into_body().into_reader();
-        dest.import_blob(reader, &digest, Some(desc.size()))
-            .map(|_| ())
-            .map_err(|e| match e {
-                OciError::DigestMismatch {
+        // A connection that drops mid-body is retried from the start (the partial blob
+        // never became visible); a digest mismatch is not retried.
+        let mut attempt = 0;
+        loop {
+            let resp = self.send(repo, "GET", &url, &[], &Payload::Empty)?;
+            let resp = expect_status(resp, &[200], &url)?;
+            let reader = resp.into_body().into_reader();
+            match dest.import_blob(reader, &digest, Some(desc.size())) {
+                Ok(_) => return Ok(()),
+                Err(OciError::Stream { .. }) if attempt < 2 => attempt += 1,
+                Err(OciError::DigestMismatch {
                     expected, actual, ..
-                } => OciError::DigestMismatch {
-                    what: format!("blob from {url}"),
-                    expected,
-                    actual,
-                },
-                other => other,
-            })
+                }) => {
+                    return Err(OciError::DigestMismatch {
+                        what: format!("blob from {url}"),
+                        expected,
+                        actual,
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
     }
 
     /// Push `image` to `reference` (its tag, or its digest). Blobs the repository already
@@ -438,7 +445,38 @@ impl RegistryClient {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// One request, retried (GET/HEAD only: they are idempotent and carry no body) on
+    /// connection failures and 502/503/504, with a short backoff.
     fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        payload: &Payload<'_>,
+        auth: Option<&str>,
+    ) -> Result<Response<Body>> {
+        let retries = if matches!(method, "GET" | "HEAD") {
+            3
+        } else {
+            0
+        };
+        let mut attempt = 0;
+        loop {
+            let result = self.send_raw(method, url, headers, payload, auth);
+            let transient = match &result {
+                Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
+                Err(OciError::Registry { .. }) => true,
+                Err(_) => false,
+            };
+            if !transient || attempt >= retries {
+                return result;
+            }
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(250 << attempt));
+        }
+    }
+
+    fn send_raw(
         &self,
         method: &str,
         url: &str,

@@ -19,6 +19,8 @@ struct Fake {
     routes: HashMap<String, (String, Vec<u8>)>,
     /// Basic credentials the token endpoint demands (base64), if any.
     token_basic: Option<String>,
+    /// Paths answered once with 503 before they work.
+    flaky: std::collections::HashSet<String>,
     /// Answer upload starts with this (foreign) Location.
     upload_to: Option<String>,
     log: Vec<String>,
@@ -65,7 +67,9 @@ fn handle(mut s: TcpStream, fake: &Mutex<Fake>, addr: &str) {
     let mut f = fake.lock().unwrap();
     f.log
         .push(format!("{method} {target} auth={}", !auth.is_empty()));
-    let (status, extra, ctype, body) = if let Some(upload) = &f.upload_to
+    let (status, extra, ctype, body) = if f.flaky.remove(&target) {
+        (503, String::new(), "text/plain".into(), b"busy".to_vec())
+    } else if let Some(upload) = &f.upload_to
         && auth == format!("Bearer {TOKEN}")
         && method == "POST"
     {
@@ -291,4 +295,25 @@ fn credentials_are_not_sent_to_a_foreign_upload_location() {
                 && l.ends_with("auth=false")),
         "{log:?}"
     );
+}
+
+#[test]
+fn transient_registry_errors_are_retried() {
+    let (dir, image, fake, r) = setup();
+    let layer = image.layers().unwrap()[0].descriptor.clone();
+    fake.lock()
+        .unwrap()
+        .flaky
+        .insert(format!("/v2/x/y/blobs/{}", layer.digest()));
+    let dest = Layout::open_or_create(dir.path().join("dest")).unwrap();
+    let pulled = RegistryClient::new(RegistryOptions::default())
+        .pull(&r, None, &dest, "base")
+        .unwrap();
+    assert_eq!(pulled.digest().unwrap(), image.digest().unwrap());
+    let log = fake.lock().unwrap().log.clone();
+    let blob_gets = log
+        .iter()
+        .filter(|l| l.contains(&format!("blobs/{}", layer.digest())))
+        .count();
+    assert_eq!(blob_gets, 2, "{log:?}");
 }
