@@ -1,3 +1,40 @@
-//! WASI p1 host (kiln-runtime). Work in progress: see issue 3.
+//! kiln-runtime: the "kernel" of a build step. kiln's own WASI preview 1 host on
+//! wasmtime over the step's virtual filesystem ([`Vfs`]: a `kiln_fs::Tree` plus a
+//! [`MountTable`] of secrets, binds, caches, tmpfs and devices), with in-memory pipes,
+//! limits, the versioned `kiln_v1` host imports (see `ABI.md`), command resolution and a
+//! compiled-module cache.
+//!
+//! It is NOT a shell (the shell drives it and installs a [`Launcher`]), it knows nothing
+//! of Dockerfiles or images, and nothing of the host is visible to a guest except a
+//! bind-mounted directory, read-only, through a capability handle.
 
-pub mod bundled;
+mod bundled;
+mod engine;
+mod error;
+mod kiln_v1;
+mod process;
+mod resolve;
+mod run;
+mod stdio;
+mod vfs;
+mod wasi_p1;
+
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{Errno, RuntimeError};
+pub use kiln_v1::{ABI_MODULE, STAT_SIZE};
+pub use process::{
+    ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec, Program,
+};
+pub use resolve::{DEFAULT_PATH, Resolved};
+pub use run::ModuleRun;
+pub use stdio::{CaptureBuffer, PIPE_CAPACITY, PipeReader, PipeWriter, SinkFn, Stdio, pipe};
+pub use vfs::{
+    MountError, MountTable, OpenOptions, Opened, SharedTree, Stat, Vfs, VfsDir, VfsDirEntry,
+    VfsFile,
+};
+pub use zeroize::Zeroizing;
+
+/// Names of the bundled tools, sorted.
+pub fn bundled_tools() -> impl Iterator<Item = &'static str> {
+    bundled::all().map(|t| t.name)
+}

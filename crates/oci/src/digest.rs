@@ -214,6 +214,15 @@ impl<R: Read> VerifyingReader<R> {
         }
     }
 
+    /// Read whatever the consumer left unread (a tar reader stops at the end-of-archive
+    /// marker, before the padding) and report whether the whole content verified. Call
+    /// this after handing the reader to a parser, or the check may never run.
+    pub fn finish(mut self) -> Result<()> {
+        let what = self.what.clone();
+        io::copy(&mut self, &mut io::sink()).map_err(|e| unwrap_io(&what, e))?;
+        Ok(())
+    }
+
     fn check_end(&mut self) -> io::Result<()> {
         let Some(hasher) = self.hasher.take() else {
             return Ok(());
@@ -321,9 +330,17 @@ mod tests {
             .read_to_string(&mut s)
             .unwrap_err();
         assert!(e.to_string().contains("digest mismatch"), "{e}");
-        let e = VerifyingReader::new(&b"hell"[..], d, Some(5), "x".into())
+        let e = VerifyingReader::new(&b"hell"[..], d.clone(), Some(5), "x".into())
             .read_to_string(&mut s)
             .unwrap_err();
         assert!(e.to_string().contains("size mismatch"), "{e}");
+        // A consumer that stops early: finish() drains and still catches the corruption.
+        let mut r = VerifyingReader::new(&b"hello-and-more"[..], d.clone(), None, "x".into());
+        let mut first = [0u8; 5];
+        r.read_exact(&mut first).unwrap();
+        assert!(matches!(r.finish(), Err(OciError::DigestMismatch { .. })));
+        let mut r = VerifyingReader::new(&b"hello"[..], d, None, "x".into());
+        r.read_exact(&mut first).unwrap();
+        r.finish().unwrap();
     }
 }

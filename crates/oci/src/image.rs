@@ -87,7 +87,8 @@ impl Image {
     }
 
     /// Open a layer as its uncompressed tar stream (for the filesystem's layer import).
-    /// Reading to the end checks both the blob digest and the diff_id.
+    /// Reading to the end checks both the blob digest and the diff_id; a tar parser stops
+    /// before the end, so call [`VerifyingReader::finish`] after applying the layer.
     pub fn open_layer(&self, layer: &Layer) -> Result<VerifyingReader<Box<dyn Read + Send>>> {
         let digest = Digest::from_oci(layer.descriptor.digest())?;
         let blob = self.layout.open_descriptor(&layer.descriptor)?;

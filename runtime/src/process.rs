@@ -1,0 +1,198 @@
+//! What a process is made of ([`ProcessSpec`]), its limits, and how it ends.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::error::RuntimeError;
+use crate::stdio::Stdio;
+use crate::vfs::Vfs;
+
+/// The program a process runs.
+#[derive(Clone)]
+pub enum Program {
+    /// Module bytes already in memory; `name` is used in messages.
+    Module { name: String, bytes: Arc<[u8]> },
+    /// A file of the step filesystem holding a wasm module (resolved by
+    /// [`crate::Runtime::resolve_command`]).
+    Path(String),
+    /// One of kiln's bundled tools, by name (`ls`, `sha256sum`).
+    Bundled(String),
+}
+
+impl Program {
+    pub(crate) fn display_name(&self) -> String {
+        match self {
+            Program::Module { name, .. } => name.clone(),
+            Program::Path(p) => p.clone(),
+            Program::Bundled(n) => n.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Program::Module { name, bytes } => write!(f, "Module({name}, {} bytes)", bytes.len()),
+            Program::Path(p) => write!(f, "Path({p})"),
+            Program::Bundled(n) => write!(f, "Bundled({n})"),
+        }
+    }
+}
+
+/// Per-step counters shared by every process started with clones of one [`Limits`].
+#[derive(Debug, Default)]
+struct Counters {
+    output: AtomicU64,
+    live: AtomicU32,
+}
+
+/// Resource limits. Clones share the output and process counters, so giving every
+/// process of a step a clone of the step's `Limits` makes those limits per step.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline; processes still running then are stopped.
+    pub deadline: Option<Instant>,
+    /// Bytes of stdout/stderr that may go to capture buffers and sinks (memory, logs).
+    pub output_bytes: u64,
+    /// Open file descriptors per process.
+    pub open_fds: u32,
+    /// Processes alive at once (including spawned children).
+    pub processes: u32,
+    counters: Arc<Counters>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 4 << 30,
+            deadline: None,
+            output_bytes: 1 << 30,
+            open_fds: 1024,
+            processes: 512,
+            counters: Arc::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// Counts `n` output bytes; false once the limit is passed.
+    pub(crate) fn charge_output(&self, n: usize) -> bool {
+        let before = self.counters.output.fetch_add(n as u64, Ordering::Relaxed);
+        before.saturating_add(n as u64) <= self.output_bytes
+    }
+
+    /// Output bytes counted so far.
+    pub fn output_used(&self) -> u64 {
+        self.counters.output.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn enter(&self, program: &str) -> Result<ProcessSlot, RuntimeError> {
+        let live = self.counters.live.fetch_add(1, Ordering::AcqRel);
+        let slot = ProcessSlot(self.counters.clone());
+        if live >= self.processes {
+            return Err(RuntimeError::ProcessLimit {
+                program: program.into(),
+                limit: self.processes,
+            });
+        }
+        Ok(slot)
+    }
+}
+
+/// Holds one place in the process count while a process runs.
+pub(crate) struct ProcessSlot(Arc<Counters>);
+
+impl Drop for ProcessSlot {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Whether a process may make HTTP requests through `kiln_v1.http_request`.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkPolicy {
+    pub enabled: bool,
+    /// Host names allowed (exact, case-insensitive); empty means any host.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl NetworkPolicy {
+    pub fn allows(&self, host: &str) -> bool {
+        self.enabled
+            && (self.allowed_hosts.is_empty()
+                || self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+}
+
+/// Everything needed to run one process.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    pub program: Program,
+    /// `argv[0]` first. For bundled tools `argv[0]` is replaced by the tool name.
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Absolute working directory in the step filesystem. `PWD` is set to it unless
+    /// `env` has one (see ABI.md: guests chdir to `$PWD` at startup).
+    pub cwd: String,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    pub limits: Limits,
+    pub network: NetworkPolicy,
+}
+
+impl ProcessSpec {
+    /// A spec with null stdio, cwd `/`, no env and default limits.
+    pub fn new(program: Program, argv: Vec<String>) -> ProcessSpec {
+        ProcessSpec {
+            program,
+            argv,
+            env: Vec::new(),
+            cwd: "/".into(),
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+            limits: Limits::default(),
+            network: NetworkPolicy::default(),
+        }
+    }
+}
+
+/// How a process ended: its exit status (0-255), from returning from `_start` (0) or
+/// from `proc_exit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitStatus(pub u8);
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self.0 == 0
+    }
+    pub fn code(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+/// A command a guest asked to run (`kiln_v1.spawn`), for the embedder's [`Launcher`].
+#[derive(Clone, Debug)]
+pub struct LaunchRequest {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    pub limits: Limits,
+    pub network: NetworkPolicy,
+}
+
+/// Runs commands spawned by guests (env, xargs, find -exec, `sh -c`). The shell
+/// installs itself with [`crate::Runtime::set_launcher`] so those go through its
+/// builtins, PATH lookup and script interpreter. Implementations report a command that
+/// cannot be found or run the way a shell does (message on `stderr`, status 127/126).
+pub trait Launcher: Send + Sync {
+    fn launch(&self, vfs: &Vfs, request: LaunchRequest) -> Result<ExitStatus, RuntimeError>;
+}

@@ -1,0 +1,223 @@
+//! Running a process: load (cached), instantiate with fresh host state, call `_start`,
+//! and turn the outcome into an exit status or a named limit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::engine::Runtime;
+use crate::error::{Errno, RuntimeError};
+use crate::process::{ExitStatus, Limits, NetworkPolicy, Program, ProcessSpec};
+use crate::stdio::Stdio;
+use crate::vfs::{OpenOptions, Opened, Vfs};
+use crate::wasi_p1::{Ctx, CtxInit, ProcExit, Stop};
+
+/// Modules larger than this are refused rather than read into memory.
+const MAX_MODULE_BYTES: u64 = 512 << 20;
+
+/// One module run on its own, as `kiln run` or a conformance suite drives it.
+#[derive(Clone, Debug)]
+pub struct ModuleRun {
+    pub name: String,
+    pub bytes: Arc<[u8]>,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    pub limits: Limits,
+    pub network: NetworkPolicy,
+    /// Extra preopened directories after `/` (fd 3): (name the guest sees, path in the
+    /// Vfs). Test suites that look for a preopen by name need these.
+    pub preopens: Vec<(String, String)>,
+}
+
+impl Runtime {
+    /// Runs a process to completion on the calling thread.
+    pub fn run(&self, vfs: &Vfs, spec: ProcessSpec) -> Result<ExitStatus, RuntimeError> {
+        self.run_inner(vfs, spec, Vec::new())
+    }
+
+    /// Runs one module with the given filesystem (mounts included), args, env and stdio.
+    pub fn run_module(&self, vfs: &Vfs, run: ModuleRun) -> Result<ExitStatus, RuntimeError> {
+        let spec = ProcessSpec {
+            program: Program::Module {
+                name: run.name,
+                bytes: run.bytes,
+            },
+            argv: run.argv,
+            env: run.env,
+            cwd: run.cwd,
+            stdin: run.stdin,
+            stdout: run.stdout,
+            stderr: run.stderr,
+            limits: run.limits,
+            network: run.network,
+        };
+        self.run_inner(vfs, spec, run.preopens)
+    }
+
+    fn run_inner(
+        &self,
+        vfs: &Vfs,
+        spec: ProcessSpec,
+        preopens: Vec<(String, String)>,
+    ) -> Result<ExitStatus, RuntimeError> {
+        let program = spec.program.display_name();
+        let _slot = spec.limits.enter(&program)?;
+        let mut argv = spec.argv;
+        let loaded = match &spec.program {
+            Program::Module { name, bytes } => self.load(name, bytes)?,
+            Program::Bundled(tool) => {
+                let t = crate::bundled::lookup(tool).ok_or_else(|| RuntimeError::Spec {
+                    program: tool.clone(),
+                    reason: "kiln has no bundled tool of this name".into(),
+                })?;
+                match argv.first_mut() {
+                    Some(a) => *a = t.argv0().to_owned(),
+                    None => argv.push(t.argv0().to_owned()),
+                }
+                self.load_with_digest(t.module.name, t.module.bytes, t.module.sha256)?
+            }
+            Program::Path(path) => {
+                let bytes = read_program(vfs, &spec.cwd, path)?;
+                self.load(path, &bytes)?
+            }
+        };
+        let mut env: Vec<Vec<u8>> = spec.env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+        if !spec.env.iter().any(|(k, _)| k == "PWD") {
+            env.push(format!("PWD={}", spec.cwd).into_bytes());
+        }
+        let deadline = spec.limits.deadline;
+        let init = CtxInit {
+            runtime: self.clone(),
+            vfs: vfs.clone(),
+            args: argv.into_iter().map(String::into_bytes).collect(),
+            env,
+            cwd: spec.cwd,
+            stdio: [spec.stdin, spec.stdout, spec.stderr],
+            limits: spec.limits.clone(),
+            network: spec.network,
+        };
+        let mut ctx = Ctx::new(init).map_err(|errno| RuntimeError::Load {
+            program: program.clone(),
+            errno,
+        })?;
+        ctx.add_preopens(&preopens).map_err(|errno| RuntimeError::Spec {
+            program: program.clone(),
+            reason: format!("preopen: {errno}"),
+        })?;
+        let mut store = Store::new(&self.inner.engine, ctx);
+        store.limiter(|c| &mut c.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut cx| match deadline {
+            Some(d) if Instant::now() >= d => {
+                cx.data_mut().stopped = Some(Stop::Deadline);
+                Err(wasmtime::format_err!("deadline exceeded"))
+            }
+            _ => Ok(UpdateDeadline::Continue(1)),
+        });
+        let outcome = self.start(&mut store, &loaded.pre, &program);
+        let children = std::mem::take(&mut store.data_mut().children);
+        let result = outcome.or_else(|e| classify(e, store.data(), &program, &spec.limits));
+        drop(store);
+        for (_, child) in children {
+            let _ = child.join();
+        }
+        result
+    }
+
+    fn start(
+        &self,
+        store: &mut Store<Ctx>,
+        pre: &wasmtime::InstancePre<Ctx>,
+        program: &str,
+    ) -> Result<ExitStatus, wasmtime::Error> {
+        let instance = pre.instantiate(&mut *store)?;
+        let memory = instance.get_memory(&mut *store, "memory");
+        store.data_mut().memory = memory;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut *store, "_start")
+            .map_err(|_| wasmtime::format_err!("{program}: module has no `_start` (not a WASI command)"))?;
+        start.call(&mut *store, ())?;
+        Ok(ExitStatus(0))
+    }
+}
+
+fn classify(e: wasmtime::Error, ctx: &Ctx, program: &str, limits: &Limits) -> Result<ExitStatus, RuntimeError> {
+    if let Some(exit) = e.downcast_ref::<ProcExit>() {
+        return Ok(ExitStatus((exit.0 & 0xff) as u8));
+    }
+    let program = program.to_owned();
+    match ctx.stopped {
+        Some(Stop::Deadline) => return Err(RuntimeError::Deadline { program }),
+        Some(Stop::Output) => {
+            return Err(RuntimeError::OutputLimit {
+                program,
+                limit: limits.output_bytes,
+            });
+        }
+        None => {}
+    }
+    if let Some(err) = e.downcast_ref::<RuntimeError>() {
+        return Err(clone_limit_error(err, &program));
+    }
+    if ctx.limiter.hit {
+        return Err(RuntimeError::MemoryLimit {
+            program,
+            limit: limits.memory_bytes,
+        });
+    }
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return Err(RuntimeError::Deadline { program });
+    }
+    Err(RuntimeError::Trap {
+        program,
+        reason: format!("{e:#}"),
+    })
+}
+
+/// A child's limit error, re-raised in the parent (the step fails for the same reason).
+fn clone_limit_error(e: &RuntimeError, program: &str) -> RuntimeError {
+    let program = program.to_owned();
+    match e {
+        RuntimeError::Deadline { .. } => RuntimeError::Deadline { program },
+        RuntimeError::OutputLimit { limit, .. } => RuntimeError::OutputLimit { program, limit: *limit },
+        RuntimeError::MemoryLimit { limit, .. } => RuntimeError::MemoryLimit { program, limit: *limit },
+        RuntimeError::ProcessLimit { limit, .. } => RuntimeError::ProcessLimit { program, limit: *limit },
+        other => RuntimeError::Trap {
+            program,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn read_program(vfs: &Vfs, cwd: &str, path: &str) -> Result<Vec<u8>, RuntimeError> {
+    let load_err = |errno: Errno| RuntimeError::Load {
+        program: path.to_owned(),
+        errno,
+    };
+    let Opened::File(f) = vfs
+        .open(cwd.as_bytes(), path.as_bytes(), &OpenOptions::read_only())
+        .map_err(load_err)?
+    else {
+        return Err(load_err(Errno::ISDIR));
+    };
+    let size = f.stat().map_err(load_err)?.size;
+    if size > MAX_MODULE_BYTES {
+        return Err(load_err(Errno::FBIG));
+    }
+    let mut bytes = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        let n = f.read(&mut bytes[done..]).map_err(load_err)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    bytes.truncate(done);
+    Ok(bytes)
+}

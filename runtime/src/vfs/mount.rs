@@ -1,0 +1,220 @@
+//! The per-step mount table: secrets, binds, caches, tmpfs and the built-in devices.
+//! Mounts live only here, never as nodes of the step's tree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use kiln_fs::{Store, Tree};
+use parking_lot::Mutex;
+use zeroize::Zeroizing;
+
+use super::SharedTree;
+use super::path::{MountPath, split_absolute};
+
+/// A secret's bytes with its presented owner and mode. The bytes are zeroised when the
+/// last reference (the mount or an open fd) is dropped.
+pub struct Secret {
+    pub(crate) data: Zeroizing<Vec<u8>>,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+impl fmt::Debug for Secret {
+    // Never print the value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes, mode {:o})", self.data.len(), self.mode)
+    }
+}
+
+/// A host directory seen read-only through a capability handle.
+pub struct HostDir {
+    pub(crate) dir: cap_std::fs::Dir,
+}
+
+impl fmt::Debug for HostDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HostDir")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Device {
+    Null,
+    Zero,
+    Random,
+    /// `/dev/stdin`, `/dev/fd/N`: the opener's own fd N.
+    Fd(u32),
+}
+
+#[derive(Clone)]
+pub(crate) enum Mount {
+    Secret(Arc<Secret>),
+    Host(Arc<HostDir>),
+    /// tmpfs, cache and read-write binds: a tree of their own.
+    Tree(SharedTree),
+    Device(Device),
+    /// `/dev/fd`: a directory whose entries are the opener's fds.
+    DevFd,
+}
+
+impl fmt::Debug for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mount::Secret(s) => s.fmt(f),
+            Mount::Host(h) => h.fmt(f),
+            Mount::Tree(_) => f.write_str("Tree"),
+            Mount::Device(d) => d.fmt(f),
+            Mount::DevFd => f.write_str("DevFd"),
+        }
+    }
+}
+
+/// Error adding a mount.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mount target {0:?} must be an absolute path other than /")]
+    BadTarget(String),
+    #[error("mount target {0:?} is already mounted")]
+    Duplicate(String),
+    #[error("mount target {target:?}: cannot copy host directory: {reason}")]
+    Copy { target: String, reason: String },
+}
+
+/// Mounts of one step, keyed by absolute target path. `MountTable::new()` already holds
+/// the devices (`/dev/null`, `/dev/zero`, `/dev/random`, `/dev/urandom`, `/dev/stdin`,
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`).
+#[derive(Clone, Debug)]
+pub struct MountTable {
+    pub(crate) mounts: BTreeMap<MountPath, (Mount, u64)>,
+    next_dev: u64,
+}
+
+impl Default for MountTable {
+    fn default() -> Self {
+        MountTable::new()
+    }
+}
+
+impl MountTable {
+    pub fn new() -> MountTable {
+        let mut t = MountTable {
+            mounts: BTreeMap::new(),
+            next_dev: 2,
+        };
+        let devices = [
+            ("/dev/null", Mount::Device(Device::Null)),
+            ("/dev/zero", Mount::Device(Device::Zero)),
+            ("/dev/random", Mount::Device(Device::Random)),
+            ("/dev/urandom", Mount::Device(Device::Random)),
+            ("/dev/stdin", Mount::Device(Device::Fd(0))),
+            ("/dev/stdout", Mount::Device(Device::Fd(1))),
+            ("/dev/stderr", Mount::Device(Device::Fd(2))),
+            ("/dev/fd", Mount::DevFd),
+        ];
+        for (path, m) in devices {
+            // Built-in targets are valid and distinct.
+            let _ = t.insert(path, m);
+        }
+        t
+    }
+
+    fn insert(&mut self, target: &str, mount: Mount) -> Result<(), MountError> {
+        let key = split_absolute(target.as_bytes())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| MountError::BadTarget(target.to_owned()))?;
+        if self.mounts.contains_key(&key) {
+            return Err(MountError::Duplicate(target.to_owned()));
+        }
+        self.mounts.insert(key, (mount, self.next_dev));
+        self.next_dev += 1;
+        Ok(())
+    }
+
+    /// A read-only in-memory file at `target` (`RUN --mount=type=secret`).
+    pub fn add_secret(
+        &mut self,
+        target: &str,
+        data: Zeroizing<Vec<u8>>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), MountError> {
+        let secret = Secret {
+            data,
+            mode: mode & 0o7777,
+            uid,
+            gid,
+        };
+        self.insert(target, Mount::Secret(Arc::new(secret)))
+    }
+
+    /// A read-only view of a host directory (`RUN --mount=type=bind`). Symlinks inside it
+    /// resolve in the step's namespace, never on the host.
+    pub fn add_bind(&mut self, target: &str, dir: cap_std::fs::Dir) -> Result<(), MountError> {
+        self.insert(target, Mount::Host(Arc::new(HostDir { dir })))
+    }
+
+    /// A writable bind (`rw`): the host directory is copied into a throwaway tree so
+    /// writes never reach the host and are discarded after the step.
+    pub fn add_bind_rw(
+        &mut self,
+        target: &str,
+        dir: &cap_std::fs::Dir,
+        store: &Arc<Store>,
+    ) -> Result<(), MountError> {
+        let mut tree = Tree::new(store);
+        let root = tree.root();
+        super::host::copy_into_tree(dir, &mut tree, root).map_err(|e| MountError::Copy {
+            target: target.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.insert(target, Mount::Tree(Arc::new(Mutex::new(tree))))
+    }
+
+    /// A persistent cache directory (`RUN --mount=type=cache`). The caller keeps `tree`
+    /// between steps (and saves it if it wants it across builds); it is never part of the
+    /// step's snapshot.
+    pub fn add_cache(&mut self, target: &str, tree: SharedTree) -> Result<(), MountError> {
+        self.insert(target, Mount::Tree(tree))
+    }
+
+    /// An empty in-memory directory discarded with the table (`RUN --mount=type=tmpfs`).
+    pub fn add_tmpfs(&mut self, target: &str, store: &Arc<Store>) -> Result<(), MountError> {
+        self.insert(target, Mount::Tree(Arc::new(Mutex::new(Tree::new(store)))))
+    }
+
+    pub(crate) fn get(&self, path: &[Vec<u8>]) -> Option<&(Mount, u64)> {
+        self.mounts.get(path)
+    }
+
+    /// Whether some mount lies strictly below `path` (so `path` must appear as a
+    /// directory even where the tree has nothing).
+    pub(crate) fn is_parent(&self, path: &[Vec<u8>]) -> bool {
+        self.mounts
+            .keys()
+            .any(|k| k.len() > path.len() && k.starts_with(path))
+    }
+
+    /// Names directly below `path` contributed by mounts, with whether each is the
+    /// mount itself (`Some`) or an intermediate directory (`None`).
+    pub(crate) fn children(&self, path: &[Vec<u8>]) -> Vec<(Vec<u8>, Option<&(Mount, u64)>)> {
+        let mut out: Vec<(Vec<u8>, Option<&(Mount, u64)>)> = Vec::new();
+        for (k, m) in &self.mounts {
+            if k.len() > path.len() && k.starts_with(path) {
+                let name = k[path.len()].clone();
+                let direct = (k.len() == path.len() + 1).then_some(m);
+                match out.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => {
+                        if direct.is_some() {
+                            slot.1 = direct;
+                        }
+                    }
+                    None => out.push((name, direct)),
+                }
+            }
+        }
+        out
+    }
+}
