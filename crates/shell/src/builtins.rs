@@ -626,7 +626,7 @@ impl Interp {
                             if verbose {
                                 self.err(&format!("command: {name}: not found"));
                             }
-                            st = if verbose { 127 } else { 1 };
+                            st = 127;
                         }
                     }
                 }
@@ -768,7 +768,7 @@ impl Interp {
                 if silent {
                     set(self, "OPTARG", &c.to_string());
                 } else {
-                    self.err(&format!("Illegal option -{c}"));
+                    self.raw_err(&format!("Illegal option -{c}"));
                     let _ = self.unset_var("OPTARG");
                 }
                 set(self, &var, "?");
@@ -801,7 +801,7 @@ impl Interp {
                         set(self, "OPTARG", &c.to_string());
                         set(self, &var, ":");
                     } else {
-                        self.err(&format!("No arg for -{c} option"));
+                        self.raw_err(&format!("No arg for -{c} option"));
                         let _ = self.unset_var("OPTARG");
                         set(self, &var, "?");
                     }

@@ -95,6 +95,32 @@ fn is_shell_name(path: &str) -> bool {
     matches!(base, "sh" | "bash" | "dash" | "ash")
 }
 
+/// ELF, Mach-O (both byte orders, fat) and PE/COFF executables.
+fn is_native_binary(head: &[u8]) -> bool {
+    const MAGICS: &[&[u8]] = &[
+        b"\x7fELF",
+        b"\xfe\xed\xfa\xce",
+        b"\xfe\xed\xfa\xcf",
+        b"\xce\xfa\xed\xfe",
+        b"\xcf\xfa\xed\xfe",
+        b"\xca\xfe\xba\xbe",
+        b"MZ",
+    ];
+    MAGICS.iter().any(|m| head.starts_with(m))
+}
+
+/// An I/O error as a shell prints it (no "(os error N)" suffix).
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        std::io::ErrorKind::NotFound => "not found".into(),
+        _ => {
+            let s = e.to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_string()
+        }
+    }
+}
+
 impl Interp {
     pub fn new(
         host: Arc<dyn Host>,
@@ -258,6 +284,13 @@ impl Interp {
     pub fn err(&self, msg: &str) {
         if let Some(ep) = self.fds.get(&2) {
             let _ = sio::write_all(ep, format!("sh: {msg}\n").as_bytes());
+        }
+    }
+
+    /// Prints `msg` to stderr without the `sh: ` prefix (getopts diagnostics).
+    pub fn raw_err(&self, msg: &str) {
+        if let Some(ep) = self.fds.get(&2) {
+            let _ = sio::write_all(ep, format!("{msg}\n").as_bytes());
         }
     }
 
@@ -853,7 +886,7 @@ impl Interp {
                 match self.host.spawn(spawn) {
                     Ok(st) => Ok(st),
                     Err(e) => {
-                        self.err(&format!("{name}: {e}"));
+                        self.err(&format!("{name}: {}", io_message(&e)));
                         Ok(126)
                     }
                 }
@@ -881,17 +914,38 @@ impl Interp {
                     }
                 }
             }
-            Resolved::NotWasm(path) => {
-                self.err(&format!(
-                    "{path}: cannot execute native binary: kiln runs only WebAssembly (WASI) programs"
-                ));
-                Ok(126)
-            }
+            Resolved::NotWasm(path) => self.run_non_wasm(&path, argv, avals),
             Resolved::NotFound => {
                 self.err(&format!("{name}: not found"));
                 Ok(127)
             }
         }
+    }
+
+    /// A file that is neither wasm nor `#!`: not executable -> EACCES; a native binary
+    /// -> kiln's explanation; any other executable file is a shell script (POSIX ENOEXEC).
+    fn run_non_wasm(&mut self, path: &str, argv: &[String], avals: &[(String, String)]) -> Res {
+        let abs = self.abs_path(path);
+        let mode = self.host.stat(&abs, true).map(|s| s.mode).unwrap_or(0);
+        if mode & 0o111 == 0 {
+            self.err(&format!("{}: Permission denied", argv[0]));
+            return Ok(126);
+        }
+        let mut head = [0u8; 4];
+        let n = self
+            .host
+            .open(&abs, crate::host::OpenMode { read: true, ..Default::default() }, 0)
+            .and_then(|ep| ep.read(&mut head))
+            .unwrap_or(0);
+        if is_native_binary(&head[..n]) {
+            self.err(&format!(
+                "{path}: cannot execute native binary: kiln runs only WebAssembly (WASI) programs"
+            ));
+            return Ok(126);
+        }
+        let mut full = vec!["sh".to_string(), path.to_string()];
+        full.extend(argv[1..].iter().cloned());
+        self.run_external(&full, avals)
     }
 
     /// `sh [-eux] [-o opt] (-c script [name args...] | file [args...] | < stdin)`.
@@ -944,7 +998,7 @@ impl Interp {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(_) => {
                     self.err(&format!("cannot open {file}: No such file"));
-                    return 127;
+                    return 2;
                 }
             }
         } else {

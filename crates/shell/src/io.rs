@@ -88,6 +88,16 @@ impl Bytes {
         })
     }
 }
+impl Bytes {
+    /// Takes the unread rest (a process is about to consume it).
+    pub fn take_rest(&self) -> Vec<u8> {
+        let mut pos = self.pos.lock();
+        let rest = self.data[(*pos).min(self.data.len())..].to_vec();
+        *pos = self.data.len();
+        rest
+    }
+}
+
 impl Stream for Bytes {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut pos = self.pos.lock();

@@ -18,11 +18,15 @@ pub mod io;
 mod pattern;
 mod printf;
 mod test_cmd;
+#[cfg(feature = "runtime")]
+mod vm;
 
 use std::sync::Arc;
 
 pub use host::{FileKind, FileStat, Host, OpenMode, Program, Resolved, Spawn};
 pub use io::Endpoint;
+#[cfg(feature = "runtime")]
+pub use vm::RuntimeHost;
 
 /// `PATH` when the environment has none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -112,6 +116,24 @@ impl Shell {
         let r = self.interp.run_external(argv, &[]);
         Ok(ExitStatus(self.interp.finish(r)))
     }
+}
+
+/// Runs `argv` as a command "process" (a builtin, `sh -c ...`, or a program found on
+/// `PATH`) with its own environment and stdio: what the runtime's launcher calls when a
+/// guest spawns a command.
+pub fn run_command_process(
+    host: Arc<dyn Host>,
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdio: [Endpoint; 3],
+) -> i32 {
+    if argv.is_empty() {
+        return 0;
+    }
+    let mut it = interp::Interp::new(host, env, cwd, stdio);
+    let r = it.dispatch(argv, Vec::new());
+    it.finish(r)
 }
 
 /// Runs a shell "process" for `argv` (`sh -c ...`, `sh script`, `#!/bin/sh` scripts)

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
 pub mod native;
+#[cfg(feature = "runtime")]
+pub mod vfs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -31,8 +31,10 @@ impl NativeHost {
 }
 
 impl Host for NativeHost {
-    fn open(&self, path: &str, m: OpenMode, _umask: u32) -> std::io::Result<Endpoint> {
+    fn open(&self, path: &str, m: OpenMode, umask: u32) -> std::io::Result<Endpoint> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut o = std::fs::OpenOptions::new();
+        o.mode(0o666 & !umask);
         o.read(m.read)
             .write(m.write)
             .append(m.append)
@@ -135,6 +137,9 @@ impl Host for NativeHost {
         let Some(real) = s.program.handle.downcast_ref::<PathBuf>() else {
             return Err(std::io::ErrorKind::InvalidInput.into());
         };
+        if real.starts_with(&self.root) && !is_executable(real) {
+            return Err(std::io::ErrorKind::PermissionDenied.into());
+        }
         let mut cmd = Command::new(real);
         cmd.args(&s.argv[1..])
             .env_clear()
@@ -179,4 +184,9 @@ impl Host for NativeHost {
         use std::os::unix::process::ExitStatusExt;
         Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
     }
+}
+
+fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }

@@ -1,3 +1,2 @@
-unset PATH HOME LC_ALL PWD OLDPWD
 export ZZ=last AA='with space'
-export -p
+export -p | grep -E '^export (AA|ZZ)='

@@ -1,0 +1,3 @@
+printf 'echo "script got $1"\nexit 4\n' > s.sh
+sh s.sh arg
+echo "status $?"

@@ -1,0 +1,2 @@
+# shell: bash
+bash -c 'echo "from bash ${1}"' sh first

@@ -1,0 +1,2 @@
+export V=exported
+NV=prefix sh -c 'echo "$V $NV ${UNSET-none}"'

@@ -1,0 +1,1 @@
+echo piped | sh -c 'read x; echo "got $x"'

@@ -1,0 +1,2 @@
+sh -ec 'false; echo no'
+echo "status $?"

@@ -1,0 +1,1 @@
+env V=1 sh -c 'echo "V=$V"'

@@ -1,0 +1,1 @@
+sh -c 'trap "echo child-exit" EXIT; echo body'

@@ -1,0 +1,2 @@
+sh ./missing.sh
+echo "status $?"

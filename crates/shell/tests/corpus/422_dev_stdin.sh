@@ -1,0 +1,1 @@
+echo via-stdin | cat /dev/stdin

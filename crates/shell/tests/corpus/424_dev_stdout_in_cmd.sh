@@ -1,0 +1,1 @@
+echo hi | tee /dev/stdout > /dev/null

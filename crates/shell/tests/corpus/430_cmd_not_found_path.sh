@@ -1,0 +1,4 @@
+./nope
+echo "status $?"
+/no/such/prog_xyz
+echo "status $?"

@@ -1,0 +1,2 @@
+nosuchcmd_q | cat
+echo "status $?"

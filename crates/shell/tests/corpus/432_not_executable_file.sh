@@ -1,0 +1,3 @@
+: > plain.txt
+./plain.txt
+echo "status $?"

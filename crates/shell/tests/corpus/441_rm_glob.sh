@@ -1,0 +1,3 @@
+touch t1.tmp t2.tmp
+rm *.tmp
+echo *.tmp

@@ -1,0 +1,2 @@
+echo "a:b:c" | cut -d: -f2
+echo "Hello" | tr '[:lower:]' '[:upper:]'

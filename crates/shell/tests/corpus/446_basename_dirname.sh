@@ -1,0 +1,2 @@
+basename /usr/lib/libx.so .so
+dirname /usr/lib/libx.so

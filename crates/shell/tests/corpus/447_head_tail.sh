@@ -1,0 +1,2 @@
+head -n 1 a.txt
+tail -n 1 a.txt

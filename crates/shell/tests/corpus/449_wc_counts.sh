@@ -1,0 +1,2 @@
+wc -l < a.txt
+wc -w < b.txt

@@ -1,0 +1,1 @@
+seq 1 20000 | cat | cat | wc -l

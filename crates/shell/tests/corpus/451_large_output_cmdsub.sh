@@ -1,0 +1,2 @@
+x=$(seq 1 5000 | tail -n 1)
+echo $x

@@ -1,0 +1,1 @@
+printf 'z\ny\nx\n' | sort | cat -n

@@ -1,0 +1,2 @@
+upper() { tr a-z A-Z; }
+echo hello | upper

@@ -1,0 +1,2 @@
+false || true && echo chain-ok
+{ echo a; false; } || echo "group failed"

@@ -1,0 +1,3 @@
+e=
+[ -z $e ] && echo "unquoted empty"
+[ "$e" = "" ] && echo "quoted empty"

@@ -1,0 +1,4 @@
+cd dir
+cat x.txt
+ls
+cd ..

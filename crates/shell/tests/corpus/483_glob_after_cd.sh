@@ -1,0 +1,2 @@
+cd dir
+echo *.txt

@@ -1,0 +1,2 @@
+(echo a; exit 1) | cat
+echo "status $?"

@@ -1,0 +1,1 @@
+if out=$(false); then echo yes; else echo "no $?"; fi

@@ -1,0 +1,3 @@
+IFS='
+'
+for l in $(cat a.txt); do echo "[$l]"; done

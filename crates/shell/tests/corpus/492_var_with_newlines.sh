@@ -1,0 +1,4 @@
+v="line1
+line2"
+echo "$v"
+echo $v

@@ -1,0 +1,3 @@
+echo "${1:-no-arg}"
+set -- given
+echo "${1:-no-arg}"
