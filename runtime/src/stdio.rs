@@ -96,6 +96,15 @@ impl io::Read for PipeReader {
     }
 }
 
+/// Reading through a shared reference lets a shell builtin and the processes it hands
+/// an `Arc<PipeReader>` to take turns on one pipe.
+impl io::Read for &PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_until(buf, None)
+            .map_err(|_| io::Error::from(io::ErrorKind::Interrupted))
+    }
+}
+
 impl Drop for PipeReader {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
@@ -164,6 +173,19 @@ fn wait(
 }
 
 impl io::Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_until(buf, None).map_err(|e| match e {
+            Blocked::Errno(_) => io::Error::from(io::ErrorKind::BrokenPipe),
+            Blocked::Deadline => io::Error::from(io::ErrorKind::TimedOut),
+        })
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writing through a shared reference (shell builtins writing to a pipeline stage).
+impl io::Write for &PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_until(buf, None).map_err(|e| match e {
             Blocked::Errno(_) => io::Error::from(io::ErrorKind::BrokenPipe),

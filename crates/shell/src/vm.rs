@@ -61,7 +61,6 @@ fn kind_of(ft: kiln_fs::FileType) -> FileKind {
         T::Directory => FileKind::Dir,
         T::Symlink => FileKind::Symlink,
         T::Fifo => FileKind::Fifo,
-        T::Socket => FileKind::Socket,
         T::CharDevice => FileKind::CharDevice,
         T::BlockDevice => FileKind::BlockDevice,
         _ => FileKind::File,
@@ -72,7 +71,8 @@ fn kind_of(ft: kiln_fs::FileType) -> FileKind {
 struct RtPipeRead(Arc<PipeReader>);
 impl Stream for RtPipeRead {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        let mut r: &PipeReader = &self.0;
+        r.read(buf)
     }
 }
 
@@ -80,7 +80,8 @@ impl Stream for RtPipeRead {
 struct RtPipeWrite(PipeWriter);
 impl Stream for RtPipeWrite {
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        (&self.0).write(buf)
+        let mut w: &PipeWriter = &self.0;
+        w.write(buf)
     }
 }
 
@@ -241,23 +242,25 @@ impl Host for RuntimeHost {
         let Some(program) = s.program.handle.downcast_ref::<kiln_runtime::Program>() else {
             return Err(io::Error::other("program was not resolved by the runtime"));
         };
-        let [i, o, e] = &s.stdio;
+        let [i, o, e] = s.stdio;
         let spec = ProcessSpec {
             program: program.clone(),
             argv: s.argv.to_vec(),
             env: s.env.to_vec(),
             cwd: s.cwd.to_string(),
-            stdin: stdio_of(i, true),
-            stdout: stdio_of(o, false),
-            stderr: stdio_of(e, false),
+            stdin: stdio_of(&i, true),
+            stdout: stdio_of(&o, false),
+            stderr: stdio_of(&e, false),
             limits: self.limits.clone(),
             network: self.network.clone(),
         };
-        drop(s.stdio);
+        // The process holds its own clones; dropping ours now lets a pipe reach EOF
+        // as soon as the process exits.
+        drop((i, o));
         match self.runtime.run(&self.vfs, spec) {
             Ok(st) => Ok(st.code()),
             Err(err) => {
-                let _ = sio::write_all(e, format!("sh: {err}\n").as_bytes());
+                let _ = sio::write_all(&e, format!("sh: {err}\n").as_bytes());
                 Ok(run_error_status(&err))
             }
         }
