@@ -120,7 +120,9 @@ fn changed(path: &mut Vec<u8>, a: &Arc<Node>, b: &Arc<Node>, f: &mut Visitor<'_>
             f(path, ChangeKind::Replaced, Some(b))?;
             added_children(path, b, f)
         }
-        _ if !a.same_self(b) => f(path, ChangeKind::Modified, Some(b)),
+        // Two different nodes with several names may be equal yet linked to
+        // different partners; rewriting them keeps the link structure exact.
+        _ if !a.same_self(b) || b.is_linked() => f(path, ChangeKind::Modified, Some(b)),
         _ => Ok(()),
     }
 }

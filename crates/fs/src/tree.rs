@@ -735,6 +735,10 @@ impl Tree {
         }
         let store = self.store.clone();
         let d = self.data_mut(ino)?;
+        if data.is_empty() {
+            // POSIX: a zero-length write changes nothing, even past the end.
+            return Ok(0);
+        }
         make_writable(d, end, &store)?;
         match d {
             Data::Mem(v) => {
