@@ -67,6 +67,9 @@ struct HelperReply {
 pub struct CredentialStore {
     explicit: BTreeMap<String, Credentials>,
     docker_config: Option<PathBuf>,
+    /// Where to find `docker-credential-*` (None: on `PATH`, as Docker does). Tests set it
+    /// instead of changing `PATH` under other threads.
+    helper_dir: Option<PathBuf>,
 }
 
 impl CredentialStore {
@@ -84,6 +87,7 @@ impl CredentialStore {
         CredentialStore {
             explicit: BTreeMap::new(),
             docker_config: path,
+            helper_dir: None,
         }
     }
 
@@ -92,6 +96,7 @@ impl CredentialStore {
         CredentialStore {
             explicit: BTreeMap::new(),
             docker_config: Some(path),
+            helper_dir: None,
         }
     }
 
@@ -116,7 +121,7 @@ impl CredentialStore {
             .map_err(|e| OciError::json(path.display().to_string(), e))?;
         let keys = config_keys(registry);
         if let Some(helper) = keys.iter().find_map(|k| cfg.cred_helpers.get(k)) {
-            return run_helper(helper, registry);
+            return run_helper(helper, registry, self.helper_dir.as_deref());
         }
         for key in &keys {
             if let Some(entry) = cfg.auths.get(key).or_else(|| find_by_host(&cfg.auths, key))
@@ -126,7 +131,7 @@ impl CredentialStore {
             }
         }
         match &cfg.creds_store {
-            Some(store) => run_helper(store, registry),
+            Some(store) => run_helper(store, registry, self.helper_dir.as_deref()),
             None => Ok(None),
         }
     }
@@ -194,7 +199,11 @@ fn entry_credentials(e: &AuthEntry, registry: &str) -> Result<Option<Credentials
 }
 
 /// `docker-credential-<helper> get`, server URL on stdin, JSON on stdout.
-fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
+fn run_helper(
+    helper: &str,
+    registry: &str,
+    dir: Option<&std::path::Path>,
+) -> Result<Option<Credentials>> {
     if helper.is_empty()
         || !helper
             .bytes()
@@ -215,7 +224,8 @@ fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
         registry: registry.into(),
         reason,
     };
-    let mut child = Command::new(&program)
+    let path = dir.map_or_else(|| PathBuf::from(&program), |d| d.join(&program));
+    let mut child = Command::new(&path)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -297,13 +307,8 @@ mod tests {
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, r#"{"credHelpers":{"reg.example:443":"kilntest"}}"#).unwrap();
-        // Run the helper through PATH, as Docker does.
-        let old = std::env::var_os("PATH").unwrap_or_default();
-        let mut paths = vec![dir.path().to_path_buf()];
-        paths.extend(std::env::split_paths(&old));
-        // SAFETY: test-only; no other test in this binary reads PATH concurrently.
-        unsafe { std::env::set_var("PATH", std::env::join_paths(paths).unwrap()) };
-        let store = CredentialStore::with_docker_config_file(path);
+        let mut store = CredentialStore::with_docker_config_file(path);
+        store.helper_dir = Some(dir.path().to_path_buf());
         assert_eq!(
             store.lookup("reg.example:443").unwrap(),
             Some(Credentials::Basic {
