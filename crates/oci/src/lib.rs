@@ -8,6 +8,15 @@
 //!
 //! It is NOT a filesystem: it never looks inside a layer tar. The filesystem crate produces
 //! and consumes the tar streams (`impl Write` / `impl Read`); the build engine joins them.
+//!
+//! A build, in calls: `Layout::open_or_create(store)`; a base image from
+//! `RegistryClient::pull` / `import_*` / `Layout::load_image`; for each base layer
+//! `image.open_layer(&layer)` -> fs layer import -> `reader.finish()`; for each new layer
+//! `LayerWriter::new(&layout, Compression::Gzip)` <- fs layer tar, `finish()` -> `Layer`;
+//! `ImageConfig::add_layer` / `add_empty_layer_history`; `layout.write_image(&config,
+//! &layers, &annotations)` -> manifest descriptor; `layout.tag(name, &desc)`; then
+//! `write_oci_archive` / `write_docker_archive` (through `write_file_atomic`),
+//! `export_oci_layout` or `RegistryClient::push`.
 
 mod auth;
 mod canonical;
