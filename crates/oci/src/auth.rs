@@ -100,12 +100,12 @@ impl CredentialStore {
         }
     }
 
-    /// Use `creds` for `registry` (host[:port]), overriding the config file.
+    /// Use `creds` for `registry` (`host[:port]`), overriding the config file.
     pub fn insert(&mut self, registry: &str, creds: Credentials) {
         self.explicit.insert(registry.to_owned(), creds);
     }
 
-    /// Credentials for `registry` (host[:port], `docker.io` for Docker Hub), if any.
+    /// Credentials for `registry` (`host[:port]`, `docker.io` for Docker Hub), if any.
     pub fn lookup(&self, registry: &str) -> Result<Option<Credentials>> {
         if let Some(c) = self.explicit.get(registry) {
             return Ok(Some(c.clone()));

@@ -12,7 +12,7 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// A parsed, normalised image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
-    /// Registry host[:port], e.g. `docker.io`, `localhost:5000`.
+    /// Registry `host[:port]`, e.g. `docker.io`, `localhost:5000`.
     pub registry: String,
     /// Repository path, e.g. `library/alpine`.
     pub repository: String,
