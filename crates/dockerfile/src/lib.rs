@@ -141,8 +141,21 @@ impl Dockerfile {
 /// `RUN --mount` options (when they contain no variables), and, with `# check=error=true`,
 /// on lint warnings.
 pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
+    parse_with(source, file_name, None)
+}
+
+/// [`parse`] with the lint configuration replaced by `check` when given (BuildKit's
+/// `--build-arg BUILDKIT_DOCKERFILE_CHECK=skip=...;error=true` overrides `# check=`).
+pub fn parse_with(
+    source: &str,
+    file_name: &str,
+    check: Option<CheckConfig>,
+) -> Result<Dockerfile, ParseError> {
     let src = Source::new(file_name, source);
-    let (directives, nodes) = syntax::split_source(&src)?;
+    let (mut directives, nodes) = syntax::split_source(&src)?;
+    if let Some(c) = check {
+        directives.check = c;
+    }
     if nodes.is_empty() {
         return Err(src.error_at(
             0,
@@ -196,12 +209,12 @@ pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
     df.warnings = df.directives.check.filter(warnings);
     if df.directives.check.error && !df.warnings.is_empty() {
         let first = &df.warnings[0];
-        let mut rules: Vec<String> = df
-            .warnings
-            .iter()
-            .map(|w| w.rule.name().to_string())
-            .collect();
-        rules.dedup();
+        let mut rules: Vec<String> = Vec::new();
+        for w in &df.warnings {
+            if !rules.iter().any(|r| r == w.rule.name()) {
+                rules.push(w.rule.name().to_string());
+            }
+        }
         return Err(src.error_at(first.span.start_line - 1, 0, ErrorKind::Lint(rules)));
     }
     Ok(df)

@@ -1032,5 +1032,18 @@ mod tests {
         assert!(e.to_string().contains("MaintainerDeprecated"), "{e}");
         assert!(crate::parse("# check=error=true\nFROM a\nLABEL a=b\n", "D").is_ok());
         assert!(crate::parse("# check=bogus=1\nFROM a\n", "D").is_err());
+        // A build-arg style override replaces the directive.
+        let src = "# check=error=true\nFROM a\nMAINTAINER x\nCMD x\nMAINTAINER y\n";
+        let e = crate::parse(src, "D").unwrap_err();
+        assert_eq!(
+            *e.kind,
+            crate::ErrorKind::Lint(vec![
+                "MaintainerDeprecated".into(),
+                "JSONArgsRecommended".into()
+            ])
+        );
+        let ok =
+            crate::parse_with(src, "D", Some(CheckConfig::parse("skip=all").unwrap())).unwrap();
+        assert!(ok.warnings.is_empty());
     }
 }
