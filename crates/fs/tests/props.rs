@@ -119,6 +119,8 @@ struct Model {
 }
 
 type R<T> = Result<T, i32>;
+/// Parent directory path, final name, and the node there if any.
+type Found = (Vec<Vec<u8>>, Vec<u8>, Option<MNode>);
 const ENOENT: i32 = 2;
 const EEXIST: i32 = 17;
 const ENOTDIR: i32 = 20;
@@ -176,7 +178,7 @@ impl Model {
         }
     }
 
-    fn get(&mut self, p: &[u8]) -> R<(Vec<Vec<u8>>, Vec<u8>, Option<MNode>)> {
+    fn get(&mut self, p: &[u8]) -> R<Found> {
         let comps = split(p);
         let dir = self.dir_of(&comps)?;
         let name = comps.last().unwrap().clone();
