@@ -51,6 +51,9 @@ fn kind(r: io::Result<impl Sized>) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
+    if mode != "nochdir" {
+        chdir_pwd();
+    }
     match mode {
         "cwd" => {
             chdir_pwd();
