@@ -96,6 +96,8 @@ pub(crate) struct DirNode {
     /// linked inode changes, because its other names live there.
     pub has_links: bool,
     pub subdirs: u32,
+    /// Levels of directories in this subtree, itself included.
+    pub height: u32,
 }
 
 pub(crate) enum Kind {
@@ -126,6 +128,12 @@ impl Node {
     pub fn dir(attrs: Attrs, entries: BTreeMap<Vec<u8>, Arc<Node>>) -> Arc<Node> {
         let has_links = entries.values().any(|n| n.is_linked() || n.dir_has_links());
         let subdirs = entries.values().filter(|n| n.is_dir()).count() as u32;
+        let height = 1 + entries
+            .values()
+            .filter_map(|n| n.as_dir())
+            .map(|d| d.height)
+            .max()
+            .unwrap_or(0);
         Node::new(
             attrs,
             1,
@@ -133,6 +141,7 @@ impl Node {
                 entries,
                 has_links,
                 subdirs,
+                height,
             }),
         )
     }
@@ -224,6 +233,22 @@ impl Node {
             Kind::Special(_, rdev) => h.update(rdev.to_le_bytes()),
         }
         h.finalize().into()
+    }
+}
+
+impl Drop for Node {
+    /// Drops deep directory chains with a loop instead of recursion, so a very
+    /// deep tree cannot overflow the stack when it is freed.
+    fn drop(&mut self) {
+        let Kind::Dir(d) = &mut self.kind else { return };
+        let mut stack: Vec<Arc<Node>> = std::mem::take(&mut d.entries).into_values().collect();
+        while let Some(node) = stack.pop() {
+            if let Ok(mut inner) = Arc::try_unwrap(node)
+                && let Kind::Dir(d) = &mut inner.kind
+            {
+                stack.extend(std::mem::take(&mut d.entries).into_values());
+            }
+        }
     }
 }
 

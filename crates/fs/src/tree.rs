@@ -14,6 +14,10 @@ use crate::store::Store;
 pub const NAME_MAX: usize = 255;
 /// Largest file size accepted (sparse files in spill files make this cheap to allow).
 const FILE_MAX: u64 = 1 << 42;
+/// Deepest directory nesting allowed. Freezing, hashing and diffing recurse per
+/// level; this bound keeps them far from the end of a 2 MiB thread stack even in
+/// debug builds. Deeper `mkdir`/`rename` fail with `NameTooLong`.
+pub const MAX_DEPTH: u32 = 256;
 /// Symlink hops allowed in one resolution, as on Linux.
 const MAX_HOPS: u32 = 40;
 
@@ -419,6 +423,9 @@ impl Tree {
     }
 
     pub fn mkdir(&mut self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<Ino> {
+        if self.depth(dir)? + 1 > MAX_DEPTH {
+            return Err(FsError::NameTooLong);
+        }
         let body = Body::Dir {
             parent: dir,
             entries: Some(BTreeMap::new()),
@@ -592,6 +599,9 @@ impl Tree {
                 }
                 p = self.parent(p)?;
             }
+            if self.depth(newdir)? + self.height(src)? > MAX_DEPTH {
+                return Err(FsError::NameTooLong);
+            }
         }
         if let Some(d) = dst {
             match (src_dir, self.is_dir(d)?) {
@@ -620,6 +630,40 @@ impl Tree {
         self.changed(src)?;
         self.modified(dir)?;
         self.modified(newdir)
+    }
+
+    /// Number of directories between the root and `dir` (the root is 0).
+    fn depth(&self, dir: Ino) -> Result<u32> {
+        let mut d = 0;
+        let mut cur = dir;
+        while cur != ROOT {
+            cur = self.parent(cur)?;
+            d += 1;
+        }
+        Ok(d)
+    }
+
+    /// Levels of directories in the subtree of `dir`, itself included.
+    fn height(&self, dir: Ino) -> Result<u32> {
+        let inode = self.get(dir)?;
+        match (&inode.body, &inode.origin) {
+            (Body::Dir { entries: None, .. }, Some(o)) => Ok(o.as_dir().map_or(1, |d| d.height)),
+            (
+                Body::Dir {
+                    entries: Some(e), ..
+                },
+                _,
+            ) => {
+                let mut h = 0;
+                for child in e.values() {
+                    if self.get(*child)?.is_dir() {
+                        h = h.max(self.height(*child)?);
+                    }
+                }
+                Ok(h + 1)
+            }
+            _ => Ok(0),
+        }
     }
 
     // ---- metadata ------------------------------------------------------------

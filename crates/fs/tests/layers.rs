@@ -184,3 +184,73 @@ fn moved_hard_link_stays_linked_to_the_lower_layer() {
     write(&mut t3, "/b/x", b"via b");
     assert_eq!(read(&mut t3, "/c/y"), b"via b");
 }
+
+/// A tar with one file nested `depth` directories deep (the name in a PAX record).
+fn deep_tar(depth: usize) -> Vec<u8> {
+    let path = "a/".repeat(depth) + "f";
+    let rest = "path=".len() + path.len() + 2;
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    let pax = format!("{len} path={path}\n");
+    let mut b = tar::Builder::new(Vec::new());
+    let header = |ty, size: usize, name: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        h.set_size(size as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(ty);
+        h.set_cksum();
+        h
+    };
+    b.append(
+        &header(tar::EntryType::XHeader, pax.len(), b"PaxHeader"),
+        pax.as_bytes(),
+    )
+    .unwrap();
+    b.append(&header(tar::EntryType::Regular, 1, b"f"), &b"x"[..])
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn deepest_allowed_tree_survives_every_operation() {
+    let depth = kiln_fs::MAX_DEPTH as usize;
+    let store = store();
+    let mut too_deep = Tree::new(&store);
+    let e = too_deep
+        .apply_layer(deep_tar(depth + 1).as_slice())
+        .unwrap_err();
+    assert!(e.to_string().contains("too long"), "{e}");
+
+    let empty = Snapshot::empty(&store);
+    let mut t = Tree::from_snapshot(&empty);
+    t.apply_layer(deep_tar(depth).as_slice()).unwrap();
+    assert_eq!(read(&mut t, &("a/".repeat(depth) + "f")), b"x");
+    let s = t.snapshot().unwrap();
+    s.id();
+    assert_eq!(kiln_fs::diff(&empty, &s).len(), depth + 1);
+    let out = write_layer(&empty, &s, 0, Vec::new()).unwrap();
+    let mut t2 = Tree::from_snapshot(&empty);
+    t2.apply_layer(out.as_slice()).unwrap();
+    assert_eq!(t2.snapshot().unwrap().id(), s.id());
+    assert_eq!(s.walk().count(), depth + 2);
+
+    // Moving the deep subtree one level down would exceed the limit.
+    let mut t3 = Tree::from_snapshot(&s);
+    let root = t3.root();
+    let b = t3.mkdir(root, b"b", 0o755, 0, 0).unwrap();
+    assert!(matches!(
+        t3.rename(root, b"a", b, b"a"),
+        Err(kiln_fs::FsError::NameTooLong)
+    ));
+    let deepest = mkdirs(&mut t3, &"a/".repeat(depth));
+    assert!(matches!(
+        t3.mkdir(deepest, b"x", 0o755, 0, 0),
+        Err(kiln_fs::FsError::NameTooLong)
+    ));
+}
