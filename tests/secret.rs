@@ -51,14 +51,27 @@ fn secret_reaches_the_step_and_nothing_else() {
     // No /root/.netrc, not even an empty stub or its parent directory.
     let netrc_in_image = cat_in_image(&ws, "seed:latest", "/root/.netrc");
     assert!(!netrc_in_image.status.success());
-    let ls_root = ws.kiln().args(["run", "seed:latest", "ls", "-a", "/"]).output().unwrap();
+    let ls_root = ws
+        .kiln()
+        .args(["run", "seed:latest", "ls", "-a", "/"])
+        .output()
+        .unwrap();
     assert_ok(&ls_root);
-    assert!(!text(&ls_root.stdout).contains("root"), "{}", text(&ls_root.stdout));
+    assert!(
+        !text(&ls_root.stdout).contains("root"),
+        "{}",
+        text(&ls_root.stdout)
+    );
 
     // The secret value is in no layer, config, history, cache file, store file or log line.
     let secret = b"password password";
     for dir in [oci_dir, ws.cache(), ws.store()] {
-        assert_eq!(find_in_tree(&dir, secret), None, "secret found under {}", dir.display());
+        assert_eq!(
+            find_in_tree(&dir, secret),
+            None,
+            "secret found under {}",
+            dir.display()
+        );
         assert_eq!(find_in_tree(&dir, NETRC.as_bytes()), None);
     }
     assert!(!log.contains("password password"), "{log}");
@@ -98,7 +111,12 @@ fn the_leak_guard_stops_a_step_that_copies_the_secret() {
     );
     let secret = ws.path("x.txt");
     std::fs::write(&secret, "s3cr3t-value-that-must-not-leak").unwrap();
-    let out = ws.build(&["-t", "leak:latest", "--secret", &format!("id=x,src={}", secret.display())]);
+    let out = ws.build(&[
+        "-t",
+        "leak:latest",
+        "--secret",
+        &format!("id=x,src={}", secret.display()),
+    ]);
     assert!(!out.status.success(), "a leaking build must fail");
     let err = text(&out.stderr);
     assert!(err.contains("/leak"), "{err}");

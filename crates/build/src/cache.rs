@@ -168,6 +168,28 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Drops every record that names `layer_digest` (used when the leak guard rejects a
+    /// layer: it must not be reused by a later build).
+    pub fn forget_layer(&self, layer_digest: &str) {
+        let dir = self.root.join("steps");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let names_it = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<StepRecord>(&b).ok())
+                .and_then(|r| r.layer)
+                .is_some_and(|l| l.digest == layer_digest);
+            if names_it {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 /// Deletes everything in the cache at `root`, waiting for running builds to finish.
 pub fn prune(root: &Path) -> Result<u64, CacheError> {
     if !root.exists() {

@@ -350,6 +350,14 @@ impl Context {
         })
     }
 
+    /// Opens a directory of the context (for `RUN --mount=type=bind`): a capability for
+    /// that subtree only.
+    pub fn open_subdir(&self, source: &str) -> Result<Dir, ContextError> {
+        let rel = clean_rel(source).ok_or_else(|| ContextError::Outside(source.to_owned()))?;
+        let at = if rel.is_empty() { "." } else { rel.as_str() };
+        self.dir.open_dir(at).map_err(io_err(&rel))
+    }
+
     /// Opens a regular file of the context for reading.
     pub fn open_file(&self, rel: &str) -> Result<cap_std::fs::File, ContextError> {
         self.dir.open(rel).map_err(io_err(rel))

@@ -7,10 +7,22 @@
 //! format library (`kiln-fs`, `kiln-oci`): it joins them.
 
 pub mod cache;
+pub mod container;
 pub mod context;
 pub mod copy;
+mod engine;
+mod error;
 pub mod export_local;
+mod images;
 pub mod leak;
+pub mod places;
 pub mod progress;
 pub mod redact;
+mod run;
 pub mod secrets;
+mod state;
+mod step;
+
+pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
+pub use error::BuildError;
+pub use images::normalize_name;

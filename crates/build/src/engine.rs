@@ -1,0 +1,486 @@
+//! The solver: runs the stages a target needs, independent stages concurrently (tokio),
+//! each stage's steps in order, consulting the cache for every step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use kiln_dockerfile::args::{BuildArgs, GlobalScope};
+use kiln_dockerfile::graph::{StageGraph, StageSource};
+use kiln_dockerfile::{Dockerfile, Instruction, Mount};
+use kiln_fs::Store;
+use kiln_oci::{Compression, Image, ImageConfig, Layout, Platform};
+
+use crate::cache::{Cache, CacheKey, KeyBuilder};
+use crate::context::Context;
+use crate::error::{BuildError, StepError};
+use crate::leak;
+use crate::progress::{Event, EventSink, StepId, now_us};
+use crate::redact::SecretPatterns;
+use crate::secrets::Secrets;
+use crate::state::StageState;
+use crate::step;
+
+/// What to do when the leak guard finds a secret value in the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakPolicy {
+    Error,
+    Warn,
+}
+
+/// Network access for RUN steps (`--network`, `--allow-host`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub enabled: bool,
+    /// Empty means any host.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Everything one `kiln build` needs.
+pub struct BuildRequest {
+    pub context_dir: PathBuf,
+    /// Path of the Dockerfile on the host (default: `<context>/Dockerfile`).
+    pub dockerfile: PathBuf,
+    pub target: Option<String>,
+    pub build_args: Vec<(String, String)>,
+    pub secrets: Secrets,
+    pub network: Network,
+    pub no_cache: bool,
+    pub platform: Platform,
+    pub labels: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`: layer times, config `created` and history.
+    pub epoch: i64,
+    pub leak_policy: LeakPolicy,
+    pub cache_dir: PathBuf,
+    /// Where `FROM name` looks for images that are not stages (the local image store).
+    pub image_store: Option<PathBuf>,
+    pub compression: Compression,
+}
+
+/// A finished build: the image (in the cache's blob layout) and how to get at its files.
+pub struct Built {
+    pub image: Image,
+    pub warnings: Vec<String>,
+    state: StageState,
+}
+
+impl Built {
+    /// The final filesystem (materialised on demand, e.g. for `type=local`).
+    pub fn snapshot(&mut self) -> Result<kiln_fs::Snapshot, BuildError> {
+        self.state
+            .snapshot()
+            .map_err(|e| BuildError::Internal(e.to_string()))
+    }
+}
+
+/// Shared, read-only parts of one build.
+pub(crate) struct Shared_ {
+    pub req: BuildRequest,
+    pub dockerfile: Dockerfile,
+    pub build_args: BuildArgs,
+    pub global: GlobalScope,
+    pub graph: StageGraph,
+    /// `RUN --mount=type=cache` trees, by id, shared by the steps of this build.
+    pub cache_mounts: std::sync::Mutex<HashMap<String, kiln_runtime::SharedTree>>,
+    pub file_name: String,
+    pub context: Context,
+    pub cache: Cache,
+    pub store: Arc<Store>,
+    pub blobs: Layout,
+    pub runtime: kiln_runtime::Runtime,
+    pub events: Arc<dyn EventSink>,
+    pub redact: SecretPatterns,
+}
+
+type StageFuture = Shared<BoxFuture<'static, Result<Arc<StageState>, Arc<BuildError>>>>;
+
+/// Builds the target of `req`; progress goes to `events`.
+pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
+    let text = std::fs::read_to_string(&req.dockerfile).map_err(|e| BuildError::Input {
+        what: format!("cannot read Dockerfile {}", req.dockerfile.display()),
+        why: e.to_string(),
+    })?;
+    let file_name = req.dockerfile.display().to_string();
+    let dockerfile = kiln_dockerfile::parse(&text, &file_name)
+        .map_err(|e| BuildError::Dockerfile(e.to_string()))?;
+    let mut warnings = Vec::new();
+    for w in &dockerfile.warnings {
+        let message = format!(
+            "{}:{}: {}: {}",
+            file_name,
+            w.span.start_line,
+            w.rule.name(),
+            w.message
+        );
+        events.emit(Event::Warning {
+            message: message.clone(),
+        });
+        warnings.push(message);
+    }
+    let graph_err = |e: &dyn std::fmt::Display| BuildError::Dockerfile(format!("{file_name}: {e}"));
+    let build_args = BuildArgs {
+        values: req.build_args.iter().cloned().collect(),
+        target_platform: frontend_platform(&req.platform),
+        build_platform: frontend_platform(&Platform::host_linux()),
+    };
+    let global = GlobalScope::new(&dockerfile, &build_args).map_err(|e| graph_err(&e))?;
+    let graph = StageGraph::new(&dockerfile, &global).map_err(|e| graph_err(&e))?;
+    let target =
+        StageGraph::target(&dockerfile, req.target.as_deref()).map_err(|e| graph_err(&e))?;
+    let needed = graph.required(target);
+    check_required_secrets(&dockerfile, &global, &needed, &req.secrets, &file_name)?;
+
+    let ignore_file = dockerignore_beside(&req.dockerfile);
+    let context = Context::open(&req.context_dir, ignore_file.as_deref())?;
+    std::fs::create_dir_all(&req.cache_dir).map_err(|e| BuildError::Input {
+        what: format!("cannot create cache directory {}", req.cache_dir.display()),
+        why: e.to_string(),
+    })?;
+    let cache = Cache::open(&req.cache_dir)?;
+    let store = Store::open(req.cache_dir.join("files")).map_err(|e| BuildError::Input {
+        what: "cannot open the file store in the cache".into(),
+        why: e.to_string(),
+    })?;
+    let blobs = Layout::open_or_create(req.cache_dir.join("blobs"))
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
+        cache_dir: Some(req.cache_dir.join("modules")),
+        ..Default::default()
+    })
+    .map_err(|e| BuildError::Internal(format!("starting the wasm runtime: {e}")))?;
+    let redact = SecretPatterns::for_redaction(&req.secrets)
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let shared = Arc::new(Shared_ {
+        req,
+        dockerfile,
+        build_args,
+        global,
+        graph,
+        cache_mounts: std::sync::Mutex::new(HashMap::new()),
+        file_name,
+        context,
+        cache,
+        store,
+        blobs,
+        runtime,
+        events,
+        redact,
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| BuildError::Internal(format!("starting the scheduler: {e}")))?;
+    let state = rt.block_on(run_stages(shared.clone(), needed, target))?;
+    let mut state = Arc::try_unwrap(state).unwrap_or_else(|arc| (*arc).clone());
+    let image = assemble(&shared, &mut state)?;
+    Ok(Built {
+        image,
+        warnings,
+        state,
+    })
+}
+
+fn frontend_platform(p: &Platform) -> kiln_dockerfile::args::Platform {
+    kiln_dockerfile::args::Platform {
+        os: p.os.clone(),
+        arch: p.architecture.clone(),
+        variant: p.variant.clone(),
+    }
+}
+
+/// BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile before the context's.
+fn dockerignore_beside(dockerfile: &std::path::Path) -> Option<PathBuf> {
+    let name = dockerfile.file_name()?.to_str()?;
+    let candidate = dockerfile.with_file_name(format!("{name}.dockerignore"));
+    candidate.is_file().then_some(candidate)
+}
+
+/// A required secret that was not given fails the build before any step runs.
+fn check_required_secrets(
+    dockerfile: &Dockerfile,
+    global: &GlobalScope,
+    needed: &[usize],
+    secrets: &Secrets,
+    file: &str,
+) -> Result<(), BuildError> {
+    let lookup = |name: &str| global.get(name).map(str::to_owned);
+    for &i in needed {
+        for step in &dockerfile.stages[i].steps {
+            let Instruction::Run(run) = &step.instruction else {
+                continue;
+            };
+            // Stage ARGs in mount options are only known at run time; checked there too.
+            let Ok(mounts) = run.resolve_mounts(dockerfile.directives.escape, &lookup) else {
+                continue;
+            };
+            for m in mounts {
+                if let Mount::Secret { id, required, .. } = m
+                    && required
+                    && secrets.get(id.as_str()).is_none()
+                {
+                    return Err(BuildError::MissingSecret {
+                        id: id.as_str().to_owned(),
+                        location: format!("{file}:{}", step.span.start_line),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_stages(
+    shared: Arc<Shared_>,
+    needed: Vec<usize>,
+    final_stage: usize,
+) -> Result<Arc<StageState>, BuildError> {
+    let mut futures: HashMap<usize, StageFuture> = HashMap::new();
+    for &i in &needed {
+        let deps: Vec<(usize, StageFuture)> = shared.graph.nodes[i]
+            .stage_deps()
+            .into_iter()
+            .filter_map(|d| futures.get(&d).map(|f| (d, f.clone())))
+            .collect();
+        let shared = shared.clone();
+        let fut = async move {
+            let mut done = BTreeMap::new();
+            for (d, f) in deps {
+                done.insert(d, f.await?);
+            }
+            let task = tokio::task::spawn_blocking(move || run_stage(&shared, i, &done));
+            match task.await {
+                Ok(r) => r.map(Arc::new).map_err(Arc::new),
+                Err(e) => Err(Arc::new(BuildError::Internal(format!("stage task: {e}")))),
+            }
+        }
+        .boxed()
+        .shared();
+        futures.insert(i, fut);
+    }
+    // Drive every needed stage (so failures anywhere surface), then return the target.
+    let all: Vec<_> = needed
+        .iter()
+        .filter_map(|i| futures.get(i).cloned())
+        .collect();
+    let results = futures::future::join_all(all).await;
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        return Err(Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Internal(e.to_string())));
+    }
+    match futures.get(&final_stage) {
+        Some(f) => f
+            .clone()
+            .await
+            .map_err(|e| BuildError::Internal(e.to_string())),
+        None => Err(BuildError::Internal(
+            "target stage was not scheduled".into(),
+        )),
+    }
+}
+
+/// Builds one stage, given the finished stages it depends on.
+fn run_stage(
+    shared: &Shared_,
+    index: usize,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<StageState, BuildError> {
+    let stage = &shared.dockerfile.stages[index];
+    let mut state = base_state(shared, index, deps)?;
+    let mut scope = kiln_dockerfile::args::StageScope::new(
+        &shared.build_args,
+        &shared.global,
+        shared.dockerfile.directives.escape,
+        step::env_of(&state),
+    );
+    let total = stage.steps.len();
+    let label = stage
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{}", stage.index));
+    for (n, step) in stage.steps.iter().enumerate() {
+        let id = StepId {
+            stage: label.clone(),
+            index: n + 1,
+            total,
+        };
+        let shown = shared.redact.redact_str(&step.original);
+        let started = Instant::now();
+        shared.events.emit(Event::StepStarted {
+            step: id.clone(),
+            name: shown.clone(),
+            at_us: now_us(),
+        });
+        let at = step::At {
+            stage: index,
+            step: n,
+            id: &id,
+        };
+        match step::run(shared, &mut state, &mut scope, step, &at, deps) {
+            Ok(step::Outcome::Cached) => shared.events.emit(Event::StepCached {
+                step: id,
+                at_us: now_us(),
+            }),
+            Ok(step::Outcome::Done) => shared.events.emit(Event::StepDone {
+                step: id,
+                at_us: now_us(),
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            }),
+            Err(e) => {
+                let message = shared.redact.redact_str(&e.message);
+                shared.events.emit(Event::StepFailed {
+                    step: id,
+                    at_us: now_us(),
+                    error: message.clone(),
+                });
+                return Err(BuildError::Step {
+                    location: format!("{}:{}", shared.file_name, step.span.start_line),
+                    instruction: shown,
+                    message,
+                    output_tail: e
+                        .output_tail
+                        .iter()
+                        .map(|l| shared.redact.redact_str(l))
+                        .collect(),
+                });
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// The state a stage starts from: `scratch`, another stage, or an image.
+fn base_state(
+    shared: &Shared_,
+    index: usize,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<StageState, BuildError> {
+    let platform = &shared.req.platform;
+    match &shared.graph.nodes[index].base {
+        StageSource::Stage(parent) => deps
+            .get(parent)
+            .map(|p| (**p).clone())
+            .ok_or_else(|| BuildError::Internal(format!("stage {parent} not built"))),
+        StageSource::Scratch => {
+            let mut config = ImageConfig::new(platform, shared.req.epoch);
+            config.update_container(|c| {
+                c.set_env(Some(vec![format!("PATH={}", kiln_shell::DEFAULT_PATH)]));
+            });
+            Ok(StageState::new(
+                CacheKey::root("scratch", &platform.to_string()),
+                config,
+                Vec::new(),
+                shared.store.clone(),
+                shared.blobs.clone(),
+            ))
+        }
+        StageSource::Image(name) => {
+            let image = crate::images::resolve_base(shared, name, platform)?;
+            crate::images::state_of_image(shared, &image, name)
+        }
+    }
+}
+
+/// Writes the final config and manifest, after the leak guard has passed.
+fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildError> {
+    let mut config = state.config.clone();
+    if !shared.req.labels.is_empty() {
+        config.update_container(|c| {
+            let mut labels = c.labels().clone().unwrap_or_default();
+            for (k, v) in &shared.req.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+            c.set_labels(Some(labels));
+        });
+    }
+    config.set_created(shared.req.epoch);
+    guard_leaks(shared, state, &config)?;
+    let layers: Vec<kiln_oci::Layer> = state.layers.iter().map(|l| l.layer.clone()).collect();
+    let desc = shared
+        .blobs
+        .write_image(&config, &layers, &BTreeMap::new())
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    shared
+        .blobs
+        .load_descriptor(&desc, Some(&shared.req.platform))
+        .map_err(|e| BuildError::Internal(e.to_string()))
+}
+
+/// Defence in depth: scans every layer this build produced (uncompressed), the config and
+/// the history for secret values.
+fn guard_leaks(
+    shared: &Shared_,
+    state: &StageState,
+    config: &ImageConfig,
+) -> Result<(), BuildError> {
+    let patterns = SecretPatterns::for_leak_guard(&shared.req.secrets)
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    let config_json = config
+        .to_json()
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let mut findings = Vec::new();
+    if let Some(f) = leak::scan_bytes(&patterns, "the image config or history", &config_json) {
+        findings.push(f);
+    }
+    for l in &state.layers {
+        let d = kiln_oci::Digest::from_oci(l.layer.descriptor.digest())
+            .map_err(|e| BuildError::Internal(e.to_string()))?;
+        let blob = shared
+            .blobs
+            .open_blob(&d)
+            .map_err(|e| BuildError::Internal(e.to_string()))?;
+        let reader = kiln_oci::decompress_layer(blob, l.layer.descriptor.media_type(), "layer")
+            .map_err(|e| BuildError::Internal(e.to_string()))?;
+        let found = leak::scan_layer(&patterns, reader)
+            .map_err(|e| BuildError::Internal(format!("scanning layer {d}: {e}")))?;
+        if let Some(mut f) = found {
+            f.location = format!("{} (layer {d})", f.location);
+            findings.push(f);
+            // The leaking layer must not stay in the cache.
+            shared.cache.forget_layer(&d.to_string());
+            let _ = std::fs::remove_file(shared.blobs.blob_path(&d));
+        }
+    }
+    let Some(first) = findings.first() else {
+        return Ok(());
+    };
+    match shared.req.leak_policy {
+        LeakPolicy::Error => Err(BuildError::Leak {
+            secret: first.secret.clone(),
+            location: first.location.clone(),
+        }),
+        LeakPolicy::Warn => {
+            for f in &findings {
+                shared.events.emit(Event::Warning {
+                    message: format!("secret leak: {f}"),
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Key for a step: the parent's key and the kind of instruction; callers add fields.
+pub(crate) fn step_key(parent: CacheKey, kind: &str) -> KeyBuilder {
+    KeyBuilder::new(Some(parent)).field("instruction", kind)
+}
+
+impl Shared_ {
+    /// The tree behind `RUN --mount=type=cache,id=ID`, created empty on first use.
+    pub(crate) fn cache_mount(&self, id: &str) -> Result<kiln_runtime::SharedTree, StepError> {
+        let mut mounts = self
+            .cache_mounts
+            .lock()
+            .map_err(|_| StepError::new("cache mount table poisoned"))?;
+        Ok(mounts
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(parking_lot::Mutex::new(kiln_fs::Tree::new(&self.store))))
+            .clone())
+    }
+}

@@ -1,0 +1,439 @@
+//! `RUN`: the step's script interpreted by kiln's shell, every command a wasm process over
+//! a tree opened from the stage's snapshot, with exactly the mounts this step asks for.
+//!
+//! Secrets are granted here and nowhere else: a secret mount becomes an in-memory file in
+//! this step's mount table (never a node of the tree), a secret `env=` becomes a variable
+//! of this step's shell only. The cache key records a secret's id, target and mode, never
+//! its value. Everything the step prints goes through the redactor before it is shown.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use kiln_dockerfile::args::StageScope;
+use kiln_dockerfile::graph::{EdgeKind, StageSource};
+use kiln_dockerfile::{Mount, NetworkMode, Run, RunProgram};
+use kiln_fs::{Timestamp, Tree};
+use kiln_runtime::{MountTable, NetworkPolicy, Vfs};
+use kiln_shell::{Shell, ShellOptions};
+
+use crate::engine::{Shared_, step_key};
+use crate::error::StepError;
+use crate::progress::{Event, StepId, Stream};
+use crate::redact::Redactor;
+use crate::state::StageState;
+use crate::step::{self, At, Outcome};
+
+/// How many lines of a failing step's output the error shows.
+const TAIL_LINES: usize = 12;
+
+pub(crate) fn run_step(
+    shared: &Shared_,
+    state: &mut StageState,
+    run: &Run,
+    scope: &StageScope<'_>,
+    text: &str,
+    at: &At<'_>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<Outcome, StepError> {
+    let lookup = |name: &str| scope.lookup(name);
+    let mounts = run
+        .resolve_mounts(shared.dockerfile.directives.escape, &lookup)
+        .map_err(|e| StepError::new(format!("invalid --mount: {e}")))?;
+    let program = run.program();
+    let env = scope.run_env();
+    let step = Exec {
+        network: network_for(shared, run.network),
+        cwd: step::workdir(state),
+        user: state.config.container().user().clone().unwrap_or_default(),
+        shell: step::shell_of(state),
+        mount_sources: mount_sources(shared, at),
+    };
+    let mut key = step_key(state.key, "RUN")
+        .field("program", format!("{program:?}"))
+        .field("shell", step.shell.join("\0"))
+        .field("cwd", &step.cwd)
+        .field("user", &step.user)
+        .field("network", format!("{}", step.network.enabled));
+    for (k, v) in &env {
+        key = key.field("env", format!("{k}={v}"));
+    }
+    for m in &mounts {
+        key = key.field("mount", mount_key(m));
+    }
+    let key = key.finish();
+    let created_by = history_text(text, &step.shell, &program);
+    step::layer_step(shared, state, key, &created_by, |state, tree| {
+        execute(
+            shared, state, tree, &mounts, &program, env, &step, at.id, deps,
+        )
+    })
+}
+
+/// What a RUN step runs with, besides its mounts and environment.
+struct Exec {
+    network: NetworkPolicy,
+    cwd: String,
+    user: String,
+    shell: Vec<String>,
+    /// Where each `--mount=from=` of this step comes from, by mount number.
+    mount_sources: BTreeMap<usize, StageSource>,
+}
+
+fn mount_sources(shared: &Shared_, at: &At<'_>) -> BTreeMap<usize, StageSource> {
+    shared.graph.nodes[at.stage]
+        .edges
+        .iter()
+        .filter_map(|e| match e.kind {
+            EdgeKind::Mount { step, mount } if step == at.step => Some((mount, e.source.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// BuildKit's history text: `RUN /bin/sh -c <script> # buildkit`, with the mount flags as
+/// written (they name secrets by id only).
+fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
+    let flags: Vec<&str> = text
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| w.starts_with("--"))
+        .collect();
+    let body = match program {
+        RunProgram::Shell(s) => format!("{} {s}", shell.join(" ")),
+        RunProgram::Exec(argv) => format!(
+            "[{}]",
+            argv.iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        RunProgram::ScriptFile { name, .. } => format!("<<{name}"),
+    };
+    let mut text = String::from("RUN ");
+    for f in flags {
+        text.push_str(f);
+        text.push(' ');
+    }
+    text.push_str(&body);
+    text.push_str(" # buildkit");
+    text
+}
+
+/// A mount's cache-key text: everything that shapes what the step sees, except secret
+/// values (which are never part of a key).
+fn mount_key(m: &Mount) -> String {
+    match m {
+        Mount::Secret {
+            id,
+            target,
+            env,
+            required,
+            mode,
+            uid,
+            gid,
+        } => format!(
+            "secret id={} target={target:?} env={env:?} required={required} mode={mode:o} uid={uid} gid={gid}",
+            id.as_str()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn network_for(shared: &Shared_, mode: Option<NetworkMode>) -> NetworkPolicy {
+    let step_allows = !matches!(mode, Some(NetworkMode::None));
+    NetworkPolicy {
+        enabled: shared.req.network.enabled && step_allows,
+        allowed_hosts: shared.req.network.allowed_hosts.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    shared: &Shared_,
+    state: &mut StageState,
+    tree: &mut Tree,
+    mounts: &[Mount],
+    program: &RunProgram,
+    mut env: Vec<(String, String)>,
+    step: &Exec,
+    id: &StepId,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<(), StepError> {
+    let (uid, gid) = if step.user.is_empty() {
+        (0, 0)
+    } else {
+        crate::copy::resolve_owner(tree, &step.user)?
+    };
+    // The step's tree is shared with the runtime for the duration of the step.
+    let owned = std::mem::replace(tree, Tree::new(state.store()));
+    let shared_tree = Arc::new(parking_lot::Mutex::new(owned));
+    let table = mount_table(shared, state, mounts, &mut env, &step.mount_sources, deps)?;
+    let vfs = Vfs::new(shared_tree.clone(), table).with_user(uid, gid);
+
+    let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
+    let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
+    let host = kiln_shell::RuntimeHost::new(
+        shared.runtime.clone(),
+        vfs,
+        kiln_runtime::Limits::default(),
+        step.network.clone(),
+    );
+    let mut sh = Shell::new(
+        Arc::new(host),
+        ShellOptions {
+            env,
+            cwd: step.cwd.clone(),
+            stdout: out.clone(),
+            stderr: err.clone(),
+            ..ShellOptions::default()
+        },
+    );
+    let status = match program {
+        RunProgram::Exec(argv) => sh.run_argv(argv),
+        RunProgram::Shell(script) => check_shell(&step.shell)
+            .and_then(|()| {
+                sh.run_script(script)
+                    .map_err(|e| StepError::new(e.to_string()))
+            })
+            .map_err(|e| kiln_shell::ShellError::Syntax(e.message)),
+        RunProgram::ScriptFile { content, .. } => sh.run_script(content),
+    };
+    drop(sh);
+    out.finish();
+    err.finish();
+    *tree = Arc::try_unwrap(shared_tree)
+        .map(parking_lot::Mutex::into_inner)
+        .map_err(|_| StepError::new("the step's processes did not finish"))?;
+    tree.set_clock(Timestamp::from_secs(shared.req.epoch));
+    let status = status.map_err(|e| StepError::new(e.to_string()))?;
+    if !status.success() {
+        let mut tail = out.tail();
+        tail.extend(err.tail());
+        let skip = tail.len().saturating_sub(TAIL_LINES);
+        return Err(StepError {
+            message: format!(
+                "the command did not complete successfully: exit code {}",
+                status.0
+            ),
+            output_tail: tail.into_iter().skip(skip).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// kiln interprets POSIX shell itself; a SHELL of `sh` or `bash` with `-c` is that shell.
+fn check_shell(shell: &[String]) -> Result<(), StepError> {
+    let name = shell
+        .first()
+        .map(|s| s.rsplit('/').next().unwrap_or(s))
+        .unwrap_or("");
+    if matches!(name, "sh" | "bash" | "dash" | "ash")
+        && shell.get(1).map(String::as_str) == Some("-c")
+    {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "SHELL {shell:?} is not supported: kiln runs RUN scripts with its POSIX shell (sh/bash -c)"
+        )))
+    }
+}
+
+fn mount_table(
+    shared: &Shared_,
+    state: &StageState,
+    mounts: &[Mount],
+    env: &mut Vec<(String, String)>,
+    sources: &BTreeMap<usize, StageSource>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<MountTable, StepError> {
+    let mut table = MountTable::new();
+    for (n, m) in mounts.iter().enumerate() {
+        match m {
+            Mount::Secret {
+                id,
+                target,
+                env: var,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                let Some(value) = shared.req.secrets.get(id.as_str()) else {
+                    if *required {
+                        return Err(StepError::new(format!(
+                            "secret {:?} is required but was not given",
+                            id.as_str()
+                        )));
+                    }
+                    continue;
+                };
+                if let Some(var) = var {
+                    let text = String::from_utf8_lossy(value.expose()).into_owned();
+                    env.retain(|(k, _)| k != var);
+                    env.push((var.clone(), text));
+                }
+                let target = match (target, var) {
+                    (Some(t), _) => Some(t.clone()),
+                    (None, None) => Some(format!("/run/secrets/{}", id.as_str())),
+                    (None, Some(_)) => None,
+                };
+                if let Some(t) = target {
+                    table
+                        .add_secret(
+                            &t,
+                            kiln_runtime::Zeroizing::new(value.expose().to_vec()),
+                            *mode,
+                            *uid,
+                            *gid,
+                        )
+                        .map_err(|e| StepError::new(format!("secret {:?}: {e}", id.as_str())))?;
+                }
+            }
+            Mount::Tmpfs { target, .. } => table
+                .add_tmpfs(target, state.store())
+                .map_err(|e| StepError::new(e.to_string()))?,
+            Mount::Cache { id, target, .. } => {
+                let tree = shared.cache_mount(id)?;
+                table
+                    .add_cache(target, tree)
+                    .map_err(|e| StepError::new(e.to_string()))?;
+            }
+            Mount::Bind {
+                target,
+                source,
+                from,
+                readwrite,
+            } => {
+                let from = from.as_ref().and_then(|_| sources.get(&n));
+                bind_mount(shared, &mut table, target, source, from, *readwrite, deps)?
+            }
+            Mount::Ssh { required, .. } => {
+                if *required {
+                    return Err(StepError::new(
+                        "ssh mounts are not supported: kiln has no ssh agent forwarding",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(table)
+}
+
+fn bind_mount(
+    shared: &Shared_,
+    table: &mut MountTable,
+    target: &str,
+    source: &str,
+    from: Option<&StageSource>,
+    readwrite: bool,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<(), StepError> {
+    match from {
+        None => {
+            let dir = shared.context.open_subdir(source)?;
+            if readwrite {
+                table.add_bind_rw(target, &dir, &shared.store)
+            } else {
+                table.add_bind(target, dir)
+            }
+            .map_err(|e| StepError::new(e.to_string()))
+        }
+        Some(from) => {
+            // A stage or image: a private copy of its tree, so writes never reach it.
+            let mut src = step::source_state(shared, from, deps)?;
+            let snap = src.snapshot()?;
+            let mut tree = Tree::from_snapshot(&snap);
+            let root = tree.root();
+            let sub = tree
+                .resolve(root, source.as_bytes(), kiln_fs::Follow::Yes)
+                .map_err(|e| StepError::new(format!("bind source {source:?}: {e}")))?;
+            if sub != root {
+                return Err(StepError::new(
+                    "bind mounts of a subdirectory of a stage are not supported yet; use source=/",
+                ));
+            }
+            table
+                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
+                .map_err(|e| StepError::new(e.to_string()))
+        }
+    }
+}
+
+/// Forwards one output stream of a step to the progress view, redacted, and keeps its
+/// last lines for the error message.
+struct OutputSink {
+    events: Arc<dyn crate::progress::EventSink>,
+    step: StepId,
+    stream: Stream,
+    inner: Mutex<SinkState>,
+}
+
+struct SinkState {
+    redactor: Redactor,
+    tail: Vec<String>,
+    partial: String,
+}
+
+impl OutputSink {
+    fn new(shared: &Shared_, step: StepId, stream: Stream) -> Self {
+        Self {
+            events: shared.events.clone(),
+            step,
+            stream,
+            inner: Mutex::new(SinkState {
+                redactor: Redactor::new(shared.redact.clone()),
+                tail: Vec::new(),
+                partial: String::new(),
+            }),
+        }
+    }
+
+    fn emit(&self, state: &mut SinkState, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        state.partial.push_str(&text);
+        while let Some(i) = state.partial.find('\n') {
+            let line: String = state.partial.drain(..=i).collect();
+            state.tail.push(line.trim_end_matches('\n').to_owned());
+            if state.tail.len() > TAIL_LINES {
+                state.tail.remove(0);
+            }
+        }
+        self.events.emit(Event::StepOutput {
+            step: self.step.clone(),
+            stream: self.stream.clone(),
+            text,
+        });
+    }
+
+    fn finish(&self) {
+        let Ok(mut state) = self.inner.lock() else {
+            return;
+        };
+        let rest = state.redactor.finish();
+        self.emit(&mut state, &rest);
+        if !state.partial.is_empty() {
+            let line = std::mem::take(&mut state.partial);
+            state.tail.push(line);
+        }
+    }
+
+    fn tail(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .map(|s| s.tail.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl kiln_shell::io::Stream for OutputSink {
+    fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut state) = self.inner.lock() {
+            let safe = state.redactor.push(buf);
+            self.emit(&mut state, &safe);
+        }
+        Ok(buf.len())
+    }
+}

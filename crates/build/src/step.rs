@@ -1,0 +1,525 @@
+//! One Dockerfile instruction applied to a stage: variable expansion, the cache key, and
+//! the effect (a layer for RUN/COPY/ADD/WORKDIR, a config change for the rest).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kiln_dockerfile::args::StageScope;
+use kiln_dockerfile::graph::{EdgeKind, StageSource};
+use kiln_dockerfile::{Copy, Healthcheck, Instruction, ShellOrExec, Step};
+use kiln_fs::{Timestamp, Tree};
+
+use crate::cache::{CacheKey, StepRecord};
+use crate::copy::{self, Placement};
+use crate::engine::{Shared_, step_key};
+use crate::error::StepError;
+use crate::progress::StepId;
+use crate::state::{StageLayer, StageState};
+
+/// What happened to a step.
+pub enum Outcome {
+    Cached,
+    Done,
+}
+
+/// BuildKit's comment on history entries it writes.
+const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
+
+/// Where a step is: its stage and position (for graph edges) and its progress id.
+pub struct At<'a> {
+    pub stage: usize,
+    pub step: usize,
+    pub id: &'a StepId,
+}
+
+/// The image's ENV as pairs (the base of a stage's variable scope).
+pub(crate) fn env_of(state: &StageState) -> Vec<(String, String)> {
+    state
+        .config
+        .container()
+        .env()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// Applies one step to the stage.
+pub fn run(
+    shared: &Shared_,
+    state: &mut StageState,
+    scope: &mut StageScope<'_>,
+    step: &Step,
+    at: &At<'_>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<Outcome, StepError> {
+    let expanded = scope
+        .dispatch(&step.instruction)
+        .map_err(|e| StepError::new(e.to_string()))?;
+    let epoch = shared.req.epoch;
+    let text = step.original.as_str();
+    match expanded {
+        Instruction::Arg(decls) => {
+            let values = scope.args();
+            let mut key = step_key(state.key, "ARG");
+            for d in decls {
+                let value = values
+                    .iter()
+                    .find(|(k, _)| *k == d.name)
+                    .map(|(_, v)| v.as_str());
+                key = key.field(&d.name, value.unwrap_or("\0unset"));
+            }
+            state.key = key.finish();
+            Ok(Outcome::Done)
+        }
+        Instruction::Env { vars, .. } => {
+            config_step(state, text, epoch, |c| {
+                let mut all = c.env().clone().unwrap_or_default();
+                for (k, v) in &vars {
+                    all.retain(|kv| kv.split_once('=').map(|p| p.0) != Some(k.as_str()));
+                    all.push(format!("{k}={v}"));
+                }
+                c.set_env(Some(all));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Workdir(dir) => {
+            let cwd = workdir(state);
+            let path = copy::normalize_abs(&if dir.starts_with('/') {
+                dir
+            } else {
+                format!("{cwd}/{dir}")
+            });
+            let key = step_key(state.key, "WORKDIR").field("path", &path).finish();
+            let outcome = layer_step(shared, state, key, text, |_, tree| {
+                let how = placement(tree, None, None, epoch)?;
+                copy::mkdir_p(tree, &path, &how)
+                    .map_err(|e| StepError::new(format!("WORKDIR {path}: {e}")))?;
+                Ok(())
+            })?;
+            state.config.update_container(|c| {
+                c.set_working_dir(Some(path.clone()));
+            });
+            Ok(outcome)
+        }
+        Instruction::User(user) => {
+            config_step(state, text, epoch, |c| {
+                c.set_user(Some(user.clone()));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Label { labels, .. } => {
+            config_step(state, text, epoch, |c| {
+                let mut all = c.labels().clone().unwrap_or_default();
+                all.extend(labels.iter().cloned());
+                c.set_labels(Some(all));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Expose(ports) => {
+            config_step(state, text, epoch, |c| {
+                let mut all = c.exposed_ports().clone().unwrap_or_default();
+                for p in &ports {
+                    let p = if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    if !all.contains(&p) {
+                        all.push(p);
+                    }
+                }
+                all.sort();
+                c.set_exposed_ports(Some(all));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Volume(vols) => {
+            config_step(state, text, epoch, |c| {
+                let mut all = c.volumes().clone().unwrap_or_default();
+                for v in &vols {
+                    if !all.contains(v) {
+                        all.push(v.clone());
+                    }
+                }
+                all.sort();
+                c.set_volumes(Some(all));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Cmd(cmd) => {
+            let argv = argv_of(&cmd, &shell_of(state));
+            config_step(state, text, epoch, |c| {
+                c.set_cmd(Some(argv));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Entrypoint(ep) => {
+            let argv = argv_of(&ep, &shell_of(state));
+            config_step(state, text, epoch, |c| {
+                c.set_entrypoint(Some(argv));
+                // Docker resets an inherited CMD when ENTRYPOINT is set.
+                c.set_cmd(None);
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Shell(shell) => {
+            state.config.docker.shell = Some(shell);
+            history_only(state, text, epoch);
+            Ok(Outcome::Done)
+        }
+        Instruction::StopSignal(sig) => {
+            config_step(state, text, epoch, |c| {
+                c.set_stop_signal(Some(sig.clone()));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Healthcheck(h) => {
+            state.config.docker.healthcheck = Some(healthcheck(&h, &shell_of(state)));
+            history_only(state, text, epoch);
+            Ok(Outcome::Done)
+        }
+        Instruction::Onbuild { expression, .. } => {
+            state
+                .config
+                .docker
+                .on_build
+                .get_or_insert_with(Vec::new)
+                .push(expression);
+            history_only(state, text, epoch);
+            Ok(Outcome::Done)
+        }
+        Instruction::Maintainer(m) => {
+            config_step(state, text, epoch, |c| {
+                let mut labels = c.labels().clone().unwrap_or_default();
+                labels.insert("maintainer".into(), m.clone());
+                c.set_labels(Some(labels));
+            });
+            Ok(Outcome::Done)
+        }
+        Instruction::Copy(c) | Instruction::Add(c) => copy_step(shared, state, &c, text, at, deps),
+        Instruction::Run(run) => crate::run::run_step(shared, state, &run, scope, text, at, deps),
+    }
+}
+
+/// A step that only changes the config: a history entry and a new key.
+fn config_step(
+    state: &mut StageState,
+    text: &str,
+    epoch: i64,
+    f: impl FnOnce(&mut oci_spec::image::Config),
+) {
+    state.config.update_container(f);
+    history_only(state, text, epoch);
+}
+
+fn history_only(state: &mut StageState, text: &str, epoch: i64) {
+    state
+        .config
+        .add_empty_layer_history(text, Some(HISTORY_COMMENT), epoch);
+    state.key = step_key(state.key, text).finish();
+}
+
+pub(crate) fn workdir(state: &StageState) -> String {
+    state
+        .config
+        .container()
+        .working_dir()
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+pub(crate) fn shell_of(state: &StageState) -> Vec<String> {
+    state
+        .config
+        .docker
+        .shell
+        .clone()
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+}
+
+fn argv_of(cmd: &ShellOrExec, shell: &[String]) -> Vec<String> {
+    match cmd {
+        ShellOrExec::Exec(v) => v.clone(),
+        ShellOrExec::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+fn healthcheck(h: &Healthcheck, shell: &[String]) -> kiln_oci::Healthcheck {
+    let nanos = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
+    match h {
+        Healthcheck::None => kiln_oci::Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        },
+        Healthcheck::Check {
+            test,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test = match test {
+                ShellOrExec::Exec(v) => std::iter::once("CMD".to_owned())
+                    .chain(v.iter().cloned())
+                    .collect(),
+                ShellOrExec::Shell(s) => {
+                    let _ = shell;
+                    vec!["CMD-SHELL".to_owned(), s.clone()]
+                }
+            };
+            kiln_oci::Healthcheck {
+                test,
+                interval: nanos(interval),
+                timeout: nanos(timeout),
+                start_period: nanos(start_period),
+                start_interval: nanos(start_interval),
+                retries: retries.map(u64::from),
+            }
+        }
+    }
+}
+
+/// Runs a filesystem-changing step through the cache: on a hit, the recorded layer is
+/// reused without touching files; on a miss, `effect` runs on a tree opened from the
+/// current snapshot and the diff becomes the step's layer.
+pub(crate) fn layer_step(
+    shared: &Shared_,
+    state: &mut StageState,
+    key: CacheKey,
+    created_by: &str,
+    effect: impl FnOnce(&mut StageState, &mut Tree) -> Result<(), StepError>,
+) -> Result<Outcome, StepError> {
+    let epoch = shared.req.epoch;
+    if !shared.req.no_cache
+        && let Some(rec) = shared.cache.get(key)?
+        && let Some(layers) = cached_layer(shared, &rec)
+    {
+        match layers {
+            Some(layer) => {
+                state.config.add_layer(
+                    &layer.layer.diff_id,
+                    created_by,
+                    Some(HISTORY_COMMENT),
+                    epoch,
+                );
+                state.push_cached(layer);
+            }
+            None => state
+                .config
+                .add_empty_layer_history(created_by, Some(HISTORY_COMMENT), epoch),
+        }
+        state.key = key;
+        return Ok(Outcome::Cached);
+    }
+    let snapshot = state.snapshot()?;
+    let mut tree = Tree::from_snapshot(&snapshot);
+    tree.set_clock(Timestamp::from_secs(epoch));
+    effect(state, &mut tree)?;
+    let next = tree.snapshot()?;
+    let layer = state.commit(next, epoch, shared.req.compression)?;
+    match &layer {
+        Some(l) => {
+            state
+                .config
+                .add_layer(&l.layer.diff_id, created_by, Some(HISTORY_COMMENT), epoch)
+        }
+        None => state
+            .config
+            .add_empty_layer_history(created_by, Some(HISTORY_COMMENT), epoch),
+    }
+    shared.cache.put(
+        key,
+        &StepRecord {
+            layer: layer.as_ref().map(StageLayer::to_ref),
+        },
+    )?;
+    state.key = key;
+    Ok(Outcome::Done)
+}
+
+/// The layer a cache record names, if its blob is still there. `Some(None)`: the step
+/// changed nothing. `None`: the record is unusable (blob pruned), so the step reruns.
+fn cached_layer(shared: &Shared_, rec: &StepRecord) -> Option<Option<StageLayer>> {
+    let Some(r) = &rec.layer else {
+        return Some(None);
+    };
+    let layer = StageLayer::from_ref(r).ok()?;
+    let digest = kiln_oci::Digest::from_oci(layer.layer.descriptor.digest()).ok()?;
+    shared.blobs.has_blob(&digest).then_some(Some(layer))
+}
+
+/// Ownership and mode for copied files: `--chown` resolved in the destination image.
+fn placement(
+    tree: &mut Tree,
+    chown: Option<&str>,
+    chmod: Option<&str>,
+    epoch: i64,
+) -> Result<Placement, StepError> {
+    let (uid, gid) = match chown {
+        Some(spec) => copy::resolve_owner(tree, spec)?,
+        None => (0, 0),
+    };
+    let chmod = match chmod {
+        None => None,
+        Some(text) => match kiln_dockerfile::Chmod::parse(text).map_err(StepError::new)? {
+            kiln_dockerfile::Chmod::Octal(m) => Some(m),
+            kiln_dockerfile::Chmod::Symbolic(_) => {
+                return Err(StepError::new(format!(
+                    "--chmod={text}: symbolic modes are not supported yet; use octal (e.g. 0755)"
+                )));
+            }
+        },
+    };
+    Ok(Placement {
+        uid,
+        gid,
+        chmod,
+        mtime: Timestamp::from_secs(epoch),
+    })
+}
+
+fn copy_step(
+    shared: &Shared_,
+    state: &mut StageState,
+    c: &Copy,
+    text: &str,
+    at: &At<'_>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<Outcome, StepError> {
+    let cwd = workdir(state);
+    let dest = if c.dest.starts_with('/') {
+        c.dest.clone()
+    } else {
+        format!("{}/{}", cwd.trim_end_matches('/'), c.dest)
+    };
+    let several = c.sources.len() + c.heredocs.len() > 1
+        || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
+    let mut key = step_key(state.key, "COPY")
+        .field("dest", &dest)
+        .field("chown", c.chown.as_deref().unwrap_or(""))
+        .field("chmod", c.chmod.as_deref().unwrap_or(""));
+    for h in &c.heredocs {
+        key = key.field("heredoc", &h.name).field("body", &h.content);
+    }
+    let created_by = format!("{text} # buildkit");
+    let epoch = shared.req.epoch;
+    if c.from.is_none() {
+        let mut sources = Vec::new();
+        for s in &c.sources {
+            sources.extend(shared.context.resolve(s)?);
+        }
+        let key = key
+            .field("sources", shared.context.digest_sources(&sources)?)
+            .finish();
+        return layer_step(shared, state, key, &created_by, |_, tree| {
+            let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
+            let mut open = |rel: &str| -> Result<Box<dyn std::io::Read>, copy::CopyError> {
+                shared
+                    .context
+                    .open_file(rel)
+                    .map(|f| Box::new(f.into_std()) as Box<dyn std::io::Read>)
+                    .map_err(|e| copy::CopyError::Read {
+                        path: rel.to_owned(),
+                        source: kiln_fs::FsError::Io(std::io::Error::other(e.to_string())),
+                    })
+            };
+            copy::place(tree, &sources, &dest, several, &how, &mut open)?;
+            heredoc_files(tree, c, &dest, &how)
+        });
+    }
+    let source = shared.graph.nodes[at.stage]
+        .edges
+        .iter()
+        .find(|e| e.kind == EdgeKind::Copy { step: at.step })
+        .map(|e| e.source.clone())
+        .ok_or_else(|| StepError::new("COPY --from source was not resolved"))?;
+    let mut src_state = source_state(shared, &source, deps)?;
+    let src_snapshot = src_state.snapshot()?;
+    let key = key
+        .field("from", src_snapshot.id().to_string())
+        .field("sources", c.sources.join("\0"))
+        .finish();
+    layer_step(shared, state, key, &created_by, |_, tree| {
+        let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
+        let mut src_tree = Tree::from_snapshot(&src_snapshot);
+        let mut sources = Vec::new();
+        for s in &c.sources {
+            sources.extend(copy::tree_sources(&mut src_tree, s)?);
+        }
+        copy::place(
+            tree,
+            &sources,
+            &dest,
+            several,
+            &how,
+            &mut copy::open_in_tree(&mut src_tree),
+        )?;
+        Ok(())
+    })
+}
+
+/// `COPY <<EOF /dest` writes each heredoc body as a file named after its delimiter.
+fn heredoc_files(tree: &mut Tree, c: &Copy, dest: &str, how: &Placement) -> Result<(), StepError> {
+    for h in &c.heredocs {
+        let path = if c.sources.len() + c.heredocs.len() > 1 || dest.ends_with('/') {
+            format!("{}/{}", dest.trim_end_matches('/'), h.name)
+        } else {
+            dest.to_owned()
+        };
+        let entry = crate::context::Entry {
+            rel: h.name.clone(),
+            kind: crate::context::EntryKind::File {
+                size: h.content.len() as u64,
+            },
+            mode: 0o644,
+        };
+        let source = crate::context::Source {
+            top: entry,
+            children: Vec::new(),
+        };
+        let body = h.content.clone();
+        let mut open = move |_: &str| -> Result<Box<dyn std::io::Read>, copy::CopyError> {
+            Ok(Box::new(std::io::Cursor::new(body.clone().into_bytes())))
+        };
+        copy::place(tree, &[source], &path, false, how, &mut open)?;
+    }
+    Ok(())
+}
+
+/// The state a `--from` names: a finished stage this stage depends on, or an image.
+pub(crate) fn source_state(
+    shared: &Shared_,
+    source: &StageSource,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<StageState, StepError> {
+    match source {
+        StageSource::Stage(i) => deps
+            .get(i)
+            .map(|s| (**s).clone())
+            .ok_or_else(|| StepError::new(format!("stage {i} was not built"))),
+        StageSource::Scratch => Ok(StageState::new(
+            crate::cache::CacheKey::root("scratch", ""),
+            kiln_oci::ImageConfig::default(),
+            Vec::new(),
+            shared.store.clone(),
+            shared.blobs.clone(),
+        )),
+        StageSource::Image(name) => {
+            let image = crate::images::resolve_base(shared, name, &shared.req.platform)
+                .map_err(|e| StepError::new(e.to_string()))?;
+            crate::images::state_of_image(shared, &image, name)
+                .map_err(|e| StepError::new(e.to_string()))
+        }
+    }
+}

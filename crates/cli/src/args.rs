@@ -1,0 +1,328 @@
+//! Command-line syntax: docker-build-compatible flags, parsed with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build OCI images from Dockerfiles: every RUN step is WebAssembly; no daemon, no root, no VM",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from a Dockerfile and a build context.
+    Build(BuildArgs),
+    /// Run a command in an image's filesystem with kiln's runtime (like `docker run --rm`).
+    Run(RunArgs),
+    /// List the images in kiln's local image store.
+    Images,
+    /// Push an image from the local store to its registry.
+    Push(PushArgs),
+    /// Write an image from the local store to a tar archive.
+    Save(SaveArgs),
+    /// Delete kiln's build cache.
+    Prune,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    Rawjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeakMode {
+    Error,
+    Warn,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+    /// Name of the Dockerfile (default: PATH/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Name and optionally a tag (`name:tag`); repeatable.
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Build this stage and only what it needs.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Expose a secret to the build (`id=X,src=PATH`, `id=X,env=VAR`, `id=X`).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// Networking for RUN steps: `default` (allowed) or `none`.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Hosts RUN steps may reach over HTTP(S) (repeatable; default: any).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Output destination (`type=oci|docker|local|registry,dest=...`).
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<String>,
+    /// Shorthand for `--output=type=registry`.
+    #[arg(long)]
+    pub push: bool,
+    /// Target platform (`linux/amd64`, `linux/arm64`, ...).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Set metadata for the image (`KEY=VALUE`).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Write the image ID (config digest) to this file.
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Write build result metadata (JSON) to this file.
+    #[arg(long)]
+    pub metadata_file: Option<PathBuf>,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// Print only the image ID.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Only check the Dockerfile (lints) and exit.
+    #[arg(long)]
+    pub check: bool,
+    /// What to do when a secret value is found in the image.
+    #[arg(long = "secret-leak", value_enum, default_value = "error")]
+    pub secret_leak: LeakMode,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Set an environment variable (`KEY=VALUE`).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the image.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Bind a host directory: `type=bind,source=DIR,target=PATH[,rw]`.
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
+    /// Allow network access (HTTP through the runtime).
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// An image in the local store, or `scratch`.
+    pub image: String,
+    /// The command and its arguments (default: the image's ENTRYPOINT + CMD).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// `registry/repository:tag` of an image in the local store.
+    pub name: String,
+    /// Allow plain HTTP and unverified TLS for this registry.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Image name in the local store.
+    pub name: String,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Archive format.
+    #[arg(long, value_enum, default_value = "docker")]
+    pub format: SaveFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    Docker,
+    Oci,
+}
+
+/// One `--output`, as buildx spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// OCI image layout: a tar archive, or a directory with `tar=false`.
+    Oci { dest: PathBuf, tar: bool },
+    /// docker-archive tar (`docker load`).
+    Docker { dest: PathBuf },
+    /// The image's filesystem, written to a directory.
+    Local { dest: PathBuf },
+    /// Push to the registry named by `name=` or the `-t` tags.
+    Registry {
+        name: Option<String>,
+        insecure: bool,
+    },
+}
+
+impl Output {
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        if !spec.contains('=') {
+            // buildx: a bare path means a local export.
+            return Ok(Output::Local { dest: spec.into() });
+        }
+        let mut kind = None;
+        let mut dest = None;
+        let mut tar = true;
+        let mut name = None;
+        let mut insecure = false;
+        for field in spec.split(',') {
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| format!("invalid --output field {field:?}: expected key=value"))?;
+            match k {
+                "type" => kind = Some(v.to_owned()),
+                "dest" => dest = Some(PathBuf::from(v)),
+                "tar" => tar = parse_bool(k, v)?,
+                "name" => name = Some(v.to_owned()),
+                "push" => {
+                    if !parse_bool(k, v)? {
+                        return Err("type=registry always pushes; omit push=false".into());
+                    }
+                }
+                "registry.insecure" => insecure = parse_bool(k, v)?,
+                other => return Err(format!("unknown --output key {other:?}")),
+            }
+        }
+        let need_dest = |dest: Option<PathBuf>, t: &str| {
+            dest.ok_or_else(|| format!("--output type={t} needs dest=PATH"))
+        };
+        match kind.as_deref() {
+            Some("oci") => Ok(Output::Oci {
+                dest: need_dest(dest, "oci")?,
+                tar,
+            }),
+            Some("docker") => Ok(Output::Docker {
+                dest: need_dest(dest, "docker")?,
+            }),
+            Some("local") => Ok(Output::Local {
+                dest: need_dest(dest, "local")?,
+            }),
+            Some("registry") | Some("image") => Ok(Output::Registry { name, insecure }),
+            Some(other) => Err(format!(
+                "unknown output type {other:?}: use oci, docker, local or registry"
+            )),
+            None => Err("--output needs type=oci|docker|local|registry".into()),
+        }
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{key}={value:?}: expected true or false")),
+    }
+}
+
+/// Splits `KEY=VALUE`; a bare `KEY` takes its value from the environment (docker's rule
+/// for `--build-arg` and `-e`), and is dropped if unset.
+pub fn key_values(
+    items: &[String],
+    what: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.split_once('=') {
+            Some((k, _)) if k.is_empty() => return Err(format!("invalid {what} {item:?}")),
+            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+            None => {
+                if let Some(v) = env(item) {
+                    out.push((item.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_parse_like_buildx() {
+        assert_eq!(
+            Output::parse("type=oci,dest=x.tar").unwrap(),
+            Output::Oci {
+                dest: "x.tar".into(),
+                tar: true
+            }
+        );
+        assert_eq!(
+            Output::parse("type=oci,dest=dir,tar=false").unwrap(),
+            Output::Oci {
+                dest: "dir".into(),
+                tar: false
+            }
+        );
+        assert_eq!(
+            Output::parse("type=docker,dest=x.tar").unwrap(),
+            Output::Docker {
+                dest: "x.tar".into()
+            }
+        );
+        assert_eq!(
+            Output::parse("out").unwrap(),
+            Output::Local { dest: "out".into() }
+        );
+        assert_eq!(
+            Output::parse("type=registry").unwrap(),
+            Output::Registry {
+                name: None,
+                insecure: false
+            }
+        );
+        for bad in [
+            "type=oci",
+            "type=ftp,dest=x",
+            "type=oci,dest=x,tar=maybe",
+            "dest=x",
+        ] {
+            assert!(Output::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_values_take_bare_keys_from_env() {
+        let env = |k: &str| (k == "HOME").then(|| "/root".to_owned());
+        let kv = key_values(
+            &["A=1".into(), "HOME".into(), "UNSET".into(), "B=x=y".into()],
+            "--build-arg",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            kv,
+            vec![
+                ("A".into(), "1".into()),
+                ("HOME".into(), "/root".into()),
+                ("B".into(), "x=y".into())
+            ]
+        );
+        assert!(key_values(&["=v".into()], "--build-arg", &env).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

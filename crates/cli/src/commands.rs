@@ -1,0 +1,366 @@
+//! The subcommands, each a thin layer over `kiln-build` / `kiln-oci`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use kiln_build::secrets::{SecretSpec, Secrets};
+use kiln_build::{BuildRequest, LeakPolicy, Network, places};
+use kiln_oci::{Compression, Layout, Platform};
+
+use crate::args::{
+    BuildArgs, Cli, Command, LeakMode, Output, PushArgs, RunArgs, SaveArgs, SaveFormat, key_values,
+};
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Build(args) => build(args),
+        Command::Run(args) => run(args),
+        Command::Images => images(),
+        Command::Push(args) => push(args),
+        Command::Save(args) => save(args),
+        Command::Prune => prune(),
+    }
+}
+
+fn platform(arg: Option<&str>) -> Result<Platform> {
+    match arg {
+        None => Ok(Platform::host_linux()),
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| anyhow!("--platform {p:?}: {e}")),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` from `--build-arg`, then the environment, default 0.
+fn source_date_epoch(build_args: &[(String, String)]) -> Result<i64> {
+    let value = build_args
+        .iter()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| env_lookup("SOURCE_DATE_EPOCH"));
+    match value {
+        None => Ok(0),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
+    }
+}
+
+fn network(mode: &str, allow_hosts: Vec<String>) -> Result<Network> {
+    let enabled = match mode {
+        "default" | "host" => true,
+        "none" => false,
+        other => bail!("--network={other}: use default or none"),
+    };
+    Ok(Network {
+        enabled,
+        allowed_hosts: allow_hosts,
+    })
+}
+
+fn build(a: BuildArgs) -> Result<i32> {
+    let build_args =
+        key_values(&a.build_args, "--build-arg", &env_lookup).map_err(|e| anyhow!(e))?;
+    let labels = key_values(&a.labels, "--label", &env_lookup).map_err(|e| anyhow!(e))?;
+    let mut outputs = a
+        .outputs
+        .iter()
+        .map(|o| Output::parse(o).map_err(|e| anyhow!(e)))
+        .collect::<Result<Vec<_>>>()?;
+    if a.push {
+        outputs.push(Output::Registry {
+            name: None,
+            insecure: false,
+        });
+    }
+    let dockerfile = a
+        .file
+        .clone()
+        .unwrap_or_else(|| a.context.join("Dockerfile"));
+    if a.check {
+        return check(&dockerfile);
+    }
+    let specs = a
+        .secrets
+        .iter()
+        .map(|s| SecretSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let secrets = Secrets::load(&specs, &env_lookup)?;
+    let epoch = source_date_epoch(&build_args)?;
+    let store_dir = places::store_dir()?;
+    let req = BuildRequest {
+        context_dir: a.context.clone(),
+        dockerfile,
+        target: a.target.clone(),
+        build_args,
+        secrets,
+        network: network(&a.network, a.allow_hosts.clone())?,
+        no_cache: a.no_cache,
+        platform: platform(a.platform.as_deref())?,
+        labels,
+        epoch,
+        leak_policy: match a.secret_leak {
+            LeakMode::Error => LeakPolicy::Error,
+            LeakMode::Warn => LeakPolicy::Warn,
+        },
+        cache_dir: places::cache_dir()?,
+        image_store: Some(store_dir.clone()),
+        compression: Compression::Gzip,
+    };
+    let sink: Arc<dyn kiln_build::progress::EventSink> =
+        Arc::from(crate::render::sink(a.progress, a.quiet));
+    let mut built = kiln_build::build(req, sink)?;
+    let tags: Vec<String> = a
+        .tags
+        .iter()
+        .map(|t| kiln_build::normalize_name(t))
+        .collect();
+    let image = &built.image;
+    if outputs.is_empty() {
+        store_image(image, &store_dir, &tags)?;
+    }
+    for out in &outputs {
+        export(&mut built, out, &tags)?;
+    }
+    let image = &built.image;
+    let config_digest = image.config_digest()?.to_string();
+    let manifest_digest = image.digest()?.to_string();
+    if let Some(path) = &a.iidfile {
+        std::fs::write(path, &config_digest)
+            .with_context(|| format!("writing --iidfile {}", path.display()))?;
+    }
+    if let Some(path) = &a.metadata_file {
+        let meta = serde_json::json!({
+            "containerimage.digest": manifest_digest,
+            "containerimage.config.digest": config_digest,
+            "image.name": tags.join(","),
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&meta)?)
+            .with_context(|| format!("writing --metadata-file {}", path.display()))?;
+    }
+    if a.quiet {
+        println!("{config_digest}");
+    } else {
+        eprintln!(
+            "built {} ({manifest_digest}){}",
+            if tags.is_empty() {
+                "image".to_owned()
+            } else {
+                tags.join(", ")
+            },
+            if outputs.is_empty() {
+                " into the local image store"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(0)
+}
+
+/// `--check`: parse and lint only.
+fn check(dockerfile: &Path) -> Result<i32> {
+    let text = std::fs::read_to_string(dockerfile)
+        .with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
+    let name = dockerfile.display().to_string();
+    let df = kiln_dockerfile::parse(&text, &name).map_err(|e| anyhow!("{e}"))?;
+    for w in &df.warnings {
+        println!(
+            "{name}:{}: {}: {}",
+            w.span.start_line,
+            w.rule.name(),
+            w.message
+        );
+    }
+    if df.warnings.is_empty() {
+        println!("Check complete, no warnings found.");
+        Ok(0)
+    } else {
+        Ok(1)
+    }
+}
+
+/// Puts the image into kiln's local store under each tag (untagged if none).
+fn store_image(image: &kiln_oci::Image, store: &Path, tags: &[String]) -> Result<()> {
+    if tags.is_empty() {
+        kiln_oci::export_oci_layout(image, store, None)?;
+    }
+    for t in tags {
+        kiln_oci::export_oci_layout(image, store, Some(t))?;
+    }
+    Ok(())
+}
+
+fn export(built: &mut kiln_build::Built, out: &Output, tags: &[String]) -> Result<()> {
+    let image = built.image.clone();
+    let name = tags.first().map(String::as_str);
+    match out {
+        Output::Oci { dest, tar: false } => {
+            kiln_oci::export_oci_layout(&image, dest, name)?;
+        }
+        Output::Oci { dest, tar: true } => {
+            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(&image, name, w))?;
+        }
+        Output::Docker { dest } => {
+            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_docker_archive(&image, tags, w))?;
+        }
+        Output::Local { dest } => {
+            let snapshot = built.snapshot()?;
+            kiln_build::export_local::export_local(&snapshot, dest)?;
+        }
+        Output::Registry {
+            name: given,
+            insecure,
+        } => {
+            let names: Vec<String> = match given {
+                Some(n) => n.split(',').map(str::to_owned).collect(),
+                None => tags.to_vec(),
+            };
+            if names.is_empty() {
+                bail!("pushing needs a name: give -t NAME or --output type=registry,name=NAME");
+            }
+            for n in names {
+                push_image(&image, &n, *insecure)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_image(image: &kiln_oci::Image, name: &str, insecure: bool) -> Result<()> {
+    let reference: kiln_oci::Reference = name
+        .parse()
+        .map_err(|e| anyhow!("invalid image name {name:?}: {e}"))?;
+    let client = kiln_oci::RegistryClient::new(kiln_oci::RegistryOptions {
+        credentials: kiln_oci::CredentialStore::from_docker_config(),
+        insecure,
+        chunk_size: None,
+    });
+    let report = client.push(image, &reference, &[])?;
+    eprintln!("pushed {name}@{}", report.digest);
+    Ok(())
+}
+
+fn run(a: RunArgs) -> Result<i32> {
+    let env = key_values(&a.env, "-e", &env_lookup).map_err(|e| anyhow!(e))?;
+    let binds = a
+        .mounts
+        .iter()
+        .map(|m| parse_bind(m))
+        .collect::<Result<Vec<_>>>()?;
+    let network = network(&a.network, Vec::new())?;
+    let req = kiln_build::container::RunRequest {
+        image: a.image,
+        store: places::store_dir()?,
+        cache_dir: places::cache_dir()?,
+        command: a.command,
+        env,
+        workdir: a.workdir,
+        binds,
+        network: network.enabled,
+        platform: Platform::host_linux(),
+        epoch: source_date_epoch(&[])?,
+    };
+    Ok(kiln_build::container::run(req)?)
+}
+
+/// `type=bind,source=DIR,target=PATH[,rw|readonly]` (docker run's --mount).
+fn parse_bind(spec: &str) -> Result<kiln_build::container::Bind> {
+    let mut source = None;
+    let mut target = None;
+    let mut readwrite = false;
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" if v == "bind" => {}
+            "type" => bail!("--mount {spec:?}: only type=bind is supported by kiln run"),
+            "source" | "src" => source = Some(PathBuf::from(v)),
+            "target" | "dst" | "destination" => target = Some(v.to_owned()),
+            "rw" | "readwrite" => readwrite = v.is_empty() || v == "true",
+            "ro" | "readonly" => readwrite = !(v.is_empty() || v == "true"),
+            other => bail!("--mount {spec:?}: unknown option {other:?}"),
+        }
+    }
+    let source = source.ok_or_else(|| anyhow!("--mount {spec:?}: source=DIR is required"))?;
+    let target = target.ok_or_else(|| anyhow!("--mount {spec:?}: target=PATH is required"))?;
+    if !target.starts_with('/') {
+        bail!("--mount {spec:?}: target must be an absolute path");
+    }
+    let source = std::fs::canonicalize(&source)
+        .with_context(|| format!("--mount source {}", source.display()))?;
+    Ok(kiln_build::container::Bind {
+        source,
+        target,
+        readwrite,
+    })
+}
+
+fn images() -> Result<i32> {
+    let store = places::store_dir()?;
+    let Ok(layout) = Layout::open(&store) else {
+        println!("REPOSITORY:TAG\tDIGEST\tSIZE");
+        return Ok(0);
+    };
+    println!("REPOSITORY:TAG\tDIGEST\tSIZE");
+    for (name, desc) in layout.tags()? {
+        let size = layout
+            .load_descriptor(&desc, None)
+            .map(|img| img.manifest.layers().iter().map(|l| l.size()).sum::<u64>())
+            .unwrap_or(0);
+        println!("{name}\t{}\t{}", desc.digest(), human(size));
+    }
+    Ok(0)
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{v:.1}{}", UNITS[u])
+}
+
+fn load_from_store(name: &str) -> Result<kiln_oci::Image> {
+    let store = places::store_dir()?;
+    let layout = Layout::open(&store)
+        .with_context(|| format!("kiln's image store {} is empty", store.display()))?;
+    layout
+        .load_image(Some(&kiln_build::normalize_name(name)), None)
+        .with_context(|| format!("image {name} is not in the local store (see `kiln images`)"))
+}
+
+fn push(a: PushArgs) -> Result<i32> {
+    let image = load_from_store(&a.name)?;
+    push_image(&image, &a.name, a.insecure)?;
+    Ok(0)
+}
+
+fn save(a: SaveArgs) -> Result<i32> {
+    let image = load_from_store(&a.name)?;
+    let name = kiln_build::normalize_name(&a.name);
+    match a.format {
+        SaveFormat::Docker => kiln_oci::write_file_atomic(&a.output, |w| {
+            kiln_oci::write_docker_archive(&image, std::slice::from_ref(&name), w)
+        })?,
+        SaveFormat::Oci => kiln_oci::write_file_atomic(&a.output, |w| {
+            kiln_oci::write_oci_archive(&image, Some(&name), w)
+        })?,
+    }
+    Ok(0)
+}
+
+fn prune() -> Result<i32> {
+    let dir = places::cache_dir()?;
+    let freed = kiln_build::cache::prune(&dir)?;
+    println!("Total reclaimed space: {}", human(freed));
+    Ok(0)
+}
