@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::INLINE_MAX;
 use crate::error::{FsError, Result};
 use crate::node::{Attrs, Content, FileType, Kind, Node, Snapshot, Timestamp, Xattrs};
-use crate::store::Store;
+use crate::store::{Digest, Store};
 
 /// Longest name of one directory entry, as on Linux.
 pub const NAME_MAX: usize = 255;
@@ -160,7 +160,13 @@ pub struct Tree {
     /// the address stays unique), so every name of a hard link maps to one inode.
     links: HashMap<usize, (Arc<Node>, Ino)>,
     now: Timestamp,
+    /// Open handles of recently read blobs, so reading a big file in chunks does
+    /// not reopen it for every chunk.
+    blobs: Mutex<HashMap<Digest, Arc<File>>>,
 }
+
+/// Open blob handles kept per tree.
+const BLOB_HANDLES: usize = 32;
 
 const ROOT: Ino = Ino(1);
 
@@ -190,6 +196,7 @@ impl Tree {
             inodes: vec![root],
             links: HashMap::new(),
             now: Timestamp::EPOCH,
+            blobs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -765,10 +772,23 @@ impl Tree {
             Data::Stored(Content::Inline(b)) => Ok(read_slice(b, off, buf)),
             Data::Mem(v) => Ok(read_slice(v, off, buf)),
             Data::Stored(Content::Blob { digest, size }) => {
-                read_file_at(&self.store.open_blob(digest)?, *size, off, buf)
+                read_file_at(&*self.blob(digest)?, *size, off, buf)
             }
             Data::Spill { file, len } => read_file_at(file, *len, off, buf),
         }
+    }
+
+    fn blob(&self, digest: &Digest) -> Result<Arc<File>> {
+        let mut cache = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = cache.get(digest) {
+            return Ok(f.clone());
+        }
+        if cache.len() >= BLOB_HANDLES {
+            cache.clear();
+        }
+        let f = Arc::new(self.store.open_blob(digest)?);
+        cache.insert(*digest, f.clone());
+        Ok(f)
     }
 
     /// Writes at `off`, growing the file (with zeros) as needed.
@@ -1077,17 +1097,33 @@ fn read_slice(bytes: &[u8], off: u64, buf: &mut [u8]) -> usize {
     n
 }
 
-fn read_file_at(mut file: &File, len: u64, off: u64, buf: &mut [u8]) -> Result<usize> {
+/// Positioned read that leaves the handle's offset alone (handles are shared).
+#[cfg(unix)]
+fn pread(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, off)
+}
+
+#[cfg(windows)]
+fn pread(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, off)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn pread(mut file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    file.seek(SeekFrom::Start(off))?;
+    file.read(buf)
+}
+
+fn read_file_at(file: &File, len: u64, off: u64, buf: &mut [u8]) -> Result<usize> {
     if off >= len {
         return Ok(0);
     }
     let want = buf
         .len()
         .min(usize::try_from(len - off).unwrap_or(usize::MAX));
-    file.seek(SeekFrom::Start(off))?;
     let mut done = 0;
     while done < want {
-        match file.read(&mut buf[done..want]) {
+        match pread(file, &mut buf[done..want], off + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
