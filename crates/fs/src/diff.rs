@@ -16,8 +16,9 @@ pub enum ChangeKind {
     Modified,
     /// The path no longer exists (reported once, not for its descendants).
     Deleted,
-    /// A different kind of object now, or a directory none of whose old entries
-    /// survived (written as an opaque directory). New descendants follow as `Added`.
+    /// A different kind of object now, or a directory with new entries and none of
+    /// its old ones (written as an opaque directory). New descendants follow as
+    /// `Added`.
     Replaced,
 }
 
@@ -105,8 +106,11 @@ fn push_name(path: &mut Vec<u8>, name: &[u8]) {
 fn changed(path: &mut Vec<u8>, a: &Arc<Node>, b: &Arc<Node>, f: &mut Visitor<'_>) -> Result<()> {
     match (a.as_dir(), b.as_dir()) {
         (Some(da), Some(db)) => {
-            let wiped =
-                !da.entries.is_empty() && da.entries.keys().all(|k| !db.entries.contains_key(k));
+            // Wholesale replacement: new contents and none of the old names. (A
+            // directory merely emptied is reported as deletions.)
+            let wiped = !da.entries.is_empty()
+                && !db.entries.is_empty()
+                && da.entries.keys().all(|k| !db.entries.contains_key(k));
             if wiped {
                 f(path, ChangeKind::Replaced, Some(b))?;
                 return added_children(path, b, f);

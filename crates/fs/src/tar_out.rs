@@ -357,3 +357,56 @@ pub(crate) fn dev_split(rdev: u64) -> (u32, u32) {
 pub(crate) fn dev_join(major: u64, minor: u64) -> u64 {
     ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_length_counts_itself() {
+        for n in [
+            0usize, 1, 5, 6, 7, 90, 91, 92, 93, 994, 995, 996, 9993, 9994, 9995,
+        ] {
+            let mut out = Vec::new();
+            pax_record(&mut out, b"k", &vec![b'v'; n]);
+            let text = String::from_utf8(out.clone()).unwrap();
+            let (len, _) = text.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), out.len(), "value length {n}");
+        }
+    }
+
+    #[test]
+    fn device_numbers_round_trip() {
+        for (major, minor) in [
+            (0u64, 0u64),
+            (1, 3),
+            (8, 1),
+            (259, 0),
+            (4095, 255),
+            (4096, 1 << 19),
+        ] {
+            let (a, b) = dev_split(dev_join(major, minor));
+            assert_eq!((u64::from(a), u64::from(b)), (major, minor));
+        }
+    }
+
+    #[test]
+    fn pax_times_keep_nanoseconds_and_signs() {
+        assert_eq!(format_time(Timestamp { sec: 5, nsec: 0 }), "5");
+        assert_eq!(format_time(Timestamp { sec: 5, nsec: 250 }), "5.00000025");
+        assert_eq!(
+            format_time(Timestamp {
+                sec: -2,
+                nsec: 750_000_000
+            }),
+            "-1.25"
+        );
+        assert_eq!(
+            format_time(Timestamp {
+                sec: -1,
+                nsec: 500_000_000
+            }),
+            "-0.5"
+        );
+    }
+}

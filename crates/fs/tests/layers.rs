@@ -46,6 +46,15 @@ fn diff_reports_sorted_changes_of_each_kind() {
         ]
     );
     assert!(changes(&a, &a).is_empty());
+    // Emptying a directory is reported as deletions, not as a replacement.
+    let mut t = Tree::from_snapshot(&b);
+    let x = mkdirs(&mut t, "/var/lib/x");
+    t.unlink(x, b"c").unwrap();
+    let c = t.snapshot().unwrap();
+    assert_eq!(
+        changes(&b, &c),
+        ["Modified /var/lib/x", "Deleted /var/lib/x/c"]
+    );
     assert!(changes(&b, &b.clone()).is_empty());
 }
 

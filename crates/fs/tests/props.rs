@@ -545,7 +545,11 @@ proptest! {
         prop_assert_eq!(got.id(), s2.id());
         prop_assert_eq!(write_layer(&s1, &s2, i64::MAX, Vec::new()).unwrap(), tar);
         if s1.id() == s2.id() {
-            prop_assert!(kiln_fs::diff(&s1, &s2).is_empty());
+            // Equal trees differ at most by hard-linked files that were relinked,
+            // which the diff rewrites to keep link structure exact.
+            for c in kiln_fs::diff(&s1, &s2) {
+                prop_assert_eq!(c.kind, kiln_fs::ChangeKind::Modified);
+            }
         }
     }
 }
