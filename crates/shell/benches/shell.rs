@@ -26,7 +26,12 @@ fn kiln(rt: &Runtime, script: &str) -> (Duration, String) {
     let store = Store::temp().expect("store");
     let tree = Tree::from_snapshot(&Snapshot::empty(&store));
     let vfs = Vfs::new(Arc::new(parking_lot::Mutex::new(tree)), MountTable::new());
-    let host = Arc::new(RuntimeHost::new(rt.clone(), vfs, Limits::default(), NetworkPolicy::default()));
+    let host = Arc::new(RuntimeHost::new(
+        rt.clone(),
+        vfs,
+        Limits::default(),
+        NetworkPolicy::default(),
+    ));
     let out = Capture::new();
     let opts = ShellOptions {
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
@@ -43,18 +48,33 @@ fn kiln(rt: &Runtime, script: &str) -> (Duration, String) {
 
 fn busybox(script: &str) -> Option<(Duration, String)> {
     let t = Instant::now();
-    let out = Command::new("busybox").args(["sh", "-c", script]).output().ok()?;
+    let out = Command::new("busybox")
+        .args(["sh", "-c", script])
+        .output()
+        .ok()?;
     let d = t.elapsed();
-    out.status.success().then(|| (d, String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    out.status
+        .success()
+        .then(|| (d, String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 fn report(name: &str, ops: f64, unit: &str, k: (Duration, String), b: Option<(Duration, String)>) {
     let ks = k.0.as_secs_f64();
-    println!("{name}: kiln {:.3} s ({:.3} ms/{unit}), output {:?}", ks, ks * 1e3 / ops, k.1);
+    println!(
+        "{name}: kiln {:.3} s ({:.3} ms/{unit}), output {:?}",
+        ks,
+        ks * 1e3 / ops,
+        k.1
+    );
     match b {
         Some((bd, bo)) => {
             let bs = bd.as_secs_f64();
-            println!("{name}: busybox sh {:.3} s ({:.3} ms/{unit}), output {:?}", bs, bs * 1e3 / ops, bo);
+            println!(
+                "{name}: busybox sh {:.3} s ({:.3} ms/{unit}), output {:?}",
+                bs,
+                bs * 1e3 / ops,
+                bo
+            );
             println!("{name}: ratio kiln/busybox = {:.2}x", ks / bs);
         }
         None => println!("{name}: busybox sh not available"),
@@ -69,7 +89,22 @@ fn main() {
     .expect("runtime");
     RuntimeHost::install_launcher(&rt);
     // Warm-up: compile (or load from the disk cache) the modules used below.
-    kiln(&rt, "basename /a/b; head -c 1 /dev/zero | tr '\\0' a | cat | wc -c");
-    report("1000 short commands", 1000.0, "command", kiln(&rt, SHORT), busybox(SHORT));
-    report("4-stage pipeline, 50 MB", 50.0, "MB", kiln(&rt, PIPE), busybox(PIPE));
+    kiln(
+        &rt,
+        "basename /a/b; head -c 1 /dev/zero | tr '\\0' a | cat | wc -c",
+    );
+    report(
+        "1000 short commands",
+        1000.0,
+        "command",
+        kiln(&rt, SHORT),
+        busybox(SHORT),
+    );
+    report(
+        "4-stage pipeline, 50 MB",
+        50.0,
+        "MB",
+        kiln(&rt, PIPE),
+        busybox(PIPE),
+    );
 }

@@ -934,7 +934,14 @@ impl Interp {
         let mut head = [0u8; 4];
         let n = self
             .host
-            .open(&abs, crate::host::OpenMode { read: true, ..Default::default() }, 0)
+            .open(
+                &abs,
+                crate::host::OpenMode {
+                    read: true,
+                    ..Default::default()
+                },
+                0,
+            )
             .and_then(|ep| ep.read(&mut head))
             .unwrap_or(0);
         if is_native_binary(&head[..n]) {

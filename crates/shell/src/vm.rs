@@ -189,7 +189,11 @@ impl Host for RuntimeHost {
             follow: true,
             mode: 0o666 & !umask,
         };
-        match self.vfs.open(b"/", path.as_bytes(), &opts).map_err(errno_to_io)? {
+        match self
+            .vfs
+            .open(b"/", path.as_bytes(), &opts)
+            .map_err(errno_to_io)?
+        {
             Opened::File(f) => Ok(Arc::new(RtFile(f))),
             Opened::Dir(_) => Err(io::ErrorKind::IsADirectory.into()),
             Opened::Fd(_) => Err(io::ErrorKind::Unsupported.into()),
@@ -197,7 +201,10 @@ impl Host for RuntimeHost {
     }
 
     fn stat(&self, path: &str, follow: bool) -> io::Result<FileStat> {
-        let st = self.vfs.stat(b"/", path.as_bytes(), follow).map_err(errno_to_io)?;
+        let st = self
+            .vfs
+            .stat(b"/", path.as_bytes(), follow)
+            .map_err(errno_to_io)?;
         Ok(FileStat {
             kind: kind_of(st.file_type),
             mode: st.mode,
@@ -208,7 +215,10 @@ impl Host for RuntimeHost {
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
-        let entries = self.vfs.read_dir(b"/", path.as_bytes()).map_err(errno_to_io)?;
+        let entries = self
+            .vfs
+            .read_dir(b"/", path.as_bytes())
+            .map_err(errno_to_io)?;
         Ok(entries
             .into_iter()
             .map(|e| String::from_utf8_lossy(&e.name).into_owned())
@@ -216,7 +226,14 @@ impl Host for RuntimeHost {
     }
 
     fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
-        let ep = self.open(path, OpenMode { read: true, ..Default::default() }, 0)?;
+        let ep = self.open(
+            path,
+            OpenMode {
+                read: true,
+                ..Default::default()
+            },
+            0,
+        )?;
         let mut out = Vec::new();
         sio::read_to_end(&ep, &mut out)?;
         Ok(out)
@@ -229,10 +246,22 @@ impl Host for RuntimeHost {
                 path: p,
             }),
             RtResolved::Bundled(t) => Resolved::Program(Program {
-                path: if name.contains('/') { name.to_string() } else { format!("/usr/bin/{t}") },
+                path: if name.contains('/') {
+                    name.to_string()
+                } else {
+                    format!("/usr/bin/{t}")
+                },
                 handle: Arc::new(kiln_runtime::Program::Bundled(t)),
             }),
-            RtResolved::Script { path, interpreter, arg } => Resolved::Script { path, interpreter, arg },
+            RtResolved::Script {
+                path,
+                interpreter,
+                arg,
+            } => Resolved::Script {
+                path,
+                interpreter,
+                arg,
+            },
             RtResolved::NotWasm { path } => Resolved::NotWasm(path),
             RtResolved::NotFound => Resolved::NotFound,
         }
@@ -279,11 +308,23 @@ struct ShellLauncher {
 }
 
 impl Launcher for ShellLauncher {
-    fn launch(&self, vfs: &Vfs, req: LaunchRequest) -> Result<kiln_runtime::ExitStatus, RuntimeError> {
-        let host = Arc::new(RuntimeHost::new(self.runtime.clone(), vfs.clone(), req.limits, req.network));
-        let stdio = [endpoint_of(req.stdin), endpoint_of(req.stdout), endpoint_of(req.stderr)];
+    fn launch(
+        &self,
+        vfs: &Vfs,
+        req: LaunchRequest,
+    ) -> Result<kiln_runtime::ExitStatus, RuntimeError> {
+        let host = Arc::new(RuntimeHost::new(
+            self.runtime.clone(),
+            vfs.clone(),
+            req.limits,
+            req.network,
+        ));
+        let stdio = [
+            endpoint_of(req.stdin),
+            endpoint_of(req.stdout),
+            endpoint_of(req.stderr),
+        ];
         let status = crate::run_command_process(host, &req.argv, &req.env, &req.cwd, stdio);
         Ok(kiln_runtime::ExitStatus((status & 0xff) as u8))
     }
 }
-

@@ -13,6 +13,15 @@ fn corpus_matches_reference_shells_on_virtual_tree() {
     for f in &failures {
         eprintln!("{f}");
     }
-    eprintln!("corpus (virtual tree, wasm tools): {}/{} pass", total - failures.len(), total);
-    assert!(failures.is_empty(), "{} of {} corpus scripts differ", failures.len(), total);
+    eprintln!(
+        "corpus (virtual tree, wasm tools): {}/{} pass",
+        total - failures.len(),
+        total
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus scripts differ",
+        failures.len(),
+        total
+    );
 }

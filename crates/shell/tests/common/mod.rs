@@ -138,7 +138,7 @@ pub fn run_kiln(host: Arc<dyn Host>, script: &str) -> Option<Outcome> {
             });
         })
         .unwrap();
-    rx.recv_timeout(Duration::from_secs(30)).ok()
+    rx.recv_timeout(Duration::from_secs(120)).ok()
 }
 
 pub fn corpus_files() -> Vec<PathBuf> {

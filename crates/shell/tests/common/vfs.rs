@@ -12,7 +12,9 @@ pub fn runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         let rt = Runtime::new(RuntimeConfig {
-            cache_dir: Some(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-shell-modules")),
+            cache_dir: Some(
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-shell-modules"),
+            ),
             ..Default::default()
         })
         .unwrap();
@@ -40,7 +42,9 @@ pub fn tree_with(files: &[(&str, &str)]) -> Tree {
                 Err(_) => tree.mkdir(dir, p.as_bytes(), 0o755, 0, 0).unwrap(),
             };
         }
-        let f = tree.create_file(dir, parts[parts.len() - 1].as_bytes(), 0o644, 0, 0).unwrap();
+        let f = tree
+            .create_file(dir, parts[parts.len() - 1].as_bytes(), 0o644, 0, 0)
+            .unwrap();
         tree.write_at(f, 0, content.as_bytes()).unwrap();
     }
     tree
@@ -49,5 +53,10 @@ pub fn tree_with(files: &[(&str, &str)]) -> Tree {
 pub fn host_with(files: &[(&str, &str)]) -> Arc<RuntimeHost> {
     let tree = Arc::new(parking_lot::Mutex::new(tree_with(files)));
     let vfs = Vfs::new(tree, MountTable::new());
-    Arc::new(RuntimeHost::new(runtime(), vfs, Limits::default(), NetworkPolicy::default()))
+    Arc::new(RuntimeHost::new(
+        runtime(),
+        vfs,
+        Limits::default(),
+        NetworkPolicy::default(),
+    ))
 }

@@ -1,0 +1,128 @@
+//! kiln-specific behaviour on the virtual tree that has no dash counterpart.
+#![cfg(feature = "runtime")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiln_shell::io::Capture;
+use kiln_shell::{Host, Shell, ShellError, ShellOptions};
+
+struct Run {
+    out: String,
+    err: String,
+    status: i32,
+}
+
+fn run(host: Arc<dyn Host>, script: &str) -> Run {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let script = script.to_string();
+    std::thread::spawn(move || {
+        let out = Capture::new();
+        let err = Capture::new();
+        let opts = ShellOptions {
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: "/work".into(),
+            stdout: out.clone(),
+            stderr: err.clone(),
+            ..Default::default()
+        };
+        let st = Shell::new(host, opts).run_script(&script).unwrap();
+        let _ = tx.send(Run {
+            out: String::from_utf8_lossy(&out.take()).into_owned(),
+            err: String::from_utf8_lossy(&err.take()).into_owned(),
+            status: st.0,
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("script finished in time")
+}
+
+#[test]
+fn native_elf_is_refused_with_a_clear_message() {
+    let host = common::vfs::host_with(&[("tool", "\x7fELF\x02\x01\x01rest-of-binary")]);
+    let r = run(host, "chmod +x tool; ./tool arg; echo \"status $?\"");
+    assert_eq!(r.out, "status 126\n");
+    assert!(
+        r.err.contains("./tool") || r.err.contains("/work/tool"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("WebAssembly"), "{}", r.err);
+}
+
+#[test]
+fn not_found_is_127_with_sh_message() {
+    let r = run(
+        common::vfs::host_with(&[]),
+        "definitely_not_a_tool_xyz; echo $?",
+    );
+    assert_eq!(r.out, "127\n");
+    assert_eq!(r.err, "sh: definitely_not_a_tool_xyz: not found\n");
+}
+
+#[test]
+fn yes_into_head_terminates() {
+    let r = run(
+        common::vfs::host_with(&[]),
+        "yes | head -n1; echo \"end $?\"",
+    );
+    assert_eq!(r.out, "y\nend 0\n");
+}
+
+#[test]
+fn executable_text_without_shebang_runs_as_shell_script() {
+    let host = common::vfs::host_with(&[("s", "echo from-script \"$1\"\n")]);
+    let r = run(host, "chmod +x s; ./s x");
+    assert_eq!(r.out, "from-script x\n", "{}", r.err);
+}
+
+#[test]
+fn redirections_stay_inside_the_virtual_tree() {
+    let host = common::vfs::host_with(&[]);
+    let r = run(
+        host.clone(),
+        "echo x > ../../../../tmp/kiln-shell-escape-test; cat /tmp/kiln-shell-escape-test",
+    );
+    assert_eq!(r.out, "x\n", "{}", r.err);
+    assert!(!std::path::Path::new("/tmp/kiln-shell-escape-test").exists());
+    assert!(host.stat("/tmp/kiln-shell-escape-test", true).is_ok());
+}
+
+#[test]
+fn guest_spawned_shell_comes_back_to_the_interpreter() {
+    let r = run(
+        common::vfs::host_with(&[]),
+        "printf 'a\\nb\\n' | xargs sh -c 'echo \"[$0] [$1]\"'",
+    );
+    assert_eq!(r.out, "[a] [b]\n", "{}", r.err);
+}
+
+#[test]
+fn syntax_error_is_reported_before_running() {
+    let mut sh = Shell::new(common::vfs::host_with(&[]), ShellOptions::default());
+    assert!(matches!(
+        sh.run_script("if true; then echo x"),
+        Err(ShellError::Syntax(_))
+    ));
+}
+
+#[test]
+fn exec_form_runs_argv_without_shell_processing() {
+    let out = Capture::new();
+    let opts = ShellOptions {
+        stdout: out.clone(),
+        ..Default::default()
+    };
+    let mut sh = Shell::new(common::vfs::host_with(&[]), opts);
+    let st = sh
+        .run_argv(&["echo".into(), "$HOME".into(), "*".into()])
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(out.take(), b"$HOME *\n");
+    let st = sh
+        .run_argv(&["sh".into(), "-c".into(), "exit 3".into()])
+        .unwrap();
+    assert_eq!(st.0, 3);
+}
