@@ -29,3 +29,16 @@ pub use tree::{ContentReader, DirEntry, Follow, Ino, MAX_DEPTH, Metadata, NAME_M
 /// Regular files up to this size live inline in the tree; larger ones are store
 /// blobs (and spill files while being written), never held whole in memory.
 pub const INLINE_MAX: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    fn shareable<T: Send + Sync>() {}
+
+    #[test]
+    fn types_can_cross_threads() {
+        shareable::<crate::Tree>();
+        shareable::<crate::Snapshot>();
+        shareable::<crate::Store>();
+        shareable::<crate::FsError>();
+    }
+}

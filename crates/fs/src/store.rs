@@ -127,7 +127,13 @@ impl Store {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).map_err(store_err(dir))?;
             }
-            tmp.persist(&dest).map_err(|e| store_err(&dest)(e.error))?;
+            if let Err(e) = tmp.persist(&dest) {
+                // Another writer may have stored the same blob meanwhile (on
+                // Windows, replacing an open file fails): that is success.
+                if !dest.is_file() {
+                    return Err(store_err(&dest)(e.error));
+                }
+            }
         }
         Ok((digest, len))
     }

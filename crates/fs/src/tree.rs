@@ -830,18 +830,18 @@ impl Tree {
         }
         let store = self.store.clone();
         let d = self.data_mut(ino)?;
-        if new_len == 0 {
-            *d = Data::Mem(Vec::new());
-        } else {
-            make_writable(d, new_len, &store)?;
-            match d {
-                Data::Mem(v) => v.resize(new_len as usize, 0),
-                Data::Spill { file, len } => {
-                    file.set_len(new_len)?;
-                    *len = new_len;
-                }
-                Data::Stored(_) => return Err(FsError::Invalid),
+        if new_len <= INLINE_MAX as u64 {
+            // Shrinking a big file to a small one: keep only the head, in memory.
+            shrink_to_memory(d, new_len, &store)?;
+        }
+        make_writable(d, new_len, &store)?;
+        match d {
+            Data::Mem(v) => v.resize(new_len as usize, 0),
+            Data::Spill { file, len } => {
+                file.set_len(new_len)?;
+                *len = new_len;
             }
+            Data::Stored(_) => return Err(FsError::Invalid),
         }
         self.modified(ino)
     }
@@ -1064,6 +1064,22 @@ fn freeze_data(data: &mut Data, store: &Store) -> Result<Content> {
             Content::Blob { digest, size }
         }
     })
+}
+
+fn shrink_to_memory(data: &mut Data, len: u64, store: &Store) -> Result<()> {
+    let mut head = Vec::new();
+    match data {
+        Data::Stored(Content::Blob { digest, .. }) => {
+            store.open_blob(digest)?.take(len).read_to_end(&mut head)?;
+        }
+        Data::Spill { file, .. } => {
+            file.seek(SeekFrom::Start(0))?;
+            file.take(len).read_to_end(&mut head)?;
+        }
+        _ => return Ok(()),
+    }
+    *data = Data::Mem(head);
+    Ok(())
 }
 
 /// Turns `data` into a mutable representation able to hold `end` bytes: small files

@@ -361,7 +361,15 @@ fn large_files_spill_and_become_blobs() {
     assert_eq!(&orig[..2], &[0, 1]);
     assert_eq!(&read_all(&t2, f2)[..3], b"XY\x02");
     t2.set_len(f2, 3).unwrap();
+    assert!(matches!(t2.data(f2).unwrap(), Data::Mem(_)));
     assert_eq!(read_all(&t2, f2), b"XY\x02");
+    let mut t3 = Tree::from_snapshot(&s);
+    let f3 = path(&mut t3, "/big");
+    t3.set_len(f3, 5).unwrap();
+    assert!(matches!(t3.data(f3).unwrap(), Data::Mem(_)));
+    assert_eq!(read_all(&t3, f3), [0, 1, 2, 3, 4]);
+    t3.set_len(f3, 0).unwrap();
+    assert_eq!(t3.metadata(f3).unwrap().size, 0);
 }
 
 #[test]
