@@ -31,8 +31,20 @@ pub struct LayerStats {
 }
 
 impl Tree {
-    /// Applies a layer tar stream to this tree (see the module docs for how hostile
-    /// names are treated). Contents are streamed; nothing is held whole in memory.
+    /// Applies a layer tar stream to this tree with OCI whiteout semantics
+    /// (`.wh.NAME` removes NAME, `.wh..wh..opq` hides everything in its directory
+    /// that this layer did not create). Contents are streamed, never held whole.
+    ///
+    /// Untrusted names are treated as containerd does, inside the virtual tree:
+    /// names are cleaned with `..` stopping at the root (`../../etc/x` and
+    /// `/etc/x` both mean `/etc/x`); symlinks in parent components are followed
+    /// within the tree; the final component is never followed (an entry replaces
+    /// a symlink rather than writing through it); hard-link targets are cleaned
+    /// the same way and must name an existing non-directory; later duplicates
+    /// win; devices and fifos are metadata only. Missing parents are created
+    /// 0755 root:root. Names over 4096 bytes, nesting deeper than
+    /// [`crate::MAX_DEPTH`], ids over 32 bits and unknown entry types are errors
+    /// naming the entry. Directory mtimes end as the layer says (or unchanged).
     pub fn apply_layer(&mut self, reader: impl Read) -> Result<LayerStats> {
         let mut archive = tar::Archive::new(reader);
         let mut ap = Applier {

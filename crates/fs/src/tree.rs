@@ -18,6 +18,10 @@ const FILE_MAX: u64 = 1 << 42;
 /// level; this bound keeps them far from the end of a 2 MiB thread stack even in
 /// debug builds. Deeper `mkdir`/`rename` fail with `NameTooLong`.
 pub const MAX_DEPTH: u32 = 256;
+/// Longest symlink target, as Linux (`PATH_MAX - 1`).
+const SYMLINK_MAX: usize = 4095;
+/// Largest extended attribute value, as Linux.
+const XATTR_VALUE_MAX: usize = 64 * 1024;
 /// Symlink hops allowed in one resolution, as on Linux.
 const MAX_HOPS: u32 = 40;
 
@@ -452,6 +456,9 @@ impl Tree {
         if target.is_empty() || target.contains(&0) {
             return Err(FsError::NotFound);
         }
+        if target.len() > SYMLINK_MAX {
+            return Err(FsError::NameTooLong);
+        }
         let inode = self.new_inode(0o777, uid, gid, Body::Symlink(target.to_vec()));
         self.insert_new(dir, name, inode)
     }
@@ -718,9 +725,13 @@ impl Tree {
             .ok_or(FsError::NoAttr)
     }
 
+    /// Sets an extended attribute (values up to 64 KiB, as on Linux).
     pub fn set_xattr(&mut self, ino: Ino, name: &[u8], value: &[u8]) -> Result<()> {
         if name.is_empty() || name.len() > NAME_MAX {
             return Err(FsError::Invalid);
+        }
+        if value.len() > XATTR_VALUE_MAX {
+            return Err(FsError::TooBig);
         }
         self.changed(ino)?
             .attrs

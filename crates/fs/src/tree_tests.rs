@@ -421,6 +421,14 @@ fn metadata_ops_and_xattrs() {
         t.link(ROOT, ROOT, b"x"),
         Err(FsError::NotPermitted)
     ));
+    assert!(matches!(
+        t.symlink(ROOT, b"s", &[b'x'; 4096], 0, 0),
+        Err(FsError::NameTooLong)
+    ));
+    assert!(matches!(
+        t.set_xattr(f, b"user.big", &vec![0; 65537]),
+        Err(FsError::TooBig)
+    ));
     assert_eq!(FsError::NotEmpty.errno(), 39);
 }
 
