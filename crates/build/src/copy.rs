@@ -371,6 +371,14 @@ pub fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), CopyErro
     Ok((uid, gid))
 }
 
+/// The home directory of `uid` in the image's `/etc/passwd`.
+pub fn home_of(tree: &mut Tree, uid: u32) -> Option<String> {
+    read_db(tree, "/etc/passwd")
+        .into_iter()
+        .find(|f| f.len() > 5 && f[2] == uid.to_string())
+        .map(|f| f[5].clone())
+}
+
 /// In a colon-separated database, the numeric field `want` of the line whose field `key`
 /// equals `value`.
 fn find_field(tree: &mut Tree, path: &str, key: usize, value: &str, want: usize) -> Option<u32> {

@@ -164,6 +164,11 @@ fn execute(
     } else {
         crate::copy::resolve_owner(tree, &step.user)?
     };
+    // Docker gives every step a HOME: the user's home from /etc/passwd, else /root.
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        let home = crate::copy::home_of(tree, uid).unwrap_or_else(|| "/root".into());
+        env.push(("HOME".into(), home));
+    }
     // The step's tree is shared with the runtime for the duration of the step.
     let owned = std::mem::replace(tree, Tree::new(state.store()));
     let shared_tree = Arc::new(parking_lot::Mutex::new(owned));

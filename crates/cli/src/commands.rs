@@ -122,7 +122,10 @@ fn build(a: BuildArgs) -> Result<i32> {
         .map(|t| kiln_build::normalize_name(t))
         .collect();
     let image = &built.image;
-    if outputs.is_empty() {
+    // Tagged images always land in the local store (so `kiln run NAME` works after any
+    // build); an untagged build goes there only when it has no other output.
+    let stored = outputs.is_empty() || !tags.is_empty();
+    if stored {
         store_image(image, &store_dir, &tags)?;
     }
     for out in &outputs {
@@ -154,7 +157,7 @@ fn build(a: BuildArgs) -> Result<i32> {
             } else {
                 tags.join(", ")
             },
-            if outputs.is_empty() {
+            if stored {
                 " into the local image store"
             } else {
                 ""
