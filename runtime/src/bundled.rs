@@ -103,8 +103,8 @@ mod tests {
     #[test]
     fn modules_are_wasm_and_digests_match() {
         use sha2::Digest as _;
-        assert_eq!(modules().len(), 2);
-        for module in modules() {
+        assert_eq!(generated::MODULES.len(), 2);
+        for module in &generated::MODULES {
             assert_eq!(&module.bytes[..4], b"\0asm", "{}", module.name);
             let digest: [u8; 32] = sha2::Sha256::digest(module.bytes).into();
             assert_eq!(digest, module.sha256, "{}", module.name);
@@ -115,7 +115,7 @@ mod tests {
     fn tools_are_sorted_unique_and_cover_both_modules() {
         let names: Vec<_> = all().map(|t| t.name).collect();
         assert!(names.windows(2).all(|w| w[0] < w[1]));
-        for module in modules() {
+        for module in &generated::MODULES {
             assert!(
                 all().any(|t| std::ptr::eq(t.module, module)),
                 "{}",

@@ -50,6 +50,24 @@ pub fn parse_spec(spec: &str) -> Result<(Option<u32>, Option<u32>), String> {
     Ok((uid, gid))
 }
 
+/// Linux clears set-user-ID (and set-group-ID on group-executable files) when a
+/// regular file's owner changes, even for root; kiln's filesystem leaves modes alone, so
+/// the tool does it to give scripts the result they get from GNU chown.
+fn clear_set_id_bits(path: &str, st: &sys::Stat, follow: bool) -> std::io::Result<()> {
+    let mut perm = st.perm();
+    if !st.is_file() {
+        return Ok(());
+    }
+    perm &= !0o4000;
+    if perm & 0o010 != 0 {
+        perm &= !0o2000;
+    }
+    if perm != st.perm() {
+        sys::chmod(path, perm, follow)?;
+    }
+    Ok(())
+}
+
 pub fn main(name: &str, args: Vec<String>) -> i32 {
     let parsed = match opts::parse(&args, SPECS, true) {
         Ok(p) => p,
@@ -113,6 +131,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             let changed =
                 uid.is_some_and(|u| u != current.uid) || gid.is_some_and(|g| g != current.gid);
             sys::chown(path, uid, gid, follow)?;
+            clear_set_id_bits(path, &current, follow)?;
             if verbose || (changes && changed) {
                 let what = if changed { "changed" } else { "retained" };
                 let mut names = passwd::Names::default();

@@ -127,7 +127,11 @@ fn process(s: &Settings, file: &str) -> Result<(), String> {
         return Err(format!("{file}: {}", describe(&e)));
     }
     drop(out);
-    let _ = fs::set_permissions(&target, meta.permissions());
+    // std cannot set modes on WASI; keep the original's mode and owner like GNU gzip.
+    if let Ok(st) = crate::sys::stat(file, true) {
+        let _ = crate::sys::chmod(&target, st.perm(), true);
+    }
+    crate::sys::copy_owner(file, &target);
     if !s.keep {
         fs::remove_file(file).map_err(|e| format!("{file}: {}", describe(&e)))?;
     }

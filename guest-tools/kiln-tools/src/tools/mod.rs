@@ -5,6 +5,7 @@ mod chmod;
 mod chown;
 mod cp;
 mod curl;
+mod dd;
 mod env;
 mod find;
 mod grep;
@@ -28,6 +29,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("chown", chown::main),
     ("cp", cp::cp),
     ("curl", curl::main),
+    ("dd", dd::main),
     ("egrep", grep::main),
     ("env", env::main),
     ("fgrep", grep::main),

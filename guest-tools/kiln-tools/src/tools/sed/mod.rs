@@ -183,8 +183,11 @@ fn edit_in_place(
         let _ = fs::remove_file(&temp);
         return Err(format!("{file}: {}", describe(&e)));
     }
-    let _ = fs::set_permissions(&temp, meta.permissions());
     crate::sys::copy_owner(file, &temp);
+    // std cannot set modes on WASI; the edited file keeps the original's mode.
+    if let Ok(st) = crate::sys::stat(file, true) {
+        let _ = crate::sys::chmod(&temp, st.perm(), true);
+    }
     if !suffix.is_empty() {
         let backup = if suffix.contains('*') {
             suffix.replace('*', base)
@@ -633,8 +636,9 @@ mod tests {
             quiet,
             separator: b'\n',
         };
-        let dir =
-            std::env::temp_dir().join(format!("kiln-sed-{}-{}", std::process::id(), script.len()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kiln-sed-{}-{n}", std::process::id()));
         std::fs::write(&dir, input).unwrap();
         let mut out = Vec::new();
         let mut s = Sed::new(&commands, &config);

@@ -385,7 +385,11 @@ impl Parser<'_> {
             b'T' => Kind::BranchUnless(self.opt_label()),
             other => return Err(self.err(&format!("unknown command: `{}'", other as char))),
         };
-        if !matches!(kind, Kind::BlockStart(_)) {
+        // `{` may be followed directly by a command; a/i/c text runs to the end of line.
+        if !matches!(
+            kind,
+            Kind::BlockStart(_) | Kind::Append(_) | Kind::Insert(_) | Kind::Change(_)
+        ) {
             self.end_of_command()?;
         }
         Ok(Command {
