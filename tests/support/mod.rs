@@ -2,6 +2,9 @@
 //! `kiln` binary: a temp workspace with its own cache and image store, a loopback HTTP
 //! server with basic auth, and readers for the images kiln writes.
 
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -61,6 +64,11 @@ impl Workspace {
         let mut c = Command::new(kiln_bin());
         c.env("KILN_CACHE", self.cache())
             .env("KILN_STORE", self.store())
+            // Compiled tool modules are shared by all tests: they hold no image data.
+            .env(
+                "KILN_MODULE_CACHE",
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-modules"),
+            )
             .env_remove("SOURCE_DATE_EPOCH")
             .current_dir(self.dir.path());
         c

@@ -115,7 +115,7 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
         added.map_err(|e| err("bind mount")(e.to_string()))?;
     }
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
-        cache_dir: Some(req.cache_dir.join("modules")),
+        cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
         ..Default::default()
     })
     .map_err(|e| err("starting the wasm runtime")(e.to_string()))?;

@@ -147,7 +147,7 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
     let blobs = Layout::open_or_create(req.cache_dir.join("blobs"))
         .map_err(|e| BuildError::Internal(e.to_string()))?;
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
-        cache_dir: Some(req.cache_dir.join("modules")),
+        cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
         ..Default::default()
     })
     .map_err(|e| BuildError::Internal(format!("starting the wasm runtime: {e}")))?;

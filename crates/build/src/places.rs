@@ -31,6 +31,16 @@ pub fn store_dir() -> Result<PathBuf, NoHome> {
     )
 }
 
+/// Compiled wasm modules (machine code for the bundled tools and image programs): under
+/// the cache, or `KILN_MODULE_CACHE` to share one between caches (kiln's own tests do).
+/// It holds no image data, only code compiled from public modules.
+pub fn module_cache_dir(cache: &std::path::Path) -> PathBuf {
+    match std::env::var_os("KILN_MODULE_CACHE") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => cache.join("modules"),
+    }
+}
+
 fn from_env_or(
     var: &'static str,
     default: Option<PathBuf>,

@@ -1,0 +1,315 @@
+//! `kiln build` end to end: reproducible digests, multi-stage concurrency and `--target`,
+//! exports read by real OCI tools, and error messages that point at the Dockerfile.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+trait UmaskExt {
+    fn output_with_umask(&mut self, args: &[&str]) -> std::process::Output;
+}
+
+impl UmaskExt for Command {
+    /// Runs `sh -c 'umask 077; exec kiln ARGS'` with this command's environment.
+    fn output_with_umask(&mut self, args: &[&str]) -> std::process::Output {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg("umask 077 && exec \"$KILN_UNDER_TEST\" \"$@\"")
+            .arg("kiln")
+            .args(args);
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        if let Some(dir) = self.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        sh.output().expect("run kiln under sh")
+    }
+}
+
+/// The manifest digest kiln reports through `--metadata-file`.
+fn manifest_digest(ws: &Workspace, extra: &[&str]) -> String {
+    let meta = ws.path("meta.json");
+    let mut args = vec!["--metadata-file", meta.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = ws.build(&args);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    v["containerimage.digest"].as_str().unwrap().to_owned()
+}
+
+const REPRO: &str = "FROM scratch\n\
+WORKDIR /app\n\
+COPY . /app/src/\n\
+RUN mkdir -p out && cat src/a.txt src/b.txt > out/ab.txt && date > out/when && ls -l src > out/listing\n\
+ENV MODE=release\n\
+CMD [\"cat\", \"/app/out/ab.txt\"]\n";
+
+#[test]
+fn same_inputs_same_digest_cold_warm_umask_tz() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", REPRO);
+    ws.write("a.txt", "alpha\n");
+    ws.write("b.txt", "beta\n");
+    let cold = manifest_digest(&ws, &[]);
+    let warm = manifest_digest(&ws, &[]);
+    assert_eq!(cold, warm, "warm cache changed the digest");
+
+    // A second workspace: fresh cache, files written in the other order, another umask,
+    // time zone and locale, and another working directory.
+    let other = Workspace::new();
+    other.write("b.txt", "beta\n");
+    other.write("a.txt", "alpha\n");
+    other.write("Dockerfile", REPRO);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // What a umask of 077 would have produced on checkout.
+        for f in ["a.txt", "b.txt", "Dockerfile"] {
+            let p = other.context().join(f);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let meta = other.path("meta.json");
+    // kiln itself runs under umask 077 (through sh, which sets it before exec).
+    let mut cmd = other.kiln();
+    let kiln = cmd.get_program().to_owned();
+    let out = cmd
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LC_ALL", "C")
+        .current_dir("/")
+        .env("KILN_UNDER_TEST", &kiln)
+        .output_with_umask(&[
+            "build",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            other.context().to_str().unwrap(),
+        ]);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(v["containerimage.digest"].as_str().unwrap(), cold);
+
+    // SOURCE_DATE_EPOCH is part of the input: a different epoch, a different image.
+    let dated = manifest_digest(&ws, &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"]);
+    assert_ne!(dated, cold);
+}
+
+#[test]
+fn independent_stages_run_concurrently_and_target_builds_only_what_it_needs() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS left\n\
+         RUN seq 1 300000 > /left.txt && sha256sum /left.txt > /left.sum\n\
+         FROM scratch AS right\n\
+         RUN seq 1 300000 > /right.txt && sha256sum /right.txt > /right.sum\n\
+         FROM scratch AS unused\n\
+         RUN echo never > /never\n\
+         FROM scratch AS final\n\
+         COPY --from=left /left.sum /sums/\n\
+         COPY --from=right /right.sum /sums/\n\
+         RUN cat /sums/left.sum /sums/right.sum > /all.sum\n",
+    );
+    let out = ws
+        .kiln()
+        .args(["build", "--progress", "rawjson", "-t", "multi"])
+        .arg(ws.context())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let events: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let time = |stage: &str, kind: &str| -> u128 {
+        events
+            .iter()
+            .find(|e| e["event"] == kind && e["step"]["stage"] == stage)
+            .and_then(|e| e["at_us"].as_u64())
+            .unwrap_or_else(|| panic!("no {kind} for {stage}: {}", text(&out.stderr)))
+            as u128
+    };
+    let (ls, ld) = (time("left", "step_started"), time("left", "step_done"));
+    let (rs, rd) = (time("right", "step_started"), time("right", "step_done"));
+    assert!(
+        ls < rd && rs < ld,
+        "left [{ls},{ld}] and right [{rs},{rd}] did not overlap"
+    );
+    // The unused stage never ran; the final stage ran after both.
+    assert!(!events.iter().any(|e| e["step"]["stage"] == "unused"));
+    assert!(time("final", "step_started") >= ld.max(rd));
+
+    // --target right builds only `right`.
+    let out = ws
+        .kiln()
+        .args([
+            "build",
+            "--progress",
+            "rawjson",
+            "--target",
+            "right",
+            "-t",
+            "r",
+        ])
+        .arg(ws.context())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let log = text(&out.stderr);
+    assert!(log.contains("\"right\""), "{log}");
+    assert!(
+        !log.contains("\"left\"") && !log.contains("\"final\""),
+        "{log}"
+    );
+    let sum = ws
+        .kiln()
+        .args(["run", "multi", "cat", "/all.sum"])
+        .output()
+        .unwrap();
+    assert_ok(&sum);
+    assert_eq!(text(&sum.stdout).lines().count(), 2);
+}
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found && std::env::var_os("CI").is_some() {
+        panic!("{tool} is required in CI (installed by .ci/run)");
+    }
+    if !found {
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+#[test]
+fn skopeo_and_umoci_read_what_kiln_builds() {
+    if !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY hello.txt /srv/\nRUN ln -s /srv/hello.txt /srv/link && chmod 0750 /srv\nUSER 1000\n",
+    );
+    ws.write("hello.txt", "hi\n");
+    let layout = ws.path("layout");
+    let archive = ws.path("image.tar");
+    let out = ws.build(&[
+        "-t",
+        "interop:v1",
+        "-o",
+        &format!("type=oci,dest={},tar=false", layout.display()),
+        "-o",
+        &format!("type=docker,dest={}", archive.display()),
+    ]);
+    assert_ok(&out);
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci:{}:interop:v1", layout.display()))
+        .output()
+        .unwrap();
+    assert_ok(&inspect);
+    let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(config["config"]["User"], "1000");
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+    let docker = Command::new("skopeo")
+        .args(["inspect"])
+        .arg(format!("docker-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert_ok(&docker);
+
+    let bundle = ws.path("bundle");
+    let unpack = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:interop:v1", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_ok(&unpack);
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("srv/hello.txt")).unwrap(),
+        "hi\n"
+    );
+    assert_eq!(
+        std::fs::read_link(rootfs.join("srv/link")).unwrap(),
+        std::path::Path::new("/srv/hello.txt")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(rootfs.join("srv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+    }
+}
+
+#[test]
+fn errors_point_at_the_dockerfile_line() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN echo ok\nCOPY --bogus a b\n",
+    );
+    let out = ws.build(&[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains('^'), "{err}");
+
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN echo first line && echo second line >&2 && exit 3\n",
+    );
+    let out = ws.build(&[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(err.contains("exit code 3"), "{err}");
+    assert!(err.contains("second line"), "{err}");
+
+    ws.write("Dockerfile", "FROM scratch\nCOPY ../../etc/passwd /\n");
+    let out = ws.build(&[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("outside the build context"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn local_export_and_cache_hits() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY a.txt /\nRUN cp /a.txt /b.txt\n",
+    );
+    ws.write("a.txt", "A\n");
+    let dest = ws.path("rootfs");
+    let out = ws.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    assert_ok(&out);
+    assert_eq!(std::fs::read_to_string(dest.join("b.txt")).unwrap(), "A\n");
+    let again = ws.build(&[]);
+    assert_ok(&again);
+    let log = text(&again.stderr);
+    assert_eq!(log.matches("CACHED").count(), 2, "{log}");
+    // A changed source invalidates the COPY and everything after it.
+    ws.write("a.txt", "changed\n");
+    let changed = ws.build(&[]);
+    assert_ok(&changed);
+    assert_eq!(text(&changed.stderr).matches("CACHED").count(), 0);
+}
