@@ -5,13 +5,9 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 /// Path of the `kiln` binary built for this test run.
 pub fn kiln_bin() -> PathBuf {
@@ -146,91 +142,6 @@ pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1: `Hello, Admin` to basic auth admin/password,
-/// `Hello, guest` to everyone else. Counts requests; stops when dropped.
-pub struct HelloServer {
-    pub port: u16,
-    pub hits: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HelloServer {
-    pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let hits = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (hits.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            // Bounded: the server stops on drop, or after 10 minutes at most.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-            while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        h.fetch_add(1, Ordering::SeqCst);
-                        let _ = serve(stream);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                }
-            }
-        });
-        Self {
-            port,
-            hits,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for HelloServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut authorized = false;
-    let mut first = true;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        if first {
-            first = false;
-            continue;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            // base64("admin:password")
-            authorized = value.trim() == "Basic YWRtaW46cGFzc3dvcmQ=";
-        }
-    }
-    let body = if authorized {
-        "Hello, Admin\n"
-    } else {
-        "Hello, guest\n"
-    };
-    let mut stream = stream;
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        body.len(),
-        body
-    )?;
-    stream.flush()
-}
+mod server;
+#[allow(unused_imports)] // build.rs's tests don't start a server
+pub use server::HelloServer;
