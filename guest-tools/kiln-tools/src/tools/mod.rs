@@ -13,6 +13,7 @@ mod gzip;
 mod ident;
 mod install;
 mod ls;
+mod misc;
 mod sed;
 pub(crate) mod stat;
 mod tar;
@@ -27,6 +28,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("chgrp", chown::main),
     ("chmod", chmod::main),
     ("chown", chown::main),
+    ("cmp", misc::cmp),
     ("cp", cp::cp),
     ("curl", curl::main),
     ("dd", dd::main),
@@ -38,12 +40,14 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("groupadd", users::groupadd),
     ("gunzip", gzip::main),
     ("gzip", gzip::main),
+    ("hostname", misc::hostname),
     ("id", ident::id),
     ("install", install::main),
     ("ls", ls::main),
     ("mkdir", cp::mkdir),
     ("sed", sed::main),
     ("stat", stat::main),
+    ("sync", misc::sync),
     ("tar", tar::main),
     ("useradd", users::useradd),
     ("wget", curl::main),
