@@ -88,6 +88,18 @@ fn without_the_secret_the_step_runs_as_guest() {
     let msg = cat_in_image(&ws, "guest:latest", "/message.txt");
     assert_ok(&msg);
     assert_eq!(text(&msg.stdout), "Hello, guest\n");
+
+    // With the secret, the same cache must not hand back the guest result, and the
+    // other way round.
+    let netrc = ws.path("netrc");
+    std::fs::write(&netrc, NETRC).unwrap();
+    let secret = format!("id=netrc,src={}", netrc.display());
+    assert_ok(&ws.build(&["-t", "admin:latest", "--secret", &secret]));
+    let msg = cat_in_image(&ws, "admin:latest", "/message.txt");
+    assert_eq!(text(&msg.stdout), "Hello, Admin\n");
+    assert_ok(&ws.build(&["-t", "guest2:latest"]));
+    let msg = cat_in_image(&ws, "guest2:latest", "/message.txt");
+    assert_eq!(text(&msg.stdout), "Hello, guest\n");
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub(crate) fn run_step(
         key = key.field("env", format!("{k}={v}"));
     }
     for m in &mounts {
-        key = key.field("mount", mount_key(m));
+        key = key.field("mount", mount_key(m, &shared.req.secrets));
     }
     let key = key.finish();
     let created_by = history_text(text, &step.shell, &program);
@@ -120,8 +120,10 @@ fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
 }
 
 /// A mount's cache-key text: everything that shapes what the step sees, except secret
-/// values (which are never part of a key).
-fn mount_key(m: &Mount) -> String {
+/// values (which are never part of a key, not even hashed: a hash of a short token can be
+/// guessed offline). Whether an optional secret was given at all is part of the key, so a
+/// build without it does not reuse the result of a build with it.
+fn mount_key(m: &Mount, secrets: &crate::secrets::Secrets) -> String {
     match m {
         Mount::Secret {
             id,
@@ -132,8 +134,9 @@ fn mount_key(m: &Mount) -> String {
             uid,
             gid,
         } => format!(
-            "secret id={} target={target:?} env={env:?} required={required} mode={mode:o} uid={uid} gid={gid}",
-            id.as_str()
+            "secret id={} target={target:?} env={env:?} required={required} mode={mode:o} uid={uid} gid={gid} given={}",
+            id.as_str(),
+            secrets.get(id.as_str()).is_some()
         ),
         other => format!("{other:?}"),
     }
