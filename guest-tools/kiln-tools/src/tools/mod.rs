@@ -1,6 +1,7 @@
 //! The tools, one module each, and the dispatch table (`tools.txt` lists the same names
 //! in the same order).
 
+mod awk;
 mod chmod;
 mod chown;
 mod cp;
@@ -25,6 +26,7 @@ use crate::ToolMain;
 pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("addgroup", users::addgroup),
     ("adduser", users::adduser),
+    ("awk", awk::main),
     ("chgrp", chown::main),
     ("chmod", chmod::main),
     ("chown", chown::main),
