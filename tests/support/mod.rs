@@ -72,15 +72,13 @@ impl Workspace {
 
     /// Runs `kiln build` with `args` (the context is appended); returns the output.
     pub fn build(&self, args: &[&str]) -> Output {
-        let out = self
-            .kiln()
+        self.kiln()
             .arg("build")
             .args(["--progress", "plain"])
             .args(args)
             .arg(self.context())
             .output()
-            .expect("run kiln");
-        out
+            .expect("run kiln")
     }
 }
 
@@ -134,10 +132,10 @@ pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out);
-    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        if let Ok(mut d) = zstd::stream::read::Decoder::new(bytes) {
-            let _ = d.read_to_end(&mut out);
-        }
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        && let Ok(mut d) = zstd::stream::read::Decoder::new(bytes)
+    {
+        let _ = d.read_to_end(&mut out);
     }
     out
 }

@@ -241,7 +241,7 @@ pub fn key_values(
     let mut out = Vec::new();
     for item in items {
         match item.split_once('=') {
-            Some((k, _)) if k.is_empty() => return Err(format!("invalid {what} {item:?}")),
+            Some(("", _)) => return Err(format!("invalid {what} {item:?}")),
             Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
             None => {
                 if let Some(v) = env(item) {
