@@ -868,3 +868,35 @@ fn split_read(chars: &[(char, bool)], ifs: &str, n: usize) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(s: &str) -> Vec<(char, bool)> {
+        s.chars().map(|c| (c, false)).collect()
+    }
+
+    #[test]
+    fn read_splits_last_variable_takes_rest() {
+        assert_eq!(
+            split_read(&plain("  a b  c d  "), " \t\n", 2),
+            vec!["a", "b  c d"]
+        );
+        assert_eq!(split_read(&plain("x"), " \t\n", 3), vec!["x", "", ""]);
+        assert_eq!(split_read(&plain("1,2,3"), ",", 2), vec!["1", "2,3"]);
+    }
+
+    #[test]
+    fn read_escaped_separator_does_not_split() {
+        let mut v = plain("a b");
+        v[1].1 = true;
+        assert_eq!(split_read(&v, " ", 2), vec!["a b", ""]);
+    }
+
+    #[test]
+    fn logical_cd_paths() {
+        assert_eq!(normalize_path("/a/b/../c/./d/"), "/a/c/d");
+        assert_eq!(normalize_path("/../.."), "/");
+    }
+}

@@ -583,8 +583,12 @@ impl Interp {
         Ok(0)
     }
 
-    /// Runs a loop body; `Ok(None)` means break out of this loop.
+    /// Runs a loop body; `Ok(false)` means break out of this loop.
     fn loop_body(&mut self, body: &ast::CompoundList, st: &mut i32) -> Result<bool, Flow> {
+        if self.host.deadline_passed() {
+            self.err("time limit exceeded");
+            return Err(Flow::Exit(124));
+        }
         self.loop_depth += 1;
         let r = self.run_list(body);
         self.loop_depth -= 1;
@@ -828,6 +832,10 @@ impl Interp {
     }
 
     pub fn call_function(&mut self, body: &ast::FunctionBody, argv: &[String]) -> Res {
+        if self.host.deadline_passed() {
+            self.err("time limit exceeded");
+            return Err(Flow::Exit(124));
+        }
         let saved_params = std::mem::replace(&mut self.params, argv[1..].to_vec());
         let saved_loop = std::mem::replace(&mut self.loop_depth, 0);
         self.locals.push(Vec::new());

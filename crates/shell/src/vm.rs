@@ -295,6 +295,12 @@ impl Host for RuntimeHost {
         }
     }
 
+    fn deadline_passed(&self) -> bool {
+        self.limits
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    }
+
     fn pipe(&self) -> (Endpoint, Endpoint) {
         let (r, w) = kiln_runtime::pipe();
         (Arc::new(RtPipeRead(Arc::new(r))), Arc::new(RtPipeWrite(w)))

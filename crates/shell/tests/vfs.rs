@@ -60,6 +60,7 @@ fn not_found_is_127_with_sh_message() {
     );
     assert_eq!(r.out, "127\n");
     assert_eq!(r.err, "sh: definitely_not_a_tool_xyz: not found\n");
+    assert_eq!(r.status, 0);
 }
 
 #[test]
@@ -125,4 +126,25 @@ fn exec_form_runs_argv_without_shell_processing() {
         .run_argv(&["sh".into(), "-c".into(), "exit 3".into()])
         .unwrap();
     assert_eq!(st.0, 3);
+}
+
+#[test]
+fn builtin_only_loop_stops_at_the_step_deadline() {
+    use kiln_runtime::{Limits, MountTable, NetworkPolicy, Vfs};
+    let tree = Arc::new(parking_lot::Mutex::new(common::vfs::tree_with(&[])));
+    let limits = Limits {
+        deadline: Some(std::time::Instant::now() + Duration::from_millis(300)),
+        ..Limits::default()
+    };
+    let vfs = Vfs::new(tree, MountTable::new());
+    let host = Arc::new(kiln_shell::RuntimeHost::new(
+        common::vfs::runtime(),
+        vfs,
+        limits,
+        NetworkPolicy::default(),
+    ));
+    let r = run(host, "while :; do :; done; echo never");
+    assert_eq!(r.status, 124);
+    assert_eq!(r.out, "");
+    assert!(r.err.contains("time limit"), "{}", r.err);
 }

@@ -1,0 +1,4 @@
+exec < a.txt
+read first
+read second
+echo "$first/$second"

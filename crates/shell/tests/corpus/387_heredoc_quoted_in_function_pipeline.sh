@@ -1,0 +1,6 @@
+emit() {
+	cat <<'END'
+$not_expanded `neither`
+END
+}
+emit | tr a-z A-Z

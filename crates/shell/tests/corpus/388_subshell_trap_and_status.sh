@@ -1,0 +1,2 @@
+( trap 'echo "sub trap $?"' EXIT; exit 5 )
+echo "parent sees $?"
