@@ -1,6 +1,7 @@
 //! kiln's shell against `busybox sh` on the same machine:
 //! 1. a script running 1,000 short external commands;
 //! 2. a 4-stage pipeline moving 50 MB.
+//!
 //! kiln runs each command as a wasm instance (bundled tools) over a virtual tree;
 //! busybox runs host programs (or its own applets) natively. Prints times and ratios.
 

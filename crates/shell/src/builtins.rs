@@ -445,14 +445,7 @@ impl Interp {
             return 0;
         }
         let (action, conds) = if args.len() == 1 || args[0] == "-" {
-            (
-                None,
-                if args.len() == 1 {
-                    &args[..]
-                } else {
-                    &args[1..]
-                },
-            )
+            (None, if args.len() == 1 { args } else { &args[1..] })
         } else {
             (Some(args[0].clone()), &args[1..])
         };

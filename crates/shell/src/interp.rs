@@ -315,9 +315,8 @@ impl Interp {
         self.wait_all();
         if let Some(cmd) = self.traps.remove("EXIT") {
             self.status = st;
-            match self.eval_string(&cmd) {
-                Err(Flow::Exit(n)) => st = n,
-                _ => {}
+            if let Err(Flow::Exit(n)) = self.eval_string(&cmd) {
+                st = n;
             }
         }
         st
@@ -966,7 +965,6 @@ impl Interp {
     /// `sh [-eux] [-o opt] (-c script [name args...] | file [args...] | < stdin)`.
     pub fn run_shell_args(&mut self, args: &[String]) -> i32 {
         let mut i = 0;
-        let mut command: Option<String> = None;
         let mut want_c = false;
         while i < args.len() {
             let a = &args[i];
@@ -1000,7 +998,6 @@ impl Interp {
                 self.err("-c requires an argument");
                 return 2;
             };
-            command = Some(s.clone());
             if let Some(n) = rest.get(1) {
                 self.arg0 = n.clone();
             }
@@ -1021,7 +1018,6 @@ impl Interp {
             let _ = sio::read_to_end(&self.fd(0), &mut b);
             String::from_utf8_lossy(&b).into_owned()
         };
-        let _ = command;
         match parse(&src) {
             Ok(p) => self.run_toplevel(&p),
             Err(e) => {

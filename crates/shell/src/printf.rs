@@ -330,7 +330,7 @@ fn c_general(v: f64, p: usize, upper: bool) -> String {
         return "0".into();
     }
     let exp = v.abs().log10().floor() as i32;
-    let s = if exp < -4 || exp >= p as i32 {
+    if exp < -4 || exp >= p as i32 {
         let s = c_exp(v, p - 1, upper);
         let (m, e) = s
             .split_once(if upper { 'E' } else { 'e' })
@@ -349,6 +349,5 @@ fn c_general(v: f64, p: usize, upper: bool) -> String {
         } else {
             s
         }
-    };
-    s
+    }
 }

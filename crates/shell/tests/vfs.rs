@@ -132,10 +132,8 @@ fn exec_form_runs_argv_without_shell_processing() {
 fn builtin_only_loop_stops_at_the_step_deadline() {
     use kiln_runtime::{Limits, MountTable, NetworkPolicy, Vfs};
     let tree = Arc::new(parking_lot::Mutex::new(common::vfs::tree_with(&[])));
-    let limits = Limits {
-        deadline: Some(std::time::Instant::now() + Duration::from_millis(300)),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.deadline = Some(std::time::Instant::now() + Duration::from_millis(300));
     let vfs = Vfs::new(tree, MountTable::new());
     let host = Arc::new(kiln_shell::RuntimeHost::new(
         common::vfs::runtime(),
