@@ -7,6 +7,23 @@
 
 mod common;
 
+/// Scripts whose difference lies outside the shell, with the reason. The test fails if
+/// one of these starts to pass (so the list cannot rot) or if any other script differs.
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "206_redir_devnull.sh",
+        "uutils cat on wasm32-wasip1 rejects character devices",
+    ),
+    (
+        "420_dev_null_read.sh",
+        "uutils cat on wasm32-wasip1 rejects character devices",
+    ),
+    (
+        "422_dev_stdin.sh",
+        "uutils cat on wasm32-wasip1 rejects character devices",
+    ),
+];
+
 #[test]
 fn corpus_matches_reference_shells_on_virtual_tree() {
     let (total, failures) = common::run_corpus(&|| common::vfs::host_with(common::FIXTURE));
@@ -18,10 +35,19 @@ fn corpus_matches_reference_shells_on_virtual_tree() {
         total - failures.len(),
         total
     );
+    let is_known = |f: &String| KNOWN.iter().any(|(k, _)| f.starts_with(&format!("{k}:")));
+    let unexpected: Vec<&String> = failures.iter().filter(|f| !is_known(f)).collect();
     assert!(
-        failures.is_empty(),
-        "{} of {} corpus scripts differ",
-        failures.len(),
-        total
+        unexpected.is_empty(),
+        "{} corpus scripts differ unexpectedly",
+        unexpected.len()
     );
+    if std::env::var("KILN_CORPUS_FILTER").is_err() {
+        for (k, why) in KNOWN {
+            assert!(
+                failures.iter().any(|f| f.starts_with(&format!("{k}:"))),
+                "{k} now passes; remove it from KNOWN ({why})"
+            );
+        }
+    }
 }
