@@ -313,3 +313,76 @@ fn local_export_and_cache_hits() {
     assert_ok(&changed);
     assert_eq!(text(&changed.stderr).matches("CACHED").count(), 0);
 }
+
+#[test]
+fn add_unpacks_archives_fetches_urls_and_copy_excludes() {
+    let server = HelloServer::start();
+    let ws = Workspace::new();
+    // A gzip tar in the context.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o755);
+    h.set_cksum();
+    tar.append_data(&mut h, "bin/tool", &b"#!x"[..]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    ws.write("tool.tar.gz", gz.finish().unwrap());
+    ws.write("src/keep.rs", "k");
+    ws.write("src/skip.tmp", "s");
+    let body_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"Hello, guest\n"))
+    };
+    ws.write(
+        "Dockerfile",
+        format!(
+            "FROM scratch\n\
+             ADD tool.tar.gz /opt/\n\
+             ADD --checksum=sha256:{body_sha} {url}greeting /dl/\n\
+             COPY --exclude=*.tmp src /src\n",
+            url = server.url()
+        ),
+    );
+    let out = ws.build(&["-t", "adds"]);
+    assert_ok(&out);
+    let ls = ws
+        .kiln()
+        .args(["run", "adds", "ls", "-lR", "/opt", "/dl", "/src"])
+        .output()
+        .unwrap();
+    assert_ok(&ls);
+    let listing = text(&ls.stdout);
+    assert!(
+        listing.contains("-rwxr-xr-x") && listing.contains("tool"),
+        "{listing}"
+    );
+    assert!(listing.contains("greeting"), "{listing}");
+    assert!(
+        listing.contains("keep.rs") && !listing.contains("skip.tmp"),
+        "{listing}"
+    );
+    let dl = ws
+        .kiln()
+        .args(["run", "adds", "cat", "/dl/greeting"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&dl.stdout), "Hello, guest\n");
+
+    // A wrong checksum fails the build and names both digests.
+    ws.write(
+        "Dockerfile",
+        format!(
+            "FROM scratch\nADD --checksum=sha256:{} {}x /x\n",
+            "0".repeat(64),
+            server.url()
+        ),
+    );
+    let out = ws.build(&[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("checksum mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -115,6 +115,12 @@ impl IgnoreRules {
         Ok(Self { rules })
     }
 
+    /// `COPY --exclude` patterns: the same matching, every pattern excluding.
+    pub fn exclusions(patterns: &[String]) -> Result<Self, ContextError> {
+        let text = patterns.join("\n");
+        Self::parse(&text, "--exclude")
+    }
+
     /// Whether `rel` (or one of its parent directories) is excluded.
     pub fn is_excluded(&self, rel: &str) -> bool {
         let mut excluded = false;

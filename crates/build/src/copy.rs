@@ -7,6 +7,7 @@
 
 use std::io::Read;
 
+use kiln_dockerfile::Chmod;
 use kiln_fs::{FileType, Follow, FsError, Ino, Timestamp, Tree};
 
 use crate::context::{Entry, EntryKind, Source, clean_rel};
@@ -32,12 +33,13 @@ pub enum CopyError {
 }
 
 /// Ownership and permissions applied to everything copied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Placement {
     pub uid: u32,
     pub gid: u32,
-    /// `--chmod`: replaces the mode of files and directories alike, as BuildKit does.
-    pub chmod: Option<u32>,
+    /// `--chmod`, octal or symbolic, applied to files and directories alike as BuildKit
+    /// does (a symbolic `X` sets execute on directories only).
+    pub chmod: Option<Chmod>,
     /// mtime given to everything copied (the source date epoch), so host timestamps never
     /// reach the image.
     pub mtime: Timestamp,
@@ -113,7 +115,10 @@ fn put(
         .resolve_parent(tree.root(), at.as_bytes())
         .map_err(err)?;
     let existing = tree.lookup(dir, &name).ok();
-    let mode = how.chmod.unwrap_or(entry.mode);
+    let mode = match &how.chmod {
+        Some(c) => c.apply(entry.mode, entry.kind == EntryKind::Dir),
+        None => entry.mode,
+    };
     let ino = match &entry.kind {
         EntryKind::Dir => match existing {
             Some(ino) if tree.metadata(ino).map_err(err)?.file_type == FileType::Directory => ino,
@@ -485,7 +490,7 @@ mod tests {
         let how = Placement {
             uid: 1000,
             gid: 1001,
-            chmod: Some(0o640),
+            chmod: Some(Chmod::Octal(0o640)),
             ..how()
         };
         place(&mut tree, &src, "/app", false, &how, &mut opener).unwrap();

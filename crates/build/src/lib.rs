@@ -6,6 +6,7 @@
 //! It is not a parser (`kiln-dockerfile`), a WASI host (`kiln-runtime`) or a file
 //! format library (`kiln-fs`, `kiln-oci`): it joins them.
 
+mod add;
 pub mod cache;
 pub mod container;
 pub mod context;

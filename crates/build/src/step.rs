@@ -201,7 +201,8 @@ pub fn run(
             });
             Ok(Outcome::Done)
         }
-        Instruction::Copy(c) | Instruction::Add(c) => copy_step(shared, state, &c, text, at, deps),
+        Instruction::Copy(c) => copy_step(shared, state, &c, false, text, at, deps),
+        Instruction::Add(c) => copy_step(shared, state, &c, true, text, at, deps),
         Instruction::Run(run) => crate::run::run_step(shared, state, &run, scope, text, at, deps),
     }
 }
@@ -370,17 +371,12 @@ fn placement(
         Some(spec) => copy::resolve_owner(tree, spec)?,
         None => (0, 0),
     };
-    let chmod = match chmod {
-        None => None,
-        Some(text) => match kiln_dockerfile::Chmod::parse(text).map_err(StepError::new)? {
-            kiln_dockerfile::Chmod::Octal(m) => Some(m),
-            kiln_dockerfile::Chmod::Symbolic(_) => {
-                return Err(StepError::new(format!(
-                    "--chmod={text}: symbolic modes are not supported yet; use octal (e.g. 0755)"
-                )));
-            }
-        },
-    };
+    let chmod = chmod
+        .map(|text| {
+            kiln_dockerfile::Chmod::parse(text)
+                .map_err(|e| StepError::new(format!("--chmod={text}: {e}")))
+        })
+        .transpose()?;
     Ok(Placement {
         uid,
         gid,
@@ -389,10 +385,12 @@ fn placement(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn copy_step(
     shared: &Shared_,
     state: &mut StageState,
     c: &Copy,
+    add: bool,
     text: &str,
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
@@ -415,11 +413,33 @@ fn copy_step(
     let created_by = format!("{text} # buildkit");
     let epoch = shared.req.epoch;
     if c.from.is_none() {
+        let (urls, locals): (Vec<&String>, Vec<&String>) =
+            c.sources.iter().partition(|s| add && crate::add::is_url(s));
+        let mut downloads = Vec::new();
+        for url in urls {
+            let (file, digest) =
+                crate::add::download(url, c.checksum.as_deref(), &shared.req.network)?;
+            key = key.field("url", url.as_str()).field("content", &digest);
+            downloads.push((crate::add::url_file_name(url), file));
+        }
+        let exclude = crate::context::IgnoreRules::exclusions(&c.exclude)?;
         let mut sources = Vec::new();
-        for s in &c.sources {
+        for s in locals {
             sources.extend(shared.context.resolve(s)?);
         }
+        // Patterns match paths relative to the copied directory, or the context.
+        for s in &mut sources {
+            let base = s.top.rel.clone();
+            s.children.retain(|e| {
+                let inner = e.rel[base.len()..].trim_start_matches('/');
+                !exclude.is_excluded(inner) && !exclude.is_excluded(&e.rel)
+            });
+        }
+        sources.retain(|s| !exclude.is_excluded(&s.top.rel));
+        let unpack = add && c.unpack != Some(false);
         let key = key
+            .field("add", if add { "1" } else { "0" })
+            .field("unpack", if unpack { "1" } else { "0" })
             .field("sources", shared.context.digest_sources(&sources)?)
             .finish();
         return layer_step(shared, state, key, &created_by, |_, tree| {
@@ -434,7 +454,22 @@ fn copy_step(
                         source: kiln_fs::FsError::Io(std::io::Error::other(e.to_string())),
                     })
             };
-            copy::place(tree, &sources, &dest, several, &how, &mut open)?;
+            for source in &sources {
+                if unpack && unpack_archive(shared, tree, source, &dest, &how)? {
+                    continue;
+                }
+                copy::place(
+                    tree,
+                    std::slice::from_ref(source),
+                    &dest,
+                    several,
+                    &how,
+                    &mut open,
+                )?;
+            }
+            for (name, file) in &mut downloads {
+                place_download(tree, name, file, &dest, several, &how)?;
+            }
             heredoc_files(tree, c, &dest, &how)
         });
     }
@@ -467,6 +502,56 @@ fn copy_step(
         )?;
         Ok(())
     })
+}
+
+/// ADD of a local archive: unpacked into the destination directory. `false` if the
+/// source is not an archive (it is then copied as a file).
+fn unpack_archive(
+    shared: &Shared_,
+    tree: &mut Tree,
+    source: &crate::context::Source,
+    dest: &str,
+    how: &Placement,
+) -> Result<bool, StepError> {
+    if !matches!(source.top.kind, crate::context::EntryKind::File { .. }) {
+        return Ok(false);
+    }
+    let file = shared.context.open_file(&source.top.rel)?.into_std();
+    let (head, reader) = crate::add::peek(file)?;
+    let Some(kind) = crate::add::unpackable(&head) else {
+        return Ok(false);
+    };
+    crate::add::unpack(tree, reader, kind, dest, how)?;
+    Ok(true)
+}
+
+/// ADD of a URL: the file keeps the URL's name inside a directory destination, mode 0600
+/// as BuildKit gives downloads (unless --chmod).
+fn place_download(
+    tree: &mut Tree,
+    name: &str,
+    file: &mut std::fs::File,
+    dest: &str,
+    several: bool,
+    how: &Placement,
+) -> Result<(), StepError> {
+    let entry = crate::context::Entry {
+        rel: name.to_owned(),
+        kind: crate::context::EntryKind::File { size: 0 },
+        mode: 0o600,
+    };
+    let source = crate::context::Source {
+        top: entry,
+        children: Vec::new(),
+    };
+    let mut once = Some(file.try_clone()?);
+    let mut open = move |_: &str| -> Result<Box<dyn std::io::Read>, copy::CopyError> {
+        once.take()
+            .map(|f| Box::new(f) as Box<dyn std::io::Read>)
+            .ok_or_else(|| copy::CopyError::NotFound("download".into()))
+    };
+    copy::place(tree, &[source], dest, several, how, &mut open)?;
+    Ok(())
 }
 
 /// `COPY <<EOF /dest` writes each heredoc body as a file named after its delimiter.

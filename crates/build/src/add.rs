@@ -1,0 +1,367 @@
+//! What `ADD` does beyond `COPY`: local tar archives are unpacked, and URLs are
+//! downloaded (through the build's network policy) and checked against `--checksum`.
+//!
+//! Archive entries are untrusted: every name is cleaned relative to the destination and an
+//! entry that would climb out of it is an error; links are recreated inside the virtual
+//! tree (their targets are just bytes there); device nodes are skipped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+use kiln_fs::{FileType, Follow, Timestamp, Tree};
+use sha2::{Digest as _, Sha256};
+
+use crate::context::clean_rel;
+use crate::copy::{Placement, mkdir_p, normalize_abs};
+use crate::error::StepError;
+
+/// Largest download ADD accepts (the body is spooled to a temp file, never held in memory).
+const MAX_DOWNLOAD: u64 = 8 << 30;
+
+/// Compression of an archive, judged by its magic bytes, as BuildKit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archive {
+    Tar,
+    Gzip,
+    Zstd,
+    Bzip2,
+    Xz,
+}
+
+/// Sniffs the first bytes of a file: `Some` if ADD should unpack it.
+pub fn sniff(head: &[u8]) -> Option<Archive> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Archive::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Archive::Zstd)
+    } else if head.starts_with(b"BZh") {
+        Some(Archive::Bzip2)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Archive::Xz)
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Some(Archive::Tar)
+    } else {
+        None
+    }
+}
+
+/// Whether a compressed file really holds a tar (a lone `.gz` file is copied as is).
+fn holds_tar(kind: Archive, head: &[u8]) -> bool {
+    let mut inner = Vec::new();
+    let _ = match kind {
+        Archive::Tar => return true,
+        Archive::Gzip => flate2::read::GzDecoder::new(head)
+            .take(512)
+            .read_to_end(&mut inner),
+        Archive::Zstd => match zstd::stream::read::Decoder::new(head) {
+            Ok(d) => d.take(512).read_to_end(&mut inner),
+            Err(_) => return false,
+        },
+        Archive::Bzip2 | Archive::Xz => return true,
+    };
+    inner.len() >= 262 && &inner[257..262] == b"ustar"
+}
+
+/// Reads enough of `reader` to sniff it; returns the head and a reader over everything.
+pub fn peek(reader: impl Read) -> std::io::Result<(Vec<u8>, impl Read)> {
+    let mut buf = BufReader::with_capacity(64 * 1024, reader);
+    let head = buf.fill_buf()?.to_vec();
+    Ok((head, buf))
+}
+
+/// The archive kind if `head` starts an archive ADD unpacks.
+pub fn unpackable(head: &[u8]) -> Option<Archive> {
+    sniff(head).filter(|k| holds_tar(*k, head))
+}
+
+/// Unpacks a tar stream (compressed as `kind`) into the directory `dest` of `tree`.
+pub fn unpack(
+    tree: &mut Tree,
+    reader: impl Read,
+    kind: Archive,
+    dest: &str,
+    how: &Placement,
+) -> Result<u64, StepError> {
+    let reader: Box<dyn Read> = match kind {
+        Archive::Tar => Box::new(reader),
+        Archive::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Archive::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
+        Archive::Bzip2 | Archive::Xz => {
+            return Err(StepError::new(format!(
+                "ADD: {kind:?} archives are not supported; use a plain, gzip or zstd tar"
+            )));
+        }
+    };
+    let dest = normalize_abs(dest);
+    mkdir_p(tree, &dest, how)?;
+    let mut archive = tar::Archive::new(reader);
+    let mut count = 0;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(rel) = clean_rel(&raw) else {
+            return Err(StepError::new(format!(
+                "ADD: archive entry {raw:?} points outside the destination"
+            )));
+        };
+        if rel.is_empty() {
+            continue;
+        }
+        let path = format!("{}/{rel}", dest.trim_end_matches('/'));
+        place_entry(tree, &mut entry, &path, &dest, how)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn place_entry(
+    tree: &mut Tree,
+    entry: &mut tar::Entry<'_, impl Read>,
+    path: &str,
+    dest: &str,
+    how: &Placement,
+) -> Result<(), StepError> {
+    let header = entry.header();
+    let kind = header.entry_type();
+    let mode = header.mode().unwrap_or(0o644) & 0o7777;
+    let mtime = Timestamp::from_secs(header.mtime().unwrap_or(0) as i64);
+    // BuildKit keeps the archive's owners unless --chown was given.
+    let (uid, gid) = if how.uid != 0 || how.gid != 0 {
+        (how.uid, how.gid)
+    } else {
+        (
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        )
+    };
+    let at = |e| StepError::new(format!("ADD: {path}: {e}"));
+    if kind.is_dir() {
+        let ino = mkdir_p(tree, path, how).map_err(at)?;
+        tree.chmod(ino, mode).map_err(at)?;
+        tree.chown(ino, Some(uid), Some(gid)).map_err(at)?;
+        return tree.set_times(ino, None, Some(mtime)).map_err(at);
+    }
+    let parent = path
+        .rsplit_once('/')
+        .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+    mkdir_p(tree, parent, how).map_err(at)?;
+    let (dir, name) = tree
+        .resolve_parent(tree.root(), path.as_bytes())
+        .map_err(at)?;
+    if let Ok(old) = tree.lookup(dir, &name)
+        && tree.metadata(old).map_err(at)?.file_type != FileType::Directory
+    {
+        tree.unlink(dir, &name).map_err(at)?;
+    }
+    let ino = if kind.is_symlink() {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| StepError::new(format!("ADD: symlink {path} has no target")))?;
+        tree.symlink(dir, &name, &target, uid, gid).map_err(at)?
+    } else if kind.is_hard_link() {
+        let target = entry
+            .link_name_bytes()
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .ok_or_else(|| StepError::new(format!("ADD: hard link {path} has no target")))?;
+        let rel = clean_rel(&target).ok_or_else(|| {
+            StepError::new(format!("ADD: hard link target {target:?} points outside"))
+        })?;
+        let src = format!("{}/{rel}", dest.trim_end_matches('/'));
+        let ino = tree
+            .resolve(tree.root(), src.as_bytes(), Follow::No)
+            .map_err(at)?;
+        tree.link(ino, dir, &name).map_err(at)?;
+        return Ok(());
+    } else if kind.is_file() || kind == tar::EntryType::Continuous {
+        let ino = tree.create_file(dir, &name, mode, uid, gid).map_err(at)?;
+        tree.write_from(ino, entry).map_err(at)?;
+        ino
+    } else {
+        // Devices, fifos and unknown types: an unprivileged unpack skips them.
+        return Ok(());
+    };
+    if !kind.is_symlink() {
+        tree.chmod(ino, mode).map_err(at)?;
+    }
+    tree.set_times(ino, None, Some(mtime)).map_err(at)
+}
+
+/// Downloads `url` into a temp file (bounded size), verifying `checksum` (`sha256:HEX`).
+/// Returns the file and the content's sha256 as hex.
+pub fn download(
+    url: &str,
+    checksum: Option<&str>,
+    network: &crate::engine::Network,
+) -> Result<(std::fs::File, String), StepError> {
+    if !network.enabled {
+        return Err(StepError::new(format!(
+            "ADD {url}: the build has no network (--network=none)"
+        )));
+    }
+    let host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', ':', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    if !network.allowed_hosts.is_empty() && !network.allowed_hosts.iter().any(|h| h == host) {
+        return Err(StepError::new(format!(
+            "ADD {url}: host {host:?} is not in --allow-host"
+        )));
+    }
+    let response = ureq::get(url)
+        .call()
+        .map_err(|e| StepError::new(format!("ADD {url}: {e}")))?;
+    let mut body = response.into_body();
+    let mut reader = body.as_reader().take(MAX_DOWNLOAD + 1);
+    let mut file = tempfile::tempfile()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > MAX_DOWNLOAD {
+            return Err(StepError::new(format!("ADD {url}: larger than 8 GiB")));
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])?;
+    }
+    let digest = hex::encode(hasher.finalize());
+    if let Some(want) = checksum {
+        let want_hex = want.strip_prefix("sha256:").ok_or_else(|| {
+            StepError::new(format!(
+                "ADD --checksum={want}: only sha256:HEX is supported"
+            ))
+        })?;
+        if !want_hex.eq_ignore_ascii_case(&digest) {
+            return Err(StepError::new(format!(
+                "ADD {url}: checksum mismatch: expected sha256:{want_hex}, got sha256:{digest}"
+            )));
+        }
+    }
+    use std::io::Seek;
+    file.rewind()?;
+    Ok((file, digest))
+}
+
+/// The file name ADD gives a download: the URL's last path segment.
+pub fn url_file_name(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+    match path.split_once('/') {
+        Some((_, p)) => p
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("index.html")
+            .to_owned(),
+        None => "index.html".to_owned(),
+    }
+}
+
+pub fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_fs::Store;
+
+    fn how() -> Placement {
+        Placement {
+            uid: 0,
+            gid: 0,
+            chmod: None,
+            mtime: Timestamp::EPOCH,
+        }
+    }
+
+    fn tar_of(entries: &[(&str, &[u8])], link: Option<(&str, &str)>) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o640);
+            h.set_uid(7);
+            h.set_cksum();
+            b.append_data(&mut h, path, *body).unwrap();
+        }
+        if let Some((name, target)) = link {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, name, target).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn read(tree: &mut Tree, path: &str) -> Vec<u8> {
+        let ino = tree
+            .resolve(tree.root(), path.as_bytes(), Follow::Yes)
+            .unwrap();
+        let mut v = Vec::new();
+        tree.open_read(ino).unwrap().read_to_end(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn unpacks_plain_and_gzip_tars_keeping_modes_and_owners() {
+        let tar = tar_of(
+            &[("app/a.txt", b"A"), ("b.txt", b"B")],
+            Some(("app/l", "/etc")),
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        for (bytes, kind) in [(tar.clone(), Archive::Tar), (gz, Archive::Gzip)] {
+            assert_eq!(unpackable(&bytes), Some(kind));
+            let store = Store::temp().unwrap();
+            let mut t = Tree::new(&store);
+            assert_eq!(unpack(&mut t, &bytes[..], kind, "/opt", &how()).unwrap(), 3);
+            assert_eq!(read(&mut t, "/opt/app/a.txt"), b"A");
+            let ino = t.resolve(t.root(), b"/opt/b.txt", Follow::No).unwrap();
+            let m = t.metadata(ino).unwrap();
+            assert_eq!((m.mode, m.uid), (0o640, 7));
+            let l = t.resolve(t.root(), b"/opt/app/l", Follow::No).unwrap();
+            assert_eq!(t.readlink(l).unwrap(), b"/etc");
+        }
+    }
+
+    #[test]
+    fn entries_climbing_out_are_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        // The tar crate refuses to write `..`; write the raw name bytes.
+        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../../etc/pwn");
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let bytes = b.into_inner().unwrap();
+        let store = Store::temp().unwrap();
+        let mut t = Tree::new(&store);
+        let err = unpack(&mut t, &bytes[..], Archive::Tar, "/opt", &how()).unwrap_err();
+        assert!(err.message.contains("outside"), "{}", err.message);
+        assert!(t.resolve(t.root(), b"/etc/pwn", Follow::No).is_err());
+    }
+
+    #[test]
+    fn plain_files_and_lone_gzip_files_are_not_archives() {
+        assert_eq!(unpackable(b"hello world"), None);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"just some text, not a tar").unwrap();
+        assert_eq!(unpackable(&gz.finish().unwrap()), None);
+    }
+
+    #[test]
+    fn url_names() {
+        assert_eq!(
+            url_file_name("https://h/x/tool.tar.gz?sig=1"),
+            "tool.tar.gz"
+        );
+        assert_eq!(url_file_name("http://h/"), "index.html");
+        assert_eq!(url_file_name("http://h"), "index.html");
+        assert!(is_url("https://x") && !is_url("file.txt"));
+    }
+}
