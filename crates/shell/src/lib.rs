@@ -101,6 +101,23 @@ impl Shell {
         Shell { interp }
     }
 
+    /// A shell for one build step on kiln's runtime: programs are wasm processes over
+    /// `vfs` with `limits` and `network`, and commands spawned by guests come back here.
+    #[cfg(feature = "runtime")]
+    pub fn on_runtime(
+        runtime: kiln_runtime::Runtime,
+        vfs: kiln_runtime::Vfs,
+        limits: kiln_runtime::Limits,
+        network: kiln_runtime::NetworkPolicy,
+        opts: ShellOptions,
+    ) -> Shell {
+        RuntimeHost::install_launcher(&runtime);
+        Shell::new(
+            Arc::new(RuntimeHost::new(runtime, vfs, limits, network)),
+            opts,
+        )
+    }
+
     /// Runs a `RUN` script like `/bin/sh -c script`.
     pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
         let prog = interp::parse(script).map_err(ShellError::Syntax)?;

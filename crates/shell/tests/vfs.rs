@@ -116,7 +116,15 @@ fn exec_form_runs_argv_without_shell_processing() {
         stdout: out.clone(),
         ..Default::default()
     };
-    let mut sh = Shell::new(common::vfs::host_with(&[]), opts);
+    let tree = Arc::new(parking_lot::Mutex::new(common::vfs::tree_with(&[])));
+    let vfs = kiln_runtime::Vfs::new(tree, kiln_runtime::MountTable::new());
+    let mut sh = Shell::on_runtime(
+        common::vfs::runtime(),
+        vfs,
+        kiln_runtime::Limits::default(),
+        kiln_runtime::NetworkPolicy::default(),
+        opts,
+    );
     let st = sh
         .run_argv(&["echo".into(), "$HOME".into(), "*".into()])
         .unwrap();

@@ -1,0 +1,3 @@
+x="pre `echo mid` post"
+echo "$x"
+echo "`echo "quoted inside"`"

@@ -1,0 +1,5 @@
+IFS=,
+x="a,b"
+echo "$x" $x
+set -- $x
+echo "$1+$2"

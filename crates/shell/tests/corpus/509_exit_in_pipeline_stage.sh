@@ -1,0 +1,2 @@
+echo x | { read v; exit 7; }
+echo "status $?"
