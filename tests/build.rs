@@ -386,3 +386,32 @@ fn add_unpacks_archives_fetches_urls_and_copy_excludes() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn cache_mounts_persist_between_builds_but_stay_out_of_the_image() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs\n",
+    );
+    for expected in ["1", "2"] {
+        let out = ws.build(&["--no-cache", "-t", "cm"]);
+        assert_ok(&out);
+        let runs = ws
+            .kiln()
+            .args(["run", "cm", "cat", "/runs"])
+            .output()
+            .unwrap();
+        assert_eq!(text(&runs.stdout).trim(), expected);
+    }
+    let ls = ws
+        .kiln()
+        .args(["run", "cm", "ls", "/var/cache/app"])
+        .output()
+        .unwrap();
+    assert!(
+        !ls.status.success(),
+        "the cache mount leaked into the image"
+    );
+}

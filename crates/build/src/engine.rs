@@ -175,7 +175,10 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
         .enable_all()
         .build()
         .map_err(|e| BuildError::Internal(format!("starting the scheduler: {e}")))?;
-    let state = rt.block_on(run_stages(shared.clone(), needed, target))?;
+    let built = rt.block_on(run_stages(shared.clone(), needed, target));
+    // Cache mounts outlive the build whether it succeeded or not, as in BuildKit.
+    shared.persist_cache_mounts()?;
+    let state = built?;
     let mut state = Arc::try_unwrap(state).unwrap_or_else(|arc| (*arc).clone());
     let image = assemble(&shared, &mut state)?;
     Ok(Built {
@@ -472,15 +475,65 @@ pub(crate) fn step_key(parent: CacheKey, kind: &str) -> KeyBuilder {
 }
 
 impl Shared_ {
-    /// The tree behind `RUN --mount=type=cache,id=ID`, created empty on first use.
+    fn cache_mount_file(&self, id: &str) -> PathBuf {
+        use sha2::Digest as _;
+        let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        self.req
+            .cache_dir
+            .join("mounts")
+            .join(format!("{name}.tar"))
+    }
+
+    /// The tree behind `RUN --mount=type=cache,id=ID`: loaded from the cache directory on
+    /// first use in this build (empty if new), then shared by this build's steps.
     pub(crate) fn cache_mount(&self, id: &str) -> Result<kiln_runtime::SharedTree, StepError> {
         let mut mounts = self
             .cache_mounts
             .lock()
             .map_err(|_| StepError::new("cache mount table poisoned"))?;
-        Ok(mounts
-            .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(parking_lot::Mutex::new(kiln_fs::Tree::new(&self.store))))
-            .clone())
+        if let Some(tree) = mounts.get(id) {
+            return Ok(tree.clone());
+        }
+        let mut tree = kiln_fs::Tree::new(&self.store);
+        match std::fs::File::open(self.cache_mount_file(id)) {
+            Ok(file) => {
+                tree.apply_layer(std::io::BufReader::new(file))
+                    .map_err(|e| {
+                        StepError::new(format!("cache mount {id:?}: {e}; run `kiln prune`"))
+                    })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StepError::new(format!("cache mount {id:?}: {e}"))),
+        }
+        let tree = Arc::new(parking_lot::Mutex::new(tree));
+        mounts.insert(id.to_owned(), tree.clone());
+        Ok(tree)
+    }
+
+    /// Writes every cache mount used by this build back to the cache directory (a tar of
+    /// its tree, written to a temp file and renamed).
+    fn persist_cache_mounts(&self) -> Result<(), BuildError> {
+        let mounts = self
+            .cache_mounts
+            .lock()
+            .map_err(|_| BuildError::Internal("cache mount table poisoned".into()))?;
+        for (id, tree) in mounts.iter() {
+            let path = self.cache_mount_file(id);
+            let dir = self.req.cache_dir.join("mounts");
+            let io =
+                |e: std::io::Error| BuildError::Internal(format!("saving cache mount {id:?}: {e}"));
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let snapshot = tree
+                .lock()
+                .snapshot()
+                .map_err(|e| BuildError::Internal(format!("saving cache mount {id:?}: {e}")))?;
+            let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+            let out = std::io::BufWriter::new(tmp);
+            let out = kiln_fs::write_snapshot(&snapshot, self.req.epoch, out)
+                .map_err(|e| BuildError::Internal(format!("saving cache mount {id:?}: {e}")))?;
+            let tmp = out.into_inner().map_err(|e| io(e.into_error()))?;
+            tmp.persist(&path).map_err(|e| io(e.error))?;
+        }
+        Ok(())
     }
 }
