@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiln_fs::{Store, Tree};
-use kiln_runtime::{ModuleRun, MountTable, OpenOptions, Opened, Runtime, RuntimeConfig, Stdio, Vfs};
+use kiln_runtime::{
+    ModuleRun, MountTable, OpenOptions, Opened, Runtime, RuntimeConfig, Stdio, Vfs,
+};
 
 fn copy_in(vfs: &Vfs, host: &Path, at: &str) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(host)?.collect::<Result<_, _>>()?;
@@ -23,10 +25,14 @@ fn copy_in(vfs: &Vfs, host: &Path, at: &str) -> std::io::Result<()> {
             copy_in(vfs, &e.path(), &path)?;
         } else if ft.is_symlink() {
             let target = std::fs::read_link(e.path())?;
-            vfs.symlink(target.to_string_lossy().as_bytes(), b"/", path.as_bytes()).map_err(err)?;
+            vfs.symlink(target.to_string_lossy().as_bytes(), b"/", path.as_bytes())
+                .map_err(err)?;
         } else {
             let data = std::fs::read(e.path())?;
-            let opts = OpenOptions { mode: 0o644, ..OpenOptions::write_truncate() };
+            let opts = OpenOptions {
+                mode: 0o644,
+                ..OpenOptions::write_truncate()
+            };
             if let Opened::File(f) = vfs.open(b"/", path.as_bytes(), &opts).map_err(err)? {
                 f.write(&data).map_err(err)?;
             }
@@ -63,7 +69,9 @@ fn main() {
             _ => break,
         }
     }
-    let module = args.next().expect("usage: wasi-run [--env K=V]... [--root DIR] module.wasm [args...]");
+    let module = args
+        .next()
+        .expect("usage: wasi-run [--env K=V]... [--root DIR] module.wasm [args...]");
     let bytes = std::fs::read(&module).unwrap_or_else(|e| panic!("{module}: {e}"));
     let store = Store::temp().expect("content store");
     let tree = Arc::new(parking_lot::Mutex::new(Tree::new(&store)));
@@ -76,7 +84,9 @@ fn main() {
         realtime_epoch: 0,
     })
     .expect("runtime");
-    let name = Path::new(&module).file_name().map_or(module.clone(), |n| n.to_string_lossy().into_owned());
+    let name = Path::new(&module)
+        .file_name()
+        .map_or(module.clone(), |n| n.to_string_lossy().into_owned());
     let mut argv = vec![name.clone()];
     argv.extend(args);
     let run = ModuleRun {

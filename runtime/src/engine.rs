@@ -139,24 +139,33 @@ impl Runtime {
             });
         }
         let module = self.compile_cached(name, bytes, &digest)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| RuntimeError::Instantiate {
-                program: name.into(),
-                reason: format!("{e:#}"),
-            })?;
+        let pre =
+            self.inner
+                .linker
+                .instantiate_pre(&module)
+                .map_err(|e| RuntimeError::Instantiate {
+                    program: name.into(),
+                    reason: format!("{e:#}"),
+                })?;
         self.inner.modules.lock().insert(digest, pre.clone());
         Ok(Loaded { pre })
     }
 
     fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
         let dir = self.inner.config.cache_dir.as_ref()?;
-        Some(dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.inner.compat)))
+        Some(dir.join(format!(
+            "{}-{}.cwasm",
+            hex::encode(digest),
+            self.inner.compat
+        )))
     }
 
-    fn compile_cached(&self, name: &str, bytes: &[u8], digest: &[u8; 32]) -> Result<Module, RuntimeError> {
+    fn compile_cached(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<Module, RuntimeError> {
         let path = self.cache_path(digest);
         if let Some(p) = &path
             && p.is_file()

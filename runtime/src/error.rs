@@ -150,7 +150,9 @@ pub enum RuntimeError {
         "{program}: output limit of {limit} bytes exceeded on stdout/stderr (raise the step's output limit)"
     )]
     OutputLimit { program: String, limit: u64 },
-    #[error("{program}: process limit of {limit} processes exceeded (raise the step's process limit)")]
+    #[error(
+        "{program}: process limit of {limit} processes exceeded (raise the step's process limit)"
+    )]
     ProcessLimit { program: String, limit: u32 },
     #[error("{program}: bad process spec: {reason}")]
     Spec { program: String, reason: String },

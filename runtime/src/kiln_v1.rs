@@ -90,23 +90,35 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     add_metadata_calls(linker)?;
     add_process_calls(linker)?;
     add_http(linker)?;
-    host!(linker, "kiln_v1", "last_error", |caller, buf: u32, len: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let msg = ctx.last_error.as_bytes();
-        let n = msg.len().min(len as usize);
-        write_bytes(mem, buf, &msg[..n])?;
-        Ok(write_u32(mem, out, msg.len() as u32)?)
-    });
+    host!(
+        linker,
+        "kiln_v1",
+        "last_error",
+        |caller, buf: u32, len: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let msg = ctx.last_error.as_bytes();
+            let n = msg.len().min(len as usize);
+            write_bytes(mem, buf, &msg[..n])?;
+            Ok(write_u32(mem, out, msg.len() as u32)?)
+        }
+    );
     Ok(())
 }
 
 fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "kiln_v1", "stat", |caller, fd: u32, flags: u32, p: u32, plen: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let st = ctx.vfs.stat(dir.path(), &path(mem, p, plen)?, flags & FOLLOW != 0)?;
-        Ok(write_stat(mem, out, &st)?)
-    });
+    host!(
+        linker,
+        "kiln_v1",
+        "stat",
+        |caller, fd: u32, flags: u32, p: u32, plen: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let st = ctx
+                .vfs
+                .stat(dir.path(), &path(mem, p, plen)?, flags & FOLLOW != 0)?;
+            Ok(write_stat(mem, out, &st)?)
+        }
+    );
     host!(linker, "kiln_v1", "fstat", |caller, fd: u32, out: u32| {
         let (mem, ctx) = split(&mut caller)?;
         let st = match &**ctx.fds.get(fd)? {
@@ -115,11 +127,18 @@ fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         };
         Ok(write_stat(mem, out, &st)?)
     });
-    host!(linker, "kiln_v1", "chmod", |caller, fd: u32, flags: u32, p: u32, plen: u32, mode: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        Ok(ctx.vfs.chmod(dir.path(), &path(mem, p, plen)?, flags & FOLLOW != 0, mode)?)
-    });
+    host!(
+        linker,
+        "kiln_v1",
+        "chmod",
+        |caller, fd: u32, flags: u32, p: u32, plen: u32, mode: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            Ok(ctx
+                .vfs
+                .chmod(dir.path(), &path(mem, p, plen)?, flags & FOLLOW != 0, mode)?)
+        }
+    );
     host!(linker, "kiln_v1", "fchmod", |caller, fd: u32, mode: u32| {
         let ctx = caller.data();
         match &**ctx.fds.get(fd)? {
@@ -127,95 +146,144 @@ fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             h => Ok(h.as_file().ok_or(Errno::BADF)?.chmod(mode)?),
         }
     });
-    host!(linker, "kiln_v1", "chown", |caller, fd: u32, flags: u32, p: u32, plen: u32, uid: i32, gid: i32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        Ok(ctx.vfs.chown(dir.path(), &path(mem, p, plen)?, flags & FOLLOW != 0, id(uid), id(gid))?)
-    });
-    host!(linker, "kiln_v1", "fchown", |caller, fd: u32, uid: i32, gid: i32| {
-        let ctx = caller.data();
-        match &**ctx.fds.get(fd)? {
-            Handle::Dir { dir, .. } => Ok(ctx.vfs.chown(b"/", dir.path(), true, id(uid), id(gid))?),
-            h => Ok(h.as_file().ok_or(Errno::BADF)?.chown(id(uid), id(gid))?),
+    host!(
+        linker,
+        "kiln_v1",
+        "chown",
+        |caller, fd: u32, flags: u32, p: u32, plen: u32, uid: i32, gid: i32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            Ok(ctx.vfs.chown(
+                dir.path(),
+                &path(mem, p, plen)?,
+                flags & FOLLOW != 0,
+                id(uid),
+                id(gid),
+            )?)
         }
-    });
+    );
+    host!(
+        linker,
+        "kiln_v1",
+        "fchown",
+        |caller, fd: u32, uid: i32, gid: i32| {
+            let ctx = caller.data();
+            match &**ctx.fds.get(fd)? {
+                Handle::Dir { dir, .. } => {
+                    Ok(ctx.vfs.chown(b"/", dir.path(), true, id(uid), id(gid))?)
+                }
+                h => Ok(h.as_file().ok_or(Errno::BADF)?.chown(id(uid), id(gid))?),
+            }
+        }
+    );
     Ok(())
 }
 
 fn add_process_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "kiln_v1", "pipe", |caller, out_r: u32, out_w: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let (r, w) = pipe();
-        let rfd = ctx.fds.insert(Arc::new(Handle::stdio(Stdio::pipe_read(r))))?;
-        let wfd = match ctx.fds.insert(Arc::new(Handle::stdio(Stdio::PipeWrite(w)))) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = ctx.fds.close(rfd);
-                return Err(e.into());
-            }
-        };
-        write_u32(mem, out_r, rfd)?;
-        Ok(write_u32(mem, out_w, wfd)?)
-    });
-    host!(linker, "kiln_v1", "spawn", |caller, argv: u32, argv_len: u32, env: u32, env_len: u32, cwd: u32, cwd_len: u32, fd0: i32, fd1: i32, fd2: i32, out_pid: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let argv = nul_list(mem, argv, argv_len)?;
-        if argv.is_empty() {
-            return Err(fail(ctx, Errno::INVAL, "spawn: empty argv"));
+    host!(
+        linker,
+        "kiln_v1",
+        "pipe",
+        |caller, out_r: u32, out_w: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let (r, w) = pipe();
+            let rfd = ctx
+                .fds
+                .insert(Arc::new(Handle::stdio(Stdio::pipe_read(r))))?;
+            let wfd = match ctx.fds.insert(Arc::new(Handle::stdio(Stdio::PipeWrite(w)))) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = ctx.fds.close(rfd);
+                    return Err(e.into());
+                }
+            };
+            write_u32(mem, out_r, rfd)?;
+            Ok(write_u32(mem, out_w, wfd)?)
         }
-        let env = nul_list(mem, env, env_len)?
-            .into_iter()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_owned(), v.to_owned()),
-                None => (kv, String::new()),
-            })
-            .collect();
-        let cwd = if cwd_len == 0 {
-            ctx.cwd.clone()
-        } else {
-            String::from_utf8(path(mem, cwd, cwd_len)?).map_err(|_| Errno::ILSEQ)?
-        };
-        let request = LaunchRequest {
-            argv,
-            env,
-            cwd,
-            stdin: stdio_of(ctx, fd0)?,
-            stdout: stdio_of(ctx, fd1)?,
-            stderr: stdio_of(ctx, fd2)?,
-            limits: ctx.limits.clone(),
-            network: ctx.network.clone(),
-        };
-        let pid = spawn_child(ctx, request)?;
-        Ok(write_u32(mem, out_pid, pid)?)
-    });
-    host!(linker, "kiln_v1", "wait", |caller, pid: u32, out_status: u32| {
-        let child = caller.data_mut().children.remove(&pid).ok_or(Errno::CHILD)?;
-        let result = child.join().unwrap_or_else(|_| {
-            Err(RuntimeError::Spec {
-                program: format!("pid {pid}"),
-                reason: "child thread panicked".into(),
-            })
-        });
-        let (mem, ctx) = split(&mut caller)?;
-        let status = match result {
-            Ok(s) => s.0,
-            Err(e) => match e {
-                RuntimeError::Deadline { .. }
-                | RuntimeError::OutputLimit { .. }
-                | RuntimeError::MemoryLimit { .. }
-                | RuntimeError::ProcessLimit { .. } => return Err(HErr::Trap(e.into())),
-                RuntimeError::Load { .. } | RuntimeError::Spec { .. } => {
-                    ctx.last_error = e.to_string();
-                    127
-                }
-                other => {
-                    ctx.last_error = other.to_string();
-                    126
-                }
-            },
-        };
-        Ok(write_u32(mem, out_status, u32::from(status))?)
-    });
+    );
+    host!(
+        linker,
+        "kiln_v1",
+        "spawn",
+        |caller,
+         argv: u32,
+         argv_len: u32,
+         env: u32,
+         env_len: u32,
+         cwd: u32,
+         cwd_len: u32,
+         fd0: i32,
+         fd1: i32,
+         fd2: i32,
+         out_pid: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let argv = nul_list(mem, argv, argv_len)?;
+            if argv.is_empty() {
+                return Err(fail(ctx, Errno::INVAL, "spawn: empty argv"));
+            }
+            let env = nul_list(mem, env, env_len)?
+                .into_iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => (kv, String::new()),
+                })
+                .collect();
+            let cwd = if cwd_len == 0 {
+                ctx.cwd.clone()
+            } else {
+                String::from_utf8(path(mem, cwd, cwd_len)?).map_err(|_| Errno::ILSEQ)?
+            };
+            let request = LaunchRequest {
+                argv,
+                env,
+                cwd,
+                stdin: stdio_of(ctx, fd0)?,
+                stdout: stdio_of(ctx, fd1)?,
+                stderr: stdio_of(ctx, fd2)?,
+                limits: ctx.limits.clone(),
+                network: ctx.network.clone(),
+            };
+            let pid = spawn_child(ctx, request)?;
+            Ok(write_u32(mem, out_pid, pid)?)
+        }
+    );
+    host!(
+        linker,
+        "kiln_v1",
+        "wait",
+        |caller, pid: u32, out_status: u32| {
+            let child = caller
+                .data_mut()
+                .children
+                .remove(&pid)
+                .ok_or(Errno::CHILD)?;
+            let result = child.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Spec {
+                    program: format!("pid {pid}"),
+                    reason: "child thread panicked".into(),
+                })
+            });
+            let (mem, ctx) = split(&mut caller)?;
+            let status = match result {
+                Ok(s) => s.0,
+                Err(e) => match e {
+                    RuntimeError::Deadline { .. }
+                    | RuntimeError::OutputLimit { .. }
+                    | RuntimeError::MemoryLimit { .. }
+                    | RuntimeError::ProcessLimit { .. } => return Err(HErr::Trap(e.into())),
+                    RuntimeError::Load { .. } | RuntimeError::Spec { .. } => {
+                        ctx.last_error = e.to_string();
+                        127
+                    }
+                    other => {
+                        ctx.last_error = other.to_string();
+                        126
+                    }
+                },
+            };
+            Ok(write_u32(mem, out_status, u32::from(status))?)
+        }
+    );
     Ok(())
 }
 
@@ -259,7 +327,11 @@ impl crate::engine::Runtime {
             Resolved::Module(p) => crate::Program::Path(p),
             Resolved::Bundled(t) => crate::Program::Bundled(t),
             Resolved::NotFound => {
-                write_message(&req.stderr, &req.limits, &format!("{name}: command not found\n"));
+                write_message(
+                    &req.stderr,
+                    &req.limits,
+                    &format!("{name}: command not found\n"),
+                );
                 return Ok(ExitStatus(127));
             }
             Resolved::Script { path, .. } => {
@@ -294,20 +366,37 @@ struct HttpResponse {
     body: Box<dyn Read + Send>,
 }
 
-fn http_call(ctx: &Ctx, method: &str, url: &str, headers: &str, body: Vec<u8>) -> Result<HttpResponse, (Errno, String)> {
+fn http_call(
+    ctx: &Ctx,
+    method: &str,
+    url: &str,
+    headers: &str,
+    body: Vec<u8>,
+) -> Result<HttpResponse, (Errno, String)> {
     let uri: ureq::http::Uri = url
         .parse()
         .map_err(|e| (Errno::INVAL, format!("bad URL {url:?}: {e}")))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err((Errno::INVAL, format!("{url}: only http and https URLs are supported"))),
+        _ => {
+            return Err((
+                Errno::INVAL,
+                format!("{url}: only http and https URLs are supported"),
+            ));
+        }
     }
     let host = uri.host().unwrap_or_default().to_owned();
     if !ctx.network.enabled {
-        return Err((Errno::ACCES, "network access is disabled for this step (use RUN --network=default)".into()));
+        return Err((
+            Errno::ACCES,
+            "network access is disabled for this step (use RUN --network=default)".into(),
+        ));
     }
     if !ctx.network.allows(&host) {
-        return Err((Errno::ACCES, format!("host {host:?} is not in the allowed hosts list")));
+        return Err((
+            Errno::ACCES,
+            format!("host {host:?} is not in the allowed hosts list"),
+        ));
     }
     let mut timeout = HTTP_TIMEOUT;
     if let Some(d) = ctx.limits.deadline {
@@ -326,7 +415,9 @@ fn http_call(ctx: &Ctx, method: &str, url: &str, headers: &str, body: Vec<u8>) -
             .ok_or((Errno::INVAL, format!("bad header line {line:?}")))?;
         builder = builder.header(k.trim(), v.trim());
     }
-    let request = builder.body(body).map_err(|e| (Errno::INVAL, e.to_string()))?;
+    let request = builder
+        .body(body)
+        .map_err(|e| (Errno::INVAL, e.to_string()))?;
     let response = agent.run(request).map_err(|e| {
         let errno = match e {
             ureq::Error::Timeout(_) => Errno::TIMEDOUT,
@@ -351,28 +442,49 @@ fn http_call(ctx: &Ctx, method: &str, url: &str, headers: &str, body: Vec<u8>) -
 }
 
 fn add_http(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "kiln_v1", "http_request", |caller, m: u32, mlen: u32, u: u32, ulen: u32, h: u32, hlen: u32, b: u32, blen: u32, out_status: u32, out_headers_fd: u32, out_body_fd: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        if blen > MAX_REQUEST_BODY || mlen > 32 || ulen > 16 << 10 || hlen > 1 << 20 {
-            return Err(fail(ctx, Errno::TOOBIG, "http_request: request too large"));
-        }
-        let text = |p, l| String::from_utf8(slice(mem, p, l)?.to_vec()).map_err(|_| Errno::ILSEQ);
-        let (method, url, headers) = (text(m, mlen)?, text(u, ulen)?, text(h, hlen)?);
-        let body = slice(mem, b, blen)?.to_vec();
-        let resp = http_call(ctx, &method, &url, &headers, body).map_err(|(errno, msg)| fail(ctx, errno, msg))?;
-        let hfd = ctx
-            .fds
-            .insert(Arc::new(Handle::stdio(Stdio::Bytes(resp.headers.into()))))?;
-        let bfd = match ctx.fds.insert(Arc::new(Handle::Reader(Mutex::new(resp.body)))) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = ctx.fds.close(hfd);
-                return Err(e.into());
+    host!(
+        linker,
+        "kiln_v1",
+        "http_request",
+        |caller,
+         m: u32,
+         mlen: u32,
+         u: u32,
+         ulen: u32,
+         h: u32,
+         hlen: u32,
+         b: u32,
+         blen: u32,
+         out_status: u32,
+         out_headers_fd: u32,
+         out_body_fd: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            if blen > MAX_REQUEST_BODY || mlen > 32 || ulen > 16 << 10 || hlen > 1 << 20 {
+                return Err(fail(ctx, Errno::TOOBIG, "http_request: request too large"));
             }
-        };
-        write_u32(mem, out_status, u32::from(resp.status))?;
-        write_u32(mem, out_headers_fd, hfd)?;
-        Ok(write_u32(mem, out_body_fd, bfd)?)
-    });
+            let text =
+                |p, l| String::from_utf8(slice(mem, p, l)?.to_vec()).map_err(|_| Errno::ILSEQ);
+            let (method, url, headers) = (text(m, mlen)?, text(u, ulen)?, text(h, hlen)?);
+            let body = slice(mem, b, blen)?.to_vec();
+            let resp = http_call(ctx, &method, &url, &headers, body)
+                .map_err(|(errno, msg)| fail(ctx, errno, msg))?;
+            let hfd = ctx
+                .fds
+                .insert(Arc::new(Handle::stdio(Stdio::Bytes(resp.headers.into()))))?;
+            let bfd = match ctx
+                .fds
+                .insert(Arc::new(Handle::Reader(Mutex::new(resp.body))))
+            {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = ctx.fds.close(hfd);
+                    return Err(e.into());
+                }
+            };
+            write_u32(mem, out_status, u32::from(resp.status))?;
+            write_u32(mem, out_headers_fd, hfd)?;
+            Ok(write_u32(mem, out_body_fd, bfd)?)
+        }
+    );
     Ok(())
 }

@@ -124,7 +124,10 @@ impl NetworkPolicy {
     pub fn allows(&self, host: &str) -> bool {
         self.enabled
             && (self.allowed_hosts.is_empty()
-                || self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+                || self
+                    .allowed_hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(host)))
     }
 }
 

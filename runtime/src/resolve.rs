@@ -24,12 +24,17 @@ pub enum Resolved {
     },
     NotFound,
     /// A native (ELF, Mach-O, ...) program with no bundled replacement.
-    NotWasm { path: String },
+    NotWasm {
+        path: String,
+    },
 }
 
 enum Kind {
     Wasm,
-    Script { interpreter: String, arg: Option<String> },
+    Script {
+        interpreter: String,
+        arg: Option<String>,
+    },
     Native,
 }
 
@@ -52,7 +57,8 @@ fn classify(vfs: &Vfs, cwd: &str, path: &str, need_exec: bool) -> Option<Kind> {
     if st.file_type != kiln_fs::FileType::Regular || (need_exec && st.mode & 0o111 == 0) {
         return None;
     }
-    let Ok(Opened::File(f)) = vfs.open(cwd.as_bytes(), path.as_bytes(), &OpenOptions::read_only()) else {
+    let Ok(Opened::File(f)) = vfs.open(cwd.as_bytes(), path.as_bytes(), &OpenOptions::read_only())
+    else {
         return None;
     };
     let mut head = [0u8; 256];
@@ -66,7 +72,10 @@ fn classify(vfs: &Vfs, cwd: &str, path: &str, need_exec: bool) -> Option<Kind> {
         let line = String::from_utf8_lossy(line);
         let mut parts = line.trim().splitn(2, [' ', '\t']);
         let interpreter = parts.next().unwrap_or_default().to_owned();
-        let arg = parts.next().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+        let arg = parts
+            .next()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty());
         if !interpreter.is_empty() {
             return Some(Kind::Script { interpreter, arg });
         }

@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::engine::Runtime;
 use crate::error::{Errno, RuntimeError};
-use crate::process::{ExitStatus, Limits, NetworkPolicy, Program, ProcessSpec};
+use crate::process::{ExitStatus, Limits, NetworkPolicy, ProcessSpec, Program};
 use crate::stdio::Stdio;
 use crate::vfs::{OpenOptions, Opened, Vfs};
 use crate::wasi_p1::{Ctx, CtxInit, ProcExit, Stop};
@@ -86,7 +86,11 @@ impl Runtime {
                 self.load(path, &bytes)?
             }
         };
-        let mut env: Vec<Vec<u8>> = spec.env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+        let mut env: Vec<Vec<u8>> = spec
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}").into_bytes())
+            .collect();
         if !spec.env.iter().any(|(k, _)| k == "PWD") {
             env.push(format!("PWD={}", spec.cwd).into_bytes());
         }
@@ -105,10 +109,11 @@ impl Runtime {
             program: program.clone(),
             errno,
         })?;
-        ctx.add_preopens(&preopens).map_err(|errno| RuntimeError::Spec {
-            program: program.clone(),
-            reason: format!("preopen: {errno}"),
-        })?;
+        ctx.add_preopens(&preopens)
+            .map_err(|errno| RuntimeError::Spec {
+                program: program.clone(),
+                reason: format!("preopen: {errno}"),
+            })?;
         let mut store = Store::new(&self.inner.engine, ctx);
         store.limiter(|c| &mut c.limiter);
         store.set_epoch_deadline(1);
@@ -140,13 +145,20 @@ impl Runtime {
         store.data_mut().memory = memory;
         let start = instance
             .get_typed_func::<(), ()>(&mut *store, "_start")
-            .map_err(|_| wasmtime::format_err!("{program}: module has no `_start` (not a WASI command)"))?;
+            .map_err(|_| {
+                wasmtime::format_err!("{program}: module has no `_start` (not a WASI command)")
+            })?;
         start.call(&mut *store, ())?;
         Ok(ExitStatus(0))
     }
 }
 
-fn classify(e: wasmtime::Error, ctx: &Ctx, program: &str, limits: &Limits) -> Result<ExitStatus, RuntimeError> {
+fn classify(
+    e: wasmtime::Error,
+    ctx: &Ctx,
+    program: &str,
+    limits: &Limits,
+) -> Result<ExitStatus, RuntimeError> {
     if let Some(exit) = e.downcast_ref::<ProcExit>() {
         return Ok(ExitStatus((exit.0 & 0xff) as u8));
     }
@@ -184,9 +196,18 @@ fn clone_limit_error(e: &RuntimeError, program: &str) -> RuntimeError {
     let program = program.to_owned();
     match e {
         RuntimeError::Deadline { .. } => RuntimeError::Deadline { program },
-        RuntimeError::OutputLimit { limit, .. } => RuntimeError::OutputLimit { program, limit: *limit },
-        RuntimeError::MemoryLimit { limit, .. } => RuntimeError::MemoryLimit { program, limit: *limit },
-        RuntimeError::ProcessLimit { limit, .. } => RuntimeError::ProcessLimit { program, limit: *limit },
+        RuntimeError::OutputLimit { limit, .. } => RuntimeError::OutputLimit {
+            program,
+            limit: *limit,
+        },
+        RuntimeError::MemoryLimit { limit, .. } => RuntimeError::MemoryLimit {
+            program,
+            limit: *limit,
+        },
+        RuntimeError::ProcessLimit { limit, .. } => RuntimeError::ProcessLimit {
+            program,
+            limit: *limit,
+        },
         other => RuntimeError::Trap {
             program,
             reason: other.to_string(),

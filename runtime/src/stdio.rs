@@ -128,7 +128,11 @@ pub struct PipeWriter {
 impl PipeWriter {
     /// Writes some of `data` (at least one byte unless `data` is empty), blocking while
     /// the pipe is full. `EPIPE` once the reader is gone.
-    pub(crate) fn write_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<usize, Blocked> {
+    pub(crate) fn write_until(
+        &self,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<usize, Blocked> {
         let mut st = self.shared.state.lock();
         loop {
             if !st.reader_open {

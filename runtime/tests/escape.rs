@@ -18,8 +18,11 @@ fn base_tree() -> (std::sync::Arc<kiln_fs::Store>, kiln_runtime::SharedTree) {
 fn symlink(tree: &kiln_runtime::SharedTree, dir: &str, name: &str, target: &str) {
     let mut t = tree.lock();
     let root = t.root();
-    let d = t.resolve(root, dir.as_bytes(), kiln_fs::Follow::Yes).unwrap();
-    t.symlink(d, name.as_bytes(), target.as_bytes(), 0, 0).unwrap();
+    let d = t
+        .resolve(root, dir.as_bytes(), kiln_fs::Follow::Yes)
+        .unwrap();
+    t.symlink(d, name.as_bytes(), target.as_bytes(), 0, 0)
+        .unwrap();
 }
 
 #[test]
@@ -37,15 +40,27 @@ fn dotdot_storms_and_symlink_escapes_stay_in_the_tree() {
         &vfs,
         &rust_guest(),
         &[
-            "guest", "read", &storm, "/../../../etc/passwd", "abs", "rel", "dirup/etc/passwd",
-            "loop1", "self", "/proc/self/environ", "/etc/shadow",
+            "guest",
+            "read",
+            &storm,
+            "/../../../etc/passwd",
+            "abs",
+            "rel",
+            "dirup/etc/passwd",
+            "loop1",
+            "self",
+            "/proc/self/environ",
+            "/etc/shadow",
         ],
         "/app",
     );
     let mut lines = out.stdout.lines();
     let expect_virtual = format!("{storm}: ok virtual passwd");
     assert_eq!(lines.next(), Some(expect_virtual.as_str()));
-    assert_eq!(lines.next(), Some("/../../../etc/passwd: ok virtual passwd"));
+    assert_eq!(
+        lines.next(),
+        Some("/../../../etc/passwd: ok virtual passwd")
+    );
     assert_eq!(lines.next(), Some("abs: ok virtual passwd"));
     assert_eq!(lines.next(), Some("rel: ok virtual passwd"));
     assert_eq!(lines.next(), Some("dirup/etc/passwd: ok virtual passwd"));
@@ -53,7 +68,11 @@ fn dotdot_storms_and_symlink_escapes_stay_in_the_tree() {
     assert_eq!(lines.next(), Some("self: FilesystemLoop"));
     assert_eq!(lines.next(), Some("/proc/self/environ: NotFound"));
     assert_eq!(lines.next(), Some("/etc/shadow: NotFound"));
-    assert!(!out.stdout.contains("root:"), "a host file leaked: {}", out.stdout);
+    assert!(
+        !out.stdout.contains("root:"),
+        "a host file leaked: {}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -80,7 +99,16 @@ fn bind_mount_symlinks_cannot_leave_the_host_dir() {
     let out = run(
         &vfs,
         &rust_guest(),
-        &["guest", "read", "/ctx/inside.txt", "/ctx/ok_link", "/ctx/out_rel", "/ctx/out_abs", "/ctx/up/outside/secret.txt", "/ctx/../outside/secret.txt"],
+        &[
+            "guest",
+            "read",
+            "/ctx/inside.txt",
+            "/ctx/ok_link",
+            "/ctx/out_rel",
+            "/ctx/out_abs",
+            "/ctx/up/outside/secret.txt",
+            "/ctx/../outside/secret.txt",
+        ],
         "/",
     );
     assert!(!out.stdout.contains("HOST SECRET"), "{}", out.stdout);
@@ -93,14 +121,30 @@ fn bind_mount_symlinks_cannot_leave_the_host_dir() {
         }
     }
     // Writes to a read-only bind fail and the host directory is unchanged.
-    let out = run(&vfs, &rust_guest(), &["guest", "write", "/ctx/new.txt", "x"], "/");
+    let out = run(
+        &vfs,
+        &rust_guest(),
+        &["guest", "write", "/ctx/new.txt", "x"],
+        "/",
+    );
     assert_eq!(out.stdout, "ReadOnlyFilesystem\n");
-    let out = run(&vfs, &rust_guest(), &["guest", "write", "/ctx/inside.txt", "x"], "/");
+    let out = run(
+        &vfs,
+        &rust_guest(),
+        &["guest", "write", "/ctx/inside.txt", "x"],
+        "/",
+    );
     assert_eq!(out.stdout, "ReadOnlyFilesystem\n");
-    let mut names: Vec<_> = std::fs::read_dir(&ctx).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&ctx)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     assert_eq!(names.len(), if cfg!(unix) { 5 } else { 1 });
-    assert_eq!(std::fs::read_to_string(ctx.join("inside.txt")).unwrap(), "inside");
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("inside.txt")).unwrap(),
+        "inside"
+    );
 }
 
 #[test]
@@ -125,7 +169,11 @@ fn infinite_loop_hits_the_deadline() {
     s.limits.deadline = Some(Instant::now() + Duration::from_millis(300));
     let t = Instant::now();
     let out = run_spec(&vfs, s);
-    assert!(matches!(out.status, Err(RuntimeError::Deadline { .. })), "{:?}", out.status.map_err(|e| e.to_string()));
+    assert!(
+        matches!(out.status, Err(RuntimeError::Deadline { .. })),
+        "{:?}",
+        out.status.map_err(|e| e.to_string())
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
     let msg = out.status.unwrap_err().to_string();
     assert!(msg.contains("time limit") && msg.contains("raise"), "{msg}");
@@ -163,6 +211,10 @@ fn stdout_flood_hits_the_output_limit() {
     let mut s = spec(module(&rust_guest(), "guest"), &["guest", "flood"], "/");
     s.limits.output_bytes = 1 << 20;
     let out = run_spec(&vfs, s);
-    assert!(matches!(out.status, Err(RuntimeError::OutputLimit { .. })), "{:?}", out.status.map_err(|e| e.to_string()));
+    assert!(
+        matches!(out.status, Err(RuntimeError::OutputLimit { .. })),
+        "{:?}",
+        out.status.map_err(|e| e.to_string())
+    );
     assert!(out.stdout.len() <= 1 << 20);
 }

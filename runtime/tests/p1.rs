@@ -12,11 +12,20 @@ fn c_guest_calls_every_p1_function() {
     let tree = new_tree(&store);
     mkdir_p(&tree, "/work");
     let vfs = vfs_with(&tree, MountTable::new());
-    let mut s = spec(module(&c_guest("p1_all"), "p1_all"), &["p1_all", "one", "two"], "/");
+    let mut s = spec(
+        module(&c_guest("p1_all"), "p1_all"),
+        &["p1_all", "one", "two"],
+        "/",
+    );
     s.env = vec![("KILN_TEST".into(), "yes".into())];
     let out = run_spec(&vfs, s);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
-    assert!(out.stdout.contains("done ok="), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("done ok="),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
     assert_eq!(out.code(), 0, "{}", out.stdout);
 }
 
@@ -49,7 +58,12 @@ fn relative_paths_resolve_in_cwd_for_c_and_rust() {
     let out = run(&vfs, &rust_guest(), &["guest", "nochdir"], "/app");
     assert_eq!(out.stdout, "at root\n");
 
-    let out = run(&vfs, &c_guest("cat_relative"), &["cat_relative", "relative.txt"], "/app");
+    let out = run(
+        &vfs,
+        &c_guest("cat_relative"),
+        &["cat_relative", "relative.txt"],
+        "/app",
+    );
     assert_eq!(out.stdout, "in app\n", "{}", out.stderr);
     assert_eq!(out.code(), 0);
 }

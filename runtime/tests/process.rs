@@ -33,7 +33,12 @@ fn yes_into_head_terminates_with_epipe() {
     assert!(status.success());
     let yes_status = producer.join().unwrap().unwrap();
     assert_eq!(out.contents(), b"y\n");
-    assert_eq!(yes_status.code(), 0, "yes saw BrokenPipe: {}", String::from_utf8_lossy(&yes_err.contents()));
+    assert_eq!(
+        yes_status.code(),
+        0,
+        "yes saw BrokenPipe: {}",
+        String::from_utf8_lossy(&yes_err.contents())
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
 }
 
@@ -47,10 +52,15 @@ fn pipe_carries_large_data_between_processes() {
     let guest = rust_guest();
     let (r, w) = pipe();
     let mut cat1 = spec(module(&guest, "cat"), &["guest", "cat"], "/");
-    cat1.stdin = Stdio::File(match vfs.open(b"/", b"/big", &kiln_runtime::OpenOptions::read_only()).unwrap() {
-        kiln_runtime::Opened::File(f) => f,
-        other => panic!("{other:?}"),
-    });
+    cat1.stdin = Stdio::File(
+        match vfs
+            .open(b"/", b"/big", &kiln_runtime::OpenOptions::read_only())
+            .unwrap()
+        {
+            kiln_runtime::Opened::File(f) => f,
+            other => panic!("{other:?}"),
+        },
+    );
     cat1.stdout = Stdio::PipeWrite(w);
     let mut cat2 = spec(module(&guest, "cat"), &["guest", "cat"], "/");
     cat2.stdin = Stdio::pipe_read(r);
@@ -73,17 +83,31 @@ fn spawn_and_wait_through_kiln_v1() {
     {
         let mut t = tree.lock();
         let root = t.root();
-        let f = t.resolve(root, b"/usr/bin/guest", kiln_fs::Follow::Yes).unwrap();
+        let f = t
+            .resolve(root, b"/usr/bin/guest", kiln_fs::Follow::Yes)
+            .unwrap();
         t.chmod(f, 0o755).unwrap();
     }
     let vfs = vfs_with(&tree, MountTable::new());
-    let mut s = spec(module(&guest, "guest"), &["guest", "spawn", "guest", "echo", "from", "child"], "/");
+    let mut s = spec(
+        module(&guest, "guest"),
+        &["guest", "spawn", "guest", "echo", "from", "child"],
+        "/",
+    );
     s.env = vec![("PATH".into(), "/usr/bin".into())];
     let out = run_spec(&vfs, s.clone());
-    assert_eq!(out.stdout, "from child\nchild status 0 errno 0\n", "{}", out.stderr);
-    s.argv = ["guest", "spawn", "guest", "exit", "7"].map(String::from).to_vec();
+    assert_eq!(
+        out.stdout, "from child\nchild status 0 errno 0\n",
+        "{}",
+        out.stderr
+    );
+    s.argv = ["guest", "spawn", "guest", "exit", "7"]
+        .map(String::from)
+        .to_vec();
     assert_eq!(run_spec(&vfs, s.clone()).stdout, "child status 7 errno 0\n");
-    s.argv = ["guest", "spawn", "no-such-command"].map(String::from).to_vec();
+    s.argv = ["guest", "spawn", "no-such-command"]
+        .map(String::from)
+        .to_vec();
     let out = run_spec(&vfs, s);
     assert_eq!(out.stdout, "child status 127 errno 0\n");
     assert_eq!(out.stderr, "no-such-command: command not found\n");
@@ -94,15 +118,34 @@ fn http_without_network_capability_fails_fast() {
     let store = store();
     let vfs = vfs_with(&new_tree(&store), MountTable::new());
     let t = Instant::now();
-    let out = run(&vfs, &rust_guest(), &["guest", "http", "https://example.com/"], "/");
-    assert!(out.stdout.starts_with("http errno 2 status 0 msg network access is disabled"), "{}", out.stdout);
-    let mut s = spec(module(&rust_guest(), "guest"), &["guest", "http", "http://10.255.255.1/x"], "/");
+    let out = run(
+        &vfs,
+        &rust_guest(),
+        &["guest", "http", "https://example.com/"],
+        "/",
+    );
+    assert!(
+        out.stdout
+            .starts_with("http errno 2 status 0 msg network access is disabled"),
+        "{}",
+        out.stdout
+    );
+    let mut s = spec(
+        module(&rust_guest(), "guest"),
+        &["guest", "http", "http://10.255.255.1/x"],
+        "/",
+    );
     s.network = NetworkPolicy {
         enabled: true,
         allowed_hosts: vec!["example.com".into()],
     };
     let out = run_spec(&vfs, s);
-    assert!(out.stdout.starts_with("http errno 2 status 0 msg host \"10.255.255.1\" is not in the allowed"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("http errno 2 status 0 msg host \"10.255.255.1\" is not in the allowed"),
+        "{}",
+        out.stdout
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
@@ -115,18 +158,29 @@ fn http_with_network_capability_reaches_a_local_server() {
         let (mut sock, _) = listener.accept().unwrap();
         let mut buf = [0u8; 1024];
         let _ = sock.read(&mut buf);
-        sock.write_all(b"HTTP/1.1 418 I'm a teapot\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi").unwrap();
+        sock.write_all(
+            b"HTTP/1.1 418 I'm a teapot\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        )
+        .unwrap();
     });
     let store = store();
     let vfs = vfs_with(&new_tree(&store), MountTable::new());
-    let mut s = spec(module(&rust_guest(), "guest"), &["guest", "http", &format!("http://127.0.0.1:{port}/")], "/");
+    let mut s = spec(
+        module(&rust_guest(), "guest"),
+        &["guest", "http", &format!("http://127.0.0.1:{port}/")],
+        "/",
+    );
     s.network = NetworkPolicy {
         enabled: true,
         allowed_hosts: vec![],
     };
     let out = run_spec(&vfs, s);
     server.join().unwrap();
-    assert!(out.stdout.starts_with("http errno 0 status 418"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("http errno 0 status 418"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -141,15 +195,36 @@ fn devices_tmpfs_and_cache_mounts() {
     let g = rust_guest();
     let out = run(&vfs, &g, &["guest", "write", "/tmp/t", "tmpdata"], "/");
     assert_eq!(out.stdout, "ok\n");
-    let out = run(&vfs, &g, &["guest", "write", "/root/.cache/c", "cached"], "/");
+    let out = run(
+        &vfs,
+        &g,
+        &["guest", "write", "/root/.cache/c", "cached"],
+        "/",
+    );
     assert_eq!(out.stdout, "ok\n");
     let out = run(&vfs, &g, &["guest", "write", "/dev/null", "gone"], "/");
     assert_eq!(out.stdout, "ok\n");
-    let out = run(&vfs, &g, &["guest", "read", "/tmp/t", "/root/.cache/c", "/dev/null"], "/");
-    assert_eq!(out.stdout, "/tmp/t: ok tmpdata\n/root/.cache/c: ok cached\n/dev/null: ok \n");
+    let out = run(
+        &vfs,
+        &g,
+        &["guest", "read", "/tmp/t", "/root/.cache/c", "/dev/null"],
+        "/",
+    );
+    assert_eq!(
+        out.stdout,
+        "/tmp/t: ok tmpdata\n/root/.cache/c: ok cached\n/dev/null: ok \n"
+    );
     let out = run(&vfs, &g, &["guest", "ls", "/", "/dev", "/root"], "/");
-    assert_eq!(out.stdout, "/: dev,root,tmp\n/dev: fd,null,random,stderr,stdin,stdout,urandom,zero\n/root: .cache\n");
-    let out = run(&vfs, &g, &["guest", "write", "/dev/stdout", "to-stdout"], "/");
+    assert_eq!(
+        out.stdout,
+        "/: dev,root,tmp\n/dev: fd,null,random,stderr,stdin,stdout,urandom,zero\n/root: .cache\n"
+    );
+    let out = run(
+        &vfs,
+        &g,
+        &["guest", "write", "/dev/stdout", "to-stdout"],
+        "/",
+    );
     assert_eq!(out.stdout, "to-stdoutok\n");
     // The cache tree keeps its file; the step's tree has no trace of either mount.
     assert_eq!(read_file(&cache, "/c").as_deref(), Some(&b"cached"[..]));
@@ -172,7 +247,12 @@ fn command_resolution() {
     {
         let mut t = tree.lock();
         let root = t.root();
-        for p in ["/usr/local/bin/tool", "/bin/ls", "/bin/native-only", "/bin/script"] {
+        for p in [
+            "/usr/local/bin/tool",
+            "/bin/ls",
+            "/bin/native-only",
+            "/bin/script",
+        ] {
             let f = t.resolve(root, p.as_bytes(), kiln_fs::Follow::Yes).unwrap();
             t.chmod(f, 0o755).unwrap();
         }
@@ -180,21 +260,48 @@ fn command_resolution() {
     let vfs = vfs_with(&tree, MountTable::new());
     let rt = runtime();
     let path = "/usr/local/bin:/bin";
-    assert_eq!(rt.resolve_command(&vfs, "tool", path, "/"), Resolved::Module("/usr/local/bin/tool".into()));
-    assert_eq!(rt.resolve_command(&vfs, "ls", path, "/"), Resolved::Bundled("ls".into()));
-    assert_eq!(rt.resolve_command(&vfs, "/bin/ls", path, "/"), Resolved::Bundled("ls".into()));
+    assert_eq!(
+        rt.resolve_command(&vfs, "tool", path, "/"),
+        Resolved::Module("/usr/local/bin/tool".into())
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "ls", path, "/"),
+        Resolved::Bundled("ls".into())
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "/bin/ls", path, "/"),
+        Resolved::Bundled("ls".into())
+    );
     assert_eq!(
         rt.resolve_command(&vfs, "native-only", path, "/"),
-        Resolved::NotWasm { path: "/bin/native-only".into() }
+        Resolved::NotWasm {
+            path: "/bin/native-only".into()
+        }
     );
     assert_eq!(
         rt.resolve_command(&vfs, "script", path, "/"),
-        Resolved::Script { path: "/bin/script".into(), interpreter: "/bin/sh".into(), arg: Some("-e".into()) }
+        Resolved::Script {
+            path: "/bin/script".into(),
+            interpreter: "/bin/sh".into(),
+            arg: Some("-e".into())
+        }
     );
-    assert_eq!(rt.resolve_command(&vfs, "noexec", path, "/"), Resolved::NotFound);
-    assert_eq!(rt.resolve_command(&vfs, "cat", path, "/"), Resolved::Bundled("cat".into()));
-    assert_eq!(rt.resolve_command(&vfs, "nothing-here", path, "/"), Resolved::NotFound);
-    assert_eq!(rt.resolve_command(&vfs, "./tool", path, "/usr/local/bin"), Resolved::Module("/usr/local/bin/./tool".into()));
+    assert_eq!(
+        rt.resolve_command(&vfs, "noexec", path, "/"),
+        Resolved::NotFound
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "cat", path, "/"),
+        Resolved::Bundled("cat".into())
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "nothing-here", path, "/"),
+        Resolved::NotFound
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "./tool", path, "/usr/local/bin"),
+        Resolved::Module("/usr/local/bin/./tool".into())
+    );
 }
 
 #[test]
@@ -212,7 +319,10 @@ fn compiled_modules_are_cached_on_disk() {
     let cold = Runtime::new(config.clone()).unwrap();
     let mut s = spec(module(&guest, "cat"), &["cat", "/x"], "/");
     assert!(cold.run(&vfs, s.clone()).unwrap().success());
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
     // A new runtime (a new kiln process) deserialises instead of compiling.
@@ -222,6 +332,10 @@ fn compiled_modules_are_cached_on_disk() {
     s.stdout = Stdio::Capture(out.clone());
     assert!(warm.run(&vfs, s).unwrap().success());
     assert_eq!(out.contents(), b"x");
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(warm.cached_modules(), 1);
 }

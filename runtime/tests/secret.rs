@@ -16,13 +16,30 @@ fn secret_mounts_leave_no_trace_in_the_tree() {
 
     let mut mounts = MountTable::new();
     mounts
-        .add_secret("/run/secrets/x", Zeroizing::new(b"s3cr3t-value".to_vec()), 0o400, 0, 0)
+        .add_secret(
+            "/run/secrets/x",
+            Zeroizing::new(b"s3cr3t-value".to_vec()),
+            0o400,
+            0,
+            0,
+        )
         .unwrap();
     mounts
-        .add_secret("/root/.netrc", Zeroizing::new(b"machine example.com password hunter2".to_vec()), 0o600, 0, 0)
+        .add_secret(
+            "/root/.netrc",
+            Zeroizing::new(b"machine example.com password hunter2".to_vec()),
+            0o600,
+            0,
+            0,
+        )
         .unwrap();
     let vfs = vfs_with(&tree, mounts);
-    let out = run(&vfs, &rust_guest(), &["guest", "secret", "/run/secrets/x", "/root/.netrc"], "/");
+    let out = run(
+        &vfs,
+        &rust_guest(),
+        &["guest", "secret", "/run/secrets/x", "/root/.netrc"],
+        "/",
+    );
     assert_eq!(out.code(), 0, "{}", out.stderr);
     let expected = "\
 read /run/secrets/x: ok s3cr3t-value
@@ -49,7 +66,10 @@ rmdir /run/secrets: ResourceBusy
 
     let after = tree.lock().snapshot().unwrap();
     let changes = kiln_fs::diff(&before, &after);
-    let paths: Vec<String> = changes.iter().map(|c| String::from_utf8_lossy(&c.path).into_owned()).collect();
+    let paths: Vec<String> = changes
+        .iter()
+        .map(|c| String::from_utf8_lossy(&c.path).into_owned())
+        .collect();
     // The guest's own /victim file is the only change; nothing of the mounts.
     assert_eq!(paths, ["/victim"].map(String::from).to_vec(), "{paths:?}");
     let mut layer = Vec::new();
@@ -61,7 +81,11 @@ rmdir /run/secrets: ResourceBusy
     };
     for blob in [&layer, &full] {
         for needle in [&b"s3cr3t"[..], b"hunter2", b".netrc", b"secrets"] {
-            assert!(!blob.windows(needle.len()).any(|w| w == needle), "{:?} leaked", String::from_utf8_lossy(needle));
+            assert!(
+                !blob.windows(needle.len()).any(|w| w == needle),
+                "{:?} leaked",
+                String::from_utf8_lossy(needle)
+            );
         }
     }
     let mut t = tree.lock();

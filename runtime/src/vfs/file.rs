@@ -104,7 +104,9 @@ impl VfsFile {
             FileNode::Tree { tree, ino, .. } => Ok(tree.lock().read_at(*ino, offset, buf)?),
             FileNode::Secret(s, _) => {
                 let data: &[u8] = &s.data;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
                 let n = buf.len().min(data.len() - start);
                 buf[..n].copy_from_slice(&data[start..start + n]);
                 Ok(n)
@@ -150,7 +152,9 @@ impl VfsFile {
             SeekFrom::Current(d) => cur.checked_add_signed(d),
             SeekFrom::End(d) => self.stat()?.size.checked_add_signed(d),
         };
-        let new = new.filter(|n| i64::try_from(*n).is_ok()).ok_or(Errno::INVAL)?;
+        let new = new
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or(Errno::INVAL)?;
         *cur = new;
         Ok(new)
     }
@@ -182,7 +186,11 @@ impl VfsFile {
         }
     }
 
-    pub fn set_times(&self, atime: Option<Timestamp>, mtime: Option<Timestamp>) -> Result<(), Errno> {
+    pub fn set_times(
+        &self,
+        atime: Option<Timestamp>,
+        mtime: Option<Timestamp>,
+    ) -> Result<(), Errno> {
         match &self.inner.node {
             FileNode::Tree { tree, ino, .. } => Ok(tree.lock().set_times(*ino, atime, mtime)?),
             FileNode::Secret(..) => Err(Errno::ACCES),

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use kiln_fs::{FileType, Ino, Metadata, Timestamp, Tree};
 use parking_lot::Mutex;
 
-pub use file::VfsFile;
 pub(crate) use file::FileNode;
+pub use file::VfsFile;
 pub(crate) use mount::Device;
-pub use mount::{MountError, MountTable};
 use mount::{HostDir, Mount, Secret};
+pub use mount::{MountError, MountTable};
 use path::{join, path_ino};
 
 use crate::error::Errno;
@@ -77,7 +77,11 @@ impl Stat {
             mode,
             uid: 0,
             gid: 0,
-            nlink: if file_type == FileType::Directory { 2 } else { 1 },
+            nlink: if file_type == FileType::Directory {
+                2
+            } else {
+                1
+            },
             size: 0,
             atime: Timestamp::EPOCH,
             mtime: Timestamp::EPOCH,
@@ -124,9 +128,17 @@ pub struct VfsDirEntry {
 /// What a path resolves to.
 #[derive(Clone)]
 pub(crate) enum Node {
-    Tree { tree: SharedTree, ino: Ino, dev: u64 },
+    Tree {
+        tree: SharedTree,
+        ino: Ino,
+        dev: u64,
+    },
     Secret(Arc<Secret>, u64),
-    Host { host: Arc<HostDir>, rel: Vec<Vec<u8>>, dev: u64 },
+    Host {
+        host: Arc<HostDir>,
+        rel: Vec<Vec<u8>>,
+        dev: u64,
+    },
     /// A directory that exists only because a mount lies below it.
     Virtual(u64),
     DevFd,
@@ -434,7 +446,10 @@ impl Vfs {
     }
 
     fn current(&self, stack: &Stack) -> Node {
-        stack.last().map(|(_, n)| n.clone()).unwrap_or_else(|| self.root())
+        stack
+            .last()
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| self.root())
     }
 
     fn start(&self, cwd: &[u8]) -> Result<Stack, Errno> {
@@ -466,7 +481,13 @@ impl Vfs {
 
     /// Walks `path` from the directory at the top of `stack`, leaving the resolved node
     /// on top. `..` pops (and stops at the root), symlinks restart from their directory.
-    fn walk(&self, stack: &mut Stack, path: &[u8], follow_last: bool, hops: &mut u32) -> Result<(), Errno> {
+    fn walk(
+        &self,
+        stack: &mut Stack,
+        path: &[u8],
+        follow_last: bool,
+        hops: &mut u32,
+    ) -> Result<(), Errno> {
         if path.is_empty() {
             return Err(Errno::NOENT);
         }
@@ -477,7 +498,10 @@ impl Vfs {
             stack.clear();
         }
         let must_be_dir = path.ends_with(b"/");
-        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        let comps: Vec<&[u8]> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
             let cur = self.current(stack);
@@ -527,7 +551,11 @@ impl Vfs {
     fn parent_of(&self, cwd: &[u8], path: &[u8]) -> Result<(SharedTree, Ino, Vec<u8>, u64), Errno> {
         let (dir, name) = split_last(path);
         if name.is_empty() {
-            return Err(if path.is_empty() { Errno::NOENT } else { Errno::EXIST });
+            return Err(if path.is_empty() {
+                Errno::NOENT
+            } else {
+                Errno::EXIST
+            });
         }
         let mut stack = self.start(cwd)?;
         if !dir.is_empty() {
@@ -565,13 +593,20 @@ impl Vfs {
                 if path.ends_with(b"/") {
                     return Err(Errno::ISDIR);
                 }
-                let (tree, dir, name, dev) = self.parent_of(cwd, path).map_err(|e| {
-                    if e == Errno::BUSY { Errno::EXIST } else { e }
-                })?;
+                let (tree, dir, name, dev) = self
+                    .parent_of(cwd, path)
+                    .map_err(|e| if e == Errno::BUSY { Errno::EXIST } else { e })?;
                 let mode = opts.mode & !self.umask & 0o7777;
-                let ino = tree.lock().create_file(dir, &name, mode, self.uid, self.gid)?;
+                let ino = tree
+                    .lock()
+                    .create_file(dir, &name, mode, self.uid, self.gid)?;
                 let node = FileNode::Tree { tree, ino, dev };
-                Ok(Opened::File(VfsFile::new(node, opts.read, opts.write, opts.append)))
+                Ok(Opened::File(VfsFile::new(
+                    node,
+                    opts.read,
+                    opts.write,
+                    opts.append,
+                )))
             }
             Err(e) => Err(e),
         }
@@ -580,7 +615,9 @@ impl Vfs {
     fn open_node(&self, stack: &Stack, node: Node, opts: &OpenOptions) -> Result<Opened, Errno> {
         let ft = node.file_type()?;
         if ft == FileType::Directory {
-            if opts.write || opts.truncate {
+            // p1 passes rights, not an access mode: write rights on an O_DIRECTORY open
+            // are a capability request, not a write.
+            if opts.truncate || (opts.write && !opts.directory) {
                 return Err(Errno::ISDIR);
             }
             return Ok(Opened::Dir(VfsDir {
@@ -605,7 +642,9 @@ impl Vfs {
             Node::Secret(_, _) if writes => return Err(Errno::ACCES),
             Node::Secret(s, dev) => FileNode::Secret(s, dev),
             Node::Host { .. } if writes => return Err(Errno::ROFS),
-            Node::Host { ref host, ref rel, .. } => {
+            Node::Host {
+                ref host, ref rel, ..
+            } => {
                 let stat = node.stat()?;
                 FileNode::Host(Mutex::new(host::open_file(&host.dir, rel)?), stat)
             }
@@ -613,7 +652,12 @@ impl Vfs {
             Node::Device(d) => FileNode::Device(d),
             Node::Virtual(_) | Node::DevFd => return Err(Errno::ISDIR),
         };
-        Ok(Opened::File(VfsFile::new(file_node, opts.read, opts.write, opts.append)))
+        Ok(Opened::File(VfsFile::new(
+            file_node,
+            opts.read,
+            opts.write,
+            opts.append,
+        )))
     }
 
     /// `stat` (`follow`) or `lstat`.
@@ -718,17 +762,29 @@ impl Vfs {
 
     pub fn symlink(&self, target: &[u8], cwd: &[u8], path: &[u8]) -> Result<(), Errno> {
         if path.ends_with(b"/") {
-            return Err(if self.resolve(cwd, path, false).is_ok() { Errno::EXIST } else { Errno::NOENT });
+            return Err(if self.resolve(cwd, path, false).is_ok() {
+                Errno::EXIST
+            } else {
+                Errno::NOENT
+            });
         }
-        let (tree, dir, name, _) = self.parent_of(cwd, path).map_err(|e| {
-            if e == Errno::BUSY { Errno::EXIST } else { e }
-        })?;
-        tree.lock().symlink(dir, &name, target, self.uid, self.gid)?;
+        let (tree, dir, name, _) = self
+            .parent_of(cwd, path)
+            .map_err(|e| if e == Errno::BUSY { Errno::EXIST } else { e })?;
+        tree.lock()
+            .symlink(dir, &name, target, self.uid, self.gid)?;
         Ok(())
     }
 
     /// A hard link `to` naming the same file as `from`.
-    pub fn hard_link(&self, cwd: &[u8], from: &[u8], follow: bool, to_cwd: &[u8], to: &[u8]) -> Result<(), Errno> {
+    pub fn hard_link(
+        &self,
+        cwd: &[u8],
+        from: &[u8],
+        follow: bool,
+        to_cwd: &[u8],
+        to: &[u8],
+    ) -> Result<(), Errno> {
         let (_, node) = self.resolve(cwd, from, follow)?;
         let Node::Tree { tree, ino, dev } = node else {
             return Err(Errno::XDEV);
@@ -736,9 +792,9 @@ impl Vfs {
         if to.ends_with(b"/") {
             return Err(Errno::NOENT);
         }
-        let (tree2, dir2, name2, dev2) = self.parent_of(to_cwd, to).map_err(|e| {
-            if e == Errno::BUSY { Errno::EXIST } else { e }
-        })?;
+        let (tree2, dir2, name2, dev2) = self
+            .parent_of(to_cwd, to)
+            .map_err(|e| if e == Errno::BUSY { Errno::EXIST } else { e })?;
         if dev != dev2 || !Arc::ptr_eq(&tree, &tree2) {
             return Err(Errno::XDEV);
         }

@@ -71,6 +71,9 @@ impl fmt::Debug for Mount {
     }
 }
 
+/// A mount and its device number.
+pub(crate) type MountEntry = (Mount, u64);
+
 /// Error adding a mount.
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
@@ -199,8 +202,8 @@ impl MountTable {
 
     /// Names directly below `path` contributed by mounts, with whether each is the
     /// mount itself (`Some`) or an intermediate directory (`None`).
-    pub(crate) fn children(&self, path: &[Vec<u8>]) -> Vec<(Vec<u8>, Option<&(Mount, u64)>)> {
-        let mut out: Vec<(Vec<u8>, Option<&(Mount, u64)>)> = Vec::new();
+    pub(crate) fn children(&self, path: &[Vec<u8>]) -> Vec<(Vec<u8>, Option<&MountEntry>)> {
+        let mut out: Vec<(Vec<u8>, Option<&MountEntry>)> = Vec::new();
         for (k, m) in &self.mounts {
             if k.len() > path.len() && k.starts_with(path) {
                 let name = k[path.len()].clone();

@@ -52,7 +52,10 @@ mod tests {
 
     #[test]
     fn split_rejects_relative_and_dotdot() {
-        assert_eq!(split_absolute(b"/a//b/./c/"), Some(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]));
+        assert_eq!(
+            split_absolute(b"/a//b/./c/"),
+            Some(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()])
+        );
         assert_eq!(split_absolute(b"/"), Some(vec![]));
         assert_eq!(split_absolute(b"a/b"), None);
         assert_eq!(split_absolute(b"/a/../b"), None);

@@ -21,9 +21,15 @@ pub(crate) enum Stop {
 }
 
 pub(crate) enum Handle {
-    Stdio { stdio: Stdio, pos: Mutex<usize> },
+    Stdio {
+        stdio: Stdio,
+        pos: Mutex<usize>,
+    },
     File(VfsFile),
-    Dir { dir: VfsDir, preopen: Option<Vec<u8>> },
+    Dir {
+        dir: VfsDir,
+        preopen: Option<Vec<u8>>,
+    },
     /// A host byte stream (an HTTP response body).
     Reader(Mutex<Box<dyn Read + Send>>),
 }
@@ -116,7 +122,11 @@ impl Handle {
 
     pub(crate) fn as_file(&self) -> Option<&VfsFile> {
         match self {
-            Handle::File(f) | Handle::Stdio { stdio: Stdio::File(f), .. } => Some(f),
+            Handle::File(f)
+            | Handle::Stdio {
+                stdio: Stdio::File(f),
+                ..
+            } => Some(f),
             _ => None,
         }
     }

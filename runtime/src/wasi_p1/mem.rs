@@ -90,7 +90,10 @@ mod tests {
         assert_eq!(write_u64(&mut mem, 9, 1), Err(Errno::FAULT));
         write_u64(&mut mem, 8, 0x0102_0304_0506_0708).unwrap();
         assert_eq!(read_u64(&mem, 8).unwrap(), 0x0102_0304_0506_0708);
-        assert_eq!(iovecs(&mem, 0, 2).unwrap(), vec![(0, 0), (0x0506_0708, 0x0102_0304)]);
+        assert_eq!(
+            iovecs(&mem, 0, 2).unwrap(),
+            vec![(0, 0), (0x0506_0708, 0x0102_0304)]
+        );
         assert_eq!(iovecs(&mem, 8, 2), Err(Errno::FAULT));
     }
 }

@@ -36,14 +36,24 @@ pub(crate) struct MemLimiter {
 }
 
 impl ResourceLimiter for MemLimiter {
-    fn memory_growing(&mut self, _cur: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _cur: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.max {
             self.hit = true;
             return Ok(false);
         }
         Ok(true)
     }
-    fn table_growing(&mut self, _cur: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _cur: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -95,7 +105,9 @@ impl Ctx {
         }))?;
         let epoch = init.runtime.inner.config.realtime_epoch;
         Ok(Ctx {
-            realtime_ns: u64::try_from(epoch).unwrap_or(0).saturating_mul(1_000_000_000),
+            realtime_ns: u64::try_from(epoch)
+                .unwrap_or(0)
+                .saturating_mul(1_000_000_000),
             limiter: MemLimiter {
                 max: init.limits.memory_bytes,
                 hit: false,
@@ -120,7 +132,10 @@ impl Ctx {
     /// Preopens after `/`, for suites that look for a directory by preopen name.
     pub(crate) fn add_preopens(&mut self, list: &[(String, String)]) -> Result<(), Errno> {
         for (name, path) in list {
-            let Opened::Dir(dir) = self.vfs.open(b"/", path.as_bytes(), &OpenOptions::read_only())? else {
+            let Opened::Dir(dir) =
+                self.vfs
+                    .open(b"/", path.as_bytes(), &OpenOptions::read_only())?
+            else {
                 return Err(Errno::NOTDIR);
             };
             self.fds.insert(Arc::new(Handle::Dir {
@@ -174,7 +189,9 @@ pub(crate) fn ret(r: HResult<()>) -> wasmtime::Result<i32> {
 }
 
 /// Guest memory and host state, borrowed together.
-pub(crate) fn split<'a>(caller: &'a mut Caller<'_, Ctx>) -> Result<(&'a mut [u8], &'a mut Ctx), Errno> {
+pub(crate) fn split<'a>(
+    caller: &'a mut Caller<'_, Ctx>,
+) -> Result<(&'a mut [u8], &'a mut Ctx), Errno> {
     let memory = caller.data().memory.ok_or(Errno::NOSYS)?;
     Ok(memory.data_and_store_mut(caller))
 }
@@ -186,6 +203,7 @@ macro_rules! host {
             $name,
             #[allow(unused_mut)]
             |mut $caller: Caller<'_, Ctx> $(, $arg: $t)*| -> wasmtime::Result<i32> {
+                #[allow(clippy::redundant_closure_call)]
                 let r: HResult<()> = (|| $body)();
                 ret(r)
             },
@@ -223,7 +241,12 @@ fn write_filestat(mem: &mut [u8], ptr: u32, st: &Stat) -> Result<(), Errno> {
 }
 
 /// (atime, mtime) from p1 `fstflags`; "now" is the reproducible realtime clock.
-fn set_times_args(ctx: &Ctx, atim: u64, mtim: u64, fst: u16) -> Result<(Option<Timestamp>, Option<Timestamp>), Errno> {
+fn set_times_args(
+    ctx: &Ctx,
+    atim: u64,
+    mtim: u64,
+    fst: u16,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), Errno> {
     if (fst & FSTFLAGS_ATIM != 0 && fst & FSTFLAGS_ATIM_NOW != 0)
         || (fst & FSTFLAGS_MTIM != 0 && fst & FSTFLAGS_MTIM_NOW != 0)
         || fst & !0xf != 0
@@ -271,76 +294,138 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 }
 
 fn add_env_and_clocks(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "wasi_snapshot_preview1", "args_get", |caller, argv: u32, buf: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        Ok(write_strings(mem, &ctx.args, argv, buf)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "args_sizes_get", |caller, count: u32, size: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        write_u32(mem, count, ctx.args.len() as u32)?;
-        Ok(write_u32(mem, size, strings_size(&ctx.args))?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "environ_get", |caller, env: u32, buf: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        Ok(write_strings(mem, &ctx.env, env, buf)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "environ_sizes_get", |caller, count: u32, size: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        write_u32(mem, count, ctx.env.len() as u32)?;
-        Ok(write_u32(mem, size, strings_size(&ctx.env))?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "clock_res_get", |caller, id: u32, out: u32| {
-        let (mem, _) = split(&mut caller)?;
-        if id > CLOCK_THREAD_CPUTIME {
-            return Err(Errno::INVAL.into());
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "args_get",
+        |caller, argv: u32, buf: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            Ok(write_strings(mem, &ctx.args, argv, buf)?)
         }
-        Ok(write_u64(mem, out, 1_000)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "clock_time_get", |caller, id: u32, _precision: u64, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let t = match id {
-            CLOCK_REALTIME => ctx.realtime_ns,
-            CLOCK_MONOTONIC | CLOCK_PROCESS_CPUTIME | CLOCK_THREAD_CPUTIME => {
-                u64::try_from(ctx.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "args_sizes_get",
+        |caller, count: u32, size: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            write_u32(mem, count, ctx.args.len() as u32)?;
+            Ok(write_u32(mem, size, strings_size(&ctx.args))?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "environ_get",
+        |caller, env: u32, buf: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            Ok(write_strings(mem, &ctx.env, env, buf)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "environ_sizes_get",
+        |caller, count: u32, size: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            write_u32(mem, count, ctx.env.len() as u32)?;
+            Ok(write_u32(mem, size, strings_size(&ctx.env))?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "clock_res_get",
+        |caller, id: u32, out: u32| {
+            let (mem, _) = split(&mut caller)?;
+            if id > CLOCK_THREAD_CPUTIME {
+                return Err(Errno::INVAL.into());
             }
-            _ => return Err(Errno::INVAL.into()),
-        };
-        Ok(write_u64(mem, out, t)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "random_get", |caller, buf: u32, len: u32| {
-        let (mem, _) = split(&mut caller)?;
-        let out = slice_mut(mem, buf, len)?;
-        getrandom::fill(out).map_err(|_| Errno::IO)?;
-        Ok(())
-    });
+            Ok(write_u64(mem, out, 1_000)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "clock_time_get",
+        |caller, id: u32, _precision: u64, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let t = match id {
+                CLOCK_REALTIME => ctx.realtime_ns,
+                CLOCK_MONOTONIC | CLOCK_PROCESS_CPUTIME | CLOCK_THREAD_CPUTIME => {
+                    u64::try_from(ctx.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                }
+                _ => return Err(Errno::INVAL.into()),
+            };
+            Ok(write_u64(mem, out, t)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "random_get",
+        |caller, buf: u32, len: u32| {
+            let (mem, _) = split(&mut caller)?;
+            let out = slice_mut(mem, buf, len)?;
+            getrandom::fill(out).map_err(|_| Errno::IO)?;
+            Ok(())
+        }
+    );
     host!(linker, "wasi_snapshot_preview1", "sched_yield", |caller| {
         let _ = &mut caller;
         std::thread::yield_now();
         Ok(())
     });
-    host!(linker, "wasi_snapshot_preview1", "proc_raise", |caller, _sig: u32| {
-        let _ = &mut caller;
-        Err(Errno::NOSYS.into())
-    });
-    linker.func_wrap(P1, "proc_exit", |_: Caller<'_, Ctx>, code: u32| -> wasmtime::Result<()> {
-        Err(ProcExit(code).into())
-    })?;
-    host!(linker, "wasi_snapshot_preview1", "sock_accept", |caller, fd: u32, _flags: u32, _out: u32| {
-        caller.data().fds.get(fd)?;
-        Err(Errno::NOTSUP.into())
-    });
-    host!(linker, "wasi_snapshot_preview1", "sock_recv", |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32, _e: u32| {
-        caller.data().fds.get(fd)?;
-        Err(Errno::NOTSUP.into())
-    });
-    host!(linker, "wasi_snapshot_preview1", "sock_send", |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32| {
-        caller.data().fds.get(fd)?;
-        Err(Errno::NOTSUP.into())
-    });
-    host!(linker, "wasi_snapshot_preview1", "sock_shutdown", |caller, fd: u32, _how: u32| {
-        caller.data().fds.get(fd)?;
-        Err(Errno::NOTSUP.into())
-    });
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "proc_raise",
+        |caller, _sig: u32| {
+            let _ = &mut caller;
+            Err(Errno::NOSYS.into())
+        }
+    );
+    linker.func_wrap(
+        P1,
+        "proc_exit",
+        |_: Caller<'_, Ctx>, code: u32| -> wasmtime::Result<()> { Err(ProcExit(code).into()) },
+    )?;
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "sock_accept",
+        |caller, fd: u32, _flags: u32, _out: u32| {
+            caller.data().fds.get(fd)?;
+            Err(Errno::NOTSUP.into())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "sock_recv",
+        |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32, _e: u32| {
+            caller.data().fds.get(fd)?;
+            Err(Errno::NOTSUP.into())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "sock_send",
+        |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32| {
+            caller.data().fds.get(fd)?;
+            Err(Errno::NOTSUP.into())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "sock_shutdown",
+        |caller, fd: u32, _how: u32| {
+            caller.data().fds.get(fd)?;
+            Err(Errno::NOTSUP.into())
+        }
+    );
     Ok(())
 }
 
@@ -356,7 +441,13 @@ fn more_ready(h: &Handle) -> bool {
     }
 }
 
-fn do_read(caller: &mut Caller<'_, Ctx>, fd: u32, iovs: u32, count: u32, offset: Option<u64>) -> HResult<u32> {
+fn do_read(
+    caller: &mut Caller<'_, Ctx>,
+    fd: u32,
+    iovs: u32,
+    count: u32,
+    offset: Option<u64>,
+) -> HResult<u32> {
     let (mem, ctx) = split(caller)?;
     let h = ctx.fds.get(fd)?.clone();
     let list = iovecs(mem, iovs, count)?;
@@ -389,7 +480,13 @@ fn do_read(caller: &mut Caller<'_, Ctx>, fd: u32, iovs: u32, count: u32, offset:
     Ok(total)
 }
 
-fn do_write(caller: &mut Caller<'_, Ctx>, fd: u32, iovs: u32, count: u32, offset: Option<u64>) -> HResult<u32> {
+fn do_write(
+    caller: &mut Caller<'_, Ctx>,
+    fd: u32,
+    iovs: u32,
+    count: u32,
+    offset: Option<u64>,
+) -> HResult<u32> {
     let (mem, ctx) = split(caller)?;
     let h = ctx.fds.get(fd)?.clone();
     let list = iovecs(mem, iovs, count)?;
@@ -441,177 +538,301 @@ fn fd_stat(ctx: &Ctx, fd: u32) -> Result<Stat, Errno> {
 }
 
 fn add_fd_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "wasi_snapshot_preview1", "fd_read", |caller, fd: u32, iovs: u32, n: u32, out: u32| {
-        let total = do_read(&mut caller, fd, iovs, n, None)?;
-        let (mem, _) = split(&mut caller)?;
-        Ok(write_u32(mem, out, total)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_pread", |caller, fd: u32, iovs: u32, n: u32, off: u64, out: u32| {
-        let total = do_read(&mut caller, fd, iovs, n, Some(off))?;
-        let (mem, _) = split(&mut caller)?;
-        Ok(write_u32(mem, out, total)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_write", |caller, fd: u32, iovs: u32, n: u32, out: u32| {
-        let total = do_write(&mut caller, fd, iovs, n, None)?;
-        let (mem, _) = split(&mut caller)?;
-        Ok(write_u32(mem, out, total)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_pwrite", |caller, fd: u32, iovs: u32, n: u32, off: u64, out: u32| {
-        let total = do_write(&mut caller, fd, iovs, n, Some(off))?;
-        let (mem, _) = split(&mut caller)?;
-        Ok(write_u32(mem, out, total)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_close", |caller, fd: u32| {
-        caller.data_mut().fds.close(fd)?;
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_renumber", |caller, from: u32, to: u32| {
-        Ok(caller.data_mut().fds.renumber(from, to)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_seek", |caller, fd: u32, off: i64, whence: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let h = ctx.fds.get(fd)?;
-        let f = match &**h {
-            Handle::Dir { .. } => return Err(Errno::BADF.into()),
-            h => h.as_file().ok_or(Errno::SPIPE)?,
-        };
-        let pos = match whence {
-            0 => SeekFrom::Start(u64::try_from(off).map_err(|_| Errno::INVAL)?),
-            1 => SeekFrom::Current(off),
-            2 => SeekFrom::End(off),
-            _ => return Err(Errno::INVAL.into()),
-        };
-        let new = f.seek(pos)?;
-        Ok(write_u64(mem, out, new)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_tell", |caller, fd: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let f = ctx.fds.get(fd)?.as_file().ok_or(Errno::SPIPE)?;
-        Ok(write_u64(mem, out, f.position())?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_fdstat_get", |caller, fd: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let h = ctx.fds.get(fd)?;
-        let (ft, flags) = match &**h {
-            Handle::Dir { .. } => (FILETYPE_DIRECTORY, 0),
-            Handle::Stdio { stdio: Stdio::Null, .. } => (FILETYPE_CHARACTER_DEVICE, 0),
-            h => match h.as_file() {
-                Some(f) => (filetype(f.file_type()), if f.is_append() { FDFLAGS_APPEND } else { 0 }),
-                None => (FILETYPE_UNKNOWN, 0),
-            },
-        };
-        slice_mut(mem, out, 24)?.fill(0);
-        write_u8(mem, out, ft)?;
-        write_u16(mem, out + 2, flags)?;
-        write_u64(mem, out + 8, RIGHTS_ALL)?;
-        Ok(write_u64(mem, out + 16, RIGHTS_ALL)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_fdstat_set_flags", |caller, fd: u32, flags: u32| {
-        let h = caller.data().fds.get(fd)?;
-        if let Some(f) = h.as_file() {
-            f.set_append(flags as u16 & FDFLAGS_APPEND != 0);
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_read",
+        |caller, fd: u32, iovs: u32, n: u32, out: u32| {
+            let total = do_read(&mut caller, fd, iovs, n, None)?;
+            let (mem, _) = split(&mut caller)?;
+            Ok(write_u32(mem, out, total)?)
         }
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_fdstat_set_rights", |caller, fd: u32, _base: u64, _inh: u64| {
-        caller.data().fds.get(fd)?;
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_filestat_get", |caller, fd: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let st = fd_stat(ctx, fd)?;
-        Ok(write_filestat(mem, out, &st)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_filestat_set_size", |caller, fd: u32, size: u64| {
-        let f = caller.data().fds.get(fd)?.as_file().ok_or(Errno::BADF)?.clone();
-        Ok(f.set_len(size)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_filestat_set_times", |caller, fd: u32, atim: u64, mtim: u64, fst: u32| {
-        let ctx = caller.data();
-        let (a, m) = set_times_args(ctx, atim, mtim, fst as u16)?;
-        match &**ctx.fds.get(fd)? {
-            Handle::Dir { dir, .. } => Ok(ctx.vfs.set_times(b"/", dir.path(), true, a, m)?),
-            h => Ok(h.as_file().ok_or(Errno::BADF)?.set_times(a, m)?),
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_pread",
+        |caller, fd: u32, iovs: u32, n: u32, off: u64, out: u32| {
+            let total = do_read(&mut caller, fd, iovs, n, Some(off))?;
+            let (mem, _) = split(&mut caller)?;
+            Ok(write_u32(mem, out, total)?)
         }
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_advise", |caller, fd: u32, _off: u64, _len: u64, advice: u32| {
-        caller.data().fds.get(fd)?;
-        if advice > 5 {
-            return Err(Errno::INVAL.into());
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_write",
+        |caller, fd: u32, iovs: u32, n: u32, out: u32| {
+            let total = do_write(&mut caller, fd, iovs, n, None)?;
+            let (mem, _) = split(&mut caller)?;
+            Ok(write_u32(mem, out, total)?)
         }
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_allocate", |caller, fd: u32, off: u64, len: u64| {
-        let h = caller.data().fds.get(fd)?;
-        let f = match &**h {
-            Handle::Dir { .. } => return Err(Errno::BADF.into()),
-            h => h.as_file().ok_or(Errno::SPIPE)?,
-        };
-        let end = off.checked_add(len).ok_or(Errno::FBIG)?;
-        if f.stat()?.size < end {
-            f.set_len(end)?;
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_pwrite",
+        |caller, fd: u32, iovs: u32, n: u32, off: u64, out: u32| {
+            let total = do_write(&mut caller, fd, iovs, n, Some(off))?;
+            let (mem, _) = split(&mut caller)?;
+            Ok(write_u32(mem, out, total)?)
         }
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_sync", |caller, fd: u32| {
-        caller.data().fds.get(fd)?;
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_datasync", |caller, fd: u32| {
-        caller.data().fds.get(fd)?;
-        Ok(())
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_prestat_get", |caller, fd: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let Handle::Dir { preopen: Some(name), .. } = &**ctx.fds.get(fd)? else {
-            return Err(Errno::BADF.into());
-        };
-        write_u32(mem, out, 0)?;
-        Ok(write_u32(mem, out + 4, name.len() as u32)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_prestat_dir_name", |caller, fd: u32, buf: u32, len: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let Handle::Dir { preopen: Some(name), .. } = &**ctx.fds.get(fd)? else {
-            return Err(Errno::BADF.into());
-        };
-        if (len as usize) < name.len() {
-            return Err(Errno::NAMETOOLONG.into());
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_close",
+        |caller, fd: u32| {
+            caller.data_mut().fds.close(fd)?;
+            Ok(())
         }
-        Ok(write_bytes(mem, buf, name)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "fd_readdir", |caller, fd: u32, buf: u32, len: u32, cookie: u64, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd).map_err(|e| if e == Errno::NOTDIR { Errno::NOTDIR } else { e })?;
-        let own = ctx.vfs.stat(b"/", dir.path(), true)?;
-        let parent = ctx.vfs.stat(dir.path(), b"..", true)?;
-        let mut entries = vec![
-            (b".".to_vec(), own.ino, FILETYPE_DIRECTORY),
-            (b"..".to_vec(), parent.ino, FILETYPE_DIRECTORY),
-        ];
-        entries.extend(
-            ctx.vfs
-                .read_dir_at(&dir)?
-                .into_iter()
-                .map(|e| (e.name, e.ino, filetype(e.file_type))),
-        );
-        let mut bytes = Vec::new();
-        let start = usize::try_from(cookie).unwrap_or(usize::MAX);
-        for (i, (name, ino, ft)) in entries.iter().enumerate().skip(start) {
-            if bytes.len() >= len as usize {
-                break;
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_renumber",
+        |caller, from: u32, to: u32| { Ok(caller.data_mut().fds.renumber(from, to)?) }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_seek",
+        |caller, fd: u32, off: i64, whence: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let h = ctx.fds.get(fd)?;
+            let f = match &**h {
+                Handle::Dir { .. } => return Err(Errno::BADF.into()),
+                h => h.as_file().ok_or(Errno::SPIPE)?,
+            };
+            let pos = match whence {
+                0 => SeekFrom::Start(u64::try_from(off).map_err(|_| Errno::INVAL)?),
+                1 => SeekFrom::Current(off),
+                2 => SeekFrom::End(off),
+                _ => return Err(Errno::INVAL.into()),
+            };
+            let new = f.seek(pos)?;
+            Ok(write_u64(mem, out, new)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_tell",
+        |caller, fd: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let f = ctx.fds.get(fd)?.as_file().ok_or(Errno::SPIPE)?;
+            Ok(write_u64(mem, out, f.position())?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_fdstat_get",
+        |caller, fd: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let h = ctx.fds.get(fd)?;
+            let (ft, flags) = match &**h {
+                Handle::Dir { .. } => (FILETYPE_DIRECTORY, 0),
+                Handle::Stdio {
+                    stdio: Stdio::Null, ..
+                } => (FILETYPE_CHARACTER_DEVICE, 0),
+                h => match h.as_file() {
+                    Some(f) => (
+                        filetype(f.file_type()),
+                        if f.is_append() { FDFLAGS_APPEND } else { 0 },
+                    ),
+                    None => (FILETYPE_UNKNOWN, 0),
+                },
+            };
+            slice_mut(mem, out, 24)?.fill(0);
+            write_u8(mem, out, ft)?;
+            write_u16(mem, out + 2, flags)?;
+            write_u64(mem, out + 8, RIGHTS_ALL)?;
+            Ok(write_u64(mem, out + 16, RIGHTS_ALL)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_fdstat_set_flags",
+        |caller, fd: u32, flags: u32| {
+            let h = caller.data().fds.get(fd)?;
+            if let Some(f) = h.as_file() {
+                f.set_append(flags as u16 & FDFLAGS_APPEND != 0);
             }
-            let mut d = [0u8; DIRENT_SIZE];
-            d[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            d[8..16].copy_from_slice(&ino.to_le_bytes());
-            d[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
-            d[20] = *ft;
-            bytes.extend_from_slice(&d);
-            bytes.extend_from_slice(name);
+            Ok(())
         }
-        bytes.truncate(len as usize);
-        write_bytes(mem, buf, &bytes)?;
-        Ok(write_u32(mem, out, bytes.len() as u32)?)
-    });
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_fdstat_set_rights",
+        |caller, fd: u32, _base: u64, _inh: u64| {
+            caller.data().fds.get(fd)?;
+            Ok(())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_filestat_get",
+        |caller, fd: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let st = fd_stat(ctx, fd)?;
+            Ok(write_filestat(mem, out, &st)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_filestat_set_size",
+        |caller, fd: u32, size: u64| {
+            let f = caller
+                .data()
+                .fds
+                .get(fd)?
+                .as_file()
+                .ok_or(Errno::BADF)?
+                .clone();
+            Ok(f.set_len(size)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_filestat_set_times",
+        |caller, fd: u32, atim: u64, mtim: u64, fst: u32| {
+            let ctx = caller.data();
+            let (a, m) = set_times_args(ctx, atim, mtim, fst as u16)?;
+            match &**ctx.fds.get(fd)? {
+                Handle::Dir { dir, .. } => Ok(ctx.vfs.set_times(b"/", dir.path(), true, a, m)?),
+                h => Ok(h.as_file().ok_or(Errno::BADF)?.set_times(a, m)?),
+            }
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_advise",
+        |caller, fd: u32, _off: u64, _len: u64, advice: u32| {
+            caller.data().fds.get(fd)?;
+            if advice > 5 {
+                return Err(Errno::INVAL.into());
+            }
+            Ok(())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_allocate",
+        |caller, fd: u32, off: u64, len: u64| {
+            let h = caller.data().fds.get(fd)?;
+            let f = match &**h {
+                Handle::Dir { .. } => return Err(Errno::BADF.into()),
+                h => h.as_file().ok_or(Errno::SPIPE)?,
+            };
+            let end = off.checked_add(len).ok_or(Errno::FBIG)?;
+            if f.stat()?.size < end {
+                f.set_len(end)?;
+            }
+            Ok(())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_sync",
+        |caller, fd: u32| {
+            caller.data().fds.get(fd)?;
+            Ok(())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_datasync",
+        |caller, fd: u32| {
+            caller.data().fds.get(fd)?;
+            Ok(())
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_prestat_get",
+        |caller, fd: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let Handle::Dir {
+                preopen: Some(name),
+                ..
+            } = &**ctx.fds.get(fd)?
+            else {
+                return Err(Errno::BADF.into());
+            };
+            write_u32(mem, out, 0)?;
+            Ok(write_u32(mem, out + 4, name.len() as u32)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_prestat_dir_name",
+        |caller, fd: u32, buf: u32, len: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let Handle::Dir {
+                preopen: Some(name),
+                ..
+            } = &**ctx.fds.get(fd)?
+            else {
+                return Err(Errno::BADF.into());
+            };
+            if (len as usize) < name.len() {
+                return Err(Errno::NAMETOOLONG.into());
+            }
+            Ok(write_bytes(mem, buf, name)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "fd_readdir",
+        |caller, fd: u32, buf: u32, len: u32, cookie: u64, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx
+                .dir(fd)
+                .map_err(|e| if e == Errno::NOTDIR { Errno::NOTDIR } else { e })?;
+            let own = ctx.vfs.stat(b"/", dir.path(), true)?;
+            let parent = ctx.vfs.stat(dir.path(), b"..", true)?;
+            let mut entries = vec![
+                (b".".to_vec(), own.ino, FILETYPE_DIRECTORY),
+                (b"..".to_vec(), parent.ino, FILETYPE_DIRECTORY),
+            ];
+            entries.extend(
+                ctx.vfs
+                    .read_dir_at(&dir)?
+                    .into_iter()
+                    .map(|e| (e.name, e.ino, filetype(e.file_type))),
+            );
+            let mut bytes = Vec::new();
+            let start = usize::try_from(cookie).unwrap_or(usize::MAX);
+            for (i, (name, ino, ft)) in entries.iter().enumerate().skip(start) {
+                if bytes.len() >= len as usize {
+                    break;
+                }
+                let mut d = [0u8; DIRENT_SIZE];
+                d[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+                d[8..16].copy_from_slice(&ino.to_le_bytes());
+                d[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
+                d[20] = *ft;
+                bytes.extend_from_slice(&d);
+                bytes.extend_from_slice(name);
+            }
+            bytes.truncate(len as usize);
+            write_bytes(mem, buf, &bytes)?;
+            Ok(write_u32(mem, out, bytes.len() as u32)?)
+        }
+    );
     Ok(())
 }
 
@@ -631,74 +852,155 @@ fn open_options(oflags: u16, rights: u64, fdflags: u16, dirflags: u32) -> OpenOp
 }
 
 fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "wasi_snapshot_preview1", "path_open", |caller, fd: u32, dirflags: u32, p: u32, plen: u32, oflags: u32, rights: u64, _inh: u64, fdflags: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let path = path(mem, p, plen)?;
-        let opts = open_options(oflags as u16, rights, fdflags as u16, dirflags);
-        if opts.truncate && !opts.write {
-            return Err(Errno::INVAL.into());
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_open",
+        |caller,
+         fd: u32,
+         dirflags: u32,
+         p: u32,
+         plen: u32,
+         oflags: u32,
+         rights: u64,
+         _inh: u64,
+         fdflags: u32,
+         out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let path = path(mem, p, plen)?;
+            let opts = open_options(oflags as u16, rights, fdflags as u16, dirflags);
+            if opts.truncate && !opts.write {
+                return Err(Errno::INVAL.into());
+            }
+            let handle = match ctx.vfs.open(dir.path(), &path, &opts)? {
+                Opened::File(f) => Arc::new(Handle::File(f)),
+                Opened::Dir(d) => Arc::new(Handle::Dir {
+                    dir: d,
+                    preopen: None,
+                }),
+                Opened::Fd(n) => ctx.fds.get(n)?.clone(),
+            };
+            let new_fd = ctx.fds.insert(handle)?;
+            Ok(write_u32(mem, out, new_fd)?)
         }
-        let handle = match ctx.vfs.open(dir.path(), &path, &opts)? {
-            Opened::File(f) => Arc::new(Handle::File(f)),
-            Opened::Dir(d) => Arc::new(Handle::Dir { dir: d, preopen: None }),
-            Opened::Fd(n) => ctx.fds.get(n)?.clone(),
-        };
-        let new_fd = ctx.fds.insert(handle)?;
-        Ok(write_u32(mem, out, new_fd)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_create_directory", |caller, fd: u32, p: u32, plen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        Ok(ctx.vfs.mkdir(dir.path(), &path(mem, p, plen)?, 0o777)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_filestat_get", |caller, fd: u32, flags: u32, p: u32, plen: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let st = ctx.vfs.stat(dir.path(), &path(mem, p, plen)?, flags & LOOKUP_SYMLINK_FOLLOW != 0)?;
-        Ok(write_filestat(mem, out, &st)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_filestat_set_times", |caller, fd: u32, flags: u32, p: u32, plen: u32, atim: u64, mtim: u64, fst: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let (a, m) = set_times_args(ctx, atim, mtim, fst as u16)?;
-        let follow = flags & LOOKUP_SYMLINK_FOLLOW != 0;
-        Ok(ctx.vfs.set_times(dir.path(), &path(mem, p, plen)?, follow, a, m)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_link", |caller, ofd: u32, oflags: u32, op: u32, olen: u32, nfd: u32, np: u32, nlen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let (odir, ndir) = (ctx.dir(ofd)?, ctx.dir(nfd)?);
-        let follow = oflags & LOOKUP_SYMLINK_FOLLOW != 0;
-        Ok(ctx.vfs.hard_link(odir.path(), &path(mem, op, olen)?, follow, ndir.path(), &path(mem, np, nlen)?)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_readlink", |caller, fd: u32, p: u32, plen: u32, buf: u32, len: u32, out: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let target = ctx.vfs.read_link(dir.path(), &path(mem, p, plen)?)?;
-        let n = target.len().min(len as usize);
-        write_bytes(mem, buf, &target[..n])?;
-        Ok(write_u32(mem, out, n as u32)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_remove_directory", |caller, fd: u32, p: u32, plen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        Ok(ctx.vfs.remove_dir(dir.path(), &path(mem, p, plen)?)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_unlink_file", |caller, fd: u32, p: u32, plen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        Ok(ctx.vfs.remove_file(dir.path(), &path(mem, p, plen)?)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_rename", |caller, fd: u32, op: u32, olen: u32, nfd: u32, np: u32, nlen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let (odir, ndir) = (ctx.dir(fd)?, ctx.dir(nfd)?);
-        Ok(ctx.vfs.rename(odir.path(), &path(mem, op, olen)?, ndir.path(), &path(mem, np, nlen)?)?)
-    });
-    host!(linker, "wasi_snapshot_preview1", "path_symlink", |caller, op: u32, olen: u32, fd: u32, np: u32, nlen: u32| {
-        let (mem, ctx) = split(&mut caller)?;
-        let dir = ctx.dir(fd)?;
-        let target = path(mem, op, olen)?;
-        Ok(ctx.vfs.symlink(&target, dir.path(), &path(mem, np, nlen)?)?)
-    });
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_create_directory",
+        |caller, fd: u32, p: u32, plen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            Ok(ctx.vfs.mkdir(dir.path(), &path(mem, p, plen)?, 0o777)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_filestat_get",
+        |caller, fd: u32, flags: u32, p: u32, plen: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let st = ctx.vfs.stat(
+                dir.path(),
+                &path(mem, p, plen)?,
+                flags & LOOKUP_SYMLINK_FOLLOW != 0,
+            )?;
+            Ok(write_filestat(mem, out, &st)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_filestat_set_times",
+        |caller, fd: u32, flags: u32, p: u32, plen: u32, atim: u64, mtim: u64, fst: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let (a, m) = set_times_args(ctx, atim, mtim, fst as u16)?;
+            let follow = flags & LOOKUP_SYMLINK_FOLLOW != 0;
+            Ok(ctx
+                .vfs
+                .set_times(dir.path(), &path(mem, p, plen)?, follow, a, m)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_link",
+        |caller, ofd: u32, oflags: u32, op: u32, olen: u32, nfd: u32, np: u32, nlen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let (odir, ndir) = (ctx.dir(ofd)?, ctx.dir(nfd)?);
+            let follow = oflags & LOOKUP_SYMLINK_FOLLOW != 0;
+            Ok(ctx.vfs.hard_link(
+                odir.path(),
+                &path(mem, op, olen)?,
+                follow,
+                ndir.path(),
+                &path(mem, np, nlen)?,
+            )?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_readlink",
+        |caller, fd: u32, p: u32, plen: u32, buf: u32, len: u32, out: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let target = ctx.vfs.read_link(dir.path(), &path(mem, p, plen)?)?;
+            let n = target.len().min(len as usize);
+            write_bytes(mem, buf, &target[..n])?;
+            Ok(write_u32(mem, out, n as u32)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_remove_directory",
+        |caller, fd: u32, p: u32, plen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            Ok(ctx.vfs.remove_dir(dir.path(), &path(mem, p, plen)?)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_unlink_file",
+        |caller, fd: u32, p: u32, plen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            Ok(ctx.vfs.remove_file(dir.path(), &path(mem, p, plen)?)?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_rename",
+        |caller, fd: u32, op: u32, olen: u32, nfd: u32, np: u32, nlen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let (odir, ndir) = (ctx.dir(fd)?, ctx.dir(nfd)?);
+            Ok(ctx.vfs.rename(
+                odir.path(),
+                &path(mem, op, olen)?,
+                ndir.path(),
+                &path(mem, np, nlen)?,
+            )?)
+        }
+    );
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "path_symlink",
+        |caller, op: u32, olen: u32, fd: u32, np: u32, nlen: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let dir = ctx.dir(fd)?;
+            let target = path(mem, op, olen)?;
+            Ok(ctx
+                .vfs
+                .symlink(&target, dir.path(), &path(mem, np, nlen)?)?)
+        }
+    );
     Ok(())
 }

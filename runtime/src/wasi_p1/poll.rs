@@ -37,7 +37,8 @@ fn parse(mem: &[u8], ctx: &Ctx, ptr: u32, n: u32, now: Instant) -> Result<Vec<Su
                     let id = read_u32(mem, at + 16)?;
                     let timeout = read_u64(mem, at + 24)?;
                     let flags = read_u16(mem, at + 40)?;
-                    let elapsed = u64::try_from(ctx.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    let elapsed =
+                        u64::try_from(ctx.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     let wait_ns = if flags & SUBCLOCKFLAGS_ABSTIME == 0 {
                         timeout
                     } else {
@@ -70,7 +71,11 @@ fn parse(mem: &[u8], ctx: &Ctx, ptr: u32, n: u32, now: Instant) -> Result<Vec<Su
 
 /// Readiness of one fd subscription, if ready.
 fn fd_ready(ctx: &Ctx, userdata: u64, fd: u32, write: bool) -> Option<Event> {
-    let kind = if write { EVENTTYPE_FD_WRITE } else { EVENTTYPE_FD_READ };
+    let kind = if write {
+        EVENTTYPE_FD_WRITE
+    } else {
+        EVENTTYPE_FD_READ
+    };
     let ev = |errno, nbytes, hangup| {
         Some(Event {
             userdata,
@@ -85,16 +90,32 @@ fn fd_ready(ctx: &Ctx, userdata: u64, fd: u32, write: bool) -> Option<Event> {
         Err(e) => return ev(e, 0, false),
     };
     match (&**h, write) {
-        (Handle::Stdio { stdio: Stdio::PipeRead(r), .. }, false) => {
+        (
+            Handle::Stdio {
+                stdio: Stdio::PipeRead(r),
+                ..
+            },
+            false,
+        ) => {
             let (avail, eof) = r.poll();
-            (avail > 0 || eof).then_some(()).and(ev(Errno(0), avail as u64, eof))
+            (avail > 0 || eof)
+                .then_some(())
+                .and(ev(Errno(0), avail as u64, eof))
         }
-        (Handle::Stdio { stdio: Stdio::PipeWrite(w), .. }, true) => {
+        (
+            Handle::Stdio {
+                stdio: Stdio::PipeWrite(w),
+                ..
+            },
+            true,
+        ) => {
             let (room, closed) = w.poll();
             if closed {
                 return ev(Errno::PIPE, 0, true);
             }
-            (room > 0).then_some(()).and(ev(Errno(0), room as u64, false))
+            (room > 0)
+                .then_some(())
+                .and(ev(Errno(0), room as u64, false))
         }
         (h, false) => {
             let left = h
@@ -136,7 +157,11 @@ fn poll(caller: &mut Caller<'_, Ctx>, inp: u32, out: u32, n: u32) -> HResult<u32
                         next_clock = Some(next_clock.map_or(at, |c: Instant| c.min(at)));
                     }
                 }
-                Sub::Fd { userdata, fd, write } => events.extend(fd_ready(ctx, userdata, fd, write)),
+                Sub::Fd {
+                    userdata,
+                    fd,
+                    write,
+                } => events.extend(fd_ready(ctx, userdata, fd, write)),
             }
         }
         if !events.is_empty() {
@@ -170,10 +195,15 @@ fn poll(caller: &mut Caller<'_, Ctx>, inp: u32, out: u32, n: u32) -> HResult<u32
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    host!(linker, "wasi_snapshot_preview1", "poll_oneoff", |caller, inp: u32, out: u32, n: u32, nevents: u32| {
-        let count = poll(&mut caller, inp, out, n)?;
-        let (mem, _) = split(&mut caller)?;
-        Ok(write_u32(mem, nevents, count)?)
-    });
+    host!(
+        linker,
+        "wasi_snapshot_preview1",
+        "poll_oneoff",
+        |caller, inp: u32, out: u32, n: u32, nevents: u32| {
+            let count = poll(&mut caller, inp, out, n)?;
+            let (mem, _) = split(&mut caller)?;
+            Ok(write_u32(mem, nevents, count)?)
+        }
+    );
     Ok(())
 }

@@ -49,14 +49,28 @@ pub fn rust_guest() -> Arc<[u8]> {
             let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-rust-guests");
             let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
             cmd.current_dir(&dir)
-                .args(["build", "--release", "--target", "wasm32-wasip1", "--target-dir"])
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip1",
+                    "--target-dir",
+                ])
                 .arg(&target);
-            for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+            for var in [
+                "RUSTFLAGS",
+                "CARGO_ENCODED_RUSTFLAGS",
+                "CARGO_BUILD_TARGET",
+                "CARGO_TARGET_DIR",
+                "RUSTC_WORKSPACE_WRAPPER",
+            ] {
                 cmd.env_remove(var);
             }
             let st = cmd.status().expect("run cargo for the test guest");
             assert!(st.success(), "building the Rust test guest failed");
-            std::fs::read(target.join("wasm32-wasip1/release/guest.wasm")).unwrap().into()
+            std::fs::read(target.join("wasm32-wasip1/release/guest.wasm"))
+                .unwrap()
+                .into()
         })
         .clone()
 }
@@ -97,7 +111,11 @@ pub fn write_file(tree: &SharedTree, path: &str, data: &[u8]) {
     mkdir_p(tree, dir);
     let mut t = tree.lock();
     let root = t.root();
-    let d = if dir.is_empty() { root } else { t.resolve(root, dir.as_bytes(), Follow::Yes).unwrap() };
+    let d = if dir.is_empty() {
+        root
+    } else {
+        t.resolve(root, dir.as_bytes(), Follow::Yes).unwrap()
+    };
     let f = t.create_file(d, name.as_bytes(), 0o644, 0, 0).unwrap();
     t.write_at(f, 0, data).unwrap();
 }
@@ -126,7 +144,10 @@ impl Out {
     pub fn code(&self) -> i32 {
         match &self.status {
             Ok(s) => s.code(),
-            Err(e) => panic!("expected an exit status, got {e}\nstdout: {}\nstderr: {}", self.stdout, self.stderr),
+            Err(e) => panic!(
+                "expected an exit status, got {e}\nstdout: {}\nstderr: {}",
+                self.stdout, self.stderr
+            ),
         }
     }
 }

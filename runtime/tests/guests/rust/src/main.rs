@@ -3,7 +3,6 @@
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
 
-
 #[link(wasm_import_module = "kiln_v1")]
 unsafe extern "C" {
     fn spawn(
@@ -57,11 +56,17 @@ fn main() {
     match mode {
         "cwd" => {
             chdir_pwd();
-            print!("{}", fs::read_to_string("relative.txt").unwrap_or_else(|e| format!("error {e}\n")));
+            print!(
+                "{}",
+                fs::read_to_string("relative.txt").unwrap_or_else(|e| format!("error {e}\n"))
+            );
             println!("cwd={}", std::env::current_dir().unwrap().display());
         }
         "nochdir" => {
-            print!("{}", fs::read_to_string("relative.txt").unwrap_or_else(|e| format!("error {e}\n")));
+            print!(
+                "{}",
+                fs::read_to_string("relative.txt").unwrap_or_else(|e| format!("error {e}\n"))
+            );
         }
         "std_fs" => std_fs(),
         "loop" => {
@@ -91,7 +96,11 @@ fn main() {
             loop {
                 if let Err(e) = out.write_all(b"y\n") {
                     eprintln!("yes: {:?}", e.kind());
-                    std::process::exit(if e.kind() == ErrorKind::BrokenPipe { 0 } else { 2 });
+                    std::process::exit(if e.kind() == ErrorKind::BrokenPipe {
+                        0
+                    } else {
+                        2
+                    });
                 }
             }
         }
@@ -119,8 +128,9 @@ fn main() {
             for p in &args[2..] {
                 match fs::read_dir(p) {
                     Ok(rd) => {
-                        let mut names: Vec<String> =
-                            rd.map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+                        let mut names: Vec<String> = rd
+                            .map(|e| e.unwrap().file_name().into_string().unwrap())
+                            .collect();
                         names.sort();
                         println!("{p}: {}", names.join(","));
                     }
@@ -161,10 +171,20 @@ fn std_fs() {
     assert_eq!(fs::read("a/b/c/f").unwrap(), b"data");
     assert_eq!(fs::metadata("a/b/c/f").unwrap().len(), 4);
     assert!(fs::metadata("a/b").unwrap().is_dir());
-    assert_eq!(fs::create_dir("a").unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        fs::create_dir("a").unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
     assert_eq!(fs::read("missing").unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(fs::remove_dir("a").unwrap_err().raw_os_error(), Some(55), "ENOTEMPTY");
-    assert_eq!(fs::read("a/b/c/f/x").unwrap_err().kind(), ErrorKind::NotADirectory);
+    assert_eq!(
+        fs::remove_dir("a").unwrap_err().raw_os_error(),
+        Some(55),
+        "ENOTEMPTY"
+    );
+    assert_eq!(
+        fs::read("a/b/c/f/x").unwrap_err().kind(),
+        ErrorKind::NotADirectory
+    );
     fs::write("a/z", b"1").unwrap();
     fs::write("a/y", b"2").unwrap();
     let names: Vec<String> = fs::read_dir("a")
@@ -196,30 +216,47 @@ fn std_fs() {
 
 fn secret(paths: &[String]) {
     for p in paths {
-        println!("read {p}: {}", match fs::read_to_string(p) {
-            Ok(s) => format!("ok {}", s.trim_end()),
-            Err(e) => format!("{:?}", e.kind()),
-        });
+        println!(
+            "read {p}: {}",
+            match fs::read_to_string(p) {
+                Ok(s) => format!("ok {}", s.trim_end()),
+                Err(e) => format!("{:?}", e.kind()),
+            }
+        );
         println!("write {p}: {}", kind(fs::write(p, "overwritten")));
-        println!("append {p}: {}", kind(fs::OpenOptions::new().append(true).open(p)));
+        println!(
+            "append {p}: {}",
+            kind(fs::OpenOptions::new().append(true).open(p))
+        );
         println!("delete {p}: {}", kind(fs::remove_file(p)));
         println!("rename {p}: {}", kind(fs::rename(p, "/tmp-renamed")));
-        println!("rename-onto {p}: {}", kind(fs::write("/victim", "v").and_then(|_| fs::rename("/victim", p))));
+        println!(
+            "rename-onto {p}: {}",
+            kind(fs::write("/victim", "v").and_then(|_| fs::rename("/victim", p)))
+        );
         let meta = fs::metadata(p).map(|m| m.len());
         println!("stat {p}: {meta:?}");
     }
     for d in ["/run", "/run/secrets", "/root"] {
         match fs::read_dir(d) {
             Ok(rd) => {
-                let mut names: Vec<String> = rd.map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+                let mut names: Vec<String> = rd
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect();
                 names.sort();
                 println!("ls {d}: {}", names.join(","));
             }
             Err(e) => println!("ls {d}: {:?}", e.kind()),
         }
     }
-    println!("mkdir in /run/secrets: {}", kind(fs::create_dir("/run/secrets/new")));
-    println!("rmdir /run/secrets: {}", kind(fs::remove_dir("/run/secrets")));
+    println!(
+        "mkdir in /run/secrets: {}",
+        kind(fs::create_dir("/run/secrets/new"))
+    );
+    println!(
+        "rmdir /run/secrets: {}",
+        kind(fs::remove_dir("/run/secrets"))
+    );
 }
 
 fn nul_join(items: &[String]) -> Vec<u8> {
@@ -237,7 +274,20 @@ fn spawn_child(argv: &[String]) {
     let e = nul_join(&env);
     let mut pid = 0u32;
     let mut status = 0u32;
-    let err = unsafe { spawn(a.as_ptr(), a.len(), e.as_ptr(), e.len(), std::ptr::null(), 0, 0, 1, 2, &mut pid) };
+    let err = unsafe {
+        spawn(
+            a.as_ptr(),
+            a.len(),
+            e.as_ptr(),
+            e.len(),
+            std::ptr::null(),
+            0,
+            0,
+            1,
+            2,
+            &mut pid,
+        )
+    };
     if err != 0 {
         println!("spawn errno {err}");
         return;
@@ -250,11 +300,26 @@ fn http(url: &str) {
     let (mut status, mut hfd, mut bfd) = (0u32, 0u32, 0u32);
     let m = b"GET";
     let err = unsafe {
-        http_request(m.as_ptr(), 3, url.as_ptr(), url.len(), std::ptr::null(), 0, std::ptr::null(), 0, &mut status, &mut hfd, &mut bfd)
+        http_request(
+            m.as_ptr(),
+            3,
+            url.as_ptr(),
+            url.len(),
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+            0,
+            &mut status,
+            &mut hfd,
+            &mut bfd,
+        )
     };
     let mut buf = vec![0u8; 512];
     let mut n = 0u32;
     unsafe { last_error(buf.as_mut_ptr(), buf.len(), &mut n) };
     buf.truncate(n as usize);
-    println!("http errno {err} status {status} msg {}", String::from_utf8_lossy(&buf));
+    println!(
+        "http errno {err} status {status} msg {}",
+        String::from_utf8_lossy(&buf)
+    );
 }
