@@ -169,11 +169,16 @@ impl Interp {
         }
     }
 
-    /// dash's echo: `-n` only as the first argument, escapes always interpreted.
+    /// dash's echo (`-n` only as the first argument, escapes always interpreted), or
+    /// bash's (`-n`, `-e`, `-E` flags, escapes only with `-e`) when invoked as bash.
     fn b_echo(&mut self, args: &[String]) -> Res {
-        let (newline, args) = match args.first().map(String::as_str) {
-            Some("-n") => (false, &args[1..]),
-            _ => (true, args),
+        let (newline, escapes, args) = if self.bash {
+            bash_echo_flags(args)
+        } else {
+            match args.first().map(String::as_str) {
+                Some("-n") => (false, true, &args[1..]),
+                _ => (true, true, args),
+            }
         };
         let mut out = String::new();
         let mut stop = false;
@@ -181,7 +186,9 @@ impl Interp {
             if i > 0 {
                 out.push(' ');
             }
-            if crate::printf::escapes(a, &mut out, true) {
+            if !escapes {
+                out.push_str(a);
+            } else if crate::printf::escapes(a, &mut out, true) {
                 stop = true;
                 break;
             }
@@ -820,6 +827,29 @@ impl Interp {
         self.getopts_char = keep;
         Ok(0)
     }
+}
+
+/// Leading bash echo options: returns (newline, interpret escapes, remaining args).
+fn bash_echo_flags(args: &[String]) -> (bool, bool, &[String]) {
+    let (mut newline, mut escapes) = (true, false);
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        let Some(flags) = a.strip_prefix('-') else {
+            break;
+        };
+        if flags.is_empty() || !flags.chars().all(|c| matches!(c, 'n' | 'e' | 'E')) {
+            break;
+        }
+        for c in flags.chars() {
+            match c {
+                'n' => newline = false,
+                'e' => escapes = true,
+                _ => escapes = false,
+            }
+        }
+        i += 1;
+    }
+    (newline, escapes, &args[i..])
 }
 
 fn onoff(b: bool) -> &'static str {

@@ -73,6 +73,8 @@ pub(crate) struct Interp {
     pub pids: Arc<AtomicU32>,
     pub cmdsub_status: Option<i32>,
     pub getopts_char: usize,
+    /// Invoked as `bash`: builtins that differ between dash and bash (echo) follow bash.
+    pub bash: bool,
 }
 
 pub(crate) fn parser_options() -> brush_parser::ParserOptions {
@@ -164,6 +166,7 @@ impl Interp {
             pids: Arc::new(AtomicU32::new(100)),
             cmdsub_status: None,
             getopts_char: 0,
+            bash: false,
         };
         let _ = it.set_var("PWD", cwd.to_string());
         if it.get_var("IFS").is_none() {
@@ -867,6 +870,7 @@ impl Interp {
         let name = argv[0].as_str();
         if is_shell_name(name) {
             let mut child = self.child(self.stdio());
+            child.bash = name.rsplit('/').next() == Some("bash");
             for (k, v) in avals {
                 child.set_var_raw(k, v.clone());
                 if let Some(var) = child.vars.get_mut(k) {

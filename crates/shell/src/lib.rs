@@ -168,6 +168,7 @@ pub fn run_shell_process(
     it.umask = umask;
     if let Some(a0) = argv.first() {
         it.arg0 = a0.clone();
+        it.bash = a0.rsplit('/').next() == Some("bash");
     }
     it.run_shell_args(argv.get(1..).unwrap_or(&[]))
 }
