@@ -232,12 +232,26 @@ impl Interp {
         let ro = which == "readonly";
         let args: Vec<&String> = args.iter().filter(|a| *a != "-p").collect();
         if args.is_empty() {
-            let mut out = String::new();
-            for (k, v) in &self.vars {
-                if (ro && v.readonly) || (!ro && v.exported) {
-                    out.push_str(&format!("{which} {k}={}\n", shell_quote(&v.value)));
-                }
+            let mut lines: Vec<(String, String)> = self
+                .vars
+                .iter()
+                .filter(|(_, v)| (ro && v.readonly) || (!ro && v.exported))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        format!("{which} {k}={}\n", shell_quote(&v.value)),
+                    )
+                })
+                .collect();
+            if !ro {
+                lines.extend(
+                    self.export_unset
+                        .iter()
+                        .map(|k| (k.clone(), format!("export {k}\n"))),
+                );
             }
+            lines.sort();
+            let out: String = lines.into_iter().map(|(_, l)| l).collect();
             self.out(out.as_bytes())?;
             return Ok(0);
         }
@@ -256,7 +270,11 @@ impl Interp {
                     return Err(Flow::Exit(2));
                 }
             } else if self.get_var(name).is_none() {
-                let _ = self.set_var(name, String::new());
+                if ro {
+                    let _ = self.set_var(name, String::new());
+                } else {
+                    self.export_unset.insert(name.to_string());
+                }
             }
             if let Some(var) = self.vars.get_mut(name) {
                 if ro {

@@ -73,6 +73,9 @@ pub(crate) struct Interp {
     pub pids: Arc<AtomicU32>,
     pub cmdsub_status: Option<i32>,
     pub getopts_char: usize,
+    /// Names marked for export while unset (`export X` before `X=...`, or an exported
+    /// variable that was unset): they export as soon as they get a value.
+    pub export_unset: std::collections::BTreeSet<String>,
     /// Invoked as `bash`: builtins that differ between dash and bash (echo) follow bash.
     pub bash: bool,
 }
@@ -167,6 +170,7 @@ impl Interp {
             cmdsub_status: None,
             getopts_char: 0,
             bash: false,
+            export_unset: Default::default(),
         };
         let _ = it.set_var("PWD", cwd.to_string());
         if it.get_var("IFS").is_none() {
@@ -205,11 +209,12 @@ impl Interp {
         match self.vars.get_mut(name) {
             Some(v) => v.value = value,
             None => {
+                let exported = self.export_unset.remove(name);
                 self.vars.insert(
                     name.to_string(),
                     Var {
                         value,
-                        exported: false,
+                        exported,
                         readonly: false,
                     },
                 );
@@ -233,6 +238,7 @@ impl Interp {
             return Err(format!("{name}: is read only"));
         }
         self.vars.remove(name);
+        self.export_unset.remove(name);
         Ok(())
     }
 
