@@ -37,10 +37,12 @@ pub struct ModuleRun {
 impl Runtime {
     /// Runs a process to completion on the calling thread.
     pub fn run(&self, vfs: &Vfs, spec: ProcessSpec) -> Result<ExitStatus, RuntimeError> {
-        self.run_inner(vfs, spec, Vec::new())
+        self.run_inner(vfs, spec, Vec::new(), true)
     }
 
     /// Runs one module with the given filesystem (mounts included), args, env and stdio.
+    /// The env is passed exactly as given (no `PWD` is added), as conformance suites
+    /// expect.
     pub fn run_module(&self, vfs: &Vfs, run: ModuleRun) -> Result<ExitStatus, RuntimeError> {
         let spec = ProcessSpec {
             program: Program::Module {
@@ -56,7 +58,7 @@ impl Runtime {
             limits: run.limits,
             network: run.network,
         };
-        self.run_inner(vfs, spec, run.preopens)
+        self.run_inner(vfs, spec, run.preopens, false)
     }
 
     fn run_inner(
@@ -64,6 +66,7 @@ impl Runtime {
         vfs: &Vfs,
         spec: ProcessSpec,
         preopens: Vec<(String, String)>,
+        add_pwd: bool,
     ) -> Result<ExitStatus, RuntimeError> {
         let program = spec.program.display_name();
         let _slot = spec.limits.enter(&program)?;
@@ -91,7 +94,7 @@ impl Runtime {
             .iter()
             .map(|(k, v)| format!("{k}={v}").into_bytes())
             .collect();
-        if !spec.env.iter().any(|(k, _)| k == "PWD") {
+        if add_pwd && !spec.env.iter().any(|(k, _)| k == "PWD") {
             env.push(format!("PWD={}", spec.cwd).into_bytes());
         }
         let deadline = spec.limits.deadline;

@@ -396,7 +396,7 @@ fn add_env_and_clocks(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "sock_accept",
         |caller, fd: u32, _flags: u32, _out: u32| {
             caller.data().fds.get(fd)?;
-            Err(Errno::NOTSUP.into())
+            Err(Errno::NOTSOCK.into())
         }
     );
     host!(
@@ -405,7 +405,7 @@ fn add_env_and_clocks(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "sock_recv",
         |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32, _e: u32| {
             caller.data().fds.get(fd)?;
-            Err(Errno::NOTSUP.into())
+            Err(Errno::NOTSOCK.into())
         }
     );
     host!(
@@ -414,7 +414,7 @@ fn add_env_and_clocks(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "sock_send",
         |caller, fd: u32, _a: u32, _b: u32, _c: u32, _d: u32| {
             caller.data().fds.get(fd)?;
-            Err(Errno::NOTSUP.into())
+            Err(Errno::NOTSOCK.into())
         }
     );
     host!(
@@ -423,7 +423,7 @@ fn add_env_and_clocks(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "sock_shutdown",
         |caller, fd: u32, _how: u32| {
             caller.data().fds.get(fd)?;
-            Err(Errno::NOTSUP.into())
+            Err(Errno::NOTSOCK.into())
         }
     );
     Ok(())
@@ -450,6 +450,9 @@ fn do_read(
 ) -> HResult<u32> {
     let (mem, ctx) = split(caller)?;
     let h = ctx.fds.get(fd)?.clone();
+    if matches!(*h, Handle::Dir { .. }) {
+        return Err(Errno::ISDIR.into());
+    }
     let list = iovecs(mem, iovs, count)?;
     let mut total: u32 = 0;
     for (ptr, len) in list {
@@ -489,6 +492,9 @@ fn do_write(
 ) -> HResult<u32> {
     let (mem, ctx) = split(caller)?;
     let h = ctx.fds.get(fd)?.clone();
+    if matches!(*h, Handle::Dir { .. }) {
+        return Err(Errno::BADF.into());
+    }
     let list = iovecs(mem, iovs, count)?;
     let mut total: u32 = 0;
     for (ptr, len) in list {
@@ -534,6 +540,33 @@ fn fd_stat(ctx: &Ctx, fd: u32) -> Result<Stat, Errno> {
                 rdev: 0,
             }),
         },
+    }
+}
+
+/// Rights reported by `fd_fdstat_get`. kiln does not enforce rights (capabilities are
+/// paths), but libc derives the access mode (`fcntl(F_GETFL)`) and tty-ness from them.
+fn rights(h: &Handle) -> (u64, u64) {
+    match h {
+        Handle::Dir { .. } => (RIGHTS_ALL & !RIGHTS_FILE_ONLY, RIGHTS_ALL),
+        Handle::Stdio { stdio, .. } => {
+            let dir = match stdio {
+                Stdio::Null | Stdio::File(_) => RIGHTS_FD_READ | RIGHTS_FD_WRITE | RIGHTS_SEEK_TELL,
+                Stdio::Bytes(_) | Stdio::PipeRead(_) => RIGHTS_FD_READ,
+                Stdio::PipeWrite(_) | Stdio::Capture(_) | Stdio::Sink(_) => RIGHTS_FD_WRITE,
+            };
+            (dir | RIGHTS_STREAM, 0)
+        }
+        Handle::File(f) => {
+            let mut r = RIGHTS_FILE_COMMON;
+            if f.is_readable() {
+                r |= RIGHTS_FD_READ;
+            }
+            if f.is_writable() {
+                r |= RIGHTS_FILE_WRITE;
+            }
+            (r, 0)
+        }
+        Handle::Reader(_) => (RIGHTS_FD_READ | RIGHTS_STREAM, 0),
     }
 }
 
@@ -620,7 +653,10 @@ fn add_fd_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "fd_tell",
         |caller, fd: u32, out: u32| {
             let (mem, ctx) = split(&mut caller)?;
-            let f = ctx.fds.get(fd)?.as_file().ok_or(Errno::SPIPE)?;
+            let f = match &**ctx.fds.get(fd)? {
+                Handle::Dir { .. } => return Err(Errno::BADF.into()),
+                h => h.as_file().ok_or(Errno::SPIPE)?,
+            };
             Ok(write_u64(mem, out, f.position())?)
         }
     );
@@ -644,11 +680,12 @@ fn add_fd_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                     None => (FILETYPE_UNKNOWN, 0),
                 },
             };
+            let (base, inheriting) = rights(h);
             slice_mut(mem, out, 24)?.fill(0);
             write_u8(mem, out, ft)?;
             write_u16(mem, out + 2, flags)?;
-            write_u64(mem, out + 8, RIGHTS_ALL)?;
-            Ok(write_u64(mem, out + 16, RIGHTS_ALL)?)
+            write_u64(mem, out + 8, base)?;
+            Ok(write_u64(mem, out + 16, inheriting)?)
         }
     );
     host!(
@@ -851,6 +888,16 @@ fn open_options(oflags: u16, rights: u64, fdflags: u16, dirflags: u32) -> OpenOp
     }
 }
 
+/// A p1 path argument: relative to its directory fd. wasi-libc never sends a leading
+/// `/`; like other hosts, kiln refuses one rather than guess which directory it means.
+fn p1_path(mem: &[u8], ptr: u32, len: u32) -> Result<Vec<u8>, Errno> {
+    let p = path(mem, ptr, len)?;
+    if p.first() == Some(&b'/') {
+        return Err(Errno::NOTCAPABLE);
+    }
+    Ok(p)
+}
+
 fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     host!(
         linker,
@@ -868,7 +915,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
          out: u32| {
             let (mem, ctx) = split(&mut caller)?;
             let dir = ctx.dir(fd)?;
-            let path = path(mem, p, plen)?;
+            let path = p1_path(mem, p, plen)?;
             let opts = open_options(oflags as u16, rights, fdflags as u16, dirflags);
             if opts.truncate && !opts.write {
                 return Err(Errno::INVAL.into());
@@ -892,7 +939,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         |caller, fd: u32, p: u32, plen: u32| {
             let (mem, ctx) = split(&mut caller)?;
             let dir = ctx.dir(fd)?;
-            Ok(ctx.vfs.mkdir(dir.path(), &path(mem, p, plen)?, 0o777)?)
+            Ok(ctx.vfs.mkdir(dir.path(), &p1_path(mem, p, plen)?, 0o777)?)
         }
     );
     host!(
@@ -904,7 +951,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let dir = ctx.dir(fd)?;
             let st = ctx.vfs.stat(
                 dir.path(),
-                &path(mem, p, plen)?,
+                &p1_path(mem, p, plen)?,
                 flags & LOOKUP_SYMLINK_FOLLOW != 0,
             )?;
             Ok(write_filestat(mem, out, &st)?)
@@ -921,7 +968,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let follow = flags & LOOKUP_SYMLINK_FOLLOW != 0;
             Ok(ctx
                 .vfs
-                .set_times(dir.path(), &path(mem, p, plen)?, follow, a, m)?)
+                .set_times(dir.path(), &p1_path(mem, p, plen)?, follow, a, m)?)
         }
     );
     host!(
@@ -934,10 +981,10 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let follow = oflags & LOOKUP_SYMLINK_FOLLOW != 0;
             Ok(ctx.vfs.hard_link(
                 odir.path(),
-                &path(mem, op, olen)?,
+                &p1_path(mem, op, olen)?,
                 follow,
                 ndir.path(),
-                &path(mem, np, nlen)?,
+                &p1_path(mem, np, nlen)?,
             )?)
         }
     );
@@ -948,7 +995,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         |caller, fd: u32, p: u32, plen: u32, buf: u32, len: u32, out: u32| {
             let (mem, ctx) = split(&mut caller)?;
             let dir = ctx.dir(fd)?;
-            let target = ctx.vfs.read_link(dir.path(), &path(mem, p, plen)?)?;
+            let target = ctx.vfs.read_link(dir.path(), &p1_path(mem, p, plen)?)?;
             let n = target.len().min(len as usize);
             write_bytes(mem, buf, &target[..n])?;
             Ok(write_u32(mem, out, n as u32)?)
@@ -961,7 +1008,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         |caller, fd: u32, p: u32, plen: u32| {
             let (mem, ctx) = split(&mut caller)?;
             let dir = ctx.dir(fd)?;
-            Ok(ctx.vfs.remove_dir(dir.path(), &path(mem, p, plen)?)?)
+            Ok(ctx.vfs.remove_dir(dir.path(), &p1_path(mem, p, plen)?)?)
         }
     );
     host!(
@@ -971,7 +1018,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         |caller, fd: u32, p: u32, plen: u32| {
             let (mem, ctx) = split(&mut caller)?;
             let dir = ctx.dir(fd)?;
-            Ok(ctx.vfs.remove_file(dir.path(), &path(mem, p, plen)?)?)
+            Ok(ctx.vfs.remove_file(dir.path(), &p1_path(mem, p, plen)?)?)
         }
     );
     host!(
@@ -983,9 +1030,9 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let (odir, ndir) = (ctx.dir(fd)?, ctx.dir(nfd)?);
             Ok(ctx.vfs.rename(
                 odir.path(),
-                &path(mem, op, olen)?,
+                &p1_path(mem, op, olen)?,
                 ndir.path(),
-                &path(mem, np, nlen)?,
+                &p1_path(mem, np, nlen)?,
             )?)
         }
     );
@@ -999,7 +1046,7 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let target = path(mem, op, olen)?;
             Ok(ctx
                 .vfs
-                .symlink(&target, dir.path(), &path(mem, np, nlen)?)?)
+                .symlink(&target, dir.path(), &p1_path(mem, np, nlen)?)?)
         }
     );
     Ok(())

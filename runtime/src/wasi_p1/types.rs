@@ -24,6 +24,18 @@ pub(crate) const FSTFLAGS_MTIM_NOW: u16 = 8;
 pub(crate) const RIGHTS_FD_READ: u64 = 1 << 1;
 pub(crate) const RIGHTS_FD_WRITE: u64 = 1 << 6;
 pub(crate) const RIGHTS_FD_READDIR: u64 = 1 << 14;
+/// seek + tell
+pub(crate) const RIGHTS_SEEK_TELL: u64 = (1 << 2) | (1 << 5);
+/// fdstat_set_flags, filestat_get, poll_fd_readwrite
+pub(crate) const RIGHTS_STREAM: u64 = (1 << 3) | (1 << 21) | (1 << 27);
+/// What only a regular file has: read, seek, tell, write, allocate, filestat_set_size.
+pub(crate) const RIGHTS_FILE_ONLY: u64 =
+    RIGHTS_FD_READ | RIGHTS_SEEK_TELL | RIGHTS_FD_WRITE | (1 << 8) | (1 << 22);
+/// A file's rights apart from read and write.
+pub(crate) const RIGHTS_FILE_COMMON: u64 =
+    RIGHTS_SEEK_TELL | RIGHTS_STREAM | (1 << 4) | (1 << 7) | (1 << 23);
+/// Rights of a writable file beyond `fd_write`: datasync, allocate, filestat_set_size.
+pub(crate) const RIGHTS_FILE_WRITE: u64 = RIGHTS_FD_WRITE | 1 | (1 << 8) | (1 << 22);
 /// Every right p1 defines (kiln does not restrict by rights; capabilities are paths).
 pub(crate) const RIGHTS_ALL: u64 = (1 << 29) - 1;
 

@@ -323,10 +323,10 @@ static void sockets(void) {
     __wasi_roflags_t rf;
     __wasi_iovec_t iov = {0, 0};
     __wasi_ciovec_t ciov = {0, 0};
-    EXPECT(__wasi_sock_accept(ROOT, 0, &fd), __WASI_ERRNO_NOTSUP);
-    EXPECT(__wasi_sock_recv(ROOT, &iov, 1, 0, &n, &rf), __WASI_ERRNO_NOTSUP);
-    EXPECT(__wasi_sock_send(ROOT, &ciov, 1, 0, &n), __WASI_ERRNO_NOTSUP);
-    EXPECT(__wasi_sock_shutdown(ROOT, __WASI_SDFLAGS_WR), __WASI_ERRNO_NOTSUP);
+    EXPECT(__wasi_sock_accept(ROOT, 0, &fd), __WASI_ERRNO_NOTSOCK);
+    EXPECT(__wasi_sock_recv(ROOT, &iov, 1, 0, &n, &rf), __WASI_ERRNO_NOTSOCK);
+    EXPECT(__wasi_sock_send(ROOT, &ciov, 1, 0, &n), __WASI_ERRNO_NOTSOCK);
+    EXPECT(__wasi_sock_shutdown(ROOT, __WASI_SDFLAGS_WR), __WASI_ERRNO_NOTSOCK);
 }
 
 int main(void) {
