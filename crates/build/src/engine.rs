@@ -272,13 +272,13 @@ async fn run_stages(
         .collect();
     let results = futures::future::join_all(all).await;
     if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-        return Err(Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Internal(e.to_string())));
+        return Err(Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Failed(e.to_string())));
     }
     match futures.get(&final_stage) {
         Some(f) => f
             .clone()
             .await
-            .map_err(|e| BuildError::Internal(e.to_string())),
+            .map_err(|e| BuildError::Failed(e.to_string())),
         None => Err(BuildError::Internal(
             "target stage was not scheduled".into(),
         )),
@@ -340,7 +340,8 @@ fn run_stage(
                     error: message.clone(),
                 });
                 return Err(BuildError::Step {
-                    location: format!("{}:{}", shared.file_name, step.span.start_line),
+                    file: shared.file_name.clone(),
+                    line: step.span.start_line,
                     instruction: shown,
                     message,
                     output_tail: e

@@ -15,9 +15,10 @@ pub enum BuildError {
         "secret {id:?} is required by the mount at {location} but was not given; pass --secret id={id},src=PATH"
     )]
     MissingSecret { id: String, location: String },
-    #[error("{location}: {instruction}\n{message}{}", tail(.output_tail))]
+    #[error("{file}:{line}: {message}\n{}{}", excerpt(*.line, .instruction), tail(.output_tail))]
     Step {
-        location: String,
+        file: String,
+        line: usize,
         instruction: String,
         message: String,
         output_tail: Vec<String>,
@@ -34,6 +35,18 @@ pub enum BuildError {
     Cache(#[from] CacheError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A stage's error, already rendered (shared between the stages waiting on it).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The instruction under its line number with a caret, like the parser's errors.
+fn excerpt(line: usize, instruction: &str) -> String {
+    let num = line.to_string();
+    let pad = " ".repeat(num.len());
+    let first = instruction.lines().next().unwrap_or("");
+    let word = first.split_whitespace().next().map_or(1, str::len);
+    format!("{pad} |\n{num} | {first}\n{pad} | {}", "^".repeat(word))
 }
 
 fn tail(lines: &[String]) -> String {
