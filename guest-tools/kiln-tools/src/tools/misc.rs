@@ -63,7 +63,8 @@ pub fn cmp(name: &str, args: Vec<String>) -> i32 {
                         return 1;
                     }
                     if !p.has('l') {
-                        println!("{a} {b} differ: byte {byte}, line {line}");
+                        // POSIX wording, which GNU cmp also uses in the C locale of a build step.
+                        println!("{a} {b} differ: char {byte}, line {line}");
                         return 1;
                     }
                     println!("{byte} {x:o} {y:o}");
