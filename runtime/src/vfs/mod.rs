@@ -615,9 +615,7 @@ impl Vfs {
     fn open_node(&self, stack: &Stack, node: Node, opts: &OpenOptions) -> Result<Opened, Errno> {
         let ft = node.file_type()?;
         if ft == FileType::Directory {
-            // p1 passes rights, not an access mode: write rights on an O_DIRECTORY open
-            // are a capability request, not a write.
-            if opts.truncate || (opts.write && !opts.directory) {
+            if opts.write || opts.truncate {
                 return Err(Errno::ISDIR);
             }
             return Ok(Opened::Dir(VfsDir {
@@ -634,7 +632,7 @@ impl Vfs {
         let writes = opts.write || opts.truncate || opts.append;
         let file_node = match node {
             Node::Tree { tree, ino, dev } => {
-                if opts.truncate && opts.write {
+                if opts.truncate {
                     tree.lock().set_len(ino, 0)?;
                 }
                 FileNode::Tree { tree, ino, dev }

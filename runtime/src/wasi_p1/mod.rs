@@ -917,9 +917,6 @@ fn add_path_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let dir = ctx.dir(fd)?;
             let path = p1_path(mem, p, plen)?;
             let opts = open_options(oflags as u16, rights, fdflags as u16, dirflags);
-            if opts.truncate && !opts.write {
-                return Err(Errno::INVAL.into());
-            }
             let handle = match ctx.vfs.open(dir.path(), &path, &opts)? {
                 Opened::File(f) => Arc::new(Handle::File(f)),
                 Opened::Dir(d) => Arc::new(Handle::Dir {
