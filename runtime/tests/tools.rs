@@ -747,23 +747,102 @@ const CASES: &[Case] = &[
     (&["sync"], b"", Cmp::Exact),
     // awk: the host's is mawk; cases avoid for-in order and number printing, where awks differ.
     (&["awk", "{print $1}", "a.txt"], b"", Cmp::Exact),
-    (&["awk", "-F", " ", "NF > 2 {print $NF, NF}", "b.txt"], b"", Cmp::Exact),
-    (&["awk", "-F:", "$3 >= 1 {print $1}"], b"root:x:0:0\ndaemon:x:1:1\napp:x:1000:1000\n", Cmp::Exact),
-    (&["awk", "{s += $1} END {print s, NR}", "nums"], b"", Cmp::Exact),
-    (&["awk", "/^a/ {n++} END {print n+0}", "a.txt"], b"", Cmp::Exact),
+    (
+        &["awk", "-F", " ", "NF > 2 {print $NF, NF}", "b.txt"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "-F:", "$3 >= 1 {print $1}"],
+        b"root:x:0:0\ndaemon:x:1:1\napp:x:1000:1000\n",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "{s += $1} END {print s, NR}", "nums"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "/^a/ {n++} END {print n+0}", "a.txt"],
+        b"",
+        Cmp::Exact,
+    ),
     (&["awk", "NR==2, NR==3", "a.txt"], b"", Cmp::Exact),
     (&["awk", "!seen[$0]++", "nums"], b"", Cmp::Exact),
-    (&["awk", "{$2 = \"X\"; print; print NF}", "b.txt"], b"", Cmp::Exact),
-    (&["awk", "BEGIN {OFS=\"-\"} {$1=$1; print}", "b.txt"], b"", Cmp::Exact),
-    (&["awk", "{gsub(/a/, \"[&]\"); print length($0), $0}", "a.txt"], b"", Cmp::Exact),
-    (&["awk", "{n = split($0, p, \" \"); print n, p[1], toupper(substr($0, 2, 3))}", "b.txt"], b"", Cmp::Exact),
-    (&["awk", "BEGIN {printf \"%5.2f|%-4s|%03d|%x\\n\", 2.5, \"ab\", 7, 255}"], b"", Cmp::Exact),
-    (&["awk", "{if ($1 > 5) print \"big\", $1; else print \"small\", $1}", "nums"], b"", Cmp::Exact),
-    (&["awk", "{for (i = NF; i > 0; i--) printf \"%s%s\", $i, (i > 1 ? OFS : ORS)}", "b.txt"], b"", Cmp::Exact),
-    (&["awk", "-v", "x=5", "BEGIN {print x + 1; exit 3}"], b"", Cmp::Exact),
-    (&["awk", "{ x[NR] = $0 } END { for (i = NR; i >= 1; i--) print x[i] }", "a.txt"], b"", Cmp::Exact),
-    (&["awk", "FNR == 1 { print FILENAME }", "a.txt", "nums"], b"", Cmp::Exact),
-    (&["awk", "{ print $1 > \"out.txt\" }", "a.txt"], b"", Cmp::Exact),
+    (
+        &["awk", "{$2 = \"X\"; print; print NF}", "b.txt"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "BEGIN {OFS=\"-\"} {$1=$1; print}", "b.txt"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "{gsub(/a/, \"[&]\"); print length($0), $0}", "a.txt"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &[
+            "awk",
+            "{n = split($0, p, \" \"); print n, p[1], toupper(substr($0, 2, 3))}",
+            "b.txt",
+        ],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &[
+            "awk",
+            "BEGIN {printf \"%5.2f|%-4s|%03d|%x\\n\", 2.5, \"ab\", 7, 255}",
+        ],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &[
+            "awk",
+            "{if ($1 > 5) print \"big\", $1; else print \"small\", $1}",
+            "nums",
+        ],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &[
+            "awk",
+            "{for (i = NF; i > 0; i--) printf \"%s%s\", $i, (i > 1 ? OFS : ORS)}",
+            "b.txt",
+        ],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "-v", "x=5", "BEGIN {print x + 1; exit 3}"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &[
+            "awk",
+            "{ x[NR] = $0 } END { for (i = NR; i >= 1; i--) print x[i] }",
+            "a.txt",
+        ],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "FNR == 1 { print FILENAME }", "a.txt", "nums"],
+        b"",
+        Cmp::Exact,
+    ),
+    (
+        &["awk", "{ print $1 > \"out.txt\" }", "a.txt"],
+        b"",
+        Cmp::Exact,
+    ),
     (&["awk", "{ print $0 }", "missing"], b"", Cmp::Exact),
     (&["find", ".", "-name", "*.txt"], b"", Cmp::SortedLines),
     (&["find", ".", "-type", "d"], b"", Cmp::SortedLines),
@@ -1036,7 +1115,12 @@ fn tar_interoperates_with_gnu_tar() {
     }
     // `-f -`: the archive on stdin, and written to stdout.
     let vfs_stdin = guest_vfs(&[]);
-    let (code, _, err) = run_guest_in(&vfs_stdin, &["tar", "-xzf", "-", "dir/sub"], &archive, false);
+    let (code, _, err) = run_guest_in(
+        &vfs_stdin,
+        &["tar", "-xzf", "-", "dir/sub"],
+        &archive,
+        false,
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(get_guest(&vfs_stdin, "/work/dir/sub/e.txt"), b"deep\n");
     let (code, tar_out, _) = run_guest_in(&vfs, &["tar", "-cf", "-", "nums"], b"", false);
