@@ -415,3 +415,66 @@ fn cache_mounts_persist_between_builds_but_stay_out_of_the_image() {
         "the cache mount leaked into the image"
     );
 }
+
+/// A WASI program that prints its first argument and exits 3.
+const ECHO_WAT: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "hello from a wasm file\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 23))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $exit (i32.const 3))))
+"#;
+
+#[test]
+fn kiln_run_runs_a_wasm_file_from_a_bind_mount_and_passes_the_status() {
+    let ws = Workspace::new();
+    let dir = ws.path("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hello.wasm"), wat::parse_str(ECHO_WAT).unwrap()).unwrap();
+    let out = ws
+        .kiln()
+        .args(["run", "--mount"])
+        .arg(format!("type=bind,source={},target=/w", dir.display()))
+        .args(["scratch", "/w/hello.wasm"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "hello from a wasm file\n");
+    assert_eq!(out.status.code(), Some(3));
+    let env = ws
+        .kiln()
+        .args([
+            "run",
+            "-e",
+            "GREETING=hi",
+            "-w",
+            "/tmp",
+            "scratch",
+            "sh",
+            "-c",
+        ])
+        .arg("echo $GREETING $HOME; pwd")
+        .output()
+        .unwrap();
+    assert_eq!(text(&env.stdout), "hi /root\n/tmp\n");
+}
+
+#[test]
+fn guests_that_spawn_a_shell_come_back_to_kiln() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN echo a b | xargs -n1 sh -c 'echo item $0' > /out && env FOO=1 sh -c 'echo $FOO' >> /out\n",
+    );
+    assert_ok(&ws.build(&["-t", "spawn"]));
+    let out = ws
+        .kiln()
+        .args(["run", "spawn", "cat", "/out"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "item a\nitem b\n1\n");
+}

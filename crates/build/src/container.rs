@@ -83,6 +83,10 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
         env.retain(|(e, _)| e != k);
         env.push((k.clone(), v.clone()));
     }
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        let home = crate::copy::home_of(&mut tree, 0).unwrap_or_else(|| "/root".into());
+        env.push(("HOME".into(), home));
+    }
     let cwd = req
         .workdir
         .clone()
@@ -124,9 +128,11 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
         enabled: req.network,
         allowed_hosts: Vec::new(),
     };
-    let host = kiln_shell::RuntimeHost::new(runtime, vfs, kiln_runtime::Limits::default(), network);
-    let mut shell = Shell::new(
-        Arc::new(host),
+    let mut shell = Shell::on_runtime(
+        runtime,
+        vfs,
+        kiln_runtime::Limits::default(),
+        network,
         ShellOptions {
             env,
             cwd,

@@ -180,14 +180,13 @@ fn execute(
 
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
-    let host = kiln_shell::RuntimeHost::new(
+    // `on_runtime` also makes the shell the runtime's launcher, so `env sh -c`, `xargs`
+    // and `find -exec` inside guests come back to this interpreter.
+    let mut sh = Shell::on_runtime(
         shared.runtime.clone(),
         vfs,
         kiln_runtime::Limits::default(),
         step.network.clone(),
-    );
-    let mut sh = Shell::new(
-        Arc::new(host),
         ShellOptions {
             env,
             cwd: step.cwd.clone(),
