@@ -112,14 +112,7 @@ impl Cache {
     pub fn open(root: &Path) -> Result<Self, CacheError> {
         let steps = root.join("steps");
         fs::create_dir_all(&steps).map_err(io_at(&steps))?;
-        let lock_path = root.join("lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_at(&lock_path))?;
-        FileExt::lock_shared(&lock).map_err(io_at(&lock_path))?;
+        let lock = lock_file(root, FileExt::lock_shared)?;
         Ok(Self {
             root: root.to_owned(),
             _lock: lock,
@@ -190,19 +183,26 @@ impl Cache {
     }
 }
 
+/// Opens `root/lock` and takes the lock `how` (shared for builds, exclusive for prune).
+fn lock_file(root: &Path, how: fn(&File) -> std::io::Result<()>) -> Result<File, CacheError> {
+    let path = root.join("lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_at(&path))?;
+    how(&lock).map_err(io_at(&path))?;
+    Ok(lock)
+}
+
 /// Deletes everything in the cache at `root`, waiting for running builds to finish.
 pub fn prune(root: &Path) -> Result<u64, CacheError> {
     if !root.exists() {
         return Ok(0);
     }
     let lock_path = root.join("lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_at(&lock_path))?;
-    FileExt::lock_exclusive(&lock).map_err(io_at(&lock_path))?;
+    let _lock = lock_file(root, FileExt::lock_exclusive)?;
     let mut freed = 0;
     for entry in fs::read_dir(root).map_err(io_at(root))? {
         let entry = entry.map_err(io_at(root))?;

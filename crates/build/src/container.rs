@@ -165,17 +165,7 @@ fn image_state(
     layout: &Layout,
     image: &Image,
 ) -> Result<StageState, BuildError> {
-    let layers = image
-        .layers()
-        .map_err(|e| err("image layers")(e.to_string()))?
-        .into_iter()
-        .map(|l| StageLayer {
-            layer: kiln_oci::Layer {
-                descriptor: l.descriptor,
-                diff_id: l.diff_id,
-            },
-        })
-        .collect();
+    let layers = StageLayer::all_of(image).map_err(|e| err("image layers")(e.to_string()))?;
     Ok(StageState::new(
         CacheKey::root("run", ""),
         image.config.clone(),

@@ -79,17 +79,7 @@ pub(crate) fn state_of_image(
     image: &Image,
     name: &str,
 ) -> Result<StageState, BuildError> {
-    let layers = image
-        .layers()
-        .map_err(image_err(name))?
-        .into_iter()
-        .map(|l| StageLayer {
-            layer: kiln_oci::Layer {
-                descriptor: l.descriptor,
-                diff_id: l.diff_id,
-            },
-        })
-        .collect();
+    let layers = StageLayer::all_of(image).map_err(image_err(name))?;
     let digest = image.digest().map_err(image_err(name))?;
     let mut config = image.config.clone();
     config.set_created(shared.req.epoch);

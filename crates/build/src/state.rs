@@ -35,6 +35,20 @@ pub struct StageLayer {
 }
 
 impl StageLayer {
+    /// The layers of an image, bottom first.
+    pub fn all_of(image: &kiln_oci::Image) -> Result<Vec<Self>, kiln_oci::OciError> {
+        Ok(image
+            .layers()?
+            .into_iter()
+            .map(|l| StageLayer {
+                layer: Layer {
+                    descriptor: l.descriptor,
+                    diff_id: l.diff_id,
+                },
+            })
+            .collect())
+    }
+
     pub fn to_ref(&self) -> LayerRef {
         LayerRef {
             digest: self.layer.descriptor.digest().to_string(),
