@@ -478,3 +478,16 @@ fn guests_that_spawn_a_shell_come_back_to_kiln() {
         .unwrap();
     assert_eq!(text(&out.stdout), "item a\nitem b\n1\n");
 }
+
+#[test]
+fn the_guest_clock_reads_the_source_date_epoch() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\nRUN date -u +%s > /now\n");
+    assert_ok(&ws.build(&["-t", "clock", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"]));
+    let out = ws
+        .kiln()
+        .args(["run", "clock", "cat", "/now"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "1700000000\n");
+}

@@ -120,7 +120,7 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
     }
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
         cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
-        ..Default::default()
+        realtime_epoch: req.epoch,
     })
     .map_err(|e| err("starting the wasm runtime")(e.to_string()))?;
     let vfs = Vfs::new(Arc::new(parking_lot::Mutex::new(tree)), table);

@@ -148,7 +148,8 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
         .map_err(|e| BuildError::Internal(e.to_string()))?;
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
         cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
-        ..Default::default()
+        // The guest's "now" is the source date epoch: `date` in a step is reproducible.
+        realtime_epoch: req.epoch,
     })
     .map_err(|e| BuildError::Internal(format!("starting the wasm runtime: {e}")))?;
     let redact = SecretPatterns::for_redaction(&req.secrets)
