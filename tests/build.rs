@@ -491,3 +491,103 @@ fn the_guest_clock_reads_the_source_date_epoch() {
         .unwrap();
     assert_eq!(text(&out.stdout), "1700000000\n");
 }
+
+/// A `docker-registry` on a free loopback port, killed on drop.
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Option<Registry> {
+    if !have("docker-registry") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the port to answer.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Some(Registry {
+                child,
+                addr,
+                _dir: dir,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("docker-registry did not start on {addr}");
+}
+
+#[test]
+fn push_to_a_real_registry_and_build_from_it_again() {
+    let Some(reg) = start_registry() else { return };
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY msg.txt /\nCMD [\"cat\", \"/msg.txt\"]\n",
+    );
+    ws.write("msg.txt", "pushed\n");
+    let name = format!("{}/kiln/demo:1", reg.addr);
+    let out = ws.build(&["-t", &name, "--push"]);
+    assert_ok(&out);
+    if have("skopeo") {
+        let inspect = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{name}"))
+            .output()
+            .unwrap();
+        assert_ok(&inspect);
+        let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
+    }
+    // `kiln push` of the stored image works too.
+    let out = ws.kiln().args(["push", &name]).output().unwrap();
+    assert_ok(&out);
+
+    // A fresh machine (empty store and cache) builds FROM the pushed image: kiln pulls it.
+    let other = Workspace::new();
+    other.write(
+        "Dockerfile",
+        format!(
+            "FROM {name}
+RUN cat /msg.txt > /copy.txt
+"
+        ),
+    );
+    assert_ok(&other.build(&["-t", "derived"]));
+    let copy = other
+        .kiln()
+        .args(["run", "derived", "cat", "/copy.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&copy.stdout), "pushed\n");
+}

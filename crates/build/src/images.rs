@@ -48,18 +48,38 @@ pub(crate) fn resolve_base(
                 name: name.to_owned(),
                 why: "no local image store is configured".into(),
             })?;
-        let layout = Layout::open(store).map_err(|_| BuildError::Image {
-            name: name.to_owned(),
-            why: format!(
-                "not found: kiln's image store ({}) is empty; build or load the image first",
-                store.display()
-            ),
-        })?;
-        (layout, Some(normalize_name(name)))
+        let layout = Layout::open_or_create(store).map_err(image_err(name))?;
+        let tag = normalize_name(name);
+        if layout.resolve(Some(&tag)).is_err() {
+            return pull(shared, name, platform, &layout);
+        }
+        (layout, Some(tag))
     };
     let image = layout
         .load_image(tag.as_deref(), Some(platform))
         .map_err(image_err(name))?;
+    shared.blobs.copy_image(&image).map_err(image_err(name))
+}
+
+/// Pulls `name` from its registry into the local store (tagged by its full reference, as
+/// Docker normalises it), then into the build's blob layout.
+fn pull(
+    shared: &Shared_,
+    name: &str,
+    platform: &Platform,
+    store: &Layout,
+) -> Result<Image, BuildError> {
+    let reference: kiln_oci::Reference = name.parse().map_err(image_err(name))?;
+    let client = kiln_oci::RegistryClient::new(kiln_oci::RegistryOptions {
+        credentials: kiln_oci::CredentialStore::from_docker_config(),
+        ..Default::default()
+    });
+    let image = client
+        .pull(&reference, Some(platform), store, &normalize_name(name))
+        .map_err(|e| BuildError::Image {
+            name: name.to_owned(),
+            why: format!("not in the local store, and pulling it failed: {e}"),
+        })?;
     shared.blobs.copy_image(&image).map_err(image_err(name))
 }
 
