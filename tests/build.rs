@@ -533,18 +533,20 @@ fn start_registry() -> Option<Registry> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Owned at once, so the process is killed and reaped on every path.
+    let registry = Registry {
+        child,
+        addr,
+        _dir: dir,
+    };
     // Bounded wait for the port to answer.
     for _ in 0..100 {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            return Some(Registry {
-                child,
-                addr,
-                _dir: dir,
-            });
+        if std::net::TcpStream::connect(&registry.addr).is_ok() {
+            return Some(registry);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("docker-registry did not start on {addr}");
+    panic!("docker-registry did not start on {}", registry.addr);
 }
 
 #[test]
