@@ -141,3 +141,22 @@ fn the_leak_guard_stops_a_step_that_copies_the_secret() {
         assert_eq!(find_in_tree(&dir, b"s3cr3t-value-that-must-not-leak"), None);
     }
 }
+
+#[test]
+fn secret_values_printed_by_a_step_are_redacted_in_the_log_and_errors() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=tok cat /run/secrets/tok && echo && sed 's/^/again: /' /run/secrets/tok\n\
+         RUN --mount=type=secret,id=tok,env=TOKEN sh -c 'echo \"failing with $TOKEN\" >&2; exit 1'\n",
+    );
+    let secret = ws.path("tok.txt");
+    std::fs::write(&secret, "tok-3f9a8b7c6d5e").unwrap();
+    let out = ws.build(&["--secret", &format!("id=tok,src={}", secret.display())]);
+    assert!(!out.status.success());
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!log.contains("tok-3f9a8b7c6d5e"), "{log}");
+    assert!(log.contains("again: ****"), "{log}");
+    assert!(log.contains("failing with ****"), "{log}");
+}
