@@ -1,0 +1,119 @@
+//! The two builders, each with its own state directories so nothing global is touched.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::base::TAG;
+use crate::measure::{self, Run};
+
+/// What every scenario shares: the binaries, the base image and the module cache.
+pub struct Env {
+    pub kiln: PathBuf,
+    /// `None` when buildah is not installed: the bench then runs kiln alone.
+    pub buildah: Option<PathBuf>,
+    pub base: PathBuf,
+    pub module_cache: PathBuf,
+}
+
+impl Env {
+    /// The base image as kiln names it.
+    pub fn kiln_from(&self) -> String {
+        format!("oci-layout://{}:{TAG}", self.base.display())
+    }
+
+    /// The base image as buildah names it.
+    pub fn buildah_from(&self) -> String {
+        format!("oci:{}:{TAG}", self.base.display())
+    }
+}
+
+/// A scenario's private directory: kiln's cache and store, buildah's storage, logs.
+pub struct Sandbox {
+    pub dir: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(parent: &Path, name: &str) -> Result<Sandbox> {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Sandbox { dir })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Write a file into the sandbox and return its path.
+    pub fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let p = self.path(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+
+    /// `kiln <args>` with this sandbox's cache and store and the shared module cache.
+    pub fn kiln<I, S>(&self, env: &Env, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(&env.kiln);
+        c.env("KILN_CACHE", self.path("kiln-cache"))
+            .env("KILN_STORE", self.path("kiln-store"))
+            .env("KILN_MODULE_CACHE", &env.module_cache)
+            .args(args);
+        c
+    }
+
+    /// `buildah --root .. --runroot .. --storage-driver vfs <args>`.
+    pub fn buildah<I, S>(&self, env: &Env, args: I) -> Option<Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let bin = env.buildah.as_ref()?;
+        let mut c = Command::new(bin);
+        c.arg("--root")
+            .arg(self.path("buildah-root"))
+            .arg("--runroot")
+            .arg(self.path("buildah-runroot"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        Some(c)
+    }
+
+    pub fn run_kiln(&self, cmd: &mut Command) -> Result<Run> {
+        measure::run(cmd, &self.path("kiln.log"))
+    }
+
+    pub fn run_buildah(&self, cmd: &mut Command) -> Result<Run> {
+        measure::run(cmd, &self.path("buildah.log"))
+    }
+
+    /// Drop buildah's containers and the image tagged `tag` between repetitions
+    /// (untimed) so its vfs storage does not grow by a full copy per run; the pulled base
+    /// stays, as kiln's imported base does.
+    pub fn buildah_cleanup(&self, env: &Env, tag: &str) -> Result<()> {
+        let steps: [&[&str]; 3] = [
+            &["rm", "--all"],
+            &["rmi", "--force", tag],
+            &["rmi", "--prune"],
+        ];
+        for args in steps {
+            if let Some(mut c) = self.buildah(env, args) {
+                self.run_buildah(&mut c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where `name` is on `PATH`, if anywhere.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
