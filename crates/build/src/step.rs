@@ -179,7 +179,7 @@ pub fn run(
             Ok(Outcome::Done)
         }
         Instruction::Healthcheck(h) => {
-            state.config.docker.healthcheck = Some(healthcheck(&h, &shell_of(state)));
+            state.config.docker.healthcheck = Some(healthcheck(&h));
             history_only(state, text, epoch);
             Ok(Outcome::Done)
         }
@@ -255,7 +255,9 @@ fn argv_of(cmd: &ShellOrExec, shell: &[String]) -> Vec<String> {
     }
 }
 
-fn healthcheck(h: &Healthcheck, shell: &[String]) -> kiln_oci::Healthcheck {
+/// Docker's Healthcheck: `CMD-SHELL` runs through the container's own shell at run time,
+/// so the build's SHELL does not apply.
+fn healthcheck(h: &Healthcheck) -> kiln_oci::Healthcheck {
     let nanos = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
     match h {
         Healthcheck::None => kiln_oci::Healthcheck {
@@ -274,10 +276,7 @@ fn healthcheck(h: &Healthcheck, shell: &[String]) -> kiln_oci::Healthcheck {
                 ShellOrExec::Exec(v) => std::iter::once("CMD".to_owned())
                     .chain(v.iter().cloned())
                     .collect(),
-                ShellOrExec::Shell(s) => {
-                    let _ = shell;
-                    vec!["CMD-SHELL".to_owned(), s.clone()]
-                }
+                ShellOrExec::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
             };
             kiln_oci::Healthcheck {
                 test,
