@@ -394,6 +394,14 @@ fn copy_step(
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
+    // `--parents` changes where files land; copying without it would put them in the
+    // wrong place, so refuse rather than ignore. (`--link` only changes how BuildKit
+    // stores the layer, not its contents, so it needs nothing here.)
+    if c.parents {
+        return Err(StepError::new(
+            "COPY --parents is not supported by kiln yet; copy each directory explicitly",
+        ));
+    }
     let cwd = workdir(state);
     let dest = if c.dest.starts_with('/') {
         c.dest.clone()
