@@ -433,7 +433,8 @@ fn guard_leaks(
     if let Some(f) = leak::scan_bytes(&patterns, "the image config or history", &config_json) {
         findings.push(f);
     }
-    for l in &state.layers {
+    // Base image layers were not made by this build and cannot hold its secrets.
+    for l in state.built_layers() {
         let d = kiln_oci::Digest::from_oci(l.layer.descriptor.digest())
             .map_err(|e| BuildError::Internal(e.to_string()))?;
         let blob = shared
