@@ -143,3 +143,69 @@ pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
 mod server;
 #[allow(unused_imports)] // build.rs's tests don't start a server
 pub use server::HelloServer;
+
+/// Panics unless kiln ended with an exit status of its own: a signal (abort, SIGSEGV,
+/// SIGTRAP) or a Rust panic message means kiln crashed instead of reporting an error.
+pub fn assert_no_crash(out: &Output) {
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.code().is_some() && !stderr.contains("panicked at"),
+        "kiln crashed ({}):\n--- stderr\n{}",
+        out.status,
+        stderr
+    );
+}
+
+/// Panics unless kiln failed cleanly (non-zero exit, no crash) with `needle` in stderr.
+pub fn assert_fails_with(out: &Output, needle: &str) {
+    assert_no_crash(out);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains(needle),
+        "expected a failure mentioning {needle:?}, got {}:\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        stderr
+    );
+}
+
+/// Runs `cmd` to completion and returns its output with its peak resident set size in
+/// KiB (from `wait4`'s rusage, so it is the child's own peak, not the test process's).
+#[cfg(unix)]
+pub fn run_measured(cmd: &mut Command) -> (Output, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unwaited child; both out-pointers are valid locals.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    };
+    // The child is reaped; dropping `child` must not wait on it again (it does not).
+    drop(child);
+    (output, usage.ru_maxrss as u64)
+}

@@ -1,0 +1,4 @@
+//! Hostile inputs: runtime.
+
+#[allow(unused_imports)]
+use crate::support::*;

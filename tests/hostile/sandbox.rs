@@ -1,0 +1,4 @@
+//! Hostile inputs: sandbox.
+
+#[allow(unused_imports)]
+use crate::support::*;

@@ -1,0 +1,4 @@
+//! Hostile inputs: shell.
+
+#[allow(unused_imports)]
+use crate::support::*;
