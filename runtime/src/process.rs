@@ -90,7 +90,9 @@ impl Limits {
         self.counters.output.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn enter(&self, program: &str) -> Result<ProcessSlot, RuntimeError> {
+    /// Takes a place in the step's process count for `program` (the shell also takes
+    /// one for each of its own threads: pipeline stages and background jobs).
+    pub fn enter(&self, program: &str) -> Result<ProcessSlot, RuntimeError> {
         let live = self.counters.live.fetch_add(1, Ordering::AcqRel);
         let slot = ProcessSlot(self.counters.clone());
         if live >= self.processes {
@@ -104,7 +106,7 @@ impl Limits {
 }
 
 /// Holds one place in the process count while a process runs.
-pub(crate) struct ProcessSlot(Arc<Counters>);
+pub struct ProcessSlot(Arc<Counters>);
 
 impl Drop for ProcessSlot {
     fn drop(&mut self) {
