@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module};
 
 use crate::error::RuntimeError;
+use crate::module_cache::DiskCache;
 use crate::process::Launcher;
 use crate::wasi_p1::Ctx;
 
@@ -34,7 +34,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<Ctx>,
     pub(crate) config: RuntimeConfig,
-    compat: String,
+    disk: Option<DiskCache>,
     modules: Mutex<HashMap<[u8; 32], InstancePre<Ctx>>>,
     pub(crate) launcher: RwLock<Option<Arc<dyn Launcher>>>,
     ticker_stop: Arc<AtomicBool>,
@@ -71,6 +71,10 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let mut wc = Config::new();
         wc.epoch_interruption(true);
+        // No guest kiln runs needs several memories (wasi-libc and Rust's std use one),
+        // and each extra memory is another reservation a hostile module could fill;
+        // such modules are refused at compile time. The limiter still bounds the sum.
+        wc.wasm_multi_memory(false);
         let engine = Engine::new(&wc).map_err(|e| RuntimeError::Cache {
             path: "<engine>".into(),
             reason: e.to_string(),
@@ -87,12 +91,10 @@ impl Runtime {
             path: "<linker>".into(),
             reason: e.to_string(),
         })?;
-        if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::Cache {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        }
+        let disk = match &config.cache_dir {
+            Some(dir) => Some(DiskCache::open(dir, compat)?),
+            None => None,
+        };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone());
         Ok(Runtime {
@@ -100,7 +102,7 @@ impl Runtime {
                 engine,
                 linker,
                 config,
-                compat,
+                disk,
                 modules: Mutex::new(HashMap::new()),
                 launcher: RwLock::new(None),
                 ticker_stop,
@@ -151,40 +153,23 @@ impl Runtime {
         Ok(Loaded { pre })
     }
 
-    fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
-        let dir = self.inner.config.cache_dir.as_ref()?;
-        Some(dir.join(format!(
-            "{}-{}.cwasm",
-            hex::encode(digest),
-            self.inner.compat
-        )))
-    }
-
     fn compile_cached(
         &self,
         name: &str,
         bytes: &[u8],
         digest: &[u8; 32],
     ) -> Result<Module, RuntimeError> {
-        let path = self.cache_path(digest);
-        if let Some(p) = &path
-            && p.is_file()
-        {
-            // SAFETY: the file is one kiln wrote itself (named by the module digest and
-            // this engine's compatibility hash, written to a temp file then renamed), in
-            // a cache directory the embedder owns. A corrupt file fails to deserialise
-            // and is recompiled below.
-            if let Ok(m) = unsafe { Module::deserialize_file(&self.inner.engine, p) } {
-                return Ok(m);
-            }
+        let disk = self.inner.disk.as_ref();
+        if let Some(m) = disk.and_then(|d| d.load(&self.inner.engine, digest)) {
+            return Ok(m);
         }
         let module = Module::new(&self.inner.engine, bytes).map_err(|e| RuntimeError::Compile {
             program: name.into(),
             reason: format!("{e:#}"),
         })?;
-        if let Some(p) = path {
+        if let Some(d) = disk {
             // The cache is an optimisation: failing to write it must not fail the run.
-            let _ = write_atomic(&p, &module);
+            let _ = d.store(digest, &module);
         }
         Ok(module)
     }
@@ -204,16 +189,6 @@ impl Runtime {
     }
 }
 
-fn write_atomic(path: &Path, module: &Module) -> std::io::Result<()> {
-    let data = module.serialize().map_err(std::io::Error::other)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     // A named thread per runtime; it exits within one tick of the runtime's drop.
     let _ = std::thread::Builder::new()
@@ -224,4 +199,59 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
                 engine.increment_epoch();
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module_bytes() -> Vec<u8> {
+        wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()
+    }
+
+    fn cwasm_files(dir: &std::path::Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect()
+    }
+
+    #[test]
+    fn a_corrupted_cache_file_is_recompiled_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RuntimeConfig {
+            cache_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let bytes = module_bytes();
+        Runtime::new(config.clone())
+            .unwrap()
+            .load("m", &bytes)
+            .unwrap();
+        let [file] = cwasm_files(dir.path()).try_into().unwrap();
+        let good = std::fs::read(&file).unwrap();
+        let mut bad = good.clone();
+        let end = bad.len().min(68 << 10);
+        bad[(4 << 10).min(end / 2)..end].fill(0xCC);
+        std::fs::write(&file, &bad).unwrap();
+        // A fresh runtime (no in-memory module) must not run the planted bytes.
+        let rt = Runtime::new(config).unwrap();
+        rt.load("m", &bytes).unwrap();
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            good,
+            "file was not rewritten"
+        );
+    }
+
+    #[test]
+    fn multi_memory_modules_are_refused() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let wat = r#"(module (memory 1) (memory 1) (func (export "_start")))"#;
+        let Err(err) = rt.load("mm", &wat::parse_str(wat).unwrap()) else {
+            panic!("a module with two memories compiled");
+        };
+        assert!(err.to_string().contains("multiple memories"), "{err}");
+    }
 }

@@ -12,6 +12,7 @@ mod bundled;
 mod engine;
 mod error;
 mod kiln_v1;
+mod module_cache;
 mod process;
 mod resolve;
 mod run;
