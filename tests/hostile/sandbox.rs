@@ -1,4 +1,291 @@
-//! Hostile inputs: sandbox.
+//! Hostile inputs: sandbox edges. What a Dockerfile can reach of the host (the context
+//! through bind mounts, host directories, URLs) and how long a step may run.
 
-#[allow(unused_imports)]
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
 use crate::support::*;
+
+/// Runs `cmd`, killing it if it is still running after `limit`: a hang fails the test
+/// with a message instead of hanging the suite. Returns the output and the elapsed time.
+fn run_within(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
+    use std::process::Stdio;
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return (out, start.elapsed());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "kiln did not finish within {limit:?}:\n--- stderr\n{}",
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn build_cmd(ws: &Workspace, args: &[&str]) -> Command {
+    let mut cmd = ws.kiln();
+    cmd.arg("build")
+        .args(["--progress", "plain"])
+        .args(args)
+        .arg(ws.context());
+    cmd
+}
+
+/// A build that must end (either way) well within `secs` seconds.
+fn build_within(ws: &Workspace, args: &[&str], secs: u64) -> Output {
+    run_within(&mut build_cmd(ws, args), Duration::from_secs(secs)).0
+}
+
+// --- 1. A context bind mount sees exactly what COPY sees -------------------------------
+
+const IGNORED_VALUE: &str = "ignored-value-7f3a9c1e";
+
+#[test]
+fn dockerignored_file_is_invisible_through_a_context_bind_mount() {
+    let ws = Workspace::new();
+    ws.write(".dockerignore", ".env\nsub/private\n");
+    ws.write(".env", format!("TOKEN={IGNORED_VALUE}"));
+    ws.write("sub/public.txt", "public");
+    ws.write("sub/private", IGNORED_VALUE);
+    // The attempt to bake the ignored file must find nothing to bake.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=bind,target=/ctx cat /ctx/.env > /baked 2>&1 || true\n\
+         RUN --mount=type=bind,target=/ctx test ! -e /ctx/.env && test -f /ctx/Dockerfile\n\
+         RUN --mount=type=bind,source=sub,target=/x,rw cat /x/private >> /baked 2>&1 || true\n\
+         RUN --mount=type=bind,source=sub,target=/x test ! -e /x/private && test \"$(cat /x/public.txt)\" = public\n",
+    );
+    let out = ws.build(&["-t", "bindignore"]);
+    assert_ok(&out);
+    for dir in [ws.cache(), ws.store()] {
+        assert_eq!(find_in_tree(&dir, IGNORED_VALUE.as_bytes()), None);
+    }
+}
+
+#[test]
+fn dockerignored_bind_source_is_not_found() {
+    let ws = Workspace::new();
+    ws.write(".dockerignore", "secrets\n");
+    ws.write("secrets/key", IGNORED_VALUE);
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=bind,source=secrets,target=/s cat /s/key\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(
+        &out,
+        "not found in the build context (is it excluded by .dockerignore?)",
+    );
+    assert!(!text(&out.stdout).contains(IGNORED_VALUE));
+    assert!(!text(&out.stderr).contains(IGNORED_VALUE));
+}
+
+#[test]
+fn context_bind_mount_reruns_when_the_visible_context_changes() {
+    let ws = Workspace::new();
+    ws.write(".dockerignore", "noise\n");
+    ws.write("a.txt", "one");
+    ws.write("noise", "1");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=bind,target=/ctx cp /ctx/a.txt /a.txt\n",
+    );
+    assert_ok(&ws.build(&["-t", "t1"]));
+    // An ignored file changing keeps the cache; a visible one changing does not.
+    ws.write("noise", "2");
+    let out = ws.build(&["-t", "t1"]);
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("CACHED"),
+        "{}",
+        text(&out.stderr)
+    );
+    ws.write("a.txt", "two");
+    let out = ws.build(&["-t", "t1"]);
+    assert_ok(&out);
+    assert!(
+        !text(&out.stderr).contains("CACHED"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// --- 4. Host mtimes never show through a bind mount -------------------------------------
+
+#[test]
+fn context_bind_mount_shows_source_date_epoch_times() {
+    let ws = Workspace::new();
+    ws.write("a.txt", "a");
+    ws.write("dir/b.txt", "b");
+    // Host files have "now" as their mtime; the step must see the epoch (0) instead.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=bind,target=/ctx test \"$(stat -c %Y /ctx/a.txt)\" = 0 \
+             && test \"$(stat -c %Y /ctx/dir/b.txt)\" = 0 && test \"$(stat -c %Y /ctx/dir)\" = 0 \
+             && test \"$(stat -c %Y /ctx)\" = 0\n",
+    );
+    assert_ok(&ws.build(&[]));
+    let out = ws.build(&["--no-cache", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"]);
+    // Same files, another epoch: the times follow the epoch, so the check above fails.
+    assert_fails_with(&out, "exit code 1");
+}
+
+// --- 5. Special files in the context never block or abort -------------------------------
+
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: `c` is a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+    assert_eq!(rc, 0, "mkfifo: {}", std::io::Error::last_os_error());
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_and_socket_in_the_context_are_skipped_by_copy_and_bind() {
+    let ws = Workspace::new();
+    ws.write("a.txt", "a");
+    mkfifo(&ws.context().join("pipe"));
+    let _sock = std::os::unix::net::UnixListener::bind(ws.context().join("sock")).expect("bind");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         COPY . /app/\n\
+         RUN test -f /app/a.txt && test ! -e /app/pipe && test ! -e /app/sock\n\
+         RUN --mount=type=bind,target=/ctx test -f /ctx/a.txt && test ! -e /ctx/pipe && test ! -e /ctx/sock\n",
+    );
+    assert_ok(&build_within(&ws, &[], 60));
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_named_by_copy_is_a_clear_error() {
+    let ws = Workspace::new();
+    mkfifo(&ws.context().join("pipe"));
+    ws.write("Dockerfile", "FROM scratch\nCOPY pipe /pipe\n");
+    let out = build_within(&ws, &[], 60);
+    assert_fails_with(
+        &out,
+        "source \"pipe\" in the build context is a FIFO (named pipe)",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn dockerignored_fifo_does_not_block_a_bind_mount() {
+    let ws = Workspace::new();
+    ws.write(".dockerignore", "pipe\n");
+    mkfifo(&ws.context().join("pipe"));
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=bind,target=/ctx test ! -e /ctx/pipe && cat /ctx/Dockerfile > /dev/null\n",
+    );
+    assert_ok(&build_within(&ws, &[], 60));
+}
+
+// --- 3. ADD <url> obeys the network policy at every hop ---------------------------------
+
+const PAYLOAD: &str = "payload-from-loopback\n";
+
+/// `/file.txt` is the payload; `/to-localhost` redirects to another host name;
+/// `/hop` redirects to `/file.txt` on the same host; `/loop` redirects to itself.
+fn routes(port_of_target: u16) -> impl Fn(&str) -> Reply + Send + 'static {
+    move |path: &str| {
+        let redirect = |to: String| (302, vec![("Location".to_owned(), to)], Vec::new());
+        match path.split('?').next().unwrap_or("") {
+            "/file.txt" => (200, Vec::new(), PAYLOAD.as_bytes().to_vec()),
+            "/hop" => redirect("/file.txt".to_owned()),
+            "/loop" => redirect("/loop".to_owned()),
+            "/to-localhost" => redirect(format!("http://LocalHost:{port_of_target}/file.txt")),
+            _ => (404, Vec::new(), Vec::new()),
+        }
+    }
+}
+
+#[test]
+fn add_url_redirect_to_a_host_outside_allow_host_is_refused() {
+    let target = RouteServer::start(routes(0));
+    let server = RouteServer::start(routes(target.port));
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        &format!("FROM scratch\nADD {} /f\n", server.url("/to-localhost")),
+    );
+    let out = ws.build(&["--allow-host", "127.0.0.1"]);
+    assert_fails_with(&out, "host \"localhost\" is not in --allow-host");
+    assert_eq!(target.requested(), Vec::<String>::new());
+}
+
+#[test]
+fn add_url_userinfo_does_not_hide_the_real_host() {
+    let server = RouteServer::start(routes(0));
+    let ws = Workspace::new();
+    let url = format!("http://allowed:x@127.0.0.1:{}/file.txt", server.port);
+    ws.write("Dockerfile", &format!("FROM scratch\nADD {url} /f\n"));
+    let out = ws.build(&["--allow-host", "allowed"]);
+    assert_fails_with(&out, "host \"127.0.0.1\" is not in --allow-host");
+    assert_eq!(server.requested(), Vec::<String>::new());
+    // kiln's own message masks the password (the excerpt of the Dockerfile shows the line
+    // as its author wrote it).
+    let stderr = text(&out.stderr);
+    let message = stderr.lines().find(|l| l.contains("ERROR:")).unwrap_or("");
+    assert!(message.contains("allowed:****@"), "{stderr}");
+}
+
+#[test]
+fn add_url_follows_allowed_redirects_and_stops_loops() {
+    let server = RouteServer::start(routes(0));
+    let ws = Workspace::new();
+    // Allowed hosts match case-insensitively, as RUN's network policy does. A `?` in a URL
+    // is a query, never a wildcard: `/f` is a file, not a directory for several sources.
+    ws.write(
+        "Dockerfile",
+        &format!(
+            "FROM scratch\nADD {} /f\nADD {} /g\nRUN test \"$(cat /f)\" = {} && test \"$(cat /g)\" = \"$(cat /f)\"\n",
+            server.url("/hop"),
+            server.url("/file.txt?sig=a*b"),
+            PAYLOAD.trim()
+        ),
+    );
+    assert_ok(&ws.build(&["--allow-host", "127.0.0.1"]));
+    assert_eq!(
+        server.requested(),
+        ["/hop", "/file.txt", "/file.txt?sig=a*b"]
+    );
+
+    ws.write(
+        "Dockerfile",
+        &format!("FROM scratch\nADD {} /f\n", server.url("/loop")),
+    );
+    let out = ws.build(&["--allow-host", "127.0.0.1"]);
+    assert_fails_with(&out, "more than 10 redirects");
+    assert_eq!(server.requested().len(), 3 + 11);
+}
+
+#[test]
+fn add_url_redirect_with_network_none_is_refused() {
+    let server = RouteServer::start(routes(0));
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        &format!("FROM scratch\nADD {} /f\n", server.url("/hop")),
+    );
+    let out = ws.build(&["--network", "none"]);
+    assert_fails_with(&out, "the build has no network (--network=none)");
+    assert_eq!(server.requested(), Vec::<String>::new());
+}

@@ -142,7 +142,7 @@ pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
 
 mod server;
 #[allow(unused_imports)] // build.rs's tests don't start a server
-pub use server::HelloServer;
+pub use server::{HelloServer, Reply, RouteServer};
 
 /// Panics unless kiln ended with an exit status of its own: a signal (abort, SIGSEGV,
 /// SIGTRAP) or a Rust panic message means kiln crashed instead of reporting an error.

@@ -100,3 +100,95 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     )?;
     stream.flush()
 }
+
+/// What [`RouteServer`] answers to one request path: status, extra headers, body.
+pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A loopback HTTP/1.1 server whose answers come from a function of the request path
+/// (redirect chains, loops, plain files). Records every path requested; stops on drop.
+pub struct RouteServer {
+    pub port: u16,
+    pub paths: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RouteServer {
+    pub fn start(route: impl Fn(&str) -> Reply + Send + 'static) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind loopback");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (paths.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: the server stops on drop, or after 10 minutes at most.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+            while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = serve_route(stream, &route, &p);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Self {
+            port,
+            paths,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The paths requested so far, in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.paths.lock().expect("paths").clone()
+    }
+}
+
+impl Drop for RouteServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_route(
+    stream: TcpStream,
+    route: &dyn Fn(&str) -> Reply,
+    paths: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    paths.lock().expect("paths").push(path.clone());
+    let (status, headers, body) = route(&path);
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    )?;
+    for (k, v) in headers {
+        write!(stream, "{k}: {v}\r\n")?;
+    }
+    stream.write_all(b"\r\n")?;
+    stream.write_all(&body)?;
+    stream.flush()
+}

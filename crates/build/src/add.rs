@@ -185,6 +185,113 @@ fn place_entry(
     tree.set_times(ino, None, Some(mtime)).map_err(at)
 }
 
+/// Redirects ADD follows for one URL. Go's HTTP client (BuildKit's) stops after 10 as
+/// well; a longer chain is a loop or an attempt to wear the build out.
+const MAX_REDIRECTS: u32 = 10;
+
+/// How long ADD waits for a connection and for the response head. A host that never
+/// answers must not hang the build; the body itself is bounded by [`MAX_DOWNLOAD`].
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Why a URL may not be fetched: checked for the URL ADD names and for every redirect.
+fn check_url(url: &url::Url, network: &crate::engine::Network) -> Result<(), StepError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(StepError::new(format!(
+            "ADD {}: only http and https URLs can be downloaded",
+            redacted(url)
+        )));
+    }
+    if !network.enabled {
+        return Err(StepError::new(format!(
+            "ADD {}: the build has no network (--network=none)",
+            redacted(url)
+        )));
+    }
+    // The host the connection really goes to (after any `user:pass@`), compared
+    // case-insensitively as RUN's network policy does.
+    let host = url.host_str().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !network.allowed_hosts.is_empty()
+        && !network
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    {
+        return Err(StepError::new(format!(
+            "ADD {}: host {host:?} is not in --allow-host",
+            redacted(url)
+        )));
+    }
+    Ok(())
+}
+
+/// A URL for messages: any password in it is replaced by `****`.
+fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("****"));
+    }
+    shown.to_string()
+}
+
+fn parse_url(url: &str) -> Result<url::Url, StepError> {
+    url::Url::parse(url).map_err(|e| StepError::new(format!("ADD: invalid URL: {e}")))
+}
+
+/// Fetches `url`, following at most [`MAX_REDIRECTS`] redirects itself so that every
+/// hop is checked against the network policy before it is connected to.
+fn fetch(
+    url: &str,
+    network: &crate::engine::Network,
+) -> Result<ureq::http::Response<ureq::Body>, StepError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+        .build()
+        .into();
+    let mut current = parse_url(url)?;
+    for _ in 0..=MAX_REDIRECTS {
+        check_url(&current, network)?;
+        let response = agent
+            .get(current.as_str())
+            .call()
+            .map_err(|e| StepError::new(format!("ADD {}: {e}", redacted(&current))))?;
+        let status = response.status();
+        if !status.is_redirection() {
+            if !status.is_success() {
+                return Err(StepError::new(format!(
+                    "ADD {}: server answered {status}",
+                    redacted(&current)
+                )));
+            }
+            return Ok(response);
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                StepError::new(format!(
+                    "ADD {}: redirect ({status}) without a Location",
+                    redacted(&current)
+                ))
+            })?;
+        current = current.join(location).map_err(|e| {
+            StepError::new(format!(
+                "ADD {}: invalid redirect location: {e}",
+                redacted(&current)
+            ))
+        })?;
+    }
+    Err(StepError::new(format!(
+        "ADD {}: more than {MAX_REDIRECTS} redirects",
+        redacted(&parse_url(url)?)
+    )))
+}
+
 /// Downloads `url` into a temp file (bounded size), verifying `checksum` (`sha256:HEX`).
 /// Returns the file and the content's sha256 as hex.
 pub fn download(
@@ -192,23 +299,8 @@ pub fn download(
     checksum: Option<&str>,
     network: &crate::engine::Network,
 ) -> Result<(std::fs::File, String), StepError> {
-    if !network.enabled {
-        return Err(StepError::new(format!(
-            "ADD {url}: the build has no network (--network=none)"
-        )));
-    }
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', ':', '?', '#']).next().unwrap_or(""))
-        .unwrap_or("");
-    if !network.allowed_hosts.is_empty() && !network.allowed_hosts.iter().any(|h| h == host) {
-        return Err(StepError::new(format!(
-            "ADD {url}: host {host:?} is not in --allow-host"
-        )));
-    }
-    let response = ureq::get(url)
-        .call()
-        .map_err(|e| StepError::new(format!("ADD {url}: {e}")))?;
+    let shown = redacted(&parse_url(url)?);
+    let response = fetch(url, network)?;
     let mut body = response.into_body();
     let mut reader = body.as_reader().take(MAX_DOWNLOAD + 1);
     let mut file = tempfile::tempfile()?;
@@ -222,7 +314,7 @@ pub fn download(
         }
         total += n as u64;
         if total > MAX_DOWNLOAD {
-            return Err(StepError::new(format!("ADD {url}: larger than 8 GiB")));
+            return Err(StepError::new(format!("ADD {shown}: larger than 8 GiB")));
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])?;
@@ -236,7 +328,7 @@ pub fn download(
         })?;
         if !want_hex.eq_ignore_ascii_case(&digest) {
             return Err(StepError::new(format!(
-                "ADD {url}: checksum mismatch: expected sha256:{want_hex}, got sha256:{digest}"
+                "ADD {shown}: checksum mismatch: expected sha256:{want_hex}, got sha256:{digest}"
             )));
         }
     }
@@ -245,18 +337,15 @@ pub fn download(
     Ok((file, digest))
 }
 
-/// The file name ADD gives a download: the URL's last path segment.
+/// The file name ADD gives a download: the URL's last non-empty path segment.
 pub fn url_file_name(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
-    match path.split_once('/') {
-        Some((_, p)) => p
-            .rsplit('/')
-            .find(|s| !s.is_empty())
-            .unwrap_or("index.html")
-            .to_owned(),
-        None => "index.html".to_owned(),
-    }
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut segs| segs.rfind(|s| !s.is_empty()).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "index.html".to_owned())
 }
 
 pub fn is_url(source: &str) -> bool {
@@ -352,6 +441,42 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"just some text, not a tar").unwrap();
         assert_eq!(unpackable(&gz.finish().unwrap()), None);
+    }
+
+    fn net(hosts: &[&str]) -> crate::engine::Network {
+        crate::engine::Network {
+            enabled: true,
+            allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    fn check(url: &str, network: &crate::engine::Network) -> Result<(), String> {
+        check_url(&url::Url::parse(url).unwrap(), network).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn allow_host_checks_the_real_host_case_insensitively() {
+        let only = net(&["Example.COM"]);
+        assert!(check("https://example.com/x", &only).is_ok());
+        assert!(check("https://EXAMPLE.com:8443/x?a=b", &only).is_ok());
+        let err = check("http://example.com:x@127.0.0.1/", &only).unwrap_err();
+        assert!(
+            err.contains("host \"127.0.0.1\" is not in --allow-host"),
+            "{err}"
+        );
+        assert!(err.contains("example.com:****@"), "{err}");
+        assert!(check("http://[::1]/", &net(&["::1"])).is_ok());
+        assert!(check("https://a.example.com/", &only).is_err());
+        assert!(check("ftp://example.com/", &net(&[])).is_err());
+        let none = crate::engine::Network {
+            enabled: false,
+            allowed_hosts: Vec::new(),
+        };
+        assert!(
+            check("https://example.com/", &none)
+                .unwrap_err()
+                .contains("--network=none")
+        );
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum ContextError {
     NotFound(String),
     #[error("invalid source pattern {pattern:?}: {why}")]
     BadPattern { pattern: String, why: String },
+    #[error(
+        "source {path:?} in the build context is a {kind}: kiln copies only regular files, directories and symlinks (remove it or add it to .dockerignore)"
+    )]
+    Special { path: String, kind: &'static str },
     #[error("reading {path:?} from the build context: {source}")]
     Io {
         path: String,
@@ -313,7 +317,13 @@ impl Context {
             if self.ignore.is_excluded(&child) {
                 continue;
             }
-            let entry = self.entry(&child, false)?;
+            // FIFOs, sockets and devices inside a copied directory are skipped, as
+            // BuildKit's context transfer never reads them and an unprivileged copy
+            // cannot recreate them; opening a FIFO would block the build forever.
+            let entry = match self.entry(&child, false) {
+                Err(ContextError::Special { .. }) => continue,
+                other => other?,
+            };
             let is_dir = entry.kind == EntryKind::Dir;
             out.push(entry);
             if is_dir {
@@ -346,8 +356,13 @@ impl Context {
             }
         } else if meta.is_dir() {
             EntryKind::Dir
-        } else {
+        } else if meta.is_file() {
             EntryKind::File { size: meta.len() }
+        } else {
+            return Err(ContextError::Special {
+                path: rel.to_owned(),
+                kind: special_kind(&meta),
+            });
         };
         Ok(Entry {
             rel: rel.to_owned(),
@@ -364,9 +379,22 @@ impl Context {
         self.dir.open_dir(at).map_err(io_err(&rel))
     }
 
-    /// Opens a regular file of the context for reading.
+    /// Opens a regular file of the context for reading. The open never blocks (a FIFO
+    /// swapped in after the walk opens at once with `O_NONBLOCK`) and anything but a
+    /// regular file is refused before a byte is read.
     pub fn open_file(&self, rel: &str) -> Result<cap_std::fs::File, ContextError> {
-        self.dir.open(rel).map_err(io_err(rel))
+        let file = self
+            .dir
+            .open_with(rel, &nonblocking_read())
+            .map_err(io_err(rel))?;
+        let meta = file.metadata().map_err(io_err(rel))?;
+        if !meta.is_file() {
+            return Err(ContextError::Special {
+                path: rel.to_owned(),
+                kind: special_kind(&meta),
+            });
+        }
+        Ok(file)
     }
 
     /// A digest of what the sources would copy (paths, kinds, modes, contents), for the
@@ -412,6 +440,45 @@ impl Context {
         hasher.update(inner.finalize());
         Ok(())
     }
+}
+
+/// Read-only open options that cannot block on a FIFO. `O_NONBLOCK` has no effect on
+/// reads of regular files, the only kind [`Context::open_file`] goes on to read.
+fn nonblocking_read() -> cap_std::fs::OpenOptions {
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        options.custom_flags(libc_nonblock());
+    }
+    options
+}
+
+/// `O_NONBLOCK`'s value on this host.
+#[cfg(unix)]
+fn libc_nonblock() -> i32 {
+    libc::O_NONBLOCK
+}
+
+/// What kind of special file `meta` describes, for error messages.
+fn special_kind(meta: &cap_std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "Unix socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "device node";
+        }
+    }
+    let _ = meta;
+    "special file"
 }
 
 fn is_escape(err: &std::io::Error) -> bool {
@@ -561,6 +628,31 @@ mod tests {
         assert_eq!(c.digest_sources(&s).unwrap(), first);
         std::fs::write(d.path().join("a.txt"), "two").unwrap();
         assert_ne!(c.digest_sources(&s).unwrap(), first);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_skipped_in_walks_and_refused_by_name() {
+        let (d, c) = ctx(&[("a.txt", "a")], "");
+        let fifo = std::ffi::CString::new(d.path().join("pipe").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let _sock = std::os::unix::net::UnixListener::bind(d.path().join("sock")).unwrap();
+        assert_eq!(rels(&c.resolve(".").unwrap()), vec!["", "a.txt"]);
+        let err = c.resolve("pipe").unwrap_err();
+        assert!(matches!(err, ContextError::Special { .. }), "{err}");
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        // Opening never blocks, even on a FIFO no one writes to.
+        assert!(matches!(
+            c.open_file("pipe"),
+            Err(ContextError::Special { .. })
+        ));
+        assert!(
+            c.resolve("sock")
+                .unwrap_err()
+                .to_string()
+                .contains("Unix socket")
+        );
     }
 
     #[test]

@@ -250,6 +250,19 @@ pub fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyEr
         .collect()
 }
 
+/// Opens a file of the build context for [`place`].
+pub fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
+    Box::new(move |rel: &str| {
+        context
+            .open_file(rel)
+            .map(|f| Box::new(f.into_std()) as Box<dyn Read>)
+            .map_err(|e| CopyError::Read {
+                path: rel.to_owned(),
+                source: FsError::Io(std::io::Error::other(e.to_string())),
+            })
+    })
+}
+
 /// Opens a file of a stage's tree for [`place`].
 pub fn open_in_tree<'a>(
     src: &'a mut Tree,

@@ -59,6 +59,12 @@ pub(crate) fn run_step(
     }
     for m in &mounts {
         key = key.field("mount", mount_key(m, &shared.req.secrets));
+        if let Mount::Bind {
+            source, from: None, ..
+        } = m
+        {
+            key = key.field("mount-content", context_bind_digest(shared, source)?);
+        }
     }
     let key = key.finish();
     let created_by = history_text(text, &step.shell, &program);
@@ -337,13 +343,16 @@ fn bind_mount(
 ) -> Result<(), StepError> {
     match from {
         None => {
-            let dir = shared.context.open_subdir(source)?;
-            if readwrite {
-                table.add_bind_rw(target, &dir, &shared.store)
-            } else {
-                table.add_bind(target, dir)
-            }
-            .map_err(|e| StepError::new(e.to_string()))
+            // The context is copied into a private tree exactly as COPY would copy it
+            // (`.dockerignore` applied, special files refused, times at the source date
+            // epoch), never exposed as a host directory: a bind mount must not see more
+            // of the host than COPY does. Writes (`rw` or not) land in this throwaway
+            // tree only. `readwrite` therefore changes nothing here.
+            let _ = readwrite;
+            let tree = context_tree(shared, source)?;
+            table
+                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
+                .map_err(|e| StepError::new(e.to_string()))
         }
         Some(from) => {
             // A stage or image: a private copy of its tree, so writes never reach it.
@@ -364,6 +373,49 @@ fn bind_mount(
                 .map_err(|e| StepError::new(e.to_string()))
         }
     }
+}
+
+/// The context directory `source` as a fresh tree, built by COPY's own placement so a
+/// bind mount sees exactly what `COPY <source> /` would put in the image.
+fn context_tree(shared: &Shared_, source: &str) -> Result<Tree, StepError> {
+    let sources = shared.context.resolve(source)?;
+    let [dir] = sources.as_slice() else {
+        return Err(StepError::new(format!(
+            "bind source {source:?} names {} entries of the build context; name one directory",
+            sources.len()
+        )));
+    };
+    if dir.top.kind != crate::context::EntryKind::Dir {
+        return Err(StepError::new(format!(
+            "bind source {source:?} is not a directory of the build context"
+        )));
+    }
+    let mut tree = Tree::new(&shared.store);
+    let how = crate::copy::Placement {
+        uid: 0,
+        gid: 0,
+        chmod: None,
+        mtime: Timestamp::from_secs(shared.req.epoch),
+    };
+    crate::copy::place(
+        &mut tree,
+        &sources,
+        "/",
+        false,
+        &how,
+        &mut *crate::copy::context_opener(&shared.context),
+    )?;
+    let root = tree.root();
+    tree.chmod(root, dir.top.mode)?;
+    tree.set_times(root, Some(how.mtime), Some(how.mtime))?;
+    Ok(tree)
+}
+
+/// The cache-key text of a context bind mount's content: the digest COPY would use, so a
+/// step reruns when what it can see changes (and not when an ignored file changes).
+fn context_bind_digest(shared: &Shared_, source: &str) -> Result<String, StepError> {
+    let sources = shared.context.resolve(source)?;
+    Ok(hex::encode(shared.context.digest_sources(&sources)?))
 }
 
 /// Forwards one output stream of a step to the progress view, redacted, and keeps its

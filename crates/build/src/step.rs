@@ -408,8 +408,11 @@ fn copy_step(
     } else {
         format!("{}/{}", cwd.trim_end_matches('/'), c.dest)
     };
+    // A URL is never a pattern: its `?` starts a query string.
     let several = c.sources.len() + c.heredocs.len() > 1
-        || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        || c.sources
+            .iter()
+            .any(|s| !(add && crate::add::is_url(s)) && s.contains(['*', '?', '[']));
     let mut key = step_key(state.key, "COPY")
         .field("dest", &dest)
         .field("chown", c.chown.as_deref().unwrap_or(""))
@@ -451,16 +454,7 @@ fn copy_step(
             .finish();
         return layer_step(shared, state, key, &created_by, |_, tree| {
             let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
-            let mut open = |rel: &str| -> Result<Box<dyn std::io::Read>, copy::CopyError> {
-                shared
-                    .context
-                    .open_file(rel)
-                    .map(|f| Box::new(f.into_std()) as Box<dyn std::io::Read>)
-                    .map_err(|e| copy::CopyError::Read {
-                        path: rel.to_owned(),
-                        source: kiln_fs::FsError::Io(std::io::Error::other(e.to_string())),
-                    })
-            };
+            let mut open = copy::context_opener(&shared.context);
             for source in &sources {
                 if unpack && unpack_archive(shared, tree, source, &dest, &how)? {
                     continue;
@@ -471,7 +465,7 @@ fn copy_step(
                     &dest,
                     several,
                     &how,
-                    &mut open,
+                    &mut *open,
                 )?;
             }
             for (name, file) in &mut downloads {
