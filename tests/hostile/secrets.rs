@@ -1,4 +1,216 @@
-//! Hostile inputs: secrets.
+//! Hostile inputs: secrets. Each test is an attack that tries to get a secret value to
+//! rest somewhere (a log, an error, a layer, the cache) or to crash the guard; each
+//! checks the exact outcome and then that the value is nowhere under the cache.
 
-#[allow(unused_imports)]
+use std::path::PathBuf;
+
 use crate::support::*;
+
+/// A workspace with the secret `s` (value `value`) in a file beside the context.
+fn with_secret(value: &[u8]) -> (Workspace, String) {
+    let ws = Workspace::new();
+    let file = ws.path("secret-s");
+    std::fs::write(&file, value).expect("secret file");
+    let flag = format!("id=s,src={}", file.display());
+    (ws, flag)
+}
+
+fn log_of(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// Panics if `needle` is anywhere under the cache (blobs, steps, files, mounts).
+fn assert_nowhere_at_rest(ws: &Workspace, needle: &[u8]) {
+    let found: Option<PathBuf> = find_in_tree(&ws.cache(), needle);
+    assert_eq!(found, None, "the secret value is at rest in the cache");
+}
+
+#[test]
+fn warn_policy_warns_and_still_writes_the_image() {
+    let (ws, secret) = with_secret(b"warn-policy-value-1234");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=secret,id=s cp /run/secrets/s /copied\n",
+    );
+    let out = ws.build(&["-t", "warned", "--secret", &secret, "--secret-leak=warn"]);
+    assert_ok(&out);
+    let log = log_of(&out);
+    assert!(
+        log.contains("secret leak: the value of secret \"s\" was found in /copied"),
+        "{log}"
+    );
+    assert!(!log.contains("warn-policy-value"), "{log}");
+    // The image exists and holds what the step wrote (the user chose to only warn).
+    let cat = ws.kiln().args(["run", "warned", "cat", "/copied"]).output();
+    let cat = cat.expect("kiln run");
+    assert_ok(&cat);
+    assert_eq!(text(&cat.stdout), "warn-policy-value-1234");
+}
+
+#[test]
+fn a_path_made_of_the_value_is_redacted_in_the_guard_error_and_json_events() {
+    let value = b"TOPSECRET-path-4242";
+    let (ws, secret) = with_secret(value);
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=secret,id=s touch \"/$(cat /run/secrets/s)\"\n",
+    );
+    let out = ws.build(&["--secret", &secret]);
+    assert_fails_with(
+        &out,
+        "secret leak: the value of secret \"s\" was found in /**** (layer sha256:",
+    );
+    assert!(!log_of(&out).contains("TOPSECRET"), "{}", log_of(&out));
+    assert_nowhere_at_rest(&ws, value);
+
+    // The same attack under `--secret-leak=warn` with machine-readable progress.
+    let out = ws
+        .kiln()
+        .args(["build", "--progress=rawjson", "--secret", &secret])
+        .args(["--secret-leak=warn", "--no-cache"])
+        .arg(ws.context())
+        .output()
+        .expect("run kiln");
+    assert_ok(&out);
+    let log = log_of(&out);
+    assert!(log.contains("was found in /****"), "{log}");
+    assert!(!log.contains("TOPSECRET"), "{log}");
+}
+
+#[test]
+fn a_binary_value_is_redacted_and_caught_by_the_guard() {
+    let value = b"\xffTOKEN-binary-secret\n";
+    let (ws, secret) = with_secret(value);
+    // The raw bytes reach the log through a program's own output.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=secret,id=s cat /run/secrets/s\n",
+    );
+    let out = ws.build(&["--secret", &secret]);
+    assert_ok(&out);
+    let log = log_of(&out);
+    assert!(!log.contains("TOKEN-binary"), "{log}");
+    assert!(log.contains("****"), "{log}");
+
+    // And into a layer, directly and through an `env=` secret (a text variable).
+    for run in [
+        "cat /run/secrets/s > /leak",
+        "--mount=type=secret,id=s,env=TOK printf '%s' \"$TOK\" > /leak",
+    ] {
+        let mount = if run.starts_with("--") {
+            ""
+        } else {
+            "--mount=type=secret,id=s "
+        };
+        ws.write("Dockerfile", format!("FROM scratch\nRUN {mount}{run}\n"));
+        let out = ws.build(&["--secret", &secret]);
+        assert_fails_with(
+            &out,
+            "secret leak: the value of secret \"s\" was found in /leak",
+        );
+        assert!(!log_of(&out).contains("TOKEN-binary"), "{}", log_of(&out));
+        assert_nowhere_at_rest(&ws, b"TOKEN-binary-secret");
+    }
+}
+
+/// Builds the image `tag` with the secret `s` set to `value` in a fresh secret file.
+fn build_with_value(ws: &Workspace, tag: &str, value: &[u8]) -> std::process::Output {
+    let file = ws.path("secret-s");
+    std::fs::write(&file, value).expect("secret file");
+    ws.build(&[
+        "-t",
+        tag,
+        "--secret",
+        &format!("id=s,src={}", file.display()),
+    ])
+}
+
+fn cat_file(ws: &Workspace, image: &str, path: &str) -> String {
+    let out = ws.kiln().args(["run", image, "cat", path]).output();
+    let out = out.expect("kiln run");
+    assert_ok(&out);
+    text(&out.stdout)
+}
+
+#[test]
+fn another_secret_value_never_replays_a_cached_result() {
+    let ws = Workspace::new();
+    // The first step's result depends on the value (its length); the second step depends
+    // on the first, so it must not be replayed either.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=s wc -c < /run/secrets/s > /len\n\
+         RUN cp /len /len2\n",
+    );
+    let first = b"first-value-aaaa";
+    assert_ok(&build_with_value(&ws, "one", first));
+    assert_eq!(cat_file(&ws, "one", "/len2").trim(), "16");
+
+    // Same value: a hit. Another value: both steps run again.
+    let again = build_with_value(&ws, "one", first);
+    assert_ok(&again);
+    assert_eq!(
+        log_of(&again).matches("CACHED").count(),
+        2,
+        "{}",
+        log_of(&again)
+    );
+    let other = build_with_value(&ws, "two", b"the-second-value-is-longer");
+    assert_ok(&other);
+    assert!(!log_of(&other).contains("CACHED"), "{}", log_of(&other));
+    assert_eq!(cat_file(&ws, "two", "/len2").trim(), "26");
+
+    // The key file is private to the cache; no value nor plain hash is at rest.
+    let key = ws.cache().join("secret-key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key)
+        .expect("secret key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    use sha2::Digest as _;
+    for v in [&first[..], b"the-second-value-is-longer"] {
+        assert_nowhere_at_rest(&ws, v);
+        assert_nowhere_at_rest(&ws, hex::encode(sha2::Sha256::digest(v)).as_bytes());
+    }
+}
+
+#[test]
+fn a_cache_mount_holding_a_secret_is_not_saved() {
+    let value = b"cache-mount-token-7777";
+    let (ws, secret) = with_secret(value);
+    // A small file (inline in the mount's tree) and a large one (in the file store).
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=s --mount=type=cache,id=m,target=/root/.cache \
+         cp /run/secrets/s /root/.cache/token && \
+         { seq 1 30000; cat /run/secrets/s; } > /root/.cache/big\n",
+    );
+    let out = ws.build(&["--secret", &secret]);
+    assert_fails_with(
+        &out,
+        "secret leak: the value of secret \"s\" was found in /big in cache mount \"m\" (not saved)",
+    );
+    assert_nowhere_at_rest(&ws, value);
+
+    // Under warn: a warning, the image is built, the mount's new state is dropped.
+    let out = ws.build(&["--secret", &secret, "--secret-leak=warn", "--no-cache"]);
+    assert_ok(&out);
+    assert!(
+        log_of(&out).contains("in cache mount \"m\" (not saved)"),
+        "{}",
+        log_of(&out)
+    );
+    assert_nowhere_at_rest(&ws, value);
+
+    // A later build without the secret finds no token in the mount.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=cache,id=m,target=/c ls -a /c\n",
+    );
+    let out = ws.build(&["--no-cache"]);
+    assert_ok(&out);
+    assert!(!log_of(&out).contains("token"), "{}", log_of(&out));
+}

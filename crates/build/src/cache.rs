@@ -2,7 +2,11 @@
 //!
 //! A [`CacheKey`] chains the parent step's key with the step's canonical instruction and
 //! inputs (ARG/ENV values it sees, source digests, mount specs). Secret *values* are never
-//! part of a key: a secret mount contributes only its id, target and mode.
+//! part of a key, nor their plain hashes (a short token's sha256 can be brute-forced
+//! offline): a secret mount contributes its id, target and mode, and a keyed digest
+//! (HMAC-SHA256 under [`SecretKey`], a random key private to this cache directory) of the
+//! value it was given. The digest is also kept in the step record and must match for a
+//! hit, so a build with a different value never replays an earlier value's result.
 //!
 //! Records are small JSON files written to a temp file and renamed into place, so a crash
 //! or a concurrent build never leaves a half record. Builds hold a shared lock on the
@@ -12,7 +16,11 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use fs4::fs_std::FileExt;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -25,6 +33,8 @@ pub enum CacheError {
     },
     #[error("cache record {path} is corrupt ({why}); run `kiln prune` to reset the cache")]
     Corrupt { path: PathBuf, why: String },
+    #[error("the cache's secret key: {0}")]
+    Random(String),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -91,6 +101,77 @@ pub struct StepRecord {
     /// Digest of the compressed layer blob in the cache's blob store; `None` for a step
     /// that changed no file.
     pub layer: Option<LayerRef>,
+    /// Keyed digests ([`SecretKey::digest`]) of the secrets the step mounted, by id. A
+    /// record is a hit only if they equal the digests of this build's values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// Length of the cache's secret key: HMAC-SHA256's block-size-bounded sweet spot (a key
+/// of the hash's output size gives full strength; longer adds nothing).
+const SECRET_KEY_LEN: usize = 32;
+
+/// Name of the key file in the cache directory. It is never exported: images, layers and
+/// step records only ever hold digests made with it.
+const SECRET_KEY_FILE: &str = "secret-key";
+
+/// The random key of one cache directory, for keyed digests of secret values. Without it
+/// a digest cannot be checked against guesses, so a record reveals nothing about a value.
+pub struct SecretKey(zeroize::Zeroizing<[u8; SECRET_KEY_LEN]>);
+
+impl SecretKey {
+    /// HMAC-SHA256 of the secret `id` and its `value`, as hex.
+    pub fn digest(&self, id: &str, value: &[u8]) -> Result<String, CacheError> {
+        // HMAC takes keys of any length; the error exists only in the generic API.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..])
+            .map_err(|e| CacheError::Random(e.to_string()))?;
+        mac.update(&(id.len() as u64).to_le_bytes());
+        mac.update(id.as_bytes());
+        mac.update(value);
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Loads the key at `root/secret-key`, creating it on first use: random bytes written
+    /// to a 0600 temp file and linked into place without replacing, so concurrent builds
+    /// agree on one key.
+    fn load_or_create(root: &Path) -> Result<Self, CacheError> {
+        let path = root.join(SECRET_KEY_FILE);
+        if let Some(key) = Self::read(&path)? {
+            return Ok(key);
+        }
+        let mut bytes = zeroize::Zeroizing::new([0u8; SECRET_KEY_LEN]);
+        getrandom::fill(&mut bytes[..]).map_err(|e| CacheError::Random(e.to_string()))?;
+        // tempfile creates its files with mode 0600.
+        let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(io_at(root))?;
+        tmp.write_all(&bytes[..]).map_err(io_at(&path))?;
+        tmp.as_file().sync_all().map_err(io_at(&path))?;
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => Ok(Self(bytes)),
+            // Another build created it first: use theirs.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Self::read(&path)?
+                .ok_or_else(|| CacheError::Corrupt {
+                    path,
+                    why: "the secret key vanished while it was created".into(),
+                }),
+            Err(e) => Err(io_at(&path)(e.error)),
+        }
+    }
+
+    fn read(path: &Path) -> Result<Option<Self>, CacheError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => zeroize::Zeroizing::new(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_at(path)(e)),
+        };
+        let key: [u8; SECRET_KEY_LEN] = bytes[..].try_into().map_err(|_| CacheError::Corrupt {
+            path: path.to_owned(),
+            why: format!(
+                "the secret key is {} bytes, not {SECRET_KEY_LEN}",
+                bytes.len()
+            ),
+        })?;
+        Ok(Some(Self(zeroize::Zeroizing::new(key))))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +186,8 @@ pub struct LayerRef {
 pub struct Cache {
     root: PathBuf,
     _lock: File,
+    /// Loaded on first use: builds without secrets never create it.
+    secret_key: OnceLock<SecretKey>,
 }
 
 impl Cache {
@@ -116,7 +199,17 @@ impl Cache {
         Ok(Self {
             root: root.to_owned(),
             _lock: lock,
+            secret_key: OnceLock::new(),
         })
+    }
+
+    /// The cache's secret key (created on first use).
+    pub fn secret_key(&self) -> Result<&SecretKey, CacheError> {
+        if let Some(key) = self.secret_key.get() {
+            return Ok(key);
+        }
+        let key = SecretKey::load_or_create(&self.root)?;
+        Ok(self.secret_key.get_or_init(|| key))
     }
 
     pub fn root(&self) -> &Path {
@@ -260,6 +353,7 @@ mod tests {
                 size: 3,
                 media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
             }),
+            secrets: BTreeMap::from([("s".into(), "00ff".into())]),
         };
         cache.put(key, &rec).unwrap();
         assert_eq!(cache.get(key).unwrap(), Some(rec));
@@ -272,12 +366,45 @@ mod tests {
     }
 
     #[test]
+    fn secret_key_is_private_stable_and_keyed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = Cache::open(dir.path()).unwrap();
+        let d1 = a.secret_key().unwrap().digest("s", b"hunter2").unwrap();
+        let mode = fs::metadata(dir.path().join(SECRET_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The same cache gives the same digest; it is neither the value nor its sha256.
+        let b = Cache::open(dir.path()).unwrap();
+        assert_eq!(b.secret_key().unwrap().digest("s", b"hunter2").unwrap(), d1);
+        assert_ne!(d1, hex::encode(Sha256::digest(b"hunter2")));
+        assert_ne!(a.secret_key().unwrap().digest("s", b"hunter3").unwrap(), d1);
+        assert_ne!(a.secret_key().unwrap().digest("t", b"hunter2").unwrap(), d1);
+        // Another cache has another key, so the digest of the same value differs.
+        let other = tempfile::tempdir().unwrap();
+        let c = Cache::open(other.path()).unwrap();
+        assert_ne!(c.secret_key().unwrap().digest("s", b"hunter2").unwrap(), d1);
+        // A truncated key file is reported, not silently replaced.
+        fs::write(other.path().join(SECRET_KEY_FILE), b"short").unwrap();
+        let d = Cache::open(other.path()).unwrap();
+        assert!(d.secret_key().is_err());
+    }
+
+    #[test]
     fn prune_empties_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         {
             let cache = Cache::open(dir.path()).unwrap();
             cache
-                .put(CacheKey::root("a", "b"), &StepRecord { layer: None })
+                .put(
+                    CacheKey::root("a", "b"),
+                    &StepRecord {
+                        layer: None,
+                        secrets: BTreeMap::new(),
+                    },
+                )
                 .unwrap();
         }
         assert!(prune(dir.path()).unwrap() > 0);

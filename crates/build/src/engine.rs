@@ -18,7 +18,7 @@ use crate::cache::{Cache, CacheKey, KeyBuilder};
 use crate::context::Context;
 use crate::error::{BuildError, StepError};
 use crate::leak;
-use crate::progress::{Event, EventSink, StepId, now_us};
+use crate::progress::{Event, EventSink, Redacting, StepId, now_us};
 use crate::redact::SecretPatterns;
 use crate::secrets::Secrets;
 use crate::state::StageState;
@@ -93,12 +93,40 @@ pub(crate) struct Shared_ {
     pub runtime: kiln_runtime::Runtime,
     pub events: Arc<dyn EventSink>,
     pub redact: SecretPatterns,
+    pub guard: leak::Guard,
+    /// Every layer a step of this build wrote or reused, in any stage: the leak guard
+    /// scans them all, not only the final image's.
+    /// By digest, so a layer reused by several stages is scanned once.
+    pub written: std::sync::Mutex<BTreeMap<String, crate::state::StageLayer>>,
+    /// When the build started: store files older than this are not its output.
+    pub started: std::time::SystemTime,
 }
 
 type StageFuture = Shared<BoxFuture<'static, Result<Arc<StageState>, Arc<BuildError>>>>;
 
 /// Builds the target of `req`; progress goes to `events`.
 pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
+    let redact = SecretPatterns::for_redaction(&req.secrets)
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    // Every event passes through redaction, whatever part of the engine emits it.
+    let events: Arc<dyn EventSink> = Arc::new(Redacting::new(events, redact.clone()));
+    build_redacted(req, events).map_err(|e| redact_error(e, &redact))
+}
+
+/// An error whose text holds a secret value (a path a step created, a message quoting
+/// output) is replaced by its redacted rendering.
+fn redact_error(e: BuildError, redact: &SecretPatterns) -> BuildError {
+    let text = e.to_string();
+    let shown = redact.redact_str(&text);
+    if shown == text {
+        e
+    } else {
+        BuildError::Failed(shown)
+    }
+}
+
+fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
+    let started = std::time::SystemTime::now();
     let text = std::fs::read_to_string(&req.dockerfile).map_err(|e| BuildError::Input {
         what: format!("cannot read Dockerfile {}", req.dockerfile.display()),
         why: e.to_string(),
@@ -154,6 +182,7 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
     .map_err(|e| BuildError::Internal(format!("starting the wasm runtime: {e}")))?;
     let redact = SecretPatterns::for_redaction(&req.secrets)
         .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let shared = Arc::new(Shared_ {
         req,
         dockerfile,
@@ -169,6 +198,9 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
         runtime,
         events,
         redact,
+        guard,
+        written: std::sync::Mutex::new(BTreeMap::new()),
+        started,
     });
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -178,7 +210,12 @@ pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, Bui
         .map_err(|e| BuildError::Internal(format!("starting the scheduler: {e}")))?;
     let built = rt.block_on(run_stages(shared.clone(), needed, target));
     // Cache mounts outlive the build whether it succeeded or not, as in BuildKit.
-    shared.persist_cache_mounts()?;
+    let mounts = shared.persist_cache_mounts();
+    if built.is_err() || mounts.is_err() {
+        // A failed build's layers are at rest in the cache all the same.
+        leak::guard_build(&shared, None)?;
+    }
+    mounts?;
     let state = built?;
     let mut state = Arc::try_unwrap(state).unwrap_or_else(|arc| (*arc).clone());
     let image = assemble(&shared, &mut state)?;
@@ -402,7 +439,10 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         });
     }
     config.set_created(shared.req.epoch);
-    guard_leaks(shared, state, &config)?;
+    let config_json = config
+        .to_json()
+        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    leak::guard_build(shared, Some(&config_json))?;
     let layers: Vec<kiln_oci::Layer> = state.layers.iter().map(|l| l.layer.clone()).collect();
     let desc = shared
         .blobs
@@ -414,70 +454,20 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         .map_err(|e| BuildError::Internal(e.to_string()))
 }
 
-/// Defence in depth: scans every layer this build produced (uncompressed), the config and
-/// the history for secret values.
-fn guard_leaks(
-    shared: &Shared_,
-    state: &StageState,
-    config: &ImageConfig,
-) -> Result<(), BuildError> {
-    let patterns = SecretPatterns::for_leak_guard(&shared.req.secrets)
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
-    if patterns.is_empty() {
-        return Ok(());
-    }
-    let config_json = config
-        .to_json()
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
-    let mut findings = Vec::new();
-    if let Some(f) = leak::scan_bytes(&patterns, "the image config or history", &config_json) {
-        findings.push(f);
-    }
-    // Base image layers were not made by this build and cannot hold its secrets.
-    for l in state.built_layers() {
-        let d = kiln_oci::Digest::from_oci(l.layer.descriptor.digest())
-            .map_err(|e| BuildError::Internal(e.to_string()))?;
-        let blob = shared
-            .blobs
-            .open_blob(&d)
-            .map_err(|e| BuildError::Internal(e.to_string()))?;
-        let reader = kiln_oci::decompress_layer(blob, l.layer.descriptor.media_type(), "layer")
-            .map_err(|e| BuildError::Internal(e.to_string()))?;
-        let found = leak::scan_layer(&patterns, reader)
-            .map_err(|e| BuildError::Internal(format!("scanning layer {d}: {e}")))?;
-        if let Some(mut f) = found {
-            f.location = format!("{} (layer {d})", f.location);
-            findings.push(f);
-            // The leaking layer must not stay in the cache.
-            shared.cache.forget_layer(&d.to_string());
-            let _ = std::fs::remove_file(shared.blobs.blob_path(&d));
-        }
-    }
-    let Some(first) = findings.first() else {
-        return Ok(());
-    };
-    match shared.req.leak_policy {
-        LeakPolicy::Error => Err(BuildError::Leak {
-            secret: first.secret.clone(),
-            location: first.location.clone(),
-        }),
-        LeakPolicy::Warn => {
-            for f in &findings {
-                shared.events.emit(Event::Warning {
-                    message: format!("secret leak: {f}"),
-                });
-            }
-            Ok(())
-        }
-    }
-}
-
 /// Key for a step: the parent's key and the kind of instruction; callers add fields.
 pub(crate) fn step_key(parent: CacheKey, kind: &str) -> KeyBuilder {
     KeyBuilder::new(Some(parent)).field("instruction", kind)
 }
 
 impl Shared_ {
+    /// Notes a layer a step of this build wrote or reused, for the leak guard.
+    pub(crate) fn note_layer(&self, layer: &crate::state::StageLayer) {
+        if let Ok(mut written) = self.written.lock() {
+            let digest = layer.layer.descriptor.digest().to_string();
+            written.entry(digest).or_insert_with(|| layer.clone());
+        }
+    }
+
     fn cache_mount_file(&self, id: &str) -> PathBuf {
         use sha2::Digest as _;
         let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
@@ -514,29 +504,50 @@ impl Shared_ {
     }
 
     /// Writes every cache mount used by this build back to the cache directory (a tar of
-    /// its tree, written to a temp file and renamed).
+    /// its tree, written to a temp file and renamed), unless it holds a secret value: then
+    /// its new contents are dropped and, with `--secret-leak=error`, the build fails.
     fn persist_cache_mounts(&self) -> Result<(), BuildError> {
         let mounts = self
             .cache_mounts
             .lock()
             .map_err(|_| BuildError::Internal("cache mount table poisoned".into()))?;
+        let mut leaks = Vec::new();
         for (id, tree) in mounts.iter() {
-            let path = self.cache_mount_file(id);
-            let dir = self.req.cache_dir.join("mounts");
-            let io =
-                |e: std::io::Error| BuildError::Internal(format!("saving cache mount {id:?}: {e}"));
-            std::fs::create_dir_all(&dir).map_err(io)?;
-            let snapshot = tree
-                .lock()
-                .snapshot()
-                .map_err(|e| BuildError::Internal(format!("saving cache mount {id:?}: {e}")))?;
-            let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-            let out = std::io::BufWriter::new(tmp);
-            let out = kiln_fs::write_snapshot(&snapshot, self.req.epoch, out)
-                .map_err(|e| BuildError::Internal(format!("saving cache mount {id:?}: {e}")))?;
-            let tmp = out.into_inner().map_err(|e| io(e.into_error()))?;
-            tmp.persist(&path).map_err(|e| io(e.error))?;
+            if let Some(f) = self.save_cache_mount(id, tree)? {
+                leaks.push(f);
+            }
         }
-        Ok(())
+        leak::mount_leaks(self, &leaks)
+    }
+
+    /// Saves one cache mount; returns where it holds a secret value instead, if it does.
+    fn save_cache_mount(
+        &self,
+        id: &str,
+        tree: &kiln_runtime::SharedTree,
+    ) -> Result<Option<leak::Finding>, BuildError> {
+        use std::io::Seek as _;
+        let dir = self.req.cache_dir.join("mounts");
+        let io = |e: std::io::Error| crate::cache::CacheError::Io {
+            path: dir.join(format!("(cache mount {id:?})")),
+            source: e,
+        };
+        let fs = |e: kiln_fs::FsError| io(std::io::Error::other(e.to_string()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let snapshot = tree.lock().snapshot().map_err(fs)?;
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+        let out = std::io::BufWriter::new(tmp);
+        let out = kiln_fs::write_snapshot(&snapshot, self.req.epoch, out).map_err(fs)?;
+        let mut tmp = out.into_inner().map_err(|e| io(e.into_error()))?;
+        // Scanned before it is renamed into place; a leaking tar is deleted with `tmp`.
+        tmp.as_file_mut().rewind().map_err(io)?;
+        let reader = std::io::BufReader::new(tmp.as_file());
+        if let Some(mut f) = self.guard.scan_layer(reader).map_err(io)? {
+            f.location = format!("{} in cache mount {id:?} (not saved)", f.location);
+            return Ok(Some(f));
+        }
+        tmp.persist(self.cache_mount_file(id))
+            .map_err(|e| io(e.error))?;
+        Ok(None)
     }
 }

@@ -33,6 +33,8 @@ pub enum BuildError {
     Context(#[from] ContextError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Guard(#[from] crate::leak::LeakError),
     #[error("internal error: {0}")]
     Internal(String),
     /// A stage's error, already rendered (shared between the stages waiting on it).

@@ -42,14 +42,10 @@ impl SecretPatterns {
         let mut ids = Vec::new();
         let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for (id, value) in secrets.iter() {
-            let bytes = value.expose();
-            // A value with a trailing newline (a file written by `echo`) is also looked
-            // for without it, since tools often strip it.
-            let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-            for candidate in [bytes, trimmed] {
-                if candidate.len() >= min_len && !values.iter().any(|v| v[..] == *candidate) {
+            for candidate in variants(value.expose()) {
+                if candidate.len() >= min_len && !values.iter().any(|v| v[..] == candidate[..]) {
                     ids.push(id.clone());
-                    values.push(Zeroizing::new(candidate.to_vec()));
+                    values.push(candidate);
                 }
             }
         }
@@ -124,6 +120,24 @@ impl SecretPatterns {
             None => cut,
         }
     }
+}
+
+/// The byte strings a value may show up as. Matching is always on bytes; besides the value
+/// itself: without a trailing newline (a file written by `echo`; tools often strip it),
+/// and, for a value that is not UTF-8, its lossy UTF-8 form (what any text path, such as
+/// a `env=` secret variable or an error message, turns it into), so the invalid bytes
+/// replaced by U+FFFD cannot carry the rest of the value past the redactor or the guard.
+fn variants(bytes: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let mut out = Vec::with_capacity(4);
+    for v in [bytes, trimmed] {
+        out.push(Zeroizing::new(v.to_vec()));
+        if std::str::from_utf8(v).is_err() {
+            let lossy = String::from_utf8_lossy(v).into_owned().into_bytes();
+            out.push(Zeroizing::new(lossy));
+        }
+    }
+    out
 }
 
 /// Streaming redaction of one output stream.

@@ -66,13 +66,42 @@ pub(crate) fn run_step(
             key = key.field("mount-content", context_bind_digest(shared, source)?);
         }
     }
+    let secrets = secret_digests(shared, &mounts)?;
+    for (id, digest) in &secrets {
+        key = key.field("secret-digest", format!("{id}={digest}"));
+    }
     let key = key.finish();
     let created_by = history_text(text, &step.shell, &program);
-    step::layer_step(shared, state, key, &created_by, |state, tree| {
+    step::layer_step_with_secrets(shared, state, key, &created_by, secrets, |state, tree| {
         execute(
             shared, state, tree, &mounts, &program, env, &step, at.id, deps,
         )
     })
+}
+
+/// Keyed digests (HMAC under the cache's own key) of the secret values this step mounts,
+/// by id. They are in the step's key, so the steps after it differ too, and in its record,
+/// which must match for a hit: a build given another value never replays this one's
+/// result. A plain hash could be brute-forced offline from the cache; this cannot
+/// without the key, which never leaves the cache directory.
+fn secret_digests(
+    shared: &Shared_,
+    mounts: &[Mount],
+) -> Result<BTreeMap<String, String>, StepError> {
+    let mut digests = BTreeMap::new();
+    for m in mounts {
+        let Mount::Secret { id, .. } = m else {
+            continue;
+        };
+        if let Some(value) = shared.req.secrets.get(id.as_str()) {
+            let key = shared.cache.secret_key()?;
+            digests.insert(
+                id.as_str().to_owned(),
+                key.digest(id.as_str(), value.expose())?,
+            );
+        }
+    }
+    Ok(digests)
 }
 
 /// What a RUN step runs with, besides its mounts and environment.
@@ -126,9 +155,10 @@ fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
 }
 
 /// A mount's cache-key text: everything that shapes what the step sees, except secret
-/// values (which are never part of a key, not even hashed: a hash of a short token can be
-/// guessed offline). Whether an optional secret was given at all is part of the key, so a
-/// build without it does not reuse the result of a build with it.
+/// values (never part of a key, not even as a plain hash: a hash of a short token can be
+/// guessed offline; the keyed digest is added by [`secret_digests`]). Whether an optional
+/// secret was given at all is part of the key, so a build without it does not reuse the
+/// result of a build with it.
 fn mount_key(m: &Mount, secrets: &crate::secrets::Secrets) -> String {
     match m {
         Mount::Secret {

@@ -77,8 +77,6 @@ pub struct StageState {
     pub key: CacheKey,
     pub config: ImageConfig,
     pub layers: Vec<StageLayer>,
-    /// How many of `layers` came from the base image (the rest were built here).
-    base_layers: usize,
     /// A snapshot equal to the first `n` layers applied to an empty tree.
     materialized: Option<(Snapshot, usize)>,
     store: Arc<Store>,
@@ -97,17 +95,11 @@ impl StageState {
         Self {
             key,
             config,
-            base_layers: layers.len(),
             layers,
             materialized,
             store,
             blobs,
         }
-    }
-
-    /// The layers this build added on top of the base image.
-    pub fn built_layers(&self) -> &[StageLayer] {
-        &self.layers[self.base_layers..]
     }
 
     pub fn store(&self) -> &Arc<Store> {

@@ -300,13 +300,28 @@ pub(crate) fn layer_step(
     created_by: &str,
     effect: impl FnOnce(&mut StageState, &mut Tree) -> Result<(), StepError>,
 ) -> Result<Outcome, StepError> {
+    layer_step_with_secrets(shared, state, key, created_by, BTreeMap::new(), effect)
+}
+
+/// [`layer_step`] for a step that mounts secrets: `secrets` are the keyed digests of the
+/// values it is given, by id; a record made with other values is not a hit.
+pub(crate) fn layer_step_with_secrets(
+    shared: &Shared_,
+    state: &mut StageState,
+    key: CacheKey,
+    created_by: &str,
+    secrets: BTreeMap<String, String>,
+    effect: impl FnOnce(&mut StageState, &mut Tree) -> Result<(), StepError>,
+) -> Result<Outcome, StepError> {
     let epoch = shared.req.epoch;
     if !shared.req.no_cache
         && let Some(rec) = shared.cache.get(key)?
+        && rec.secrets == secrets
         && let Some(layers) = cached_layer(shared, &rec)
     {
         match layers {
             Some(layer) => {
+                shared.note_layer(&layer);
                 state.config.add_layer(
                     &layer.layer.diff_id,
                     created_by,
@@ -330,6 +345,7 @@ pub(crate) fn layer_step(
     let layer = state.commit(next, epoch, shared.req.compression)?;
     match &layer {
         Some(l) => {
+            shared.note_layer(l);
             state
                 .config
                 .add_layer(&l.layer.diff_id, created_by, Some(HISTORY_COMMENT), epoch)
@@ -342,6 +358,7 @@ pub(crate) fn layer_step(
         key,
         &StepRecord {
             layer: layer.as_ref().map(StageLayer::to_ref),
+            secrets,
         },
     )?;
     state.key = key;
