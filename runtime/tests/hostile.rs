@@ -1,0 +1,83 @@
+//! Hand-written hostile guests (WAT): calls a normal libc never makes, checked against
+//! the open mode of the fd and the resource limits.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use kiln_runtime::{Errno, MountTable};
+
+const RIGHTS_FD_READ: u64 = 1 << 1;
+const RIGHTS_FD_WRITE: u64 = 1 << 6;
+
+/// A WASI command that opens `/f` with `rights`, runs `op` (WAT instructions leaving
+/// an errno on the stack; `$fd` is the opened fd) and exits with that errno. Memory:
+/// an iovec at 16 pointing at one byte at 32; results are written at 24.
+fn fd_guest(rights: u64, op: &str) -> Arc<[u8]> {
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pwrite"
+    (func $pwrite (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_allocate" (func $allocate (param i32 i64 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_size"
+    (func $set_size (param i32 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "f")
+  (data (i32.const 16) "\20\00\00\00\01\00\00\00")
+  (data (i32.const 32) "x")
+  (func (export "_start")
+    (local $r i32) (local $fd i32)
+    (local.set $r (call $open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 1)
+      (i32.const 0) (i64.const {rights}) (i64.const 0) (i32.const 0) (i32.const 8)))
+    (if (local.get $r) (then (call $exit (i32.add (i32.const 100) (local.get $r)))))
+    (local.set $fd (i32.load (i32.const 8)))
+    (call $exit {op})))"#
+    );
+    wat::parse_str(wat).unwrap().into()
+}
+
+fn errno_of(rights: u64, op: &str) -> (i32, Vec<u8>) {
+    let store = store();
+    let tree = new_tree(&store);
+    write_file(&tree, "/f", b"original");
+    let vfs = vfs_with(&tree, MountTable::new());
+    let out = run(&vfs, &fd_guest(rights, op), &["guest"], "/");
+    (out.code(), read_file(&tree, "/f").unwrap())
+}
+
+#[test]
+fn writes_through_a_read_only_fd_fail_with_ebadf() {
+    let ops = [
+        "(call $write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 24))",
+        "(call $pwrite (local.get $fd) (i32.const 16) (i32.const 1) (i64.const 0) (i32.const 24))",
+        "(call $allocate (local.get $fd) (i64.const 0) (i64.const 1000))",
+        "(call $set_size (local.get $fd) (i64.const 0))",
+        "(call $set_size (local.get $fd) (i64.const 1000))",
+    ];
+    for op in ops {
+        let (code, body) = errno_of(RIGHTS_FD_READ, op);
+        assert_eq!(code, i32::from(Errno::BADF.0), "{op}");
+        assert_eq!(body, b"original", "{op} changed the file");
+    }
+}
+
+#[test]
+fn reads_through_a_write_only_fd_fail_with_ebadf() {
+    let op = "(call $read (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 24))";
+    let (code, _) = errno_of(RIGHTS_FD_WRITE, op);
+    assert_eq!(code, i32::from(Errno::BADF.0));
+}
+
+#[test]
+fn a_read_write_fd_still_writes() {
+    let op = "(call $write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 24))";
+    let (code, body) = errno_of(RIGHTS_FD_READ | RIGHTS_FD_WRITE, op);
+    assert_eq!(code, 0);
+    assert_eq!(body, b"xriginal");
+}
