@@ -1,4 +1,120 @@
-//! Hostile inputs: runtime.
+//! Hostile inputs: runtime. The compiled-module cache, wasm resource limits and file
+//! descriptor modes, attacked through the real binary.
 
-#[allow(unused_imports)]
+use std::path::{Path, PathBuf};
+
 use crate::support::*;
+
+/// The `.cwasm` files of a module cache directory.
+fn cwasm_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A private module cache for one test, seeded from the suite's shared one when it
+/// exists (so the bundled tools need not be compiled again), since this test damages it.
+fn private_module_cache(ws: &Workspace) -> PathBuf {
+    let shared = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-modules");
+    let own = ws.path("modules");
+    std::fs::create_dir_all(&own).expect("module dir");
+    for entry in std::fs::read_dir(&shared).into_iter().flatten().flatten() {
+        let _ = std::fs::copy(entry.path(), own.join(entry.file_name()));
+    }
+    own
+}
+
+/// Bytes 4-68 KiB of a file set to 0xCC (`int3` on x86: code run from it traps).
+fn corrupt(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read cwasm");
+    let end = bytes.len().min(68 << 10);
+    let start = (4 << 10).min(end);
+    bytes[start..end].fill(0xCC);
+    std::fs::write(path, bytes).expect("write cwasm");
+}
+
+#[test]
+fn corrupted_compiled_modules_are_recompiled_not_run() {
+    let ws = Workspace::new();
+    let modules = private_module_cache(&ws);
+    ws.write(
+        "Dockerfile",
+        // sed is one of kiln's own tools: the smaller bundled module, quick to recompile.
+        "FROM scratch\nRUN echo cache-test | sed y/act/ACT/\n",
+    );
+    let build = || {
+        ws.kiln()
+            .env("KILN_MODULE_CACHE", &modules)
+            .args(["build", "--progress", "plain", "--no-cache"])
+            .arg(ws.context())
+            .output()
+            .expect("run kiln")
+    };
+    assert_ok(&build());
+    let files = cwasm_files(&modules);
+    assert!(!files.is_empty(), "no compiled module was cached");
+    for f in &files {
+        corrupt(f);
+    }
+    let out = build();
+    assert_no_crash(&out);
+    assert_ok(&out);
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(log.contains("CAChe-TesT"), "step output missing:\n{log}");
+    // The module the step ran was compiled afresh and its cache file replaced.
+    let rewritten = files.iter().any(|f| {
+        let bytes = std::fs::read(f).expect("read cwasm");
+        let end = bytes.len().min(68 << 10);
+        !bytes[(4 << 10).min(end)..end].iter().all(|&b| b == 0xCC)
+    });
+    assert!(rewritten, "no corrupted cache file was replaced");
+}
+
+/// A WASI command with three memories of one page each whose `_start` grows each by
+/// 24,576 pages (1.5 GiB): 4.5 GiB together, each alone under the 4 GiB memory limit.
+/// Hand-assembled so the test needs no WAT toolchain.
+fn three_memories_module() -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    // type section: one type, () -> ()
+    m.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]);
+    // function section: one function of type 0
+    m.extend([0x03, 0x02, 0x01, 0x00]);
+    // memory section: three memories, min 1 page, no max
+    m.extend([0x05, 0x07, 0x03, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01]);
+    // export section: "_start" -> func 0
+    m.extend([0x07, 0x0a, 0x01, 0x06]);
+    m.extend(b"_start");
+    m.extend([0x00, 0x00]);
+    // code section: for each memory, i32.const 24576; memory.grow idx; drop
+    let mut body = vec![0x00]; // no locals
+    for idx in 0u8..3 {
+        body.extend([0x41, 0x80, 0xc0, 0x01, 0x40, idx, 0x1a]);
+    }
+    body.push(0x0b);
+    m.extend([0x0a, body.len() as u8 + 2, 0x01, body.len() as u8]);
+    m.extend(body);
+    m
+}
+
+#[test]
+fn a_module_with_several_memories_is_refused() {
+    let ws = Workspace::new();
+    ws.write("mm.wasm", three_memories_module());
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY --chmod=755 mm.wasm /mm\nRUN /mm\n",
+    );
+    let (out, peak_kib) = run_measured(
+        ws.kiln()
+            .args(["build", "--progress", "plain"])
+            .arg(ws.context()),
+    );
+    assert_fails_with(&out, "multiple memories");
+    // Nothing near the 4.5 GB the memories would have taken was ever touched.
+    assert!(peak_kib < 512 << 10, "peak RSS {peak_kib} KiB");
+}
