@@ -214,3 +214,52 @@ fn a_cache_mount_holding_a_secret_is_not_saved() {
     assert_ok(&out);
     assert!(!log_of(&out).contains("token"), "{}", log_of(&out));
 }
+
+#[test]
+fn a_secret_left_in_a_builder_stage_is_caught_and_purged() {
+    let value = b"builder-stage-token-31337";
+    let (ws, secret) = with_secret(value);
+    // Only the artifact reaches the final image; the token sits in the builder's layer.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS builder\n\
+         RUN --mount=type=secret,id=s cp /run/secrets/s /token && echo built > /artifact\n\
+         FROM scratch\n\
+         COPY --from=builder /artifact /artifact\n",
+    );
+    let out = ws.build(&["--secret", &secret]);
+    assert_fails_with(
+        &out,
+        "secret leak: the value of secret \"s\" was found in /token (layer sha256:",
+    );
+    assert_nowhere_at_rest(&ws, value);
+    // Its step record went with the layer: the next build runs the step again (step #1;
+    // the clean COPY may be a hit).
+    let out = ws.build(&["--secret", &secret]);
+    assert_fails_with(&out, "was found in /token");
+    assert!(log_of(&out).contains("#1 DONE"), "{}", log_of(&out));
+}
+
+#[test]
+fn a_caught_leak_leaves_no_copy_in_the_file_store() {
+    let value = b"file-store-token-55555";
+    let (ws, secret) = with_secret(value);
+    // A file over the inline limit (64 KiB) is kept in `files/blobs` when the step's
+    // tree is frozen, beside the layer.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=s { seq 1 30000; cat /run/secrets/s; } > /big\n",
+    );
+    let out = ws.build(&["--secret", &secret]);
+    assert_fails_with(&out, "was found in /big (layer sha256:");
+    assert_nowhere_at_rest(&ws, value);
+    // A clean file of the same size stays: only content holding a value is removed.
+    ws.write("Dockerfile", "FROM scratch\nRUN seq 1 30000 > /big\n");
+    assert_ok(&ws.build(&["--secret", &secret]));
+    assert!(
+        all_files(&ws.cache().join("files/blobs")).len() == 1,
+        "{:?}",
+        all_files(&ws.cache().join("files/blobs"))
+    );
+}
