@@ -279,7 +279,7 @@ fn scan_stored_layer(shared: &Shared_, layer: &StageLayer) -> Result<Option<Find
 /// reuses it.
 fn purge_layer(shared: &Shared_, layer: &StageLayer) -> Result<(), LeakError> {
     let desc = &layer.layer.descriptor;
-    shared.cache.forget_layer(&desc.digest().to_string());
+    shared.cache.forget_layer(desc.digest().as_ref());
     let Ok(digest) = kiln_oci::Digest::from_oci(desc.digest()) else {
         return Ok(());
     };
