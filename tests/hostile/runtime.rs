@@ -118,3 +118,28 @@ fn a_module_with_several_memories_is_refused() {
     // Nothing near the 4.5 GB the memories would have taken was ever touched.
     assert!(peak_kib < 512 << 10, "peak RSS {peak_kib} KiB");
 }
+
+/// A context file larger than what the tree keeps inline, with a marker in it.
+fn big_marked_file(marker: &str) -> Vec<u8> {
+    let mut body = marker.as_bytes().repeat(8);
+    body.resize(256 << 10, b'.');
+    body.extend(marker.as_bytes());
+    body
+}
+
+#[test]
+fn writable_bind_and_tmpfs_data_never_rests_in_the_cache() {
+    const MARKER: &str = "scratch-marker-5b1d0e9a";
+    let ws = Workspace::new();
+    ws.write("big.txt", big_marked_file(MARKER));
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=bind,target=/ctx,rw --mount=type=tmpfs,target=/t \
+         cp /ctx/big.txt /t/copy && cat /t/copy > /ctx/again && wc -c /ctx/again\n",
+    );
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    assert!(text(&out.stdout).contains("262167") || text(&out.stderr).contains("262167"));
+    assert_eq!(find_in_tree(&ws.cache(), MARKER.as_bytes()), None);
+}

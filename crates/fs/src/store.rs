@@ -50,7 +50,11 @@ impl fmt::Debug for Digest {
 
 /// Content-addressed blob store on disk: `blobs/<2 hex>/<64 hex>`, written through a
 /// temp file in `tmp/` and renamed into place once hashed, so a crash never leaves a
-/// half-written blob under a digest name.
+/// half-written blob under a digest name. Only contents that become part of a snapshot
+/// (so of a layer) are ever written under a name; a crash in the middle of that can
+/// leave a `tmp/` file behind, which [`Store::sweep_temp`] removes. Data being written
+/// by a step (spill files) is anonymous: unlinked from creation, it vanishes with the
+/// process however that ends.
 pub struct Store {
     blobs: PathBuf,
     tmp: PathBuf,
@@ -105,7 +109,10 @@ impl Store {
 
     /// Streams `reader` into the store; returns its digest and length.
     pub fn put(&self, mut reader: impl Read) -> Result<(Digest, u64)> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(store_err(&self.tmp))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(PUT_PREFIX)
+            .tempfile_in(&self.tmp)
+            .map_err(store_err(&self.tmp))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 128 * 1024];
         let mut len = 0u64;
@@ -149,11 +156,41 @@ impl Store {
     }
 
     /// An anonymous temp file in the store's directory, for file contents that are
-    /// being written and are too large to keep in memory.
+    /// being written and are too large to keep in memory. `tempfile_in` unlinks it at
+    /// creation (`O_TMPFILE` on Linux, delete-on-close on Windows), so no name ever
+    /// points at data a step wrote, and a killed process leaves nothing behind.
     pub(crate) fn spill_file(&self) -> Result<File> {
         tempfile::tempfile_in(&self.tmp).map_err(store_err(&self.tmp))
     }
+
+    /// Deletes every file left in the store's temp directory by processes that ended
+    /// in the middle of a [`Store::put`] (killed, crashed, or an older kiln whose spill
+    /// files had names). Returns how many were removed. Call it only while no other
+    /// process uses the store (kiln holds the cache lock exclusively): a live writer's
+    /// temp file would be deleted under it.
+    pub fn sweep_temp(&self) -> Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.tmp).map_err(store_err(&self.tmp))? {
+            let entry = entry.map_err(store_err(&self.tmp))?;
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let gone = if is_dir {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(store_err(&path)(e)),
+            }
+        }
+        Ok(removed)
+    }
 }
+
+/// Name prefix of the temp files [`Store::put`] writes before renaming them to a digest.
+const PUT_PREFIX: &str = ".put-";
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +214,27 @@ mod tests {
         assert!(store.contains(&d1));
         assert!(!store.contains(&Digest::of(b"other")));
         assert_eq!(Digest::from_hex(&d1.to_hex()), Some(d1));
+    }
+
+    #[test]
+    fn spill_files_have_no_name() {
+        let store = Store::temp().unwrap();
+        let mut f = store.spill_file().unwrap();
+        f.write_all(b"secret-spill-data").unwrap();
+        assert_eq!(fs::read_dir(&store.tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sweep_removes_leftover_temp_files() {
+        let store = Store::temp().unwrap();
+        // What a process killed inside `put` leaves: a named temp file.
+        fs::write(store.tmp.join(".put-abc123"), b"half a blob").unwrap();
+        fs::write(store.tmp.join(".tmpXYZ"), b"an old kiln's spill file").unwrap();
+        let (d, _) = store.put(&b"kept"[..]).unwrap();
+        assert_eq!(store.sweep_temp().unwrap(), 2);
+        assert_eq!(fs::read_dir(&store.tmp).unwrap().count(), 0);
+        assert!(store.contains(&d), "sweeping must not touch stored blobs");
+        assert_eq!(store.sweep_temp().unwrap(), 0);
     }
 
     #[test]

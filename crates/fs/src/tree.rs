@@ -167,6 +167,9 @@ pub struct Tree {
     /// Open handles of recently read blobs, so reading a big file in chunks does
     /// not reopen it for every chunk.
     blobs: Mutex<HashMap<Digest, Arc<File>>>,
+    /// A scratch tree (tmpfs, writable bind) never names its contents in the store:
+    /// large files stay in anonymous spill files, gone with the process however it ends.
+    scratch: bool,
 }
 
 /// Open blob handles kept per tree.
@@ -201,12 +204,23 @@ impl Tree {
             links: HashMap::new(),
             now: Timestamp::EPOCH,
             blobs: Mutex::new(HashMap::new()),
+            scratch: false,
         }
     }
 
     /// An empty tree (root 0755, 0:0).
     pub fn new(store: &Arc<Store>) -> Tree {
         Tree::from_snapshot(&Snapshot::empty(store))
+    }
+
+    /// An empty scratch tree for data that must never be at rest under a name (tmpfs
+    /// mounts, writable binds): file contents live in memory or in anonymous spill
+    /// files, never as store blobs, so nothing of them survives the process. It is not
+    /// meant to be snapshotted (a snapshot would store its large files as blobs).
+    pub fn scratch(store: &Arc<Store>) -> Tree {
+        let mut tree = Tree::new(store);
+        tree.scratch = true;
+        tree
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -869,6 +883,10 @@ impl Tree {
         let (data, len) = if head.len() <= INLINE_MAX {
             let len = head.len() as u64;
             (Data::Mem(head), len)
+        } else if self.scratch {
+            let mut file = self.store.spill_file()?;
+            let len = io::copy(&mut io::Cursor::new(head).chain(reader), &mut file)?;
+            (Data::Spill { file, len }, len)
         } else {
             let (digest, size) = self.store.put(io::Cursor::new(head).chain(reader))?;
             (Data::Stored(Content::Blob { digest, size }), size)

@@ -453,3 +453,37 @@ fn inode_numbers_are_deterministic() {
     assert_eq!(a, run());
     assert_eq!(a, vec![3, 4, 5]);
 }
+
+#[test]
+fn scratch_trees_never_name_their_contents_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut t = Tree::scratch(&store);
+    let root = t.root();
+    let f = t.create_file(root, b"big", 0o644, 0, 0).unwrap();
+    let body = vec![b's'; INLINE_MAX * 3];
+    assert_eq!(t.write_from(f, &body[..]).unwrap(), body.len() as u64);
+    let g = t.create_file(root, b"grown", 0o644, 0, 0).unwrap();
+    t.write_at(g, 0, &body).unwrap();
+    let mut back = vec![0; body.len()];
+    assert_eq!(t.read_at(f, 0, &mut back).unwrap(), body.len());
+    assert_eq!(back, body);
+    let names: Vec<_> = walkdir_files(dir.path());
+    assert!(names.is_empty(), "scratch data has names: {names:?}");
+}
+
+fn walkdir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -159,15 +159,16 @@ impl MountTable {
         self.insert(target, Mount::Host(Arc::new(HostDir { dir })))
     }
 
-    /// A writable bind (`rw`): the host directory is copied into a throwaway tree so
-    /// writes never reach the host and are discarded after the step.
+    /// A writable bind (`rw`): the host directory is copied into a throwaway scratch
+    /// tree so writes never reach the host and are discarded after the step; its large
+    /// files live in anonymous spill files, never as named store blobs.
     pub fn add_bind_rw(
         &mut self,
         target: &str,
         dir: &cap_std::fs::Dir,
         store: &Arc<Store>,
     ) -> Result<(), MountError> {
-        let mut tree = Tree::new(store);
+        let mut tree = Tree::scratch(store);
         let root = tree.root();
         super::host::copy_into_tree(dir, &mut tree, root).map_err(|e| MountError::Copy {
             target: target.to_owned(),
@@ -183,9 +184,13 @@ impl MountTable {
         self.insert(target, Mount::Tree(tree))
     }
 
-    /// An empty in-memory directory discarded with the table (`RUN --mount=type=tmpfs`).
+    /// An empty directory discarded with the table (`RUN --mount=type=tmpfs`): a scratch
+    /// tree, so files too large for memory live in anonymous spill files only.
     pub fn add_tmpfs(&mut self, target: &str, store: &Arc<Store>) -> Result<(), MountError> {
-        self.insert(target, Mount::Tree(Arc::new(Mutex::new(Tree::new(store)))))
+        self.insert(
+            target,
+            Mount::Tree(Arc::new(Mutex::new(Tree::scratch(store)))),
+        )
     }
 
     pub(crate) fn get(&self, path: &[Vec<u8>]) -> Option<&(Mount, u64)> {
