@@ -1,5 +1,6 @@
 //! Arithmetic expansion `$((...))`: evaluates brush-parser's arithmetic AST.
 
+use crate::limits::{self, LimitError, MAX_ARITH_DEPTH, MAX_ARITH_LEN};
 use brush_parser::ast::{
     ArithmeticExpr as E, ArithmeticTarget, BinaryOperator as B, UnaryAssignmentOperator as UA,
     UnaryOperator as U,
@@ -15,12 +16,35 @@ pub trait Vars {
 
 /// Parses and evaluates an already parameter-expanded arithmetic expression.
 pub fn eval_str(text: &str, vars: &mut dyn Vars) -> Result<i64, String> {
+    eval_at(text, vars, 0)
+}
+
+/// [`eval_str`] for the value of a variable `depth` references deep.
+fn eval_at(text: &str, vars: &mut dyn Vars, depth: u32) -> Result<i64, String> {
     if text.trim().is_empty() {
         return Ok(0);
     }
-    let expr = brush_parser::arithmetic::parse(text)
-        .map_err(|_| format!("arithmetic expression: expecting primary: \"{text}\""))?;
-    eval(&expr, vars)
+    if text.len() > MAX_ARITH_LEN {
+        return Err(too_complex(MAX_ARITH_LEN, "bytes"));
+    }
+    if depth > MAX_ARITH_DEPTH {
+        return Err(too_complex(
+            MAX_ARITH_DEPTH as usize,
+            "nested variable references",
+        ));
+    }
+    // The parse tree is evaluated and dropped (both recursive) on the parser's stack.
+    let run = || {
+        let expr = brush_parser::arithmetic::parse(text)
+            .map_err(|_| format!("arithmetic expression: expecting primary: \"{text}\""))?;
+        eval(&expr, vars, depth)
+    };
+    let levels = limits::arith_nesting(text);
+    limits::bounded_parse(levels, run).map_err(|e| e.to_string())?
+}
+
+fn too_complex(limit: usize, what: &'static str) -> String {
+    LimitError::Arith { limit, what }.to_string()
 }
 
 /// Parses an integer the way shells do: decimal, `0x` hex, leading-`0` octal.
@@ -47,18 +71,34 @@ fn var_name(t: &ArithmeticTarget) -> Result<&str, String> {
     }
 }
 
-fn read_var(name: &str, vars: &mut dyn Vars) -> Result<i64, String> {
+fn read_var(name: &str, vars: &mut dyn Vars, depth: u32) -> Result<i64, String> {
     match vars.get(name) {
         None => Ok(0),
         Some(v) if v.trim().is_empty() => Ok(0),
         Some(v) => match parse_int(&v) {
             Some(n) => Ok(n),
-            None => eval_str(&v, vars).map_err(|_| format!("Illegal number: {v}")),
+            None => eval_at(&v, vars, depth + 1).map_err(|e| {
+                if e.starts_with("arithmetic expression too complex") {
+                    e
+                } else {
+                    format!("Illegal number: {v}")
+                }
+            }),
         },
     }
 }
 
-fn eval(e: &E, vars: &mut dyn Vars) -> Result<i64, String> {
+/// Evaluates one node; each level keeps [`limits::RED_ZONE`] of stack free, since a
+/// long operator chain is a deep tree.
+fn eval(e: &E, vars: &mut dyn Vars, depth: u32) -> Result<i64, String> {
+    stacker::maybe_grow(limits::RED_ZONE, limits::STACK_SEGMENT, || {
+        eval_node(e, vars, depth)
+    })
+}
+
+fn eval_node(e: &E, vars: &mut dyn Vars, depth: u32) -> Result<i64, String> {
+    let eval = |e: &E, vars: &mut dyn Vars| eval(e, vars, depth);
+    let read_var = |n: &str, vars: &mut dyn Vars| read_var(n, vars, depth);
     Ok(match e {
         E::Literal(n) => *n,
         E::Reference(t) => read_var(var_name(t)?, vars)?,

@@ -441,16 +441,10 @@ impl Interp {
                 return Err(Flow::Exit(2));
             }
         };
-        let prog = match crate::interp::parse(&text) {
-            Ok(p) => p,
-            Err(e) => {
-                self.err(&e);
-                return Err(Flow::Exit(2));
-            }
-        };
+        let prog = self.parse_or_fail(&text)?;
         let saved =
             (args.len() > 1).then(|| std::mem::replace(&mut self.params, args[1..].to_vec()));
-        let r = self.run_program(&prog);
+        let r = self.nested(|s| s.run_program(&prog));
         if let Some(p) = saved {
             self.params = p;
         }
@@ -558,6 +552,13 @@ impl Interp {
         let mut eof = false;
         let mut b = [0u8; 1];
         loop {
+            // Each byte also costs a `(char, bool)` when the line is split.
+            if bytes.len().saturating_mul(9) > self.budget().memory() {
+                return Err(self.trip(crate::limits::LimitError::Memory {
+                    limit: self.budget().memory(),
+                    what: "a line read by `read`",
+                }));
+            }
             match input.read(&mut b) {
                 Ok(0) | Err(_) => {
                     eof = true;
@@ -587,7 +588,7 @@ impl Interp {
         let line = String::from_utf8_lossy(&bytes).into_owned();
         let chars: Vec<(char, bool)> = line
             .char_indices()
-            .map(|(i, c)| (c, escaped_at.contains(&i)))
+            .map(|(i, c)| (c, escaped_at.binary_search(&i).is_ok()))
             .collect();
         let values = split_read(&chars, &self.ifs(), names.len());
         for (n, v) in names.iter().zip(values) {

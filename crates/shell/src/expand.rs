@@ -12,6 +12,7 @@ use brush_parser::word::{
 use crate::host::{FileKind, OpenMode};
 use crate::interp::{Flow, Interp, parser_options};
 use crate::io::{self as sio, Endpoint};
+use crate::limits::LimitError;
 use crate::pattern::{self, PatChar, Pattern, Trim};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,7 +105,11 @@ impl crate::arith::Vars for Interp {
 
 impl Interp {
     fn parse_word(&self, word: &str) -> Result<Vec<WordPieceWithSource>, Flow> {
-        brush_parser::word::parse(word, &parser_options()).map_err(|e| {
+        let levels = crate::limits::parse_nesting(word);
+        let parsed = crate::limits::bounded_parse(levels, || {
+            brush_parser::word::parse(word, &parser_options())
+        });
+        parsed.map_err(|e| self.trip(e))?.map_err(|e| {
             self.err(&format!("bad substitution: {e}"));
             Flow::Exit(2)
         })
@@ -115,6 +120,10 @@ impl Interp {
         let mut out = Vec::new();
         for w in words {
             let pieces = self.word_pieces(&w.value, false)?;
+            // Splitting holds a word as one `PatChar` (8 bytes) per character.
+            let chars: usize = pieces.iter().map(|p| p.text.len()).sum();
+            let size = chars.saturating_mul(std::mem::size_of::<PatChar>());
+            self.check_memory(size, "a word being split into fields")?;
             for field in self.split_fields(&pieces) {
                 self.glob_field(&field, &mut out);
             }
@@ -142,7 +151,11 @@ impl Interp {
     /// Expands a here-document body (no quote processing, no splitting).
     pub fn expand_heredoc(&mut self, body: &str) -> Result<String, Flow> {
         let body = join_continuations(body);
-        let parsed = brush_parser::word::parse_heredoc(&body, &parser_options()).map_err(|e| {
+        let levels = crate::limits::parse_nesting(&body);
+        let parsed = crate::limits::bounded_parse(levels, || {
+            brush_parser::word::parse_heredoc(&body, &parser_options())
+        });
+        let parsed = parsed.map_err(|e| self.trip(e))?.map_err(|e| {
             self.err(&format!("bad substitution: {e}"));
             Flow::Exit(2)
         })?;
@@ -160,10 +173,15 @@ impl Interp {
         })
     }
 
+    /// Expands `word` into pieces; nested words (`${a:-${b:-…}}`) recurse here, so each
+    /// level keeps [`crate::limits::RED_ZONE`] of stack.
     fn word_pieces(&mut self, word: &str, dq: bool) -> Result<Vec<Piece>, Flow> {
         let parsed = self.parse_word(word)?;
         let mut out = Vec::new();
-        self.pieces(&parsed, dq, &mut out)?;
+        let red = crate::limits::RED_ZONE;
+        stacker::maybe_grow(red, crate::limits::STACK_SEGMENT, || {
+            self.pieces(&parsed, dq, &mut out)
+        })?;
         Ok(out)
     }
 
@@ -174,7 +192,12 @@ impl Interp {
         out: &mut Vec<Piece>,
     ) -> Result<(), Flow> {
         let q = |k: Kind| if dq { Kind::Quoted } else { k };
+        // Bytes of `out` so far, counted up to piece `counted`.
+        let (mut size, mut counted) = (0usize, 0usize);
         for p in parsed {
+            let new: usize = out[counted..].iter().map(|p| p.text.len()).sum();
+            (size, counted) = (size.saturating_add(new), out.len());
+            self.check_memory(size, "an expansion result")?;
             match &p.piece {
                 WordPiece::Text(t) => out.push(piece(t, q(Kind::Lit))),
                 WordPiece::SingleQuotedText(t) => out.push(piece(t, Kind::Quoted)),
@@ -225,21 +248,21 @@ impl Interp {
 
     /// Runs `$(src)` in a subshell and returns its output minus trailing newlines.
     fn command_subst(&mut self, src: &str) -> Result<String, Flow> {
-        let prog = match crate::interp::parse(src) {
-            Ok(p) => p,
-            Err(e) => {
-                self.err(&e);
-                return Err(Flow::Exit(2));
-            }
-        };
-        let cap = sio::Capture::new();
-        let mut sub = self.subshell();
+        let prog = self.parse_or_fail(src)?;
+        let cap = sio::Capture::with_limit(self.budget().memory());
+        let mut sub = self.subshell()?;
         sub.fds.insert(1, cap.clone());
-        let r = sub.run_program(&prog);
+        let r = sub.nested(|s| s.run_program(&prog));
         let st = sub.finish(r);
         drop(sub);
         self.cmdsub_status = Some(st);
         self.status = st;
+        if cap.overflowed() {
+            return Err(self.trip(LimitError::Memory {
+                limit: self.budget().memory(),
+                what: "the output of a $(…) command substitution",
+            }));
+        }
         let mut s = String::from_utf8_lossy(&cap.take()).into_owned();
         while s.ends_with('\n') {
             s.pop();
@@ -475,7 +498,14 @@ impl Interp {
                 let s = self.scalar_of(v);
                 let pat = Pattern::new(&self.expand_pattern(pattern)?);
                 let rep = self.sub_string(replacement.as_ref())?;
-                out.push(piece(replace(&s, &pat, &rep, match_kind), k));
+                let limit = self.budget().memory();
+                let Some(r) = replace(&s, &pat, &rep, match_kind, limit) else {
+                    return Err(self.trip(LimitError::Memory {
+                        limit,
+                        what: "a ${x//pattern/replacement} result",
+                    }));
+                };
+                out.push(piece(r, k));
             }
             PE::Substring { offset, length, .. } => {
                 let v = self.checked_param(param)?;
@@ -867,7 +897,14 @@ fn first_char_map(s: &str, upper: bool) -> String {
     }
 }
 
-fn replace(s: &str, pat: &Pattern, rep: &str, kind: &SubstringMatchKind) -> String {
+/// `${s/pat/rep}` and friends; `None` once the result would exceed `limit` bytes.
+fn replace(
+    s: &str,
+    pat: &Pattern,
+    rep: &str,
+    kind: &SubstringMatchKind,
+    limit: usize,
+) -> Option<String> {
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len();
     let splice = |st: usize, en: usize| -> String {
@@ -876,7 +913,7 @@ fn replace(s: &str, pat: &Pattern, rep: &str, kind: &SubstringMatchKind) -> Stri
         r.extend(&chars[en..]);
         r
     };
-    match kind {
+    Some(match kind {
         SubstringMatchKind::Prefix => match (0..=n).rev().find(|&e| pat.matches_chars(&chars[..e]))
         {
             Some(e) => splice(0, e),
@@ -897,6 +934,9 @@ fn replace(s: &str, pat: &Pattern, rep: &str, kind: &SubstringMatchKind) -> Stri
                 match pattern::find(&chars, pat, i, true) {
                     Some((st, en)) if en > st => {
                         out.push_str(rep);
+                        if out.len() > limit {
+                            return None;
+                        }
                         i = en;
                     }
                     _ => {
@@ -907,7 +947,7 @@ fn replace(s: &str, pat: &Pattern, rep: &str, kind: &SubstringMatchKind) -> Stri
             }
             out
         }
-    }
+    })
 }
 
 /// Removes backslash-newline pairs (line continuations in unquoted here-documents).

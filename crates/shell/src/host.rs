@@ -104,6 +104,9 @@ pub struct Spawn<'a> {
     pub umask: u32,
 }
 
+/// A place in the host's process budget (see [`Host::enter_process`]).
+pub type ProcessToken = Box<dyn Any + Send>;
+
 /// The interpreter's view of the step: see the module docs. Paths are absolute.
 pub trait Host: Send + Sync {
     /// Opens (or creates with mode `0o666 & !umask`) a file.
@@ -122,6 +125,13 @@ pub trait Host: Send + Sync {
     /// since builtin-only loops never reach the runtime's own deadline checks.
     fn deadline_passed(&self) -> bool {
         false
+    }
+    /// Takes a place in the step's process budget for a shell thread (pipeline stage,
+    /// background job), held until the returned token is dropped. `Ok(None)`: this host
+    /// has no budget of its own (the shell still bounds its threads). `Err` carries the
+    /// host's process limit.
+    fn enter_process(&self) -> Result<Option<ProcessToken>, u32> {
+        Ok(None)
     }
     /// A new pipe (reader, writer) that programs can use directly.
     fn pipe(&self) -> (Endpoint, Endpoint) {

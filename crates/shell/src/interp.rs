@@ -9,6 +9,7 @@ use brush_parser::ast;
 
 use crate::host::{Host, Resolved, Spawn};
 use crate::io::{self as sio, Endpoint};
+use crate::limits::{self, Budget, LimitError};
 
 /// Non-local control flow out of a command.
 #[derive(Debug)]
@@ -21,9 +22,6 @@ pub(crate) enum Flow {
 
 /// A command's exit status, or control flow leaving it.
 pub(crate) type Res = Result<i32, Flow>;
-
-/// Stack size for pipeline and background threads: the interpreter recurses on the AST.
-pub(crate) const THREAD_STACK: usize = 8 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Var {
@@ -41,6 +39,9 @@ pub(crate) struct Opts {
     pub noglob: bool,
     pub noclobber: bool,
 }
+
+/// A shell thread's place in the step's budgets (see `Interp::enter_thread`).
+type ThreadPlace = (limits::ThreadSlot, Option<crate::host::ProcessToken>);
 
 /// Background jobs belong to one shell: a subshell starts with none.
 #[derive(Default)]
@@ -78,6 +79,10 @@ pub(crate) struct Interp {
     pub export_unset: std::collections::BTreeSet<String>,
     /// Invoked as `bash`: builtins that differ between dash and bash (echo) follow bash.
     pub bash: bool,
+    /// Nesting level (see [`limits::MAX_NESTING`]).
+    pub depth: u32,
+    /// Bytes held by `vars` and saved call frames, against the step's memory budget.
+    pub held: limits::Held,
 }
 
 pub(crate) fn parser_options() -> brush_parser::ParserOptions {
@@ -88,11 +93,24 @@ pub(crate) fn parser_options() -> brush_parser::ParserOptions {
     }
 }
 
-/// Parses a script; the error is a one-line message.
-pub(crate) fn parse(src: &str) -> Result<ast::Program, String> {
-    let mut p =
-        brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());
-    p.parse_program().map_err(|e| format!("syntax error: {e}"))
+/// Why a script did not parse.
+#[derive(Debug)]
+pub(crate) enum ParseError {
+    /// brush-parser's message.
+    Syntax(String),
+    /// The script nests too deep to parse safely.
+    Limit(LimitError),
+}
+
+/// Parses a script on a stack big enough for its (bounded) nesting.
+pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
+    let parsed = limits::bounded_parse(limits::parse_nesting(src), || {
+        let mut p =
+            brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());
+        p.parse_program()
+            .map_err(|e| ParseError::Syntax(format!("syntax error: {e}")))
+    });
+    parsed.map_err(ParseError::Limit)?
 }
 
 fn is_shell_name(path: &str) -> bool {
@@ -171,7 +189,11 @@ impl Interp {
             getopts_char: 0,
             bash: false,
             export_unset: Default::default(),
+            held: limits::Held::new(Arc::new(Budget::new(limits::DEFAULT_MEMORY_LIMIT))),
+            depth: 0,
         };
+        let env_bytes = it.vars.iter().map(|(k, v)| k.len() + v.value.len()).sum();
+        it.held.add_unchecked(env_bytes);
         let _ = it.set_var("PWD", cwd.to_string());
         if it.get_var("IFS").is_none() {
             let _ = it.set_var("IFS", " \t\n".into());
@@ -184,10 +206,23 @@ impl Interp {
     }
 
     /// A copy of this shell for a subshell: same variables and functions, traps reset.
-    pub fn subshell(&self) -> Interp {
+    /// The copy's variables count against the step's memory budget too.
+    pub fn subshell(&self) -> Result<Interp, Flow> {
         let mut s = self.clone();
         s.traps.clear();
-        s
+        self.budget().check_used().map_err(|e| self.trip(e))?;
+        Ok(s)
+    }
+
+    /// A place for a new shell thread: one in the shell's own count and one in the
+    /// host's process budget, both held until the thread ends.
+    fn enter_thread(&self) -> Result<ThreadPlace, Flow> {
+        let slot = self.budget().enter_thread().map_err(|e| self.trip(e))?;
+        let token = self
+            .host
+            .enter_process()
+            .map_err(|limit| self.trip(LimitError::Processes { limit }))?;
+        Ok((slot, token))
     }
 
     /// A fresh shell process (`sh -c`, `#!` scripts): only exported variables survive.
@@ -196,7 +231,46 @@ impl Interp {
         let mut c = Interp::new(self.host.clone(), &env, &self.cwd, stdio);
         c.umask = self.umask;
         c.pids = self.pids.clone();
+        c.held.rebind(self.budget().clone());
+        c.depth = self.depth;
         c
+    }
+
+    // ---- bounds ------------------------------------------------------------------------
+
+    /// Records a bound the script hit as the step's fatal error, prints it once and ends
+    /// this shell; every other shell of the step stops at its next command.
+    pub fn trip(&self, e: LimitError) -> Flow {
+        let msg = e.to_string();
+        if self.budget().trip(e) {
+            self.err(&msg);
+        }
+        Flow::Exit(2)
+    }
+
+    /// Runs `f` one nesting level deeper, with [`limits::RED_ZONE`] of stack guaranteed.
+    pub fn nested(&mut self, f: impl FnOnce(&mut Self) -> Res) -> Res {
+        if self.depth >= limits::MAX_NESTING {
+            return Err(self.trip(LimitError::Nesting {
+                limit: limits::MAX_NESTING,
+            }));
+        }
+        self.depth += 1;
+        let r = stacker::maybe_grow(limits::RED_ZONE, limits::STACK_SEGMENT, || f(self));
+        self.depth -= 1;
+        r
+    }
+
+    /// Fails the step when `len` bytes of `what` exceed the memory budget.
+    pub fn check_memory(&self, len: usize, what: &'static str) -> Result<(), Flow> {
+        self.budget()
+            .check_memory(len, what)
+            .map_err(|e| self.trip(e))
+    }
+
+    /// The step's bounds.
+    pub fn budget(&self) -> &Arc<Budget> {
+        self.held.budget()
     }
 
     // ---- variables -------------------------------------------------------------------
@@ -205,7 +279,14 @@ impl Interp {
         self.vars.get(name).map(|v| v.value.as_str())
     }
 
+    /// Sets a variable without the read-only and memory checks (the shell's own).
     fn set_var_raw(&mut self, name: &str, value: String) {
+        let old = self
+            .vars
+            .get(name)
+            .map_or(0, |v| v.value.len() + name.len());
+        self.held.release(old);
+        self.held.add_unchecked(value.len() + name.len());
         match self.vars.get_mut(name) {
             Some(v) => v.value = value,
             None => {
@@ -226,6 +307,16 @@ impl Interp {
         if self.vars.get(name).is_some_and(|v| v.readonly) {
             return Err(format!("{name}: is read only"));
         }
+        let old = self
+            .vars
+            .get(name)
+            .map_or(0, |v| v.value.len() + name.len());
+        let grow = (value.len() + name.len()).saturating_sub(old);
+        if let Err(e) = self.budget().check_growth(grow) {
+            let msg = e.to_string();
+            self.budget().trip(e);
+            return Err(msg);
+        }
         if name == "OPTIND" {
             self.getopts_char = 0;
         }
@@ -237,9 +328,21 @@ impl Interp {
         if self.vars.get(name).is_some_and(|v| v.readonly) {
             return Err(format!("{name}: is read only"));
         }
-        self.vars.remove(name);
+        self.restore_var(name, None);
         self.export_unset.remove(name);
         Ok(())
+    }
+
+    /// Puts a saved variable back (or removes it), keeping `var_bytes` right.
+    pub fn restore_var(&mut self, name: &str, var: Option<Var>) {
+        let new = var.as_ref().map_or(0, |v| v.value.len() + name.len());
+        let old = match var {
+            Some(v) => self.vars.insert(name.to_string(), v),
+            None => self.vars.remove(name),
+        };
+        self.held
+            .release(old.map_or(0, |v| v.value.len() + name.len()));
+        self.held.add_unchecked(new);
     }
 
     pub fn ifs(&self) -> String {
@@ -339,13 +442,22 @@ impl Interp {
         Ok(st)
     }
 
+    /// `eval`, traps: parses and runs `src` one nesting level deeper.
     pub fn eval_string(&mut self, src: &str) -> Res {
+        let p = self.parse_or_fail(src)?;
+        self.nested(|s| s.run_program(&p))
+    }
+
+    /// Parses `src`; a syntax error ends this shell with status 2, a script nesting too
+    /// deep fails the step.
+    pub fn parse_or_fail(&self, src: &str) -> Result<ast::Program, Flow> {
         match parse(src) {
-            Ok(p) => self.run_program(&p),
-            Err(e) => {
+            Ok(p) => Ok(p),
+            Err(ParseError::Syntax(e)) => {
                 self.err(&e);
                 Err(Flow::Exit(2))
             }
+            Err(ParseError::Limit(e)) => Err(self.trip(e)),
         }
     }
 
@@ -353,7 +465,7 @@ impl Interp {
         let mut st = 0;
         for item in &list.0 {
             st = match item.1 {
-                ast::SeparatorOperator::Async => self.spawn_background(&item.0),
+                ast::SeparatorOperator::Async => self.spawn_background(&item.0)?,
                 ast::SeparatorOperator::Sequence => self.run_and_or(&item.0)?,
             };
             self.status = st;
@@ -361,15 +473,17 @@ impl Interp {
         Ok(st)
     }
 
-    fn spawn_background(&mut self, ao: &ast::AndOrList) -> i32 {
-        let mut sub = self.subshell();
+    fn spawn_background(&mut self, ao: &ast::AndOrList) -> Res {
+        let mut sub = self.subshell()?;
         // Without job control a background job's stdin is /dev/null (POSIX 2.9.3.1).
         sub.fds.insert(0, Arc::new(sio::Null));
         let ao = ao.clone();
         let pid = self.next_pid();
+        let place = self.enter_thread()?;
         let spawned = std::thread::Builder::new()
-            .stack_size(THREAD_STACK)
+            .stack_size(limits::THREAD_STACK)
             .spawn(move || {
+                let _place = place;
                 let r = sub.run_and_or(&ao);
                 sub.finish(r)
             });
@@ -377,12 +491,12 @@ impl Interp {
             Ok(h) => {
                 self.jobs.0.push((pid, h));
                 self.last_bg = Some(pid);
-                0
+                Ok(0)
             }
-            Err(e) => {
-                self.err(&format!("cannot fork: {e}"));
-                2
-            }
+            Err(e) => Err(self.trip(LimitError::Spawn {
+                what: "a background job",
+                reason: e.to_string(),
+            })),
         }
     }
 
@@ -449,54 +563,46 @@ impl Interp {
         let st = if p.seq.len() == 1 {
             self.run_command(&p.seq[0])?
         } else {
-            self.run_concurrent(&p.seq)
+            self.run_concurrent(&p.seq)?
         };
         Ok(if p.bang { (st == 0) as i32 } else { st })
     }
 
-    /// Every stage is a subshell on its own thread, connected by host pipes.
-    fn run_concurrent(&mut self, seq: &[ast::Command]) -> i32 {
+    /// Every stage is a subshell on its own thread, connected by host pipes; the last
+    /// runs on this thread.
+    fn run_concurrent(&mut self, seq: &[ast::Command]) -> Res {
         let last = seq.len() - 1;
         let pipefail = self.opts.pipefail;
         let statuses: Vec<i32> = std::thread::scope(|s| {
             let mut handles = Vec::new();
             let mut next_in: Option<Endpoint> = None;
-            let mut last_sub = None;
-            for (i, cmd) in seq.iter().enumerate() {
-                let mut sub = self.subshell();
-                if let Some(r) = next_in.take() {
-                    sub.fds.insert(0, r);
-                }
-                if i < last {
-                    let (r, w) = self.host.pipe();
-                    sub.fds.insert(1, w);
-                    next_in = Some(r);
-                    let spawned = std::thread::Builder::new()
-                        .stack_size(THREAD_STACK)
-                        .spawn_scoped(s, move || {
-                            let r = sub.run_command(cmd);
-                            sub.finish(r)
-                        });
-                    handles.push(spawned.map_err(|e| e.to_string()));
-                } else {
-                    last_sub = Some(sub);
+            let mut failed = None;
+            for cmd in &seq[..last] {
+                match self.spawn_stage(s, cmd, &mut next_in) {
+                    Ok(h) => handles.push(h),
+                    Err(f) => {
+                        failed = Some(f);
+                        break;
+                    }
                 }
             }
-            let mut out: Vec<i32> = Vec::new();
-            let last_status = last_sub.map(|mut sub| {
-                let r = sub.run_command(&seq[last]);
-                sub.finish(r)
-            });
-            for h in handles {
-                out.push(match h {
-                    Ok(h) => h.join().unwrap_or(1),
-                    Err(_) => 2,
-                });
-            }
-            out.push(last_status.unwrap_or(0));
-            out
-        });
-        if pipefail {
+            let last_status = match failed {
+                Some(f) => Err(f),
+                None => self.subshell().map(|mut sub| {
+                    if let Some(r) = next_in.take() {
+                        sub.fds.insert(0, r);
+                    }
+                    let r = sub.run_command(&seq[last]);
+                    sub.finish(r)
+                }),
+            };
+            // The stages see EOF or a broken pipe once the ends they talk to are gone.
+            drop(next_in);
+            let mut out: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap_or(1)).collect();
+            out.push(last_status?);
+            Ok(out)
+        })?;
+        Ok(if pipefail {
             statuses
                 .iter()
                 .rev()
@@ -505,13 +611,50 @@ impl Interp {
                 .unwrap_or(0)
         } else {
             statuses[last]
+        })
+    }
+
+    /// Starts one pipeline stage on its own thread, reading `next_in` and leaving the
+    /// read end of its output pipe there for the next stage.
+    fn spawn_stage<'s, 'e>(
+        &self,
+        scope: &'s std::thread::Scope<'s, 'e>,
+        cmd: &'e ast::Command,
+        next_in: &mut Option<Endpoint>,
+    ) -> Result<std::thread::ScopedJoinHandle<'s, i32>, Flow> {
+        let mut sub = self.subshell()?;
+        if let Some(r) = next_in.take() {
+            sub.fds.insert(0, r);
         }
+        let (r, w) = self.host.pipe();
+        sub.fds.insert(1, w);
+        *next_in = Some(r);
+        let place = self.enter_thread()?;
+        std::thread::Builder::new()
+            .stack_size(limits::THREAD_STACK)
+            .spawn_scoped(scope, move || {
+                let _place = place;
+                let r = sub.run_command(cmd);
+                sub.finish(r)
+            })
+            .map_err(|e| {
+                self.trip(LimitError::Spawn {
+                    what: "a pipeline stage",
+                    reason: e.to_string(),
+                })
+            })
     }
 
     pub fn run_command(&mut self, cmd: &ast::Command) -> Res {
+        // A bound hit anywhere in the step ends every shell of it.
+        if self.budget().tripped().is_some() {
+            return Err(Flow::Exit(2));
+        }
         match cmd {
             ast::Command::Simple(sc) => self.run_simple(sc),
-            ast::Command::Compound(cc, redirs) => self.run_compound_redirected(cc, redirs.as_ref()),
+            ast::Command::Compound(cc, redirs) => {
+                self.nested(|s| s.run_compound_redirected(cc, redirs.as_ref()))
+            }
             ast::Command::Function(fd) => {
                 self.funcs
                     .insert(fd.fname.value.clone(), Arc::new(fd.body.clone()));
@@ -546,7 +689,7 @@ impl Interp {
         match cc {
             C::BraceGroup(b) => self.run_list(&b.list),
             C::Subshell(s) => {
-                let mut sub = self.subshell();
+                let mut sub = self.subshell()?;
                 let r = sub.run_list(&s.list);
                 Ok(sub.finish(r))
             }
@@ -827,14 +970,7 @@ impl Interp {
         }
         let r = f(self);
         for (n, old) in saved.into_iter().rev() {
-            match old {
-                Some(v) => {
-                    self.vars.insert(n, v);
-                }
-                None => {
-                    self.vars.remove(&n);
-                }
-            }
+            self.restore_var(&n, old);
         }
         r
     }
@@ -848,17 +984,10 @@ impl Interp {
         let saved_loop = std::mem::replace(&mut self.loop_depth, 0);
         self.locals.push(Vec::new());
         self.func_depth += 1;
-        let r = self.run_compound_redirected(&body.0, body.1.as_ref());
+        let r = self.nested(|s| s.run_compound_redirected(&body.0, body.1.as_ref()));
         self.func_depth -= 1;
         for (n, old) in self.locals.pop().unwrap_or_default().into_iter().rev() {
-            match old {
-                Some(v) => {
-                    self.vars.insert(n, v);
-                }
-                None => {
-                    self.vars.remove(&n);
-                }
-            }
+            self.restore_var(&n, old);
         }
         self.loop_depth = saved_loop;
         self.params = saved_params;
@@ -875,15 +1004,17 @@ impl Interp {
     pub fn run_external(&mut self, argv: &[String], avals: &[(String, String)]) -> Res {
         let name = argv[0].as_str();
         if is_shell_name(name) {
-            let mut child = self.child(self.stdio());
-            child.bash = name.rsplit('/').next() == Some("bash");
-            for (k, v) in avals {
-                child.set_var_raw(k, v.clone());
-                if let Some(var) = child.vars.get_mut(k) {
-                    var.exported = true;
+            return self.nested(|s| {
+                let mut child = s.child(s.stdio());
+                child.bash = name.rsplit('/').next() == Some("bash");
+                for (k, v) in avals {
+                    child.set_var_raw(k, v.clone());
+                    if let Some(var) = child.vars.get_mut(k) {
+                        var.exported = true;
+                    }
                 }
-            }
-            return Ok(child.run_shell_args(&argv[1..]));
+                Ok(child.run_shell_args(&argv[1..]))
+            });
         }
         let path_var = self
             .get_var("PATH")
@@ -900,7 +1031,13 @@ impl Interp {
                     stdio: self.stdio(),
                     umask: self.umask,
                 };
-                match self.host.spawn(spawn) {
+                // The runtime (and a guest spawning commands back into the shell) runs on
+                // this stack.
+                let host = self.host.clone();
+                let r = stacker::maybe_grow(limits::SPAWN_RED_ZONE, limits::STACK_SEGMENT, || {
+                    host.spawn(spawn)
+                });
+                match r {
                     Ok(st) => Ok(st),
                     Err(e) => {
                         self.err(&format!("{name}: {}", io_message(&e)));
@@ -1028,12 +1165,9 @@ impl Interp {
             let _ = sio::read_to_end(&self.fd(0), &mut b);
             String::from_utf8_lossy(&b).into_owned()
         };
-        match parse(&src) {
+        match self.parse_or_fail(&src) {
             Ok(p) => self.run_toplevel(&p),
-            Err(e) => {
-                self.err(&e);
-                2
-            }
+            Err(_) => 2,
         }
     }
 }

@@ -109,24 +109,44 @@ impl Stream for Bytes {
     }
 }
 
-/// An unbounded write-only buffer (command substitution output, test capture).
-#[derive(Default)]
+/// A write-only buffer (command substitution output, test capture), optionally bounded.
 pub struct Capture {
     data: Mutex<Vec<u8>>,
+    limit: usize,
+    overflowed: std::sync::atomic::AtomicBool,
 }
 impl Capture {
-    /// A new empty capture buffer.
+    /// A new empty capture buffer with no bound (tests).
     pub fn new() -> Arc<Capture> {
-        Arc::new(Capture::default())
+        Capture::with_limit(usize::MAX)
+    }
+    /// A capture that keeps at most `limit` bytes: a write past it is refused as a
+    /// broken pipe (so builtins stop writing) and marks the capture as overflowed.
+    pub fn with_limit(limit: usize) -> Arc<Capture> {
+        Arc::new(Capture {
+            data: Mutex::new(Vec::new()),
+            limit,
+            overflowed: Default::default(),
+        })
     }
     /// Takes the bytes written so far.
     pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.data.lock())
     }
+    /// True once a write went past the limit (the output is incomplete).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 impl Stream for Capture {
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.data.lock().extend_from_slice(buf);
+        let mut data = self.data.lock();
+        if data.len().saturating_add(buf.len()) > self.limit {
+            self.overflowed
+                .store(true, std::sync::atomic::Ordering::Release);
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        data.extend_from_slice(buf);
         Ok(buf.len())
     }
 }

@@ -15,6 +15,8 @@ mod expand;
 pub mod host;
 mod interp;
 pub mod io;
+pub mod limits;
+pub mod memhost;
 mod pattern;
 mod printf;
 mod test_cmd;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 
 pub use host::{FileKind, FileStat, Host, OpenMode, Program, Resolved, Spawn};
 pub use io::Endpoint;
+pub use limits::LimitError;
 #[cfg(feature = "runtime")]
 pub use vm::RuntimeHost;
 
@@ -51,6 +54,9 @@ pub enum ShellError {
     /// Exec-form `RUN []` with no arguments.
     #[error("empty command")]
     EmptyCommand,
+    /// The script hit one of the shell's bounds (see [`limits`]).
+    #[error("shell: {0}")]
+    Limit(#[from] LimitError),
 }
 
 /// How a shell starts.
@@ -68,6 +74,8 @@ pub struct ShellOptions {
     pub stderr: Endpoint,
     /// File creation mask.
     pub umask: u32,
+    /// Bytes of shell values the step may hold (see [`limits::DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: usize,
 }
 
 impl Default for ShellOptions {
@@ -79,6 +87,7 @@ impl Default for ShellOptions {
             stdout: Arc::new(io::Null),
             stderr: Arc::new(io::Null),
             umask: 0o022,
+            memory_limit: limits::DEFAULT_MEMORY_LIMIT,
         }
     }
 }
@@ -98,6 +107,9 @@ impl Shell {
             [opts.stdin, opts.stdout, opts.stderr],
         );
         interp.umask = opts.umask;
+        interp
+            .held
+            .rebind(Arc::new(limits::Budget::new(opts.memory_limit)));
         Shell { interp }
     }
 
@@ -120,8 +132,21 @@ impl Shell {
 
     /// Runs a `RUN` script like `/bin/sh -c script`.
     pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
-        let prog = interp::parse(script).map_err(ShellError::Syntax)?;
-        Ok(ExitStatus(self.interp.run_toplevel(&prog)))
+        let prog = interp::parse(script).map_err(|e| match e {
+            interp::ParseError::Syntax(m) => ShellError::Syntax(m),
+            interp::ParseError::Limit(l) => ShellError::Limit(l),
+        })?;
+        let status = self.interp.run_toplevel(&prog);
+        self.limit_hit()?;
+        Ok(ExitStatus(status))
+    }
+
+    /// The bound the script hit, if any: the step fails with it whatever its status.
+    fn limit_hit(&self) -> Result<(), ShellError> {
+        match self.interp.budget().tripped() {
+            Some(e) => Err(ShellError::Limit(e.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Runs exec-form `RUN ["prog", "arg"]`: no shell processing, but `sh -c` in it comes
@@ -131,7 +156,9 @@ impl Shell {
             return Err(ShellError::EmptyCommand);
         }
         let r = self.interp.run_external(argv, &[]);
-        Ok(ExitStatus(self.interp.finish(r)))
+        let status = self.interp.finish(r);
+        self.limit_hit()?;
+        Ok(ExitStatus(status))
     }
 }
 

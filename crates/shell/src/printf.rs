@@ -121,9 +121,18 @@ pub fn run(sh: &mut Interp, args: &[String]) -> Res {
         if format_once(sh, &fmt, rest, &mut ai, &mut out, &mut bad) {
             break;
         }
+        if out.len() > sh.budget().memory() {
+            break;
+        }
         if ai >= rest.len() || ai == start_ai {
             break;
         }
+    }
+    if out.len() > sh.budget().memory() {
+        return Err(sh.trip(crate::limits::LimitError::Memory {
+            limit: sh.budget().memory(),
+            what: "printf's output",
+        }));
     }
     sh.out(out.as_bytes())?;
     Ok(bad as i32)
@@ -145,8 +154,14 @@ fn format_once(
         }
         a
     };
+    // Widths and precisions never build more than the memory budget; `run` fails once
+    // the output passes it.
+    let limit = sh.budget().memory();
     let mut i = 0;
     while i < fmt.len() {
+        if out.len() > limit {
+            return true;
+        }
         let c = fmt[i];
         if c == '\\' {
             let mut j = i + 1;
@@ -209,10 +224,15 @@ fn format_once(
             }
             (st < *i).then(|| fmt[st..*i].iter().collect::<String>().parse().unwrap_or(0))
         };
-        sp.width = read_num(&mut i, ai);
+        // One byte past the budget is enough for `run` to report it.
+        sp.width = read_num(&mut i, ai).map(|w| w.min(limit.saturating_add(1)));
         if i < fmt.len() && fmt[i] == '.' {
             i += 1;
-            sp.prec = Some(read_num(&mut i, ai).unwrap_or(0));
+            sp.prec = Some(
+                read_num(&mut i, ai)
+                    .unwrap_or(0)
+                    .min(limit.saturating_add(1)),
+            );
         }
         let Some(&conv) = fmt.get(i) else {
             out.push('%');

@@ -301,6 +301,13 @@ impl Host for RuntimeHost {
             .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
+    fn enter_process(&self) -> Result<Option<crate::host::ProcessToken>, u32> {
+        match self.limits.enter("sh") {
+            Ok(slot) => Ok(Some(Box::new(slot))),
+            Err(_) => Err(self.limits.processes),
+        }
+    }
+
     fn pipe(&self) -> (Endpoint, Endpoint) {
         let (r, w) = kiln_runtime::pipe();
         (Arc::new(RtPipeRead(Arc::new(r))), Arc::new(RtPipeWrite(w)))
