@@ -61,6 +61,15 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Whether a compiled module may be written to the on-disk cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Persist {
+    /// Bundled tools, embedder-provided bytes and committed files of the step's tree.
+    Yes,
+    /// Anything a step could have derived from a secret: compiled in memory only.
+    MemoryOnly,
+}
+
 /// A module ready to instantiate, with the digest it is cached under.
 #[derive(Clone)]
 pub(crate) struct Loaded {
@@ -118,9 +127,14 @@ impl Runtime {
     }
 
     /// Compiles (or fetches from the caches) the module with these bytes.
-    pub(crate) fn load(&self, name: &str, bytes: &[u8]) -> Result<Loaded, RuntimeError> {
+    pub(crate) fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        persist: Persist,
+    ) -> Result<Loaded, RuntimeError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
-        self.load_with_digest(name, bytes, digest)
+        self.load_with_digest(name, bytes, digest, persist)
     }
 
     /// Like [`Runtime::load`] when the digest is already known (bundled modules), so a
@@ -130,6 +144,7 @@ impl Runtime {
         name: &str,
         bytes: &[u8],
         digest: [u8; 32],
+        persist: Persist,
     ) -> Result<Loaded, RuntimeError> {
         if let Some(pre) = self.inner.modules.lock().get(&digest) {
             return Ok(Loaded { pre: pre.clone() });
@@ -140,7 +155,7 @@ impl Runtime {
                 reason: "no WebAssembly magic number".into(),
             });
         }
-        let module = self.compile_cached(name, bytes, &digest)?;
+        let module = self.compile_cached(name, bytes, &digest, persist)?;
         let pre =
             self.inner
                 .linker
@@ -158,8 +173,9 @@ impl Runtime {
         name: &str,
         bytes: &[u8],
         digest: &[u8; 32],
+        persist: Persist,
     ) -> Result<Module, RuntimeError> {
-        let disk = self.inner.disk.as_ref();
+        let disk = self.inner.disk.as_ref().filter(|_| persist == Persist::Yes);
         if let Some(m) = disk.and_then(|d| d.load(&self.inner.engine, digest)) {
             return Ok(m);
         }
@@ -178,7 +194,7 @@ impl Runtime {
     /// command of a build does not pay for it. Safe to call from a background thread.
     pub fn precompile_bundled(&self) -> Result<(), RuntimeError> {
         for m in crate::bundled::modules() {
-            self.load_with_digest(m.name, m.bytes, m.sha256)?;
+            self.load_with_digest(m.name, m.bytes, m.sha256, Persist::Yes)?;
         }
         Ok(())
     }
@@ -227,7 +243,7 @@ mod tests {
         let bytes = module_bytes();
         Runtime::new(config.clone())
             .unwrap()
-            .load("m", &bytes)
+            .load("m", &bytes, Persist::Yes)
             .unwrap();
         let [file] = cwasm_files(dir.path()).try_into().unwrap();
         let good = std::fs::read(&file).unwrap();
@@ -237,7 +253,7 @@ mod tests {
         std::fs::write(&file, &bad).unwrap();
         // A fresh runtime (no in-memory module) must not run the planted bytes.
         let rt = Runtime::new(config).unwrap();
-        rt.load("m", &bytes).unwrap();
+        rt.load("m", &bytes, Persist::Yes).unwrap();
         assert_eq!(
             std::fs::read(&file).unwrap(),
             good,
@@ -249,7 +265,7 @@ mod tests {
     fn multi_memory_modules_are_refused() {
         let rt = Runtime::new(RuntimeConfig::default()).unwrap();
         let wat = r#"(module (memory 1) (memory 1) (func (export "_start")))"#;
-        let Err(err) = rt.load("mm", &wat::parse_str(wat).unwrap()) else {
+        let Err(err) = rt.load("mm", &wat::parse_str(wat).unwrap(), Persist::Yes) else {
             panic!("a module with two memories compiled");
         };
         assert!(err.to_string().contains("multiple memories"), "{err}");

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::engine::Runtime;
+use sha2::{Digest as _, Sha256};
+
+use crate::engine::{Persist, Runtime};
 use crate::error::{Errno, RuntimeError};
 use crate::process::{ExitStatus, Limits, NetworkPolicy, ProcessSpec, Program};
 use crate::stdio::Stdio;
@@ -72,7 +74,8 @@ impl Runtime {
         let _slot = spec.limits.enter(&program)?;
         let mut argv = spec.argv;
         let loaded = match &spec.program {
-            Program::Module { name, bytes } => self.load(name, bytes)?,
+            // Bytes the embedder chose: it vouches for them, so they may be cached.
+            Program::Module { name, bytes } => self.load(name, bytes, Persist::Yes)?,
             Program::Bundled(tool) => {
                 let t = crate::bundled::lookup(tool).ok_or_else(|| RuntimeError::Spec {
                     program: tool.clone(),
@@ -82,11 +85,19 @@ impl Runtime {
                     Some(a) => *a = t.argv0().to_owned(),
                     None => argv.push(t.argv0().to_owned()),
                 }
-                self.load_with_digest(t.module.name, t.module.bytes, t.module.sha256)?
+                self.load_with_digest(t.module.name, t.module.bytes, t.module.sha256, Persist::Yes)?
             }
             Program::Path(path) => {
-                let bytes = read_program(vfs, &spec.cwd, path)?;
-                self.load(path, &bytes)?
+                let (bytes, committed) = read_program(vfs, &spec.cwd, path)?;
+                // Only the exact bytes of a base-image or committed-layer file may be
+                // compiled into the on-disk cache; anything the step wrote (perhaps
+                // from a secret) or a mount holds is compiled in memory only.
+                let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                let persist = match committed {
+                    Some(c) if c.as_bytes() == &digest => Persist::Yes,
+                    _ => Persist::MemoryOnly,
+                };
+                self.load_with_digest(path, &bytes, digest, persist)?
             }
         };
         let mut env: Vec<Vec<u8>> = spec
@@ -218,7 +229,13 @@ fn clone_limit_error(e: &RuntimeError, program: &str) -> RuntimeError {
     }
 }
 
-fn read_program(vfs: &Vfs, cwd: &str, path: &str) -> Result<Vec<u8>, RuntimeError> {
+/// A program file's bytes, and the digest its content has in the step's snapshot (see
+/// [`crate::vfs::VfsFile::snapshot_digest`]).
+fn read_program(
+    vfs: &Vfs,
+    cwd: &str,
+    path: &str,
+) -> Result<(Vec<u8>, Option<kiln_fs::Digest>), RuntimeError> {
     let load_err = |errno: Errno| RuntimeError::Load {
         program: path.to_owned(),
         errno,
@@ -243,5 +260,5 @@ fn read_program(vfs: &Vfs, cwd: &str, path: &str) -> Result<Vec<u8>, RuntimeErro
         done += n;
     }
     bytes.truncate(done);
-    Ok(bytes)
+    Ok((bytes, f.snapshot_digest()))
 }

@@ -81,3 +81,66 @@ fn a_read_write_fd_still_writes() {
     assert_eq!(code, 0);
     assert_eq!(body, b"xriginal");
 }
+
+/// A trivial WASI command; `tag` makes its bytes (and digest) unique.
+fn tagged_module(tag: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module (memory (export "memory") 1) (data (i32.const 0) "{tag}")
+             (func (export "_start")))"#
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+fn cwasm_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        })
+        .count()
+}
+
+fn vfs_write(vfs: &kiln_runtime::Vfs, path: &str, bytes: &[u8]) {
+    let opts = kiln_runtime::OpenOptions::write_truncate();
+    let Ok(kiln_runtime::Opened::File(f)) = vfs.open(b"/", path.as_bytes(), &opts) else {
+        panic!("cannot open {path} for writing")
+    };
+    assert_eq!(f.write(bytes).unwrap(), bytes.len());
+}
+
+fn run_path(rt: &kiln_runtime::Runtime, vfs: &kiln_runtime::Vfs, path: &str) {
+    let program = kiln_runtime::Program::Path(path.into());
+    let status = rt.run(vfs, spec(program, &[path], "/")).unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn only_committed_modules_reach_the_disk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
+        cache_dir: Some(dir.path().into()),
+        realtime_epoch: 0,
+    })
+    .unwrap();
+    let store = store();
+    let tree = new_tree(&store);
+    write_file(&tree, "/committed.wasm", &tagged_module("committed"));
+    write_file(&tree, "/changed.wasm", &tagged_module("before"));
+    let snap = tree.lock().snapshot().unwrap();
+    let tree: kiln_runtime::SharedTree =
+        Arc::new(parking_lot::Mutex::new(kiln_fs::Tree::from_snapshot(&snap)));
+    // During the step: a new module, a changed one, one on a tmpfs mount.
+    let mut mounts = MountTable::new();
+    mounts.add_tmpfs("/t", &store).unwrap();
+    let vfs = vfs_with(&tree, mounts);
+    vfs_write(&vfs, "/new.wasm", &tagged_module("from-a-secret"));
+    vfs_write(&vfs, "/changed.wasm", &tagged_module("after"));
+    vfs_write(&vfs, "/t/m.wasm", &tagged_module("on-tmpfs"));
+    for p in ["/new.wasm", "/changed.wasm", "/t/m.wasm"] {
+        run_path(&rt, &vfs, p);
+        assert_eq!(cwasm_count(dir.path()), 0, "{p} was cached on disk");
+    }
+    run_path(&rt, &vfs, "/committed.wasm");
+    assert_eq!(cwasm_count(dir.path()), 1, "a committed module is cached");
+}

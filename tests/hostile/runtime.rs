@@ -143,3 +143,69 @@ fn writable_bind_and_tmpfs_data_never_rests_in_the_cache() {
     assert!(text(&out.stdout).contains("262167") || text(&out.stderr).contains("262167"));
     assert_eq!(find_in_tree(&ws.cache(), MARKER.as_bytes()), None);
 }
+
+/// A WASI command (one memory, an empty `_start`) whose data segment holds `data`:
+/// compiled code embeds it, so a cached `.cwasm` of it would hold these bytes.
+fn module_with_data(data: &[u8]) -> Vec<u8> {
+    fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![id];
+        leb(&mut s, body.len());
+        s.extend(body);
+        s
+    }
+    fn leb(out: &mut Vec<u8>, mut n: usize) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    m.extend(section(1, &[0x01, 0x60, 0x00, 0x00]));
+    m.extend(section(3, &[0x01, 0x00]));
+    m.extend(section(5, &[0x01, 0x00, 0x01]));
+    let mut exports = vec![0x02, 0x06];
+    exports.extend(b"memory");
+    exports.extend([0x02, 0x00, 0x06]);
+    exports.extend(b"_start");
+    exports.extend([0x00, 0x00]);
+    m.extend(section(7, &exports));
+    m.extend(section(10, &[0x01, 0x02, 0x00, 0x0b]));
+    let mut seg = vec![0x01, 0x00, 0x41, 0x00, 0x0b];
+    leb(&mut seg, data.len());
+    seg.extend(data);
+    m.extend(section(11, &seg));
+    m
+}
+
+#[test]
+fn a_module_built_from_a_secret_is_never_cached_on_disk() {
+    const MARKER: &[u8] = b"module-secret-3e8a61f0c2";
+    let ws = Workspace::new();
+    let modules = private_module_cache(&ws);
+    let secret = ws.path("secret-m");
+    std::fs::write(&secret, module_with_data(&MARKER.repeat(4))).expect("secret file");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=m cp /run/secrets/m /m.wasm && chmod +x /m.wasm \
+         && /m.wasm && rm /m.wasm && echo ran-module-$((6 * 7))\n",
+    );
+    let out = ws
+        .kiln()
+        .env("KILN_MODULE_CACHE", &modules)
+        .args(["build", "--progress", "plain", "--secret"])
+        .arg(format!("id=m,src={}", secret.display()))
+        .arg(ws.context())
+        .output()
+        .expect("run kiln");
+    assert_ok(&out);
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(log.contains("ran-module-42"), "{log}");
+    assert_eq!(find_in_tree(&modules, MARKER), None);
+    assert_eq!(find_in_tree(&ws.cache(), MARKER), None);
+}

@@ -896,6 +896,18 @@ impl Tree {
         Ok(len)
     }
 
+    /// The digest of a regular file's content as the snapshot this tree was opened
+    /// from (or last frozen into) holds it, whatever has happened to the file since;
+    /// `None` for a file created since then. A caller that read bytes whose digest
+    /// equals this knows they come from the base image or a committed layer.
+    pub fn snapshot_digest(&self, ino: Ino) -> Result<Option<Digest>> {
+        let inode = self.get(ino)?;
+        Ok(match inode.origin.as_deref().map(|n| &n.kind) {
+            Some(Kind::File(c)) => Some(c.digest()),
+            _ => None,
+        })
+    }
+
     /// A reader over the current contents of a regular file. For a file being
     /// written through a spill file, later writes may show through.
     pub fn open_read(&self, ino: Ino) -> Result<ContentReader> {

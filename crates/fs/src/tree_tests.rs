@@ -487,3 +487,34 @@ fn walkdir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn snapshot_digest_is_the_committed_content() {
+    let mut t = tree();
+    let root = t.root();
+    let f = t.create_file(root, b"f", 0o755, 0, 0).unwrap();
+    t.write_at(f, 0, b"committed").unwrap();
+    assert_eq!(
+        t.snapshot_digest(f).unwrap(),
+        None,
+        "new file has no origin"
+    );
+    let snap = t.snapshot().unwrap();
+    let mut t = Tree::from_snapshot(&snap);
+    let f = path(&mut t, "/f");
+    let committed = Some(Digest::of(b"committed"));
+    assert_eq!(t.snapshot_digest(f).unwrap(), committed);
+    // Changing the file does not change what the snapshot holds.
+    t.write_at(f, 0, b"CHANGED").unwrap();
+    assert_eq!(t.snapshot_digest(f).unwrap(), committed);
+    assert_ne!(Digest::of(&read_all(&t, f)), committed.unwrap());
+    let g = t.create_file(root, b"g", 0o755, 0, 0).unwrap();
+    t.rename(root, b"g", root, b"f").unwrap();
+    let f = path(&mut t, "/f");
+    assert_eq!(f, g);
+    assert_eq!(
+        t.snapshot_digest(f).unwrap(),
+        None,
+        "replaced by a new file"
+    );
+}

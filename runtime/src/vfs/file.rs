@@ -217,6 +217,18 @@ impl VfsFile {
         }
     }
 
+    /// The digest of this file's content in the snapshot the step's tree was opened
+    /// from, if it is a file of the step's own tree that existed then. Files of mounts
+    /// (secrets, binds, tmpfs, caches) and files created during the step have none.
+    pub(crate) fn snapshot_digest(&self) -> Option<kiln_fs::Digest> {
+        match &self.inner.node {
+            FileNode::Tree { tree, ino, dev } if *dev == super::ROOT_DEV => {
+                tree.lock().snapshot_digest(*ino).ok().flatten()
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn file_type(&self) -> FileType {
         match &self.inner.node {
             FileNode::Tree { tree, ino, .. } => tree
