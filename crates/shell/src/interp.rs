@@ -560,10 +560,11 @@ impl Interp {
     }
 
     fn run_pipeline(&mut self, p: &ast::Pipeline) -> Res {
-        let st = if p.seq.len() == 1 {
-            self.run_command(&p.seq[0])?
-        } else {
-            self.run_concurrent(&p.seq)?
+        // brush-parser accepts a lone `!` as an empty pipeline: it runs nothing.
+        let st = match p.seq.len() {
+            0 => 0,
+            1 => self.run_command(&p.seq[0])?,
+            _ => self.run_concurrent(&p.seq)?,
         };
         Ok(if p.bang { (st == 0) as i32 } else { st })
     }
