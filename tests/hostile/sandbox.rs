@@ -224,7 +224,7 @@ fn add_url_redirect_to_a_host_outside_allow_host_is_refused() {
     let ws = Workspace::new();
     ws.write(
         "Dockerfile",
-        &format!("FROM scratch\nADD {} /f\n", server.url("/to-localhost")),
+        format!("FROM scratch\nADD {} /f\n", server.url("/to-localhost")),
     );
     let out = ws.build(&["--allow-host", "127.0.0.1"]);
     assert_fails_with(&out, "host \"localhost\" is not in --allow-host");
@@ -236,7 +236,7 @@ fn add_url_userinfo_does_not_hide_the_real_host() {
     let server = RouteServer::start(routes(0));
     let ws = Workspace::new();
     let url = format!("http://allowed:x@127.0.0.1:{}/file.txt", server.port);
-    ws.write("Dockerfile", &format!("FROM scratch\nADD {url} /f\n"));
+    ws.write("Dockerfile", format!("FROM scratch\nADD {url} /f\n"));
     let out = ws.build(&["--allow-host", "allowed"]);
     assert_fails_with(&out, "host \"127.0.0.1\" is not in --allow-host");
     assert_eq!(server.requested(), Vec::<String>::new());
@@ -255,7 +255,7 @@ fn add_url_follows_allowed_redirects_and_stops_loops() {
     // is a query, never a wildcard: `/f` is a file, not a directory for several sources.
     ws.write(
         "Dockerfile",
-        &format!(
+        format!(
             "FROM scratch\nADD {} /f\nADD {} /g\nRUN test \"$(cat /f)\" = {} && test \"$(cat /g)\" = \"$(cat /f)\"\n",
             server.url("/hop"),
             server.url("/file.txt?sig=a*b"),
@@ -270,7 +270,7 @@ fn add_url_follows_allowed_redirects_and_stops_loops() {
 
     ws.write(
         "Dockerfile",
-        &format!("FROM scratch\nADD {} /f\n", server.url("/loop")),
+        format!("FROM scratch\nADD {} /f\n", server.url("/loop")),
     );
     let out = ws.build(&["--allow-host", "127.0.0.1"]);
     assert_fails_with(&out, "more than 10 redirects");
@@ -283,9 +283,127 @@ fn add_url_redirect_with_network_none_is_refused() {
     let ws = Workspace::new();
     ws.write(
         "Dockerfile",
-        &format!("FROM scratch\nADD {} /f\n", server.url("/hop")),
+        format!("FROM scratch\nADD {} /f\n", server.url("/hop")),
     );
     let out = ws.build(&["--network", "none"]);
     assert_fails_with(&out, "the build has no network (--network=none)");
     assert_eq!(server.requested(), Vec::<String>::new());
+}
+
+// --- 2. Host image layouts come from the command line, never from a Dockerfile ----------
+
+/// Builds a small image and exports it as an OCI layout directory; returns its path.
+fn layout_with_marker(ws: &Workspace) -> std::path::PathBuf {
+    ws.write("marker.txt", "from-the-layout");
+    ws.write("Dockerfile", "FROM scratch\nCOPY marker.txt /marker.txt\n");
+    let dest = ws.path("layout");
+    let out = ws.build(&["-o", &format!("type=oci,dest={},tar=false", dest.display())]);
+    assert_ok(&out);
+    dest
+}
+
+#[test]
+fn from_oci_layout_in_a_dockerfile_is_refused() {
+    let ws = Workspace::new();
+    let layout = layout_with_marker(&ws);
+    for line in [
+        format!("FROM oci-layout://{}\n", layout.display()),
+        format!(
+            "FROM scratch\nCOPY --from=oci-layout://{} /marker.txt /m\n",
+            layout.display()
+        ),
+    ] {
+        ws.write("Dockerfile", &line);
+        let out = ws.build(&[]);
+        assert_fails_with(&out, "a Dockerfile cannot name a host directory");
+        assert_fails_with(&out, "--build-context NAME=oci-layout:///DIR[:TAG]");
+    }
+}
+
+#[test]
+fn build_context_names_an_oci_layout_for_from_and_copy_from() {
+    let ws = Workspace::new();
+    let layout = layout_with_marker(&ws);
+    let context = format!("base=oci-layout://{}", layout.display());
+    ws.write(
+        "Dockerfile",
+        "FROM base\nRUN test \"$(cat /marker.txt)\" = from-the-layout\n\
+         FROM scratch\nCOPY --from=base /marker.txt /copied\nRUN test \"$(cat /copied)\" = from-the-layout\n",
+    );
+    assert_ok(&ws.build(&["--build-context", &context]));
+    // A value kiln cannot use is refused before anything runs, naming the flag.
+    let out = ws.build(&["--build-context", "base=/some/dir"]);
+    assert_fails_with(
+        &out,
+        "--build-context base=/some/dir: only oci-layout:///DIR[:TAG] and docker-image://REF are supported",
+    );
+}
+
+#[test]
+fn build_context_docker_image_renames_a_stored_image() {
+    let ws = Workspace::new();
+    ws.write("marker.txt", "stored");
+    ws.write("Dockerfile", "FROM scratch\nCOPY marker.txt /marker.txt\n");
+    assert_ok(&ws.build(&["-t", "stored-base:v1"]));
+    ws.write(
+        "Dockerfile",
+        "FROM alpine\nRUN test \"$(cat /marker.txt)\" = stored\n",
+    );
+    assert_ok(&ws.build(&["--build-context", "alpine=docker-image://stored-base:v1"]));
+}
+
+// --- 6. Step limits ----------------------------------------------------------------------
+
+#[test]
+fn step_timeout_stops_a_builtin_loop_and_a_wasm_process() {
+    for script in ["while :; do :; done", "yes > /dev/null"] {
+        let ws = Workspace::new();
+        ws.write("Dockerfile", format!("FROM scratch\nRUN {script}\n"));
+        let (out, took) = run_within(
+            &mut build_cmd(&ws, &["--step-timeout", "2s"]),
+            Duration::from_secs(60),
+        );
+        assert_fails_with(
+            &out,
+            "the step did not finish within the step timeout of 2s (kiln build --step-timeout 2s)",
+        );
+        // The error names the step.
+        assert_fails_with(&out, "Dockerfile:2: ");
+        assert!(took < Duration::from_secs(15), "{script}: took {took:?}");
+        eprintln!("{script}: failed after {took:?}");
+    }
+}
+
+#[test]
+fn step_timeout_does_not_fail_a_step_that_finishes() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN i=0; while [ $i -lt 100 ]; do i=$((i+1)); done\n",
+    );
+    assert_ok(&build_within(&ws, &["--step-timeout", "1m"], 60));
+    let out = ws.build(&["--step-timeout", "soon"]);
+    assert_fails_with(&out, "invalid duration \"soon\"");
+}
+
+#[test]
+fn memory_flag_bounds_a_wasm_process() {
+    let ws = Workspace::new();
+    // `sort` holds its whole input: 16 MiB of lines fit in the default limit, not in 8 MiB
+    // (the guest's allocator sees memory.grow fail and reports it).
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN head -c 16777216 /dev/zero | tr '\\0' 'a' | fold -w 100 | sort > /sorted && wc -l < /sorted\n",
+    );
+    let (out, rss) = run_measured(&mut build_cmd(&ws, &["--memory", "8m"]));
+    assert_fails_with(&out, "sort: out of memory");
+    eprintln!("peak RSS with --memory 8m: {rss} KiB");
+    let (out, rss) = run_measured(&mut build_cmd(&ws, &[]));
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("167773"),
+        "{}",
+        text(&out.stderr)
+    );
+    eprintln!("peak RSS without --memory: {rss} KiB");
 }

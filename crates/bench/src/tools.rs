@@ -9,6 +9,9 @@ use anyhow::{Context, Result};
 use crate::base::TAG;
 use crate::measure::{self, Run};
 
+/// The name kiln's Dockerfiles give the base image (see [`Env::kiln_from`]).
+const KILN_BASE: &str = "kiln-bench-base";
+
 /// What every scenario shares: the binaries, the base image and the module cache.
 pub struct Env {
     pub kiln: PathBuf,
@@ -19,9 +22,15 @@ pub struct Env {
 }
 
 impl Env {
-    /// The base image as kiln names it.
+    /// The base image as kiln's Dockerfiles name it: a named context that
+    /// [`Sandbox::kiln`] points at the layout (a Dockerfile cannot name a host directory).
     pub fn kiln_from(&self) -> String {
-        format!("oci-layout://{}:{TAG}", self.base.display())
+        KILN_BASE.to_owned()
+    }
+
+    /// `--build-context` value giving [`KILN_BASE`] the base layout.
+    fn kiln_base_context(&self) -> String {
+        format!("{KILN_BASE}=oci-layout://{}:{TAG}", self.base.display())
     }
 
     /// The base image as buildah names it.
@@ -59,11 +68,21 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let args: Vec<S> = args.into_iter().collect();
         let mut c = Command::new(&env.kiln);
         c.env("KILN_CACHE", self.path("kiln-cache"))
             .env("KILN_STORE", self.path("kiln-store"))
-            .env("KILN_MODULE_CACHE", &env.module_cache)
-            .args(args);
+            .env("KILN_MODULE_CACHE", &env.module_cache);
+        match args.split_first() {
+            Some((first, rest)) if first.as_ref() == "build" => {
+                c.arg(first)
+                    .args(["--build-context", &env.kiln_base_context()])
+                    .args(rest);
+            }
+            _ => {
+                c.args(&args);
+            }
+        }
         c
     }
 

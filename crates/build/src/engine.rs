@@ -58,6 +58,10 @@ pub struct BuildRequest {
     /// Where `FROM name` looks for images that are not stages (the local image store).
     pub image_store: Option<PathBuf>,
     pub compression: Compression,
+    /// `--build-context NAME=VALUE`: what `FROM NAME` and `--from=NAME` resolve to.
+    pub build_contexts: std::collections::BTreeMap<String, crate::images::NamedContext>,
+    /// `--step-timeout`, `--memory`: bounds for every RUN step.
+    pub step_limits: crate::run::StepLimits,
 }
 
 /// A finished build: the image (in the cache's blob layout) and how to get at its files.

@@ -1,9 +1,13 @@
 //! Base images: `FROM name` and `COPY --from=name` for names that are not stages.
 //!
-//! A name is looked up in kiln's local image store; `oci-layout://DIR[:TAG]` reads an
-//! OCI image layout directory directly (BuildKit's spelling for a named context). Either
-//! way the image's blobs are copied, verified, into the build's blob layout, so later
-//! steps read layers from one place.
+//! A name given by `--build-context NAME=oci-layout:///DIR[:TAG]` reads that OCI image
+//! layout directory, and `NAME=docker-image://REF` stands for the image REF; any other
+//! name is looked up in kiln's local image store (and pulled if missing). Either way the
+//! image's blobs are copied, verified, into the build's blob layout, so later steps read
+//! layers from one place. A Dockerfile can never name a host directory itself: only the
+//! person running the build can, on the command line.
+
+use std::path::PathBuf;
 
 use kiln_oci::{Image, Layout, Platform};
 
@@ -29,17 +33,102 @@ fn image_err(name: &str) -> impl FnOnce(kiln_oci::OciError) -> BuildError + '_ {
     }
 }
 
+/// What a `--build-context NAME=VALUE` gives `NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// `oci-layout:///DIR[:TAG]`: an OCI image layout on the host.
+    OciLayout { dir: PathBuf, tag: Option<String> },
+    /// `docker-image://REF`: another image reference.
+    DockerImage(String),
+}
+
+/// Why a `--build-context` value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamedContextError {
+    #[error("--build-context {0:?}: expected NAME=VALUE")]
+    Syntax(String),
+    #[error(
+        "--build-context {name}={value}: only oci-layout:///DIR[:TAG] and docker-image://REF are supported (local directories are not yet)"
+    )]
+    Unsupported { name: String, value: String },
+    #[error("--build-context {name}: an empty {what}")]
+    Empty { name: String, what: &'static str },
+}
+
+impl NamedContext {
+    /// Parses one `--build-context NAME=VALUE` into its name and context.
+    pub fn parse(spec: &str) -> Result<(String, NamedContext), NamedContextError> {
+        let (name, value) = spec
+            .split_once('=')
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or_else(|| NamedContextError::Syntax(spec.to_owned()))?;
+        let empty = |what| NamedContextError::Empty {
+            name: name.to_owned(),
+            what,
+        };
+        let context = if let Some(rest) = value.strip_prefix("oci-layout://") {
+            let (dir, tag) = split_layout_ref(rest);
+            if dir.is_empty() {
+                return Err(empty("layout directory"));
+            }
+            NamedContext::OciLayout {
+                dir: PathBuf::from(dir),
+                tag: tag.map(str::to_owned),
+            }
+        } else if let Some(reference) = value.strip_prefix("docker-image://") {
+            if reference.is_empty() {
+                return Err(empty("image reference"));
+            }
+            NamedContext::DockerImage(reference.to_owned())
+        } else {
+            return Err(NamedContextError::Unsupported {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            });
+        };
+        Ok((name.to_owned(), context))
+    }
+}
+
+/// The named context `name` refers to: by the name as written, or by its normalised
+/// form (`base` and `base:latest` are one image, as for the image store).
+fn named_context<'a>(shared: &'a Shared_, name: &str) -> Option<&'a NamedContext> {
+    let contexts = &shared.req.build_contexts;
+    contexts.get(name).or_else(|| {
+        let normal = normalize_name(name);
+        contexts
+            .iter()
+            .find(|(k, _)| normalize_name(k) == normal)
+            .map(|(_, v)| v)
+    })
+}
+
 /// Finds `name` and makes its blobs available in the build's blob layout.
 pub(crate) fn resolve_base(
     shared: &Shared_,
     name: &str,
     platform: &Platform,
 ) -> Result<Image, BuildError> {
-    let (layout, tag) = if let Some(rest) = name.strip_prefix("oci-layout://") {
-        let (dir, tag) = split_layout_ref(rest);
-        let layout = Layout::open(dir).map_err(image_err(name))?;
-        (layout, tag.map(str::to_owned))
-    } else {
+    match named_context(shared, name) {
+        Some(NamedContext::OciLayout { dir, tag }) => {
+            let layout = Layout::open(dir).map_err(image_err(name))?;
+            let image = layout
+                .load_image(tag.as_deref(), Some(platform))
+                .map_err(image_err(name))?;
+            shared.blobs.copy_image(&image).map_err(image_err(name))
+        }
+        Some(NamedContext::DockerImage(reference)) => from_store(shared, reference, platform),
+        None if name.starts_with("oci-layout://") => Err(BuildError::Image {
+            name: name.to_owned(),
+            why: "a Dockerfile cannot name a host directory; pass the layout on the command line with --build-context NAME=oci-layout:///DIR[:TAG] and write FROM NAME (or COPY --from=NAME)".into(),
+        }),
+        None => from_store(shared, name, platform),
+    }
+}
+
+/// `name` from the local image store, pulled from its registry if it is not there.
+fn from_store(shared: &Shared_, name: &str, platform: &Platform) -> Result<Image, BuildError> {
+    let (layout, tag) = {
         let store = shared
             .req
             .image_store
@@ -125,6 +214,39 @@ mod tests {
             "localhost:5000/app:latest"
         );
         assert_eq!(normalize_name("app@sha256:00"), "app@sha256:00");
+    }
+
+    #[test]
+    fn named_contexts_parse() {
+        assert_eq!(
+            NamedContext::parse("base=oci-layout:///x/base:v1"),
+            Ok((
+                "base".into(),
+                NamedContext::OciLayout {
+                    dir: "/x/base".into(),
+                    tag: Some("v1".into())
+                }
+            ))
+        );
+        assert_eq!(
+            NamedContext::parse("alpine=docker-image://alpine:3.20"),
+            Ok((
+                "alpine".into(),
+                NamedContext::DockerImage("alpine:3.20".into())
+            ))
+        );
+        assert!(matches!(
+            NamedContext::parse("x=/local/dir"),
+            Err(NamedContextError::Unsupported { .. })
+        ));
+        for bad in [
+            "noequals",
+            "=oci-layout:///x",
+            "x=oci-layout://",
+            "x=docker-image://",
+        ] {
+            assert!(NamedContext::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

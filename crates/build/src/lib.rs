@@ -26,4 +26,5 @@ mod step;
 
 pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
 pub use error::BuildError;
-pub use images::normalize_name;
+pub use images::{NamedContext, NamedContextError, normalize_name};
+pub use run::StepLimits;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kiln_dockerfile::args::StageScope;
 use kiln_dockerfile::graph::{EdgeKind, StageSource};
@@ -25,6 +26,50 @@ use crate::step::{self, At, Outcome};
 
 /// How many lines of a failing step's output the error shows.
 const TAIL_LINES: usize = 12;
+
+/// Bounds for every RUN step of a build, from `kiln build --step-timeout` and `--memory`.
+/// `None` keeps the runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepLimits {
+    /// Wall-clock time one RUN step may take. Off by default, as in BuildKit: a build
+    /// tool cannot know how long a legitimate step takes, so only the user can say.
+    pub timeout: Option<Duration>,
+    /// Linear memory of each wasm instance of a step.
+    pub memory_bytes: Option<u64>,
+}
+
+impl StepLimits {
+    /// The runtime limits for a step starting now.
+    fn for_step(&self, now: Instant) -> kiln_runtime::Limits {
+        let mut limits = kiln_runtime::Limits::default();
+        if let Some(bytes) = self.memory_bytes {
+            limits.memory_bytes = bytes;
+        }
+        limits.deadline = self.timeout.map(|t| now + t);
+        limits
+    }
+
+    /// The error of a step that was still running at its deadline.
+    fn timed_out(&self) -> StepError {
+        let limit = self.timeout.map(show_duration).unwrap_or_default();
+        StepError::new(format!(
+            "the step did not finish within the step timeout of {limit} (kiln build --step-timeout {limit}); raise it with --step-timeout DURATION, or leave it out for no limit"
+        ))
+    }
+}
+
+/// `90s` -> `1m30s`, as the flag accepts it back.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (h, m, s, rest) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s"), (rest, "ms")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
 
 pub(crate) fn run_step(
     shared: &Shared_,
@@ -218,10 +263,12 @@ fn execute(
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
     // `on_runtime` also makes the shell the runtime's launcher, so `env sh -c`, `xargs`
     // and `find -exec` inside guests come back to this interpreter.
+    let limits = shared.req.step_limits.for_step(Instant::now());
+    let deadline = limits.deadline;
     let mut sh = Shell::on_runtime(
         shared.runtime.clone(),
         vfs,
-        kiln_runtime::Limits::default(),
+        limits,
         step.network.clone(),
         ShellOptions {
             env,
@@ -248,6 +295,10 @@ fn execute(
         .map(parking_lot::Mutex::into_inner)
         .map_err(|_| StepError::new("the step's processes did not finish"))?;
     tree.set_clock(Timestamp::from_secs(shared.req.epoch));
+    let failed = !matches!(&status, Ok(s) if s.success());
+    if failed && deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(shared.req.step_limits.timed_out());
+    }
     let status = status.map_err(|e| StepError::new(e.to_string()))?;
     if !status.success() {
         let mut tail = out.tail();

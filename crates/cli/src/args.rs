@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile and a build context.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Run a command in an image's filesystem with kiln's runtime (like `docker run --rm`).
     Run(RunArgs),
     /// List the images in kiln's local image store.
@@ -105,6 +105,71 @@ pub struct BuildArgs {
     /// What to do when a secret value is found in the image.
     #[arg(long = "secret-leak", value_enum, default_value = "error")]
     pub secret_leak: LeakMode,
+    /// A named context for `FROM NAME` / `COPY --from=NAME`: `NAME=oci-layout:///DIR[:TAG]`
+    /// or `NAME=docker-image://REF` (repeatable).
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// Wall-clock limit for each RUN step (`500ms`, `90s`, `5m`, `1h30m`; default: none).
+    #[arg(long = "step-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub step_timeout: Option<std::time::Duration>,
+    /// Memory limit for each wasm process of a RUN step (bytes, or with k/m/g; default: 4g).
+    #[arg(long = "memory", value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+}
+
+/// Parses `1h30m`, `90s`, `500ms`, `2.5s` or a bare number of seconds. Hand-written: the
+/// grammar is a few lines and it keeps a dependency out of the CLI.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {text:?}: use e.g. 500ms, 90s, 5m or 1h30m");
+    if let Ok(secs) = text.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// Parses a byte count as docker's `--memory` does: a number with an optional `b`, `k`,
+/// `m` or `g` suffix (binary units, case-insensitive).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size {text:?}: use e.g. 512m, 2g or a number of bytes");
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix("ib")
+        .map_or(lower.clone(), |s| s.to_owned());
+    let (digits, shift) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 10),
+        Some('m') => (&lower[..lower.len() - 1], 20),
+        Some('g') => (&lower[..lower.len() - 1], 30),
+        Some('b') => (&lower[..lower.len() - 1], 0),
+        _ => (lower.as_str(), 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(bad)
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +383,26 @@ mod tests {
             ]
         );
         assert!(key_values(&["=v".into()], "--build-arg", &env).is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        for bad in ["", "s", "5x", "-1s", "1e400", "2 s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        for bad in ["", "0", "m", "-1", "99999999999g", "1t"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

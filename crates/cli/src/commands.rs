@@ -18,13 +18,32 @@ fn env_lookup(name: &str) -> Option<String> {
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Build(args) => build(args),
+        Command::Build(args) => build(*args),
         Command::Run(args) => run(args),
         Command::Images => images(),
         Command::Push(args) => push(args),
         Command::Save(args) => save(args),
         Command::Prune => prune(),
     }
+}
+
+/// `--build-context NAME=VALUE`s by name; a name given twice is an error, and a layout
+/// directory is made absolute against the current directory.
+fn build_contexts(
+    specs: &[String],
+) -> Result<std::collections::BTreeMap<String, kiln_build::NamedContext>> {
+    let mut out = std::collections::BTreeMap::new();
+    for spec in specs {
+        let (name, mut context) = kiln_build::NamedContext::parse(spec)?;
+        if let kiln_build::NamedContext::OciLayout { dir, .. } = &mut context {
+            *dir = std::path::absolute(&*dir)
+                .with_context(|| format!("--build-context {spec}: {}", dir.display()))?;
+        }
+        if out.insert(name.clone(), context).is_some() {
+            bail!("--build-context {name} is given twice");
+        }
+    }
+    Ok(out)
 }
 
 fn platform(arg: Option<&str>) -> Result<Platform> {
@@ -112,6 +131,11 @@ fn build(a: BuildArgs) -> Result<i32> {
         cache_dir: places::cache_dir()?,
         image_store: Some(store_dir.clone()),
         compression: Compression::Gzip,
+        build_contexts: build_contexts(&a.build_contexts)?,
+        step_limits: kiln_build::StepLimits {
+            timeout: a.step_timeout,
+            memory_bytes: a.memory,
+        },
     };
     let sink: Arc<dyn kiln_build::progress::EventSink> =
         Arc::from(crate::render::sink(a.progress, a.quiet));
