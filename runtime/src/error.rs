@@ -141,17 +141,19 @@ pub enum RuntimeError {
     #[error("{program}: wasm trap: {reason}")]
     Trap { program: String, reason: String },
     #[error(
-        "{program}: memory limit of {limit} bytes exceeded (raise it with the step's memory limit)"
+        "{program}: memory limit of {limit} bytes exceeded (raise it with kiln build --memory BYTES)"
     )]
     MemoryLimit { program: String, limit: u64 },
-    #[error("{program}: time limit exceeded: the step deadline passed (raise the step timeout)")]
+    #[error(
+        "{program}: time limit exceeded: the step deadline passed (raise it with kiln build --step-timeout DURATION)"
+    )]
     Deadline { program: String },
     #[error(
-        "{program}: output limit of {limit} bytes exceeded on stdout/stderr (raise the step's output limit)"
+        "{program}: output limit of {limit} bytes exceeded on stdout/stderr (a fixed limit of kiln: redirect large output to a file)"
     )]
     OutputLimit { program: String, limit: u64 },
     #[error(
-        "{program}: process limit of {limit} processes exceeded (raise the step's process limit)"
+        "{program}: process limit of {limit} processes exceeded (a fixed limit of kiln: does the script spawn without end?)"
     )]
     ProcessLimit { program: String, limit: u32 },
     #[error("{program}: bad process spec: {reason}")]

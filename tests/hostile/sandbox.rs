@@ -407,3 +407,23 @@ fn memory_flag_bounds_a_wasm_process() {
     );
     eprintln!("peak RSS without --memory: {rss} KiB");
 }
+
+#[test]
+fn memory_flag_bounds_the_shell_and_names_itself() {
+    let ws = Workspace::new();
+    // Shell values double until they pass the budget --memory sets for them.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN x=a; while :; do x=$x$x; done\n",
+    );
+    let out = build_within(&ws, &["--memory", "1m"], 60);
+    assert_fails_with(&out, "shell memory limit exceeded");
+    assert_fails_with(
+        &out,
+        "limit 1048576 bytes of shell values; raise it with --memory",
+    );
+    // A wasm program whose memory cannot fit at all is stopped with the flag's name.
+    ws.write("Dockerfile", "FROM scratch\nRUN cat /dev/null\n");
+    let out = build_within(&ws, &["--memory", "64k"], 60);
+    assert_fails_with(&out, "raise it with kiln build --memory BYTES");
+}

@@ -34,7 +34,8 @@ pub struct StepLimits {
     /// Wall-clock time one RUN step may take. Off by default, as in BuildKit: a build
     /// tool cannot know how long a legitimate step takes, so only the user can say.
     pub timeout: Option<Duration>,
-    /// Linear memory of each wasm instance of a step.
+    /// Linear memory of each wasm instance of a step, and the shell's budget for its
+    /// own values.
     pub memory_bytes: Option<u64>,
 }
 
@@ -47,6 +48,15 @@ impl StepLimits {
         }
         limits.deadline = self.timeout.map(|t| now + t);
         limits
+    }
+
+    /// The shell's budget for its own values (variables, `$(…)` captures): `--memory`
+    /// bounds them as it bounds each wasm process, else the shell's default.
+    fn shell_memory(&self) -> usize {
+        self.memory_bytes
+            .map_or(kiln_shell::limits::DEFAULT_MEMORY_LIMIT, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            })
     }
 
     /// The error of a step that was still running at its deadline.
@@ -275,6 +285,7 @@ fn execute(
             cwd: step.cwd.clone(),
             stdout: out.clone(),
             stderr: err.clone(),
+            memory_limit: shared.req.step_limits.shell_memory(),
             ..ShellOptions::default()
         },
     );
@@ -471,7 +482,9 @@ fn context_tree(shared: &Shared_, source: &str) -> Result<Tree, StepError> {
             "bind source {source:?} is not a directory of the build context"
         )));
     }
-    let mut tree = Tree::new(&shared.store);
+    // A scratch tree: the copy is throwaway, so its large files must not become
+    // named blobs in the persistent store.
+    let mut tree = Tree::scratch(&shared.store);
     let how = crate::copy::Placement {
         uid: 0,
         gid: 0,
