@@ -263,3 +263,72 @@ fn a_caught_leak_leaves_no_copy_in_the_file_store() {
         all_files(&ws.cache().join("files/blobs"))
     );
 }
+
+#[test]
+fn leftover_temp_files_are_swept_only_when_no_other_build_runs() {
+    let value = b"left-in-a-temp-file-999";
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\nRUN echo hi > /hi\n");
+    assert_ok(&ws.build(&[]));
+    // What a build killed mid-write leaves: temp files that may hold a step's data.
+    let cache = ws.cache();
+    let leftovers = [
+        cache.join("files/tmp/.put-killed"),
+        cache.join("steps/.tmpKilled"),
+        cache.join("blobs/.kiln-tmp-killed"),
+    ];
+    for p in &leftovers {
+        std::fs::write(p, value).expect("plant a temp file");
+    }
+    // Another build holds the cache lock shared: its temp files must survive.
+    let lock = std::fs::File::open(cache.join("lock")).expect("lock file");
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open fd; flock has no memory effects.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH) }, 0);
+    assert_ok(&ws.build(&[]));
+    assert!(leftovers.iter().all(|p| p.exists()), "swept under a build");
+    drop(lock);
+    assert_ok(&ws.build(&[]));
+    for p in &leftovers {
+        assert!(!p.exists(), "{} was not swept", p.display());
+    }
+    assert_nowhere_at_rest(&ws, value);
+}
+
+/// Runs `kiln build --no-cache -q` and returns (output, seconds, peak RSS KiB).
+fn timed_build(ws: &Workspace, args: &[&str]) -> (std::process::Output, f64, u64) {
+    let mut cmd = ws.kiln();
+    cmd.args(["build", "-q", "--no-cache"])
+        .args(args)
+        .arg(ws.context());
+    let started = std::time::Instant::now();
+    let (out, rss) = run_measured(&mut cmd);
+    (out, started.elapsed().as_secs_f64(), rss)
+}
+
+#[test]
+fn one_huge_output_line_costs_linear_time_and_bounded_memory() {
+    const LINE: usize = 32 << 20;
+    let (ws, secret) = with_secret(b"huge-line-secret-0001");
+    ws.write("big", vec![b'a'; LINE]);
+    // Baseline: the same step with its output thrown away.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY big /big\nRUN cat /big > /dev/null\n",
+    );
+    let (out, quiet_s, quiet_rss) = timed_build(&ws, &["--secret", &secret]);
+    assert_ok(&out);
+    // One 32 MiB line through the redactor and the error tail (was searched from its
+    // start on every write, and held whole).
+    ws.write("Dockerfile", "FROM scratch\nCOPY big /big\nRUN cat /big\n");
+    let (out, loud_s, loud_rss) = timed_build(&ws, &["--secret", &secret]);
+    assert_ok(&out);
+    assert!(
+        loud_rss < quiet_rss + (LINE as u64 / 1024) / 2,
+        "peak RSS {loud_rss} KiB printing the line vs {quiet_rss} KiB without"
+    );
+    assert!(
+        loud_s < quiet_s * 3.0 + 1.0,
+        "printing the line took {loud_s:.1}s vs {quiet_s:.1}s without"
+    );
+}

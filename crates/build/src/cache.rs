@@ -191,11 +191,22 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens (creating) the cache at `root` and takes a shared lock for this build.
+    /// Opens (creating) the cache at `root` and takes a shared lock for this build. When
+    /// no other process holds the lock, temp files left by killed or crashed builds are
+    /// swept first (see [`sweep_temp`]).
     pub fn open(root: &Path) -> Result<Self, CacheError> {
         let steps = root.join("steps");
         fs::create_dir_all(&steps).map_err(io_at(&steps))?;
-        let lock = lock_file(root, FileExt::lock_shared)?;
+        let lock = open_lock(root)?;
+        let lock_path = root.join("lock");
+        // Only a process alone with the cache may sweep: builds hold the lock shared, and
+        // a running build's temp files must not vanish under it. `try`: never wait for
+        // the others to finish, just skip the sweep this time.
+        if FileExt::try_lock_exclusive(&lock).map_err(io_at(&lock_path))? {
+            sweep_temp(root)?;
+        }
+        // Converts an exclusive lock to shared, or waits for `kiln prune` to finish.
+        FileExt::lock_shared(&lock).map_err(io_at(&lock_path))?;
         Ok(Self {
             root: root.to_owned(),
             _lock: lock,
@@ -276,17 +287,80 @@ impl Cache {
     }
 }
 
-/// Opens `root/lock` and takes the lock `how` (shared for builds, exclusive for prune).
-fn lock_file(root: &Path, how: fn(&File) -> std::io::Result<()>) -> Result<File, CacheError> {
+/// Opens (creating) `root/lock`, unlocked.
+fn open_lock(root: &Path) -> Result<File, CacheError> {
     let path = root.join("lock");
-    let lock = File::options()
+    File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io_at(&path))?;
-    how(&lock).map_err(io_at(&path))?;
+        .map_err(io_at(&path))
+}
+
+/// Opens `root/lock` and takes the lock `how` (exclusive for prune).
+fn lock_file(root: &Path, how: fn(&File) -> std::io::Result<()>) -> Result<File, CacheError> {
+    let lock = open_lock(root)?;
+    how(&lock).map_err(io_at(&root.join("lock")))?;
     Ok(lock)
+}
+
+/// Name prefix of `tempfile`'s named temp files (step records, cache mount tars, the
+/// secret key are written through them in their own directory).
+const TEMPFILE_PREFIX: &str = ".tmp";
+
+/// Name prefix of the OCI layout's temp files (`kiln-oci`'s blob writer).
+const LAYOUT_TEMP_PREFIX: &str = ".kiln-tmp-";
+
+/// Deletes the temp files a build killed mid-write left in the cache: the file store's
+/// `files/tmp/`, and named temp files in `steps/`, `mounts/`, `blobs/` and the root.
+/// They can hold anything a step wrote (a secret value a guard would have rejected
+/// included), and nothing refers to them. The caller must hold the lock exclusively.
+/// Returns how many were removed.
+pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
+    let files = root.join("files");
+    let mut removed = if files.join("tmp").is_dir() {
+        kiln_fs::Store::open(&files)
+            .and_then(|store| store.sweep_temp())
+            .map_err(|e| io_at(&files)(std::io::Error::other(e.to_string())))?
+    } else {
+        0
+    };
+    for (dir, prefix) in [
+        (root.to_owned(), TEMPFILE_PREFIX),
+        (root.join("steps"), TEMPFILE_PREFIX),
+        (root.join("mounts"), TEMPFILE_PREFIX),
+        (root.join("blobs"), LAYOUT_TEMP_PREFIX),
+    ] {
+        removed += remove_prefixed(&dir, prefix)?;
+    }
+    Ok(removed)
+}
+
+/// Removes the plain files in `dir` (not below) whose name starts with `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) -> Result<usize, CacheError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_at(dir)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(io_at(dir))?;
+        let is_temp = entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(prefix.as_bytes());
+        if !is_temp || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&entry.path())(e)),
+        }
+    }
+    Ok(removed)
 }
 
 /// Deletes everything in the cache at `root`, waiting for running builds to finish.
@@ -390,6 +464,51 @@ mod tests {
         fs::write(other.path().join(SECRET_KEY_FILE), b"short").unwrap();
         let d = Cache::open(other.path()).unwrap();
         assert!(d.secret_key().is_err());
+    }
+
+    #[test]
+    fn open_sweeps_leftover_temp_files_only_when_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let leftovers = [
+            "files/tmp/.put-abc",
+            "steps/.tmpAbC12",
+            "mounts/.tmpXyZ34",
+            "blobs/.kiln-tmp-q1",
+            ".tmpKey",
+        ];
+        let kept = [
+            "steps/0011.json",
+            "blobs/oci-layout",
+            "mounts/ab.tar",
+            "lock",
+        ];
+        let plant = || {
+            for rel in leftovers.iter().chain(&kept) {
+                let p = root.join(rel);
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(&p, b"x").unwrap();
+            }
+        };
+        // Another build holds the cache (and is writing these): nothing may be swept.
+        let other = Cache::open(root).unwrap();
+        plant();
+        let second = Cache::open(root).unwrap();
+        for rel in leftovers.iter().chain(&kept) {
+            assert!(
+                root.join(rel).exists(),
+                "{rel} was swept under a running build"
+            );
+        }
+        drop((other, second));
+        // Alone: the temp files go, everything else stays.
+        let _alone = Cache::open(root).unwrap();
+        for rel in leftovers {
+            assert!(!root.join(rel).exists(), "{rel} was not swept");
+        }
+        for rel in kept {
+            assert!(root.join(rel).exists(), "{rel} was removed");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! message from anywhere in the engine cannot carry a value to the tty, plain or JSON
 //! (`--progress=rawjson`) views.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -171,6 +172,76 @@ impl EventSink for Quiet {
     fn emit(&self, _event: Event) {}
 }
 
+/// Longest part of one output line an error's "last output" keeps: the tail is for a
+/// person reading an error, and a step printing one 100 MB line must not make kiln hold
+/// it (the whole stream still goes to the progress view).
+pub const MAX_TAIL_LINE_BYTES: usize = 4096;
+
+/// The last lines of a step's (already redacted) output, for its error message. Each
+/// byte is looked at once, and memory is bounded by `max_lines` ×
+/// [`MAX_TAIL_LINE_BYTES`], whatever the step prints.
+pub struct OutputTail {
+    lines: VecDeque<String>,
+    max_lines: usize,
+    current: Vec<u8>,
+    truncated: bool,
+}
+
+impl OutputTail {
+    pub fn new(max_lines: usize) -> Self {
+        Self {
+            lines: VecDeque::new(),
+            max_lines,
+            current: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    /// Adds output bytes; only the new bytes are scanned for line ends.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.extend(&bytes[..i]);
+            self.end_line();
+            bytes = &bytes[i + 1..];
+        }
+        self.extend(bytes);
+    }
+
+    fn extend(&mut self, part: &[u8]) {
+        let room = MAX_TAIL_LINE_BYTES - self.current.len();
+        self.current
+            .extend_from_slice(&part[..part.len().min(room)]);
+        self.truncated |= part.len() > room;
+    }
+
+    fn end_line(&mut self) {
+        let mut line = String::from_utf8_lossy(&self.current).into_owned();
+        if self.truncated {
+            line.push_str(" [line cut]");
+        }
+        self.current.clear();
+        self.truncated = false;
+        if self.max_lines == 0 {
+            return;
+        }
+        if self.lines.len() == self.max_lines {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    /// The stream ended: an unterminated last line counts too.
+    pub fn finish(&mut self) {
+        if !self.current.is_empty() || self.truncated {
+            self.end_line();
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.iter().cloned().collect()
+    }
+}
+
 pub fn now_us() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -182,6 +253,25 @@ pub fn now_us() -> u128 {
 mod tests {
     use super::*;
     use crate::secrets::{SecretName, SecretValue, Secrets};
+
+    #[test]
+    fn output_tail_keeps_the_last_lines_bounded() {
+        let mut t = OutputTail::new(2);
+        t.push(b"one\ntw");
+        t.push(b"o\nthree\nfo");
+        t.finish();
+        assert_eq!(t.lines(), ["three", "fo"]);
+        let mut t = OutputTail::new(3);
+        let long = vec![b'x'; 3 * MAX_TAIL_LINE_BYTES];
+        for chunk in long.chunks(1000) {
+            t.push(chunk);
+        }
+        t.push(b"\nend\n");
+        let lines = t.lines();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), MAX_TAIL_LINE_BYTES + " [line cut]".len());
+        assert_eq!(lines[1], "end");
+    }
 
     #[test]
     fn every_text_field_is_redacted() {

@@ -4,7 +4,7 @@
 //! [`Redactor`] holds back the shortest tail that could still grow into a secret and
 //! releases it only once it is known not to be one.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use zeroize::Zeroizing;
 
 use crate::secrets::{SecretName, Secrets};
@@ -24,6 +24,9 @@ pub struct SecretPatterns {
     automaton: Option<AhoCorasick>,
     ids: Vec<SecretName>,
     values: Vec<Zeroizing<Vec<u8>>>,
+    /// Each value's prefix function (KMP), so the held-back tail of a stream is found in
+    /// time linear in the values' length, not quadratic.
+    prefixes: Vec<Zeroizing<Vec<usize>>>,
 }
 
 impl SecretPatterns {
@@ -54,14 +57,22 @@ impl SecretPatterns {
         } else {
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                // A DFA of a large value (a key file) takes seconds to build; the NFA
+                // builds in linear time and the prefilter keeps searches fast.
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(values.iter().map(|v| &v[..]))
                 .map_err(|e| PatternError(e.to_string()))?;
             Some(ac)
         };
+        let prefixes = values
+            .iter()
+            .map(|v| Zeroizing::new(prefix_function(v)))
+            .collect();
         Ok(Self {
             automaton,
             ids,
             values,
+            prefixes,
         })
     }
 
@@ -93,17 +104,15 @@ impl SecretPatterns {
         String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()
     }
 
-    /// Length of the longest suffix of `data` that is a proper prefix of some secret.
+    /// Length of the longest suffix of `data` that is a proper prefix of some secret:
+    /// one KMP pass per value over the last `len - 1` bytes (trying every suffix length
+    /// against every value would be quadratic in the value's length, per write).
     fn partial_suffix(&self, data: &[u8]) -> usize {
-        let longest = self.max_len().saturating_sub(1).min(data.len());
-        (1..=longest)
-            .rev()
-            .find(|&n| {
-                let tail = &data[data.len() - n..];
-                self.values
-                    .iter()
-                    .any(|v| v.len() > n && v.starts_with(tail))
-            })
+        self.values
+            .iter()
+            .zip(&self.prefixes)
+            .map(|(v, pi)| suffix_prefix(data, v, pi))
+            .max()
             .unwrap_or(0)
     }
 
@@ -138,6 +147,39 @@ fn variants(bytes: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
         }
     }
     out
+}
+
+/// KMP prefix function: `pi[i]` is the length of the longest proper prefix of
+/// `v[..=i]` that is also its suffix.
+fn prefix_function(v: &[u8]) -> Vec<usize> {
+    let mut pi = vec![0; v.len()];
+    let mut k = 0;
+    for i in 1..v.len() {
+        while k > 0 && v[i] != v[k] {
+            k = pi[k - 1];
+        }
+        if v[i] == v[k] {
+            k += 1;
+        }
+        pi[i] = k;
+    }
+    pi
+}
+
+/// Length of the longest suffix of `data` that is a proper prefix of `v` (KMP over the
+/// last `v.len() - 1` bytes of `data`, which is as long as such a suffix can be).
+fn suffix_prefix(data: &[u8], v: &[u8], pi: &[usize]) -> usize {
+    let start = data.len().saturating_sub(v.len().saturating_sub(1));
+    let mut q = 0;
+    for &b in &data[start..] {
+        while q > 0 && (q == v.len() || v[q] != b) {
+            q = pi[q - 1];
+        }
+        if q < v.len() && v[q] == b {
+            q += 1;
+        }
+    }
+    q
 }
 
 /// Streaming redaction of one output stream.
@@ -283,6 +325,58 @@ mod tests {
         assert_eq!(r.push(b"hello"), b"hello");
         assert_eq!(r.push(b" zz"), b" ");
         assert_eq!(r.finish(), b"zz");
+    }
+
+    #[test]
+    fn held_back_tail_matches_the_naive_definition() {
+        let values: [&[u8]; 4] = [b"abcabd", b"aaaa", b"abab", b"xyz"];
+        let naive = |data: &[u8], v: &[u8]| {
+            (1..v.len().min(data.len() + 1))
+                .rev()
+                .find(|&n| v.starts_with(&data[data.len() - n..]))
+                .unwrap_or(0)
+        };
+        for v in values {
+            let pi = prefix_function(v);
+            for data in [
+                &b"zzabcab"[..],
+                b"aaa",
+                b"ababab",
+                b"abaxy",
+                b"",
+                b"abcabcab",
+            ] {
+                assert_eq!(
+                    suffix_prefix(data, v, &pi),
+                    naive(data, v),
+                    "{data:?} {v:?}"
+                );
+            }
+        }
+    }
+
+    /// A large value (a certificate, a key file) and output whose every write ends in a
+    /// near-miss of it: the held-back tail must be found in time linear in the value's
+    /// length. Trying each suffix length against the value costs ~len²/4 per write here
+    /// (16 G byte comparisons over this test, many seconds); KMP costs ~len.
+    #[test]
+    fn held_back_tail_costs_linear_time_in_the_value() {
+        let value = b"ab".repeat(8192);
+        let mut s = Secrets::default();
+        s.insert(SecretName::new("big").unwrap(), SecretValue::new(value));
+        let patterns = SecretPatterns::for_redaction(&s).unwrap();
+        let mut chunk = b"ab".repeat(2000);
+        chunk.extend_from_slice(b"aa");
+        let mut r = Redactor::new(patterns);
+        let started = std::time::Instant::now();
+        let mut out = 0;
+        for _ in 0..256 {
+            out += r.push(&chunk).len();
+        }
+        out += r.finish().len();
+        assert_eq!(out, 256 * chunk.len());
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use kiln_shell::{Shell, ShellOptions};
 
 use crate::engine::{Shared_, step_key};
 use crate::error::StepError;
-use crate::progress::{Event, StepId, Stream};
+use crate::progress::{Event, OutputTail, StepId, Stream};
 use crate::redact::Redactor;
 use crate::state::StageState;
 use crate::step::{self, At, Outcome};
@@ -523,8 +523,7 @@ struct OutputSink {
 
 struct SinkState {
     redactor: Redactor,
-    tail: Vec<String>,
-    partial: String,
+    tail: OutputTail,
 }
 
 impl OutputSink {
@@ -535,8 +534,7 @@ impl OutputSink {
             stream,
             inner: Mutex::new(SinkState {
                 redactor: Redactor::new(shared.redact.clone()),
-                tail: Vec::new(),
-                partial: String::new(),
+                tail: OutputTail::new(TAIL_LINES),
             }),
         }
     }
@@ -545,15 +543,9 @@ impl OutputSink {
         if bytes.is_empty() {
             return;
         }
+        // Only the new bytes are scanned (a 100 MB line is not searched again per write).
+        state.tail.push(bytes);
         let text = String::from_utf8_lossy(bytes).into_owned();
-        state.partial.push_str(&text);
-        while let Some(i) = state.partial.find('\n') {
-            let line: String = state.partial.drain(..=i).collect();
-            state.tail.push(line.trim_end_matches('\n').to_owned());
-            if state.tail.len() > TAIL_LINES {
-                state.tail.remove(0);
-            }
-        }
         self.events.emit(Event::StepOutput {
             step: self.step.clone(),
             stream: self.stream.clone(),
@@ -567,16 +559,13 @@ impl OutputSink {
         };
         let rest = state.redactor.finish();
         self.emit(&mut state, &rest);
-        if !state.partial.is_empty() {
-            let line = std::mem::take(&mut state.partial);
-            state.tail.push(line);
-        }
+        state.tail.finish();
     }
 
     fn tail(&self) -> Vec<String> {
         self.inner
             .lock()
-            .map(|s| s.tail.clone())
+            .map(|s| s.tail.lines())
             .unwrap_or_default()
     }
 }
