@@ -24,7 +24,9 @@ pub use node::{FileType, Snapshot, SnapshotId, Timestamp};
 pub use store::{Digest, Store};
 pub use tar_in::LayerStats;
 pub use tar_out::{write_layer, write_snapshot};
-pub use tree::{ContentReader, DirEntry, Follow, Ino, MAX_DEPTH, Metadata, NAME_MAX, Tree};
+pub use tree::{
+    ContentReader, DirEntry, Follow, INLINE_BUDGET, Ino, MAX_DEPTH, Metadata, NAME_MAX, Tree,
+};
 
 /// Regular files up to this size live inline in the tree; larger ones are store
 /// blobs (and spill files while being written), never held whole in memory.

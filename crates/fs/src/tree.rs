@@ -167,6 +167,10 @@ pub struct Tree {
     /// Open handles of recently read blobs, so reading a big file in chunks does
     /// not reopen it for every chunk.
     blobs: Mutex<HashMap<Digest, Arc<File>>>,
+    /// Bytes of small-file content this tree has put in memory, against
+    /// [`INLINE_BUDGET`]. Only ever grows: freeing memory does not refund it, so the
+    /// count is an upper bound and cheap to keep.
+    inline_used: u64,
     /// A scratch tree (tmpfs, writable bind) never names its contents in the store:
     /// large files stay in anonymous spill files, gone with the process however it ends.
     scratch: bool,
@@ -174,6 +178,14 @@ pub struct Tree {
 
 /// Open blob handles kept per tree.
 const BLOB_HANDLES: usize = 32;
+
+/// Bytes of small-file content one tree holds in memory. Files up to [`INLINE_MAX`]
+/// are kept inline because a store blob per tiny file costs more than the bytes; but a
+/// layer or `ADD` archive of many small files (40,000 x 64 KiB is 2.6 GB from a 12 MB
+/// tar.gz) must not all sit in memory. Past this budget new small contents go to the
+/// store (or to spill files while being written) like large ones. 64 MiB keeps typical
+/// images (a few thousand config and script files) entirely inline.
+pub const INLINE_BUDGET: u64 = 64 << 20;
 
 const ROOT: Ino = Ino(1);
 
@@ -204,6 +216,7 @@ impl Tree {
             links: HashMap::new(),
             now: Timestamp::EPOCH,
             blobs: Mutex::new(HashMap::new()),
+            inline_used: 0,
             scratch: false,
         }
     }
@@ -822,13 +835,15 @@ impl Tree {
         if end > FILE_MAX {
             return Err(FsError::TooBig);
         }
-        let store = self.store.clone();
-        let d = self.data_mut(ino)?;
         if data.is_empty() {
             // POSIX: a zero-length write changes nothing, even past the end.
+            self.data(ino)?;
             return Ok(0);
         }
-        make_writable(d, end, &store)?;
+        let in_memory = self.charge_inline(ino, end, false)?;
+        let store = self.store.clone();
+        let d = self.data_mut(ino)?;
+        make_writable(d, end, !in_memory, &store)?;
         match d {
             Data::Mem(v) => {
                 let (o, e) = (off as usize, end as usize);
@@ -853,13 +868,14 @@ impl Tree {
         if new_len > FILE_MAX {
             return Err(FsError::TooBig);
         }
+        let in_memory = self.charge_inline(ino, new_len, true)?;
         let store = self.store.clone();
         let d = self.data_mut(ino)?;
-        if new_len <= INLINE_MAX as u64 {
+        if in_memory {
             // Shrinking a big file to a small one: keep only the head, in memory.
             shrink_to_memory(d, new_len, &store)?;
         }
-        make_writable(d, new_len, &store)?;
+        make_writable(d, new_len, !in_memory, &store)?;
         match d {
             Data::Mem(v) => v.resize(new_len as usize, 0),
             Data::Spill { file, len } => {
@@ -871,6 +887,38 @@ impl Tree {
         self.modified(ino)
     }
 
+    /// Takes `n` bytes from the inline budget; false (nothing taken) if they do not fit.
+    fn take_inline(&mut self, n: u64) -> bool {
+        match self.inline_used.checked_add(n) {
+            Some(total) if total <= INLINE_BUDGET => {
+                self.inline_used = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `ino`'s content may be held in memory at `end` bytes, charging what that
+    /// adds to the budget. Content already in memory is charged only for its growth; a
+    /// stored inline content is charged whole when it becomes a private copy. Content
+    /// in a blob or spill file moves to memory only when `bring_in` (truncation).
+    fn charge_inline(&mut self, ino: Ino, end: u64, bring_in: bool) -> Result<bool> {
+        if end > INLINE_MAX as u64 {
+            return Ok(false);
+        }
+        // (bytes already charged, bytes the in-memory copy starts with)
+        let (held, size) = match self.data(ino)? {
+            Data::Mem(v) => (v.len() as u64, v.len() as u64),
+            Data::Stored(Content::Inline(b)) => (0, b.len() as u64),
+            Data::Stored(Content::Blob { .. }) | Data::Spill { .. } if !bring_in => {
+                return Ok(false);
+            }
+            Data::Stored(Content::Blob { .. }) | Data::Spill { .. } => (0, 0),
+        };
+        let need = end.max(size);
+        Ok(need <= held || self.take_inline(need - held))
+    }
+
     /// Replaces the contents of a regular file with everything `reader` yields,
     /// streaming large contents straight into the store. Returns the new length.
     pub fn write_from(&mut self, ino: Ino, reader: impl Read) -> Result<u64> {
@@ -880,7 +928,8 @@ impl Tree {
         (&mut reader)
             .take(INLINE_MAX as u64 + 1)
             .read_to_end(&mut head)?;
-        let (data, len) = if head.len() <= INLINE_MAX {
+        let small = head.len() <= INLINE_MAX;
+        let (data, len) = if small && self.take_inline(head.len() as u64) {
             let len = head.len() as u64;
             (Data::Mem(head), len)
         } else if self.scratch {
@@ -1124,9 +1173,10 @@ fn shrink_to_memory(data: &mut Data, len: u64, store: &Store) -> Result<()> {
 }
 
 /// Turns `data` into a mutable representation able to hold `end` bytes: small files
-/// stay in memory, larger ones move to a spill file (copying any stored blob).
-fn make_writable(data: &mut Data, end: u64, store: &Store) -> Result<()> {
-    let big = end > INLINE_MAX as u64;
+/// stay in memory, larger ones (`big`: over [`INLINE_MAX`] or past the tree's inline
+/// budget) move to a spill file (copying any stored blob).
+fn make_writable(data: &mut Data, end: u64, big: bool, store: &Store) -> Result<()> {
+    let big = big || end > INLINE_MAX as u64;
     let replacement = match data {
         Data::Stored(Content::Inline(b)) if !big => Data::Mem(b.to_vec()),
         Data::Stored(Content::Inline(b)) => spill_with(store, &mut &b[..])?,

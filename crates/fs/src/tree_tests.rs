@@ -518,3 +518,37 @@ fn snapshot_digest_is_the_committed_content() {
         "replaced by a new file"
     );
 }
+
+#[test]
+fn small_files_past_the_inline_budget_go_to_the_store() {
+    let mut t = tree();
+    let root = t.root();
+    let per_file = INLINE_MAX as u64;
+    let fit = INLINE_BUDGET / per_file;
+    let body = |i: u64| {
+        let mut b = vec![(i % 251) as u8; INLINE_MAX];
+        b[..8].copy_from_slice(&i.to_le_bytes());
+        b
+    };
+    for i in 0..fit + 3 {
+        let f = t
+            .create_file(root, format!("f{i}").as_bytes(), 0o644, 0, 0)
+            .unwrap();
+        t.write_from(f, &body(i)[..]).unwrap();
+        let in_memory = matches!(t.data(f).unwrap(), Data::Mem(_));
+        assert_eq!(in_memory, i < fit, "file {i}");
+    }
+    // Written with write_at, a new small file now spills instead of growing memory.
+    let g = t.create_file(root, b"g", 0o644, 0, 0).unwrap();
+    t.write_at(g, 0, b"small").unwrap();
+    assert!(matches!(t.data(g).unwrap(), Data::Spill { .. }));
+    assert_eq!(read_all(&t, g), b"small");
+    // Contents read back the same and a snapshot sees the same files either way.
+    let last = path(&mut t, &format!("/f{}", fit + 2));
+    assert_eq!(read_all(&t, last), body(fit + 2));
+    let snap = t.snapshot().unwrap();
+    let mut again = Tree::from_snapshot(&snap);
+    let last = path(&mut again, &format!("/f{}", fit + 2));
+    assert_eq!(read_all(&again, last), body(fit + 2));
+    assert!(crate::diff(&snap, &again.snapshot().unwrap()).is_empty());
+}
