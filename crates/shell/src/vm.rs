@@ -169,6 +169,31 @@ fn stdio_of(ep: &Endpoint, input: bool) -> Stdio {
     }
 }
 
+/// A process writing into a bounded `$(…)` capture writes into a runtime pipe instead,
+/// pumped into the capture by a thread: once the capture is full the pump stops reading
+/// and the process gets `EPIPE` at once, rather than running on until the runtime's
+/// output limit with its output thrown away. `None` for any other endpoint.
+fn capture_pipe(ep: &Endpoint) -> Option<(Stdio, std::thread::JoinHandle<()>)> {
+    let any: &dyn std::any::Any = &**ep;
+    if !any.is::<sio::Capture>() {
+        return None;
+    }
+    let (mut r, w) = kiln_runtime::pipe();
+    let dst = ep.clone();
+    let pump = std::thread::Builder::new()
+        .name("kiln-capture".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 || sio::write_all(&dst, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok()?;
+    Some((Stdio::PipeWrite(w), pump))
+}
+
 fn run_error_status(e: &RuntimeError) -> i32 {
     match e {
         RuntimeError::NotWasm { .. } => 126,
@@ -272,13 +297,17 @@ impl Host for RuntimeHost {
             return Err(io::Error::other("program was not resolved by the runtime"));
         };
         let [i, o, e] = s.stdio;
+        let (stdout, pump) = match capture_pipe(&o) {
+            Some((w, pump)) => (w, Some(pump)),
+            None => (stdio_of(&o, false), None),
+        };
         let spec = ProcessSpec {
             program: program.clone(),
             argv: s.argv.to_vec(),
             env: s.env.to_vec(),
             cwd: s.cwd.to_string(),
             stdin: stdio_of(&i, true),
-            stdout: stdio_of(&o, false),
+            stdout,
             stderr: stdio_of(&e, false),
             limits: self.limits.clone(),
             network: self.network.clone(),
@@ -286,7 +315,12 @@ impl Host for RuntimeHost {
         // The process holds its own clones; dropping ours now lets a pipe reach EOF
         // as soon as the process exits.
         drop((i, o));
-        match self.runtime.run(&self.vfs, spec) {
+        let r = self.runtime.run(&self.vfs, spec);
+        // The process's end of the pipe is gone: the pump has everything it wrote.
+        if let Some(pump) = pump {
+            let _ = pump.join();
+        }
+        match r {
             Ok(st) => Ok(st.code()),
             Err(err) => {
                 let _ = sio::write_all(&e, format!("sh: {err}\n").as_bytes());

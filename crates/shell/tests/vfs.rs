@@ -154,3 +154,79 @@ fn builtin_only_loop_stops_at_the_step_deadline() {
     assert_eq!(r.out, "");
     assert!(r.err.contains("time limit"), "{}", r.err);
 }
+
+/// Runs `script` on a runtime host with `processes` allowed at once and `memory` bytes of
+/// shell values; the run's error (a bound hit), stdout and stderr.
+fn run_bounded(
+    script: &str,
+    processes: u32,
+    memory: usize,
+) -> (Result<i32, ShellError>, Vec<u8>, String) {
+    let tree = Arc::new(parking_lot::Mutex::new(common::vfs::tree_with(&[])));
+    let vfs = kiln_runtime::Vfs::new(tree, kiln_runtime::MountTable::new());
+    let mut limits = kiln_runtime::Limits::default();
+    limits.processes = processes;
+    let host = Arc::new(kiln_shell::RuntimeHost::new(
+        common::vfs::runtime(),
+        vfs,
+        limits,
+        kiln_runtime::NetworkPolicy::default(),
+    ));
+    let (out, err) = (Capture::new(), Capture::new());
+    let opts = ShellOptions {
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: "/work".into(),
+        stdout: out.clone(),
+        stderr: err.clone(),
+        memory_limit: memory,
+        ..Default::default()
+    };
+    let r = Shell::new(host, opts).run_script(script).map(|s| s.0);
+    (
+        r,
+        out.take(),
+        String::from_utf8_lossy(&err.take()).into_owned(),
+    )
+}
+
+#[test]
+fn shell_threads_share_the_steps_process_limit() {
+    let (r, _, err) = run_bounded("f(){ true | f; }; f", 16, 64 << 20);
+    assert!(
+        matches!(
+            r,
+            Err(ShellError::Limit(kiln_shell::LimitError::Processes {
+                limit: 16
+            }))
+        ),
+        "{r:?} {err}"
+    );
+    // Within the limit, pipelines of programs run as before.
+    let (r, out, err) = run_bounded("seq 1 5 | sort -r | head -n 2", 16, 64 << 20);
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert_eq!(out, b"5\n4\n");
+}
+
+#[test]
+fn endless_program_output_in_command_substitution_stops_at_the_memory_limit() {
+    let start = std::time::Instant::now();
+    let (r, _, err) = run_bounded("x=$(yes)", 64, 4 << 20);
+    assert!(
+        matches!(r, Err(ShellError::Limit(kiln_shell::LimitError::Memory { limit, .. })) if limit == 4 << 20),
+        "{r:?} {err}"
+    );
+    assert!(
+        err.contains("the output of a $(…) command substitution"),
+        "{err}"
+    );
+    // `yes` got EPIPE once the capture was full, rather than running to the runtime's
+    // 1 GiB output limit.
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let (r, out, err) = run_bounded("x=$(seq 1 100000); echo ${#x}", 64, 4 << 20);
+    assert_eq!(r.unwrap(), 0, "{err}");
+    assert_eq!(out, b"588894\n");
+}
