@@ -371,14 +371,6 @@ impl Context {
         })
     }
 
-    /// Opens a directory of the context (for `RUN --mount=type=bind`): a capability for
-    /// that subtree only.
-    pub fn open_subdir(&self, source: &str) -> Result<Dir, ContextError> {
-        let rel = clean_rel(source).ok_or_else(|| ContextError::Outside(source.to_owned()))?;
-        let at = if rel.is_empty() { "." } else { rel.as_str() };
-        self.dir.open_dir(at).map_err(io_err(&rel))
-    }
-
     /// Opens a regular file of the context for reading. The open never blocks (a FIFO
     /// swapped in after the walk opens at once with `O_NONBLOCK`) and anything but a
     /// regular file is refused before a byte is read.

@@ -30,6 +30,10 @@ pub enum CopyError {
     UnknownUser(String),
     #[error("unknown group {0:?} in --chown: not in the image's /etc/group")]
     UnknownGroup(String),
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+    #[error("bind source {0:?} is not a directory of the build context")]
+    BindNotDir(String),
 }
 
 /// Ownership and permissions applied to everything copied.
@@ -250,6 +254,51 @@ pub fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyEr
         .collect()
 }
 
+/// The context directory `source` as a fresh scratch tree, built by [`place`] exactly as
+/// `COPY <source> /` would build it (`.dockerignore` applied, special files skipped,
+/// owner root, every time `mtime`): what a context bind mount shows, so it never shows
+/// more of the host than COPY could. A scratch tree keeps large files in anonymous
+/// spill files: the copy is throwaway and must not leave named blobs in the store.
+pub fn context_tree(
+    context: &crate::context::Context,
+    source: &str,
+    store: &std::sync::Arc<kiln_fs::Store>,
+    mtime: Timestamp,
+) -> Result<Tree, CopyError> {
+    let sources = context.resolve(source)?;
+    let dir = match sources.as_slice() {
+        [one] if one.top.kind == EntryKind::Dir => one,
+        _ => return Err(CopyError::BindNotDir(source.to_owned())),
+    };
+    let mut tree = Tree::scratch(store);
+    // Directories get their children after their own times are set; the clock makes
+    // those updates carry `mtime` too.
+    tree.set_clock(mtime);
+    let how = Placement {
+        uid: 0,
+        gid: 0,
+        chmod: None,
+        mtime,
+    };
+    place(
+        &mut tree,
+        &sources,
+        "/",
+        false,
+        &how,
+        &mut *context_opener(context),
+    )?;
+    let root = tree.root();
+    let at_root = |source| CopyError::Dest {
+        dest: "/".into(),
+        source,
+    };
+    tree.chmod(root, dir.top.mode).map_err(at_root)?;
+    tree.set_times(root, Some(mtime), Some(mtime))
+        .map_err(at_root)?;
+    Ok(tree)
+}
+
 /// Opens a file of the build context for [`place`].
 pub fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
     Box::new(move |rel: &str| {
@@ -431,6 +480,39 @@ fn read_db(tree: &mut Tree, path: &str) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_tree_is_what_copy_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, body) in [("a.txt", "a"), (".env", "secret"), ("sub/b.txt", "b")] {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        std::fs::write(dir.path().join(".dockerignore"), ".env\n").unwrap();
+        let context = crate::context::Context::open(dir.path(), None).unwrap();
+        let store = kiln_fs::Store::temp().unwrap();
+        let mtime = Timestamp::from_secs(1_700_000_000);
+        let mut tree = context_tree(&context, ".", &store, mtime).unwrap();
+        let root = tree.root();
+        assert!(tree.resolve(root, b"/.env", Follow::No).is_err());
+        for path in ["/", "/a.txt", "/sub", "/sub/b.txt"] {
+            let ino = tree.resolve(root, path.as_bytes(), Follow::No).unwrap();
+            let meta = tree.metadata(ino).unwrap();
+            assert_eq!((meta.mtime, meta.uid), (mtime, 0), "{path}");
+        }
+        let mut sub = context_tree(&context, "sub", &store, mtime).unwrap();
+        let sub_root = sub.root();
+        assert!(sub.resolve(sub_root, b"/b.txt", Follow::No).is_ok());
+        assert!(matches!(
+            context_tree(&context, "a.txt", &store, mtime),
+            Err(CopyError::BindNotDir(_))
+        ));
+        assert!(matches!(
+            context_tree(&context, ".env", &store, mtime),
+            Err(CopyError::Context(_))
+        ));
+    }
     use kiln_fs::Store;
 
     fn how() -> Placement {

@@ -467,42 +467,15 @@ fn bind_mount(
     }
 }
 
-/// The context directory `source` as a fresh tree, built by COPY's own placement so a
-/// bind mount sees exactly what `COPY <source> /` would put in the image.
+/// The context directory `source` as a fresh tree: what a context bind mount shows.
 fn context_tree(shared: &Shared_, source: &str) -> Result<Tree, StepError> {
-    let sources = shared.context.resolve(source)?;
-    let [dir] = sources.as_slice() else {
-        return Err(StepError::new(format!(
-            "bind source {source:?} names {} entries of the build context; name one directory",
-            sources.len()
-        )));
-    };
-    if dir.top.kind != crate::context::EntryKind::Dir {
-        return Err(StepError::new(format!(
-            "bind source {source:?} is not a directory of the build context"
-        )));
-    }
-    // A scratch tree: the copy is throwaway, so its large files must not become
-    // named blobs in the persistent store.
-    let mut tree = Tree::scratch(&shared.store);
-    let how = crate::copy::Placement {
-        uid: 0,
-        gid: 0,
-        chmod: None,
-        mtime: Timestamp::from_secs(shared.req.epoch),
-    };
-    crate::copy::place(
-        &mut tree,
-        &sources,
-        "/",
-        false,
-        &how,
-        &mut *crate::copy::context_opener(&shared.context),
-    )?;
-    let root = tree.root();
-    tree.chmod(root, dir.top.mode)?;
-    tree.set_times(root, Some(how.mtime), Some(how.mtime))?;
-    Ok(tree)
+    let mtime = Timestamp::from_secs(shared.req.epoch);
+    Ok(crate::copy::context_tree(
+        &shared.context,
+        source,
+        &shared.store,
+        mtime,
+    )?)
 }
 
 /// The cache-key text of a context bind mount's content: the digest COPY would use, so a
