@@ -332,3 +332,25 @@ fn one_huge_output_line_costs_linear_time_and_bounded_memory() {
         "printing the line took {loud_s:.1}s vs {quiet_s:.1}s without"
     );
 }
+
+#[test]
+fn many_label_lines_cost_linear_time() {
+    let ws = Workspace::new();
+    let timed = |lines: usize| {
+        let mut df = String::from("FROM scratch\n");
+        for i in 0..lines {
+            df.push_str(&format!("LABEL l{i}=v{i}\n"));
+        }
+        ws.write("Dockerfile", df);
+        let (out, secs, _) = timed_build(&ws, &[]);
+        assert_ok(&out);
+        secs
+    };
+    let small = timed(2_000);
+    let large = timed(8_000);
+    // 4x the lines: linear is ~4x; quadratic (a copy of every label per line) was 16x.
+    assert!(
+        large < small * 8.0 + 0.5,
+        "8,000 LABEL lines took {large:.2}s, 2,000 took {small:.2}s"
+    );
+}

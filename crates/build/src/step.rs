@@ -113,10 +113,11 @@ pub fn run(
             Ok(Outcome::Done)
         }
         Instruction::Label { labels, .. } => {
+            // In place: copying every label per LABEL line made many lines quadratic.
             config_step(state, text, epoch, |c| {
-                let mut all = c.labels().clone().unwrap_or_default();
-                all.extend(labels.iter().cloned());
-                c.set_labels(Some(all));
+                c.labels_mut()
+                    .get_or_insert_with(Default::default)
+                    .extend(labels.iter().cloned());
             });
             Ok(Outcome::Done)
         }

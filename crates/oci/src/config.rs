@@ -122,8 +122,13 @@ pub struct DockerExtensions {
 /// An image config being built or read from a base image.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageConfig {
+    /// Everything but the container config (`spec.config` stays `None`).
     pub spec: ImageConfiguration,
     pub docker: DockerExtensions,
+    /// The container config, held apart from `spec` because oci-spec only lets it be
+    /// replaced whole: editing it there cost a copy of every label per instruction, so
+    /// 10,000 LABEL lines took time quadratic in their number.
+    container: Option<Config>,
 }
 
 impl ImageConfig {
@@ -142,8 +147,10 @@ impl ImageConfig {
         if !value.is_object() {
             return Err(OciError::invalid("image config", "not a JSON object"));
         }
-        let spec: ImageConfiguration =
+        let mut spec: ImageConfiguration =
             serde_json::from_value(value.clone()).map_err(|e| OciError::json("image config", e))?;
+        let container = spec.config().clone();
+        spec.set_config(None);
         let c = value.get("config");
         let field = |name: &str| c.and_then(|c| c.get(name)).filter(|v| !v.is_null());
         let docker = DockerExtensions {
@@ -152,12 +159,19 @@ impl ImageConfig {
             on_build: from_field(field("OnBuild"), "OnBuild")?,
             args_escaped: field("ArgsEscaped").and_then(Value::as_bool),
         };
-        Ok(ImageConfig { spec, docker })
+        Ok(ImageConfig {
+            spec,
+            docker,
+            container,
+        })
     }
 
     /// Canonical JSON bytes: the same config always serialises to the same bytes.
     pub fn to_json(&self) -> Result<Vec<u8>> {
         let mut v = serde_json::to_value(&self.spec).map_err(|e| OciError::json("config", e))?;
+        if let (Some(c), Some(obj)) = (&self.container, v.as_object_mut()) {
+            obj.insert("config".into(), to_value(c)?);
+        }
         let extras = self.docker_fields()?;
         if !extras.is_empty() {
             let obj = v
@@ -213,14 +227,12 @@ impl ImageConfig {
 
     /// The container config (Env, Cmd, ...), empty if the image has none.
     pub fn container(&self) -> Config {
-        self.spec.config().clone().unwrap_or_default()
+        self.container.clone().unwrap_or_default()
     }
 
-    /// Edit the container config in place (created empty if absent).
+    /// Edit the container config in place (created empty if absent); nothing is copied.
     pub fn update_container(&mut self, f: impl FnOnce(&mut Config)) {
-        let mut c = self.container();
-        f(&mut c);
-        self.spec.set_config(Some(c));
+        f(self.container.get_or_insert_with(Config::default));
     }
 
     /// The layers' diff_ids, in order.
@@ -254,10 +266,9 @@ impl ImageConfig {
         self.push_history(history(created_by, comment, epoch, true));
     }
 
+    /// Appends in place (copying the history per step made many steps quadratic).
     fn push_history(&mut self, h: History) {
-        let mut all = self.spec.history().clone().unwrap_or_default();
-        all.push(h);
-        self.spec.set_history(Some(all));
+        self.spec.history_mut().get_or_insert_with(Vec::new).push(h);
     }
 }
 
