@@ -435,7 +435,7 @@ impl Interp {
                 })
         };
         let text = match path.map(|p| self.host.read_file(&p)) {
-            Some(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Some(Ok(b)) => crate::bytes::from_bytes(&b),
             _ => {
                 self.err(&format!(".: cannot open {file}: No such file"));
                 return Err(Flow::Exit(2));
@@ -536,7 +536,7 @@ impl Interp {
                 "-p" => {
                     i += 1;
                     if let Some(p) = args.get(i) {
-                        let _ = crate::io::write_all(&self.fd(2), p.as_bytes());
+                        let _ = crate::io::write_all(&self.fd(2), &crate::bytes::to_bytes(p));
                     }
                 }
                 a => names.push(a.to_string()),
@@ -585,10 +585,10 @@ impl Interp {
             }
             bytes.push(b[0]);
         }
-        let line = String::from_utf8_lossy(&bytes).into_owned();
-        let chars: Vec<(char, bool)> = line
-            .char_indices()
-            .map(|(i, c)| (c, escaped_at.binary_search(&i).is_ok()))
+        let line = crate::bytes::from_bytes(&bytes);
+        let chars: Vec<(char, bool)> = crate::bytes::char_offsets(&line)
+            .into_iter()
+            .map(|(c, i)| (c, escaped_at.binary_search(&i).is_ok()))
             .collect();
         let values = split_read(&chars, &self.ifs(), names.len());
         for (n, v) in names.iter().zip(values) {

@@ -263,7 +263,7 @@ impl Interp {
                 what: "the output of a $(…) command substitution",
             }));
         }
-        let mut s = String::from_utf8_lossy(&cap.take()).into_owned();
+        let mut s = crate::bytes::from_bytes(&cap.take());
         while s.ends_with('\n') {
             s.pop();
         }
@@ -767,14 +767,14 @@ impl Interp {
                     hd.doc.value.clone()
                 };
                 self.fds
-                    .insert(fd.unwrap_or(0), sio::Bytes::endpoint(body.into_bytes()));
+                    .insert(fd.unwrap_or(0), sio::Bytes::endpoint(to_bytes(body)));
                 Ok(())
             }
             ast::IoRedirect::HereString(fd, w) => {
                 let mut s = self.expand_string(&w.value).map_err(Err)?;
                 s.push('\n');
                 self.fds
-                    .insert(fd.unwrap_or(0), sio::Bytes::endpoint(s.into_bytes()));
+                    .insert(fd.unwrap_or(0), sio::Bytes::endpoint(to_bytes(s)));
                 Ok(())
             }
             ast::IoRedirect::OutputAndError(w, append) => {
@@ -851,6 +851,14 @@ impl Interp {
                 Err(Ok(2))
             }
         }
+    }
+}
+
+/// A shell string's bytes for a here-document or here-string.
+fn to_bytes(s: String) -> Vec<u8> {
+    match crate::bytes::to_bytes(&s) {
+        std::borrow::Cow::Borrowed(_) => s.into_bytes(),
+        std::borrow::Cow::Owned(b) => b,
     }
 }
 

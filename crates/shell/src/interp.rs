@@ -156,7 +156,7 @@ impl Interp {
             vars.insert(
                 k.clone(),
                 Var {
-                    value: v.clone(),
+                    value: crate::bytes::from_str(v).into_owned(),
                     exported: true,
                     readonly: false,
                 },
@@ -383,7 +383,7 @@ impl Interp {
     /// Writes builtin output to stdout; a closed pipe ends this (sub)shell like SIGPIPE.
     pub fn out(&self, data: &[u8]) -> Result<(), Flow> {
         match self.fds.get(&1) {
-            Some(ep) => match sio::write_all(ep, data) {
+            Some(ep) => match sio::write_all(ep, &crate::bytes::encoded_to_bytes(data)) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Flow::Exit(141)),
                 Err(_) => Ok(()),
@@ -395,14 +395,16 @@ impl Interp {
     /// Prints `sh: msg` to stderr.
     pub fn err(&self, msg: &str) {
         if let Some(ep) = self.fds.get(&2) {
-            let _ = sio::write_all(ep, format!("sh: {msg}\n").as_bytes());
+            let line = format!("sh: {msg}\n");
+            let _ = sio::write_all(ep, &crate::bytes::to_bytes(&line));
         }
     }
 
     /// Prints `msg` to stderr without the `sh: ` prefix (getopts diagnostics).
     pub fn raw_err(&self, msg: &str) {
         if let Some(ep) = self.fds.get(&2) {
-            let _ = sio::write_all(ep, format!("{msg}\n").as_bytes());
+            let line = format!("{msg}\n");
+            let _ = sio::write_all(ep, &crate::bytes::to_bytes(&line));
         }
     }
 
@@ -928,7 +930,7 @@ impl Interp {
             .collect();
         line.push_str(&parts.join(" "));
         line.push('\n');
-        let _ = sio::write_all(&self.fd(2), line.as_bytes());
+        let _ = sio::write_all(&self.fd(2), &crate::bytes::to_bytes(&line));
     }
 
     /// Runs `argv` with prefix assignments `avals`: special builtin, function, builtin,
@@ -1155,7 +1157,7 @@ impl Interp {
             self.arg0 = file.clone();
             self.params = rest[1..].to_vec();
             match self.host.read_file(&self.abs_path(file)) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(b) => crate::bytes::from_bytes(&b),
                 Err(_) => {
                     self.err(&format!("cannot open {file}: No such file"));
                     return 2;
@@ -1164,7 +1166,7 @@ impl Interp {
         } else {
             let mut b = Vec::new();
             let _ = sio::read_to_end(&self.fd(0), &mut b);
-            String::from_utf8_lossy(&b).into_owned()
+            crate::bytes::from_bytes(&b)
         };
         match self.parse_or_fail(&src) {
             Ok(p) => self.run_toplevel(&p),

@@ -11,6 +11,7 @@
 
 mod arith;
 mod builtins;
+mod bytes;
 mod expand;
 pub mod host;
 mod interp;
@@ -132,7 +133,8 @@ impl Shell {
 
     /// Runs a `RUN` script like `/bin/sh -c script`.
     pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
-        let prog = interp::parse(script).map_err(|e| match e {
+        let script = bytes::from_str(script);
+        let prog = interp::parse(&script).map_err(|e| match e {
             interp::ParseError::Syntax(m) => ShellError::Syntax(m),
             interp::ParseError::Limit(l) => ShellError::Limit(l),
         })?;

@@ -39,7 +39,8 @@ pub fn escapes(s: &str, out: &mut String, echo_style: bool) -> bool {
                     i += 1;
                     digits += 1;
                 }
-                out.push(char::from_u32(v & 0xff).unwrap_or('?'));
+                // A byte, not a code point: `\377` is byte 0xff, as in dash.
+                out.push(crate::bytes::byte_char((v & 0xff) as u8));
             }
             other => {
                 out.push('\\');

@@ -194,6 +194,17 @@ fn capture_pipe(ep: &Endpoint) -> Option<(Stdio, std::thread::JoinHandle<()>)> {
     Some((Stdio::PipeWrite(w), pump))
 }
 
+/// A shell string as a program argument or environment value. The runtime takes
+/// `String`s, so bytes that are not UTF-8 cannot reach a program intact yet: they become
+/// U+FFFD (never the shell's private escape code points, which would be a different,
+/// unredacted spelling of the value).
+fn program_string(s: &str) -> String {
+    match crate::bytes::to_bytes(s) {
+        std::borrow::Cow::Borrowed(_) => s.to_string(),
+        std::borrow::Cow::Owned(b) => String::from_utf8_lossy(&b).into_owned(),
+    }
+}
+
 fn run_error_status(e: &RuntimeError) -> i32 {
     match e {
         RuntimeError::NotWasm { .. } => 126,
@@ -216,7 +227,7 @@ impl Host for RuntimeHost {
         };
         match self
             .vfs
-            .open(b"/", path.as_bytes(), &opts)
+            .open(b"/", &crate::bytes::to_bytes(path), &opts)
             .map_err(errno_to_io)?
         {
             Opened::File(f) => Ok(Arc::new(RtFile(f))),
@@ -228,7 +239,7 @@ impl Host for RuntimeHost {
     fn stat(&self, path: &str, follow: bool) -> io::Result<FileStat> {
         let st = self
             .vfs
-            .stat(b"/", path.as_bytes(), follow)
+            .stat(b"/", &crate::bytes::to_bytes(path), follow)
             .map_err(errno_to_io)?;
         Ok(FileStat {
             kind: kind_of(st.file_type),
@@ -242,11 +253,11 @@ impl Host for RuntimeHost {
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let entries = self
             .vfs
-            .read_dir(b"/", path.as_bytes())
+            .read_dir(b"/", &crate::bytes::to_bytes(path))
             .map_err(errno_to_io)?;
         Ok(entries
             .into_iter()
-            .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+            .map(|e| crate::bytes::from_bytes(&e.name))
             .collect())
     }
 
@@ -303,8 +314,12 @@ impl Host for RuntimeHost {
         };
         let spec = ProcessSpec {
             program: program.clone(),
-            argv: s.argv.to_vec(),
-            env: s.env.to_vec(),
+            argv: s.argv.iter().map(|a| program_string(a)).collect(),
+            env: s
+                .env
+                .iter()
+                .map(|(k, v)| (program_string(k), program_string(v)))
+                .collect(),
             cwd: s.cwd.to_string(),
             stdin: stdio_of(&i, true),
             stdout,

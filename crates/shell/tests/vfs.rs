@@ -230,3 +230,25 @@ fn endless_program_output_in_command_substitution_stops_at_the_memory_limit() {
     assert_eq!(r.unwrap(), 0, "{err}");
     assert_eq!(out, b"588894\n");
 }
+
+#[test]
+fn non_utf8_bytes_survive_variables_substitution_read_and_output() {
+    // printf writes the raw bytes; cat (a wasm program) reads them back into $(…).
+    let script = "printf '\\377TOKEN\\376' > s
+x=$(cat s)
+printf %s \"$x\" > f
+echo \"$x\" > g
+read -r y < s
+printf '%s\\n' \"$y\" > h
+cat > i <<END
+$x
+END
+cat <<< \"$x\" > j
+n=$(printf 'a\\377b'); echo \"${#n}\" > k
+cat f g h i j k";
+    let (r, out, err) = run_bounded(script, 64, 64 << 20);
+    assert_eq!(r.unwrap(), 0, "{err}");
+    let want: &[u8] =
+        b"\xffTOKEN\xfe\xffTOKEN\xfe\n\xffTOKEN\xfe\n\xffTOKEN\xfe\n\xffTOKEN\xfe\n3\n";
+    assert_eq!(out, want, "{}", String::from_utf8_lossy(&out));
+}
