@@ -354,3 +354,20 @@ fn many_label_lines_cost_linear_time() {
         "8,000 LABEL lines took {large:.2}s, 2,000 took {small:.2}s"
     );
 }
+
+#[test]
+fn a_run_line_over_the_config_limit_fails_before_any_step_runs() {
+    let ws = Workspace::new();
+    let mut df = String::from("FROM scratch\nRUN echo first > /f\nRUN true ");
+    df.push_str(&"a".repeat(17 << 20));
+    df.push('\n');
+    ws.write("Dockerfile", df);
+    let out = ws.build(&[]);
+    assert_fails_with(
+        &out,
+        "Dockerfile:3: this instruction (17825801 bytes) takes the image history over 16 MiB",
+    );
+    // Nothing ran: no step started, no layer was written.
+    assert!(!text(&out.stderr).contains("#1 "), "{}", text(&out.stderr));
+    assert!(all_files(&ws.cache().join("steps")).is_empty());
+}

@@ -164,6 +164,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         StageGraph::target(&dockerfile, req.target.as_deref()).map_err(|e| graph_err(&e))?;
     let needed = graph.required(target);
     check_required_secrets(&dockerfile, &global, &needed, &req.secrets, &file_name)?;
+    check_history_size(&dockerfile, &graph, target, &file_name)?;
 
     let ignore_file = dockerignore_beside(&req.dockerfile);
     let context = Context::open(&req.context_dir, ignore_file.as_deref())?;
@@ -273,6 +274,42 @@ fn check_required_secrets(
                         location: format!("{file}:{}", step.span.start_line),
                     });
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each instruction of the target stage and the stages it is built `FROM` becomes a
+/// history entry of the image config, which may not exceed [`kiln_oci::MAX_CONFIG_SIZE`]
+/// (kiln refuses to read a larger one, as registries do). A Dockerfile over it fails here,
+/// naming the line that crosses it, instead of after every step has run.
+fn check_history_size(
+    dockerfile: &Dockerfile,
+    graph: &StageGraph,
+    target: usize,
+    file: &str,
+) -> Result<(), BuildError> {
+    let mut chain = vec![target];
+    while let Some(&i) = chain.last()
+        && let StageSource::Stage(parent) = graph.nodes[i].base
+        && !chain.contains(&parent)
+    {
+        chain.push(parent);
+    }
+    let mut total: u64 = 0;
+    for &i in chain.iter().rev() {
+        for step in &dockerfile.stages[i].steps {
+            total += step.original.len() as u64;
+            if total > kiln_oci::MAX_CONFIG_SIZE {
+                return Err(BuildError::Dockerfile(format!(
+                    "{file}:{}: this instruction ({} bytes) takes the image history over {} \
+                     MiB, the largest image config kiln writes (MAX_CONFIG_SIZE); put the \
+                     script in a file in the build context and run that file instead",
+                    step.span.start_line,
+                    step.original.len(),
+                    kiln_oci::MAX_CONFIG_SIZE >> 20
+                )));
             }
         }
     }
