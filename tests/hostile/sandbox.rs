@@ -212,6 +212,11 @@ fn routes(port_of_target: u16) -> impl Fn(&str) -> Reply + Send + 'static {
             "/file.txt" => (200, Vec::new(), PAYLOAD.as_bytes().to_vec()),
             "/hop" => redirect("/file.txt".to_owned()),
             "/loop" => redirect("/loop".to_owned()),
+            "/stall" => (
+                200,
+                vec![("X-Stall".to_owned(), "1".to_owned())],
+                b"a first chunk".to_vec(),
+            ),
             "/to-localhost" => redirect(format!("http://LocalHost:{port_of_target}/file.txt")),
             _ => (404, Vec::new(), Vec::new()),
         }
@@ -427,4 +432,24 @@ fn memory_flag_bounds_the_shell_and_names_itself() {
     ws.write("Dockerfile", "FROM scratch\nRUN cat /dev/null\n");
     let out = build_within(&ws, &["--memory", "64k"], 60);
     assert_fails_with(&out, "raise it with kiln build --memory BYTES");
+}
+
+#[test]
+fn step_timeout_bounds_an_add_download_that_stalls() {
+    let server = RouteServer::start(routes(0));
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nADD {} /f\n", server.url("/stall")),
+    );
+    let (out, took) = run_within(
+        &mut build_cmd(&ws, &["--step-timeout", "2s"]),
+        Duration::from_secs(60),
+    );
+    assert_fails_with(
+        &out,
+        "within the step timeout of 2s (kiln build --step-timeout 2s)",
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    eprintln!("stalled ADD failed after {took:?}");
 }

@@ -127,7 +127,7 @@ impl RouteServer {
             while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let _ = serve_route(stream, &route, &p);
+                        let _ = serve_route(stream, &route, &p, &s);
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
@@ -164,6 +164,7 @@ fn serve_route(
     stream: TcpStream,
     route: &dyn Fn(&str) -> Reply,
     paths: &std::sync::Mutex<Vec<String>>,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
@@ -179,16 +180,25 @@ fn serve_route(
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
     paths.lock().expect("paths").push(path.clone());
     let (status, headers, body) = route(&path);
+    // A reply with an `X-Stall` header promises 1 MiB more than its body and then
+    // stalls (bounded), like a server that stops sending mid-download.
+    let stall = headers.iter().any(|(k, _)| k == "X-Stall");
+    let length = body.len() + if stall { 1 << 20 } else { 0 };
     let mut stream = stream;
     write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
+        "HTTP/1.1 {status} X\r\nContent-Length: {length}\r\nConnection: close\r\n"
     )?;
     for (k, v) in headers {
         write!(stream, "{k}: {v}\r\n")?;
     }
     stream.write_all(b"\r\n")?;
     stream.write_all(&body)?;
-    stream.flush()
+    stream.flush()?;
+    // Stalls until the server is dropped, 20 s at most.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stall && !stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
 }

@@ -244,8 +244,12 @@ fn parse_url(url: &str) -> Result<url::Url, StepError> {
 fn fetch(
     url: &str,
     network: &crate::engine::Network,
+    timeout: Option<std::time::Duration>,
 ) -> Result<ureq::http::Response<ureq::Body>, StepError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        // `--step-timeout` bounds the whole download, redirects and body included: a
+        // server that stops sending must not hold the build forever.
+        .timeout_global(timeout)
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))
@@ -298,9 +302,13 @@ pub fn download(
     url: &str,
     checksum: Option<&str>,
     network: &crate::engine::Network,
+    limits: &crate::run::StepLimits,
 ) -> Result<(std::fs::File, String), StepError> {
+    let started = std::time::Instant::now();
+    let timed_out = || limits.timeout.is_some_and(|t| started.elapsed() >= t);
     let shown = redacted(&parse_url(url)?);
-    let response = fetch(url, network)?;
+    let response = fetch(url, network, limits.timeout)
+        .map_err(|e| if timed_out() { limits.timed_out() } else { e })?;
     let mut body = response.into_body();
     let mut reader = body.as_reader().take(MAX_DOWNLOAD + 1);
     let mut file = tempfile::tempfile()?;
@@ -308,7 +316,13 @@ pub fn download(
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf)?;
+        let n = reader.read(&mut buf).map_err(|e| {
+            if timed_out() {
+                limits.timed_out()
+            } else {
+                StepError::new(format!("ADD {shown}: {e}"))
+            }
+        })?;
         if n == 0 {
             break;
         }

@@ -60,7 +60,7 @@ impl StepLimits {
     }
 
     /// The error of a step that was still running at its deadline.
-    fn timed_out(&self) -> StepError {
+    pub(crate) fn timed_out(&self) -> StepError {
         let limit = self.timeout.map(show_duration).unwrap_or_default();
         StepError::new(format!(
             "the step did not finish within the step timeout of {limit} (kiln build --step-timeout {limit}); raise it with --step-timeout DURATION, or leave it out for no limit"

@@ -445,8 +445,12 @@ fn copy_step(
             c.sources.iter().partition(|s| add && crate::add::is_url(s));
         let mut downloads = Vec::new();
         for url in urls {
-            let (file, digest) =
-                crate::add::download(url, c.checksum.as_deref(), &shared.req.network)?;
+            let (file, digest) = crate::add::download(
+                url,
+                c.checksum.as_deref(),
+                &shared.req.network,
+                &shared.req.step_limits,
+            )?;
             key = key.field("url", url.as_str()).field("content", &digest);
             downloads.push((crate::add::url_file_name(url), file));
         }
