@@ -56,7 +56,7 @@ pub enum ShellError {
     #[error("empty command")]
     EmptyCommand,
     /// The script hit one of the shell's bounds (see [`limits`]).
-    #[error("shell: {0}")]
+    #[error("{0}")]
     Limit(#[from] LimitError),
 }
 
