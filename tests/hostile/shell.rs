@@ -1,4 +1,92 @@
-//! Hostile inputs: shell.
+//! Hostile inputs: shell. RUN scripts that recurse, nest, fork or allocate without end
+//! must fail the step with an error naming the shell's limit (kiln exits non-zero, never
+//! aborts), and scripts within the limits must behave as dash does.
 
 #[allow(unused_imports)]
 use crate::support::*;
+
+/// Builds a one-step image running `script`; returns the output and kiln's peak RSS (KiB).
+fn build_run(script: &str) -> (std::process::Output, u64) {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", format!("FROM scratch\nRUN {script}\n"));
+    let mut cmd = ws.kiln();
+    cmd.args(["build", "--progress", "plain"]).arg(ws.context());
+    run_measured(&mut cmd)
+}
+
+const MIB_KIB: u64 = 1024;
+
+#[test]
+fn endless_function_recursion_is_a_nesting_error() {
+    let (out, _) = build_run("f(){ f; }; f");
+    assert_fails_with(&out, "nesting too deep (limit 20000 levels");
+}
+
+#[test]
+fn recursion_5000_deep_finishes_as_in_dash() {
+    let (out, _) = build_run(
+        "f(){ [ $1 -lt 5000 ] && f $(($1+1)); true; }; f 0 && echo deep-ok > /ok && cat /ok",
+    );
+    assert_ok(&out);
+    assert!(text(&out.stdout).contains("deep-ok") || text(&out.stderr).contains("deep-ok"));
+}
+
+#[test]
+fn deeply_nested_command_substitution_runs() {
+    // ~800 levels of $( crashed brush-parser's stack; it is within the parse limit.
+    let n = 800;
+    let script = format!("echo {}x{} > /x", "$(echo ".repeat(n), ")".repeat(n));
+    let (out, _) = build_run(&script);
+    assert_ok(&out);
+}
+
+#[test]
+fn nesting_beyond_the_parse_limit_is_an_error() {
+    for script in [
+        format!("echo $(( {}1{} ))", "(".repeat(5000), ")".repeat(5000)),
+        format!("{}echo x{}", "( ".repeat(3000), " )".repeat(3000)),
+    ] {
+        let (out, _) = build_run(&script);
+        assert_fails_with(&out, "nesting too deep to parse (limit 1000 levels");
+    }
+}
+
+#[test]
+fn pipeline_bomb_hits_the_process_limit() {
+    let (out, _) = build_run("f(){ f | f; }; f");
+    assert_fails_with(&out, "too many processes (limit 512)");
+}
+
+#[test]
+fn background_bomb_fails_the_step_although_the_script_ends_with_true() {
+    let (out, _) = build_run("f() { f | f & }; f; true");
+    assert_fails_with(&out, "too many processes (limit 512)");
+}
+
+#[test]
+fn endless_read_is_bounded_by_the_memory_limit() {
+    let (out, peak) = build_run("read x < /dev/zero");
+    assert_fails_with(&out, "shell memory limit exceeded by a line read by `read`");
+    // Was 1.7 GB and growing.
+    assert!(peak < 600 * MIB_KIB, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn doubling_a_variable_is_bounded_by_the_memory_limit() {
+    let (out, peak) = build_run("x=0123456789abcdef; while :; do x=\"$x$x\"; done");
+    assert_fails_with(&out, "shell memory limit exceeded");
+    assert!(out_mentions(&out, "raise it with --memory"));
+    // Was 4.6 GB after 27 doublings.
+    assert!(peak < 1200 * MIB_KIB, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn command_substitution_overflow_is_an_error_not_a_cut() {
+    let (out, peak) = build_run("x=$(yes); echo ${#x}");
+    assert_fails_with(&out, "the output of a $(…) command substitution");
+    assert!(peak < 1200 * MIB_KIB, "peak RSS {peak} KiB");
+}
+
+fn out_mentions(out: &std::process::Output, needle: &str) -> bool {
+    text(&out.stderr).contains(needle) || text(&out.stdout).contains(needle)
+}
