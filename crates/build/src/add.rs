@@ -14,7 +14,8 @@ use crate::context::clean_rel;
 use crate::copy::{Placement, mkdir_p, normalize_abs};
 use crate::error::StepError;
 
-/// Largest download ADD accepts (the body is spooled to a temp file, never held in memory).
+/// Largest download ADD accepts. The body is spooled to a temp file, never held in
+/// memory, so this bounds the host disk a URL can fill; real ADD sources are far smaller.
 const MAX_DOWNLOAD: u64 = 8 << 30;
 
 /// Compression of an archive, judged by its magic bytes, as BuildKit does.
@@ -328,7 +329,10 @@ pub fn download(
         }
         total += n as u64;
         if total > MAX_DOWNLOAD {
-            return Err(StepError::new(format!("ADD {shown}: larger than 8 GiB")));
+            return Err(StepError::new(format!(
+                "ADD {shown}: the download is larger than ADD's fixed limit of {} GiB; fetch it in a RUN step (curl) instead",
+                MAX_DOWNLOAD >> 30
+            )));
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])?;
