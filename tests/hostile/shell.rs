@@ -90,3 +90,34 @@ fn command_substitution_overflow_is_an_error_not_a_cut() {
 fn out_mentions(out: &std::process::Output, needle: &str) -> bool {
     text(&out.stderr).contains(needle) || text(&out.stdout).contains(needle)
 }
+
+/// A secret with non-UTF-8 bytes, copied through a shell variable and `$(…)`, reaches the
+/// layer byte for byte (so the leak guard sees the real value), and `echo` prints the
+/// exact bytes (so the log redactor sees them too).
+#[test]
+fn binary_secret_keeps_its_bytes_through_shell_variables() {
+    let ws = Workspace::new();
+    let value: &[u8] = b"\xffTOKEN-binary-secret-\xfe4242";
+    let file = ws.path("secret-s");
+    std::fs::write(&file, value).expect("secret file");
+    let flag = format!("id=s,src={}", file.display());
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=secret,id=s x=$(cat /run/secrets/s); printf %s \"$x\" > /f; echo \"$x\"\n",
+    );
+    let out = ws.build(&["-t", "bin", "--secret", &flag, "--secret-leak=warn"]);
+    assert_ok(&out);
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        log.contains("secret leak: the value of secret \"s\" was found in /f"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("TOKEN-binary-secret"),
+        "echo printed it unredacted: {log}"
+    );
+    let cat = ws.kiln().args(["run", "bin", "cat", "/f"]).output();
+    let cat = cat.expect("kiln run");
+    assert_ok(&cat);
+    assert_eq!(cat.stdout, value, "the layer holds the exact bytes");
+}
