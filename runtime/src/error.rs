@@ -41,6 +41,7 @@ errnos! {
     BADF = 8, "Bad file descriptor";
     BUSY = 10, "Device or resource busy";
     CHILD = 12, "No child processes";
+    DQUOT = 19, "Disk quota exceeded";
     EXIST = 20, "File exists";
     FAULT = 21, "Bad address";
     FBIG = 22, "File too large";
@@ -103,6 +104,7 @@ impl From<FsError> for Errno {
             FsError::NotPermitted => Errno::PERM,
             FsError::TooBig => Errno::FBIG,
             FsError::BadIno(_) => Errno::BADF,
+            FsError::DiskQuota { .. } => Errno::DQUOT,
             _ => Errno::IO,
         }
     }

@@ -37,6 +37,10 @@ pub enum FsError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "disk quota of {limit} bytes for one step exceeded: the step wrote (or would store) more file data than that (raise it with kiln build --disk-quota BYTES)"
+    )]
+    DiskQuota { limit: u64 },
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
 }
@@ -58,6 +62,7 @@ impl FsError {
             FsError::NoAttr => 61,
             FsError::TooBig => 27,
             FsError::BadIno(_) => 9,
+            FsError::DiskQuota { .. } => 122,
             FsError::Store { .. } | FsError::Io(_) => 5,
         }
     }

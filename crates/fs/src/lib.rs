@@ -13,6 +13,7 @@
 mod diff;
 mod error;
 mod node;
+mod quota;
 mod store;
 mod tar_in;
 mod tar_out;
@@ -21,6 +22,7 @@ mod tree;
 pub use diff::{Change, ChangeKind, Walk, WalkEntry, diff};
 pub use error::{FsError, Result};
 pub use node::{FileType, Snapshot, SnapshotId, Timestamp};
+pub use quota::{DEFAULT_DISK_QUOTA, DiskQuota};
 pub use store::{Digest, Store};
 pub use tar_in::LayerStats;
 pub use tar_out::{write_layer, write_snapshot};

@@ -46,6 +46,16 @@ impl Tree {
     /// [`crate::MAX_DEPTH`], ids over 32 bits and unknown entry types are errors
     /// naming the entry. Directory mtimes end as the layer says (or unchanged).
     pub fn apply_layer(&mut self, reader: impl Read) -> Result<LayerStats> {
+        // Each layer gets a disk quota of its own (the default): unpacking a base image
+        // of many large layers is not one step's writing, but one layer that expands
+        // without end (a decompression bomb) is still stopped.
+        let step_quota = self.replace_disk_quota(crate::DiskQuota::default());
+        let result = self.apply_layer_inner(reader);
+        self.set_disk_quota(step_quota);
+        result
+    }
+
+    fn apply_layer_inner(&mut self, reader: impl Read) -> Result<LayerStats> {
         let mut archive = tar::Archive::new(reader);
         let mut ap = Applier {
             tree: self,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::INLINE_MAX;
 use crate::error::{FsError, Result};
 use crate::node::{Attrs, Content, FileType, Kind, Node, Snapshot, Timestamp, Xattrs};
+use crate::quota::{ChargedReader, DiskQuota};
 use crate::store::{Digest, Store};
 
 /// Longest name of one directory entry, as on Linux.
@@ -77,6 +78,9 @@ enum Data {
     Spill {
         file: File,
         len: u64,
+        /// Bytes already charged to the disk quota for this file (writes may exceed
+        /// `len` when they overwrite; holes from extensions are not charged).
+        charged: u64,
     },
 }
 
@@ -171,6 +175,8 @@ pub struct Tree {
     /// [`INLINE_BUDGET`]. Only ever grows: freeing memory does not refund it, so the
     /// count is an upper bound and cheap to keep.
     inline_used: u64,
+    /// Disk bytes this tree may still write (spill files, store blobs).
+    quota: DiskQuota,
     /// A scratch tree (tmpfs, writable bind) never names its contents in the store:
     /// large files stay in anonymous spill files, gone with the process however it ends.
     scratch: bool,
@@ -217,6 +223,7 @@ impl Tree {
             now: Timestamp::EPOCH,
             blobs: Mutex::new(HashMap::new()),
             inline_used: 0,
+            quota: DiskQuota::default(),
             scratch: false,
         }
     }
@@ -238,6 +245,17 @@ impl Tree {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Bounds the bytes this tree writes to disk from now on (default:
+    /// [`crate::DEFAULT_DISK_QUOTA`]). Give every tree of one step a clone of the same
+    /// quota, and a fresh quota for each step.
+    pub fn set_disk_quota(&mut self, quota: DiskQuota) {
+        self.quota = quota;
+    }
+
+    pub(crate) fn replace_disk_quota(&mut self, quota: DiskQuota) -> DiskQuota {
+        std::mem::replace(&mut self.quota, quota)
     }
 
     /// The time recorded as mtime/ctime by modifications (kiln never reads the host
@@ -812,7 +830,7 @@ impl Tree {
             Data::Stored(Content::Blob { digest, size }) => {
                 read_file_at(&*self.blob(digest)?, *size, off, buf)
             }
-            Data::Spill { file, len } => read_file_at(file, *len, off, buf),
+            Data::Spill { file, len, .. } => read_file_at(file, *len, off, buf),
         }
     }
 
@@ -841,9 +859,9 @@ impl Tree {
             return Ok(0);
         }
         let in_memory = self.charge_inline(ino, end, false)?;
-        let store = self.store.clone();
+        let (store, quota) = (self.store.clone(), self.quota.clone());
         let d = self.data_mut(ino)?;
-        make_writable(d, end, !in_memory, &store)?;
+        make_writable(d, end, !in_memory, &store, &quota)?;
         match d {
             Data::Mem(v) => {
                 let (o, e) = (off as usize, end as usize);
@@ -852,7 +870,9 @@ impl Tree {
                 }
                 v[o..e].copy_from_slice(data);
             }
-            Data::Spill { file, len } => {
+            Data::Spill { file, len, charged } => {
+                quota.charge(data.len() as u64)?;
+                *charged = charged.saturating_add(data.len() as u64);
                 file.seek(SeekFrom::Start(off))?;
                 file.write_all(data)?;
                 *len = (*len).max(end);
@@ -869,22 +889,51 @@ impl Tree {
             return Err(FsError::TooBig);
         }
         let in_memory = self.charge_inline(ino, new_len, true)?;
-        let store = self.store.clone();
+        let (store, quota) = (self.store.clone(), self.quota.clone());
         let d = self.data_mut(ino)?;
         if in_memory {
             // Shrinking a big file to a small one: keep only the head, in memory.
             shrink_to_memory(d, new_len, &store)?;
         }
-        make_writable(d, new_len, !in_memory, &store)?;
+        make_writable(d, new_len, !in_memory, &store, &quota)?;
         match d {
             Data::Mem(v) => v.resize(new_len as usize, 0),
-            Data::Spill { file, len } => {
+            // An extension is a hole in the sparse spill file: no disk, no charge.
+            Data::Spill { file, len, .. } => {
                 file.set_len(new_len)?;
                 *len = new_len;
             }
             Data::Stored(_) => return Err(FsError::Invalid),
         }
         self.modified(ino)
+    }
+
+    /// Streams contents to disk, charging the quota as they come: a spill file for a
+    /// scratch tree, a store blob otherwise.
+    fn write_to_disk(&mut self, reader: impl Read) -> Result<(Data, u64)> {
+        let hit = std::sync::atomic::AtomicBool::new(false);
+        let mut reader = ChargedReader {
+            inner: reader,
+            quota: &self.quota,
+            hit: &hit,
+        };
+        let quota_err = |e: FsError| {
+            if hit.load(std::sync::atomic::Ordering::Relaxed) {
+                FsError::DiskQuota {
+                    limit: self.quota.limit(),
+                }
+            } else {
+                e
+            }
+        };
+        if self.scratch {
+            let mut file = self.store.spill_file()?;
+            let len = io::copy(&mut reader, &mut file).map_err(|e| quota_err(e.into()))?;
+            let charged = len;
+            return Ok((Data::Spill { file, len, charged }, len));
+        }
+        let (digest, size) = self.store.put(&mut reader).map_err(quota_err)?;
+        Ok((Data::Stored(Content::Blob { digest, size }), size))
     }
 
     /// Takes `n` bytes from the inline budget; false (nothing taken) if they do not fit.
@@ -932,13 +981,8 @@ impl Tree {
         let (data, len) = if small && self.take_inline(head.len() as u64) {
             let len = head.len() as u64;
             (Data::Mem(head), len)
-        } else if self.scratch {
-            let mut file = self.store.spill_file()?;
-            let len = io::copy(&mut io::Cursor::new(head).chain(reader), &mut file)?;
-            (Data::Spill { file, len }, len)
         } else {
-            let (digest, size) = self.store.put(io::Cursor::new(head).chain(reader))?;
-            (Data::Stored(Content::Blob { digest, size }), size)
+            self.write_to_disk(io::Cursor::new(head).chain(reader))?
         };
         *self.data_mut(ino)? = data;
         self.modified(ino)?;
@@ -963,7 +1007,7 @@ impl Tree {
         Ok(match self.data(ino)? {
             Data::Stored(c) => ContentReader::from_content(c, &self.store)?,
             Data::Mem(v) => ContentReader::Bytes(io::Cursor::new(Arc::from(v.as_slice()))),
-            Data::Spill { file, len } => ContentReader::File {
+            Data::Spill { file, len, .. } => ContentReader::File {
                 file: file.try_clone()?,
                 pos: 0,
                 len: *len,
@@ -1110,11 +1154,11 @@ impl Tree {
     }
 
     fn freeze_leaf(&mut self, ino: Ino) -> Result<Arc<Node>> {
-        let store = self.store.clone();
+        let (store, quota) = (self.store.clone(), self.quota.clone());
         let inode = self.get_mut(ino)?;
         let kind = match &mut inode.body {
             Body::File(data) => {
-                let content = freeze_data(data, &store)?;
+                let content = freeze_data(data, &store, &quota)?;
                 *data = Data::Stored(content.clone());
                 Kind::File(content)
             }
@@ -1134,15 +1178,20 @@ fn trim_trailing_slashes(path: &[u8]) -> &[u8] {
     &path[..end]
 }
 
-fn freeze_data(data: &mut Data, store: &Store) -> Result<Content> {
+fn freeze_data(data: &mut Data, store: &Store, quota: &DiskQuota) -> Result<Content> {
     Ok(match data {
         Data::Stored(c) => c.clone(),
         Data::Mem(v) if v.len() <= INLINE_MAX => Content::Inline(Arc::from(v.as_slice())),
         Data::Mem(v) => {
+            quota.charge(v.len() as u64)?;
             let (digest, size) = store.put(v.as_slice())?;
             Content::Blob { digest, size }
         }
-        Data::Spill { file, len } => {
+        Data::Spill { file, len, charged } => {
+            // Holes were free while sparse; storing them writes every byte. Charge
+            // what was not charged yet before writing anything.
+            quota.charge(len.saturating_sub(*charged))?;
+            *charged = (*charged).max(*len);
             file.seek(SeekFrom::Start(0))?;
             let (digest, size) = store.put(file.take(*len))?;
             if size != *len {
@@ -1175,26 +1224,38 @@ fn shrink_to_memory(data: &mut Data, len: u64, store: &Store) -> Result<()> {
 /// Turns `data` into a mutable representation able to hold `end` bytes: small files
 /// stay in memory, larger ones (`big`: over [`INLINE_MAX`] or past the tree's inline
 /// budget) move to a spill file (copying any stored blob).
-fn make_writable(data: &mut Data, end: u64, big: bool, store: &Store) -> Result<()> {
+fn make_writable(
+    data: &mut Data,
+    end: u64,
+    big: bool,
+    store: &Store,
+    quota: &DiskQuota,
+) -> Result<()> {
     let big = big || end > INLINE_MAX as u64;
     let replacement = match data {
         Data::Stored(Content::Inline(b)) if !big => Data::Mem(b.to_vec()),
-        Data::Stored(Content::Inline(b)) => spill_with(store, &mut &b[..])?,
+        Data::Stored(Content::Inline(b)) => spill_with(store, quota, &b[..], b.len() as u64)?,
         Data::Stored(Content::Blob { digest, size }) => {
             let blob = store.open_blob(digest)?;
-            spill_with(store, &mut blob.take(*size))?
+            spill_with(store, quota, blob.take(*size), *size)?
         }
-        Data::Mem(v) if big => spill_with(store, &mut v.as_slice())?,
+        Data::Mem(v) if big => spill_with(store, quota, v.as_slice(), v.len() as u64)?,
         _ => return Ok(()),
     };
     *data = replacement;
     Ok(())
 }
 
-fn spill_with(store: &Store, src: &mut dyn Read) -> Result<Data> {
+/// A spill file holding a copy of `src` (`size` bytes), charged to the quota first.
+fn spill_with(store: &Store, quota: &DiskQuota, mut src: impl Read, size: u64) -> Result<Data> {
+    quota.charge(size)?;
     let mut file = store.spill_file()?;
-    let len = io::copy(src, &mut file)?;
-    Ok(Data::Spill { file, len })
+    let len = io::copy(&mut src, &mut file)?;
+    Ok(Data::Spill {
+        file,
+        len,
+        charged: size,
+    })
 }
 
 fn read_slice(bytes: &[u8], off: u64, buf: &mut [u8]) -> usize {

@@ -552,3 +552,49 @@ fn small_files_past_the_inline_budget_go_to_the_store() {
     assert_eq!(read_all(&again, last), body(fit + 2));
     assert!(crate::diff(&snap, &again.snapshot().unwrap()).is_empty());
 }
+
+#[test]
+fn sparse_extensions_are_free_until_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Tree::new(&Store::open(dir.path()).unwrap());
+    t.set_disk_quota(DiskQuota::new(1 << 20));
+    let root = t.root();
+    let f = t.create_file(root, b"big", 0o644, 0, 0).unwrap();
+    t.set_len(f, 1 << 40).unwrap();
+    assert_eq!(t.metadata(f).unwrap().size, 1 << 40);
+    let mut buf = [1u8; 16];
+    assert_eq!(t.read_at(f, 1 << 39, &mut buf).unwrap(), 16);
+    assert_eq!(buf, [0; 16]);
+    // Storing it would write a terabyte: refused before a byte is written.
+    assert!(matches!(
+        t.snapshot(),
+        Err(FsError::DiskQuota { limit }) if limit == 1 << 20
+    ));
+    assert_eq!(walkdir_files(dir.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn writes_are_charged_once() {
+    let mut t = tree();
+    t.set_disk_quota(DiskQuota::new(1 << 20));
+    let root = t.root();
+    let f = t.create_file(root, b"f", 0o644, 0, 0).unwrap();
+    let chunk = vec![7u8; 100 << 10];
+    for i in 0..6 {
+        t.write_at(f, i * chunk.len() as u64, &chunk).unwrap();
+    }
+    // 600 KiB written and then stored: charged once, so within 1 MiB.
+    t.snapshot().unwrap();
+    let g = t.create_file(root, b"g", 0o644, 0, 0).unwrap();
+    let err = (0..6)
+        .map(|i| t.write_at(g, i * chunk.len() as u64, &chunk))
+        .find_map(Result::err);
+    assert!(matches!(err, Some(FsError::DiskQuota { .. })), "{err:?}");
+    // A stream into the store is bounded too.
+    let h = t.create_file(root, b"h", 0o644, 0, 0).unwrap();
+    let endless = std::io::repeat(1).take(2 << 20);
+    assert!(matches!(
+        t.write_from(h, endless),
+        Err(FsError::DiskQuota { .. })
+    ));
+}
