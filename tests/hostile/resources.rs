@@ -49,3 +49,19 @@ fn many_small_files_from_add_stay_within_the_inline_budget() {
         "peak RSS {peak_kib} KiB for {BOMB_FILES} small files"
     );
 }
+
+#[test]
+fn a_terabyte_sparse_file_hits_the_disk_quota_not_the_disk() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\nRUN truncate -s 1T /big\n");
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "disk quota of 10737418240 bytes");
+    // Refused before anything was stored: the cache holds no large file.
+    let largest = all_files(&ws.cache())
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0);
+    assert!(largest < 64 << 20, "a {largest}-byte file was written");
+}
