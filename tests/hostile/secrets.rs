@@ -371,3 +371,19 @@ fn a_run_line_over_the_config_limit_fails_before_any_step_runs() {
     assert!(!text(&out.stderr).contains("#1 "), "{}", text(&out.stderr));
     assert!(all_files(&ws.cache().join("steps")).is_empty());
 }
+
+#[test]
+fn a_config_grown_by_expansion_over_the_limit_is_a_clear_error() {
+    let ws = Workspace::new();
+    // 1 MiB of text, then 17 copies of it through variable expansion: the Dockerfile is
+    // small, the config would be 18 MiB.
+    let df = format!(
+        "FROM scratch\nENV A={}\nENV B={}\n",
+        "a".repeat(1 << 20),
+        "$A".repeat(17)
+    );
+    ws.write("Dockerfile", df);
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "over the 16 MiB limit (MAX_CONFIG_SIZE)");
+    assert!(!text(&out.stderr).contains("internal error"));
+}

@@ -484,6 +484,20 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         .to_json()
         .map_err(|e| BuildError::Internal(e.to_string()))?;
     leak::guard_build(shared, Some(&config_json))?;
+    // The Dockerfile alone was checked before any step ran; the base image's history,
+    // ENV and labels come on top, so the whole config is checked again here.
+    if config_json.len() as u64 > kiln_oci::MAX_CONFIG_SIZE {
+        return Err(BuildError::Input {
+            what: format!(
+                "the image config would be {} bytes, over the {} MiB limit (MAX_CONFIG_SIZE)",
+                config_json.len(),
+                kiln_oci::MAX_CONFIG_SIZE >> 20
+            ),
+            why: "the base image's history and config plus this Dockerfile's instructions \
+                  are too large; move long scripts and values into files in the context"
+                .into(),
+        });
+    }
     let layers: Vec<kiln_oci::Layer> = state.layers.iter().map(|l| l.layer.clone()).collect();
     let desc = shared
         .blobs
