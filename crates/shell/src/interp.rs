@@ -104,6 +104,7 @@ pub(crate) enum ParseError {
 
 /// Parses a script on a stack big enough for its (bounded) nesting.
 pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
+    let src = &*crate::dparen::split_nested_subshells(src);
     let parsed = limits::bounded_parse(limits::parse_nesting(src), || {
         let mut p =
             brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());

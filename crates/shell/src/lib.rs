@@ -12,6 +12,7 @@
 mod arith;
 mod builtins;
 mod bytes;
+mod dparen;
 mod expand;
 pub mod host;
 mod interp;
