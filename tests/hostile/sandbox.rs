@@ -453,3 +453,17 @@ fn step_timeout_bounds_an_add_download_that_stalls() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     eprintln!("stalled ADD failed after {took:?}");
 }
+
+#[test]
+fn disk_quota_flag_bounds_what_a_step_writes() {
+    let ws = Workspace::new();
+    // 4 MiB of file data against a 1 MiB quota; the same step fits the default.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN head -c 4194304 /dev/zero > /f\n",
+    );
+    let out = build_within(&ws, &["--disk-quota", "1m"], 60);
+    assert_fails_with(&out, "disk quota of 1048576 bytes for one step exceeded");
+    assert_fails_with(&out, "raise it with kiln build --disk-quota BYTES");
+    assert_ok(&build_within(&ws, &[], 60));
+}

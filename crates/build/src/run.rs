@@ -37,6 +37,9 @@ pub struct StepLimits {
     /// Linear memory of each wasm instance of a step, and the shell's budget for its
     /// own values.
     pub memory_bytes: Option<u64>,
+    /// Bytes of file data a step may write to disk (`kiln_fs::DEFAULT_DISK_QUOTA` when
+    /// `None`).
+    pub disk_bytes: Option<u64>,
 }
 
 impl StepLimits {
@@ -48,6 +51,12 @@ impl StepLimits {
         }
         limits.deadline = self.timeout.map(|t| now + t);
         limits
+    }
+
+    /// A fresh disk quota for one step's filesystem.
+    fn disk_quota(&self) -> kiln_fs::DiskQuota {
+        self.disk_bytes
+            .map_or_else(kiln_fs::DiskQuota::default, kiln_fs::DiskQuota::new)
     }
 
     /// The shell's budget for its own values (variables, `$(…)` captures): `--memory`
@@ -263,6 +272,9 @@ fn execute(
         let home = crate::copy::home_of(tree, uid).unwrap_or_else(|| "/root".into());
         env.push(("HOME".into(), home));
     }
+    // Every step gets its own disk budget, whatever earlier steps wrote.
+    let quota = shared.req.step_limits.disk_quota();
+    tree.set_disk_quota(quota.clone());
     // The step's tree is shared with the runtime for the duration of the step.
     let owned = std::mem::replace(tree, Tree::new(state.store()));
     let shared_tree = Arc::new(parking_lot::Mutex::new(owned));
@@ -309,6 +321,14 @@ fn execute(
     let failed = !matches!(&status, Ok(s) if s.success());
     if failed && deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(shared.req.step_limits.timed_out());
+    }
+    if failed && quota.exceeded() {
+        return Err(StepError::new(
+            kiln_fs::FsError::DiskQuota {
+                limit: quota.limit(),
+            }
+            .to_string(),
+        ));
     }
     let status = status.map_err(|e| StepError::new(e.to_string()))?;
     if !status.success() {

@@ -115,6 +115,9 @@ pub struct BuildArgs {
     /// Memory limit for each wasm process of a RUN step (bytes, or with k/m/g; default: 4g).
     #[arg(long = "memory", value_name = "BYTES", value_parser = parse_bytes)]
     pub memory: Option<u64>,
+    /// File data each RUN step may write to disk (bytes, or with k/m/g/t; default: 10g).
+    #[arg(long = "disk-quota", value_name = "BYTES", value_parser = parse_bytes)]
+    pub disk_quota: Option<u64>,
 }
 
 /// Parses `1h30m`, `90s`, `500ms`, `2.5s` or a bare number of seconds. Hand-written: the
@@ -152,7 +155,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// Parses a byte count as docker's `--memory` does: a number with an optional `b`, `k`,
-/// `m` or `g` suffix (binary units, case-insensitive).
+/// `m`, `g` (or `t`) suffix (binary units, case-insensitive).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let bad = || format!("invalid size {text:?}: use e.g. 512m, 2g or a number of bytes");
     let lower = text.trim().to_ascii_lowercase();
@@ -163,6 +166,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         Some('k') => (&lower[..lower.len() - 1], 10),
         Some('m') => (&lower[..lower.len() - 1], 20),
         Some('g') => (&lower[..lower.len() - 1], 30),
+        Some('t') => (&lower[..lower.len() - 1], 40),
         Some('b') => (&lower[..lower.len() - 1], 0),
         _ => (lower.as_str(), 0),
     };
@@ -400,7 +404,8 @@ mod tests {
         assert_eq!(parse_bytes("2G"), Ok(2 << 30));
         assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
         assert_eq!(parse_bytes("1000"), Ok(1000));
-        for bad in ["", "0", "m", "-1", "99999999999g", "1t"] {
+        assert_eq!(parse_bytes("1t"), Ok(1 << 40));
+        for bad in ["", "0", "m", "-1", "99999999999g", "1p"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }

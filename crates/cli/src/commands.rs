@@ -135,6 +135,7 @@ fn build(a: BuildArgs) -> Result<i32> {
         step_limits: kiln_build::StepLimits {
             timeout: a.step_timeout,
             memory_bytes: a.memory,
+            disk_bytes: a.disk_quota,
         },
     };
     let sink: Arc<dyn kiln_build::progress::EventSink> =

@@ -24,6 +24,9 @@ pub struct DiskQuota {
 struct Inner {
     limit: u64,
     used: AtomicU64,
+    /// Set when a charge was refused, so the embedder can name the quota in its error
+    /// even though the step only saw `EDQUOT`.
+    refused: AtomicBool,
 }
 
 impl Default for DiskQuota {
@@ -38,6 +41,7 @@ impl DiskQuota {
             inner: Arc::new(Inner {
                 limit,
                 used: AtomicU64::new(0),
+                refused: AtomicBool::new(false),
             }),
         }
     }
@@ -51,6 +55,11 @@ impl DiskQuota {
         self.inner.used.load(Ordering::Relaxed)
     }
 
+    /// Whether some write was refused for passing the limit.
+    pub fn exceeded(&self) -> bool {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
     /// Charges `n` bytes, or fails (charging nothing) if that would pass the limit.
     pub(crate) fn charge(&self, n: u64) -> Result<()> {
         let limit = self.inner.limit;
@@ -60,7 +69,10 @@ impl DiskQuota {
                 used.checked_add(n).filter(|total| *total <= limit)
             })
             .map(drop)
-            .map_err(|_| FsError::DiskQuota { limit })
+            .map_err(|_| {
+                self.inner.refused.store(true, Ordering::Relaxed);
+                FsError::DiskQuota { limit }
+            })
     }
 }
 
@@ -93,10 +105,13 @@ mod tests {
         let q = DiskQuota::new(100);
         let clone = q.clone();
         q.charge(60).unwrap();
+        assert!(!q.exceeded());
         assert!(matches!(
             clone.charge(41),
             Err(FsError::DiskQuota { limit: 100 })
         ));
+        // A refusal is remembered by every clone, though it charged nothing.
+        assert!(q.exceeded());
         clone.charge(40).unwrap();
         assert_eq!(q.used(), 100);
         assert!(q.charge(u64::MAX).is_err());
