@@ -45,6 +45,9 @@ fn err(what: &str) -> impl FnOnce(String) -> BuildError + '_ {
 
 /// Runs the command; returns its exit status (stdio passes through).
 pub fn run(req: RunRequest) -> Result<i32, BuildError> {
+    // Held shared for the whole run, as builds hold it: the file store's temp files are
+    // live, so a build starting now must not sweep them (nor `kiln prune` remove them).
+    let _cache_lock = crate::cache::Cache::open(&req.cache_dir)?;
     let store =
         Store::open(req.cache_dir.join("files")).map_err(|e| err("file store")(e.to_string()))?;
     let (state, config) = if req.image == "scratch" {
