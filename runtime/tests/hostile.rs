@@ -144,3 +144,41 @@ fn only_committed_modules_reach_the_disk_cache() {
     run_path(&rt, &vfs, "/committed.wasm");
     assert_eq!(cwasm_count(dir.path()), 1, "a committed module is cached");
 }
+
+/// Seconds to stat the deepest directory of a `depth`-deep chain inside a tmpfs mount
+/// `reps` times (each stat resolves the whole path, mount table included).
+fn deep_stat_secs(depth: usize, reps: usize) -> f64 {
+    let store = store();
+    let tree = new_tree(&store);
+    let mut mounts = MountTable::new();
+    mounts.add_tmpfs("/m", &store).unwrap();
+    let vfs = vfs_with(&tree, mounts);
+    let mut path = b"/m".to_vec();
+    for _ in 0..depth {
+        path.extend_from_slice(b"/d");
+        vfs.mkdir(b"/", &path, 0o755).unwrap();
+    }
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        assert!(vfs.stat(b"/", &path, true).unwrap().is_dir());
+    }
+    t.elapsed().as_secs_f64()
+}
+
+#[test]
+fn deep_paths_resolve_in_linear_time() {
+    // Resolving a path must cost O(depth), not O(depth^2) (a `find` over a 500-deep
+    // mount was O(depth^3)). Four times the depth must cost about four times as much;
+    // quadratic work would cost sixteen times. The ratio compares two runs on the same
+    // machine, so it does not depend on its speed. Depths stay under the tree's
+    // MAX_DEPTH (256).
+    deep_stat_secs(60, 50); // warm up allocator and code paths
+    let short = deep_stat_secs(60, 400);
+    let long = deep_stat_secs(240, 400);
+    let ratio = long / short;
+    eprintln!("4x depth cost {ratio:.1}x ({short:.3}s -> {long:.3}s)");
+    assert!(
+        ratio < 10.0,
+        "4x depth cost {ratio:.1}x ({short:.3}s -> {long:.3}s)"
+    );
+}

@@ -92,6 +92,8 @@ pub enum MountError {
 pub struct MountTable {
     pub(crate) mounts: BTreeMap<MountPath, (Mount, u64)>,
     next_dev: u64,
+    /// Components in the longest target: a deeper path neither is nor holds a mount.
+    deepest: usize,
 }
 
 impl Default for MountTable {
@@ -105,6 +107,7 @@ impl MountTable {
         let mut t = MountTable {
             mounts: BTreeMap::new(),
             next_dev: 2,
+            deepest: 0,
         };
         let devices = [
             ("/dev/null", Mount::Device(Device::Null)),
@@ -130,6 +133,7 @@ impl MountTable {
         if self.mounts.contains_key(&key) {
             return Err(MountError::Duplicate(target.to_owned()));
         }
+        self.deepest = self.deepest.max(key.len());
         self.mounts.insert(key, (mount, self.next_dev));
         self.next_dev += 1;
         Ok(())
@@ -191,6 +195,11 @@ impl MountTable {
             target,
             Mount::Tree(Arc::new(Mutex::new(Tree::scratch(store)))),
         )
+    }
+
+    /// Components in the longest mount target.
+    pub(crate) fn deepest(&self) -> usize {
+        self.deepest
     }
 
     pub(crate) fn get(&self, path: &[Vec<u8>]) -> Option<&(Mount, u64)> {
