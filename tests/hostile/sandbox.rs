@@ -467,3 +467,41 @@ fn disk_quota_flag_bounds_what_a_step_writes() {
     assert_fails_with(&out, "raise it with kiln build --disk-quota BYTES");
     assert_ok(&build_within(&ws, &[], 60));
 }
+
+#[cfg(unix)]
+#[test]
+fn fifo_dockerfile_or_dockerignore_is_a_clear_error() {
+    let ws = Workspace::new();
+    mkfifo(&ws.context().join("Dockerfile"));
+    let out = build_within(&ws, &[], 60);
+    assert_fails_with(
+        &out,
+        "Dockerfile is a FIFO (named pipe), not a regular file",
+    );
+    let out = run_within(
+        ws.kiln().args(["build", "--check"]).arg(ws.context()),
+        Duration::from_secs(60),
+    )
+    .0;
+    assert_fails_with(&out, "not a regular file");
+
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\n");
+    mkfifo(&ws.context().join(".dockerignore"));
+    let out = build_within(&ws, &[], 60);
+    assert_fails_with(
+        &out,
+        ".dockerignore is a FIFO (named pipe), not a regular file",
+    );
+}
+
+#[test]
+fn oversized_dockerfile_is_refused_before_it_is_read_whole() {
+    let ws = Workspace::new();
+    let mut body = b"FROM scratch\n".to_vec();
+    body.resize((16 << 20) + 1, b'#');
+    ws.write("Dockerfile", body);
+    let (out, rss) = run_measured(&mut build_cmd(&ws, &[]));
+    assert_fails_with(&out, "larger than 16777216 bytes, the most kiln reads");
+    eprintln!("peak RSS for a 16 MiB + 1 Dockerfile: {rss} KiB");
+}

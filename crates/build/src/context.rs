@@ -38,6 +38,12 @@ pub enum ContextError {
         "source {path:?} in the build context is a {kind}: kiln copies only regular files, directories and symlinks (remove it or add it to .dockerignore)"
     )]
     Special { path: String, kind: &'static str },
+    #[error("{path} is a {kind}, not a regular file")]
+    NotRegular { path: String, kind: &'static str },
+    #[error(
+        "{path} is larger than {limit} bytes, the most kiln reads of a Dockerfile or ignore file"
+    )]
+    TooLarge { path: String, limit: u64 },
     #[error("reading {path:?} from the build context: {source}")]
     Io {
         path: String,
@@ -201,14 +207,14 @@ impl Context {
         })?;
         let ignore = match ignore_file {
             Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|source| ContextError::Io {
-                    path: file.display().to_string(),
-                    source,
-                })?;
+                let text = read_build_file(file)?;
                 IgnoreRules::parse(&text, &file.display().to_string())?
             }
-            None => match dir.read_to_string(".dockerignore") {
-                Ok(text) => IgnoreRules::parse(&text, ".dockerignore")?,
+            None => match dir.open_with(".dockerignore", &nonblocking_read()) {
+                Ok(f) => {
+                    let text = read_bounded(f.into_std(), ".dockerignore")?;
+                    IgnoreRules::parse(&text, ".dockerignore")?
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
                 Err(e) => return Err(io_err(".dockerignore")(e)),
             },
@@ -432,6 +438,51 @@ impl Context {
         hasher.update(inner.finalize());
         Ok(())
     }
+}
+
+/// Largest Dockerfile or ignore file kiln reads. Both are read whole and parsed in
+/// memory; real ones are a few KiB, so 16 MiB only stops a file meant to exhaust memory.
+pub const MAX_BUILD_FILE: u64 = 16 << 20;
+
+/// Reads a file that drives the build (the Dockerfile, an ignore file) from the host:
+/// never blocks (opened `O_NONBLOCK`), refuses anything but a regular file, and reads at
+/// most [`MAX_BUILD_FILE`] bytes.
+pub fn read_build_file(path: &Path) -> Result<String, ContextError> {
+    let shown = path.display().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc_nonblock());
+    }
+    let file = options.open(path).map_err(io_err(&shown))?;
+    read_bounded(file, &shown)
+}
+
+/// Reads an opened build file: a regular file of at most [`MAX_BUILD_FILE`] UTF-8 bytes.
+fn read_bounded(file: std::fs::File, shown: &str) -> Result<String, ContextError> {
+    let meta = file.metadata().map_err(io_err(shown))?;
+    if !meta.is_file() {
+        return Err(ContextError::NotRegular {
+            path: shown.to_owned(),
+            kind: special_kind(&cap_std::fs::Metadata::from_just_metadata(meta)),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_BUILD_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(shown))?;
+    if bytes.len() as u64 > MAX_BUILD_FILE {
+        return Err(ContextError::TooLarge {
+            path: shown.to_owned(),
+            limit: MAX_BUILD_FILE,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| ContextError::Io {
+        path: shown.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }
 
 /// Read-only open options that cannot block on a FIFO. `O_NONBLOCK` has no effect on

@@ -131,7 +131,7 @@ fn redact_error(e: BuildError, redact: &SecretPatterns) -> BuildError {
 
 fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
     let started = std::time::SystemTime::now();
-    let text = std::fs::read_to_string(&req.dockerfile).map_err(|e| BuildError::Input {
+    let text = crate::context::read_build_file(&req.dockerfile).map_err(|e| BuildError::Input {
         what: format!("cannot read Dockerfile {}", req.dockerfile.display()),
         why: e.to_string(),
     })?;

@@ -194,7 +194,7 @@ fn build(a: BuildArgs) -> Result<i32> {
 
 /// `--check`: parse and lint only.
 fn check(dockerfile: &Path) -> Result<i32> {
-    let text = std::fs::read_to_string(dockerfile)
+    let text = kiln_build::context::read_build_file(dockerfile)
         .with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
     let name = dockerfile.display().to_string();
     let df = kiln_dockerfile::parse(&text, &name).map_err(|e| anyhow!("{e}"))?;
