@@ -105,6 +105,7 @@ impl crate::arith::Vars for Interp {
 
 impl Interp {
     fn parse_word(&self, word: &str) -> Result<Vec<WordPieceWithSource>, Flow> {
+        self.check_unclosed(word)?;
         let levels = crate::limits::parse_nesting(word);
         let parsed = crate::limits::bounded_parse(levels, || {
             brush_parser::word::parse(word, &parser_options())
@@ -113,6 +114,20 @@ impl Interp {
             self.err(&format!("bad substitution: {e}"));
             Flow::Exit(2)
         })
+    }
+
+    /// Refuses text whose `$(` leaves more than [`crate::limits::MAX_UNCLOSED_PARENS`]
+    /// parentheses open, before the word parser backtracks on it for ever.
+    fn check_unclosed(&self, text: &str) -> Result<(), Flow> {
+        let open = crate::limits::unclosed_subst_parens(text);
+        if open > crate::limits::MAX_UNCLOSED_PARENS {
+            self.err(&format!(
+                "bad substitution: $( with {open} unclosed parentheses (limit {})",
+                crate::limits::MAX_UNCLOSED_PARENS
+            ));
+            return Err(Flow::Exit(2));
+        }
+        Ok(())
     }
 
     /// Expands command words into fields (split and globbed).
@@ -151,6 +166,7 @@ impl Interp {
     /// Expands a here-document body (no quote processing, no splitting).
     pub fn expand_heredoc(&mut self, body: &str) -> Result<String, Flow> {
         let body = join_continuations(body);
+        self.check_unclosed(&body)?;
         let levels = crate::limits::parse_nesting(&body);
         let parsed = crate::limits::bounded_parse(levels, || {
             brush_parser::word::parse_heredoc(&body, &parser_options())

@@ -351,6 +351,40 @@ fn close(open: &mut Vec<u8>, kind: u8) {
     }
 }
 
+/// Most `(` left open inside a `$(…)` of a word or here-document that is handed to
+/// brush-parser's word parser, which backtracks exponentially on them (each doubles the
+/// time: 16 take 0.2 s in a debug build, 35 hang). The main parser already rejects a
+/// command line with unbalanced `$(`, so only here-documents reach this; dash rejects
+/// them too ("Missing ')'").
+pub const MAX_UNCLOSED_PARENS: usize = 8;
+
+/// How many `(` are still open at the end of `text` inside a `$(` (quotes inside the
+/// substitution are skipped; text outside it is not counted).
+pub fn unclosed_subst_parens(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'$' if depth == 0 && b.get(i + 1) == Some(&b'(') => {
+                depth = 1;
+                i += 1;
+            }
+            b'(' if depth > 0 => depth += 1,
+            b')' if depth > 0 => depth -= 1,
+            q @ (b'\'' | b'"') if depth > 0 => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    depth
+}
+
 /// Upper bound on how deep brush-parser's arithmetic grammar recurses for `text`: each
 /// parenthesis and each character that can be a unary operator may open a level.
 pub fn arith_nesting(text: &str) -> usize {
@@ -385,6 +419,14 @@ mod tests {
         // A case pattern's `)` does not close the subshells around it.
         let sneaky = "( ( ( case x in a) ;; b) ;; c) ;; esac ) ) )";
         assert_eq!(parse_nesting(sneaky), 4);
+    }
+
+    #[test]
+    fn unclosed_parens_in_substitutions() {
+        assert_eq!(unclosed_subst_parens("a((((b $(echo (x)) c"), 0);
+        assert_eq!(unclosed_subst_parens("$(echo a((((b"), 5);
+        assert_eq!(unclosed_subst_parens("$(echo '((((' \"((\")"), 0);
+        assert_eq!(unclosed_subst_parens("\"$(echo a((b\""), 3);
     }
 
     #[test]

@@ -232,3 +232,25 @@ fn replacement_and_printf_widths_are_bounded() {
         r.err
     );
 }
+
+#[test]
+fn here_document_with_unclosed_substitution_fails_fast() {
+    // Found by the fuzzer: brush-parser's word parser backtracks exponentially on it.
+    let script = format!(
+        "cat <<EOF\ntoday is $(echo also {}so`\nEOF\n",
+        "(".repeat(35)
+    );
+    let start = Instant::now();
+    let r = run(&script);
+    assert_eq!(r.result.unwrap(), 2);
+    assert!(
+        r.err.contains("unclosed parentheses (limit 8)"),
+        "{}",
+        r.err
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
