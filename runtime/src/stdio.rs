@@ -69,9 +69,13 @@ impl PipeReader {
         loop {
             if !st.buf.is_empty() {
                 let n = buf.len().min(st.buf.len());
-                for (dst, src) in buf.iter_mut().zip(st.buf.drain(..n)) {
-                    *dst = src;
-                }
+                // Copy the ring buffer's two halves as slices (a per-byte drain is
+                // several times slower, which shows on 100 MB outputs).
+                let (front, back) = st.buf.as_slices();
+                let a = n.min(front.len());
+                buf[..a].copy_from_slice(&front[..a]);
+                buf[a..n].copy_from_slice(&back[..n - a]);
+                st.buf.drain(..n);
                 self.shared.changed.notify_all();
                 return Ok(n);
             }
@@ -300,6 +304,24 @@ impl fmt::Debug for Stdio {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn reads_keep_order_across_the_ring_buffer_wrap() {
+        let (r, w) = pipe();
+        let data: Vec<u8> = (0..PIPE_CAPACITY * 3).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        let mut written = 0;
+        let mut buf = vec![0u8; PIPE_CAPACITY / 3 + 7];
+        while out.len() < data.len() {
+            // Write while there is room, so the buffer's start moves around the ring.
+            while written < data.len() && w.poll().0 > 0 {
+                written += w.write_until(&data[written..], None).unwrap();
+            }
+            let n = r.read_until(&mut buf, None).unwrap();
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, data);
+    }
 
     #[test]
     fn eof_after_all_writers_drop() {
