@@ -209,3 +209,14 @@ fn a_module_built_from_a_secret_is_never_cached_on_disk() {
     assert_eq!(find_in_tree(&modules, MARKER), None);
     assert_eq!(find_in_tree(&ws.cache(), MARKER), None);
 }
+
+#[test]
+fn a_program_writing_to_a_read_only_fd_fails_with_ebadf() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN echo original > /f && exec 3</f && cat /f >&3\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "Bad file descriptor");
+}
