@@ -121,3 +121,13 @@ fn binary_secret_keeps_its_bytes_through_shell_variables() {
     assert_ok(&cat);
     assert_eq!(cat.stdout, value, "the layer holds the exact bytes");
 }
+
+/// `( ( … ) )` and `((…) )` are nested subshells (dash, bash), not an arithmetic error.
+#[test]
+fn nested_subshells_are_not_arithmetic() {
+    let (out, _) = build_run("( ( echo x ) ) > /x && ((echo y) ) >> /x && (( 1 + 1 )) && cat /x");
+    assert_ok(&out);
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let lines: Vec<&str> = log.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert!(lines.windows(2).any(|w| w == ["x", "y"]), "{log}");
+}
