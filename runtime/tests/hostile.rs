@@ -182,3 +182,20 @@ fn deep_paths_resolve_in_linear_time() {
         "4x depth cost {ratio:.1}x ({short:.3}s -> {long:.3}s)"
     );
 }
+
+#[test]
+fn tmpfs_writes_count_against_the_tables_disk_quota() {
+    let store = store();
+    let tree = new_tree(&store);
+    let mut mounts = MountTable::new();
+    mounts.set_disk_quota(kiln_fs::DiskQuota::new(1 << 20));
+    mounts.add_tmpfs("/t", &store).unwrap();
+    let vfs = vfs_with(&tree, mounts);
+    let opts = kiln_runtime::OpenOptions::write_truncate();
+    let Ok(kiln_runtime::Opened::File(f)) = vfs.open(b"/", b"/t/big", &opts) else {
+        panic!("cannot open /t/big")
+    };
+    let chunk = vec![1u8; 256 << 10];
+    let err = (0..8).map(|_| f.write(&chunk)).find_map(Result::err);
+    assert_eq!(err, Some(Errno::DQUOT));
+}

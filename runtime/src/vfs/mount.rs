@@ -94,6 +94,8 @@ pub struct MountTable {
     next_dev: u64,
     /// Components in the longest target: a deeper path neither is nor holds a mount.
     deepest: usize,
+    /// Disk quota of the trees this table creates (tmpfs, writable binds).
+    quota: kiln_fs::DiskQuota,
 }
 
 impl Default for MountTable {
@@ -108,6 +110,7 @@ impl MountTable {
             mounts: BTreeMap::new(),
             next_dev: 2,
             deepest: 0,
+            quota: kiln_fs::DiskQuota::default(),
         };
         let devices = [
             ("/dev/null", Mount::Device(Device::Null)),
@@ -173,6 +176,7 @@ impl MountTable {
         store: &Arc<Store>,
     ) -> Result<(), MountError> {
         let mut tree = Tree::scratch(store);
+        tree.set_disk_quota(self.quota.clone());
         let root = tree.root();
         super::host::copy_into_tree(dir, &mut tree, root).map_err(|e| MountError::Copy {
             target: target.to_owned(),
@@ -191,10 +195,17 @@ impl MountTable {
     /// An empty directory discarded with the table (`RUN --mount=type=tmpfs`): a scratch
     /// tree, so files too large for memory live in anonymous spill files only.
     pub fn add_tmpfs(&mut self, target: &str, store: &Arc<Store>) -> Result<(), MountError> {
-        self.insert(
-            target,
-            Mount::Tree(Arc::new(Mutex::new(Tree::scratch(store)))),
-        )
+        let mut tree = Tree::scratch(store);
+        tree.set_disk_quota(self.quota.clone());
+        self.insert(target, Mount::Tree(Arc::new(Mutex::new(tree))))
+    }
+
+    /// Bounds what tmpfs mounts and writable binds added from now on write to disk.
+    /// Pass a clone of the quota given to the step's tree (`Tree::set_disk_quota`) to
+    /// bound the step as a whole; by default these trees share a quota of
+    /// `kiln_fs::DEFAULT_DISK_QUOTA` of their own.
+    pub fn set_disk_quota(&mut self, quota: kiln_fs::DiskQuota) {
+        self.quota = quota;
     }
 
     /// Components in the longest mount target.
