@@ -182,10 +182,16 @@ pub struct LayerRef {
     pub media_type: String,
 }
 
+/// A shared hold on the cache lock; the lock is released when the last handle drops.
+#[derive(Clone)]
+pub struct CacheLock {
+    _file: std::sync::Arc<File>,
+}
+
 /// The on-disk cache directory.
 pub struct Cache {
     root: PathBuf,
-    _lock: File,
+    lock: CacheLock,
     /// Loaded on first use: builds without secrets never create it.
     secret_key: OnceLock<SecretKey>,
 }
@@ -209,9 +215,17 @@ impl Cache {
         FileExt::lock_shared(&lock).map_err(io_at(&lock_path))?;
         Ok(Self {
             root: root.to_owned(),
-            _lock: lock,
+            lock: CacheLock {
+                _file: std::sync::Arc::new(lock),
+            },
             secret_key: OnceLock::new(),
         })
+    }
+
+    /// A handle that keeps this build's shared lock after the `Cache` is gone (exports
+    /// still write through the file store).
+    pub fn lock(&self) -> CacheLock {
+        self.lock.clone()
     }
 
     /// The cache's secret key (created on first use).

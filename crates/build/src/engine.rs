@@ -69,6 +69,9 @@ pub struct Built {
     pub image: Image,
     pub warnings: Vec<String>,
     state: StageState,
+    /// Exports after the build still use the file store: the cache stays locked (shared)
+    /// until they are done, so no other build sweeps their temp files.
+    _cache_lock: crate::cache::CacheLock,
 }
 
 impl Built {
@@ -228,6 +231,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         image,
         warnings,
         state,
+        _cache_lock: shared.cache.lock(),
     })
 }
 
@@ -300,12 +304,17 @@ fn check_history_size(
     let mut total: u64 = 0;
     for &i in chain.iter().rev() {
         for step in &dockerfile.stages[i].steps {
-            total += step.original.len() as u64;
+            // As the config stores it: JSON escaping can double a line (`"`, `\`) or
+            // make a control byte six bytes.
+            let stored = serde_json::to_string(&step.original)
+                .map_or(step.original.len(), |json| json.len());
+            total += (stored + HISTORY_ENTRY_OVERHEAD) as u64;
             if total > kiln_oci::MAX_CONFIG_SIZE {
                 return Err(BuildError::Dockerfile(format!(
-                    "{file}:{}: this instruction ({} bytes) takes the image history over {} \
-                     MiB, the largest image config kiln writes (MAX_CONFIG_SIZE); put the \
-                     script in a file in the build context and run that file instead",
+                    "{file}:{}: this instruction ({} bytes, {stored} as JSON) takes the image \
+                     history over {} MiB, the largest image config kiln writes \
+                     (MAX_CONFIG_SIZE); put the script in a file in the build context and \
+                     run that file instead",
                     step.span.start_line,
                     step.original.len(),
                     kiln_oci::MAX_CONFIG_SIZE >> 20
@@ -315,6 +324,10 @@ fn check_history_size(
     }
     Ok(())
 }
+
+/// What a history entry holds besides its instruction text (`created`, `comment`,
+/// `empty_layer` and the JSON around them), rounded up.
+const HISTORY_ENTRY_OVERHEAD: usize = 128;
 
 async fn run_stages(
     shared: Arc<Shared_>,
