@@ -2,6 +2,7 @@
 //! descriptor modes, attacked through the real binary.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -219,4 +220,79 @@ fn a_program_writing_to_a_read_only_fd_fails_with_ebadf() {
     );
     let out = ws.build(&[]);
     assert_fails_with(&out, "Bad file descriptor");
+}
+
+/// Spawns `cmd`, waits until `needle` appears in its stdout or stderr (or `limit`
+/// passes), then kills it with SIGKILL. Returns whether the needle was seen.
+fn kill_when_printed(cmd: &mut std::process::Command, needle: &str, limit: Duration) -> bool {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let readers: Vec<_> = [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ]
+    .into_iter()
+    .map(|pipe| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        })
+    })
+    .collect();
+    drop(tx);
+    let deadline = std::time::Instant::now() + limit;
+    let mut seen = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => {
+                seen = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    for r in readers {
+        let _ = r.join();
+    }
+    seen
+}
+
+#[test]
+fn sigkill_mid_step_leaves_no_spilled_secret() {
+    const SECRET: &str = "spill-secret-9d2c4b7a";
+    let ws = Workspace::new();
+    let secret = ws.path("secret-s");
+    std::fs::write(&secret, SECRET).expect("secret file");
+    // 2^12 copies of the secret (100 KB): past the inline size, so both the tmpfs file
+    // and its copy in the step's tree live in spill files when kiln is killed.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=s --mount=type=tmpfs,target=/t \
+         cat /run/secrets/s > /t/x && \
+         for i in 1 2 3 4 5 6 7 8 9 10 11 12; do cat /t/x /t/x > /t/y && mv /t/y /t/x; done && \
+         cp /t/x /big && echo spilled-$((40 + 2)) && while :; do :; done\n",
+    );
+    let mut cmd = ws.kiln();
+    cmd.args(["build", "--progress", "plain", "--secret"])
+        .arg(format!("id=s,src={}", secret.display()))
+        .arg(ws.context());
+    assert!(
+        kill_when_printed(&mut cmd, "spilled-42", Duration::from_secs(120)),
+        "the step never reached its busy loop"
+    );
+    assert_eq!(find_in_tree(&ws.cache(), SECRET.as_bytes()), None);
+    assert_eq!(find_in_tree(&ws.store(), SECRET.as_bytes()), None);
 }
