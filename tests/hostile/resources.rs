@@ -65,3 +65,18 @@ fn a_terabyte_sparse_file_hits_the_disk_quota_not_the_disk() {
         .unwrap_or(0);
     assert!(largest < 64 << 20, "a {largest}-byte file was written");
 }
+
+#[test]
+fn tmpfs_writes_share_the_step_disk_quota() {
+    let ws = Workspace::new();
+    // 3 MB into a tmpfs and 3 MB into the tree: each alone fits a 4 MB quota, together
+    // they do not.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=tmpfs,target=/t head -c 3000000 /dev/zero > /t/x \
+         && head -c 3000000 /dev/zero > /y\n",
+    );
+    let out = ws.build(&["--disk-quota", "4000000"]);
+    assert_fails_with(&out, "disk quota of 4000000 bytes");
+}

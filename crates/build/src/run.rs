@@ -278,7 +278,15 @@ fn execute(
     // The step's tree is shared with the runtime for the duration of the step.
     let owned = std::mem::replace(tree, Tree::new(state.store()));
     let shared_tree = Arc::new(parking_lot::Mutex::new(owned));
-    let table = mount_table(shared, state, mounts, &mut env, &step.mount_sources, deps)?;
+    let table = mount_table(
+        shared,
+        state,
+        mounts,
+        &mut env,
+        &step.mount_sources,
+        deps,
+        &quota,
+    )?;
     let vfs = Vfs::new(shared_tree.clone(), table).with_user(uid, gid);
 
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
@@ -370,8 +378,11 @@ fn mount_table(
     env: &mut Vec<(String, String)>,
     sources: &BTreeMap<usize, StageSource>,
     deps: &BTreeMap<usize, Arc<StageState>>,
+    quota: &kiln_fs::DiskQuota,
 ) -> Result<MountTable, StepError> {
     let mut table = MountTable::new();
+    // tmpfs mounts share the step's disk budget with its tree.
+    table.set_disk_quota(quota.clone());
     for (n, m) in mounts.iter().enumerate() {
         match m {
             Mount::Secret {
@@ -462,6 +473,14 @@ fn bind_mount(
             // tree only. `readwrite` therefore changes nothing here.
             let _ = readwrite;
             let tree = context_tree(shared, source)?;
+            table
+                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
+                .map_err(|e| StepError::new(e.to_string()))
+        }
+        Some(from) if let Some(dir) = crate::images::local_context(shared, from) => {
+            // `--build-context NAME=DIR`: that directory, seen as COPY would see it.
+            let mtime = Timestamp::from_secs(shared.req.epoch);
+            let tree = crate::copy::context_tree(&dir?, source, &shared.store, mtime)?;
             table
                 .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
                 .map_err(|e| StepError::new(e.to_string()))
