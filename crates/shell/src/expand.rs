@@ -213,7 +213,15 @@ impl Interp {
         for p in parsed {
             let new: usize = out[counted..].iter().map(|p| p.text.len()).sum();
             (size, counted) = (size.saturating_add(new), out.len());
-            self.check_memory(size, "an expansion result")?;
+            // A variable's value is copied into the result: refuse before copying it.
+            let next = match &p.piece {
+                WordPiece::ParameterExpansion(PE::Parameter {
+                    parameter: Parameter::Named(n),
+                    ..
+                }) => self.get_var(n).map_or(0, str::len),
+                _ => 0,
+            };
+            self.check_expansion(size.saturating_add(next))?;
             match &p.piece {
                 WordPiece::Text(t) => out.push(piece(t, q(Kind::Lit))),
                 WordPiece::SingleQuotedText(t) => out.push(piece(t, Kind::Quoted)),
@@ -259,7 +267,15 @@ impl Interp {
                 }
             }
         }
-        Ok(())
+        let new: usize = out[counted..].iter().map(|p| p.text.len()).sum();
+        self.check_expansion(size.saturating_add(new))
+    }
+
+    /// An expansion result of `len` bytes counts with the variables the step holds:
+    /// both are shell memory.
+    fn check_expansion(&self, len: usize) -> Result<(), Flow> {
+        let total = len.saturating_add(self.budget().used());
+        self.check_memory(total, "an expansion result")
     }
 
     /// Runs `$(src)` in a subshell and returns its output minus trailing newlines.

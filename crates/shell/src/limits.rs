@@ -171,6 +171,11 @@ impl Budget {
         self.check_memory(self.used.load(Ordering::Acquire), "the shell's variables")
     }
 
+    /// Bytes all shells of the step hold in variables and saved call frames.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
     /// Fails with [`LimitError::Memory`] if `add` more held bytes would exceed the budget.
     pub fn check_growth(&self, add: usize) -> Result<(), LimitError> {
         let used = self.used.load(Ordering::Acquire);
