@@ -104,6 +104,11 @@ pub(crate) enum ParseError {
 
 /// Parses a script on a stack big enough for its (bounded) nesting.
 pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
+    if let Some(n) = limits::oversized_io_number(src) {
+        return Err(ParseError::Syntax(format!(
+            "syntax error: file descriptor {n} out of range"
+        )));
+    }
     let src = &*crate::dparen::split_nested_subshells(src);
     let parsed = limits::bounded_parse(limits::parse_nesting(src), || {
         let mut p =

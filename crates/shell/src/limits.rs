@@ -390,6 +390,40 @@ pub fn unclosed_subst_parens(text: &str) -> usize {
     depth
 }
 
+/// A redirection's file descriptor number (`2>`) that does not fit an `i32`, which
+/// brush-parser unwraps (a panic; found by the shell fuzzer). Quoted text is skipped;
+/// such digits in a here-document body are refused too (a script would not need them).
+pub fn oversized_io_number(src: &str) -> Option<&str> {
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if c.is_ascii_digit() && (i == 0 || !is_word_byte(b[i - 1])) => {
+                let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                let digits = &src[i..end];
+                if matches!(b.get(end), Some(b'<' | b'>')) && digits.parse::<i32>().is_err() {
+                    return Some(digits);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn is_word_byte(c: u8) -> bool {
+    !c.is_ascii_whitespace() && !b";&|()<>".contains(&c)
+}
+
 /// Upper bound on how deep brush-parser's arithmetic grammar recurses for `text`: each
 /// parenthesis and each character that can be a unary operator may open a level.
 pub fn arith_nesting(text: &str) -> usize {
@@ -424,6 +458,23 @@ mod tests {
         // A case pattern's `)` does not close the subshells around it.
         let sneaky = "( ( ( case x in a) ;; b) ;; c) ;; esac ) ) )";
         assert_eq!(parse_nesting(sneaky), 4);
+    }
+
+    #[test]
+    fn oversized_redirection_numbers() {
+        assert_eq!(
+            oversized_io_number("echo 99999999999>x"),
+            Some("99999999999")
+        );
+        assert_eq!(
+            oversized_io_number("echo;12345678901<x"),
+            Some("12345678901")
+        );
+        assert_eq!(oversized_io_number("echo 2>x 2147483647>y"), None);
+        assert_eq!(
+            oversized_io_number("echo '99999999999>x' a99999999999>x"),
+            None
+        );
     }
 
     #[test]

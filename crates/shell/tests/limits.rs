@@ -254,3 +254,13 @@ fn here_document_with_unclosed_substitution_fails_fast() {
         start.elapsed()
     );
 }
+
+#[test]
+fn oversized_redirection_number_is_a_syntax_error() {
+    // Found by the fuzzer: brush-parser unwraps the number (a panic).
+    let r = run(&format!("echo x {}> /dev/null", "1".repeat(70)));
+    match &r.result {
+        Err(ShellError::Syntax(m)) => assert!(m.contains("out of range"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
