@@ -338,10 +338,10 @@ fn build_context_names_an_oci_layout_for_from_and_copy_from() {
     );
     assert_ok(&ws.build(&["--build-context", &context]));
     // A value kiln cannot use is refused before anything runs, naming the flag.
-    let out = ws.build(&["--build-context", "base=/some/dir"]);
+    let out = ws.build(&["--build-context", "base=git://host/repo"]);
     assert_fails_with(
         &out,
-        "--build-context base=/some/dir: only oci-layout:///DIR[:TAG] and docker-image://REF are supported",
+        "--build-context base=git://host/repo: use oci-layout:///DIR[:TAG], docker-image://REF or a local directory",
     );
 }
 
@@ -504,4 +504,46 @@ fn oversized_dockerfile_is_refused_before_it_is_read_whole() {
     let (out, rss) = run_measured(&mut build_cmd(&ws, &[]));
     assert_fails_with(&out, "larger than 16777216 bytes, the most kiln reads");
     eprintln!("peak RSS for a 16 MiB + 1 Dockerfile: {rss} KiB");
+}
+
+#[test]
+fn build_context_local_dir_serves_copy_from_and_bind_from_with_its_ignore_rules() {
+    let ws = Workspace::new();
+    let extra = ws.path("extra");
+    std::fs::create_dir_all(extra.join("sub")).expect("mkdir");
+    std::fs::write(extra.join("sub/a.txt"), "extra-a").expect("write");
+    std::fs::write(extra.join("hidden.env"), IGNORED_VALUE).expect("write");
+    std::fs::write(extra.join(".dockerignore"), "*.env\n").expect("write");
+    let context = format!("extra={}", extra.display());
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         COPY --from=extra /sub/a.txt /a.txt\n\
+         RUN --mount=type=bind,from=extra,target=/x test -f /x/sub/a.txt && test ! -e /x/hidden.env && test \"$(cat /a.txt)\" = extra-a\n",
+    );
+    assert_ok(&ws.build(&["--build-context", &context]));
+    // The directory's content is in a bind step's key: a change reruns it.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=bind,from=extra,target=/x test \"$(cat /x/sub/a.txt)\" = extra-a\n",
+    );
+    assert_ok(&ws.build(&["--build-context", &context]));
+    std::fs::write(extra.join("sub/a.txt"), "changed").expect("write");
+    let out = ws.build(&["--build-context", &context]);
+    assert_fails_with(&out, "exit code 1");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=extra /hidden.env /h\n",
+    );
+    let out = ws.build(&["--build-context", &context]);
+    assert_fails_with(
+        &out,
+        "not found in the build context (is it excluded by .dockerignore?)",
+    );
+    ws.write("Dockerfile", "FROM extra\n");
+    let out = ws.build(&["--build-context", &context]);
+    assert_fails_with(
+        &out,
+        "use it with COPY --from=extra or RUN --mount=from=extra",
+    );
 }

@@ -40,6 +40,8 @@ pub enum NamedContext {
     OciLayout { dir: PathBuf, tag: Option<String> },
     /// `docker-image://REF`: another image reference.
     DockerImage(String),
+    /// A host directory, for `COPY --from=NAME` and `RUN --mount=from=NAME` (not FROM).
+    Local(PathBuf),
 }
 
 /// Why a `--build-context` value cannot be used.
@@ -48,7 +50,7 @@ pub enum NamedContextError {
     #[error("--build-context {0:?}: expected NAME=VALUE")]
     Syntax(String),
     #[error(
-        "--build-context {name}={value}: only oci-layout:///DIR[:TAG] and docker-image://REF are supported (local directories are not yet)"
+        "--build-context {name}={value}: use oci-layout:///DIR[:TAG], docker-image://REF or a local directory"
     )]
     Unsupported { name: String, value: String },
     #[error("--build-context {name}: an empty {what}")]
@@ -80,6 +82,8 @@ impl NamedContext {
                 return Err(empty("image reference"));
             }
             NamedContext::DockerImage(reference.to_owned())
+        } else if !value.contains("://") && !value.is_empty() {
+            NamedContext::Local(PathBuf::from(value))
         } else {
             return Err(NamedContextError::Unsupported {
                 name: name.to_owned(),
@@ -103,6 +107,21 @@ fn named_context<'a>(shared: &'a Shared_, name: &str) -> Option<&'a NamedContext
     })
 }
 
+/// The opened host directory a `--from` source names through `--build-context NAME=DIR`
+/// (`None` for stages, images and other contexts).
+pub(crate) fn local_context(
+    shared: &Shared_,
+    source: &kiln_dockerfile::graph::StageSource,
+) -> Option<Result<crate::context::Context, crate::context::ContextError>> {
+    let kiln_dockerfile::graph::StageSource::Image(name) = source else {
+        return None;
+    };
+    match named_context(shared, name)? {
+        NamedContext::Local(dir) => Some(crate::context::Context::open(dir, None)),
+        _ => None,
+    }
+}
+
 /// Finds `name` and makes its blobs available in the build's blob layout.
 pub(crate) fn resolve_base(
     shared: &Shared_,
@@ -118,6 +137,13 @@ pub(crate) fn resolve_base(
             shared.blobs.copy_image(&image).map_err(image_err(name))
         }
         Some(NamedContext::DockerImage(reference)) => from_store(shared, reference, platform),
+        Some(NamedContext::Local(dir)) => Err(BuildError::Image {
+            name: name.to_owned(),
+            why: format!(
+                "--build-context {name} is the local directory {}: use it with COPY --from={name} or RUN --mount=from={name}; FROM needs an image (oci-layout:// or docker-image://)",
+                dir.display()
+            ),
+        }),
         None if name.starts_with("oci-layout://") => Err(BuildError::Image {
             name: name.to_owned(),
             why: "a Dockerfile cannot name a host directory; pass the layout on the command line with --build-context NAME=oci-layout:///DIR[:TAG] and write FROM NAME (or COPY --from=NAME)".into(),
@@ -235,8 +261,12 @@ mod tests {
                 NamedContext::DockerImage("alpine:3.20".into())
             ))
         );
-        assert!(matches!(
+        assert_eq!(
             NamedContext::parse("x=/local/dir"),
+            Ok(("x".into(), NamedContext::Local("/local/dir".into())))
+        );
+        assert!(matches!(
+            NamedContext::parse("x=git://host/repo"),
             Err(NamedContextError::Unsupported { .. })
         ));
         for bad in [

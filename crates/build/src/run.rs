@@ -121,13 +121,21 @@ pub(crate) fn run_step(
     for (k, v) in &env {
         key = key.field("env", format!("{k}={v}"));
     }
-    for m in &mounts {
+    for (n, m) in mounts.iter().enumerate() {
         key = key.field("mount", mount_key(m, &shared.req.secrets));
-        if let Mount::Bind {
-            source, from: None, ..
-        } = m
-        {
-            key = key.field("mount-content", context_bind_digest(shared, source)?);
+        if let Mount::Bind { source, from, .. } = m {
+            let named = match from {
+                Some(_) => step
+                    .mount_sources
+                    .get(&n)
+                    .and_then(|s| crate::images::local_context(shared, s))
+                    .transpose()?,
+                None => None,
+            };
+            if from.is_none() || named.is_some() {
+                let context = named.as_ref().unwrap_or(&shared.context);
+                key = key.field("mount-content", context_bind_digest(context, source)?);
+            }
         }
     }
     let secrets = secret_digests(shared, &mounts)?;
@@ -519,9 +527,12 @@ fn context_tree(shared: &Shared_, source: &str) -> Result<Tree, StepError> {
 
 /// The cache-key text of a context bind mount's content: the digest COPY would use, so a
 /// step reruns when what it can see changes (and not when an ignored file changes).
-fn context_bind_digest(shared: &Shared_, source: &str) -> Result<String, StepError> {
-    let sources = shared.context.resolve(source)?;
-    Ok(hex::encode(shared.context.digest_sources(&sources)?))
+fn context_bind_digest(
+    context: &crate::context::Context,
+    source: &str,
+) -> Result<String, StepError> {
+    let sources = context.resolve(source)?;
+    Ok(hex::encode(context.digest_sources(&sources)?))
 }
 
 /// Forwards one output stream of a step to the progress view, redacted, and keeps its

@@ -440,7 +440,17 @@ fn copy_step(
     }
     let created_by = format!("{text} # buildkit");
     let epoch = shared.req.epoch;
-    if c.from.is_none() {
+    // `--from=NAME` where `--build-context NAME=/dir` names a host directory copies from
+    // that directory as from the build context (its own .dockerignore applied).
+    let named_dir = match &c.from {
+        Some(_) => {
+            copy_from_source(shared, at)?.and_then(|s| crate::images::local_context(shared, &s))
+        }
+        None => None,
+    }
+    .transpose()?;
+    if c.from.is_none() || named_dir.is_some() {
+        let context = named_dir.as_ref().unwrap_or(&shared.context);
         let (urls, locals): (Vec<&String>, Vec<&String>) =
             c.sources.iter().partition(|s| add && crate::add::is_url(s));
         let mut downloads = Vec::new();
@@ -457,7 +467,7 @@ fn copy_step(
         let exclude = crate::context::IgnoreRules::exclusions(&c.exclude)?;
         let mut sources = Vec::new();
         for s in locals {
-            sources.extend(shared.context.resolve(s)?);
+            sources.extend(context.resolve(s)?);
         }
         // Patterns match paths relative to the copied directory, or the context.
         for s in &mut sources {
@@ -472,13 +482,13 @@ fn copy_step(
         let key = key
             .field("add", if add { "1" } else { "0" })
             .field("unpack", if unpack { "1" } else { "0" })
-            .field("sources", shared.context.digest_sources(&sources)?)
+            .field("sources", context.digest_sources(&sources)?)
             .finish();
         return layer_step(shared, state, key, &created_by, |_, tree| {
             let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
-            let mut open = copy::context_opener(&shared.context);
+            let mut open = copy::context_opener(context);
             for source in &sources {
-                if unpack && unpack_archive(shared, tree, source, &dest, &how)? {
+                if unpack && unpack_archive(context, tree, source, &dest, &how)? {
                     continue;
                 }
                 copy::place(
@@ -496,11 +506,7 @@ fn copy_step(
             heredoc_files(tree, c, &dest, &how)
         });
     }
-    let source = shared.graph.nodes[at.stage]
-        .edges
-        .iter()
-        .find(|e| e.kind == EdgeKind::Copy { step: at.step })
-        .map(|e| e.source.clone())
+    let source = copy_from_source(shared, at)?
         .ok_or_else(|| StepError::new("COPY --from source was not resolved"))?;
     let mut src_state = source_state(shared, &source, deps)?;
     let src_snapshot = src_state.snapshot()?;
@@ -527,10 +533,19 @@ fn copy_step(
     })
 }
 
+/// Where this step's `COPY --from` copies from, as the stage graph resolved it.
+fn copy_from_source(shared: &Shared_, at: &At<'_>) -> Result<Option<StageSource>, StepError> {
+    Ok(shared.graph.nodes[at.stage]
+        .edges
+        .iter()
+        .find(|e| e.kind == EdgeKind::Copy { step: at.step })
+        .map(|e| e.source.clone()))
+}
+
 /// ADD of a local archive: unpacked into the destination directory. `false` if the
 /// source is not an archive (it is then copied as a file).
 fn unpack_archive(
-    shared: &Shared_,
+    context: &crate::context::Context,
     tree: &mut Tree,
     source: &crate::context::Source,
     dest: &str,
@@ -539,7 +554,7 @@ fn unpack_archive(
     if !matches!(source.top.kind, crate::context::EntryKind::File { .. }) {
         return Ok(false);
     }
-    let file = shared.context.open_file(&source.top.rel)?.into_std();
+    let file = context.open_file(&source.top.rel)?.into_std();
     let (head, reader) = crate::add::peek(file)?;
     let Some(kind) = crate::add::unpackable(&head) else {
         return Ok(false);

@@ -105,8 +105,8 @@ pub struct BuildArgs {
     /// What to do when a secret value is found in the image.
     #[arg(long = "secret-leak", value_enum, default_value = "error")]
     pub secret_leak: LeakMode,
-    /// A named context for `FROM NAME` / `COPY --from=NAME`: `NAME=oci-layout:///DIR[:TAG]`
-    /// or `NAME=docker-image://REF` (repeatable).
+    /// A named context for `FROM NAME` / `COPY --from=NAME`: `NAME=oci-layout:///DIR[:TAG]`,
+    /// `NAME=docker-image://REF`, or `NAME=DIR` (COPY --from / RUN --mount from= only).
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
     /// Wall-clock limit for each RUN step (`500ms`, `90s`, `5m`, `1h30m`; default: none).

@@ -27,15 +27,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `--build-context NAME=VALUE`s by name; a name given twice is an error, and a layout
-/// directory is made absolute against the current directory.
+/// `--build-context NAME=VALUE`s by name; a name given twice is an error, and a
+/// directory (layout or local) is made absolute against the current directory.
 fn build_contexts(
     specs: &[String],
 ) -> Result<std::collections::BTreeMap<String, kiln_build::NamedContext>> {
     let mut out = std::collections::BTreeMap::new();
     for spec in specs {
         let (name, mut context) = kiln_build::NamedContext::parse(spec)?;
-        if let kiln_build::NamedContext::OciLayout { dir, .. } = &mut context {
+        if let kiln_build::NamedContext::OciLayout { dir, .. }
+        | kiln_build::NamedContext::Local(dir) = &mut context
+        {
             *dir = std::path::absolute(&*dir)
                 .with_context(|| format!("--build-context {spec}: {}", dir.display()))?;
         }
