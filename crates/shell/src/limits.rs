@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 /// Deepest nesting of function calls, subshells, `eval`, `.`, `$(…)`, `sh -c` and
 /// compound commands. dash and bash finish `f 0` recursing 5,000 calls deep (each call
 /// is two levels here: the call and its body), so this is well above that; every level
-/// runs with [`RED_ZONE`] of stack guaranteed, so the cost of the limit is heap memory
-/// (~10 KiB a level in a debug build, measured with `nesting_memory` in the tests).
+/// runs with [`RED_ZONE`] of stack guaranteed, so the cost of the limit is heap memory:
+/// `f(){ f; }; f` peaks at ~180 MiB RSS in a debug build of kiln (~9 KiB a level).
 pub const MAX_NESTING: u32 = 20_000;
 
 /// Deepest syntactic nesting a script may have when parsed (`(`, `{`, `$(`, `((`,
