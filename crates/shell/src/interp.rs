@@ -255,7 +255,13 @@ impl Interp {
     }
 
     /// Runs `f` one nesting level deeper, with [`limits::RED_ZONE`] of stack guaranteed.
+    /// Also stops at the step's deadline: recursion through `.`, `eval` or `sh -c`
+    /// never passes the loop and function-call checks.
     pub fn nested(&mut self, f: impl FnOnce(&mut Self) -> Res) -> Res {
+        if self.host.deadline_passed() {
+            self.err("time limit exceeded");
+            return Err(Flow::Exit(124));
+        }
         if self.depth >= limits::MAX_NESTING {
             return Err(self.trip(LimitError::Nesting {
                 limit: limits::MAX_NESTING,

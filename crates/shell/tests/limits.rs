@@ -264,3 +264,25 @@ fn oversized_redirection_number_is_a_syntax_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn recursion_through_dot_stops_at_the_deadline() {
+    // Found by the fuzzer (a slow input): a file that sources itself.
+    let t = std::thread::spawn(|| {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let host = Arc::new(MemHost::new(1 << 20, Some(deadline)));
+        host.mkdir("/tmp");
+        let err = Capture::new();
+        let opts = ShellOptions {
+            cwd: "/tmp".into(),
+            stderr: err.clone(),
+            ..Default::default()
+        };
+        let script = "echo 'i=$((i+1)); . ./lib.sh' > lib.sh; . ./lib.sh";
+        let st = Shell::new(host, opts).run_script(script).unwrap();
+        (st.0, String::from_utf8_lossy(&err.take()).into_owned())
+    });
+    let (status, err) = t.join().unwrap();
+    assert_eq!(status, 124, "{err}");
+    assert!(err.contains("time limit exceeded"), "{err}");
+}
