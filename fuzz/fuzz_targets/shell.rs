@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     host.mkdir("/tmp/d");
     let (out, err) = (Capture::with_limit(MEMORY), Capture::with_limit(MEMORY));
     let opts = ShellOptions {
-        env: vec![("PATH".into(), "/bin".into()), ("HOME".into(), "/tmp".into())],
+        env: vec![
+            ("PATH".into(), "/bin".into()),
+            ("HOME".into(), "/tmp".into()),
+        ],
         cwd: "/tmp".into(),
         stdout: out,
         stderr: err,
