@@ -133,3 +133,26 @@ fn nested_subshells_are_not_arithmetic() {
     let lines: Vec<&str> = log.lines().filter_map(|l| l.split(' ').nth(2)).collect();
     assert!(lines.windows(2).any(|w| w == ["x", "y"]), "{log}");
 }
+
+#[test]
+fn an_empty_here_document_delimiter_is_a_syntax_error_not_a_hang() {
+    // brush-parser's tokenizer loops for ever on `<<''` (found by the shell fuzzer);
+    // kiln refuses it before parsing. The script is a file, as the fuzzer's input was.
+    let ws = Workspace::new();
+    ws.write("s.sh", "cat <<''\nbody\n\necho after\n");
+    ws.write("Dockerfile", "FROM scratch\nCOPY s.sh /s.sh\nRUN sh /s.sh\n");
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "empty here-document delimiter");
+}
+
+#[test]
+fn a_builtin_writing_to_a_read_only_fd_fails() {
+    // The runtime refuses the write (EBADF); echo must report it, as dash does, and the
+    // file must be unchanged.
+    let (out, _) = build_run("echo hi > /f && exec 3</f && echo x >&3");
+    assert_fails_with(&out, "echo: echo: I/O error");
+    let (out, _) = build_run("echo hi > /f; exec 3</f; echo x >&3; cat /f");
+    assert_ok(&out);
+    let log = text(&out.stdout) + &text(&out.stderr);
+    assert!(log.contains("hi") && !log.contains("\nx\n"), "{log}");
+}

@@ -53,11 +53,23 @@ fn normalize_path(p: &str) -> String {
 impl Interp {
     /// Runs builtin `argv[0]`.
     pub fn builtin(&mut self, argv: &[String]) -> Res {
-        let args = &argv[1..];
         if WRITERS.contains(&argv[0].as_str()) && !self.fds.contains_key(&1) {
             self.err(&format!("{0}: {0}: I/O error", argv[0]));
             return Ok(1);
         }
+        self.write_failed.set(false);
+        let res = self.builtin_body(argv);
+        // A builtin whose output could not be written (stdout a read-only fd, a full
+        // disk) fails as in dash, instead of reporting success.
+        if self.write_failed.replace(false) && res.is_ok() {
+            self.err(&format!("{0}: {0}: I/O error", argv[0]));
+            return Ok(1);
+        }
+        res
+    }
+
+    fn builtin_body(&mut self, argv: &[String]) -> Res {
+        let args = &argv[1..];
         match argv[0].as_str() {
             ":" | "true" | "hash" => Ok(0),
             "false" => Ok(1),

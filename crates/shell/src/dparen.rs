@@ -5,15 +5,23 @@
 //! (`((x=1))`, not `((echo x) )`). Before parsing, a newline is put between the two `(`
 //! of every such nested subshell, which brush-parser then reads as two subshells; nothing
 //! else in the script changes (quotes, comments and here-document bodies are skipped).
+//!
+//! The same scan refuses a here-document whose delimiter is empty after quote removal
+//! (`<<''`, `<<""`): brush-parser's tokenizer never finds the end of such a body and
+//! loops for ever (found by the shell fuzzer), so it is a clear error before parsing.
 
 use std::borrow::Cow;
 
+/// A here-document delimiter that is empty once quotes are removed, at this byte offset.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EmptyHereTag(pub usize);
+
 /// `src` with a newline inserted after the first `(` of every `( (` / `((…) )` that
 /// opens nested subshells (see the module docs).
-pub fn split_nested_subshells(src: &str) -> Cow<'_, str> {
-    let at = insertion_points(src.as_bytes());
+pub fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, EmptyHereTag> {
+    let at = insertion_points(src.as_bytes())?;
     if at.is_empty() {
-        return Cow::Borrowed(src);
+        return Ok(Cow::Borrowed(src));
     }
     let mut out = String::with_capacity(src.len() + at.len());
     let mut last = 0;
@@ -23,11 +31,11 @@ pub fn split_nested_subshells(src: &str) -> Cow<'_, str> {
         last = i;
     }
     out.push_str(&src[last..]);
-    Cow::Owned(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Byte offsets right after each `(` that opens an outer subshell of a nested pair.
-fn insertion_points(b: &[u8]) -> Vec<usize> {
+fn insertion_points(b: &[u8]) -> Result<Vec<usize>, EmptyHereTag> {
     let mut at = Vec::new();
     let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
     let (mut i, mut cmd_pos, mut word_start) = (0, true, true);
@@ -44,7 +52,7 @@ fn insertion_points(b: &[u8]) -> Vec<usize> {
                 continue;
             }
             b'<' if b.get(i + 1) == Some(&b'<') && b.get(i + 2) != Some(&b'<') => {
-                i = read_heredoc_word(b, i + 2, &mut heredocs);
+                i = read_heredoc_word(b, i + 2, &mut heredocs).ok_or(EmptyHereTag(i))?;
                 (cmd_pos, word_start) = (false, true);
                 continue;
             }
@@ -89,7 +97,7 @@ fn insertion_points(b: &[u8]) -> Vec<usize> {
         word_start = !c.is_ascii_alphanumeric() && c != b'_';
         i += 1;
     }
-    at
+    Ok(at)
 }
 
 /// Reserved words after which a command (and so a subshell) may start.
@@ -169,8 +177,8 @@ fn skip_double_quoted(b: &[u8], mut i: usize) -> usize {
 }
 
 /// After `<<`: records the here-document's delimiter (unquoted) and whether it is `<<-`;
-/// returns the offset after the delimiter word.
-fn read_heredoc_word(b: &[u8], mut i: usize, docs: &mut Vec<(Vec<u8>, bool)>) -> usize {
+/// returns the offset after the delimiter word, or `None` for a quoted empty delimiter.
+fn read_heredoc_word(b: &[u8], mut i: usize, docs: &mut Vec<(Vec<u8>, bool)>) -> Option<usize> {
     let strip_tabs = b.get(i) == Some(&b'-');
     if strip_tabs {
         i += 1;
@@ -178,7 +186,7 @@ fn read_heredoc_word(b: &[u8], mut i: usize, docs: &mut Vec<(Vec<u8>, bool)>) ->
     while b.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
         i += 1;
     }
-    let mut word = Vec::new();
+    let (start, mut word) = (i, Vec::new());
     while let Some(&c) = b.get(i) {
         if c.is_ascii_whitespace() || b";&|<>()".contains(&c) {
             break;
@@ -188,10 +196,13 @@ fn read_heredoc_word(b: &[u8], mut i: usize, docs: &mut Vec<(Vec<u8>, bool)>) ->
         }
         i += 1;
     }
-    if !word.is_empty() {
-        docs.push((word, strip_tabs));
+    if word.is_empty() {
+        // Only quotes (or backslashes): an empty delimiter. Nothing at all is brush-parser's
+        // own syntax error.
+        return (i == start).then_some(i);
     }
-    i
+    docs.push((word, strip_tabs));
+    Some(i)
 }
 
 /// Skips the bodies of the pending here-documents, which start at `i`; returns the
@@ -219,7 +230,29 @@ mod tests {
     use super::*;
 
     fn split(s: &str) -> String {
-        split_nested_subshells(s).into_owned()
+        split_nested_subshells(s)
+            .expect("no empty here tag")
+            .into_owned()
+    }
+
+    #[test]
+    fn an_empty_here_document_delimiter_is_refused() {
+        for s in [
+            "cat <<''\nfoo\n\n",
+            "cat <<\"\"\nfoo\n",
+            "cat <<- '' x\n",
+            "a; cat <<''''",
+        ] {
+            assert!(split_nested_subshells(s).is_err(), "{s:?}");
+        }
+        for s in [
+            "echo \"<<''\"",
+            "echo '<<\"\"'",
+            "# cat <<''",
+            "cat <<'E'\n''\nE\n",
+        ] {
+            assert!(split_nested_subshells(s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

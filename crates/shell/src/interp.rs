@@ -81,6 +81,8 @@ pub(crate) struct Interp {
     pub bash: bool,
     /// Nesting level (see [`limits::MAX_NESTING`]).
     pub depth: u32,
+    /// A builtin's write to stdout failed (other than EPIPE); see `builtin`.
+    pub write_failed: std::cell::Cell<bool>,
     /// Bytes held by `vars` and saved call frames, against the step's memory budget.
     pub held: limits::Held,
 }
@@ -109,7 +111,11 @@ pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
             "syntax error: file descriptor {n} out of range"
         )));
     }
-    let src = &*crate::dparen::split_nested_subshells(src);
+    let src = &*crate::dparen::split_nested_subshells(src).map_err(|_| {
+        ParseError::Syntax(
+            "syntax error: empty here-document delimiter (<<'') is not supported; use a non-empty word such as <<'EOF'".into(),
+        )
+    })?;
     let parsed = limits::bounded_parse(limits::parse_nesting(src), || {
         let mut p =
             brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());
@@ -197,6 +203,7 @@ impl Interp {
             export_unset: Default::default(),
             held: limits::Held::new(Arc::new(Budget::new(limits::DEFAULT_MEMORY_LIMIT))),
             depth: 0,
+            write_failed: std::cell::Cell::new(false),
         };
         let env_bytes = it.vars.iter().map(|(k, v)| k.len() + v.value.len()).sum();
         it.held.add_unchecked(env_bytes);
@@ -398,7 +405,10 @@ impl Interp {
             Some(ep) => match sio::write_all(ep, &crate::bytes::encoded_to_bytes(data)) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Flow::Exit(141)),
-                Err(_) => Ok(()),
+                Err(_) => {
+                    self.write_failed.set(true);
+                    Ok(())
+                }
             },
             None => Ok(()),
         }

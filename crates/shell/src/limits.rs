@@ -100,7 +100,7 @@ pub enum LimitError {
     },
     /// Too many shell threads (and wasm processes) at once.
     #[error(
-        "too many processes (limit {limit}): pipeline stages, background jobs and subshells alive at once; the script forks without end or raise the step's process limit"
+        "too many processes (limit {limit}): pipeline stages, background jobs and subshells alive at once; the script forks without end (the limit is fixed)"
     )]
     Processes {
         /// The step's process limit.
