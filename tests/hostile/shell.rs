@@ -140,7 +140,10 @@ fn an_empty_here_document_delimiter_is_a_syntax_error_not_a_hang() {
     // kiln refuses it before parsing. The script is a file, as the fuzzer's input was.
     let ws = Workspace::new();
     ws.write("s.sh", "cat <<''\nbody\n\necho after\n");
-    ws.write("Dockerfile", "FROM scratch\nCOPY s.sh /s.sh\nRUN sh /s.sh\n");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY s.sh /s.sh\nRUN sh /s.sh\n",
+    );
     let out = ws.build(&[]);
     assert_fails_with(&out, "empty here-document delimiter");
 }
