@@ -159,3 +159,20 @@ fn a_builtin_writing_to_a_read_only_fd_fails() {
     let log = text(&out.stdout) + &text(&out.stderr);
     assert!(log.contains("hi") && !log.contains("\nx\n"), "{log}");
 }
+
+#[test]
+fn many_unclosed_parentheses_are_a_syntax_error_not_a_hang() {
+    // 64 unclosed `(` before a here-document made brush-parser's arithmetic rules
+    // backtrack for minutes (found by the shell fuzzer); kiln refuses it before parsing.
+    let ws = Workspace::new();
+    ws.write(
+        "s.sh",
+        format!("{}[at 0<<EOF\nfd zero\nEOF\n", "(".repeat(64)),
+    );
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY s.sh /s.sh\nRUN sh /s.sh\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "64 unclosed '('");
+}

@@ -6,19 +6,30 @@
 //! of every such nested subshell, which brush-parser then reads as two subshells; nothing
 //! else in the script changes (quotes, comments and here-document bodies are skipped).
 //!
-//! The same scan refuses a here-document whose delimiter is empty after quote removal
-//! (`<<''`, `<<""`): brush-parser's tokenizer never finds the end of such a body and
-//! loops for ever (found by the shell fuzzer), so it is a clear error before parsing.
+//! The same scan refuses two inputs brush-parser cannot survive (both found by the shell
+//! fuzzer), as clear syntax errors before parsing: a here-document whose delimiter is
+//! empty after quote removal (`<<''`), on which its tokenizer loops for ever; and a
+//! script that leaves more than [`crate::limits::MAX_UNCLOSED_PARENS`] `(` open, on which
+//! its arithmetic rules backtrack exponentially. Neither is a valid script's text.
 
 use std::borrow::Cow;
 
-/// A here-document delimiter that is empty once quotes are removed, at this byte offset.
-#[derive(Debug, PartialEq, Eq)]
-pub struct EmptyHereTag(pub usize);
+/// Why a script is refused before parsing.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// A here-document delimiter that is empty once quotes are removed.
+    #[error(
+        "empty here-document delimiter (<<'') is not supported; use a non-empty word such as <<'EOF'"
+    )]
+    EmptyHereTag,
+    /// `(` left open at the end of the script.
+    #[error("{0} unclosed '(' (more than {max} cannot be parsed safely)", max = crate::limits::MAX_UNCLOSED_PARENS)]
+    UnclosedParens(usize),
+}
 
 /// `src` with a newline inserted after the first `(` of every `( (` / `((…) )` that
 /// opens nested subshells (see the module docs).
-pub fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, EmptyHereTag> {
+pub fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, Refused> {
     let at = insertion_points(src.as_bytes())?;
     if at.is_empty() {
         return Ok(Cow::Borrowed(src));
@@ -35,8 +46,11 @@ pub fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, EmptyHereTag> {
 }
 
 /// Byte offsets right after each `(` that opens an outer subshell of a nested pair.
-fn insertion_points(b: &[u8]) -> Result<Vec<usize>, EmptyHereTag> {
+fn insertion_points(b: &[u8]) -> Result<Vec<usize>, Refused> {
     let mut at = Vec::new();
+    // `(` still open outside quotes, comments and here-document bodies; a stray `)` (a
+    // `case` pattern's) only ever lowers it.
+    let mut open = 0usize;
     let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
     let (mut i, mut cmd_pos, mut word_start) = (0, true, true);
     while i < b.len() {
@@ -52,19 +66,21 @@ fn insertion_points(b: &[u8]) -> Result<Vec<usize>, EmptyHereTag> {
                 continue;
             }
             b'<' if b.get(i + 1) == Some(&b'<') && b.get(i + 2) != Some(&b'<') => {
-                i = read_heredoc_word(b, i + 2, &mut heredocs).ok_or(EmptyHereTag(i))?;
+                i = read_heredoc_word(b, i + 2, &mut heredocs).ok_or(Refused::EmptyHereTag)?;
                 (cmd_pos, word_start) = (false, true);
                 continue;
             }
             b'$' if b.get(i + 1) == Some(&b'(') => {
                 // `$((` is arithmetic expansion, `$(` a command substitution.
                 let arith = b.get(i + 2) == Some(&b'(');
+                open += if arith { 2 } else { 1 };
                 i += if arith { 3 } else { 2 };
                 (cmd_pos, word_start) = (!arith, true);
                 continue;
             }
             b'(' if cmd_pos => match classify(b, i) {
                 Paren::Nested(j) => {
+                    open += 1;
                     at.push(i + 1);
                     i = j;
                     (cmd_pos, word_start) = (true, true);
@@ -89,6 +105,11 @@ fn insertion_points(b: &[u8]) -> Result<Vec<usize>, EmptyHereTag> {
             i = end;
             continue;
         }
+        match c {
+            b'(' => open += 1,
+            b')' => open = open.saturating_sub(1),
+            _ => {}
+        }
         if b";&|(){}`!\n".contains(&c) {
             cmd_pos = true;
         } else if c != b' ' && c != b'\t' {
@@ -96,6 +117,9 @@ fn insertion_points(b: &[u8]) -> Result<Vec<usize>, EmptyHereTag> {
         }
         word_start = !c.is_ascii_alphanumeric() && c != b'_';
         i += 1;
+    }
+    if open > crate::limits::MAX_UNCLOSED_PARENS {
+        return Err(Refused::UnclosedParens(open));
     }
     Ok(at)
 }
@@ -233,6 +257,24 @@ mod tests {
         split_nested_subshells(s)
             .expect("no empty here tag")
             .into_owned()
+    }
+
+    #[test]
+    fn unclosed_parentheses_are_refused() {
+        let attack = format!("{}[at 0<<EOF\nfd zero\nEOF\n", "(".repeat(64));
+        assert_eq!(
+            split_nested_subshells(&attack),
+            Err(Refused::UnclosedParens(64))
+        );
+        assert!(split_nested_subshells(&"(".repeat(20)).is_err());
+        for s in [
+            "case x in a) echo (1);; (b) :;; esac",
+            "echo $( (echo a) ) $((1+(2))) \"((((((((((\" '((((((((((' # ((((((((((",
+            "cat <<EOF\n((((((((((((\nEOF\n",
+            "f() { ( (echo x) ); }",
+        ] {
+            assert!(split_nested_subshells(s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

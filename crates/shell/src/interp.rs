@@ -111,11 +111,8 @@ pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
             "syntax error: file descriptor {n} out of range"
         )));
     }
-    let src = &*crate::dparen::split_nested_subshells(src).map_err(|_| {
-        ParseError::Syntax(
-            "syntax error: empty here-document delimiter (<<'') is not supported; use a non-empty word such as <<'EOF'".into(),
-        )
-    })?;
+    let src = &*crate::dparen::split_nested_subshells(src)
+        .map_err(|e| ParseError::Syntax(format!("syntax error: {e}")))?;
     let parsed = limits::bounded_parse(limits::parse_nesting(src), || {
         let mut p =
             brush_parser::Parser::new(std::io::BufReader::new(src.as_bytes()), &parser_options());
