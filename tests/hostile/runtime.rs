@@ -226,13 +226,7 @@ fn a_program_writing_to_a_read_only_fd_fails_with_ebadf() {
 /// passes), then kills it with SIGKILL. Returns whether the needle was seen.
 fn kill_when_printed(cmd: &mut std::process::Command, needle: &str, limit: Duration) -> bool {
     use std::io::BufRead;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = spawn_piped(cmd);
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let readers: Vec<_> = [
         Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,

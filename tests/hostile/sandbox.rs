@@ -9,14 +9,8 @@ use crate::support::*;
 /// Runs `cmd`, killing it if it is still running after `limit`: a hang fails the test
 /// with a message instead of hanging the suite. Returns the output and the elapsed time.
 fn run_within(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
-    use std::process::Stdio;
     let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = spawn_piped(cmd);
     loop {
         if child.try_wait().expect("try_wait").is_some() {
             let out = child.wait_with_output().expect("output");

@@ -169,18 +169,22 @@ pub fn assert_fails_with(out: &Output, needle: &str) {
     );
 }
 
+/// Starts `cmd` with no stdin and both output streams piped.
+pub fn spawn_piped(cmd: &mut Command) -> std::process::Child {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln")
+}
+
 /// Runs `cmd` to completion and returns its output with its peak resident set size in
 /// KiB (from `wait4`'s rusage, so it is the child's own peak, not the test process's).
 #[cfg(unix)]
 pub fn run_measured(cmd: &mut Command) -> (Output, u64) {
     use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = spawn_piped(cmd);
     let mut out_pipe = child.stdout.take().expect("stdout");
     let mut err_pipe = child.stderr.take().expect("stderr");
     let out_reader = std::thread::spawn(move || {

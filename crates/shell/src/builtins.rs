@@ -36,7 +36,8 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn normalize_path(p: &str) -> String {
+/// `p` without `.` components, repeated or trailing slashes; `..` goes up (not past `/`).
+pub(crate) fn normalize_path(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::builtins::normalize_path;
 use crate::host::{FileKind, FileStat, Host, OpenMode, Resolved, Spawn};
 use crate::io::{Endpoint, Stream};
 
@@ -54,26 +55,11 @@ impl MemHost {
 
     /// A file's contents, if it exists.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
-        match self.nodes.lock().get(&normalize(path)) {
+        match self.nodes.lock().get(&normalize_path(path)) {
             Some(Node::File(d)) => Some(d.lock().clone()),
             _ => None,
         }
     }
-}
-
-/// `path` without `.` components, repeated or trailing slashes; `..` goes up.
-fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 fn parent(path: &str) -> &str {
@@ -130,7 +116,7 @@ impl Stream for MemFile {
 
 impl Host for MemHost {
     fn open(&self, path: &str, mode: OpenMode, _umask: u32) -> io::Result<Endpoint> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let mut nodes = self.nodes.lock();
         let data = match nodes.get(&path) {
             Some(Node::Dir) => return Err(io::ErrorKind::IsADirectory.into()),
@@ -160,7 +146,7 @@ impl Host for MemHost {
     }
 
     fn stat(&self, path: &str, _follow: bool) -> io::Result<FileStat> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let nodes = self.nodes.lock();
         let (kind, size, mode) = match nodes.get(&path) {
             Some(Node::Dir) => (FileKind::Dir, 0, 0o755),
@@ -178,7 +164,7 @@ impl Host for MemHost {
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let nodes = self.nodes.lock();
         if !matches!(nodes.get(&path), Some(Node::Dir)) {
             return Err(io::ErrorKind::NotFound.into());
@@ -199,7 +185,7 @@ impl Host for MemHost {
     }
 
     fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
-        match self.nodes.lock().get(&normalize(path)) {
+        match self.nodes.lock().get(&normalize_path(path)) {
             Some(Node::File(d)) => Ok(d.lock().clone()),
             Some(Node::Dir) => Err(io::ErrorKind::IsADirectory.into()),
             None => Err(io::ErrorKind::NotFound.into()),
