@@ -192,7 +192,7 @@ fn have(tool: &str) -> bool {
 }
 
 #[test]
-fn skopeo_and_umoci_read_what_kiln_builds() {
+fn skopeo_and_umoci_read_what_kiln_engines() {
     if !have("skopeo") || !have("umoci") {
         return;
     }

@@ -1,11 +1,11 @@
-//! The subcommands, each a thin layer over `kiln-build` / `kiln-oci`.
+//! The subcommands, each a thin layer over `kiln-engine` / `kiln-oci`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use kiln_build::secrets::{SecretSpec, Secrets};
-use kiln_build::{BuildRequest, LeakPolicy, Network, places};
+use kiln_engine::secrets::{SecretSpec, Secrets};
+use kiln_engine::{BuildRequest, LeakPolicy, Network, places};
 use kiln_oci::{Compression, Layout, Platform};
 
 use crate::args::{
@@ -31,12 +31,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 /// directory (layout or local) is made absolute against the current directory.
 fn build_contexts(
     specs: &[String],
-) -> Result<std::collections::BTreeMap<String, kiln_build::NamedContext>> {
+) -> Result<std::collections::BTreeMap<String, kiln_engine::NamedContext>> {
     let mut out = std::collections::BTreeMap::new();
     for spec in specs {
-        let (name, mut context) = kiln_build::NamedContext::parse(spec)?;
-        if let kiln_build::NamedContext::OciLayout { dir, .. }
-        | kiln_build::NamedContext::Local(dir) = &mut context
+        let (name, mut context) = kiln_engine::NamedContext::parse(spec)?;
+        if let kiln_engine::NamedContext::OciLayout { dir, .. }
+        | kiln_engine::NamedContext::Local(dir) = &mut context
         {
             *dir = std::path::absolute(&*dir)
                 .with_context(|| format!("--build-context {spec}: {}", dir.display()))?;
@@ -134,19 +134,19 @@ fn build(a: BuildArgs) -> Result<i32> {
         image_store: Some(store_dir.clone()),
         compression: Compression::Gzip,
         build_contexts: build_contexts(&a.build_contexts)?,
-        step_limits: kiln_build::StepLimits {
+        step_limits: kiln_engine::StepLimits {
             timeout: a.step_timeout,
             memory_bytes: a.memory,
             disk_bytes: a.disk_quota,
         },
     };
-    let sink: Arc<dyn kiln_build::progress::EventSink> =
+    let sink: Arc<dyn kiln_engine::progress::EventSink> =
         Arc::from(crate::render::sink(a.progress, a.quiet));
-    let mut built = kiln_build::build(req, sink)?;
+    let mut built = kiln_engine::build(req, sink)?;
     let tags: Vec<String> = a
         .tags
         .iter()
-        .map(|t| kiln_build::normalize_name(t))
+        .map(|t| kiln_engine::normalize_name(t))
         .collect();
     let image = &built.image;
     // Tagged images always land in the local store (so `kiln run NAME` works after any
@@ -196,7 +196,7 @@ fn build(a: BuildArgs) -> Result<i32> {
 
 /// `--check`: parse and lint only.
 fn check(dockerfile: &Path) -> Result<i32> {
-    let text = kiln_build::context::read_build_file(dockerfile)
+    let text = kiln_engine::context::read_build_file(dockerfile)
         .with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
     let name = dockerfile.display().to_string();
     let df = kiln_dockerfile::parse(&text, &name).map_err(|e| anyhow!("{e}"))?;
@@ -227,7 +227,7 @@ fn store_image(image: &kiln_oci::Image, store: &Path, tags: &[String]) -> Result
     Ok(())
 }
 
-fn export(built: &mut kiln_build::Built, out: &Output, tags: &[String]) -> Result<()> {
+fn export(built: &mut kiln_engine::Built, out: &Output, tags: &[String]) -> Result<()> {
     let image = built.image.clone();
     let name = tags.first().map(String::as_str);
     match out {
@@ -242,7 +242,7 @@ fn export(built: &mut kiln_build::Built, out: &Output, tags: &[String]) -> Resul
         }
         Output::Local { dest } => {
             let snapshot = built.snapshot()?;
-            kiln_build::export_local::export_local(&snapshot, dest)?;
+            kiln_engine::export_local::export_local(&snapshot, dest)?;
         }
         Output::Registry {
             name: given,
@@ -285,7 +285,7 @@ fn run(a: RunArgs) -> Result<i32> {
         .map(|m| parse_bind(m))
         .collect::<Result<Vec<_>>>()?;
     let network = network(&a.network, Vec::new())?;
-    let req = kiln_build::container::RunRequest {
+    let req = kiln_engine::container::RunRequest {
         image: a.image,
         store: places::store_dir()?,
         cache_dir: places::cache_dir()?,
@@ -297,11 +297,11 @@ fn run(a: RunArgs) -> Result<i32> {
         platform: Platform::host_linux(),
         epoch: source_date_epoch(&[])?,
     };
-    Ok(kiln_build::container::run(req)?)
+    Ok(kiln_engine::container::run(req)?)
 }
 
 /// `type=bind,source=DIR,target=PATH[,rw|readonly]` (docker run's --mount).
-fn parse_bind(spec: &str) -> Result<kiln_build::container::Bind> {
+fn parse_bind(spec: &str) -> Result<kiln_engine::container::Bind> {
     let mut source = None;
     let mut target = None;
     let mut readwrite = false;
@@ -324,7 +324,7 @@ fn parse_bind(spec: &str) -> Result<kiln_build::container::Bind> {
     }
     let source = std::fs::canonicalize(&source)
         .with_context(|| format!("--mount source {}", source.display()))?;
-    Ok(kiln_build::container::Bind {
+    Ok(kiln_engine::container::Bind {
         source,
         target,
         readwrite,
@@ -364,7 +364,7 @@ fn load_from_store(name: &str) -> Result<kiln_oci::Image> {
     let layout = Layout::open(&store)
         .with_context(|| format!("kiln's image store {} is empty", store.display()))?;
     layout
-        .load_image(Some(&kiln_build::normalize_name(name)), None)
+        .load_image(Some(&kiln_engine::normalize_name(name)), None)
         .with_context(|| format!("image {name} is not in the local store (see `kiln images`)"))
 }
 
@@ -376,7 +376,7 @@ fn push(a: PushArgs) -> Result<i32> {
 
 fn save(a: SaveArgs) -> Result<i32> {
     let image = load_from_store(&a.name)?;
-    let name = kiln_build::normalize_name(&a.name);
+    let name = kiln_engine::normalize_name(&a.name);
     match a.format {
         SaveFormat::Docker => kiln_oci::write_file_atomic(&a.output, |w| {
             kiln_oci::write_docker_archive(&image, std::slice::from_ref(&name), w)
@@ -390,7 +390,7 @@ fn save(a: SaveArgs) -> Result<i32> {
 
 fn prune() -> Result<i32> {
     let dir = places::cache_dir()?;
-    let freed = kiln_build::cache::prune(&dir)?;
+    let freed = kiln_engine::cache::prune(&dir)?;
     println!("Total reclaimed space: {}", human(freed));
     Ok(0)
 }

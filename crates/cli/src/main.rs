@@ -2,7 +2,7 @@
 //!
 //! This binary is the edge: it parses docker-compatible flags, loads secrets, picks the
 //! cache and image store, renders progress, and turns errors into messages with context.
-//! The work happens in `kiln-build` and below.
+//! The work happens in `kiln-engine` and below.
 
 mod args;
 mod commands;

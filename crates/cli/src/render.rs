@@ -7,13 +7,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use kiln_build::progress::{Event, EventSink, StepId};
+use kiln_engine::progress::{Event, EventSink, StepId};
 
 use crate::args::Progress;
 
 pub fn sink(mode: Progress, quiet: bool) -> Box<dyn EventSink> {
     if quiet {
-        return Box::new(kiln_build::progress::Quiet);
+        return Box::new(kiln_engine::progress::Quiet);
     }
     match mode {
         Progress::Rawjson => Box::new(Json),
