@@ -303,7 +303,7 @@ pub fn download(
     url: &str,
     checksum: Option<&str>,
     network: &crate::engine::Network,
-    limits: &crate::run::StepLimits,
+    limits: &crate::sandbox::StepLimits,
 ) -> Result<(std::fs::File, String), StepError> {
     let started = std::time::Instant::now();
     let timed_out = || limits.timeout.is_some_and(|t| started.elapsed() >= t);

@@ -61,7 +61,7 @@ pub struct BuildRequest {
     /// `--build-context NAME=VALUE`: what `FROM NAME` and `--from=NAME` resolve to.
     pub build_contexts: std::collections::BTreeMap<String, crate::images::NamedContext>,
     /// `--step-timeout`, `--memory`: bounds for every RUN step.
-    pub step_limits: crate::run::StepLimits,
+    pub step_limits: crate::sandbox::StepLimits,
 }
 
 /// A finished build: the image (in the cache's blob layout) and how to get at its files.
