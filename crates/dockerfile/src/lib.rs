@@ -60,7 +60,7 @@ pub use instruction::{
     SecurityMode, ShellOrExec, SymbolicMode, check_checksum, check_port,
 };
 pub use lint::{CheckConfig, Rule, Warning};
-pub use mount::{CacheSharing, Mount, MountError, MountFlag, SecretId};
+pub use mount::{CacheSharing, Mount, MountError, MountFlag, SecretId, SecretIdError};
 pub use syntax::{Directives, Heredoc};
 
 use instruction::{Ctx, FlagKind, Flags};

@@ -2,15 +2,44 @@
 
 use crate::expand::{self, ExpandError, Lookup};
 
-/// The id of a build secret (`--mount=type=secret,id=...`, `--secret id=...`).
+/// The most bytes a secret id may have. BuildKit sets no bound; ids name secrets (path-like
+/// ones such as `aws/credentials` included), so PATH_MAX is generous, and it bounds what
+/// an id costs in cache keys, records and messages.
+pub const MAX_SECRET_ID_BYTES: usize = 4096;
+
+/// How much of a rejected id an error shows: enough to find it in the Dockerfile or the
+/// command line, not a 4 KiB dump.
+const SHOWN_ID_CHARS: usize = 64;
+
+/// The id of a build secret: what a Dockerfile asks for (`--mount=type=secret,id=...`) and
+/// what a build is given (`--secret id=...`), one type with one rule for both.
+///
+/// The rule is BuildKit's (any non-empty id; `/`, `.`, `=` and `,` included, so
+/// `id=aws/credentials` works on both sides) plus two bounds BuildKit lacks: no control
+/// characters (an id is printed in errors and progress, where a newline or an escape
+/// sequence could forge output) and at most [`MAX_SECRET_ID_BYTES`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SecretId(String);
 
+/// An id that breaks [`SecretId`]'s rule; the only message for a bad id, wherever it
+/// was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid secret id {shown:?}: an id must be non-empty, at most {MAX_SECRET_ID_BYTES} bytes, without control characters"
+)]
+pub struct SecretIdError {
+    shown: String,
+}
+
 impl SecretId {
-    pub fn new(id: impl Into<String>) -> Result<SecretId, MountError> {
+    pub fn new(id: impl Into<String>) -> Result<SecretId, SecretIdError> {
         let id = id.into();
-        if id.is_empty() {
-            return Err(MountError::EmptySecretId);
+        if id.is_empty() || id.len() > MAX_SECRET_ID_BYTES || id.chars().any(char::is_control) {
+            let mut shown: String = id.chars().take(SHOWN_ID_CHARS).collect();
+            if shown.len() < id.len() {
+                shown.push('…');
+            }
+            return Err(SecretIdError { shown });
         }
         Ok(SecretId(id))
     }
@@ -23,6 +52,14 @@ impl SecretId {
 impl std::fmt::Display for SecretId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Lets a map keyed by id be searched with the `&str` a mount names. `Ord`, `Eq` and
+/// `Hash` are the inner string's, as `Borrow` requires.
+impl std::borrow::Borrow<str> for SecretId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -114,8 +151,8 @@ pub enum MountError {
     SecretNoId,
     #[error("both source and id can't be set")]
     SecretSourceAndId,
-    #[error("secret id must not be empty")]
-    EmptySecretId,
+    #[error(transparent)]
+    SecretId(#[from] SecretIdError),
     #[error("mount target is required for {0} mounts")]
     MissingTarget(&'static str),
     #[error("{0}")]
@@ -556,7 +593,39 @@ mod tests {
             Err(MountError::SecretSourceAndId)
         );
         assert_eq!(m("type=secret,id=a,from=x"), Err(MountError::SecretFrom));
-        assert_eq!(m("type=secret,id="), Err(MountError::EmptySecretId));
+        assert!(matches!(m("type=secret,id="), Err(MountError::SecretId(_))));
+    }
+
+    #[test]
+    fn secret_ids_follow_buildkit_with_two_bounds() {
+        for ok in [
+            "npmrc",
+            "aws/credentials",
+            "a.b-c_d",
+            "GITHUB_TOKEN",
+            "x=y",
+            "ü",
+        ] {
+            assert_eq!(SecretId::new(ok).unwrap().as_str(), ok);
+        }
+        let long = "a".repeat(MAX_SECRET_ID_BYTES);
+        assert!(SecretId::new(long.clone()).is_ok());
+        for bad in [
+            String::new(),
+            format!("{long}a"),
+            "a\nb".into(),
+            "\u{1b}[31m".into(),
+        ] {
+            let err = SecretId::new(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid secret id"), "{err}");
+            // A long id is shown cut short, never whole.
+            assert!(err.len() < 300, "{err}");
+        }
+        // The default target of a path-like id is its last component, as in BuildKit.
+        let Mount::Secret { target, .. } = m("type=secret,id=aws/credentials").unwrap() else {
+            panic!()
+        };
+        assert_eq!(target.as_deref(), Some("/run/secrets/credentials"));
     }
 
     #[test]
