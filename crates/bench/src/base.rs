@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use kiln_oci::{Compression, ImageConfig, LayerWriter, Layout, Platform};
 
 /// Debian's `busybox-static` installs it here.
-pub const BUSYBOX: &str = "/bin/busybox";
-pub const TAG: &str = "latest";
+pub(crate) const BUSYBOX: &str = "/bin/busybox";
+pub(crate) const TAG: &str = "latest";
 
 /// The applets the scenarios call, as symlinks to `/bin/busybox`.
 const APPLETS: &[&str] = &[
@@ -39,7 +39,7 @@ const APPLETS: &[&str] = &[
 const EPOCH: u64 = 1_700_000_000;
 
 /// Write the base image into a new layout at `dir`, tagged [`TAG`].
-pub fn write_busybox_layout(busybox: &Path, dir: &Path) -> Result<PathBuf> {
+pub(crate) fn write_busybox_layout(busybox: &Path, dir: &Path) -> Result<PathBuf> {
     let layout = Layout::open_or_create(dir).context("creating the base layout")?;
     let mut tar = tar::Builder::new(LayerWriter::new(&layout, Compression::Gzip)?);
     for (d, mode) in [

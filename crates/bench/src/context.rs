@@ -7,12 +7,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub const DIRS: u32 = 100;
-pub const FILES_PER_DIR: u32 = 100;
+pub(crate) const DIRS: u32 = 100;
+pub(crate) const FILES_PER_DIR: u32 = 100;
 /// Mean file size; sizes are spread uniformly over `MEAN/2 ..= 3*MEAN/2`.
-pub const MEAN_SIZE: u64 = 20_000;
+pub(crate) const MEAN_SIZE: u64 = 20_000;
 
-pub struct Stats {
+pub(crate) struct Stats {
     pub dirs: u32,
     pub files: u32,
     pub bytes: u64,
@@ -33,7 +33,7 @@ impl Rng {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Write the context under `dir` (created; existing files are overwritten).
-pub fn generate(dir: &Path) -> Result<Stats> {
+pub(crate) fn generate(dir: &Path) -> Result<Stats> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut stats = Stats {
         dirs: DIRS,
@@ -71,7 +71,7 @@ pub fn generate(dir: &Path) -> Result<Stats> {
 }
 
 /// Tar `dir` into `out` (the bytes the references read); returns the tar's size.
-pub fn tar_dir(dir: &Path, out: &Path) -> Result<u64> {
+pub(crate) fn tar_dir(dir: &Path, out: &Path) -> Result<u64> {
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
     tar.append_dir_all("data", dir)?;

@@ -15,7 +15,7 @@ const WAT: &str = r#"(module
   (memory (export "memory") 1)
   (func (export "_start") (i32.store (i32.const 0) (i32.const 42))))"#;
 
-pub fn run(reps: usize) -> Result<Outcome> {
+pub(crate) fn run(reps: usize) -> Result<Outcome> {
     let engine = Engine::default();
     let module = Module::new(&engine, WAT)?;
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module)?;

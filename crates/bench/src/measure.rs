@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 /// One timed run of an external command.
 #[derive(Clone, Copy, Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub wall: Duration,
     /// Peak resident set size of the process (and the children it waited for), in KiB.
     pub max_rss_kib: Option<u64>,
@@ -17,13 +17,13 @@ pub struct Run {
 
 /// Run `cmd` to completion with stdout and stderr appended to `log`; fail (quoting the
 /// log's tail) when it exits non-zero, since a failed build's time means nothing.
-pub fn run(cmd: &mut Command, log: &Path) -> Result<Run> {
+pub(crate) fn run(cmd: &mut Command, log: &Path) -> Result<Run> {
     run_with(cmd, log, false)
 }
 
 /// Like [`run`] but stdout goes nowhere (for commands whose output is large and useless,
 /// such as compressors writing to stdout).
-pub fn run_discarding(cmd: &mut Command, log: &Path) -> Result<Run> {
+pub(crate) fn run_discarding(cmd: &mut Command, log: &Path) -> Result<Run> {
     run_with(cmd, log, true)
 }
 
@@ -96,12 +96,12 @@ fn tail(log: &Path, lines: usize) -> String {
 /// Samples of one quantity; the summary favours the minimum because the machine is shared
 /// and noise only ever adds time.
 #[derive(Clone, Debug, Default)]
-pub struct Samples {
+pub(crate) struct Samples {
     pub runs: Vec<Run>,
 }
 
 impl Samples {
-    pub fn push(&mut self, r: Run) {
+    pub(crate) fn push(&mut self, r: Run) {
         self.runs.push(r);
     }
 
@@ -111,11 +111,11 @@ impl Samples {
         v
     }
 
-    pub fn min(&self) -> Option<Duration> {
+    pub(crate) fn min(&self) -> Option<Duration> {
         self.sorted().first().copied()
     }
 
-    pub fn median(&self) -> Option<Duration> {
+    pub(crate) fn median(&self) -> Option<Duration> {
         let v = self.sorted();
         match v.len() {
             0 => None,
@@ -124,7 +124,7 @@ impl Samples {
         }
     }
 
-    pub fn max_rss_kib(&self) -> Option<u64> {
+    pub(crate) fn max_rss_kib(&self) -> Option<u64> {
         self.runs.iter().filter_map(|r| r.max_rss_kib).max()
     }
 }

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use crate::measure::Samples;
 use crate::scenarios::Outcome;
 
-pub const BEGIN: &str = "<!-- kiln-bench results: begin -->";
-pub const END: &str = "<!-- kiln-bench results: end -->";
+pub(crate) const BEGIN: &str = "<!-- kiln-bench results: begin -->";
+pub(crate) const END: &str = "<!-- kiln-bench results: end -->";
 
-pub fn dur(d: Duration) -> String {
+pub(crate) fn dur(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1.0 {
         format!("{:.1} ms", s * 1e3)
@@ -38,12 +38,12 @@ fn ratio(b: Option<Duration>, k: Option<Duration>) -> String {
     }
 }
 
-pub struct Machine {
+pub(crate) struct Machine {
     pub lines: Vec<String>,
 }
 
 impl Machine {
-    pub fn describe(kiln_version: &str, buildah_version: Option<&str>, reps: &str) -> Machine {
+    pub(crate) fn describe(kiln_version: &str, buildah_version: Option<&str>, reps: &str) -> Machine {
         let mut lines = vec![format!("- Date: {}", utc_now())];
         if let Some(cpu) = cpu_model() {
             lines.push(format!("- CPU: {cpu}"));
@@ -112,7 +112,7 @@ fn utc_now() -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
 }
 
-pub fn render(machine: &Machine, command: &str, outcomes: &[Outcome]) -> String {
+pub(crate) fn render(machine: &Machine, command: &str, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
     let _ = writeln!(s, "## Machine\n");
@@ -196,7 +196,7 @@ fn per_unit_row(s: &mut String, tool: &str, x: &Samples, n: u32, unit: &str) {
 
 /// Put `results` into `path` between the BEGIN/END markers, keeping the hand-written
 /// text around them; a file without markers gets the results appended.
-pub fn write_into(path: &Path, results: &str) -> Result<()> {
+pub(crate) fn write_into(path: &Path, results: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let new = match (old.find(BEGIN), old.find(END)) {
         (Some(b), Some(e)) if b < e => {

@@ -13,7 +13,7 @@ use crate::measure::{self, Run, Samples};
 use crate::server::{self, Server};
 use crate::tools::{Env, Sandbox};
 
-pub const NAMES: &[&str] = &[
+pub(crate) const NAMES: &[&str] = &[
     "steps",
     "cached",
     "copy",
@@ -24,12 +24,12 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// A figure a scenario must reach (issue 7), and whether it did.
-pub struct Target {
+pub(crate) struct Target {
     pub text: String,
     pub met: bool,
 }
 
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub title: String,
     /// What each tool was asked to do (markdown).
     pub setup: Vec<String>,
@@ -45,7 +45,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn failed(name: &str) -> Outcome {
+    pub(crate) fn failed(name: &str) -> Outcome {
         Outcome::new(&format!("Scenario `{name}`"))
     }
 
@@ -64,14 +64,14 @@ impl Outcome {
 }
 
 /// Default repetitions: more for the cheap scenarios, fewer for the heavy ones.
-pub fn default_reps(name: &str) -> usize {
+pub(crate) fn default_reps(name: &str) -> usize {
     match name {
         "copy" | "bigfile" | "stages" => 3,
         _ => 5,
     }
 }
 
-pub fn run(name: &str, env: &Env, work: &Path, reps: usize) -> Result<Outcome> {
+pub(crate) fn run(name: &str, env: &Env, work: &Path, reps: usize) -> Result<Outcome> {
     let sb = Sandbox::new(work, name)?;
     match name {
         "steps" => steps(env, &sb, reps, false),

@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::Result;
 use base64::Engine;
 
-pub const USER: &str = "admin";
-pub const PASSWORD: &str = "password";
-pub const BODY: &str = "Hello, Admin";
+pub(crate) const USER: &str = "admin";
+pub(crate) const PASSWORD: &str = "password";
+pub(crate) const BODY: &str = "Hello, Admin";
 
-pub struct Server {
+pub(crate) struct Server {
     pub port: u16,
     served: Arc<AtomicUsize>,
 }
@@ -23,7 +23,7 @@ pub struct Server {
 impl Server {
     /// Bind an ephemeral port on 127.0.0.1 and serve on a background thread for the
     /// rest of the process.
-    pub fn start() -> Result<Server> {
+    pub(crate) fn start() -> Result<Server> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let served = Arc::new(AtomicUsize::new(0));
@@ -43,7 +43,7 @@ impl Server {
         Ok(Server { port, served })
     }
 
-    pub fn served(&self) -> usize {
+    pub(crate) fn served(&self) -> usize {
         self.served.load(Ordering::SeqCst)
     }
 }

@@ -13,7 +13,7 @@ use crate::measure::{self, Run};
 const KILN_BASE: &str = "kiln-bench-base";
 
 /// What every scenario shares: the binaries, the base image and the module cache.
-pub struct Env {
+pub(crate) struct Env {
     pub kiln: PathBuf,
     /// `None` when buildah is not installed: the bench then runs kiln alone.
     pub buildah: Option<PathBuf>,
@@ -24,7 +24,7 @@ pub struct Env {
 impl Env {
     /// The base image as kiln's Dockerfiles name it: a named context that
     /// [`Sandbox::kiln`] points at the layout (a Dockerfile cannot name a host directory).
-    pub fn kiln_from(&self) -> String {
+    pub(crate) fn kiln_from(&self) -> String {
         KILN_BASE.to_owned()
     }
 
@@ -34,36 +34,36 @@ impl Env {
     }
 
     /// The base image as buildah names it.
-    pub fn buildah_from(&self) -> String {
+    pub(crate) fn buildah_from(&self) -> String {
         format!("oci:{}:{TAG}", self.base.display())
     }
 }
 
 /// A scenario's private directory: kiln's cache and store, buildah's storage, logs.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub dir: PathBuf,
 }
 
 impl Sandbox {
-    pub fn new(parent: &Path, name: &str) -> Result<Sandbox> {
+    pub(crate) fn new(parent: &Path, name: &str) -> Result<Sandbox> {
         let dir = parent.join(name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Sandbox { dir })
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Write a file into the sandbox and return its path.
-    pub fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
+    pub(crate) fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.path(name);
         std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
         Ok(p)
     }
 
     /// `kiln <args>` with this sandbox's cache and store and the shared module cache.
-    pub fn kiln<I, S>(&self, env: &Env, args: I) -> Command
+    pub(crate) fn kiln<I, S>(&self, env: &Env, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -87,7 +87,7 @@ impl Sandbox {
     }
 
     /// `buildah --root .. --runroot .. --storage-driver vfs <args>`.
-    pub fn buildah<I, S>(&self, env: &Env, args: I) -> Option<Command>
+    pub(crate) fn buildah<I, S>(&self, env: &Env, args: I) -> Option<Command>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -103,18 +103,18 @@ impl Sandbox {
         Some(c)
     }
 
-    pub fn run_kiln(&self, cmd: &mut Command) -> Result<Run> {
+    pub(crate) fn run_kiln(&self, cmd: &mut Command) -> Result<Run> {
         measure::run(cmd, &self.path("kiln.log"))
     }
 
-    pub fn run_buildah(&self, cmd: &mut Command) -> Result<Run> {
+    pub(crate) fn run_buildah(&self, cmd: &mut Command) -> Result<Run> {
         measure::run(cmd, &self.path("buildah.log"))
     }
 
     /// Drop buildah's containers and the image tagged `tag` between repetitions
     /// (untimed) so its vfs storage does not grow by a full copy per run; the pulled base
     /// stays, as kiln's imported base does.
-    pub fn buildah_cleanup(&self, env: &Env, tag: &str) -> Result<()> {
+    pub(crate) fn buildah_cleanup(&self, env: &Env, tag: &str) -> Result<()> {
         let steps: [&[&str]; 3] = [
             &["rm", "--all"],
             &["rmi", "--force", tag],
@@ -130,7 +130,7 @@ impl Sandbox {
 }
 
 /// Where `name` is on `PATH`, if anywhere.
-pub fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))

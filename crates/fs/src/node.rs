@@ -48,7 +48,7 @@ pub(crate) struct Attrs {
 }
 
 impl Attrs {
-    pub fn new(mode: u32, uid: u32, gid: u32, mtime: Timestamp) -> Attrs {
+    pub(crate) fn new(mode: u32, uid: u32, gid: u32, mtime: Timestamp) -> Attrs {
         Attrs {
             mode: mode & 0o7777,
             uid,
@@ -67,21 +67,21 @@ pub(crate) enum Content {
 }
 
 impl Content {
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match self {
             Content::Inline(b) => b.len() as u64,
             Content::Blob { size, .. } => *size,
         }
     }
 
-    pub fn digest(&self) -> Digest {
+    pub(crate) fn digest(&self) -> Digest {
         match self {
             Content::Inline(b) => Digest::of(b),
             Content::Blob { digest, .. } => *digest,
         }
     }
 
-    pub fn same(&self, other: &Content) -> bool {
+    pub(crate) fn same(&self, other: &Content) -> bool {
         match (self, other) {
             (Content::Inline(a), Content::Inline(b)) => a == b,
             (Content::Blob { digest: a, .. }, Content::Blob { digest: b, .. }) => a == b,
@@ -117,7 +117,7 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    pub fn new(attrs: Attrs, nlink: u32, kind: Kind) -> Arc<Node> {
+    pub(crate) fn new(attrs: Attrs, nlink: u32, kind: Kind) -> Arc<Node> {
         Arc::new(Node {
             attrs,
             nlink,
@@ -126,7 +126,7 @@ impl Node {
         })
     }
 
-    pub fn dir(attrs: Attrs, entries: BTreeMap<Vec<u8>, Arc<Node>>) -> Arc<Node> {
+    pub(crate) fn dir(attrs: Attrs, entries: BTreeMap<Vec<u8>, Arc<Node>>) -> Arc<Node> {
         let has_links = entries.values().any(|n| n.is_linked() || n.dir_has_links());
         let subdirs = entries.values().filter(|n| n.is_dir()).count() as u32;
         let height = 1 + entries
@@ -147,7 +147,7 @@ impl Node {
         )
     }
 
-    pub fn file_type(&self) -> FileType {
+    pub(crate) fn file_type(&self) -> FileType {
         match &self.kind {
             Kind::Dir(_) => FileType::Directory,
             Kind::File(_) => FileType::Regular,
@@ -156,27 +156,27 @@ impl Node {
         }
     }
 
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir(_))
     }
 
-    pub fn as_dir(&self) -> Option<&DirNode> {
+    pub(crate) fn as_dir(&self) -> Option<&DirNode> {
         match &self.kind {
             Kind::Dir(d) => Some(d),
             _ => None,
         }
     }
 
-    pub fn is_linked(&self) -> bool {
+    pub(crate) fn is_linked(&self) -> bool {
         !self.is_dir() && self.nlink > 1
     }
 
-    pub fn dir_has_links(&self) -> bool {
+    pub(crate) fn dir_has_links(&self) -> bool {
         self.as_dir().is_some_and(|d| d.has_links)
     }
 
     /// Same object and metadata, ignoring directory children.
-    pub fn same_self(&self, other: &Node) -> bool {
+    pub(crate) fn same_self(&self, other: &Node) -> bool {
         if self.attrs != other.attrs || self.nlink != other.nlink {
             return false;
         }
@@ -191,7 +191,7 @@ impl Node {
 
     /// Merkle hash over everything a snapshot records, cached in the node so repeated
     /// ids cost only the nodes created since.
-    pub fn hash(&self) -> [u8; 32] {
+    pub(crate) fn hash(&self) -> [u8; 32] {
         *self.hash.get_or_init(|| self.compute_hash())
     }
 

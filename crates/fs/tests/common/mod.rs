@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use kiln_fs::{FileType, Follow, Ino, Snapshot, Store, Tree, diff};
 
-pub fn store() -> Arc<Store> {
+pub(crate) fn store() -> Arc<Store> {
     Store::temp().unwrap()
 }
 
-pub fn mkdirs(t: &mut Tree, path: &str) -> Ino {
+pub(crate) fn mkdirs(t: &mut Tree, path: &str) -> Ino {
     let mut cur = t.root();
     for comp in path.split('/').filter(|c| !c.is_empty()) {
         cur = match t.lookup(cur, comp.as_bytes()) {
@@ -20,7 +20,7 @@ pub fn mkdirs(t: &mut Tree, path: &str) -> Ino {
     cur
 }
 
-pub fn write(t: &mut Tree, path: &str, data: &[u8]) -> Ino {
+pub(crate) fn write(t: &mut Tree, path: &str, data: &[u8]) -> Ino {
     let (dir, name) = path.rsplit_once('/').unwrap();
     let d = mkdirs(t, dir);
     let f = match t.lookup(d, name.as_bytes()) {
@@ -31,25 +31,25 @@ pub fn write(t: &mut Tree, path: &str, data: &[u8]) -> Ino {
     f
 }
 
-pub fn read(t: &mut Tree, path: &str) -> Vec<u8> {
+pub(crate) fn read(t: &mut Tree, path: &str) -> Vec<u8> {
     let ino = t.resolve(t.root(), path.as_bytes(), Follow::No).unwrap();
     let mut out = Vec::new();
     t.open_read(ino).unwrap().read_to_end(&mut out).unwrap();
     out
 }
 
-pub fn exists(t: &mut Tree, path: &str) -> bool {
+pub(crate) fn exists(t: &mut Tree, path: &str) -> bool {
     t.resolve(t.root(), path.as_bytes(), Follow::No).is_ok()
 }
 
-pub fn kind(t: &mut Tree, path: &str) -> FileType {
+pub(crate) fn kind(t: &mut Tree, path: &str) -> FileType {
     let ino = t.resolve(t.root(), path.as_bytes(), Follow::No).unwrap();
     t.metadata(ino).unwrap().file_type
 }
 
 /// A listing of everything in a snapshot (paths, metadata, contents) for equality
 /// checks that do not depend on node sharing.
-pub fn listing(s: &Snapshot) -> Vec<String> {
+pub(crate) fn listing(s: &Snapshot) -> Vec<String> {
     let mut first_of: Vec<(kiln_fs::WalkEntry, String)> = Vec::new();
     s.walk()
         .map(|e| {
@@ -80,7 +80,7 @@ pub fn listing(s: &Snapshot) -> Vec<String> {
         .collect()
 }
 
-pub fn changes(a: &Snapshot, b: &Snapshot) -> Vec<String> {
+pub(crate) fn changes(a: &Snapshot, b: &Snapshot) -> Vec<String> {
     diff(a, b)
         .into_iter()
         .map(|c| format!("{:?} {}", c.kind, String::from_utf8_lossy(&c.path)))
@@ -88,7 +88,7 @@ pub fn changes(a: &Snapshot, b: &Snapshot) -> Vec<String> {
 }
 
 /// Names of the entries of a tar stream, in order, with type flags.
-pub fn tar_names(tar: &[u8]) -> Vec<String> {
+pub(crate) fn tar_names(tar: &[u8]) -> Vec<String> {
     let mut a = tar::Archive::new(tar);
     a.entries()
         .unwrap()

@@ -6,11 +6,11 @@ use std::process::Command;
 
 use kiln_oci::{Compression, Image, ImageConfig, Layer, LayerWriter, Layout, Platform};
 
-pub const EPOCH: i64 = 1_700_000_000;
+pub(crate) const EPOCH: i64 = 1_700_000_000;
 
 /// Is an external tool available? With `CI` set a missing tool is a hard failure;
 /// otherwise the test prints a notice and skips.
-pub fn have_tool(name: &str) -> bool {
+pub(crate) fn have_tool(name: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {name}"))
@@ -26,7 +26,7 @@ pub fn have_tool(name: &str) -> bool {
     found
 }
 
-pub fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
@@ -50,12 +50,12 @@ fn hdr(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, size: u64) -> tar::H
     h
 }
 
-pub fn add_dir(b: &mut tar::Builder<impl Write>, path: &str, mode: u32) {
+pub(crate) fn add_dir(b: &mut tar::Builder<impl Write>, path: &str, mode: u32) {
     let mut h = hdr(tar::EntryType::Directory, mode, 0, 0, 0);
     b.append_data(&mut h, path, std::io::empty()).unwrap();
 }
 
-pub fn add_file(
+pub(crate) fn add_file(
     b: &mut tar::Builder<impl Write>,
     path: &str,
     mode: u32,
@@ -67,13 +67,13 @@ pub fn add_file(
     b.append_data(&mut h, path, data).unwrap();
 }
 
-pub fn add_link(b: &mut tar::Builder<impl Write>, kind: tar::EntryType, path: &str, target: &str) {
+pub(crate) fn add_link(b: &mut tar::Builder<impl Write>, kind: tar::EntryType, path: &str, target: &str) {
     let mut h = hdr(kind, 0o777, 0, 0, 0);
     b.append_link(&mut h, path, target).unwrap();
 }
 
 /// Layer 1: dirs, files with modes/owners, a symlink, a hard link, files to delete later.
-pub fn layer1_tar() -> Vec<u8> {
+pub(crate) fn layer1_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     add_dir(&mut b, "bin/", 0o755);
     add_file(
@@ -96,7 +96,7 @@ pub fn layer1_tar() -> Vec<u8> {
 }
 
 /// Layer 2: a whiteout, an opaque directory and a new file.
-pub fn layer2_tar() -> Vec<u8> {
+pub(crate) fn layer2_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     add_dir(&mut b, "etc/", 0o755);
     add_file(&mut b, "etc/.wh.removeme", 0o644, 0, 0, b"");
@@ -107,7 +107,7 @@ pub fn layer2_tar() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-pub fn write_layer(layout: &Layout, tar: &[u8], c: Compression) -> Layer {
+pub(crate) fn write_layer(layout: &Layout, tar: &[u8], c: Compression) -> Layer {
     let mut w = LayerWriter::new(layout, c).unwrap();
     // Small writes, to exercise streaming.
     for chunk in tar.chunks(1000) {
@@ -116,7 +116,7 @@ pub fn write_layer(layout: &Layout, tar: &[u8], c: Compression) -> Layer {
     w.finish().unwrap()
 }
 
-pub fn sample_config(layers: &[Layer]) -> ImageConfig {
+pub(crate) fn sample_config(layers: &[Layer]) -> ImageConfig {
     let mut c = ImageConfig::new(&"linux/amd64".parse::<Platform>().unwrap(), EPOCH);
     c.update_container(|k| {
         k.set_env(Some(vec!["PATH=/bin".into(), "GREETING=hello".into()]));
@@ -141,7 +141,7 @@ pub fn sample_config(layers: &[Layer]) -> ImageConfig {
 }
 
 /// Build the two-layer sample image into `layout`, tagged `name`.
-pub fn build_sample(layout: &Layout, name: &str, c: Compression) -> Image {
+pub(crate) fn build_sample(layout: &Layout, name: &str, c: Compression) -> Image {
     let layers = vec![
         write_layer(layout, &layer1_tar(), c),
         write_layer(layout, &layer2_tar(), c),
