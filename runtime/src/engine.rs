@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module};
 
 use crate::error::RuntimeError;
 use crate::module_cache::DiskCache;
-use crate::process::Launcher;
 use crate::wasi_p1::Ctx;
 
 /// How often the epoch advances; deadlines are accurate to about this much.
@@ -36,7 +35,6 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeConfig,
     disk: Option<DiskCache>,
     modules: Mutex<HashMap<[u8; 32], InstancePre<Ctx>>>,
-    pub(crate) launcher: RwLock<Option<Arc<dyn Launcher>>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -113,17 +111,9 @@ impl Runtime {
                 config,
                 disk,
                 modules: Mutex::new(HashMap::new()),
-                launcher: RwLock::new(None),
                 ticker_stop,
             }),
         })
-    }
-
-    /// Installs the embedder's launcher, used when a guest spawns a command through the
-    /// `kiln_v1` imports (the shell installs itself so `sh -c`, builtins and PATH lookup
-    /// behave as in RUN scripts). Without one, the runtime resolves the command itself.
-    pub fn set_launcher(&self, launcher: Arc<dyn Launcher>) {
-        *self.inner.launcher.write() = Some(launcher);
     }
 
     /// Compiles (or fetches from the caches) the module with these bytes.

@@ -290,11 +290,11 @@ fn add_process_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 fn spawn_child(ctx: &mut Ctx, request: LaunchRequest) -> Result<u32, HErr> {
     let runtime = ctx.runtime.clone();
     let vfs = ctx.vfs.clone();
-    let launcher = runtime.inner.launcher.read().clone();
+    let launcher = ctx.launcher.clone();
     let handle = std::thread::Builder::new()
         .name("kiln-child".into())
         .spawn(move || match launcher {
-            Some(l) => l.launch(&vfs, request),
+            Some(l) => l.launch(&runtime, &vfs, request),
             None => runtime.launch_default(&vfs, request),
         })
         .map_err(|e| fail(ctx, Errno::AGAIN, format!("spawn: {e}")))?;
@@ -355,6 +355,7 @@ impl crate::engine::Runtime {
             stderr: req.stderr,
             limits: req.limits,
             network: req.network,
+            launcher: None,
         };
         self.run(vfs, spec)
     }

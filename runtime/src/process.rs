@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::engine::Runtime;
 use crate::error::RuntimeError;
 use crate::stdio::Stdio;
 use crate::vfs::Vfs;
@@ -134,7 +135,7 @@ impl NetworkPolicy {
 }
 
 /// Everything needed to run one process.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProcessSpec {
     pub program: Program,
     /// `argv[0]` first. For bundled tools `argv[0]` is replaced by the tool name.
@@ -148,6 +149,10 @@ pub struct ProcessSpec {
     pub stderr: Stdio,
     pub limits: Limits,
     pub network: NetworkPolicy,
+    /// Runs the commands this process spawns (`kiln_v1.spawn`) and, through it, theirs;
+    /// `None`: the runtime resolves and runs them itself. The launcher travels with the
+    /// process and is dropped with it, so the runtime never holds the embedder.
+    pub launcher: Option<Arc<dyn Launcher>>,
 }
 
 impl ProcessSpec {
@@ -163,6 +168,7 @@ impl ProcessSpec {
             stderr: Stdio::Null,
             limits: Limits::default(),
             network: NetworkPolicy::default(),
+            launcher: None,
         }
     }
 }
@@ -182,7 +188,7 @@ impl ExitStatus {
 }
 
 /// A command a guest asked to run (`kiln_v1.spawn`), for the embedder's [`Launcher`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LaunchRequest {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -194,10 +200,92 @@ pub struct LaunchRequest {
     pub network: NetworkPolicy,
 }
 
-/// Runs commands spawned by guests (env, xargs, find -exec, `sh -c`). The shell
-/// installs itself with [`crate::Runtime::set_launcher`] so those go through its
-/// builtins, PATH lookup and script interpreter. Implementations report a command that
-/// cannot be found or run the way a shell does (message on `stderr`, status 127/126).
+/// Runs commands spawned by guests (env, xargs, find -exec, `sh -c`). The shell passes
+/// itself in [`ProcessSpec::launcher`] so those go through its builtins, PATH lookup and
+/// script interpreter. Implementations report a command that cannot be found or run the
+/// way a shell does (message on `stderr`, status 127/126). `runtime` is the runtime the
+/// spawning process runs on: a launcher needs no runtime of its own.
 pub trait Launcher: Send + Sync {
-    fn launch(&self, vfs: &Vfs, request: LaunchRequest) -> Result<ExitStatus, RuntimeError>;
+    fn launch(
+        &self,
+        runtime: &Runtime,
+        vfs: &Vfs,
+        request: LaunchRequest,
+    ) -> Result<ExitStatus, RuntimeError>;
+}
+
+/// Shows the names of an environment, never its values (a secret can be one).
+struct EnvNames<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for EnvNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+/// Shows a command's name and how many arguments follow it: an argument can hold a
+/// secret value the shell expanded.
+struct ArgvShape<'a>(&'a [String]);
+
+impl fmt::Debug for ArgvShape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_first() {
+            Some((arg0, rest)) => write!(f, "[{arg0:?}, +{} args]", rest.len()),
+            None => f.write_str("[]"),
+        }
+    }
+}
+
+/// What a command is made of, as [`ProcessSpec`] and [`LaunchRequest`] show it.
+struct CommandView<'a> {
+    argv: &'a [String],
+    env: &'a [(String, String)],
+    cwd: &'a str,
+    stdio: [&'a Stdio; 3],
+    limits: &'a Limits,
+    network: &'a NetworkPolicy,
+}
+
+/// The [`CommandView`] of a struct with the command fields (same names in both).
+macro_rules! command_view {
+    ($s:expr) => {
+        CommandView {
+            argv: &$s.argv,
+            env: &$s.env,
+            cwd: &$s.cwd,
+            stdio: [&$s.stdin, &$s.stdout, &$s.stderr],
+            limits: &$s.limits,
+            network: &$s.network,
+        }
+    };
+}
+
+impl CommandView<'_> {
+    fn fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("argv", &ArgvShape(self.argv))
+            .field("env", &EnvNames(self.env))
+            .field("cwd", &self.cwd)
+            .field("stdio", &self.stdio)
+            .field("limits", self.limits)
+            .field("network", self.network);
+    }
+}
+
+impl fmt::Debug for ProcessSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ProcessSpec");
+        d.field("program", &self.program);
+        command_view!(self).fields(&mut d);
+        d.field("launcher", &self.launcher.is_some()).finish()
+    }
+}
+
+impl fmt::Debug for LaunchRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("LaunchRequest");
+        command_view!(self).fields(&mut d);
+        d.finish()
+    }
 }

@@ -59,6 +59,7 @@ impl Runtime {
             stderr: run.stderr,
             limits: run.limits,
             network: run.network,
+            launcher: None,
         };
         self.run_inner(vfs, spec, run.preopens, false)
     }
@@ -118,6 +119,7 @@ impl Runtime {
             stdio: [spec.stdin, spec.stdout, spec.stderr],
             limits: spec.limits.clone(),
             network: spec.network,
+            launcher: spec.launcher,
         };
         let mut ctx = Ctx::new(init).map_err(|errno| RuntimeError::Load {
             program: program.clone(),

@@ -88,7 +88,6 @@ fn main() {
         ..Default::default()
     })
     .expect("runtime");
-    RuntimeHost::install_launcher(&rt);
     // Warm-up: compile (or load from the disk cache) the modules used below.
     kiln(
         &rt,

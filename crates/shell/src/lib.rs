@@ -116,7 +116,8 @@ impl Shell {
     }
 
     /// A shell for one build step on kiln's runtime: programs are wasm processes over
-    /// `vfs` with `limits` and `network`, and commands spawned by guests come back here.
+    /// `vfs` with `limits` and `network`, and commands spawned by guests come back here
+    /// (each process carries the shell as its launcher; the runtime keeps none).
     #[cfg(feature = "runtime")]
     pub fn on_runtime(
         runtime: kiln_runtime::Runtime,
@@ -125,7 +126,6 @@ impl Shell {
         network: kiln_runtime::NetworkPolicy,
         opts: ShellOptions,
     ) -> Shell {
-        RuntimeHost::install_launcher(&runtime);
         Shell::new(
             Arc::new(RuntimeHost::new(runtime, vfs, limits, network)),
             opts,

@@ -21,24 +21,21 @@ pub struct RuntimeHost {
     vfs: Vfs,
     limits: Limits,
     network: NetworkPolicy,
+    /// Given to every process this host starts, so what they spawn comes back here.
+    launcher: Arc<dyn Launcher>,
 }
 
 impl RuntimeHost {
-    /// A host for one step; `limits` and `network` apply to every process it starts.
+    /// A host for one step; `limits` and `network` apply to every process it starts,
+    /// and commands those processes spawn come back through the shell.
     pub fn new(runtime: Runtime, vfs: Vfs, limits: Limits, network: NetworkPolicy) -> RuntimeHost {
         RuntimeHost {
             runtime,
             vfs,
             limits,
             network,
+            launcher: Arc::new(ShellLauncher),
         }
-    }
-
-    /// Installs the shell as `runtime`'s [`Launcher`] (once per runtime).
-    pub fn install_launcher(runtime: &Runtime) {
-        runtime.set_launcher(Arc::new(ShellLauncher {
-            runtime: runtime.clone(),
-        }));
     }
 }
 
@@ -326,6 +323,7 @@ impl Host for RuntimeHost {
             stderr: stdio_of(&e, false),
             limits: self.limits.clone(),
             network: self.network.clone(),
+            launcher: Some(self.launcher.clone()),
         };
         // The process holds its own clones; dropping ours now lets a pipe reach EOF
         // as soon as the process exits.
@@ -364,19 +362,20 @@ impl Host for RuntimeHost {
 }
 
 /// Sends guest-spawned commands through the shell: builtins, `sh -c`, `#!` scripts and
-/// PATH lookup behave exactly as in a RUN script.
-struct ShellLauncher {
-    runtime: Runtime,
-}
+/// PATH lookup behave exactly as in a RUN script. It holds nothing: the runtime and the
+/// filesystem come with each launch, so no runtime is kept alive by its processes'
+/// launcher.
+struct ShellLauncher;
 
 impl Launcher for ShellLauncher {
     fn launch(
         &self,
+        runtime: &Runtime,
         vfs: &Vfs,
         req: LaunchRequest,
     ) -> Result<kiln_runtime::ExitStatus, RuntimeError> {
         let host = Arc::new(RuntimeHost::new(
-            self.runtime.clone(),
+            runtime.clone(),
             vfs.clone(),
             req.limits,
             req.network,

@@ -17,7 +17,7 @@ use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 
 use crate::engine::Runtime;
 use crate::error::{Errno, RuntimeError};
-use crate::process::{ExitStatus, Limits, NetworkPolicy};
+use crate::process::{ExitStatus, Launcher, Limits, NetworkPolicy};
 use crate::stdio::Stdio;
 use crate::vfs::{OpenOptions, Opened, Stat, Vfs, VfsDir};
 pub(crate) use fd::{FdTable, Handle, IoErr, Stop};
@@ -119,6 +119,7 @@ pub(crate) struct Ctx {
     pub(crate) cwd: String,
     pub(crate) limits: Limits,
     pub(crate) network: NetworkPolicy,
+    pub(crate) launcher: Option<Arc<dyn Launcher>>,
     pub(crate) memory: Option<Memory>,
     pub(crate) limiter: MemLimiter,
     pub(crate) started: Instant,
@@ -138,6 +139,7 @@ pub(crate) struct CtxInit {
     pub(crate) stdio: [Stdio; 3],
     pub(crate) limits: Limits,
     pub(crate) network: NetworkPolicy,
+    pub(crate) launcher: Option<Arc<dyn Launcher>>,
 }
 
 impl Ctx {
@@ -168,6 +170,7 @@ impl Ctx {
             cwd: init.cwd,
             limits: init.limits,
             network: init.network,
+            launcher: init.launcher,
             memory: None,
             started: Instant::now(),
             children: HashMap::new(),

@@ -11,15 +11,13 @@ use kiln_shell::RuntimeHost;
 pub fn runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        let rt = Runtime::new(RuntimeConfig {
+        Runtime::new(RuntimeConfig {
             cache_dir: Some(
                 std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-shell-modules"),
             ),
             ..Default::default()
         })
-        .unwrap();
-        RuntimeHost::install_launcher(&rt);
-        rt
+        .unwrap()
     })
     .clone()
 }
