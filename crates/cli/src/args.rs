@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kiln_engine::export::{ImageTarget, Target};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -224,72 +225,62 @@ pub enum SaveFormat {
     Oci,
 }
 
-/// One `--output`, as buildx spells it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// OCI image layout: a tar archive, or a directory with `tar=false`.
-    Oci { dest: PathBuf, tar: bool },
-    /// docker-archive tar (`docker load`).
-    Docker { dest: PathBuf },
-    /// The image's filesystem, written to a directory.
-    Local { dest: PathBuf },
-    /// Push to the registry named by `name=` or the `-t` tags.
-    Registry {
-        name: Option<String>,
-        insecure: bool,
-    },
-}
-
-impl Output {
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        if !spec.contains('=') {
-            // buildx: a bare path means a local export.
-            return Ok(Output::Local { dest: spec.into() });
-        }
-        let mut kind = None;
-        let mut dest = None;
-        let mut tar = true;
-        let mut name = None;
-        let mut insecure = false;
-        for field in spec.split(',') {
-            let (k, v) = field
-                .split_once('=')
-                .ok_or_else(|| format!("invalid --output field {field:?}: expected key=value"))?;
-            match k {
-                "type" => kind = Some(v.to_owned()),
-                "dest" => dest = Some(PathBuf::from(v)),
-                "tar" => tar = parse_bool(k, v)?,
-                "name" => name = Some(v.to_owned()),
-                "push" => {
-                    if !parse_bool(k, v)? {
-                        return Err("type=registry always pushes; omit push=false".into());
-                    }
+/// One `--output`, as buildx spells it, as the engine's export target.
+pub fn parse_output(spec: &str) -> Result<Target, String> {
+    if !spec.contains('=') {
+        // buildx: a bare path means a local export.
+        return Ok(Target::Local { dest: spec.into() });
+    }
+    let mut kind = None;
+    let mut dest = None;
+    let mut tar = true;
+    let mut names = Vec::new();
+    let mut insecure = false;
+    for field in spec.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid --output field {field:?}: expected key=value"))?;
+        match k {
+            "type" => kind = Some(v.to_owned()),
+            "dest" => dest = Some(PathBuf::from(v)),
+            "tar" => tar = parse_bool(k, v)?,
+            "name" => names = vec![v.to_owned()],
+            "push" => {
+                if !parse_bool(k, v)? {
+                    return Err("type=registry always pushes; omit push=false".into());
                 }
-                "registry.insecure" => insecure = parse_bool(k, v)?,
-                other => return Err(format!("unknown --output key {other:?}")),
             }
-        }
-        let need_dest = |dest: Option<PathBuf>, t: &str| {
-            dest.ok_or_else(|| format!("--output type={t} needs dest=PATH"))
-        };
-        match kind.as_deref() {
-            Some("oci") => Ok(Output::Oci {
-                dest: need_dest(dest, "oci")?,
-                tar,
-            }),
-            Some("docker") => Ok(Output::Docker {
-                dest: need_dest(dest, "docker")?,
-            }),
-            Some("local") => Ok(Output::Local {
-                dest: need_dest(dest, "local")?,
-            }),
-            Some("registry") | Some("image") => Ok(Output::Registry { name, insecure }),
-            Some(other) => Err(format!(
-                "unknown output type {other:?}: use oci, docker, local or registry"
-            )),
-            None => Err("--output needs type=oci|docker|local|registry".into()),
+            "registry.insecure" => insecure = parse_bool(k, v)?,
+            other => return Err(format!("unknown --output key {other:?}")),
         }
     }
+    let need_dest = |dest: Option<PathBuf>, t: &str| {
+        dest.ok_or_else(|| format!("--output type={t} needs dest=PATH"))
+    };
+    let image = match kind.as_deref() {
+        Some("oci") if tar => ImageTarget::OciArchive {
+            dest: need_dest(dest, "oci")?,
+        },
+        Some("oci") => ImageTarget::OciLayout {
+            dest: need_dest(dest, "oci")?,
+        },
+        Some("docker") => ImageTarget::DockerArchive {
+            dest: need_dest(dest, "docker")?,
+        },
+        Some("local") => {
+            return Ok(Target::Local {
+                dest: need_dest(dest, "local")?,
+            });
+        }
+        Some("registry") | Some("image") => ImageTarget::Registry { names, insecure },
+        Some(other) => {
+            return Err(format!(
+                "unknown output type {other:?}: use oci, docker, local or registry"
+            ));
+        }
+        None => return Err("--output needs type=oci|docker|local|registry".into()),
+    };
+    Ok(Target::Image(image))
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
@@ -328,36 +319,40 @@ mod tests {
 
     #[test]
     fn outputs_parse_like_buildx() {
+        let image = |t| Ok(Target::Image(t));
         assert_eq!(
-            Output::parse("type=oci,dest=x.tar").unwrap(),
-            Output::Oci {
-                dest: "x.tar".into(),
-                tar: true
-            }
-        );
-        assert_eq!(
-            Output::parse("type=oci,dest=dir,tar=false").unwrap(),
-            Output::Oci {
-                dest: "dir".into(),
-                tar: false
-            }
-        );
-        assert_eq!(
-            Output::parse("type=docker,dest=x.tar").unwrap(),
-            Output::Docker {
+            parse_output("type=oci,dest=x.tar"),
+            image(ImageTarget::OciArchive {
                 dest: "x.tar".into()
-            }
+            })
         );
         assert_eq!(
-            Output::parse("out").unwrap(),
-            Output::Local { dest: "out".into() }
+            parse_output("type=oci,dest=dir,tar=false"),
+            image(ImageTarget::OciLayout { dest: "dir".into() })
         );
         assert_eq!(
-            Output::parse("type=registry").unwrap(),
-            Output::Registry {
-                name: None,
+            parse_output("type=docker,dest=x.tar"),
+            image(ImageTarget::DockerArchive {
+                dest: "x.tar".into()
+            })
+        );
+        assert_eq!(
+            parse_output("out"),
+            Ok(Target::Local { dest: "out".into() })
+        );
+        assert_eq!(
+            parse_output("type=registry"),
+            image(ImageTarget::Registry {
+                names: Vec::new(),
                 insecure: false
-            }
+            })
+        );
+        assert_eq!(
+            parse_output("type=image,name=r/a:1,registry.insecure=true"),
+            image(ImageTarget::Registry {
+                names: vec!["r/a:1".into()],
+                insecure: true
+            })
         );
         for bad in [
             "type=oci",
@@ -365,7 +360,7 @@ mod tests {
             "type=oci,dest=x,tar=maybe",
             "dest=x",
         ] {
-            assert!(Output::parse(bad).is_err(), "{bad}");
+            assert!(parse_output(bad).is_err(), "{bad}");
         }
     }
 

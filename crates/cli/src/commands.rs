@@ -4,12 +4,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use kiln_engine::secrets::{SecretSpec, Secrets};
+use kiln_engine::secrets::Secrets;
 use kiln_engine::{BuildRequest, LeakPolicy, Network, places};
 use kiln_oci::{Compression, Layout, Platform};
 
+use kiln_engine::export::{ExportRequest, Exported, ImageTarget, Target};
+
 use crate::args::{
-    BuildArgs, Cli, Command, LeakMode, Output, PushArgs, RunArgs, SaveArgs, SaveFormat, key_values,
+    BuildArgs, Cli, Command, LeakMode, PushArgs, RunArgs, SaveArgs, SaveFormat, key_values,
+    parse_output,
 };
 
 fn env_lookup(name: &str) -> Option<String> {
@@ -89,16 +92,16 @@ fn build(a: BuildArgs) -> Result<i32> {
     let build_args =
         key_values(&a.build_args, "--build-arg", &env_lookup).map_err(|e| anyhow!(e))?;
     let labels = key_values(&a.labels, "--label", &env_lookup).map_err(|e| anyhow!(e))?;
-    let mut outputs = a
+    let mut targets = a
         .outputs
         .iter()
-        .map(|o| Output::parse(o).map_err(|e| anyhow!(e)))
+        .map(|o| parse_output(o).map_err(|e| anyhow!(e)))
         .collect::<Result<Vec<_>>>()?;
     if a.push {
-        outputs.push(Output::Registry {
-            name: None,
+        targets.push(Target::Image(ImageTarget::Registry {
+            names: Vec::new(),
             insecure: false,
-        });
+        }));
     }
     let dockerfile = a
         .file
@@ -107,12 +110,7 @@ fn build(a: BuildArgs) -> Result<i32> {
     if a.check {
         return check(&dockerfile);
     }
-    let specs = a
-        .secrets
-        .iter()
-        .map(|s| SecretSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let secrets = Secrets::load(&specs, &env_lookup)?;
+    let secrets = Secrets::from_flags(&a.secrets, &env_lookup)?;
     let epoch = source_date_epoch(&build_args)?;
     let store_dir = places::store_dir()?;
     let req = BuildRequest {
@@ -148,16 +146,17 @@ fn build(a: BuildArgs) -> Result<i32> {
         .iter()
         .map(|t| kiln_engine::normalize_name(t))
         .collect();
-    let image = &built.image;
-    // Tagged images always land in the local store (so `kiln run NAME` works after any
-    // build); an untagged build goes there only when it has no other output.
-    let stored = outputs.is_empty() || !tags.is_empty();
-    if stored {
-        store_image(image, &store_dir, &tags)?;
-    }
-    for out in &outputs {
-        export(&mut built, out, &tags)?;
-    }
+    let req = ExportRequest {
+        tags,
+        store: store_dir,
+        targets,
+    };
+    let mut stored = false;
+    kiln_engine::export::export(&mut built, &req, &mut |done| {
+        stored |= done == Exported::Stored;
+        report(&done);
+    })?;
+    let tags = req.tags;
     let image = &built.image;
     let config_digest = image.config_digest()?.to_string();
     let manifest_digest = image.digest()?.to_string();
@@ -216,65 +215,11 @@ fn check(dockerfile: &Path) -> Result<i32> {
     }
 }
 
-/// Puts the image into kiln's local store under each tag (untagged if none).
-fn store_image(image: &kiln_oci::Image, store: &Path, tags: &[String]) -> Result<()> {
-    if tags.is_empty() {
-        kiln_oci::export_oci_layout(image, store, None)?;
+/// Tells the user about an export that is done.
+fn report(done: &Exported) {
+    if let Exported::Pushed { name, digest } = done {
+        eprintln!("pushed {name}@{digest}");
     }
-    for t in tags {
-        kiln_oci::export_oci_layout(image, store, Some(t))?;
-    }
-    Ok(())
-}
-
-fn export(built: &mut kiln_engine::Built, out: &Output, tags: &[String]) -> Result<()> {
-    let image = built.image.clone();
-    let name = tags.first().map(String::as_str);
-    match out {
-        Output::Oci { dest, tar: false } => {
-            kiln_oci::export_oci_layout(&image, dest, name)?;
-        }
-        Output::Oci { dest, tar: true } => {
-            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(&image, name, w))?;
-        }
-        Output::Docker { dest } => {
-            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_docker_archive(&image, tags, w))?;
-        }
-        Output::Local { dest } => {
-            let snapshot = built.snapshot()?;
-            kiln_engine::export_local::export_local(&snapshot, dest)?;
-        }
-        Output::Registry {
-            name: given,
-            insecure,
-        } => {
-            let names: Vec<String> = match given {
-                Some(n) => n.split(',').map(str::to_owned).collect(),
-                None => tags.to_vec(),
-            };
-            if names.is_empty() {
-                bail!("pushing needs a name: give -t NAME or --output type=registry,name=NAME");
-            }
-            for n in names {
-                push_image(&image, &n, *insecure)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn push_image(image: &kiln_oci::Image, name: &str, insecure: bool) -> Result<()> {
-    let reference: kiln_oci::Reference = name
-        .parse()
-        .map_err(|e| anyhow!("invalid image name {name:?}: {e}"))?;
-    let client = kiln_oci::RegistryClient::new(kiln_oci::RegistryOptions {
-        credentials: kiln_oci::CredentialStore::from_docker_config(),
-        insecure,
-        chunk_size: None,
-    });
-    let report = client.push(image, &reference, &[])?;
-    eprintln!("pushed {name}@{}", report.digest);
-    Ok(())
 }
 
 fn run(a: RunArgs) -> Result<i32> {
@@ -370,21 +315,23 @@ fn load_from_store(name: &str) -> Result<kiln_oci::Image> {
 
 fn push(a: PushArgs) -> Result<i32> {
     let image = load_from_store(&a.name)?;
-    push_image(&image, &a.name, a.insecure)?;
+    let target = ImageTarget::Registry {
+        names: vec![a.name],
+        insecure: a.insecure,
+    };
+    kiln_engine::export::export_image(&image, &target, &[], &mut |done| report(&done))?;
     Ok(0)
 }
 
 fn save(a: SaveArgs) -> Result<i32> {
     let image = load_from_store(&a.name)?;
     let name = kiln_engine::normalize_name(&a.name);
-    match a.format {
-        SaveFormat::Docker => kiln_oci::write_file_atomic(&a.output, |w| {
-            kiln_oci::write_docker_archive(&image, std::slice::from_ref(&name), w)
-        })?,
-        SaveFormat::Oci => kiln_oci::write_file_atomic(&a.output, |w| {
-            kiln_oci::write_oci_archive(&image, Some(&name), w)
-        })?,
-    }
+    let dest = a.output;
+    let target = match a.format {
+        SaveFormat::Docker => ImageTarget::DockerArchive { dest },
+        SaveFormat::Oci => ImageTarget::OciArchive { dest },
+    };
+    kiln_engine::export::export_image(&image, &target, &[name], &mut |_| {})?;
     Ok(0)
 }
 

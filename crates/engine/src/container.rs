@@ -87,7 +87,9 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
         env.push((k.clone(), v.clone()));
     }
     if !env.iter().any(|(k, _)| k == "HOME") {
-        let home = crate::copy::home_of(&mut tree, 0).unwrap_or_else(|| "/root".into());
+        let home = crate::passwd::home_of(&mut tree, 0)
+            .map_err(|e| err("HOME")(e.to_string()))?
+            .unwrap_or_else(|| "/root".into());
         env.push(("HOME".into(), home));
     }
     let cwd = req

@@ -26,10 +26,6 @@ pub enum CopyError {
         "when copying several sources, the destination {0:?} must be a directory ending with /"
     )]
     DestNotDir(String),
-    #[error("unknown user {0:?} in --chown: not in the image's /etc/passwd")]
-    UnknownUser(String),
-    #[error("unknown group {0:?} in --chown: not in the image's /etc/group")]
-    UnknownGroup(String),
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
     #[error("bind source {0:?} is not a directory of the build context")]
@@ -407,76 +403,6 @@ fn parent_of(path: &str) -> Option<&str> {
     (i > 0).then(|| &path[..i])
 }
 
-/// Resolves `--chown=user:group` against the image's `/etc/passwd` and `/etc/group`,
-/// as BuildKit does: numeric ids are used as they are; a user alone implies its primary
-/// group.
-pub fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), CopyError> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let (uid, primary_gid) = match user.parse::<u32>() {
-        Ok(uid) => (
-            uid,
-            find_field(tree, "/etc/passwd", 2, user, 3).unwrap_or(uid),
-        ),
-        Err(_) => {
-            let unknown = || CopyError::UnknownUser(user.to_owned());
-            let uid = find_field(tree, "/etc/passwd", 0, user, 2).ok_or_else(unknown)?;
-            let gid = find_field(tree, "/etc/passwd", 0, user, 3).ok_or_else(unknown)?;
-            (uid, gid)
-        }
-    };
-    let gid = match group {
-        None => primary_gid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => find_field(tree, "/etc/group", 0, g, 2)
-                .ok_or_else(|| CopyError::UnknownGroup(g.to_owned()))?,
-        },
-    };
-    Ok((uid, gid))
-}
-
-/// The home directory of `uid` in the image's `/etc/passwd`.
-pub fn home_of(tree: &mut Tree, uid: u32) -> Option<String> {
-    read_db(tree, "/etc/passwd")
-        .into_iter()
-        .find(|f| f.len() > 5 && f[2] == uid.to_string())
-        .map(|f| f[5].clone())
-}
-
-/// In a colon-separated database, the numeric field `want` of the line whose field `key`
-/// equals `value`.
-fn find_field(tree: &mut Tree, path: &str, key: usize, value: &str, want: usize) -> Option<u32> {
-    read_db(tree, path)
-        .into_iter()
-        .find(|f| f.len() > key.max(want) && f[key] == value)
-        .and_then(|f| f[want].parse().ok())
-}
-
-fn read_db(tree: &mut Tree, path: &str) -> Vec<Vec<String>> {
-    let Ok(ino) = tree.resolve(tree.root(), path.as_bytes(), Follow::Yes) else {
-        return Vec::new();
-    };
-    let mut text = String::new();
-    let Ok(mut reader) = tree.open_read(ino) else {
-        return Vec::new();
-    };
-    // A database larger than this is not a passwd file we should trust.
-    if (&mut reader)
-        .take(4 << 20)
-        .read_to_string(&mut text)
-        .is_err()
-    {
-        return Vec::new();
-    }
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split(':').map(str::to_owned).collect())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,34 +571,6 @@ mod tests {
         assert!(matches!(
             tree_sources(&mut a, "/nope"),
             Err(CopyError::NotFound(_))
-        ));
-    }
-
-    #[test]
-    fn chown_names_resolve_through_the_image() {
-        let store = Store::temp().unwrap();
-        let mut t = Tree::new(&store);
-        let etc = t.mkdir(t.root(), b"etc", 0o755, 0, 0).unwrap();
-        let p = t.create_file(etc, b"passwd", 0o644, 0, 0).unwrap();
-        t.write_at(
-            p,
-            0,
-            b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
-        )
-        .unwrap();
-        let g = t.create_file(etc, b"group", 0o644, 0, 0).unwrap();
-        t.write_at(g, 0, b"root:x:0:\nstaff:x:50:\n").unwrap();
-        assert_eq!(resolve_owner(&mut t, "app").unwrap(), (1000, 1000));
-        assert_eq!(resolve_owner(&mut t, "app:staff").unwrap(), (1000, 50));
-        assert_eq!(resolve_owner(&mut t, "42:43").unwrap(), (42, 43));
-        assert_eq!(resolve_owner(&mut t, "42").unwrap(), (42, 42));
-        assert!(matches!(
-            resolve_owner(&mut t, "nobody"),
-            Err(CopyError::UnknownUser(_))
-        ));
-        assert!(matches!(
-            resolve_owner(&mut t, "app:wheel"),
-            Err(CopyError::UnknownGroup(_))
         ));
     }
 }

@@ -13,7 +13,7 @@ use cap_std::fs::Dir;
 use kiln_fs::{FileType, Ino, Snapshot, Tree};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExportError {
+pub enum LocalExportError {
     #[error("cannot write {path}: {source}")]
     Io {
         path: String,
@@ -27,10 +27,10 @@ pub enum ExportError {
 }
 
 /// Writes the whole snapshot under `dest` (created if missing).
-pub fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, ExportError> {
+pub fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, LocalExportError> {
     let io = |path: &str| {
         let path = path.to_owned();
-        move |source| ExportError::Io { path, source }
+        move |source| LocalExportError::Io { path, source }
     };
     std::fs::create_dir_all(dest).map_err(io(&dest.display().to_string()))?;
     let dir = Dir::open_ambient_dir(dest, ambient_authority())
@@ -48,10 +48,10 @@ fn copy_dir(
     out: &Dir,
     rel: &str,
     files: &mut u64,
-) -> Result<(), ExportError> {
+) -> Result<(), LocalExportError> {
     let fs_err = |path: &str| {
         let path = path.to_owned();
-        move |source| ExportError::Fs { path, source }
+        move |source| LocalExportError::Fs { path, source }
     };
     for entry in tree.readdir(ino).map_err(fs_err(rel))? {
         if entry.name == b"." || entry.name == b".." {
@@ -67,7 +67,7 @@ fn copy_dir(
         } else {
             format!("{rel}/{name}")
         };
-        let io = |source| ExportError::Io {
+        let io = |source| LocalExportError::Io {
             path: child_rel.clone(),
             source,
         };

@@ -328,12 +328,12 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
 
     use super::*;
-    use crate::secrets::{SecretName, SecretValue, Secrets};
+    use crate::secrets::{SecretId, SecretValue, Secrets};
 
     fn guard_for(pairs: &[(&str, &[u8])]) -> Guard {
         let mut s = Secrets::default();
         for (id, v) in pairs {
-            s.insert(SecretName::new(id).unwrap(), SecretValue::new(v.to_vec()));
+            s.insert(SecretId::new(*id).unwrap(), SecretValue::new(v.to_vec()));
         }
         Guard::new(&s).unwrap()
     }

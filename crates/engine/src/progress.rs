@@ -252,7 +252,7 @@ pub fn now_us() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::{SecretName, SecretValue, Secrets};
+    use crate::secrets::{SecretId, SecretValue, Secrets};
 
     #[test]
     fn output_tail_keeps_the_last_lines_bounded() {
@@ -277,7 +277,7 @@ mod tests {
     fn every_text_field_is_redacted() {
         let mut s = Secrets::default();
         s.insert(
-            SecretName::new("s").unwrap(),
+            SecretId::new("s").unwrap(),
             SecretValue::new(b"hunter2hunter2".to_vec()),
         );
         let p = SecretPatterns::for_redaction(&s).unwrap();

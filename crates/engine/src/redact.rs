@@ -7,7 +7,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use zeroize::Zeroizing;
 
-use crate::secrets::{SecretName, Secrets};
+use crate::secrets::{SecretId, Secrets};
 
 /// The secrets are too large to search for (the automaton's size limit).
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +22,7 @@ pub const MASK: &[u8] = b"****";
 #[derive(Clone)]
 pub struct SecretPatterns {
     automaton: Option<AhoCorasick>,
-    ids: Vec<SecretName>,
+    ids: Vec<SecretId>,
     values: Vec<Zeroizing<Vec<u8>>>,
     /// Each value's prefix function (KMP), so the held-back tail of a stream is found in
     /// time linear in the values' length, not quadratic.
@@ -216,7 +216,7 @@ impl Redactor {
 /// A secret found where it must not be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leak {
-    pub secret: SecretName,
+    pub secret: SecretId,
 }
 
 impl SecretPatterns {
@@ -264,7 +264,7 @@ mod tests {
         let mut s = Secrets::default();
         for (id, v) in pairs {
             s.insert(
-                SecretName::new(id).unwrap(),
+                SecretId::new(*id).unwrap(),
                 SecretValue::new(v.as_bytes().to_vec()),
             );
         }
@@ -363,7 +363,7 @@ mod tests {
     fn held_back_tail_costs_linear_time_in_the_value() {
         let value = b"ab".repeat(8192);
         let mut s = Secrets::default();
-        s.insert(SecretName::new("big").unwrap(), SecretValue::new(value));
+        s.insert(SecretId::new("big").unwrap(), SecretValue::new(value));
         let patterns = SecretPatterns::for_redaction(&s).unwrap();
         let mut chunk = b"ab".repeat(2000);
         chunk.extend_from_slice(b"aa");

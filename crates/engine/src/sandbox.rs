@@ -110,11 +110,11 @@ pub(crate) fn execute(
     let (uid, gid) = if step.user.is_empty() {
         (0, 0)
     } else {
-        crate::copy::resolve_owner(tree, &step.user)?
+        crate::passwd::resolve_owner(tree, &step.user)?
     };
     // Docker gives every step a HOME: the user's home from /etc/passwd, else /root.
     if !env.iter().any(|(k, _)| k == "HOME") {
-        let home = crate::copy::home_of(tree, uid).unwrap_or_else(|| "/root".into());
+        let home = crate::passwd::home_of(tree, uid)?.unwrap_or_else(|| "/root".into());
         env.push(("HOME".into(), home));
     }
     // Every step gets its own disk budget, whatever earlier steps wrote.

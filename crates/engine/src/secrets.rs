@@ -10,40 +10,9 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-/// The name a Dockerfile uses to ask for a secret (`--mount=type=secret,id=NAME`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SecretName(String);
-
-impl SecretName {
-    /// Validates an id as BuildKit does: non-empty, no path separators or control bytes.
-    pub fn new(id: &str) -> Result<Self, SecretError> {
-        let bad = id.is_empty()
-            || id.len() > 255
-            || id
-                .chars()
-                .any(|c| c.is_control() || c == '/' || c == '\\' || c == ',' || c == '=');
-        if bad {
-            return Err(SecretError::BadId(id.escape_debug().to_string()));
-        }
-        Ok(Self(id.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SecretName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SecretName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretName({})", self.0)
-    }
-}
+/// A secret's id is the Dockerfile's type: one rule for what a Dockerfile asks for and what
+/// `--secret` gives.
+pub use kiln_dockerfile::{SecretId, SecretIdError};
 
 /// A secret's bytes. Zeroised on drop; `Debug` never shows them.
 #[derive(Clone)]
@@ -77,26 +46,26 @@ pub enum SecretSource {
 /// One parsed `--secret` flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSpec {
-    pub id: SecretName,
+    pub id: SecretId,
     pub source: SecretSource,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("invalid secret id {0:?}: use letters, digits, '-', '_' or '.'")]
-    BadId(String),
+    #[error(transparent)]
+    BadId(#[from] SecretIdError),
     #[error("invalid --secret {spec:?}: {why}")]
     BadSpec { spec: String, why: String },
     #[error("secret {id}: cannot read {path}: {source}")]
     Read {
-        id: SecretName,
+        id: SecretId,
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("secret {id}: environment variable {var} is not set")]
-    MissingEnv { id: SecretName, var: String },
+    MissingEnv { id: SecretId, var: String },
     #[error("secret {id} is given twice")]
-    Duplicate { id: SecretName },
+    Duplicate { id: SecretId },
 }
 
 impl SecretSpec {
@@ -146,7 +115,7 @@ impl SecretSpec {
             (None, SecretSource::EnvOrFile(_)) => return Err(bad("missing id")),
         };
         Ok(Self {
-            id: SecretName::new(&id)?,
+            id: SecretId::new(id)?,
             source,
         })
     }
@@ -189,9 +158,22 @@ fn required_id(
 
 /// The secrets given to one build, by id.
 #[derive(Debug, Default, Clone)]
-pub struct Secrets(BTreeMap<SecretName, SecretValue>);
+pub struct Secrets(BTreeMap<SecretId, SecretValue>);
 
 impl Secrets {
+    /// The secrets of a build from its `--secret` flags as written: each parsed, then
+    /// read from its file or variable.
+    pub fn from_flags(
+        flags: &[String],
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SecretError> {
+        let specs = flags
+            .iter()
+            .map(|f| SecretSpec::parse(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::load(&specs, lookup_env)
+    }
+
     pub fn load(
         specs: &[SecretSpec],
         lookup_env: &dyn Fn(&str) -> Option<String>,
@@ -210,18 +192,15 @@ impl Secrets {
         Ok(Self(map))
     }
 
-    pub fn insert(&mut self, id: SecretName, value: SecretValue) {
+    pub fn insert(&mut self, id: SecretId, value: SecretValue) {
         self.0.insert(id, value);
     }
 
     pub fn get(&self, id: &str) -> Option<&SecretValue> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_str() == id)
-            .map(|(_, v)| v)
+        self.0.get(id)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&SecretName, &SecretValue)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&SecretId, &SecretValue)> {
         self.0.iter()
     }
 
@@ -263,7 +242,8 @@ mod tests {
             "id=a,src=x,env=Y",
             "id=a,colour=red",
             "id=a,type=ssh",
-            "id=a/b,src=x",
+            "id=,src=x",
+            "id=a\nb,src=x",
             "id=a,id=b",
             "type=env",
         ] {
@@ -276,14 +256,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tok");
         std::fs::write(&file, b"from-file").unwrap();
-        let spec = SecretSpec::parse(&format!("id={}", file.display()));
-        // An id with a path separator is not an id; the file form must use src=.
-        assert!(spec.is_err());
+        // As in buildx, a bare id that is a path names the file when no variable has
+        // that name.
+        let spec = SecretSpec::parse(&format!("id={}", file.display())).unwrap();
+        assert_eq!(spec.load(&no_env).unwrap().expose(), b"from-file");
         let spec = SecretSpec::parse("id=tok").unwrap();
         let env = |k: &str| (k == "tok").then(|| "from-env".to_owned());
         assert_eq!(spec.load(&env).unwrap().expose(), b"from-env");
         let err = spec.load(&no_env).unwrap_err().to_string();
         assert!(err.contains("secret tok"), "{err}");
+    }
+
+    #[test]
+    fn ids_follow_the_dockerfile_rule() {
+        // A path-like id works on the command line as in the Dockerfile.
+        let s = SecretSpec::parse("id=aws/credentials,src=x").unwrap();
+        assert_eq!(s.id.as_str(), "aws/credentials");
+        let flag = SecretSpec::parse("id=a\u{7}b,src=x")
+            .unwrap_err()
+            .to_string();
+        let mount = SecretId::new("a\u{7}b").unwrap_err().to_string();
+        assert_eq!(flag, mount);
     }
 
     #[test]

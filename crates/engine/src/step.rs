@@ -385,7 +385,7 @@ fn placement(
     epoch: i64,
 ) -> Result<Placement, StepError> {
     let (uid, gid) = match chown {
-        Some(spec) => copy::resolve_owner(tree, spec)?,
+        Some(spec) => crate::passwd::resolve_owner(tree, spec)?,
         None => (0, 0),
     };
     let chmod = chmod

@@ -1,0 +1,227 @@
+//! Where a built image goes (BuildKit's `exporter/` split): the local image store, an OCI
+//! layout or archive, a docker-archive, a host directory ([`crate::export_local`]) or a
+//! registry. A front end (the CLI) parses its flags into an [`ExportRequest`]; the rules
+//! of what goes where are here.
+
+use std::path::{Path, PathBuf};
+
+use kiln_oci::{Digest, Image};
+
+use crate::engine::Built;
+use crate::error::BuildError;
+
+/// One `--output` destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Somewhere the assembled image goes as it is.
+    Image(ImageTarget),
+    /// The image's filesystem written to a host directory (`type=local`).
+    Local { dest: PathBuf },
+}
+
+/// A destination that takes the image itself (blobs, config, manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageTarget {
+    /// An OCI image layout directory (`type=oci,tar=false`).
+    OciLayout { dest: PathBuf },
+    /// An OCI image layout as a tar archive (`type=oci`).
+    OciArchive { dest: PathBuf },
+    /// A docker-archive tar, as `docker load` reads it (`type=docker`).
+    DockerArchive { dest: PathBuf },
+    /// Pushed under each of `names`, or under the build's tags when `names` is empty.
+    Registry { names: Vec<String>, insecure: bool },
+}
+
+/// Everything a build's image is exported to.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// The image's names (`-t`), normalised; the first one names it in OCI exports.
+    pub tags: Vec<String>,
+    /// kiln's local image store.
+    pub store: PathBuf,
+    pub targets: Vec<Target>,
+}
+
+/// What an export did that a user wants to hear about, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exported {
+    /// The image went into the local store.
+    Stored,
+    /// The image was pushed as `name@digest`.
+    Pushed { name: String, digest: Digest },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Oci(#[from] kiln_oci::OciError),
+    #[error(transparent)]
+    Local(#[from] crate::export_local::LocalExportError),
+    /// The final filesystem could not be rebuilt for a `type=local` export.
+    #[error(transparent)]
+    Snapshot(Box<BuildError>),
+    #[error("pushing needs a name: give -t NAME or --output type=registry,name=NAME")]
+    NoPushName,
+    #[error("invalid image name {name:?}: {source}")]
+    BadName {
+        name: String,
+        source: kiln_oci::OciError,
+    },
+}
+
+/// Exports a build's image to every target of `req`. Tagged images always land in the
+/// local store too (so `kiln run NAME` works after any build); an untagged build goes
+/// there only when it has no other target. `seen` hears of each export as it is done.
+pub fn export(
+    built: &mut Built,
+    req: &ExportRequest,
+    seen: &mut dyn FnMut(Exported),
+) -> Result<(), ExportError> {
+    if req.targets.is_empty() || !req.tags.is_empty() {
+        store(&built.image, &req.store, &req.tags)?;
+        seen(Exported::Stored);
+    }
+    for target in &req.targets {
+        match target {
+            Target::Local { dest } => {
+                let snapshot = built
+                    .snapshot()
+                    .map_err(|e| ExportError::Snapshot(Box::new(e)))?;
+                crate::export_local::export_local(&snapshot, dest)?;
+            }
+            Target::Image(target) => export_image(&built.image, target, &req.tags, seen)?,
+        }
+    }
+    Ok(())
+}
+
+/// Exports an assembled image (a build's, or one from the store for `kiln save` and
+/// `kiln push`).
+pub fn export_image(
+    image: &Image,
+    target: &ImageTarget,
+    tags: &[String],
+    seen: &mut dyn FnMut(Exported),
+) -> Result<(), ExportError> {
+    let name = tags.first().map(String::as_str);
+    match target {
+        ImageTarget::OciLayout { dest } => {
+            kiln_oci::export_oci_layout(image, dest, name)?;
+        }
+        ImageTarget::OciArchive { dest } => {
+            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(image, name, w))?;
+        }
+        ImageTarget::DockerArchive { dest } => {
+            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_docker_archive(image, tags, w))?;
+        }
+        ImageTarget::Registry { names, insecure } => {
+            let names = if names.is_empty() { tags } else { names };
+            if names.is_empty() {
+                return Err(ExportError::NoPushName);
+            }
+            for name in names {
+                let digest = push(image, name, *insecure)?;
+                seen(Exported::Pushed {
+                    name: name.clone(),
+                    digest,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts the image into kiln's local store under each tag (untagged if none).
+fn store(image: &Image, store: &Path, tags: &[String]) -> Result<(), ExportError> {
+    if tags.is_empty() {
+        kiln_oci::export_oci_layout(image, store, None)?;
+    }
+    for t in tags {
+        kiln_oci::export_oci_layout(image, store, Some(t))?;
+    }
+    Ok(())
+}
+
+/// Pushes `image` as `name` with the user's docker credentials; returns the manifest
+/// digest.
+fn push(image: &Image, name: &str, insecure: bool) -> Result<Digest, ExportError> {
+    let reference: kiln_oci::Reference = name.parse().map_err(|source| ExportError::BadName {
+        name: name.to_owned(),
+        source,
+    })?;
+    let client = kiln_oci::RegistryClient::new(kiln_oci::RegistryOptions {
+        credentials: kiln_oci::CredentialStore::from_docker_config(),
+        insecure,
+        chunk_size: None,
+    });
+    Ok(client.push(image, &reference, &[])?.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An image with no layers in a fresh layout.
+    fn image(dir: &Path) -> Image {
+        let layout = kiln_oci::Layout::open_or_create(dir).unwrap();
+        let config = kiln_oci::ImageConfig::default();
+        let desc = layout
+            .write_image(&config, &[], &Default::default())
+            .unwrap();
+        layout.load_descriptor(&desc, None).unwrap()
+    }
+
+    fn export_to(target: ImageTarget, tags: &[&str]) -> Result<Vec<Exported>, ExportError> {
+        let src = tempfile::tempdir().unwrap();
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let mut seen = Vec::new();
+        export_image(&image(src.path()), &target, &tags, &mut |e| seen.push(e))?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn archives_and_layouts_are_written_under_the_first_tag() {
+        let out = tempfile::tempdir().unwrap();
+        let layout = out.path().join("layout");
+        let target = ImageTarget::OciLayout {
+            dest: layout.clone(),
+        };
+        assert_eq!(export_to(target, &["a:1", "b:2"]).unwrap(), []);
+        let tags = kiln_oci::Layout::open(&layout).unwrap().tags().unwrap();
+        let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a:1"]);
+        for target in [
+            ImageTarget::OciArchive {
+                dest: out.path().join("oci.tar"),
+            },
+            ImageTarget::DockerArchive {
+                dest: out.path().join("docker.tar"),
+            },
+        ] {
+            export_to(target, &["a:1"]).unwrap();
+        }
+        for file in ["oci.tar", "docker.tar"] {
+            assert!(std::fs::metadata(out.path().join(file)).unwrap().len() > 0);
+        }
+    }
+
+    #[test]
+    fn a_push_needs_a_valid_name() {
+        let push = |names: &[&str]| ImageTarget::Registry {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            insecure: false,
+        };
+        let err = export_to(push(&[]), &[]).unwrap_err();
+        assert!(matches!(err, ExportError::NoPushName), "{err}");
+        let err = export_to(push(&["UPPER/Case"]), &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid image name \"UPPER/Case\""),
+            "{err}"
+        );
+        // Without names of its own, a push uses the tags (here also invalid, so no
+        // network is needed to see which name it took).
+        let err = export_to(push(&[]), &["Bad:Tag"]).unwrap_err();
+        assert!(err.to_string().contains("\"Bad:Tag\""), "{err}");
+    }
+}
