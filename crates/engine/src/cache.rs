@@ -111,10 +111,6 @@ pub struct StepRecord {
 /// of the hash's output size gives full strength; longer adds nothing).
 const SECRET_KEY_LEN: usize = 32;
 
-/// Name of the key file in the cache directory. It is never exported: images, layers and
-/// step records only ever hold digests made with it.
-const SECRET_KEY_FILE: &str = "secret-key";
-
 /// The random key of one cache directory, for keyed digests of secret values. Without it
 /// a digest cannot be checked against guesses, so a record reveals nothing about a value.
 pub struct SecretKey(zeroize::Zeroizing<[u8; SECRET_KEY_LEN]>);
@@ -135,7 +131,7 @@ impl SecretKey {
     /// to a 0600 temp file and linked into place without replacing, so concurrent builds
     /// agree on one key.
     fn load_or_create(root: &Path) -> Result<Self, CacheError> {
-        let path = root.join(SECRET_KEY_FILE);
+        let path = crate::places::CacheLayout::new(root).secret_key();
         if let Some(key) = Self::read(&path)? {
             return Ok(key);
         }
@@ -201,10 +197,10 @@ impl Cache {
     /// no other process holds the lock, temp files left by killed or crashed builds are
     /// swept first (see [`sweep_temp`]).
     pub fn open(root: &Path) -> Result<Self, CacheError> {
-        let steps = root.join("steps");
+        let steps = crate::places::CacheLayout::new(root).steps();
         fs::create_dir_all(&steps).map_err(io_at(&steps))?;
         let lock = open_lock(root)?;
-        let lock_path = root.join("lock");
+        let lock_path = crate::places::CacheLayout::new(root).lock();
         // Only a process alone with the cache may sweep: builds hold the lock shared, and
         // a running build's temp files must not vanish under it. `try`: never wait for
         // the others to finish, just skip the sweep this time.
@@ -242,8 +238,8 @@ impl Cache {
     }
 
     fn record_path(&self, key: CacheKey) -> PathBuf {
-        self.root
-            .join("steps")
+        crate::places::CacheLayout::new(&self.root)
+            .steps()
             .join(format!("{}.json", key.to_hex()))
     }
 
@@ -266,7 +262,7 @@ impl Cache {
     /// Stores a record atomically: temp file in the same directory, fsync, rename.
     pub fn put(&self, key: CacheKey, record: &StepRecord) -> Result<(), CacheError> {
         let path = self.record_path(key);
-        let dir = self.root.join("steps");
+        let dir = crate::places::CacheLayout::new(&self.root).steps();
         let bytes = serde_json::to_vec(record).map_err(|e| CacheError::Corrupt {
             path: path.clone(),
             why: e.to_string(),
@@ -283,7 +279,7 @@ impl Cache {
     /// Drops every record that names `layer_digest` (used when the leak guard rejects a
     /// layer: it must not be reused by a later build).
     pub fn forget_layer(&self, layer_digest: &str) {
-        let dir = self.root.join("steps");
+        let dir = crate::places::CacheLayout::new(&self.root).steps();
         let Ok(entries) = fs::read_dir(&dir) else {
             return;
         };
@@ -303,7 +299,7 @@ impl Cache {
 
 /// Opens (creating) `root/lock`, unlocked.
 fn open_lock(root: &Path) -> Result<File, CacheError> {
-    let path = root.join("lock");
+    let path = crate::places::CacheLayout::new(root).lock();
     File::options()
         .create(true)
         .truncate(false)
@@ -315,7 +311,7 @@ fn open_lock(root: &Path) -> Result<File, CacheError> {
 /// Opens `root/lock` and takes the lock `how` (exclusive for prune).
 fn lock_file(root: &Path, how: fn(&File) -> std::io::Result<()>) -> Result<File, CacheError> {
     let lock = open_lock(root)?;
-    how(&lock).map_err(io_at(&root.join("lock")))?;
+    how(&lock).map_err(io_at(&crate::places::CacheLayout::new(root).lock()))?;
     Ok(lock)
 }
 
@@ -332,7 +328,8 @@ const LAYOUT_TEMP_PREFIX: &str = ".kiln-tmp-";
 /// included), and nothing refers to them. The caller must hold the lock exclusively.
 /// Returns how many were removed.
 pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
-    let files = root.join("files");
+    let layout = crate::places::CacheLayout::new(root);
+    let files = layout.files();
     let mut removed = if files.join("tmp").is_dir() {
         kiln_fs::Store::open(&files)
             .and_then(|store| store.sweep_temp())
@@ -342,9 +339,9 @@ pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
     };
     for (dir, prefix) in [
         (root.to_owned(), TEMPFILE_PREFIX),
-        (root.join("steps"), TEMPFILE_PREFIX),
-        (root.join("mounts"), TEMPFILE_PREFIX),
-        (root.join("blobs"), LAYOUT_TEMP_PREFIX),
+        (layout.steps(), TEMPFILE_PREFIX),
+        (layout.mounts(), TEMPFILE_PREFIX),
+        (layout.blobs(), LAYOUT_TEMP_PREFIX),
     ] {
         removed += remove_prefixed(&dir, prefix)?;
     }
@@ -382,7 +379,7 @@ pub fn prune(root: &Path) -> Result<u64, CacheError> {
     if !root.exists() {
         return Ok(0);
     }
-    let lock_path = root.join("lock");
+    let lock_path = crate::places::CacheLayout::new(root).lock();
     let _lock = lock_file(root, FileExt::lock_exclusive)?;
     let mut freed = 0;
     for entry in fs::read_dir(root).map_err(io_at(root))? {
@@ -449,7 +446,9 @@ mod tests {
         let err = cache.get(key).unwrap_err().to_string();
         assert!(err.contains("kiln prune"), "{err}");
         // No temp files are left behind by put.
-        let leftovers = fs::read_dir(dir.path().join("steps")).unwrap().count();
+        let leftovers = fs::read_dir(crate::places::CacheLayout::new(dir.path()).steps())
+            .unwrap()
+            .count();
         assert_eq!(leftovers, 1);
     }
 
@@ -459,7 +458,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Cache::open(dir.path()).unwrap();
         let d1 = a.secret_key().unwrap().digest("s", b"hunter2").unwrap();
-        let mode = fs::metadata(dir.path().join(SECRET_KEY_FILE))
+        let mode = fs::metadata(crate::places::CacheLayout::new(dir.path()).secret_key())
             .unwrap()
             .permissions()
             .mode();
@@ -475,7 +474,11 @@ mod tests {
         let c = Cache::open(other.path()).unwrap();
         assert_ne!(c.secret_key().unwrap().digest("s", b"hunter2").unwrap(), d1);
         // A truncated key file is reported, not silently replaced.
-        fs::write(other.path().join(SECRET_KEY_FILE), b"short").unwrap();
+        fs::write(
+            crate::places::CacheLayout::new(other.path()).secret_key(),
+            b"short",
+        )
+        .unwrap();
         let d = Cache::open(other.path()).unwrap();
         assert!(d.secret_key().is_err());
     }

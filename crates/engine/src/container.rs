@@ -48,8 +48,8 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
     // Held shared for the whole run, as builds hold it: the file store's temp files are
     // live, so a build starting now must not sweep them (nor `kiln prune` remove them).
     let _cache_lock = crate::cache::Cache::open(&req.cache_dir)?;
-    let store =
-        Store::open(req.cache_dir.join("files")).map_err(|e| err("file store")(e.to_string()))?;
+    let store = Store::open(crate::places::CacheLayout::new(&req.cache_dir).files())
+        .map_err(|e| err("file store")(e.to_string()))?;
     let (state, config) = if req.image == "scratch" {
         (empty_state(&store, &req)?, None)
     } else {
@@ -124,7 +124,7 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
         added.map_err(|e| err("bind mount")(e.to_string()))?;
     }
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
-        cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
+        cache_dir: Some(crate::places::CacheLayout::new(&req.cache_dir).modules()),
         realtime_epoch: req.epoch,
     })
     .map_err(|e| err("starting the wasm runtime")(e.to_string()))?;
@@ -154,7 +154,7 @@ pub fn run(req: RunRequest) -> Result<i32, BuildError> {
 }
 
 fn empty_state(store: &Arc<Store>, req: &RunRequest) -> Result<StageState, BuildError> {
-    let blobs = Layout::open_or_create(req.cache_dir.join("blobs"))
+    let blobs = Layout::open_or_create(crate::places::CacheLayout::new(&req.cache_dir).blobs())
         .map_err(|e| err("cache")(e.to_string()))?;
     Ok(StageState::new(
         CacheKey::root("scratch", ""),

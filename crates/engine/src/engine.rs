@@ -176,14 +176,17 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         why: e.to_string(),
     })?;
     let cache = Cache::open(&req.cache_dir)?;
-    let store = Store::open(req.cache_dir.join("files")).map_err(|e| BuildError::Input {
-        what: "cannot open the file store in the cache".into(),
-        why: e.to_string(),
-    })?;
-    let blobs = Layout::open_or_create(req.cache_dir.join("blobs"))
+    let store =
+        Store::open(crate::places::CacheLayout::new(&req.cache_dir).files()).map_err(|e| {
+            BuildError::Input {
+                what: "cannot open the file store in the cache".into(),
+                why: e.to_string(),
+            }
+        })?;
+    let blobs = Layout::open_or_create(crate::places::CacheLayout::new(&req.cache_dir).blobs())
         .map_err(|e| BuildError::Internal(e.to_string()))?;
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
-        cache_dir: Some(crate::places::module_cache_dir(&req.cache_dir)),
+        cache_dir: Some(crate::places::CacheLayout::new(&req.cache_dir).modules()),
         // The guest's "now" is the source date epoch: `date` in a step is reproducible.
         realtime_epoch: req.epoch,
     })
@@ -539,9 +542,8 @@ impl Shared_ {
     fn cache_mount_file(&self, id: &str) -> PathBuf {
         use sha2::Digest as _;
         let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
-        self.req
-            .cache_dir
-            .join("mounts")
+        crate::places::CacheLayout::new(&self.req.cache_dir)
+            .mounts()
             .join(format!("{name}.tar"))
     }
 
@@ -595,7 +597,7 @@ impl Shared_ {
         tree: &kiln_runtime::SharedTree,
     ) -> Result<Option<leak::Finding>, BuildError> {
         use std::io::Seek as _;
-        let dir = self.req.cache_dir.join("mounts");
+        let dir = crate::places::CacheLayout::new(&self.req.cache_dir).mounts();
         let io = |e: std::io::Error| crate::cache::CacheError::Io {
             path: dir.join(format!("(cache mount {id:?})")),
             source: e,

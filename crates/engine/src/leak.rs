@@ -296,7 +296,9 @@ fn purge_layer(shared: &Shared_, layer: &StageLayer) -> Result<(), LeakError> {
 /// files of frozen trees and cache mounts live there, outside any layer). The store keeps
 /// them under `files/blobs/` of the cache.
 fn purge_store(shared: &Shared_) -> Result<(), LeakError> {
-    let dir = shared.req.cache_dir.join("files").join("blobs");
+    let dir = crate::places::CacheLayout::new(&shared.req.cache_dir)
+        .files()
+        .join("blobs");
     shared.guard.purge_files(&dir, shared.started)?;
     Ok(())
 }
