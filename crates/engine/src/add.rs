@@ -14,6 +14,71 @@ use crate::context::clean_rel;
 use crate::copy::{Placement, mkdir_p, normalize_abs};
 use crate::error::StepError;
 
+/// Why an `ADD` could not unpack or download its source. URLs are shown with any
+/// password replaced by `****`.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("ADD: {0:?} archives are not supported; use a plain, gzip or zstd tar")]
+    UnsupportedArchive(Archive),
+    #[error("ADD: reading the archive: {0}")]
+    Archive(std::io::Error),
+    #[error("ADD: archive entry {0:?} points outside the destination")]
+    EntryOutside(String),
+    #[error("ADD: {path}: {source}")]
+    Entry {
+        path: String,
+        source: kiln_fs::FsError,
+    },
+    #[error("ADD: {kind} {path} has no target")]
+    NoLinkTarget { kind: &'static str, path: String },
+    #[error("ADD: hard link target {0:?} points outside")]
+    LinkOutside(String),
+    #[error("ADD: invalid URL: {0}")]
+    BadUrl(url::ParseError),
+    #[error("ADD {url}: only http and https URLs can be downloaded")]
+    Scheme { url: String },
+    #[error("ADD {url}: the build has no network (--network=none)")]
+    NoNetwork { url: String },
+    #[error("ADD {url}: host {host:?} is not in --allow-host")]
+    HostNotAllowed { url: String, host: String },
+    #[error("ADD {url}: {source}")]
+    Http { url: String, source: ureq::Error },
+    #[error("ADD {url}: server answered {status}")]
+    Status {
+        url: String,
+        status: ureq::http::StatusCode,
+    },
+    #[error("ADD {url}: redirect ({status}) without a Location")]
+    NoLocation {
+        url: String,
+        status: ureq::http::StatusCode,
+    },
+    #[error("ADD {url}: invalid redirect location: {source}")]
+    BadRedirect {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("ADD {url}: more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects { url: String },
+    #[error("ADD {url}: {source}")]
+    Download { url: String, source: std::io::Error },
+    #[error(
+        "ADD {url}: the download is larger than ADD's fixed limit of {} GiB; fetch it in a RUN step (curl) instead",
+        MAX_DOWNLOAD >> 30
+    )]
+    TooLarge { url: String },
+    #[error("ADD: spooling the download to a temp file: {0}")]
+    Spool(std::io::Error),
+    #[error("ADD --checksum={0}: only sha256:HEX is supported")]
+    ChecksumAlgorithm(String),
+    #[error("ADD {url}: checksum mismatch: expected sha256:{want}, got sha256:{got}")]
+    Checksum {
+        url: String,
+        want: String,
+        got: String,
+    },
+}
+
 /// Largest download ADD accepts. The body is spooled to a temp file, never held in
 /// memory, so this bounds the host disk a URL can fill; real ADD sources are far smaller.
 const MAX_DOWNLOAD: u64 = 8 << 30;
@@ -63,9 +128,9 @@ fn holds_tar(kind: Archive, head: &[u8]) -> bool {
 }
 
 /// Reads enough of `reader` to sniff it; returns the head and a reader over everything.
-pub fn peek(reader: impl Read) -> std::io::Result<(Vec<u8>, impl Read)> {
+pub fn peek(reader: impl Read) -> Result<(Vec<u8>, impl Read), AddError> {
     let mut buf = BufReader::with_capacity(64 * 1024, reader);
-    let head = buf.fill_buf()?.to_vec();
+    let head = buf.fill_buf().map_err(AddError::Archive)?.to_vec();
     Ok((head, buf))
 }
 
@@ -81,28 +146,24 @@ pub fn unpack(
     kind: Archive,
     dest: &str,
     how: &Placement,
-) -> Result<u64, StepError> {
+) -> Result<u64, AddError> {
     let reader: Box<dyn Read> = match kind {
         Archive::Tar => Box::new(reader),
         Archive::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Archive::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
-        Archive::Bzip2 | Archive::Xz => {
-            return Err(StepError::new(format!(
-                "ADD: {kind:?} archives are not supported; use a plain, gzip or zstd tar"
-            )));
+        Archive::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(reader).map_err(AddError::Archive)?)
         }
+        Archive::Bzip2 | Archive::Xz => return Err(AddError::UnsupportedArchive(kind)),
     };
     let dest = normalize_abs(dest);
-    mkdir_p(tree, &dest, how)?;
+    mkdir_p(tree, &dest, how).map_err(entry_err(&dest))?;
     let mut archive = tar::Archive::new(reader);
     let mut count = 0;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
+    for entry in archive.entries().map_err(AddError::Archive)? {
+        let mut entry = entry.map_err(AddError::Archive)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(rel) = clean_rel(&raw) else {
-            return Err(StepError::new(format!(
-                "ADD: archive entry {raw:?} points outside the destination"
-            )));
+            return Err(AddError::EntryOutside(raw));
         };
         if rel.is_empty() {
             continue;
@@ -114,13 +175,20 @@ pub fn unpack(
     Ok(count)
 }
 
+fn entry_err(path: &str) -> impl Fn(kiln_fs::FsError) -> AddError + '_ {
+    move |source| AddError::Entry {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 fn place_entry(
     tree: &mut Tree,
     entry: &mut tar::Entry<'_, impl Read>,
     path: &str,
     dest: &str,
     how: &Placement,
-) -> Result<(), StepError> {
+) -> Result<(), AddError> {
     let header = entry.header();
     let kind = header.entry_type();
     let mode = header.mode().unwrap_or(0o644) & 0o7777;
@@ -134,56 +202,60 @@ fn place_entry(
             header.gid().unwrap_or(0) as u32,
         )
     };
-    let at = |e| StepError::new(format!("ADD: {path}: {e}"));
+    let at = entry_err(path);
     if kind.is_dir() {
-        let ino = mkdir_p(tree, path, how).map_err(at)?;
-        tree.chmod(ino, mode).map_err(at)?;
-        tree.chown(ino, Some(uid), Some(gid)).map_err(at)?;
-        return tree.set_times(ino, None, Some(mtime)).map_err(at);
+        let ino = mkdir_p(tree, path, how).map_err(&at)?;
+        tree.chmod(ino, mode).map_err(&at)?;
+        tree.chown(ino, Some(uid), Some(gid)).map_err(&at)?;
+        return tree.set_times(ino, None, Some(mtime)).map_err(&at);
     }
     let parent = path
         .rsplit_once('/')
         .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
-    mkdir_p(tree, parent, how).map_err(at)?;
+    mkdir_p(tree, parent, how).map_err(&at)?;
     let (dir, name) = tree
         .resolve_parent(tree.root(), path.as_bytes())
-        .map_err(at)?;
+        .map_err(&at)?;
     if let Ok(old) = tree.lookup(dir, &name)
-        && tree.metadata(old).map_err(at)?.file_type != FileType::Directory
+        && tree.metadata(old).map_err(&at)?.file_type != FileType::Directory
     {
-        tree.unlink(dir, &name).map_err(at)?;
+        tree.unlink(dir, &name).map_err(&at)?;
     }
     let ino = if kind.is_symlink() {
         let target = entry
             .link_name_bytes()
-            .ok_or_else(|| StepError::new(format!("ADD: symlink {path} has no target")))?;
-        tree.symlink(dir, &name, &target, uid, gid).map_err(at)?
+            .ok_or_else(|| AddError::NoLinkTarget {
+                kind: "symlink",
+                path: path.to_owned(),
+            })?;
+        tree.symlink(dir, &name, &target, uid, gid).map_err(&at)?
     } else if kind.is_hard_link() {
         let target = entry
             .link_name_bytes()
             .map(|t| String::from_utf8_lossy(&t).into_owned())
-            .ok_or_else(|| StepError::new(format!("ADD: hard link {path} has no target")))?;
-        let rel = clean_rel(&target).ok_or_else(|| {
-            StepError::new(format!("ADD: hard link target {target:?} points outside"))
-        })?;
+            .ok_or_else(|| AddError::NoLinkTarget {
+                kind: "hard link",
+                path: path.to_owned(),
+            })?;
+        let rel = clean_rel(&target).ok_or_else(|| AddError::LinkOutside(target.clone()))?;
         let src = format!("{}/{rel}", dest.trim_end_matches('/'));
         let ino = tree
             .resolve(tree.root(), src.as_bytes(), Follow::No)
-            .map_err(at)?;
-        tree.link(ino, dir, &name).map_err(at)?;
+            .map_err(&at)?;
+        tree.link(ino, dir, &name).map_err(&at)?;
         return Ok(());
     } else if kind.is_file() || kind == tar::EntryType::Continuous {
-        let ino = tree.create_file(dir, &name, mode, uid, gid).map_err(at)?;
-        tree.write_from(ino, entry).map_err(at)?;
+        let ino = tree.create_file(dir, &name, mode, uid, gid).map_err(&at)?;
+        tree.write_from(ino, entry).map_err(&at)?;
         ino
     } else {
         // Devices, fifos and unknown types: an unprivileged unpack skips them.
         return Ok(());
     };
     if !kind.is_symlink() {
-        tree.chmod(ino, mode).map_err(at)?;
+        tree.chmod(ino, mode).map_err(&at)?;
     }
-    tree.set_times(ino, None, Some(mtime)).map_err(at)
+    tree.set_times(ino, None, Some(mtime)).map_err(&at)
 }
 
 /// Redirects ADD follows for one URL. Go's HTTP client (BuildKit's) stops after 10 as
@@ -196,18 +268,12 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Why a URL may not be fetched: checked for the URL ADD names and for every redirect.
-fn check_url(url: &url::Url, network: &crate::engine::Network) -> Result<(), StepError> {
+fn check_url(url: &url::Url, network: &crate::engine::Network) -> Result<(), AddError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(StepError::new(format!(
-            "ADD {}: only http and https URLs can be downloaded",
-            redacted(url)
-        )));
+        return Err(AddError::Scheme { url: redacted(url) });
     }
     if !network.enabled {
-        return Err(StepError::new(format!(
-            "ADD {}: the build has no network (--network=none)",
-            redacted(url)
-        )));
+        return Err(AddError::NoNetwork { url: redacted(url) });
     }
     // The host the connection really goes to (after any `user:pass@`), compared
     // case-insensitively as RUN's network policy does.
@@ -219,10 +285,10 @@ fn check_url(url: &url::Url, network: &crate::engine::Network) -> Result<(), Ste
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     {
-        return Err(StepError::new(format!(
-            "ADD {}: host {host:?} is not in --allow-host",
-            redacted(url)
-        )));
+        return Err(AddError::HostNotAllowed {
+            url: redacted(url),
+            host: host.to_owned(),
+        });
     }
     Ok(())
 }
@@ -236,8 +302,8 @@ fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
-fn parse_url(url: &str) -> Result<url::Url, StepError> {
-    url::Url::parse(url).map_err(|e| StepError::new(format!("ADD: invalid URL: {e}")))
+fn parse_url(url: &str) -> Result<url::Url, AddError> {
+    url::Url::parse(url).map_err(AddError::BadUrl)
 }
 
 /// Fetches `url`, following at most [`MAX_REDIRECTS`] redirects itself so that every
@@ -246,7 +312,7 @@ fn fetch(
     url: &str,
     network: &crate::engine::Network,
     timeout: Option<std::time::Duration>,
-) -> Result<ureq::http::Response<ureq::Body>, StepError> {
+) -> Result<ureq::http::Response<ureq::Body>, AddError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         // `--step-timeout` bounds the whole download, redirects and body included: a
         // server that stops sending must not hold the build forever.
@@ -263,14 +329,17 @@ fn fetch(
         let response = agent
             .get(current.as_str())
             .call()
-            .map_err(|e| StepError::new(format!("ADD {}: {e}", redacted(&current))))?;
+            .map_err(|source| AddError::Http {
+                url: redacted(&current),
+                source,
+            })?;
         let status = response.status();
         if !status.is_redirection() {
             if !status.is_success() {
-                return Err(StepError::new(format!(
-                    "ADD {}: server answered {status}",
-                    redacted(&current)
-                )));
+                return Err(AddError::Status {
+                    url: redacted(&current),
+                    status,
+                });
             }
             return Ok(response);
         }
@@ -278,23 +347,20 @@ fn fetch(
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                StepError::new(format!(
-                    "ADD {}: redirect ({status}) without a Location",
-                    redacted(&current)
-                ))
+            .ok_or_else(|| AddError::NoLocation {
+                url: redacted(&current),
+                status,
             })?;
-        current = current.join(location).map_err(|e| {
-            StepError::new(format!(
-                "ADD {}: invalid redirect location: {e}",
-                redacted(&current)
-            ))
-        })?;
+        current = current
+            .join(location)
+            .map_err(|source| AddError::BadRedirect {
+                url: redacted(&current),
+                source,
+            })?;
     }
-    Err(StepError::new(format!(
-        "ADD {}: more than {MAX_REDIRECTS} redirects",
-        redacted(&parse_url(url)?)
-    )))
+    Err(AddError::TooManyRedirects {
+        url: redacted(&parse_url(url)?),
+    })
 }
 
 /// Downloads `url` into a temp file (bounded size), verifying `checksum` (`sha256:HEX`).
@@ -308,11 +374,16 @@ pub fn download(
     let started = std::time::Instant::now();
     let timed_out = || limits.timeout.is_some_and(|t| started.elapsed() >= t);
     let shown = redacted(&parse_url(url)?);
-    let response = fetch(url, network, limits.timeout)
-        .map_err(|e| if timed_out() { limits.timed_out() } else { e })?;
+    let response = fetch(url, network, limits.timeout).map_err(|e| {
+        if timed_out() {
+            limits.timed_out()
+        } else {
+            e.into()
+        }
+    })?;
     let mut body = response.into_body();
     let mut reader = body.as_reader().take(MAX_DOWNLOAD + 1);
-    let mut file = tempfile::tempfile()?;
+    let mut file = tempfile::tempfile().map_err(AddError::Spool)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -321,7 +392,10 @@ pub fn download(
             if timed_out() {
                 limits.timed_out()
             } else {
-                StepError::new(format!("ADD {shown}: {e}"))
+                StepError::Add(AddError::Download {
+                    url: shown.clone(),
+                    source: e,
+                })
             }
         })?;
         if n == 0 {
@@ -329,29 +403,27 @@ pub fn download(
         }
         total += n as u64;
         if total > MAX_DOWNLOAD {
-            return Err(StepError::new(format!(
-                "ADD {shown}: the download is larger than ADD's fixed limit of {} GiB; fetch it in a RUN step (curl) instead",
-                MAX_DOWNLOAD >> 30
-            )));
+            return Err(AddError::TooLarge { url: shown }.into());
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])?;
+        file.write_all(&buf[..n]).map_err(AddError::Spool)?;
     }
     let digest = hex::encode(hasher.finalize());
     if let Some(want) = checksum {
-        let want_hex = want.strip_prefix("sha256:").ok_or_else(|| {
-            StepError::new(format!(
-                "ADD --checksum={want}: only sha256:HEX is supported"
-            ))
-        })?;
+        let want_hex = want
+            .strip_prefix("sha256:")
+            .ok_or_else(|| AddError::ChecksumAlgorithm(want.to_owned()))?;
         if !want_hex.eq_ignore_ascii_case(&digest) {
-            return Err(StepError::new(format!(
-                "ADD {shown}: checksum mismatch: expected sha256:{want_hex}, got sha256:{digest}"
-            )));
+            return Err(AddError::Checksum {
+                url: shown,
+                want: want_hex.to_owned(),
+                got: digest,
+            }
+            .into());
         }
     }
     use std::io::Seek;
-    file.rewind()?;
+    file.rewind().map_err(AddError::Spool)?;
     Ok((file, digest))
 }
 
@@ -449,7 +521,8 @@ mod tests {
         let store = Store::temp().unwrap();
         let mut t = Tree::new(&store);
         let err = unpack(&mut t, &bytes[..], Archive::Tar, "/opt", &how()).unwrap_err();
-        assert!(err.message.contains("outside"), "{}", err.message);
+        assert!(matches!(&err, AddError::EntryOutside(_)), "{err}");
+        assert!(err.to_string().contains("outside"), "{err}");
         assert!(t.resolve(t.root(), b"/etc/pwn", Follow::No).is_err());
     }
 
@@ -469,7 +542,7 @@ mod tests {
     }
 
     fn check(url: &str, network: &crate::engine::Network) -> Result<(), String> {
-        check_url(&url::Url::parse(url).unwrap(), network).map_err(|e| e.message)
+        check_url(&url::Url::parse(url).unwrap(), network).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -26,14 +26,17 @@ pub enum ContextError {
         path: String,
         line: usize,
         pattern: String,
-        why: String,
+        why: globset::ErrorKind,
     },
     #[error("source {0:?} is outside the build context")]
     Outside(String),
     #[error("source {0:?} not found in the build context (is it excluded by .dockerignore?)")]
     NotFound(String),
     #[error("invalid source pattern {pattern:?}: {why}")]
-    BadPattern { pattern: String, why: String },
+    BadPattern {
+        pattern: String,
+        why: globset::ErrorKind,
+    },
     #[error(
         "source {path:?} in the build context is a {kind}: kiln copies only regular files, directories and symlinks (remove it or add it to .dockerignore)"
     )]
@@ -160,13 +163,14 @@ fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
 }
 
 /// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`.
-fn compile_glob(pattern: &str) -> Result<GlobMatcher, String> {
+/// The error is only its kind: the callers show the pattern as written, not as cleaned.
+fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| e.kind().to_string())
+        .map_err(|e| e.kind().clone())
 }
 
 /// Cleans a context path lexically: `.` and empty parts dropped, `..` applied, leading

@@ -301,10 +301,7 @@ pub fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
         context
             .open_file(rel)
             .map(|f| Box::new(f.into_std()) as Box<dyn Read>)
-            .map_err(|e| CopyError::Read {
-                path: rel.to_owned(),
-                source: FsError::Io(std::io::Error::other(e.to_string())),
-            })
+            .map_err(CopyError::Context)
     })
 }
 

@@ -77,9 +77,7 @@ pub struct Built {
 impl Built {
     /// The final filesystem (materialised on demand, e.g. for `type=local`).
     pub fn snapshot(&mut self) -> Result<kiln_fs::Snapshot, BuildError> {
-        self.state
-            .snapshot()
-            .map_err(|e| BuildError::Internal(e.to_string()))
+        Ok(self.state.snapshot()?)
     }
 }
 
@@ -113,8 +111,7 @@ type StageFuture = Shared<BoxFuture<'static, Result<Arc<StageState>, Arc<BuildEr
 
 /// Builds the target of `req`; progress goes to `events`.
 pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
-    let redact = SecretPatterns::for_redaction(&req.secrets)
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let redact = SecretPatterns::for_redaction(&req.secrets)?;
     // Every event passes through redaction, whatever part of the engine emits it.
     let events: Arc<dyn EventSink> = Arc::new(Redacting::new(events, redact.clone()));
     build_redacted(req, events).map_err(|e| redact_error(e, &redact))
@@ -183,16 +180,17 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
                 why: e.to_string(),
             }
         })?;
-    let blobs = Layout::open_or_create(crate::places::CacheLayout::new(&req.cache_dir).blobs())
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let blobs_dir = crate::places::CacheLayout::new(&req.cache_dir).blobs();
+    let blobs = Layout::open_or_create(&blobs_dir).map_err(|source| BuildError::Blobs {
+        path: blobs_dir.clone(),
+        source,
+    })?;
     let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
         cache_dir: Some(crate::places::CacheLayout::new(&req.cache_dir).modules()),
         // The guest's "now" is the source date epoch: `date` in a step is reproducible.
         realtime_epoch: req.epoch,
-    })
-    .map_err(|e| BuildError::Internal(format!("starting the wasm runtime: {e}")))?;
-    let redact = SecretPatterns::for_redaction(&req.secrets)
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    })?;
+    let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let shared = Arc::new(Shared_ {
         req,
@@ -218,7 +216,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| BuildError::Internal(format!("starting the scheduler: {e}")))?;
+        .map_err(BuildError::Scheduler)?;
     let built = rt.block_on(run_stages(shared.clone(), needed, target));
     // Cache mounts outlive the build whether it succeeded or not, as in BuildKit.
     let mounts = shared.persist_cache_mounts();
@@ -365,19 +363,27 @@ async fn run_stages(
         .iter()
         .filter_map(|i| futures.get(i).cloned())
         .collect();
-    let results = futures::future::join_all(all).await;
-    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-        return Err(Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Failed(e.to_string())));
+    let failed = futures::future::join_all(all)
+        .await
+        .into_iter()
+        .find_map(Result::err);
+    if let Some(e) = failed {
+        // With every other holder of the stages' results gone, the first failure comes
+        // out typed, not as its text.
+        drop(futures);
+        return Err(unshare(e));
     }
-    match futures.get(&final_stage) {
-        Some(f) => f
-            .clone()
-            .await
-            .map_err(|e| BuildError::Failed(e.to_string())),
+    match futures.remove(&final_stage) {
+        Some(f) => f.await.map_err(unshare),
         None => Err(BuildError::Internal(
             "target stage was not scheduled".into(),
         )),
     }
+}
+
+/// A stage's error as the caller's own, or its text if another holder remains.
+fn unshare(e: Arc<BuildError>) -> BuildError {
+    Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Failed(e.to_string()))
 }
 
 /// Builds one stage, given the finished stages it depends on.
@@ -427,23 +433,19 @@ fn run_stage(
                 at_us: now_us(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             }),
-            Err(e) => {
-                let message = shared.redact.redact_str(&e.message);
+            Err(source) => {
                 shared.events.emit(Event::StepFailed {
                     step: id,
                     at_us: now_us(),
-                    error: message.clone(),
+                    error: shared.redact.redact_str(&source.to_string()),
                 });
+                // Typed, so an embedder can match on the cause; its text (and the output
+                // tail) is redacted with the whole error when it leaves `build`.
                 return Err(BuildError::Step {
                     file: shared.file_name.clone(),
                     line: step.span.start_line,
                     instruction: shown,
-                    message,
-                    output_tail: e
-                        .output_tail
-                        .iter()
-                        .map(|l| shared.redact.redact_str(l))
-                        .collect(),
+                    source: Box::new(source),
                 });
             }
         }
@@ -478,7 +480,7 @@ fn base_state(
         }
         StageSource::Image(name) => {
             let image = crate::images::resolve_base(shared, name, platform)?;
-            crate::images::state_of_image(shared, &image, name)
+            Ok(crate::images::state_of_image(shared, &image, name)?)
         }
     }
 }
@@ -496,9 +498,7 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         });
     }
     config.set_created(shared.req.epoch);
-    let config_json = config
-        .to_json()
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
+    let config_json = config.to_json().map_err(BuildError::WriteImage)?;
     leak::guard_build(shared, Some(&config_json))?;
     // The Dockerfile alone was checked before any step ran; the base image's history,
     // ENV and labels come on top, so the whole config is checked again here.
@@ -518,11 +518,11 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
     let desc = shared
         .blobs
         .write_image(&config, &layers, &BTreeMap::new())
-        .map_err(|e| BuildError::Internal(e.to_string()))?;
+        .map_err(BuildError::WriteImage)?;
     shared
         .blobs
         .load_descriptor(&desc, Some(&shared.req.platform))
-        .map_err(|e| BuildError::Internal(e.to_string()))
+        .map_err(BuildError::WriteImage)
 }
 
 /// Key for a step: the parent's key and the kind of instruction; callers add fields.
@@ -553,7 +553,7 @@ impl Shared_ {
         let mut mounts = self
             .cache_mounts
             .lock()
-            .map_err(|_| StepError::new("cache mount table poisoned"))?;
+            .map_err(|_| StepError::Internal("cache mount table poisoned"))?;
         if let Some(tree) = mounts.get(id) {
             return Ok(tree.clone());
         }
@@ -561,12 +561,18 @@ impl Shared_ {
         match std::fs::File::open(self.cache_mount_file(id)) {
             Ok(file) => {
                 tree.apply_layer(std::io::BufReader::new(file))
-                    .map_err(|e| {
-                        StepError::new(format!("cache mount {id:?}: {e}; run `kiln prune`"))
+                    .map_err(|source| StepError::CacheMountCorrupt {
+                        id: id.to_owned(),
+                        source,
                     })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StepError::new(format!("cache mount {id:?}: {e}"))),
+            Err(source) => {
+                return Err(StepError::CacheMountRead {
+                    id: id.to_owned(),
+                    source,
+                });
+            }
         }
         let tree = Arc::new(parking_lot::Mutex::new(tree));
         mounts.insert(id.to_owned(), tree.clone());

@@ -1,8 +1,17 @@
-//! Build errors. Every message that can carry text from a step (its output, a command
-//! line) has been through secret redaction before it is put here.
+//! Build errors, as types: an embedder matches on the cause, the CLI prints the text.
+//!
+//! Every message that can carry text from a step (its output, a command line, a path it
+//! created) is redacted before it leaves the engine (`engine.rs` `redact_error`).
 
+use std::time::Duration;
+
+use crate::add::AddError;
 use crate::cache::CacheError;
 use crate::context::ContextError;
+use crate::copy::CopyError;
+use crate::images::ImageError;
+use crate::redact::PatternError;
+use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -15,16 +24,18 @@ pub enum BuildError {
         "secret {id:?} is required by the mount at {location} but was not given; pass --secret id={id},src=PATH"
     )]
     MissingSecret { id: String, location: String },
-    #[error("{file}:{line}: {message}\n{}{}", excerpt(*.line, .instruction), tail(.output_tail))]
+    /// A step failed: where (file, line, the instruction under a caret), why, and the
+    /// last lines of its output when it was a command that failed.
+    #[error("{file}:{line}: {source}\n{}{}", excerpt(*.line, .instruction), tail(.source.output_tail()))]
     Step {
         file: String,
         line: usize,
         instruction: String,
-        message: String,
-        output_tail: Vec<String>,
+        /// Boxed: the other variants are small, and this one is only built on failure.
+        source: Box<StepError>,
     },
-    #[error("base image {name}: {why}")]
-    Image { name: String, why: String },
+    #[error(transparent)]
+    Image(#[from] ImageError),
     #[error(
         "secret leak: the value of secret {secret:?} was found in {location}; the image was not written (use --secret-leak=warn to only warn)"
     )]
@@ -35,9 +46,27 @@ pub enum BuildError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Guard(#[from] crate::leak::LeakError),
+    /// The final stage's filesystem could not be rebuilt from its layers.
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Patterns(#[from] PatternError),
+    #[error("the cache's blob layout {path}: {source}")]
+    Blobs {
+        path: std::path::PathBuf,
+        source: kiln_oci::OciError,
+    },
+    #[error("starting the wasm runtime: {0}")]
+    Runtime(#[from] kiln_runtime::RuntimeError),
+    #[error("starting the scheduler: {0}")]
+    Scheduler(std::io::Error),
+    #[error("writing the image config and manifest to the cache: {0}")]
+    WriteImage(kiln_oci::OciError),
+    /// A broken invariant of the engine itself (a bug), never an input or I/O failure.
     #[error("internal error: {0}")]
     Internal(String),
-    /// A stage's error, already rendered (shared between the stages waiting on it).
+    /// A stage's error, already rendered (shared between the stages waiting on it), or
+    /// an error whose text had to be redacted.
     #[error("{0}")]
     Failed(String),
 }
@@ -63,24 +92,115 @@ fn tail(lines: &[String]) -> String {
     s
 }
 
-/// A step failed; the engine adds where.
-#[derive(Debug)]
-pub struct StepError {
-    pub message: String,
-    pub output_tail: Vec<String>,
+/// Why a step failed; the engine adds where ([`BuildError::Step`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    /// `COPY --chown` or `USER` names a user or group the image does not have.
+    #[error(transparent)]
+    Passwd(#[from] crate::passwd::PasswdError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Add(#[from] AddError),
+    /// The step's filesystem refused an operation (a full disk quota is [`Self::DiskQuota`]).
+    #[error(transparent)]
+    Fs(kiln_fs::FsError),
+    /// The script did not parse, or hit one of the shell's own bounds.
+    #[error(transparent)]
+    Shell(#[from] kiln_shell::ShellError),
+    /// The command ran and failed. `output_tail` is its last lines, already redacted.
+    #[error("the command did not complete successfully: exit code {code}")]
+    Exit { code: i32, output_tail: Vec<String> },
+    /// The step was still running at `--step-timeout`.
+    #[error(
+        "the step did not finish within the step timeout of {shown} (kiln build --step-timeout {shown}); raise it with --step-timeout DURATION, or leave it out for no limit",
+        shown = show_duration(*.limit)
+    )]
+    Timeout { limit: Duration },
+    /// The step wrote more than `--disk-quota`.
+    #[error("{}", kiln_fs::FsError::DiskQuota { limit: *.limit })]
+    DiskQuota { limit: u64 },
+    /// A Dockerfile feature kiln does not implement, and what to write instead.
+    #[error("{feature} is not supported by kiln: {instead}")]
+    Unsupported {
+        feature: String,
+        instead: &'static str,
+    },
+    #[error("invalid --mount: {0}")]
+    Mount(#[from] kiln_dockerfile::MountError),
+    /// The instruction's words do not expand (`${VAR:?}`, an unterminated `${`).
+    #[error(transparent)]
+    Expand(#[from] kiln_dockerfile::ExpandError),
+    #[error("--chmod={text}: {why}")]
+    Chmod { text: String, why: String },
+    #[error("WORKDIR {path}: {source}")]
+    Workdir {
+        path: String,
+        source: kiln_fs::FsError,
+    },
+    #[error("bind source {path:?}: {source}")]
+    BindSource {
+        path: String,
+        source: kiln_fs::FsError,
+    },
+    #[error("secret {id:?} is required but was not given; pass --secret id={id},src=PATH")]
+    MissingSecret { id: String },
+    #[error("secret {id:?}: {source}")]
+    SecretMount {
+        id: String,
+        source: kiln_runtime::MountError,
+    },
+    #[error(transparent)]
+    MountTable(#[from] kiln_runtime::MountError),
+    #[error("cache mount {id:?}: {source}; run `kiln prune`")]
+    CacheMountCorrupt {
+        id: String,
+        source: kiln_fs::FsError,
+    },
+    #[error("cache mount {id:?}: {source}")]
+    CacheMountRead { id: String, source: std::io::Error },
+    /// A broken invariant of the engine itself (a bug), never an input or I/O failure.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            output_tail: Vec::new(),
+    /// The last lines of output of a command that failed (empty for other causes).
+    pub fn output_tail(&self) -> &[String] {
+        match self {
+            StepError::Exit { output_tail, .. } => output_tail,
+            _ => &[],
         }
     }
 }
 
-impl<E: std::fmt::Display> From<E> for StepError {
-    fn from(e: E) -> Self {
-        StepError::new(e.to_string())
+/// A full quota is its own variant wherever the refusal comes from (a write, a freeze).
+impl From<kiln_fs::FsError> for StepError {
+    fn from(e: kiln_fs::FsError) -> Self {
+        match e {
+            kiln_fs::FsError::DiskQuota { limit } => StepError::DiskQuota { limit },
+            other => StepError::Fs(other),
+        }
     }
+}
+
+/// `90s` -> `1m30s`, as `--step-timeout` accepts it back.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (h, m, s, rest) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s"), (rest, "ms")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
 }

@@ -13,8 +13,33 @@ use kiln_oci::{Image, Layout, Platform};
 
 use crate::cache::CacheKey;
 use crate::engine::Shared_;
-use crate::error::BuildError;
 use crate::state::{StageLayer, StageState};
+
+/// Why a base image (`FROM name`, `COPY --from=name`) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("base image {name}: {source}")]
+    Oci {
+        name: String,
+        source: kiln_oci::OciError,
+    },
+    #[error("base image {name}: not in the local store, and pulling it failed: {source}")]
+    Pull {
+        name: String,
+        source: kiln_oci::OciError,
+    },
+    #[error(
+        "base image {name}: --build-context {name} is the local directory {}: use it with COPY --from={name} or RUN --mount=from={name}; FROM needs an image (oci-layout:// or docker-image://)",
+        dir.display()
+    )]
+    LocalDirectory { name: String, dir: PathBuf },
+    #[error(
+        "base image {name}: a Dockerfile cannot name a host directory; pass the layout on the command line with --build-context NAME=oci-layout:///DIR[:TAG] and write FROM NAME (or COPY --from=NAME)"
+    )]
+    HostLayout { name: String },
+    #[error("base image {name}: no local image store is configured")]
+    NoStore { name: String },
+}
 
 /// `name` -> `name:latest` unless it already has a tag or digest (Docker's rule).
 pub fn normalize_name(name: &str) -> String {
@@ -26,10 +51,10 @@ pub fn normalize_name(name: &str) -> String {
     }
 }
 
-fn image_err(name: &str) -> impl FnOnce(kiln_oci::OciError) -> BuildError + '_ {
-    move |e| BuildError::Image {
+fn image_err(name: &str) -> impl FnOnce(kiln_oci::OciError) -> ImageError + '_ {
+    move |source| ImageError::Oci {
         name: name.to_owned(),
-        why: e.to_string(),
+        source,
     }
 }
 
@@ -127,7 +152,7 @@ pub(crate) fn resolve_base(
     shared: &Shared_,
     name: &str,
     platform: &Platform,
-) -> Result<Image, BuildError> {
+) -> Result<Image, ImageError> {
     match named_context(shared, name) {
         Some(NamedContext::OciLayout { dir, tag }) => {
             let layout = Layout::open(dir).map_err(image_err(name))?;
@@ -137,31 +162,26 @@ pub(crate) fn resolve_base(
             shared.blobs.copy_image(&image).map_err(image_err(name))
         }
         Some(NamedContext::DockerImage(reference)) => from_store(shared, reference, platform),
-        Some(NamedContext::Local(dir)) => Err(BuildError::Image {
+        Some(NamedContext::Local(dir)) => Err(ImageError::LocalDirectory {
             name: name.to_owned(),
-            why: format!(
-                "--build-context {name} is the local directory {}: use it with COPY --from={name} or RUN --mount=from={name}; FROM needs an image (oci-layout:// or docker-image://)",
-                dir.display()
-            ),
+            dir: dir.clone(),
         }),
-        None if name.starts_with("oci-layout://") => Err(BuildError::Image {
+        None if name.starts_with("oci-layout://") => Err(ImageError::HostLayout {
             name: name.to_owned(),
-            why: "a Dockerfile cannot name a host directory; pass the layout on the command line with --build-context NAME=oci-layout:///DIR[:TAG] and write FROM NAME (or COPY --from=NAME)".into(),
         }),
         None => from_store(shared, name, platform),
     }
 }
 
 /// `name` from the local image store, pulled from its registry if it is not there.
-fn from_store(shared: &Shared_, name: &str, platform: &Platform) -> Result<Image, BuildError> {
+fn from_store(shared: &Shared_, name: &str, platform: &Platform) -> Result<Image, ImageError> {
     let (layout, tag) = {
         let store = shared
             .req
             .image_store
             .as_ref()
-            .ok_or_else(|| BuildError::Image {
+            .ok_or_else(|| ImageError::NoStore {
                 name: name.to_owned(),
-                why: "no local image store is configured".into(),
             })?;
         let layout = Layout::open_or_create(store).map_err(image_err(name))?;
         let tag = normalize_name(name);
@@ -183,7 +203,7 @@ fn pull(
     name: &str,
     platform: &Platform,
     store: &Layout,
-) -> Result<Image, BuildError> {
+) -> Result<Image, ImageError> {
     let reference: kiln_oci::Reference = name.parse().map_err(image_err(name))?;
     let client = kiln_oci::RegistryClient::new(kiln_oci::RegistryOptions {
         credentials: kiln_oci::CredentialStore::from_docker_config(),
@@ -191,9 +211,9 @@ fn pull(
     });
     let image = client
         .pull(&reference, Some(platform), store, &normalize_name(name))
-        .map_err(|e| BuildError::Image {
+        .map_err(|source| ImageError::Pull {
             name: name.to_owned(),
-            why: format!("not in the local store, and pulling it failed: {e}"),
+            source,
         })?;
     shared.blobs.copy_image(&image).map_err(image_err(name))
 }
@@ -213,7 +233,7 @@ pub(crate) fn state_of_image(
     shared: &Shared_,
     image: &Image,
     name: &str,
-) -> Result<StageState, BuildError> {
+) -> Result<StageState, ImageError> {
     let layers = StageLayer::all_of(image).map_err(image_err(name))?;
     let digest = image.digest().map_err(image_err(name))?;
     let mut config = image.config.clone();

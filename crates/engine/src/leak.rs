@@ -34,6 +34,11 @@ pub enum LeakError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("leak guard: cannot read {what}: {source}")]
+    Blob {
+        what: String,
+        source: kiln_oci::OciError,
+    },
     #[error(transparent)]
     Patterns(#[from] PatternError),
 }
@@ -263,7 +268,10 @@ fn scan_stored_layer(shared: &Shared_, layer: &StageLayer) -> Result<Option<Find
         what: what.clone(),
         source,
     };
-    let oci = |e: kiln_oci::OciError| scan(std::io::Error::other(e.to_string()));
+    let oci = |source| LeakError::Blob {
+        what: what.clone(),
+        source,
+    };
     let digest = kiln_oci::Digest::from_oci(desc.digest()).map_err(oci)?;
     let blob = match shared.blobs.open_blob(&digest) {
         Ok(blob) => blob,

@@ -28,6 +28,8 @@ mod state;
 mod step;
 
 pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
-pub use error::BuildError;
-pub use images::{NamedContext, NamedContextError, normalize_name};
+pub use add::AddError;
+pub use error::{BuildError, StepError};
+pub use images::{ImageError, NamedContext, NamedContextError, normalize_name};
 pub use sandbox::StepLimits;
+pub use state::StateError;

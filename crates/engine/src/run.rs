@@ -28,8 +28,7 @@ pub(crate) fn run_step(
 ) -> Result<Outcome, StepError> {
     let lookup = |name: &str| scope.lookup(name);
     let mounts = run
-        .resolve_mounts(shared.dockerfile.directives.escape, &lookup)
-        .map_err(|e| StepError::new(format!("invalid --mount: {e}")))?;
+        .resolve_mounts(shared.dockerfile.directives.escape, &lookup)?;
     let program = run.program();
     let env = scope.run_env();
     let step = crate::sandbox::Exec {

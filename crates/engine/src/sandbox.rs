@@ -65,24 +65,10 @@ impl StepLimits {
 
     /// The error of a step that was still running at its deadline.
     pub(crate) fn timed_out(&self) -> StepError {
-        let limit = self.timeout.map(show_duration).unwrap_or_default();
-        StepError::new(format!(
-            "the step did not finish within the step timeout of {limit} (kiln build --step-timeout {limit}); raise it with --step-timeout DURATION, or leave it out for no limit"
-        ))
-    }
-}
-
-/// `90s` -> `1m30s`, as the flag accepts it back.
-fn show_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    let (h, m, s, rest) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    let mut out = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s"), (rest, "ms")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
+        StepError::Timeout {
+            limit: self.timeout.unwrap_or_default(),
         }
     }
-    if out.is_empty() { "0s".into() } else { out }
 }
 
 /// What a RUN step runs with, besides its mounts and environment.
@@ -155,44 +141,35 @@ pub(crate) fn execute(
         },
     );
     let status = match program {
-        RunProgram::Exec(argv) => sh.run_argv(argv),
-        RunProgram::Shell(script) => check_shell(&step.shell)
-            .and_then(|()| {
-                sh.run_script(script)
-                    .map_err(|e| StepError::new(e.to_string()))
-            })
-            .map_err(|e| kiln_shell::ShellError::Syntax(e.message)),
-        RunProgram::ScriptFile { content, .. } => sh.run_script(content),
+        RunProgram::Exec(argv) => sh.run_argv(argv).map_err(StepError::from),
+        RunProgram::Shell(script) => {
+            check_shell(&step.shell).and_then(|()| Ok(sh.run_script(script)?))
+        }
+        RunProgram::ScriptFile { content, .. } => sh.run_script(content).map_err(StepError::from),
     };
     drop(sh);
     out.finish();
     err.finish();
     *tree = Arc::try_unwrap(shared_tree)
         .map(parking_lot::Mutex::into_inner)
-        .map_err(|_| StepError::new("the step's processes did not finish"))?;
+        .map_err(|_| StepError::Internal("the step's processes did not finish"))?;
     tree.set_clock(Timestamp::from_secs(shared.req.epoch));
     let failed = !matches!(&status, Ok(s) if s.success());
     if failed && deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(shared.req.step_limits.timed_out());
     }
     if failed && quota.exceeded() {
-        return Err(StepError::new(
-            kiln_fs::FsError::DiskQuota {
-                limit: quota.limit(),
-            }
-            .to_string(),
-        ));
+        return Err(StepError::DiskQuota {
+            limit: quota.limit(),
+        });
     }
-    let status = status.map_err(|e| StepError::new(e.to_string()))?;
+    let status = status?;
     if !status.success() {
         let mut tail = out.tail();
         tail.extend(err.tail());
         let skip = tail.len().saturating_sub(TAIL_LINES);
-        return Err(StepError {
-            message: format!(
-                "the command did not complete successfully: exit code {}",
-                status.0
-            ),
+        return Err(StepError::Exit {
+            code: status.0,
             output_tail: tail.into_iter().skip(skip).collect(),
         });
     }
@@ -210,9 +187,10 @@ fn check_shell(shell: &[String]) -> Result<(), StepError> {
     {
         Ok(())
     } else {
-        Err(StepError::new(format!(
-            "SHELL {shell:?} is not supported: kiln runs RUN scripts with its POSIX shell (sh/bash -c)"
-        )))
+        Err(StepError::Unsupported {
+            feature: format!("SHELL {shell:?}"),
+            instead: "RUN scripts run in kiln's own POSIX shell; use SHELL [\"/bin/sh\", \"-c\"] (or bash)",
+        })
     }
 }
 
@@ -241,10 +219,9 @@ fn mount_table(
             } => {
                 let Some(value) = shared.req.secrets.get(id.as_str()) else {
                     if *required {
-                        return Err(StepError::new(format!(
-                            "secret {:?} is required but was not given",
-                            id.as_str()
-                        )));
+                        return Err(StepError::MissingSecret {
+                            id: id.as_str().to_owned(),
+                        });
                     }
                     continue;
                 };
@@ -267,17 +244,16 @@ fn mount_table(
                             *uid,
                             *gid,
                         )
-                        .map_err(|e| StepError::new(format!("secret {:?}: {e}", id.as_str())))?;
+                        .map_err(|source| StepError::SecretMount {
+                            id: id.as_str().to_owned(),
+                            source,
+                        })?;
                 }
             }
-            Mount::Tmpfs { target, .. } => table
-                .add_tmpfs(target, state.store())
-                .map_err(|e| StepError::new(e.to_string()))?,
+            Mount::Tmpfs { target, .. } => table.add_tmpfs(target, state.store())?,
             Mount::Cache { id, target, .. } => {
                 let tree = shared.cache_mount(id)?;
-                table
-                    .add_cache(target, tree)
-                    .map_err(|e| StepError::new(e.to_string()))?;
+                table.add_cache(target, tree)?;
             }
             Mount::Bind {
                 target,
@@ -290,9 +266,10 @@ fn mount_table(
             }
             Mount::Ssh { required, .. } => {
                 if *required {
-                    return Err(StepError::new(
-                        "ssh mounts are not supported: kiln has no ssh agent forwarding",
-                    ));
+                    return Err(StepError::Unsupported {
+                        feature: "RUN --mount=type=ssh".into(),
+                        instead: "kiln has no ssh agent forwarding; fetch with https, or make the mount optional (required=false)",
+                    });
                 }
             }
         }
@@ -320,7 +297,7 @@ fn bind_mount(
             let tree = context_tree(shared, source)?;
             table
                 .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(|e| StepError::new(e.to_string()))
+                .map_err(StepError::from)
         }
         Some(from) if let Some(dir) = crate::images::local_context(shared, from) => {
             // `--build-context NAME=DIR`: that directory, seen as COPY would see it.
@@ -328,7 +305,7 @@ fn bind_mount(
             let tree = crate::copy::context_tree(&dir?, source, &shared.store, mtime)?;
             table
                 .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(|e| StepError::new(e.to_string()))
+                .map_err(StepError::from)
         }
         Some(from) => {
             // A stage or image: a private copy of its tree, so writes never reach it.
@@ -338,15 +315,19 @@ fn bind_mount(
             let root = tree.root();
             let sub = tree
                 .resolve(root, source.as_bytes(), kiln_fs::Follow::Yes)
-                .map_err(|e| StepError::new(format!("bind source {source:?}: {e}")))?;
+                .map_err(|e| StepError::BindSource {
+                    path: source.to_owned(),
+                    source: e,
+                })?;
             if sub != root {
-                return Err(StepError::new(
-                    "bind mounts of a subdirectory of a stage are not supported yet; use source=/",
-                ));
+                return Err(StepError::Unsupported {
+                    feature: "a bind mount of a subdirectory of a stage".into(),
+                    instead: "mount the whole stage with source=/ and use the subdirectory under the target",
+                });
             }
             table
                 .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(|e| StepError::new(e.to_string()))
+                .map_err(StepError::from)
         }
     }
 }

@@ -24,8 +24,12 @@ pub enum StateError {
         digest: String,
         source: kiln_fs::FsError,
     },
+    #[error("rebuilding the stage's filesystem: {0}")]
+    Freeze(kiln_fs::FsError),
+    #[error("writing a layer blob: {0}")]
+    Blob(kiln_oci::OciError),
     #[error("writing a layer: {0}")]
-    Write(String),
+    Tar(kiln_fs::FsError),
 }
 
 /// One layer of the stage's image, with what the config needs for it.
@@ -58,9 +62,9 @@ impl StageLayer {
         }
     }
 
-    pub fn from_ref(r: &LayerRef) -> Result<Self, String> {
-        let digest: kiln_oci::Digest = r.digest.parse().map_err(|e| format!("{e}"))?;
-        let diff_id: kiln_oci::Digest = r.diff_id.parse().map_err(|e| format!("{e}"))?;
+    pub fn from_ref(r: &LayerRef) -> Result<Self, kiln_oci::OciError> {
+        let digest: kiln_oci::Digest = r.digest.parse()?;
+        let diff_id: kiln_oci::Digest = r.diff_id.parse()?;
         let media_type = kiln_oci::MediaType::from(r.media_type.as_str());
         Ok(Self {
             layer: Layer {
@@ -138,10 +142,7 @@ impl StageState {
             // only once the rest of the blob has been read.
             reader.finish().map_err(oci)?;
         }
-        let snap = tree.snapshot().map_err(|source| StateError::Apply {
-            digest: "(freeze)".into(),
-            source,
-        })?;
+        let snap = tree.snapshot().map_err(StateError::Freeze)?;
         self.materialized = Some((snap.clone(), self.layers.len()));
         Ok(snap)
     }
@@ -159,13 +160,10 @@ impl StageState {
             self.materialized = Some((next, self.layers.len()));
             return Ok(None);
         }
-        let writer = LayerWriter::new(&self.blobs, compression)
-            .map_err(|e| StateError::Write(e.to_string()))?;
-        let writer = kiln_fs::write_layer(&parent, &next, epoch, writer)
-            .map_err(|e| StateError::Write(e.to_string()))?;
-        let layer = writer
-            .finish()
-            .map_err(|e| StateError::Write(e.to_string()))?;
+        let writer = LayerWriter::new(&self.blobs, compression).map_err(StateError::Blob)?;
+        let writer =
+            kiln_fs::write_layer(&parent, &next, epoch, writer).map_err(StateError::Tar)?;
+        let layer = writer.finish().map_err(StateError::Blob)?;
         let layer = StageLayer { layer };
         self.layers.push(layer.clone());
         self.materialized = Some((next, self.layers.len()));

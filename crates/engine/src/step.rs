@@ -57,9 +57,7 @@ pub fn run(
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
-    let expanded = scope
-        .dispatch(&step.instruction)
-        .map_err(|e| StepError::new(e.to_string()))?;
+    let expanded = scope.dispatch(&step.instruction)?;
     let epoch = shared.req.epoch;
     let text = step.original.as_str();
     match expanded {
@@ -97,8 +95,10 @@ pub fn run(
             let key = step_key(state.key, "WORKDIR").field("path", &path).finish();
             let outcome = layer_step(shared, state, key, text, |_, tree| {
                 let how = placement(tree, None, None, epoch)?;
-                copy::mkdir_p(tree, &path, &how)
-                    .map_err(|e| StepError::new(format!("WORKDIR {path}: {e}")))?;
+                copy::mkdir_p(tree, &path, &how).map_err(|source| StepError::Workdir {
+                    path: path.clone(),
+                    source,
+                })?;
                 Ok(())
             })?;
             state.config.update_container(|c| {
@@ -390,8 +390,10 @@ fn placement(
     };
     let chmod = chmod
         .map(|text| {
-            kiln_dockerfile::Chmod::parse(text)
-                .map_err(|e| StepError::new(format!("--chmod={text}: {e}")))
+            kiln_dockerfile::Chmod::parse(text).map_err(|why| StepError::Chmod {
+                text: text.to_owned(),
+                why,
+            })
         })
         .transpose()?;
     Ok(Placement {
@@ -416,9 +418,10 @@ fn copy_step(
     // wrong place, so refuse rather than ignore. (`--link` only changes how BuildKit
     // stores the layer, not its contents, so it needs nothing here.)
     if c.parents {
-        return Err(StepError::new(
-            "COPY --parents is not supported by kiln yet; copy each directory explicitly",
-        ));
+        return Err(StepError::Unsupported {
+            feature: "COPY --parents".into(),
+            instead: "copy each directory with its own COPY",
+        });
     }
     let cwd = workdir(state);
     let dest = if c.dest.starts_with('/') {
@@ -507,7 +510,7 @@ fn copy_step(
         });
     }
     let source = copy_from_source(shared, at)?
-        .ok_or_else(|| StepError::new("COPY --from source was not resolved"))?;
+        .ok_or(StepError::Internal("COPY --from source was not resolved"))?;
     let mut src_state = source_state(shared, &source, deps)?;
     let src_snapshot = src_state.snapshot()?;
     let key = key
@@ -582,7 +585,7 @@ fn place_download(
         top: entry,
         children: Vec::new(),
     };
-    let mut once = Some(file.try_clone()?);
+    let mut once = Some(file.try_clone().map_err(crate::add::AddError::Spool)?);
     let mut open = move |_: &str| -> Result<Box<dyn std::io::Read>, copy::CopyError> {
         once.take()
             .map(|f| Box::new(f) as Box<dyn std::io::Read>)
@@ -630,7 +633,7 @@ pub(crate) fn source_state(
         StageSource::Stage(i) => deps
             .get(i)
             .map(|s| (**s).clone())
-            .ok_or_else(|| StepError::new(format!("stage {i} was not built"))),
+            .ok_or(StepError::Internal("a --from stage was not built before its user")),
         StageSource::Scratch => Ok(StageState::new(
             crate::cache::CacheKey::root("scratch", ""),
             kiln_oci::ImageConfig::default(),
@@ -639,10 +642,8 @@ pub(crate) fn source_state(
             shared.blobs.clone(),
         )),
         StageSource::Image(name) => {
-            let image = crate::images::resolve_base(shared, name, &shared.req.platform)
-                .map_err(|e| StepError::new(e.to_string()))?;
-            crate::images::state_of_image(shared, &image, name)
-                .map_err(|e| StepError::new(e.to_string()))
+            let image = crate::images::resolve_base(shared, name, &shared.req.platform)?;
+            Ok(crate::images::state_of_image(shared, &image, name)?)
         }
     }
 }
