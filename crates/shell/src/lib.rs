@@ -132,6 +132,19 @@ impl Shell {
         )
     }
 
+    /// Exports `name` with `value` given as bytes, exactly (non-UTF-8 bytes included):
+    /// for a secret exposed as a variable (`RUN --mount=type=secret,env=VAR`), which the
+    /// engine keeps out of plain strings until the shell takes it. Replaces any variable
+    /// of that name.
+    pub fn export_bytes(&mut self, name: &str, value: &[u8]) {
+        let var = interp::Var {
+            value: bytes::from_bytes(value),
+            exported: true,
+            readonly: false,
+        };
+        self.interp.restore_var(name, Some(var));
+    }
+
     /// Runs a `RUN` script like `/bin/sh -c script`.
     pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
         let script = bytes::from_str(script);
@@ -201,4 +214,31 @@ pub fn run_shell_process(
         it.bash = a0.rsplit('/').next() == Some("bash");
     }
     it.run_shell_args(argv.get(1..).unwrap_or(&[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_bytes_reach_the_script_exactly() {
+        let out = io::Capture::new();
+        let host = Arc::new(memhost::MemHost::new(1 << 10, None));
+        let mut sh = Shell::new(
+            host,
+            ShellOptions {
+                env: vec![("T".into(), "plain".into())],
+                stdout: out.clone(),
+                ..ShellOptions::default()
+            },
+        );
+        sh.export_bytes("T", b"a\xffb\xf4\x8f\xbc\x80c");
+        let status = sh.run_script("printf %s \"$T\"").unwrap();
+        assert!(status.success());
+        // The stray byte and the bytes of an escape code point both come back as given.
+        assert_eq!(out.take(), b"a\xffb\xf4\x8f\xbc\x80c");
+        sh.run_script("export -p").unwrap();
+        let listed = String::from_utf8_lossy(&out.take()).into_owned();
+        assert!(listed.contains("export T="), "{listed}");
+    }
 }
