@@ -204,3 +204,59 @@ fn show_duration(d: Duration) -> String {
     }
     if out.is_empty() { "0s".into() } else { out }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(source: StepError) -> BuildError {
+        BuildError::Step {
+            file: "Dockerfile".into(),
+            line: 12,
+            instruction: "RUN make \\\n  all".into(),
+            source: Box::new(source),
+        }
+    }
+
+    #[test]
+    fn a_step_error_shows_where_why_and_the_last_output() {
+        let exit = StepError::Exit {
+            code: 2,
+            output_tail: vec!["cc: error".into(), "make: *** [all] Error 1".into()],
+        };
+        assert_eq!(
+            step(exit).to_string(),
+            "Dockerfile:12: the command did not complete successfully: exit code 2\n   |\n12 | RUN make \\\n   | ^^^\nlast output:\n  cc: error\n  make: *** [all] Error 1"
+        );
+        // Causes other than a command's exit have no output to show.
+        let quota = step(StepError::DiskQuota { limit: 5 }).to_string();
+        assert!(
+            quota.starts_with("Dockerfile:12: disk quota of 5 bytes"),
+            "{quota}"
+        );
+        assert!(!quota.contains("last output"), "{quota}");
+    }
+
+    #[test]
+    fn a_full_quota_is_one_variant_wherever_it_comes_from() {
+        let from_fs = StepError::from(kiln_fs::FsError::DiskQuota { limit: 7 });
+        assert!(matches!(from_fs, StepError::DiskQuota { limit: 7 }));
+        let other = StepError::from(kiln_fs::FsError::NotFound);
+        assert!(matches!(other, StepError::Fs(kiln_fs::FsError::NotFound)));
+    }
+
+    #[test]
+    fn timeouts_are_shown_as_the_flag_takes_them() {
+        let cases = [
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(1500), "1s500ms"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (d, shown) in cases {
+            assert_eq!(show_duration(d), shown);
+            let text = StepError::Timeout { limit: d }.to_string();
+            assert!(text.contains(&format!("--step-timeout {shown})")), "{text}");
+        }
+    }
+}

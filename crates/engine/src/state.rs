@@ -175,3 +175,126 @@ impl StageState {
         self.layers.push(layer);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use kiln_fs::Follow;
+
+    use super::*;
+
+    /// A stage over a private store and blob layout, starting from `layers`.
+    fn stage(dir: &std::path::Path, layers: Vec<StageLayer>) -> StageState {
+        let store = Store::open(dir.join("files")).unwrap();
+        let blobs = Layout::open_or_create(dir.join("blobs")).unwrap();
+        StageState::new(
+            CacheKey::root("scratch", ""),
+            ImageConfig::default(),
+            layers,
+            store,
+            blobs,
+        )
+    }
+
+    /// `snap` with the file `name` holding `body` added at the root.
+    fn with_file(snap: &Snapshot, name: &str, body: &[u8]) -> Snapshot {
+        let mut tree = Tree::from_snapshot(snap);
+        let root = tree.root();
+        let ino = tree
+            .create_file(root, name.as_bytes(), 0o644, 0, 0)
+            .unwrap();
+        tree.write_from(ino, body).unwrap();
+        tree.snapshot().unwrap()
+    }
+
+    fn read(snap: &Snapshot, path: &str) -> Vec<u8> {
+        let mut tree = Tree::from_snapshot(snap);
+        let ino = tree
+            .resolve(tree.root(), path.as_bytes(), Follow::No)
+            .unwrap();
+        let mut out = Vec::new();
+        tree.open_read(ino).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    /// A stage that committed one layer holding `/a`; returns it and that layer.
+    fn one_layer(dir: &std::path::Path) -> (StageState, StageLayer) {
+        let mut state = stage(dir, Vec::new());
+        let next = with_file(&state.snapshot().unwrap(), "a", b"first");
+        let layer = state.commit(next, 0, Compression::Gzip).unwrap().unwrap();
+        (state, layer)
+    }
+
+    #[test]
+    fn an_empty_diff_commits_no_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = stage(dir.path(), Vec::new());
+        let same = state.snapshot().unwrap();
+        assert_eq!(state.commit(same, 0, Compression::Gzip).unwrap(), None);
+        assert!(state.layers.is_empty());
+        // A real change after it is still a layer, on top of the same parent.
+        let (state, layer) = one_layer(dir.path());
+        assert_eq!(state.layers, [layer]);
+    }
+
+    #[test]
+    fn cached_layers_are_applied_only_when_files_are_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, layer) = one_layer(dir.path());
+        // As on a cache hit: the layer is appended, nothing is read yet, so a layer
+        // whose blob is gone is not noticed until the files are wanted.
+        let mut lazy = stage(dir.path(), Vec::new());
+        lazy.push_cached(layer.clone());
+        let mut gone = layer.clone();
+        gone.layer.descriptor = kiln_oci::Descriptor::new(
+            layer.layer.descriptor.media_type().clone(),
+            1,
+            kiln_oci::Digest::sha256_of(b"not stored").to_oci(),
+        );
+        lazy.push_cached(gone);
+        assert_eq!(lazy.layers.len(), 2);
+        let err = lazy.snapshot().unwrap_err();
+        assert!(matches!(err, StateError::Oci { .. }), "{err}");
+        // A stage opened on the stored layer rebuilds its files from it, once.
+        let mut state = stage(dir.path(), vec![layer]);
+        let snap = state.snapshot().unwrap();
+        assert_eq!(read(&snap, "/a"), b"first");
+        assert_eq!(state.snapshot().unwrap().id(), snap.id());
+        // The next commit diffs against the rebuilt tree: only `/b` is in it.
+        let next = with_file(&snap, "b", b"second");
+        let top = state.commit(next, 0, Compression::Gzip).unwrap().unwrap();
+        let mut fresh = stage(dir.path(), state.layers.clone());
+        let all = fresh.snapshot().unwrap();
+        assert_eq!(
+            (read(&all, "/a"), read(&all, "/b")),
+            (b"first".to_vec(), b"second".to_vec())
+        );
+        assert_eq!(state.layers.last(), Some(&top));
+    }
+
+    #[test]
+    fn a_corrupt_blob_is_an_error_naming_the_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, layer) = one_layer(dir.path());
+        let digest = kiln_oci::Digest::from_oci(layer.layer.descriptor.digest()).unwrap();
+        let blobs = Layout::open_or_create(dir.path().join("blobs")).unwrap();
+        std::fs::write(blobs.blob_path(&digest), b"not a gzip stream at all").unwrap();
+        let err = stage(dir.path(), vec![layer]).snapshot().unwrap_err();
+        assert!(
+            matches!(&err, StateError::Oci { .. } | StateError::Apply { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&digest.to_string()), "{err}");
+    }
+
+    #[test]
+    fn layer_refs_round_trip_and_bad_digests_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, layer) = one_layer(dir.path());
+        assert_eq!(StageLayer::from_ref(&layer.to_ref()).unwrap(), layer);
+        let mut bad = layer.to_ref();
+        bad.digest = "sha256:zz".into();
+        assert!(StageLayer::from_ref(&bad).is_err());
+    }
+}
