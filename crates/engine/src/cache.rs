@@ -35,6 +35,9 @@ pub enum CacheError {
     Corrupt { path: PathBuf, why: String },
     #[error("the cache's secret key: {0}")]
     Random(String),
+    /// A step's inputs could not be written for hashing (a bug: they are plain data).
+    #[error("computing a step's cache key: {0}")]
+    Key(serde_json::Error),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -44,17 +47,33 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     }
 }
 
-/// A step's cache key: sha256 over the parent key and the step's canonical inputs.
+/// A step's cache key: sha256 over the parent key and the step's inputs
+/// ([`crate::inputs::StepInputs::key`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CacheKey([u8; 32]);
+
+/// Hashed before a root key, so no root collides with a step's key.
+const ROOT_VERSION: &[u8] = b"kiln-root-v2\0";
 
 impl CacheKey {
     /// The key of a stage's starting point (a base image's manifest digest, or `scratch`).
     pub fn root(base: &str, platform: &str) -> Self {
-        KeyBuilder::new(None)
-            .field("base", base)
-            .field("platform", platform)
-            .finish()
+        let mut h = Sha256::new();
+        h.update(ROOT_VERSION);
+        // Lengths frame the two strings, so ("ab", "c") and ("a", "bc") differ.
+        for part in [base, platform] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        Self::from_digest(h.finalize().into())
+    }
+
+    pub(crate) fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     pub fn to_hex(self) -> String {
@@ -68,30 +87,10 @@ impl std::fmt::Debug for CacheKey {
     }
 }
 
-/// Builds a key from named fields; lengths are framed so no two field lists collide.
-pub struct KeyBuilder(Sha256);
-
-impl KeyBuilder {
-    pub fn new(parent: Option<CacheKey>) -> Self {
-        let mut h = Sha256::new();
-        h.update(b"kiln-step-v1\0");
-        if let Some(p) = parent {
-            h.update(p.0);
-        }
-        Self(h)
-    }
-
-    pub fn field(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        let value = value.as_ref();
-        self.0.update((name.len() as u64).to_le_bytes());
-        self.0.update(name.as_bytes());
-        self.0.update((value.len() as u64).to_le_bytes());
-        self.0.update(value);
-        self
-    }
-
-    pub fn finish(self) -> CacheKey {
-        CacheKey(self.0.finalize().into())
+/// A key inside another step's inputs (a `COPY --from` stage) is its hex.
+impl Serialize for CacheKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
     }
 }
 
@@ -414,15 +413,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_frame_their_fields() {
-        let a = KeyBuilder::new(None).field("a", "bc").finish();
-        let b = KeyBuilder::new(None).field("ab", "c").finish();
-        assert_ne!(a, b);
-        let p = CacheKey::root("scratch", "linux/amd64");
-        assert_ne!(
-            KeyBuilder::new(Some(p)).field("run", "x").finish(),
-            KeyBuilder::new(None).field("run", "x").finish()
+    fn root_keys_frame_their_parts() {
+        assert_ne!(CacheKey::root("ab", "c"), CacheKey::root("a", "bc"));
+        assert_eq!(
+            CacheKey::root("scratch", "linux/amd64"),
+            CacheKey::root("scratch", "linux/amd64")
         );
+        assert_ne!(
+            CacheKey::root("scratch", "linux/amd64"),
+            CacheKey::root("scratch", "linux/arm64")
+        );
+        // Inside other inputs a key is its hex, never the raw bytes.
+        let key = CacheKey::root("scratch", "");
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(json, format!("\"{}\"", key.to_hex()));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use kiln_dockerfile::{Dockerfile, Instruction, Mount};
 use kiln_fs::Store;
 use kiln_oci::{Compression, Image, ImageConfig, Layout, Platform};
 
-use crate::cache::{Cache, CacheKey, KeyBuilder};
+use crate::cache::{Cache, CacheKey};
 use crate::context::Context;
 use crate::error::{BuildError, StepError};
 use crate::leak;
@@ -525,11 +525,6 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         .map_err(BuildError::WriteImage)
 }
 
-/// Key for a step: the parent's key and the kind of instruction; callers add fields.
-pub(crate) fn step_key(parent: CacheKey, kind: &str) -> KeyBuilder {
-    KeyBuilder::new(Some(parent)).field("instruction", kind)
-}
-
 impl Shared_ {
     /// Notes a layer a step of this build wrote or reused, for the leak guard.
     pub(crate) fn note_layer(&self, layer: &crate::state::StageLayer) {
@@ -625,5 +620,66 @@ impl Shared_ {
         tmp.persist(self.cache_mount_file(id))
             .map_err(|e| io(e.error))?;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(text: &str) -> (Dockerfile, GlobalScope, StageGraph) {
+        let df = kiln_dockerfile::parse(text, "Dockerfile").unwrap();
+        let platform = frontend_platform(&Platform::host_linux());
+        let args = BuildArgs {
+            values: BTreeMap::new(),
+            target_platform: platform.clone(),
+            build_platform: platform,
+        };
+        let global = GlobalScope::new(&df, &args).unwrap();
+        let graph = StageGraph::new(&df, &global).unwrap();
+        (df, global, graph)
+    }
+
+    #[test]
+    fn a_required_secret_not_given_fails_naming_its_line() {
+        let text = "FROM scratch AS a\nRUN true\n\
+            FROM scratch\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n";
+        let (df, global, _) = planned(text);
+        let err =
+            check_required_secrets(&df, &global, &[0, 1], &Secrets::default(), "Df").unwrap_err();
+        assert!(
+            matches!(&err, BuildError::MissingSecret { id, location } if id == "tok" && location == "Df:4"),
+            "{err}"
+        );
+        // A stage that is not needed is not checked.
+        assert!(check_required_secrets(&df, &global, &[0], &Secrets::default(), "Df").is_ok());
+    }
+
+    #[test]
+    fn history_over_the_config_limit_fails_before_any_step() {
+        // Counted as JSON stores it: a control byte is six bytes (`\u0001`), so 3 MiB of
+        // them are 18 MiB of history, over the 16 MiB limit.
+        let line = "\u{1}".repeat(1 << 20);
+        let mut text = String::from("FROM scratch\n");
+        for _ in 0..3 {
+            text.push_str(&format!("LABEL a={line}\n"));
+        }
+        let (df, _, graph) = planned(&text);
+        let err = check_history_size(&df, &graph, 0, "Df").unwrap_err();
+        assert!(err.to_string().contains("Df:4"), "{err}");
+        let (small, _, graph) = planned("FROM scratch\nLABEL a=b\n");
+        assert!(check_history_size(&small, &graph, 0, "Df").is_ok());
+    }
+
+    #[test]
+    fn the_dockerignore_beside_the_dockerfile_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let df = dir.path().join("app.Dockerfile");
+        assert_eq!(dockerignore_beside(&df), None);
+        std::fs::write(dir.path().join("app.Dockerfile.dockerignore"), "x\n").unwrap();
+        assert_eq!(
+            dockerignore_beside(&df),
+            Some(dir.path().join("app.Dockerfile.dockerignore"))
+        );
     }
 }

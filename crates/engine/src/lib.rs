@@ -16,6 +16,7 @@ mod error;
 pub mod export;
 pub mod export_local;
 mod images;
+mod inputs;
 pub mod leak;
 pub mod passwd;
 pub mod places;

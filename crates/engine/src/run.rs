@@ -12,8 +12,9 @@ use kiln_dockerfile::graph::{EdgeKind, StageSource};
 use kiln_dockerfile::{Mount, NetworkMode, Run, RunProgram};
 use kiln_runtime::NetworkPolicy;
 
-use crate::engine::{Shared_, step_key};
+use crate::engine::Shared_;
 use crate::error::StepError;
+use crate::inputs::{BindFrom, MountInputs, RunInputs, StepInputs};
 use crate::state::StageState;
 use crate::step::{self, At, Outcome};
 
@@ -27,8 +28,7 @@ pub(crate) fn run_step(
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
     let lookup = |name: &str| scope.lookup(name);
-    let mounts = run
-        .resolve_mounts(shared.dockerfile.directives.escape, &lookup)?;
+    let mounts = run.resolve_mounts(shared.dockerfile.directives.escape, &lookup)?;
     let program = run.program();
     let env = scope.run_env();
     let step = crate::sandbox::Exec {
@@ -38,43 +38,46 @@ pub(crate) fn run_step(
         shell: step::shell_of(state),
         mount_sources: mount_sources(shared, at),
     };
-    let mut key = step_key(state.key, "RUN")
-        .field("program", format!("{program:?}"))
-        .field("shell", step.shell.join("\0"))
-        .field("cwd", &step.cwd)
-        .field("user", &step.user)
-        .field("network", format!("{}", step.network.enabled));
-    for (k, v) in &env {
-        key = key.field("env", format!("{k}={v}"));
-    }
-    for (n, m) in mounts.iter().enumerate() {
-        key = key.field("mount", mount_key(m, &shared.req.secrets));
-        if let Mount::Bind { source, from, .. } = m {
-            let named = match from {
-                Some(_) => step
-                    .mount_sources
-                    .get(&n)
-                    .and_then(|s| crate::images::local_context(shared, s))
-                    .transpose()?,
-                None => None,
-            };
-            if from.is_none() || named.is_some() {
-                let context = named.as_ref().unwrap_or(&shared.context);
-                key = key.field("mount-content", context_bind_digest(context, source)?);
-            }
-        }
-    }
     let secrets = secret_digests(shared, &mounts)?;
-    for (id, digest) in &secrets {
-        key = key.field("secret-digest", format!("{id}={digest}"));
-    }
-    let key = key.finish();
+    let inputs = RunInputs {
+        program: (&program).into(),
+        shell: &step.shell,
+        cwd: &step.cwd,
+        user: &step.user,
+        env: &env,
+        network: step.network.enabled,
+        mounts: mount_inputs(shared, &mounts, &secrets, &step.mount_sources, deps)?,
+        epoch: shared.req.epoch,
+    };
+    let key = StepInputs::Run(inputs).key(Some(state.key))?;
     let created_by = history_text(text, &step.shell, &program);
     step::layer_step_with_secrets(shared, state, key, &created_by, secrets, |state, tree| {
         crate::sandbox::execute(
             shared, state, tree, &mounts, &program, env, &step, at.id, deps,
         )
     })
+}
+
+/// The key inputs of a step's mounts: each secret with the keyed digest of the value given
+/// (from `secrets`), each bind with the content it exposes.
+fn mount_inputs<'a>(
+    shared: &Shared_,
+    mounts: &'a [Mount],
+    secrets: &'a BTreeMap<String, String>,
+    sources: &BTreeMap<usize, StageSource>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<Vec<MountInputs<'a>>, StepError> {
+    let mut inputs = Vec::with_capacity(mounts.len());
+    for (n, m) in mounts.iter().enumerate() {
+        let digest = match m {
+            Mount::Secret { id, .. } => secrets.get(id.as_str()).map(String::as_str),
+            _ => None,
+        };
+        inputs.push(MountInputs::new(m, digest, |source, from| {
+            bind_from(shared, sources, n, source, from, deps)
+        })?);
+    }
+    Ok(inputs)
 }
 
 /// Keyed digests (HMAC under the cache's own key) of the secret values this step mounts,
@@ -142,30 +145,6 @@ fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
     text
 }
 
-/// A mount's cache-key text: everything that shapes what the step sees, except secret
-/// values (never part of a key, not even as a plain hash: a hash of a short token can be
-/// guessed offline; the keyed digest is added by [`secret_digests`]). Whether an optional
-/// secret was given at all is part of the key, so a build without it does not reuse the
-/// result of a build with it.
-fn mount_key(m: &Mount, secrets: &crate::secrets::Secrets) -> String {
-    match m {
-        Mount::Secret {
-            id,
-            target,
-            env,
-            required,
-            mode,
-            uid,
-            gid,
-        } => format!(
-            "secret id={} target={target:?} env={env:?} required={required} mode={mode:o} uid={uid} gid={gid} given={}",
-            id.as_str(),
-            secrets.get(id.as_str()).is_some()
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
 fn network_for(shared: &Shared_, mode: Option<NetworkMode>) -> NetworkPolicy {
     let step_allows = !matches!(mode, Some(NetworkMode::None));
     NetworkPolicy {
@@ -174,12 +153,66 @@ fn network_for(shared: &Shared_, mode: Option<NetworkMode>) -> NetworkPolicy {
     }
 }
 
-/// The cache-key text of a context bind mount's content: the digest COPY would use, so a
-/// step reruns when what it can see changes (and not when an ignored file changes).
-fn context_bind_digest(
-    context: &crate::context::Context,
+/// What bind mount number `n` of a step exposes, by content: the digest of its source as
+/// COPY would see it in the context or a `--build-context NAME=DIR`, or the key of the
+/// stage or image it comes from. A changed stage therefore reruns the step, and a cached
+/// step never opens the stage's files.
+fn bind_from(
+    shared: &Shared_,
+    sources: &BTreeMap<usize, StageSource>,
+    n: usize,
     source: &str,
-) -> Result<String, StepError> {
+    from: Option<&str>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<BindFrom, StepError> {
+    if from.is_none() {
+        return context_bind(&shared.context, source);
+    }
+    let stage = sources.get(&n).ok_or(StepError::Internal(
+        "RUN --mount from= source was not resolved",
+    ))?;
+    if let Some(dir) = crate::images::local_context(shared, stage) {
+        return context_bind(&dir?, source);
+    }
+    Ok(BindFrom::Stage {
+        key: step::source_state(shared, stage, deps)?.key,
+    })
+}
+
+/// A context bind mount's content: the digest COPY would use, so a step reruns when
+/// what it can see changes (and not when an ignored file changes).
+fn context_bind(context: &crate::context::Context, source: &str) -> Result<BindFrom, StepError> {
     let sources = context.resolve(source)?;
-    Ok(hex::encode(context.digest_sources(&sources)?))
+    Ok(BindFrom::Context {
+        content: hex::encode(context.digest_sources(&sources)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_shows_the_mount_flags_and_the_shell() {
+        let sh = ["/bin/sh".to_owned(), "-c".to_owned()];
+        let text = "RUN --mount=type=secret,id=s --network=none cat /run/secrets/s";
+        let program = RunProgram::Shell("cat /run/secrets/s".into());
+        assert_eq!(
+            history_text(text, &sh, &program),
+            "RUN --mount=type=secret,id=s --network=none /bin/sh -c cat /run/secrets/s # buildkit"
+        );
+        let exec = RunProgram::Exec(vec!["echo".into(), "a b".into()]);
+        assert_eq!(
+            history_text("RUN [\"echo\", \"a b\"]", &sh, &exec),
+            "RUN [\"echo\" \"a b\"] # buildkit"
+        );
+        let script = RunProgram::ScriptFile {
+            name: "EOF".into(),
+            content: "#!/bin/sh\necho hi\n".into(),
+        };
+        assert_eq!(
+            history_text("RUN <<EOF", &sh, &script),
+            "RUN <<EOF # buildkit"
+        );
+    }
 }

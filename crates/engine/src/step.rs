@@ -11,8 +11,9 @@ use kiln_fs::{Timestamp, Tree};
 
 use crate::cache::{CacheKey, StepRecord};
 use crate::copy::{self, Placement};
-use crate::engine::{Shared_, step_key};
+use crate::engine::Shared_;
 use crate::error::StepError;
+use crate::inputs::{CopyFrom, CopyInputs, StepInputs};
 use crate::progress::StepId;
 use crate::state::{StageLayer, StageState};
 
@@ -63,15 +64,14 @@ pub fn run(
     match expanded {
         Instruction::Arg(decls) => {
             let values = scope.args();
-            let mut key = step_key(state.key, "ARG");
-            for d in decls {
-                let value = values
-                    .iter()
-                    .find(|(k, _)| *k == d.name)
-                    .map(|(_, v)| v.as_str());
-                key = key.field(&d.name, value.unwrap_or("\0unset"));
-            }
-            state.key = key.finish();
+            let values = decls
+                .iter()
+                .map(|d| {
+                    let value = values.iter().find(|(k, _)| *k == d.name);
+                    (d.name.as_str(), value.map(|(_, v)| v.as_str()))
+                })
+                .collect();
+            state.key = StepInputs::Arg { values }.key(Some(state.key))?;
             Ok(Outcome::Done)
         }
         Instruction::Env { vars, .. } => {
@@ -82,7 +82,7 @@ pub fn run(
                     all.push(format!("{k}={v}"));
                 }
                 c.set_env(Some(all));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Workdir(dir) => {
@@ -92,7 +92,7 @@ pub fn run(
             } else {
                 format!("{cwd}/{dir}")
             });
-            let key = step_key(state.key, "WORKDIR").field("path", &path).finish();
+            let key = StepInputs::Workdir { path: &path, epoch }.key(Some(state.key))?;
             let outcome = layer_step(shared, state, key, text, |_, tree| {
                 let how = placement(tree, None, None, epoch)?;
                 copy::mkdir_p(tree, &path, &how).map_err(|source| StepError::Workdir {
@@ -109,7 +109,7 @@ pub fn run(
         Instruction::User(user) => {
             config_step(state, text, epoch, |c| {
                 c.set_user(Some(user.clone()));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Label { labels, .. } => {
@@ -118,7 +118,7 @@ pub fn run(
                 c.labels_mut()
                     .get_or_insert_with(Default::default)
                     .extend(labels.iter().cloned());
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Expose(ports) => {
@@ -136,7 +136,7 @@ pub fn run(
                 }
                 all.sort();
                 c.set_exposed_ports(Some(all));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Volume(vols) => {
@@ -149,14 +149,14 @@ pub fn run(
                 }
                 all.sort();
                 c.set_volumes(Some(all));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Cmd(cmd) => {
             let argv = argv_of(&cmd, &shell_of(state));
             config_step(state, text, epoch, |c| {
                 c.set_cmd(Some(argv));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Entrypoint(ep) => {
@@ -165,23 +165,23 @@ pub fn run(
                 c.set_entrypoint(Some(argv));
                 // Docker resets an inherited CMD when ENTRYPOINT is set.
                 c.set_cmd(None);
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Shell(shell) => {
             state.config.docker.shell = Some(shell);
-            history_only(state, text, epoch);
+            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::StopSignal(sig) => {
             config_step(state, text, epoch, |c| {
                 c.set_stop_signal(Some(sig.clone()));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Healthcheck(h) => {
             state.config.docker.healthcheck = Some(healthcheck(&h));
-            history_only(state, text, epoch);
+            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::Onbuild { expression, .. } => {
@@ -191,7 +191,7 @@ pub fn run(
                 .on_build
                 .get_or_insert_with(Vec::new)
                 .push(expression);
-            history_only(state, text, epoch);
+            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::Maintainer(m) => {
@@ -199,7 +199,7 @@ pub fn run(
                 let mut labels = c.labels().clone().unwrap_or_default();
                 labels.insert("maintainer".into(), m.clone());
                 c.set_labels(Some(labels));
-            });
+            })?;
             Ok(Outcome::Done)
         }
         Instruction::Copy(c) => copy_step(shared, state, &c, false, text, at, deps),
@@ -214,16 +214,17 @@ fn config_step(
     text: &str,
     epoch: i64,
     f: impl FnOnce(&mut oci_spec::image::Config),
-) {
+) -> Result<(), StepError> {
     state.config.update_container(f);
-    history_only(state, text, epoch);
+    history_only(state, text, epoch)
 }
 
-fn history_only(state: &mut StageState, text: &str, epoch: i64) {
+fn history_only(state: &mut StageState, text: &str, epoch: i64) -> Result<(), StepError> {
     state
         .config
         .add_empty_layer_history(text, Some(HISTORY_COMMENT), epoch);
-    state.key = step_key(state.key, text).finish();
+    state.key = StepInputs::Config { instruction: text }.key(Some(state.key))?;
+    Ok(())
 }
 
 pub(crate) fn workdir(state: &StageState) -> String {
@@ -434,13 +435,6 @@ fn copy_step(
         || c.sources
             .iter()
             .any(|s| !(add && crate::add::is_url(s)) && s.contains(['*', '?', '[']));
-    let mut key = step_key(state.key, "COPY")
-        .field("dest", &dest)
-        .field("chown", c.chown.as_deref().unwrap_or(""))
-        .field("chmod", c.chmod.as_deref().unwrap_or(""));
-    for h in &c.heredocs {
-        key = key.field("heredoc", &h.name).field("body", &h.content);
-    }
     let created_by = format!("{text} # buildkit");
     let epoch = shared.req.epoch;
     // `--from=NAME` where `--build-context NAME=/dir` names a host directory copies from
@@ -457,6 +451,7 @@ fn copy_step(
         let (urls, locals): (Vec<&String>, Vec<&String>) =
             c.sources.iter().partition(|s| add && crate::add::is_url(s));
         let mut downloads = Vec::new();
+        let mut url_digests = Vec::new();
         for url in urls {
             let (file, digest) = crate::add::download(
                 url,
@@ -464,7 +459,7 @@ fn copy_step(
                 &shared.req.network,
                 &shared.req.step_limits,
             )?;
-            key = key.field("url", url.as_str()).field("content", &digest);
+            url_digests.push((url.as_str(), digest));
             downloads.push((crate::add::url_file_name(url), file));
         }
         let exclude = crate::context::IgnoreRules::exclusions(&c.exclude)?;
@@ -481,12 +476,13 @@ fn copy_step(
             });
         }
         sources.retain(|s| !exclude.is_excluded(&s.top.rel));
-        let unpack = add && c.unpack != Some(false);
-        let key = key
-            .field("add", if add { "1" } else { "0" })
-            .field("unpack", if unpack { "1" } else { "0" })
-            .field("sources", context.digest_sources(&sources)?)
-            .finish();
+        let from = CopyFrom::Context {
+            content: hex::encode(context.digest_sources(&sources)?),
+            urls: url_digests,
+        };
+        let inputs = CopyInputs::new(c, add, &dest, from, epoch);
+        let unpack = inputs.unpack;
+        let key = StepInputs::Copy(inputs).key(Some(state.key))?;
         return layer_step(shared, state, key, &created_by, |_, tree| {
             let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
             let mut open = copy::context_opener(context);
@@ -511,15 +507,17 @@ fn copy_step(
     }
     let source = copy_from_source(shared, at)?
         .ok_or(StepError::Internal("COPY --from source was not resolved"))?;
+    // Keyed on the source's key, so a cached build never opens the source's files: its
+    // tree is materialised only when this step actually runs.
     let mut src_state = source_state(shared, &source, deps)?;
-    let src_snapshot = src_state.snapshot()?;
-    let key = key
-        .field("from", src_snapshot.id().to_string())
-        .field("sources", c.sources.join("\0"))
-        .finish();
+    let from = CopyFrom::Stage {
+        key: src_state.key,
+        sources: &c.sources,
+    };
+    let key = StepInputs::Copy(CopyInputs::new(c, add, &dest, from, epoch)).key(Some(state.key))?;
     layer_step(shared, state, key, &created_by, |_, tree| {
         let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
-        let mut src_tree = Tree::from_snapshot(&src_snapshot);
+        let mut src_tree = Tree::from_snapshot(&src_state.snapshot()?);
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.extend(copy::tree_sources(&mut src_tree, s)?);
@@ -633,7 +631,9 @@ pub(crate) fn source_state(
         StageSource::Stage(i) => deps
             .get(i)
             .map(|s| (**s).clone())
-            .ok_or(StepError::Internal("a --from stage was not built before its user")),
+            .ok_or(StepError::Internal(
+                "a --from stage was not built before its user",
+            )),
         StageSource::Scratch => Ok(StageState::new(
             crate::cache::CacheKey::root("scratch", ""),
             kiln_oci::ImageConfig::default(),
@@ -645,5 +645,100 @@ pub(crate) fn source_state(
             let image = crate::images::resolve_base(shared, name, &shared.req.platform)?;
             Ok(crate::images::state_of_image(shared, &image, name)?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmd_and_entrypoint_run_shell_form_through_the_shell() {
+        let sh = vec!["/bin/sh".to_owned(), "-c".to_owned()];
+        assert_eq!(
+            argv_of(&ShellOrExec::Shell("echo $A".into()), &sh),
+            ["/bin/sh", "-c", "echo $A"]
+        );
+        let exec = ShellOrExec::Exec(vec!["a".into(), "b c".into()]);
+        assert_eq!(argv_of(&exec, &sh), ["a", "b c"]);
+    }
+
+    #[test]
+    fn healthchecks_are_written_as_docker_writes_them() {
+        assert_eq!(healthcheck(&Healthcheck::None).test, ["NONE"]);
+        let check = Healthcheck::Check {
+            test: ShellOrExec::Shell("curl -f localhost".into()),
+            interval: Some(std::time::Duration::from_secs(30)),
+            timeout: None,
+            start_period: None,
+            start_interval: None,
+            retries: Some(3),
+        };
+        let written = healthcheck(&check);
+        assert_eq!(written.test, ["CMD-SHELL", "curl -f localhost"]);
+        assert_eq!(written.interval, Some(30_000_000_000));
+        assert_eq!(written.timeout, None);
+        assert_eq!(written.retries, Some(3));
+        let exec = Healthcheck::Check {
+            test: ShellOrExec::Exec(vec!["probe".into()]),
+            interval: None,
+            timeout: None,
+            start_period: None,
+            start_interval: None,
+            retries: None,
+        };
+        assert_eq!(healthcheck(&exec).test, ["CMD", "probe"]);
+    }
+
+    /// A stage with no layers and `config`, over a private store and blob layout.
+    fn stage(dir: &std::path::Path, config: kiln_oci::ImageConfig) -> StageState {
+        let store = kiln_fs::Store::open(crate::places::CacheLayout::new(dir).files()).unwrap();
+        let blobs =
+            kiln_oci::Layout::open_or_create(crate::places::CacheLayout::new(dir).blobs()).unwrap();
+        StageState::new(
+            CacheKey::root("scratch", ""),
+            config,
+            Vec::new(),
+            store,
+            blobs,
+        )
+    }
+
+    #[test]
+    fn a_stage_sees_its_config_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = stage(dir.path(), kiln_oci::ImageConfig::default());
+        assert_eq!(workdir(&s), "/");
+        assert_eq!(shell_of(&s), ["/bin/sh", "-c"]);
+        assert!(env_of(&s).is_empty());
+        s.config.update_container(|c| {
+            c.set_working_dir(Some("/app".into()));
+            c.set_env(Some(vec!["A=1=2".into(), "no-equals".into()]));
+        });
+        s.config.docker.shell = Some(vec!["/bin/bash".into(), "-c".into()]);
+        assert_eq!(workdir(&s), "/app");
+        assert_eq!(shell_of(&s), ["/bin/bash", "-c"]);
+        // Values keep their own `=`; an entry without one is not a variable.
+        assert_eq!(env_of(&s), [("A".to_owned(), "1=2".to_owned())]);
+    }
+
+    #[test]
+    fn config_steps_chain_the_key_and_add_empty_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = stage(dir.path(), kiln_oci::ImageConfig::default());
+        let root = s.key;
+        config_step(&mut s, "ENV A=1", 0, |c| {
+            c.set_env(Some(vec!["A=1".into()]));
+        })
+        .unwrap();
+        let after_env = s.key;
+        assert_ne!(after_env, root);
+        history_only(&mut s, "SHELL [\"/bin/sh\", \"-c\"]", 0).unwrap();
+        assert_ne!(s.key, after_env);
+        // The same instructions from the same parent give the same key.
+        let mut again = stage(dir.path(), kiln_oci::ImageConfig::default());
+        config_step(&mut again, "ENV A=1", 0, |_| {}).unwrap();
+        assert_eq!(again.key, after_env);
+        assert_eq!(env_of(&s), [("A".to_owned(), "1".to_owned())]);
     }
 }
