@@ -185,11 +185,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         path: blobs_dir.clone(),
         source,
     })?;
-    let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig {
-        cache_dir: Some(crate::places::CacheLayout::new(&req.cache_dir).modules()),
-        // The guest's "now" is the source date epoch: `date` in a step is reproducible.
-        realtime_epoch: req.epoch,
-    })?;
+    let runtime = crate::sandbox::runtime(&req.cache_dir, req.epoch)?;
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let shared = Arc::new(Shared_ {

@@ -1,21 +1,29 @@
-//! The sandbox a `RUN` step runs in: its tree shared with the runtime, the mount table
-//! (secrets as in-memory files, caches, tmpfs, binds), the environment, and the shell with
-//! its output going through the redactor to the progress events.
+//! The sandbox a command runs in, written once for a `RUN` step and for `kiln run`
+//! ([`Sandbox`]): the tree shared with the runtime under a mount table, the user and
+//! `HOME` from the image's `/etc/passwd`, the environment (secrets kept as secret values
+//! until the shell takes them), and kiln's shell. For `RUN` it also builds the mount
+//! table (secrets as in-memory files, caches, tmpfs, binds) and sends the output through
+//! the redactor to the progress events.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln_dockerfile::graph::StageSource;
 use kiln_dockerfile::{Mount, RunProgram};
 use kiln_fs::{Timestamp, Tree};
-use kiln_runtime::{MountTable, NetworkPolicy, Vfs};
-use kiln_shell::{Shell, ShellOptions};
+use kiln_runtime::{MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
+use kiln_shell::{Endpoint, Shell, ShellOptions};
 
 use crate::engine::Shared_;
 use crate::error::StepError;
+use crate::passwd;
+use crate::places::CacheLayout;
 use crate::progress::{Event, OutputTail, StepId, Stream};
 use crate::redact::Redactor;
+use crate::secrets::SecretValue;
 use crate::state::StageState;
 use crate::step;
 
@@ -81,6 +89,121 @@ pub(crate) struct Exec {
     pub(crate) mount_sources: BTreeMap<usize, StageSource>,
 }
 
+/// The wasm runtime of a build or a `kiln run`: compiled modules cached under the cache
+/// directory, and the guest's clock reading the source date epoch (so `date` in a step
+/// is reproducible).
+pub(crate) fn runtime(cache_dir: &Path, epoch: i64) -> Result<Runtime, RuntimeError> {
+    Runtime::new(kiln_runtime::RuntimeConfig {
+        cache_dir: Some(CacheLayout::new(cache_dir).modules()),
+        realtime_epoch: epoch,
+    })
+}
+
+/// Where a sandboxed command's standard streams go.
+pub(crate) struct Stdio {
+    pub(crate) stdin: Endpoint,
+    pub(crate) stdout: Endpoint,
+    pub(crate) stderr: Endpoint,
+}
+
+/// What a command runs with in the sandbox, the same for a `RUN` step and `kiln run`.
+pub(crate) struct StepSpec {
+    /// `USER` as written (`name`, `uid`, `user:group`); empty runs as root.
+    pub(crate) user: String,
+    pub(crate) env: Vec<(String, String)>,
+    /// Secrets exposed as variables (`RUN --mount=type=secret,env=VAR`): they stay
+    /// zeroised, redacting values until the shell takes them.
+    pub(crate) secret_env: Vec<(String, SecretValue)>,
+    pub(crate) cwd: String,
+    pub(crate) network: NetworkPolicy,
+    pub(crate) limits: kiln_runtime::Limits,
+    /// Bytes of the shell's own values (variables, `$(…)` captures).
+    pub(crate) shell_memory: usize,
+    pub(crate) stdio: Stdio,
+}
+
+/// Names only: an environment can hold tokens, and a secret's value must never print.
+impl fmt::Debug for StepSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |env: &[(String, String)]| env.iter().map(|(k, _)| k.clone()).collect();
+        let env: Vec<String> = names(&self.env);
+        let secret_env: Vec<&str> = self.secret_env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StepSpec")
+            .field("user", &self.user)
+            .field("env", &env)
+            .field("secret_env", &secret_env)
+            .field("cwd", &self.cwd)
+            .field("network", &self.network.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One command's sandbox: the filesystem shared with the runtime under its mount table,
+/// the user and environment resolved against the image, and kiln's shell over them.
+pub(crate) struct Sandbox {
+    shell: Shell,
+    tree: kiln_runtime::SharedTree,
+}
+
+impl Sandbox {
+    /// Resolves `USER` and `HOME` against `tree`'s `/etc/passwd`, then takes `tree` (an
+    /// empty tree over `store` stands in until [`Sandbox::close`] puts it back) and
+    /// starts the shell. On an error `tree` is left as it was.
+    pub(crate) fn open(
+        runtime: Runtime,
+        tree: &mut Tree,
+        store: &Arc<kiln_fs::Store>,
+        mounts: MountTable,
+        spec: StepSpec,
+    ) -> Result<Self, StepError> {
+        let (uid, gid) = match spec.user.as_str() {
+            "" => (0, 0),
+            user => passwd::resolve_owner(tree, user)?,
+        };
+        let mut env = spec.env;
+        // Docker gives every process a HOME: the user's home from /etc/passwd, else /root.
+        if !env.iter().any(|(k, _)| k == "HOME") {
+            let home = passwd::home_of(tree, uid)?.unwrap_or_else(|| "/root".into());
+            env.push(("HOME".into(), home));
+        }
+        let owned = std::mem::replace(tree, Tree::new(store));
+        let shared = Arc::new(parking_lot::Mutex::new(owned));
+        let vfs = Vfs::new(shared.clone(), mounts).with_user(uid, gid);
+        let options = ShellOptions {
+            env,
+            cwd: spec.cwd,
+            stdin: spec.stdio.stdin,
+            stdout: spec.stdio.stdout,
+            stderr: spec.stdio.stderr,
+            memory_limit: spec.shell_memory,
+            ..ShellOptions::default()
+        };
+        // Guests that spawn a shell (`env sh -c`, `xargs`, `find -exec`) come back to
+        // this interpreter.
+        let mut shell = Shell::on_runtime(runtime, vfs, spec.limits, spec.network, options);
+        for (name, value) in &spec.secret_env {
+            shell.export_bytes(name, value.expose());
+        }
+        Ok(Self {
+            shell,
+            tree: shared,
+        })
+    }
+
+    pub(crate) fn shell(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+
+    /// Stops the shell and puts the filesystem back into `tree`.
+    pub(crate) fn close(self, tree: &mut Tree) -> Result<(), StepError> {
+        drop(self.shell);
+        *tree = Arc::try_unwrap(self.tree)
+            .map(parking_lot::Mutex::into_inner)
+            .map_err(|_| StepError::Internal("the step's processes did not finish"))?;
+        Ok(())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn execute(
     shared: &Shared_,
@@ -88,71 +211,40 @@ pub(crate) fn execute(
     tree: &mut Tree,
     mounts: &[Mount],
     program: &RunProgram,
-    mut env: Vec<(String, String)>,
+    env: Vec<(String, String)>,
     step: &Exec,
     id: &StepId,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<(), StepError> {
-    let (uid, gid) = if step.user.is_empty() {
-        (0, 0)
-    } else {
-        crate::passwd::resolve_owner(tree, &step.user)?
-    };
-    // Docker gives every step a HOME: the user's home from /etc/passwd, else /root.
-    if !env.iter().any(|(k, _)| k == "HOME") {
-        let home = crate::passwd::home_of(tree, uid)?.unwrap_or_else(|| "/root".into());
-        env.push(("HOME".into(), home));
-    }
     // Every step gets its own disk budget, whatever earlier steps wrote.
     let quota = shared.req.step_limits.disk_quota();
     tree.set_disk_quota(quota.clone());
-    // The step's tree is shared with the runtime for the duration of the step.
-    let owned = std::mem::replace(tree, Tree::new(state.store()));
-    let shared_tree = Arc::new(parking_lot::Mutex::new(owned));
-    let table = mount_table(
-        shared,
-        state,
-        mounts,
-        &mut env,
-        &step.mount_sources,
-        deps,
-        &quota,
-    )?;
-    let vfs = Vfs::new(shared_tree.clone(), table).with_user(uid, gid);
-
+    let (table, secret_env) =
+        mount_table(shared, state, mounts, &step.mount_sources, deps, &quota)?;
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
-    // `on_runtime` also makes the shell the runtime's launcher, so `env sh -c`, `xargs`
-    // and `find -exec` inside guests come back to this interpreter.
     let limits = shared.req.step_limits.for_step(Instant::now());
     let deadline = limits.deadline;
-    let mut sh = Shell::on_runtime(
-        shared.runtime.clone(),
-        vfs,
+    let spec = StepSpec {
+        user: step.user.clone(),
+        env,
+        secret_env,
+        cwd: step.cwd.clone(),
+        network: step.network.clone(),
         limits,
-        step.network.clone(),
-        ShellOptions {
-            env,
-            cwd: step.cwd.clone(),
+        shell_memory: shared.req.step_limits.shell_memory(),
+        stdio: Stdio {
+            stdin: Arc::new(kiln_shell::io::Null),
             stdout: out.clone(),
             stderr: err.clone(),
-            memory_limit: shared.req.step_limits.shell_memory(),
-            ..ShellOptions::default()
         },
-    );
-    let status = match program {
-        RunProgram::Exec(argv) => sh.run_argv(argv).map_err(StepError::from),
-        RunProgram::Shell(script) => {
-            check_shell(&step.shell).and_then(|()| Ok(sh.run_script(script)?))
-        }
-        RunProgram::ScriptFile { content, .. } => sh.run_script(content).map_err(StepError::from),
     };
-    drop(sh);
+    let mut sandbox = Sandbox::open(shared.runtime.clone(), tree, state.store(), table, spec)?;
+    let status = run_program(sandbox.shell(), program, &step.shell);
+    let closed = sandbox.close(tree);
     out.finish();
     err.finish();
-    *tree = Arc::try_unwrap(shared_tree)
-        .map(parking_lot::Mutex::into_inner)
-        .map_err(|_| StepError::Internal("the step's processes did not finish"))?;
+    closed?;
     tree.set_clock(Timestamp::from_secs(shared.req.epoch));
     let failed = !matches!(&status, Ok(s) if s.success());
     if failed && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -176,6 +268,18 @@ pub(crate) fn execute(
     Ok(())
 }
 
+fn run_program(
+    sh: &mut Shell,
+    program: &RunProgram,
+    shell: &[String],
+) -> Result<kiln_shell::ExitStatus, StepError> {
+    match program {
+        RunProgram::Exec(argv) => Ok(sh.run_argv(argv)?),
+        RunProgram::Shell(script) => check_shell(shell).and_then(|()| Ok(sh.run_script(script)?)),
+        RunProgram::ScriptFile { content, .. } => Ok(sh.run_script(content)?),
+    }
+}
+
 /// kiln interprets POSIX shell itself; a SHELL of `sh` or `bash` with `-c` is that shell.
 fn check_shell(shell: &[String]) -> Result<(), StepError> {
     let name = shell
@@ -194,16 +298,17 @@ fn check_shell(shell: &[String]) -> Result<(), StepError> {
     }
 }
 
+/// The step's mount table, and the secrets it exposes as variables.
 fn mount_table(
     shared: &Shared_,
     state: &StageState,
     mounts: &[Mount],
-    env: &mut Vec<(String, String)>,
     sources: &BTreeMap<usize, StageSource>,
     deps: &BTreeMap<usize, Arc<StageState>>,
     quota: &kiln_fs::DiskQuota,
-) -> Result<MountTable, StepError> {
+) -> Result<(MountTable, Vec<(String, SecretValue)>), StepError> {
     let mut table = MountTable::new();
+    let mut secret_env = Vec::new();
     // tmpfs mounts share the step's disk budget with its tree.
     table.set_disk_quota(quota.clone());
     for (n, m) in mounts.iter().enumerate() {
@@ -226,9 +331,7 @@ fn mount_table(
                     continue;
                 };
                 if let Some(var) = var {
-                    let text = String::from_utf8_lossy(value.expose()).into_owned();
-                    env.retain(|(k, _)| k != var);
-                    env.push((var.clone(), text));
+                    secret_env.push((var.clone(), value.clone()));
                 }
                 let target = match (target, var) {
                     (Some(t), _) => Some(t.clone()),
@@ -274,7 +377,7 @@ fn mount_table(
             }
         }
     }
-    Ok(table)
+    Ok((table, secret_env))
 }
 
 fn bind_mount(
@@ -408,5 +511,143 @@ impl kiln_shell::io::Stream for OutputSink {
             self.emit(&mut state, &safe);
         }
         Ok(buf.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_fs::{Follow, Store};
+    use kiln_shell::io::Capture;
+
+    /// A tree with an `/etc/passwd` naming `app` (uid 1000, home /home/app).
+    fn image(store: &Arc<Store>) -> Tree {
+        let mut t = Tree::new(store);
+        let etc = t.mkdir(t.root(), b"etc", 0o755, 0, 0).unwrap();
+        let f = t.create_file(etc, b"passwd", 0o644, 0, 0).unwrap();
+        t.write_at(
+            f,
+            0,
+            b"root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        t
+    }
+
+    fn spec(user: &str, out: &Arc<Capture>) -> StepSpec {
+        StepSpec {
+            user: user.into(),
+            env: vec![("PLAIN".into(), "visible-value".into())],
+            secret_env: vec![("TOKEN".into(), SecretValue::new(b"s3cr\xffet".to_vec()))],
+            cwd: "/".into(),
+            network: NetworkPolicy {
+                enabled: false,
+                allowed_hosts: Vec::new(),
+            },
+            limits: kiln_runtime::Limits::default(),
+            shell_memory: kiln_shell::limits::DEFAULT_MEMORY_LIMIT,
+            stdio: Stdio {
+                stdin: Arc::new(kiln_shell::io::Null),
+                stdout: out.clone(),
+                stderr: Arc::new(kiln_shell::io::Null),
+            },
+        }
+    }
+
+    fn open(tree: &mut Tree, store: &Arc<Store>, spec: StepSpec) -> Result<Sandbox, StepError> {
+        let cache = tempfile::tempdir().unwrap();
+        let runtime = runtime(cache.path(), 0).unwrap();
+        Sandbox::open(runtime, tree, store, MountTable::new(), spec)
+    }
+
+    #[test]
+    fn user_home_and_secret_env_come_from_one_place() {
+        let store = Store::temp().unwrap();
+        let mut tree = image(&store);
+        let out = Capture::new();
+        let mut sandbox = open(&mut tree, &store, spec("app", &out)).unwrap();
+        let script = "printf '%s|%s' \"$HOME\" \"$TOKEN\"; : > /made";
+        assert!(sandbox.shell().run_script(script).unwrap().success());
+        sandbox.close(&mut tree).unwrap();
+        // The secret's bytes reach the script exactly, not through a lossy string.
+        assert_eq!(out.take(), b"/home/app|s3cr\xffet");
+        // The user's ids reach the filesystem: what the command creates is theirs.
+        let made = tree.resolve(tree.root(), b"/made", Follow::No).unwrap();
+        let meta = tree.metadata(made).unwrap();
+        assert_eq!((meta.uid, meta.gid), (1000, 1001));
+    }
+
+    #[test]
+    fn root_gets_its_home_and_an_explicit_home_wins() {
+        let store = Store::temp().unwrap();
+        let mut tree = image(&store);
+        let out = Capture::new();
+        let mut s = spec("", &out);
+        let mut sandbox = open(&mut tree, &store, s).unwrap();
+        sandbox.shell().run_script("printf %s \"$HOME\"").unwrap();
+        sandbox.close(&mut tree).unwrap();
+        assert_eq!(out.take(), b"/root");
+        s = spec("app", &out);
+        s.env.push(("HOME".into(), "/custom".into()));
+        let mut sandbox = open(&mut tree, &store, s).unwrap();
+        sandbox.shell().run_script("printf %s \"$HOME\"").unwrap();
+        sandbox.close(&mut tree).unwrap();
+        assert_eq!(out.take(), b"/custom");
+    }
+
+    #[test]
+    fn an_unknown_user_fails_and_leaves_the_tree() {
+        let store = Store::temp().unwrap();
+        let mut tree = image(&store);
+        let out = Capture::new();
+        let err = open(&mut tree, &store, spec("nobody", &out)).err().unwrap();
+        assert!(
+            matches!(&err, StepError::Passwd(crate::passwd::PasswdError::UnknownUser(u)) if u == "nobody"),
+            "{err}"
+        );
+        assert!(
+            tree.resolve(tree.root(), b"/etc/passwd", Follow::No)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let out = Capture::new();
+        let shown = format!("{:?}", spec("app", &out));
+        assert!(
+            shown.contains("PLAIN") && shown.contains("TOKEN"),
+            "{shown}"
+        );
+        assert!(!shown.contains("visible-value"), "{shown}");
+        assert!(!shown.contains("s3cr"), "{shown}");
+    }
+
+    #[test]
+    fn only_a_posix_shell_runs_scripts() {
+        let store = Store::temp().unwrap();
+        let mut tree = image(&store);
+        let out = Capture::new();
+        let mut sandbox = open(&mut tree, &store, spec("", &out)).unwrap();
+        let script = RunProgram::Shell("true".into());
+        let sh = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(run_program(sandbox.shell(), &script, &sh(&["/bin/bash", "-c"])).is_ok());
+        let err = run_program(sandbox.shell(), &script, &sh(&["pwsh", "-Command"])).unwrap_err();
+        assert!(matches!(err, StepError::Unsupported { .. }), "{err}");
+        sandbox.close(&mut tree).unwrap();
+    }
+
+    #[test]
+    fn durations_show_as_the_flag_takes_them() {
+        let limits = StepLimits {
+            timeout: Some(Duration::from_secs(90)),
+            ..StepLimits::default()
+        };
+        assert!(limits.timed_out().to_string().contains("1m30s"));
+        let now = Instant::now();
+        assert_eq!(
+            limits.for_step(now).deadline,
+            Some(now + Duration::from_secs(90))
+        );
     }
 }
