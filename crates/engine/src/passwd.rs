@@ -32,17 +32,37 @@ pub enum PasswdError {
     },
 }
 
-/// Resolves `user[:group]` (`COPY --chown`, `USER`) against the image's databases, as
-/// BuildKit does: numeric ids are used as they are; a user alone implies its primary
-/// group (its own uid when it has no entry).
+/// Resolves `COPY --chown=user[:group]` against the image's databases, as BuildKit does:
+/// numeric ids are used as they are; a user alone implies its primary group, or its own
+/// id as group when it has no entry.
 pub fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
+    resolve(tree, spec, |uid| uid)
+}
+
+/// Resolves `USER user[:group]` as BuildKit's executor (runc's user lookup) does: as
+/// [`resolve_owner`], except that a numeric user with no entry runs with group 0.
+pub fn resolve_user(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
+    resolve(tree, spec, |_| 0)
+}
+
+/// `user[:group]`; `lone_gid` gives the group of a numeric user with no entry.
+fn resolve(
+    tree: &mut Tree,
+    spec: &str,
+    lone_gid: fn(u32) -> u32,
+) -> Result<(u32, u32), PasswdError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let users = Db::read(tree, PASSWD)?;
     let (uid, primary_gid) = match user.parse::<u32>() {
-        Ok(uid) => (uid, users.number_where(2, uid, 3).unwrap_or(uid)),
+        Ok(uid) => (
+            uid,
+            users
+                .number_where(2, uid, 3)
+                .unwrap_or_else(|| lone_gid(uid)),
+        ),
         Err(_) => users
             .ids_of(user, 2, 3)
             .ok_or_else(|| PasswdError::UnknownUser(user.to_owned()))?,
@@ -158,6 +178,20 @@ mod tests {
             resolve_owner(&mut t, "app:wheel"),
             Err(PasswdError::UnknownGroup(g)) if g == "wheel"
         ));
+    }
+
+    #[test]
+    fn user_differs_from_chown_only_for_a_numeric_user_without_entry() {
+        let mut t = image(Some(USERS), Some(GROUPS));
+        assert_eq!(resolve_user(&mut t, "42").unwrap(), (42, 0));
+        assert_eq!(resolve_owner(&mut t, "42").unwrap(), (42, 42));
+        for spec in ["1000", "app", "app:staff", "42:43"] {
+            assert_eq!(
+                resolve_user(&mut t, spec).unwrap(),
+                resolve_owner(&mut t, spec).unwrap(),
+                "{spec}"
+            );
+        }
     }
 
     #[test]

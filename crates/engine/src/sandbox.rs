@@ -158,7 +158,7 @@ impl Sandbox {
     ) -> Result<Self, StepError> {
         let (uid, gid) = match spec.user.as_str() {
             "" => (0, 0),
-            user => passwd::resolve_owner(tree, user)?,
+            user => passwd::resolve_user(tree, user)?,
         };
         let mut env = spec.env;
         // Docker gives every process a HOME: the user's home from /etc/passwd, else /root.
