@@ -160,3 +160,32 @@ fn secret_values_printed_by_a_step_are_redacted_in_the_log_and_errors() {
     assert!(log.contains("again: ****"), "{log}");
     assert!(log.contains("failing with ****"), "{log}");
 }
+
+/// A path-like id (`aws/credentials`) is one id for `--secret` and the Dockerfile, as in
+/// buildx (its default target is its last component), and an `env=` secret reaches the
+/// step's variables byte for byte (a non-UTF-8 value included).
+#[test]
+fn path_like_ids_and_env_secrets_work_as_in_buildkit() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=secret,id=aws/credentials --mount=type=secret,id=tok,env=TOKEN \
+         printf %s \"$TOKEN\" | cmp -s - /run/secrets/credentials && echo same > /out\n",
+    );
+    let value = b"key=\xffsecret-value-1234";
+    std::fs::write(ws.path("creds"), value).unwrap();
+    let out = ws.build(&[
+        "-t",
+        "ids:latest",
+        "--secret",
+        &format!("id=aws/credentials,src={}", ws.path("creds").display()),
+        "--secret",
+        &format!("id=tok,src={}", ws.path("creds").display()),
+    ]);
+    assert_ok(&out);
+    let same = cat_in_image(&ws, "ids:latest", "/out");
+    assert_ok(&same);
+    assert_eq!(text(&same.stdout), "same\n");
+    assert_eq!(find_in_tree(&ws.store(), b"secret-value-1234"), None);
+}
