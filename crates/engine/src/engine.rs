@@ -131,13 +131,14 @@ fn redact_error(e: BuildError, redact: &SecretPatterns) -> BuildError {
 
 fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
     let started = std::time::SystemTime::now();
-    let text = crate::context::read_build_file(&req.dockerfile).map_err(|e| BuildError::Input {
-        what: format!("cannot read Dockerfile {}", req.dockerfile.display()),
-        why: e.to_string(),
+    let text = crate::context::read_build_file(&req.dockerfile).map_err(|source| {
+        BuildError::ReadDockerfile {
+            path: req.dockerfile.clone(),
+            source,
+        }
     })?;
     let file_name = req.dockerfile.display().to_string();
-    let dockerfile = kiln_dockerfile::parse(&text, &file_name)
-        .map_err(|e| BuildError::Dockerfile(e.to_string()))?;
+    let dockerfile = kiln_dockerfile::parse(&text, &file_name)?;
     let mut warnings = Vec::new();
     for w in &dockerfile.warnings {
         let message = format!(
@@ -152,34 +153,34 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         });
         warnings.push(message);
     }
-    let graph_err = |e: &dyn std::fmt::Display| BuildError::Dockerfile(format!("{file_name}: {e}"));
+    let graph_err = |source| BuildError::Graph {
+        file: file_name.clone(),
+        source,
+    };
     let build_args = BuildArgs {
         values: req.build_args.iter().cloned().collect(),
         target_platform: frontend_platform(&req.platform),
         build_platform: frontend_platform(&Platform::host_linux()),
     };
-    let global = GlobalScope::new(&dockerfile, &build_args).map_err(|e| graph_err(&e))?;
-    let graph = StageGraph::new(&dockerfile, &global).map_err(|e| graph_err(&e))?;
-    let target =
-        StageGraph::target(&dockerfile, req.target.as_deref()).map_err(|e| graph_err(&e))?;
+    let global = GlobalScope::new(&dockerfile, &build_args).map_err(|source| BuildError::Args {
+        file: file_name.clone(),
+        source,
+    })?;
+    let graph = StageGraph::new(&dockerfile, &global).map_err(graph_err)?;
+    let target = StageGraph::target(&dockerfile, req.target.as_deref()).map_err(graph_err)?;
     let needed = graph.required(target);
     check_required_secrets(&dockerfile, &global, &needed, &req.secrets, &file_name)?;
     check_history_size(&dockerfile, &graph, target, &file_name)?;
 
     let ignore_file = dockerignore_beside(&req.dockerfile);
     let context = Context::open(&req.context_dir, ignore_file.as_deref())?;
-    std::fs::create_dir_all(&req.cache_dir).map_err(|e| BuildError::Input {
-        what: format!("cannot create cache directory {}", req.cache_dir.display()),
-        why: e.to_string(),
+    std::fs::create_dir_all(&req.cache_dir).map_err(|source| BuildError::CacheDir {
+        path: req.cache_dir.clone(),
+        source,
     })?;
     let cache = Cache::open(&req.cache_dir)?;
-    let store =
-        Store::open(crate::places::CacheLayout::new(&req.cache_dir).files()).map_err(|e| {
-            BuildError::Input {
-                what: "cannot open the file store in the cache".into(),
-                why: e.to_string(),
-            }
-        })?;
+    let store = Store::open(crate::places::CacheLayout::new(&req.cache_dir).files())
+        .map_err(BuildError::Store)?;
     let blobs_dir = crate::places::CacheLayout::new(&req.cache_dir).blobs();
     let blobs = Layout::open_or_create(&blobs_dir).map_err(|source| BuildError::Blobs {
         path: blobs_dir.clone(),
@@ -307,15 +308,12 @@ fn check_history_size(
                 .map_or(step.original.len(), |json| json.len());
             total += (stored + HISTORY_ENTRY_OVERHEAD) as u64;
             if total > kiln_oci::MAX_CONFIG_SIZE {
-                return Err(BuildError::Dockerfile(format!(
-                    "{file}:{}: this instruction ({} bytes, {stored} as JSON) takes the image \
-                     history over {} MiB, the largest image config kiln writes \
-                     (MAX_CONFIG_SIZE); put the script in a file in the build context and \
-                     run that file instead",
-                    step.span.start_line,
-                    step.original.len(),
-                    kiln_oci::MAX_CONFIG_SIZE >> 20
-                )));
+                return Err(BuildError::HistoryTooLarge {
+                    file: file.to_owned(),
+                    line: step.span.start_line,
+                    bytes: step.original.len(),
+                    json_bytes: stored,
+                });
             }
         }
     }
@@ -499,15 +497,8 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
     // The Dockerfile alone was checked before any step ran; the base image's history,
     // ENV and labels come on top, so the whole config is checked again here.
     if config_json.len() as u64 > kiln_oci::MAX_CONFIG_SIZE {
-        return Err(BuildError::Input {
-            what: format!(
-                "the image config would be {} bytes, over the {} MiB limit (MAX_CONFIG_SIZE)",
-                config_json.len(),
-                kiln_oci::MAX_CONFIG_SIZE >> 20
-            ),
-            why: "the base image's history and config plus this Dockerfile's instructions \
-                  are too large; move long scripts and values into files in the context"
-                .into(),
+        return Err(BuildError::ConfigTooLarge {
+            bytes: config_json.len(),
         });
     }
     let layers: Vec<kiln_oci::Layer> = state.layers.iter().map(|l| l.layer.clone()).collect();

@@ -15,11 +15,50 @@ use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A Dockerfile that does not parse; the text already shows file, line and caret.
-    #[error("{0}")]
-    Dockerfile(String),
-    #[error("{what}: {why}")]
-    Input { what: String, why: String },
+    /// A Dockerfile that does not parse; the text shows file, line and caret.
+    #[error(transparent)]
+    Parse(#[from] kiln_dockerfile::ParseError),
+    /// A global `ARG` whose default does not expand.
+    #[error("{file}: {source}")]
+    Args {
+        file: String,
+        source: kiln_dockerfile::ExpandError,
+    },
+    /// Stages that do not resolve (`--target`, `FROM`, `--from`).
+    #[error("{file}: {source}")]
+    Graph {
+        file: String,
+        source: kiln_dockerfile::graph::GraphError,
+    },
+    /// Checked before any step runs: the instructions alone overflow the config.
+    #[error(
+        "{file}:{line}: this instruction ({bytes} bytes, {json_bytes} as JSON) takes the image history over {} MiB, the largest image config kiln writes (MAX_CONFIG_SIZE); put the script in a file in the build context and run that file instead",
+        kiln_oci::MAX_CONFIG_SIZE >> 20
+    )]
+    HistoryTooLarge {
+        file: String,
+        line: usize,
+        bytes: usize,
+        json_bytes: usize,
+    },
+    /// Checked again once the base image's history, ENV and labels are added.
+    #[error(
+        "the image config would be {bytes} bytes, over the {} MiB limit (MAX_CONFIG_SIZE): the base image's history and config plus this Dockerfile's instructions are too large; move long scripts and values into files in the context",
+        kiln_oci::MAX_CONFIG_SIZE >> 20
+    )]
+    ConfigTooLarge { bytes: usize },
+    #[error("cannot read Dockerfile {}: {source}", path.display())]
+    ReadDockerfile {
+        path: std::path::PathBuf,
+        source: ContextError,
+    },
+    #[error("cannot create cache directory {}: {source}", path.display())]
+    CacheDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the file store in the cache: {0}")]
+    Store(kiln_fs::FsError),
     #[error(
         "secret {id:?} is required by the mount at {location} but was not given; pass --secret id={id},src=PATH"
     )]

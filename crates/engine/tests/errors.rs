@@ -251,3 +251,21 @@ fn a_typed_error_holding_a_secret_value_comes_out_redacted() {
         assert!(!format!("{e:?}").contains(VALUE), "{e:?}");
     }
 }
+
+#[test]
+fn dockerfile_errors_before_any_step_are_typed_too() {
+    let ws = Ws::new();
+    let (err, text, _) = fail(ws.request("FROM scratch\nNOTANINSTRUCTION x\n"));
+    assert!(matches!(err, BuildError::Parse(_)), "{err:?}");
+    assert!(text.contains(":2:"), "{text}");
+    let mut req = ws.request("FROM scratch AS one\nRUN true\n");
+    req.target = Some("two".into());
+    let (err, text, _) = fail(req);
+    assert!(matches!(err, BuildError::Graph { .. }), "{err:?}");
+    assert!(text.contains("two"), "{text}");
+    let mut req = ws.request("FROM scratch\n");
+    req.dockerfile = ws.ctx().join("Nope.Dockerfile");
+    let (err, text, _) = fail(req);
+    assert!(matches!(err, BuildError::ReadDockerfile { .. }), "{err:?}");
+    assert!(text.starts_with("cannot read Dockerfile "), "{text}");
+}
