@@ -156,6 +156,9 @@ pub(crate) struct RunInputs<'a> {
     pub(crate) env: &'a [(String, String)],
     /// Whether the step may reach the network (`--network` and the step's own mode).
     pub(crate) network: bool,
+    /// `--allow-host`: which hosts it may reach (empty: any), so a result fetched from a
+    /// host is not replayed by a build that may no longer reach it.
+    pub(crate) allowed_hosts: &'a [String],
     pub(crate) mounts: Vec<MountInputs<'a>>,
     /// The guest's clock and the files' times.
     pub(crate) epoch: i64,
@@ -429,6 +432,7 @@ mod tests {
             user: "",
             env: &[],
             network: true,
+            allowed_hosts: &[],
             mounts,
             epoch: 0,
         }))

@@ -46,6 +46,7 @@ pub(crate) fn run_step(
         user: &step.user,
         env: &env,
         network: step.network.enabled,
+        allowed_hosts: &step.network.allowed_hosts,
         mounts: mount_inputs(shared, &mounts, &secrets, &step.mount_sources, deps)?,
         epoch: shared.req.epoch,
     };

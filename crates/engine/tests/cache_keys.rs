@@ -26,6 +26,7 @@ struct Opts {
     /// `(id, value)`, given as `--secret id=ID,env=…`.
     secrets: Vec<(String, String)>,
     network_off: bool,
+    allowed_hosts: Vec<String>,
     no_cache: bool,
     platform: Option<String>,
     epoch: i64,
@@ -97,7 +98,7 @@ impl Ws {
             secrets: secrets(&opts.secrets),
             network: Network {
                 enabled: !opts.network_off,
-                allowed_hosts: Vec::new(),
+                allowed_hosts: opts.allowed_hosts.clone(),
             },
             no_cache: opts.no_cache,
             platform,
@@ -348,6 +349,7 @@ enum Change {
     /// Gives secret `id` this value, or takes it away (`None`).
     Secret(&'static str, Option<&'static str>),
     NetworkOff,
+    AllowHost(&'static str),
     NoCache,
     Platform(&'static str),
     Epoch(i64),
@@ -701,6 +703,14 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "--allow-host",
+        dockerfile: RUN_ECHO,
+        setup: &[],
+        change: &[Change::AllowHost("example.com")],
+        step: "stage-0 1/1",
+        expect: Miss,
+    },
+    Row {
         name: "context bind: file content",
         dockerfile: BIND_F,
         setup: &[D],
@@ -908,6 +918,7 @@ fn apply(ws: &Ws, inputs: &mut Inputs, changes: &[Change]) {
                 }
             }
             Change::NetworkOff => inputs.opts.network_off = true,
+            Change::AllowHost(host) => inputs.opts.allowed_hosts.push(host.into()),
             Change::NoCache => inputs.opts.no_cache = true,
             Change::Platform(p) => inputs.opts.platform = Some(p.into()),
             Change::Epoch(e) => inputs.opts.epoch = e,
