@@ -463,6 +463,30 @@ fn kiln_run_runs_a_wasm_file_from_a_bind_mount_and_passes_the_status() {
     assert_eq!(text(&env.stdout), "hi /root\n/tmp\n");
 }
 
+/// `kiln run` runs in the same sandbox as a RUN step: the image's USER, and HOME from its
+/// /etc/passwd, as `docker run` gives them (before, `kiln run` ignored USER).
+#[test]
+fn kiln_run_takes_user_and_home_from_the_image_like_a_run_step() {
+    let ws = Workspace::new();
+    ws.write(
+        "passwd",
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    );
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY passwd /etc/passwd\nUSER app\nRUN echo \"$HOME\" > /seen\n",
+    );
+    assert_ok(&ws.build(&["-t", "users:latest"]));
+    let run = ws
+        .kiln()
+        .args(["run", "users:latest", "sh", "-c"])
+        .arg("cat /seen; echo \"$HOME\"; echo x > /mine; stat -c %u:%g /mine")
+        .output()
+        .unwrap();
+    assert_ok(&run);
+    assert_eq!(text(&run.stdout), "/home/app\n/home/app\n1000:1000\n");
+}
+
 #[test]
 fn guests_that_spawn_a_shell_come_back_to_kiln() {
     let ws = Workspace::new();
