@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Linker};
 
-use super::fd::{Handle, Stop};
+use super::handle::{Handle, Stop};
 use super::mem::*;
 use super::types::*;
 use super::{Ctx, HErr, HResult, host, ret, split};
