@@ -773,6 +773,15 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "bind from a stage: an ARG of that stage",
+        dockerfile: "FROM scratch AS src\nARG V\nRUN echo $V > /g\n\
+            FROM scratch\nRUN --mount=type=bind,from=src,target=/s cat /s/g > /o\n",
+        setup: &[Change::BuildArg("V", "1")],
+        change: &[Change::BuildArg("V", "2")],
+        step: "stage-1 1/1",
+        expect: Miss,
+    },
+    Row {
         name: "bind from a named directory",
         dockerfile: "FROM scratch\nRUN --mount=type=bind,from=extra,target=/e cat /e/f > /o\n",
         setup: &[
