@@ -15,9 +15,49 @@ fn main() {
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             1
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, each said once. kiln's typed errors already show their
+/// cause in their own message (`{path}: {source}`, a step's error under its excerpt),
+/// so a cause whose text is already there is not repeated; a context added with
+/// `anyhow` (`writing --iidfile X`) still gets its cause appended.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading {path}: {source}")]
+    struct Shown {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = || std::io::Error::other("disk on fire");
+        let typed = anyhow::Error::new(Shown {
+            path: "/x",
+            source: io(),
+        });
+        assert_eq!(render(&typed), "reading /x: disk on fire");
+        let with_context = anyhow::Error::new(io()).context("writing --iidfile f");
+        assert_eq!(render(&with_context), "writing --iidfile f: disk on fire");
+    }
 }
