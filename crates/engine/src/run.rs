@@ -32,7 +32,7 @@ pub(crate) fn run_step(
     let program = run.program();
     let env = scope.run_env();
     let step = crate::sandbox::Exec {
-        network: network_for(shared, run.network),
+        network: network_for(&shared.req.network, run.network),
         cwd: step::workdir(state),
         user: state.config.container().user().clone().unwrap_or_default(),
         shell: step::shell_of(state),
@@ -146,11 +146,13 @@ fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
     text
 }
 
-fn network_for(shared: &Shared_, mode: Option<NetworkMode>) -> NetworkPolicy {
+/// The network a step gets: the build's (`--network`, `--allow-host`), unless the step
+/// asks for none (`RUN --network=none`); a step cannot widen what the build allows.
+fn network_for(build: &crate::Network, mode: Option<NetworkMode>) -> NetworkPolicy {
     let step_allows = !matches!(mode, Some(NetworkMode::None));
     NetworkPolicy {
-        enabled: shared.req.network.enabled && step_allows,
-        allowed_hosts: shared.req.network.allowed_hosts.clone(),
+        enabled: build.enabled && step_allows,
+        allowed_hosts: build.allowed_hosts.clone(),
     }
 }
 
@@ -192,6 +194,25 @@ fn context_bind(context: &crate::context::Context, source: &str) -> Result<BindF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_can_only_narrow_the_builds_network() {
+        let on = crate::Network {
+            enabled: true,
+            allowed_hosts: vec!["example.com".into()],
+        };
+        let off = crate::Network {
+            enabled: false,
+            allowed_hosts: Vec::new(),
+        };
+        for mode in [None, Some(NetworkMode::Default), Some(NetworkMode::Host)] {
+            let got = network_for(&on, mode);
+            assert!(got.enabled, "{mode:?}");
+            assert_eq!(got.allowed_hosts, ["example.com"]);
+            assert!(!network_for(&off, mode).enabled, "{mode:?}");
+        }
+        assert!(!network_for(&on, Some(NetworkMode::None)).enabled);
+    }
 
     #[test]
     fn history_shows_the_mount_flags_and_the_shell() {

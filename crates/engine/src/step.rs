@@ -405,6 +405,17 @@ fn placement(
     })
 }
 
+/// One COPY or ADD, with what every source kind needs: the absolute destination,
+/// whether it is a directory of several sources, the history text and the file times.
+struct CopyPlan<'a> {
+    c: &'a Copy,
+    add: bool,
+    dest: String,
+    several: bool,
+    created_by: String,
+    epoch: i64,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn copy_step(
     shared: &Shared_,
@@ -435,87 +446,120 @@ fn copy_step(
         || c.sources
             .iter()
             .any(|s| !(add && crate::add::is_url(s)) && s.contains(['*', '?', '[']));
-    let created_by = format!("{text} # buildkit");
-    let epoch = shared.req.epoch;
-    // `--from=NAME` where `--build-context NAME=/dir` names a host directory copies from
-    // that directory as from the build context (its own .dockerignore applied).
-    let named_dir = match &c.from {
-        Some(_) => {
-            copy_from_source(shared, at)?.and_then(|s| crate::images::local_context(shared, &s))
-        }
-        None => None,
-    }
-    .transpose()?;
-    if c.from.is_none() || named_dir.is_some() {
-        let context = named_dir.as_ref().unwrap_or(&shared.context);
-        let (urls, locals): (Vec<&String>, Vec<&String>) =
-            c.sources.iter().partition(|s| add && crate::add::is_url(s));
-        let mut downloads = Vec::new();
-        let mut url_digests = Vec::new();
-        for url in urls {
-            let (file, digest) = crate::add::download(
-                url,
-                c.checksum.as_deref(),
-                &shared.req.network,
-                &shared.req.step_limits,
-            )?;
-            url_digests.push((url.as_str(), digest));
-            downloads.push((crate::add::url_file_name(url), file));
-        }
-        let exclude = crate::context::IgnoreRules::exclusions(&c.exclude)?;
-        let mut sources = Vec::new();
-        for s in locals {
-            sources.extend(context.resolve(s)?);
-        }
-        // Patterns match paths relative to the copied directory, or the context.
-        for s in &mut sources {
-            let base = s.top.rel.clone();
-            s.children.retain(|e| {
-                let inner = e.rel[base.len()..].trim_start_matches('/');
-                !exclude.is_excluded(inner) && !exclude.is_excluded(&e.rel)
-            });
-        }
-        sources.retain(|s| !exclude.is_excluded(&s.top.rel));
-        let from = CopyFrom::Context {
-            content: hex::encode(context.digest_sources(&sources)?),
-            urls: url_digests,
-        };
-        let inputs = CopyInputs::new(c, add, &dest, from, epoch);
-        let unpack = inputs.unpack;
-        let key = StepInputs::Copy(inputs).key(Some(state.key))?;
-        return layer_step(shared, state, key, &created_by, |_, tree| {
-            let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
-            let mut open = copy::context_opener(context);
-            for source in &sources {
-                if unpack && unpack_archive(context, tree, source, &dest, &how)? {
-                    continue;
-                }
-                copy::place(
-                    tree,
-                    std::slice::from_ref(source),
-                    &dest,
-                    several,
-                    &how,
-                    &mut *open,
-                )?;
-            }
-            for (name, file) in &mut downloads {
-                place_download(tree, name, file, &dest, several, &how)?;
-            }
-            heredoc_files(tree, c, &dest, &how)
-        });
-    }
+    let plan = CopyPlan {
+        c,
+        add,
+        dest,
+        several,
+        created_by: format!("{text} # buildkit"),
+        epoch: shared.req.epoch,
+    };
+    let Some(_) = &c.from else {
+        return copy_from_context(shared, state, &plan, &shared.context);
+    };
     let source = copy_from_source(shared, at)?
         .ok_or(StepError::Internal("COPY --from source was not resolved"))?;
-    // Keyed on the source's key, so a cached build never opens the source's files: its
-    // tree is materialised only when this step actually runs.
-    let mut src_state = source_state(shared, &source, deps)?;
+    // `--from=NAME` where `--build-context NAME=/dir` names a host directory copies from
+    // that directory as from the build context (its own .dockerignore applied).
+    if let Some(dir) = crate::images::local_context(shared, &source) {
+        return copy_from_context(shared, state, &plan, &dir?);
+    }
+    copy_from_stage(shared, state, &plan, source_state(shared, &source, deps)?)
+}
+
+/// COPY/ADD from the build context or a named directory (and ADD of URLs), keyed on the
+/// content of what the sources match.
+fn copy_from_context(
+    shared: &Shared_,
+    state: &mut StageState,
+    plan: &CopyPlan<'_>,
+    context: &crate::context::Context,
+) -> Result<Outcome, StepError> {
+    let (c, add, dest, epoch) = (plan.c, plan.add, plan.dest.as_str(), plan.epoch);
+    let (urls, locals): (Vec<&String>, Vec<&String>) =
+        c.sources.iter().partition(|s| add && crate::add::is_url(s));
+    let mut downloads = Vec::new();
+    let mut url_digests = Vec::new();
+    for url in urls {
+        let (file, digest) = crate::add::download(
+            url,
+            c.checksum.as_deref(),
+            &shared.req.network,
+            &shared.req.step_limits,
+        )?;
+        url_digests.push((url.as_str(), digest));
+        downloads.push((crate::add::url_file_name(url), file));
+    }
+    let sources = context_sources(context, &locals, &c.exclude)?;
+    let from = CopyFrom::Context {
+        content: hex::encode(context.digest_sources(&sources)?),
+        urls: url_digests,
+    };
+    let inputs = CopyInputs::new(c, add, dest, from, epoch);
+    let unpack = inputs.unpack;
+    let key = StepInputs::Copy(inputs).key(Some(state.key))?;
+    layer_step(shared, state, key, &plan.created_by, |_, tree| {
+        let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
+        let mut open = copy::context_opener(context);
+        for source in &sources {
+            if unpack && unpack_archive(context, tree, source, dest, &how)? {
+                continue;
+            }
+            copy::place(
+                tree,
+                std::slice::from_ref(source),
+                dest,
+                plan.several,
+                &how,
+                &mut *open,
+            )?;
+        }
+        for (name, file) in &mut downloads {
+            place_download(tree, name, file, dest, plan.several, &how)?;
+        }
+        heredoc_files(tree, c, dest, &how)
+    })
+}
+
+/// What `patterns` match in `context`, without what `--exclude` names (matched against
+/// paths relative to a copied directory, and relative to the context).
+fn context_sources(
+    context: &crate::context::Context,
+    patterns: &[&String],
+    exclude: &[String],
+) -> Result<Vec<crate::context::Source>, StepError> {
+    let exclude = crate::context::IgnoreRules::exclusions(exclude)?;
+    let mut sources = Vec::new();
+    for s in patterns {
+        sources.extend(context.resolve(s)?);
+    }
+    for s in &mut sources {
+        let base = s.top.rel.clone();
+        s.children.retain(|e| {
+            let inner = e.rel[base.len()..].trim_start_matches('/');
+            !exclude.is_excluded(inner) && !exclude.is_excluded(&e.rel)
+        });
+    }
+    sources.retain(|s| !exclude.is_excluded(&s.top.rel));
+    Ok(sources)
+}
+
+/// COPY --from a stage or an image, keyed on the source's key, so a cached build never
+/// opens the source's files: its tree is materialised only when this step runs.
+fn copy_from_stage(
+    shared: &Shared_,
+    state: &mut StageState,
+    plan: &CopyPlan<'_>,
+    mut src_state: StageState,
+) -> Result<Outcome, StepError> {
+    let (c, dest, epoch) = (plan.c, plan.dest.as_str(), plan.epoch);
     let from = CopyFrom::Stage {
         key: src_state.key,
         sources: &c.sources,
     };
-    let key = StepInputs::Copy(CopyInputs::new(c, add, &dest, from, epoch)).key(Some(state.key))?;
-    layer_step(shared, state, key, &created_by, |_, tree| {
+    let key =
+        StepInputs::Copy(CopyInputs::new(c, plan.add, dest, from, epoch)).key(Some(state.key))?;
+    layer_step(shared, state, key, &plan.created_by, |_, tree| {
         let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
         let mut src_tree = Tree::from_snapshot(&src_state.snapshot()?);
         let mut sources = Vec::new();
@@ -525,8 +569,8 @@ fn copy_step(
         copy::place(
             tree,
             &sources,
-            &dest,
-            several,
+            dest,
+            plan.several,
             &how,
             &mut copy::open_in_tree(&mut src_tree),
         )?;
