@@ -238,14 +238,15 @@ impl fmt::Debug for ArgvShape<'_> {
     }
 }
 
-/// What a command is made of, as [`ProcessSpec`] and [`LaunchRequest`] show it.
-struct CommandView<'a> {
-    argv: &'a [String],
-    env: &'a [(String, String)],
-    cwd: &'a str,
-    stdio: [&'a Stdio; 3],
-    limits: &'a Limits,
-    network: &'a NetworkPolicy,
+/// What a command is made of, as [`ProcessSpec`], [`LaunchRequest`] and
+/// [`crate::ModuleRun`] show it: env names, never values.
+pub(crate) struct CommandView<'a> {
+    pub(crate) argv: &'a [String],
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) cwd: &'a str,
+    pub(crate) stdio: [&'a Stdio; 3],
+    pub(crate) limits: &'a Limits,
+    pub(crate) network: &'a NetworkPolicy,
 }
 
 /// The [`CommandView`] of a struct with the command fields (same names in both).
@@ -261,9 +262,10 @@ macro_rules! command_view {
         }
     };
 }
+pub(crate) use command_view;
 
 impl CommandView<'_> {
-    fn fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+    pub(crate) fn fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
         d.field("argv", &ArgvShape(self.argv))
             .field("env", &EnvNames(self.env))
             .field("cwd", &self.cwd)
@@ -287,5 +289,74 @@ impl fmt::Debug for LaunchRequest {
         let mut d = f.debug_struct("LaunchRequest");
         command_view!(self).fields(&mut d);
         d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stands for a secret: it goes into env, argv and stdin and must not be shown.
+    const VALUE: &str = "s3cr3t-token-value";
+
+    fn env() -> Vec<(String, String)> {
+        vec![
+            ("PATH".into(), "/bin".into()),
+            ("TOKEN".into(), VALUE.into()),
+        ]
+    }
+
+    fn argv() -> Vec<String> {
+        vec!["sh".into(), "-c".into(), format!("echo {VALUE}")]
+    }
+
+    /// Both renderings hide the value and show the env names and the command name.
+    fn assert_redacted(shown: [String; 2]) {
+        for s in shown {
+            assert!(!s.contains(VALUE), "{s}");
+            assert!(s.contains("\"TOKEN\"") && s.contains("\"PATH\""), "{s}");
+            assert!(s.contains("\"sh\"") && s.contains("+2 args"), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_process_spec_shows_env_names_never_values() {
+        let mut spec = ProcessSpec::new(Program::Bundled("sh".into()), argv());
+        spec.env = env();
+        spec.stdin = Stdio::Bytes(VALUE.as_bytes().into());
+        assert_redacted([format!("{spec:?}"), format!("{spec:#?}")]);
+    }
+
+    #[test]
+    fn a_launch_request_shows_env_names_never_values() {
+        let req = LaunchRequest {
+            argv: argv(),
+            env: env(),
+            cwd: "/".into(),
+            stdin: Stdio::Bytes(VALUE.as_bytes().into()),
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+            limits: Limits::default(),
+            network: NetworkPolicy::default(),
+        };
+        assert_redacted([format!("{req:?}"), format!("{req:#?}")]);
+    }
+
+    #[test]
+    fn a_module_run_shows_env_names_never_values() {
+        let run = crate::ModuleRun {
+            name: "m".into(),
+            bytes: Arc::from(VALUE.as_bytes()),
+            argv: argv(),
+            env: env(),
+            cwd: "/".into(),
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+            limits: Limits::default(),
+            network: NetworkPolicy::default(),
+            preopens: Vec::new(),
+        };
+        assert_redacted([format!("{run:?}"), format!("{run:#?}")]);
     }
 }

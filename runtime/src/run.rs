@@ -10,7 +10,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::engine::{Persist, Runtime};
 use crate::error::{Errno, RuntimeError};
-use crate::process::{ExitStatus, Limits, NetworkPolicy, ProcessSpec, Program};
+use crate::process::{
+    CommandView, ExitStatus, Limits, NetworkPolicy, ProcessSpec, Program, command_view,
+};
 use crate::stdio::Stdio;
 use crate::vfs::{OpenOptions, Opened, Vfs};
 use crate::wasi_p1::{Ctx, CtxInit, ProcExit, Stop};
@@ -19,7 +21,7 @@ use crate::wasi_p1::{Ctx, CtxInit, ProcExit, Stop};
 const MAX_MODULE_BYTES: u64 = 512 << 20;
 
 /// One module run on its own, as `kiln run` or a conformance suite drives it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ModuleRun {
     pub name: String,
     pub bytes: Arc<[u8]>,
@@ -34,6 +36,16 @@ pub struct ModuleRun {
     /// Extra preopened directories after `/` (fd 3): (name the guest sees, path in the
     /// Vfs). Test suites that look for a preopen by name need these.
     pub preopens: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ModuleRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("ModuleRun");
+        d.field("name", &self.name)
+            .field("bytes", &self.bytes.len());
+        command_view!(self).fields(&mut d);
+        d.field("preopens", &self.preopens).finish()
+    }
 }
 
 impl Runtime {

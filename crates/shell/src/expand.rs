@@ -27,7 +27,8 @@ enum Kind {
     Break,
 }
 
-#[derive(Clone, Debug)]
+/// No `Debug`: expanded text can hold a secret value.
+#[derive(Clone)]
 struct Piece {
     text: String,
     kind: Kind,

@@ -23,7 +23,8 @@ pub(crate) enum Flow {
 /// A command's exit status, or control flow leaving it.
 pub(crate) type Res = Result<i32, Flow>;
 
-#[derive(Clone, Debug)]
+/// No `Debug`: a value can be a secret (an `env=` secret, a `$(cat /run/secrets/…)`).
+#[derive(Clone)]
 pub(crate) struct Var {
     pub value: String,
     pub exported: bool,

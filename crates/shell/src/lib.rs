@@ -80,6 +80,19 @@ pub struct ShellOptions {
     pub memory_limit: usize,
 }
 
+/// Shows the environment's names, never its values: an `env=` secret is one of them.
+impl std::fmt::Debug for ShellOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ShellOptions")
+            .field("env", &names)
+            .field("cwd", &self.cwd)
+            .field("umask", &format_args!("{:03o}", self.umask))
+            .field("memory_limit", &self.memory_limit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for ShellOptions {
     fn default() -> Self {
         ShellOptions {
@@ -240,5 +253,27 @@ mod tests {
         sh.run_script("export -p").unwrap();
         let listed = String::from_utf8_lossy(&out.take()).into_owned();
         assert!(listed.contains("export T="), "{listed}");
+    }
+
+    #[test]
+    fn shell_options_show_env_names_never_values() {
+        let value = "s3cr3t-token-value";
+        let opts = ShellOptions {
+            env: vec![
+                ("TOKEN".into(), value.into()),
+                ("HOME".into(), "/root".into()),
+            ],
+            ..Default::default()
+        };
+        for shown in [format!("{opts:?}"), format!("{opts:#?}")] {
+            assert!(
+                !shown.contains(value) && !shown.contains("/root"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("\"TOKEN\"") && shown.contains("\"HOME\""),
+                "{shown}"
+            );
+        }
     }
 }
