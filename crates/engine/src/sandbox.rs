@@ -125,8 +125,7 @@ pub(crate) struct StepSpec {
 /// Names only: an environment can hold tokens, and a secret's value must never print.
 impl fmt::Debug for StepSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = |env: &[(String, String)]| env.iter().map(|(k, _)| k.clone()).collect();
-        let env: Vec<String> = names(&self.env);
+        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
         let secret_env: Vec<&str> = self.secret_env.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("StepSpec")
             .field("user", &self.user)
