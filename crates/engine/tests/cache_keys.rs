@@ -999,3 +999,24 @@ fn the_cache_key_table() {
     assert!(ROWS.len() >= 40);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn step_records_hold_a_keyed_digest_never_the_secret_or_its_hash() {
+    use sha2::Digest as _;
+    let ws = ws();
+    let value = "correct horse battery";
+    let opts = Opts {
+        secrets: vec![("s".into(), value.into())],
+        ..Opts::default()
+    };
+    ws.build(SECRET, &opts);
+    let plain_hash = hex::encode(sha2::Sha256::digest(value.as_bytes()));
+    let mut digests = 0;
+    for record in std::fs::read_dir(ws.cache().join("steps")).unwrap() {
+        let text = std::fs::read_to_string(record.unwrap().path()).unwrap();
+        assert!(!text.contains(value), "{text}");
+        assert!(!text.contains(&plain_hash), "{text}");
+        digests += usize::from(text.contains("\"secrets\""));
+    }
+    assert_eq!(digests, 1, "the RUN step's record keeps the keyed digest");
+}
