@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read;
 use std::path::PathBuf;
 
 use zeroize::Zeroizing;
@@ -13,6 +14,10 @@ use zeroize::Zeroizing;
 /// A secret's id is the Dockerfile's type: one rule for what a Dockerfile asks for and what
 /// `--secret` gives.
 pub use kiln_dockerfile::{SecretId, SecretIdError};
+
+/// The largest secret value: BuildKit's `MaxSecretSize` (500 KiB), so a build BuildKit
+/// accepts is accepted here, and `src=/dev/zero` cannot fill the memory.
+pub const MAX_SECRET_BYTES: usize = 500 * 1024;
 
 /// A secret's bytes. Zeroised on drop; `Debug` never shows them.
 #[derive(Clone)]
@@ -64,6 +69,8 @@ pub enum SecretError {
     },
     #[error("secret {id}: environment variable {var} is not set")]
     MissingEnv { id: SecretId, var: String },
+    #[error("secret {id} is larger than {MAX_SECRET_BYTES} bytes, BuildKit's limit")]
+    TooLarge { id: SecretId },
     #[error("secret {id} is given twice")]
     Duplicate { id: SecretId },
 }
@@ -125,15 +132,8 @@ impl SecretSpec {
         &self,
         lookup_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<SecretValue, SecretError> {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|source| SecretError::Read {
-                id: self.id.clone(),
-                path: path.clone(),
-                source,
-            })
-        };
         let bytes = match &self.source {
-            SecretSource::File(path) => read(path)?,
+            SecretSource::File(path) => self.read_file(path)?,
             SecretSource::Env(var) => lookup_env(var)
                 .ok_or_else(|| SecretError::MissingEnv {
                     id: self.id.clone(),
@@ -142,10 +142,31 @@ impl SecretSpec {
                 .into_bytes(),
             SecretSource::EnvOrFile(name) => match lookup_env(name) {
                 Some(value) => value.into_bytes(),
-                None => read(&PathBuf::from(name))?,
+                None => self.read_file(&PathBuf::from(name))?,
             },
         };
+        if bytes.len() > MAX_SECRET_BYTES {
+            return Err(SecretError::TooLarge {
+                id: self.id.clone(),
+            });
+        }
         Ok(SecretValue::new(bytes))
+    }
+
+    /// Reads at most one byte past [`MAX_SECRET_BYTES`], so a huge or endless file is
+    /// refused without being held.
+    fn read_file(&self, path: &PathBuf) -> Result<Vec<u8>, SecretError> {
+        let failed = |source| SecretError::Read {
+            id: self.id.clone(),
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(failed)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_SECRET_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(failed)?;
+        Ok(bytes)
     }
 }
 
@@ -287,6 +308,30 @@ mod tests {
         let env = |_: &str| Some("hunter2hunter2".to_owned());
         let s = Secrets::load(&[SecretSpec::parse("id=a,env=A").unwrap()], &env).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn values_past_buildkits_limit_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big");
+        std::fs::write(&file, vec![b'x'; MAX_SECRET_BYTES + 1]).unwrap();
+        let spec = SecretSpec::parse(&format!("id=big,src={}", file.display())).unwrap();
+        let err = spec.load(&no_env).unwrap_err();
+        assert!(matches!(err, SecretError::TooLarge { .. }), "{err}");
+        std::fs::write(&file, vec![b'x'; MAX_SECRET_BYTES]).unwrap();
+        assert_eq!(spec.load(&no_env).unwrap().expose().len(), MAX_SECRET_BYTES);
+        let env = |_: &str| Some("y".repeat(MAX_SECRET_BYTES + 1));
+        let spec = SecretSpec::parse("id=e,env=E").unwrap();
+        assert!(matches!(spec.load(&env), Err(SecretError::TooLarge { .. })));
+        // An endless source is cut at the bound, not read to the end.
+        #[cfg(unix)]
+        {
+            let spec = SecretSpec::parse("id=z,src=/dev/zero").unwrap();
+            assert!(matches!(
+                spec.load(&no_env),
+                Err(SecretError::TooLarge { .. })
+            ));
+        }
     }
 
     #[test]
