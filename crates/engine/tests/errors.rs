@@ -269,3 +269,20 @@ fn dockerfile_errors_before_any_step_are_typed_too() {
     assert!(matches!(err, BuildError::ReadDockerfile { .. }), "{err:?}");
     assert!(text.starts_with("cannot read Dockerfile "), "{text}");
 }
+
+#[test]
+fn instruction_level_causes_have_their_variants() {
+    let ws = Ws::new();
+    std::fs::write(ws.ctx().join("f"), "x").unwrap();
+    let (err, text, _) = fail(ws.request("FROM scratch\nENV A=${B:?unset}\n"));
+    assert!(text.contains("B: unset"), "{text}");
+    assert!(matches!(step_cause(err, 2), StepError::Expand(_)));
+    let (err, text, _) = fail(ws.request("FROM scratch\nCOPY f /f\nWORKDIR /f/sub\n"));
+    assert!(text.contains("WORKDIR /f/sub: "), "{text}");
+    assert!(matches!(step_cause(err, 3), StepError::Workdir { .. }));
+    let (err, text, _) = fail(ws.request(
+        "FROM scratch\nARG T\nRUN --mount=type=secret,id=s,target=${T:?no target} true\n",
+    ));
+    assert!(text.contains("invalid --mount: "), "{text}");
+    assert!(matches!(step_cause(err, 3), StepError::Mount(_)));
+}
