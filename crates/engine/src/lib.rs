@@ -28,8 +28,8 @@ pub mod secrets;
 mod state;
 mod step;
 
-pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
 pub use add::AddError;
+pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
 pub use error::{BuildError, StepError};
 pub use images::{ImageError, NamedContext, NamedContextError, normalize_name};
 pub use sandbox::StepLimits;
