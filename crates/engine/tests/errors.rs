@@ -286,3 +286,16 @@ fn instruction_level_causes_have_their_variants() {
     assert!(text.contains("invalid --mount: "), "{text}");
     assert!(matches!(step_cause(err, 3), StepError::Mount(_)));
 }
+
+#[test]
+fn a_failure_in_a_stage_another_waits_on_comes_out_typed() {
+    let ws = Ws::new();
+    let (err, text, _) = fail(
+        ws.request("FROM scratch AS dep\nRUN exit 4\n\nFROM scratch\nCOPY --from=dep /x /x\n"),
+    );
+    assert!(text.contains("Dockerfile:2: "), "{text}");
+    assert!(matches!(
+        step_cause(err, 2),
+        StepError::Exit { code: 4, .. }
+    ));
+}
