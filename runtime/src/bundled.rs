@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// One embedded wasm module holding several tools.
-pub struct BundledModule {
+pub(crate) struct BundledModule {
     /// Short module name, e.g. `uutils` or `kiln-tools`.
     pub name: &'static str,
     /// The wasm binary.
@@ -20,7 +20,7 @@ pub struct BundledModule {
 
 impl BundledModule {
     /// `sha256:<hex>` of the module bytes.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", hex::encode(self.sha256))
     }
 }
@@ -37,7 +37,7 @@ impl fmt::Debug for BundledModule {
 
 /// A tool selectable by name, and the module that implements it.
 #[derive(Clone, Copy, Debug)]
-pub struct BundledTool {
+pub(crate) struct BundledTool {
     /// The tool's name (`ls`, `sha256sum`, `[`...).
     pub name: &'static str,
     /// The multicall module to instantiate.
@@ -46,7 +46,7 @@ pub struct BundledTool {
 
 impl BundledTool {
     /// The `argv[0]` to pass so the multicall module dispatches to this tool.
-    pub fn argv0(&self) -> &'static str {
+    pub(crate) fn argv0(&self) -> &'static str {
         self.name
     }
 }
@@ -57,7 +57,7 @@ mod generated {
 }
 
 /// The tool named by `command`'s basename, if kiln bundles one.
-pub fn lookup(command: &str) -> Option<BundledTool> {
+pub(crate) fn lookup(command: &str) -> Option<BundledTool> {
     let base = command.rsplit('/').next().unwrap_or(command);
     let index = generated::TOOLS
         .binary_search_by(|(name, _)| (*name).cmp(base))
@@ -66,13 +66,8 @@ pub fn lookup(command: &str) -> Option<BundledTool> {
 }
 
 /// Every bundled tool, sorted by name.
-pub fn all() -> impl ExactSizeIterator<Item = BundledTool> {
+pub(crate) fn all() -> impl ExactSizeIterator<Item = BundledTool> {
     (0..generated::TOOLS.len()).map(tool)
-}
-
-/// The embedded modules (few; each implements several tools).
-pub fn modules() -> &'static [BundledModule] {
-    &generated::MODULES
 }
 
 fn tool(index: usize) -> BundledTool {

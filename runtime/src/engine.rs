@@ -179,20 +179,6 @@ impl Runtime {
         }
         Ok(module)
     }
-
-    /// Compiles (or loads from the disk cache) every bundled module, so that the first
-    /// command of a build does not pay for it. Safe to call from a background thread.
-    pub fn precompile_bundled(&self) -> Result<(), RuntimeError> {
-        for m in crate::bundled::modules() {
-            self.load_with_digest(m.name, m.bytes, m.sha256, Persist::Yes)?;
-        }
-        Ok(())
-    }
-
-    /// Number of modules compiled or loaded in memory (for tests and benchmarks).
-    pub fn cached_modules(&self) -> usize {
-        self.inner.modules.lock().len()
-    }
 }
 
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {

@@ -17,10 +17,8 @@ use crate::vfs::Stat;
 use crate::wasi_p1::mem::*;
 use crate::wasi_p1::{Ctx, HErr, HResult, Handle, host, ret, split};
 
-/// Name of the host import module.
-pub const ABI_MODULE: &str = "kiln_v1";
-/// Size of the `kiln_stat` struct written by `stat`/`fstat`.
-pub const STAT_SIZE: u32 = 80;
+/// Size of the `kiln_stat` struct written by `stat`/`fstat` (see ABI.md).
+const STAT_SIZE: u32 = 80;
 const FOLLOW: u32 = 1;
 /// HTTP requests never wait longer than this, even without a step deadline.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(300);

@@ -22,7 +22,6 @@ mod wasi_p1;
 
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Errno, RuntimeError};
-pub use kiln_v1::{ABI_MODULE, STAT_SIZE};
 pub use process::{
     ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec, Program,
 };

@@ -86,11 +86,6 @@ impl Limits {
         before.saturating_add(n as u64) <= self.output_bytes
     }
 
-    /// Output bytes counted so far.
-    pub fn output_used(&self) -> u64 {
-        self.counters.output.load(Ordering::Relaxed)
-    }
-
     /// Takes a place in the step's process count for `program` (the shell also takes
     /// one for each of its own threads: pipeline stages and background jobs).
     pub fn enter(&self, program: &str) -> Result<ProcessSlot, RuntimeError> {

@@ -39,16 +39,6 @@ impl Reference {
             (None, None) => "latest".into(),
         }
     }
-
-    /// `registry/repository:tag` (no digest): the name Docker shows in RepoTags.
-    pub fn name_with_tag(&self) -> String {
-        format!(
-            "{}/{}:{}",
-            self.registry,
-            self.repository,
-            self.tag.as_deref().unwrap_or("latest")
-        )
-    }
 }
 
 impl FromStr for Reference {

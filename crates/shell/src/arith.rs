@@ -7,7 +7,7 @@ use brush_parser::ast::{
 };
 
 /// Variable access for arithmetic.
-pub trait Vars {
+pub(crate) trait Vars {
     /// Current value of a variable (None if unset).
     fn get(&self, name: &str) -> Option<String>;
     /// Assigns a variable.
@@ -15,7 +15,7 @@ pub trait Vars {
 }
 
 /// Parses and evaluates an already parameter-expanded arithmetic expression.
-pub fn eval_str(text: &str, vars: &mut dyn Vars) -> Result<i64, String> {
+pub(crate) fn eval_str(text: &str, vars: &mut dyn Vars) -> Result<i64, String> {
     eval_at(text, vars, 0)
 }
 
@@ -48,7 +48,7 @@ fn too_complex(limit: usize, what: &'static str) -> String {
 }
 
 /// Parses an integer the way shells do: decimal, `0x` hex, leading-`0` octal.
-pub fn parse_int(s: &str) -> Option<i64> {
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
     let t = s.trim();
     let (neg, t) = match t.strip_prefix('-') {
         Some(r) => (true, r),

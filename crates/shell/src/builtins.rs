@@ -16,12 +16,12 @@ const REGULAR: &[&str] = &[
 const WRITERS: &[&str] = &["echo", "printf", "pwd", "type", "times"];
 
 /// POSIX special builtins (assignments before them persist), plus `source` and `local`.
-pub fn is_special(name: &str) -> bool {
+pub(crate) fn is_special(name: &str) -> bool {
     SPECIAL.contains(&name)
 }
 
 /// Regular builtins (found before `PATH`).
-pub fn is_regular(name: &str) -> bool {
+pub(crate) fn is_regular(name: &str) -> bool {
     REGULAR.contains(&name)
 }
 
@@ -53,7 +53,7 @@ pub(crate) fn normalize_path(p: &str) -> String {
 
 impl Interp {
     /// Runs builtin `argv[0]`.
-    pub fn builtin(&mut self, argv: &[String]) -> Res {
+    pub(crate) fn builtin(&mut self, argv: &[String]) -> Res {
         if WRITERS.contains(&argv[0].as_str()) && !self.fds.contains_key(&1) {
             self.err(&format!("{0}: {0}: I/O error", argv[0]));
             return Ok(1);
@@ -320,7 +320,7 @@ impl Interp {
         Ok(0)
     }
 
-    pub fn option_flags(&self) -> String {
+    pub(crate) fn option_flags(&self) -> String {
         let o = &self.opts;
         [
             (o.errexit, 'e'),
@@ -335,7 +335,7 @@ impl Interp {
         .collect()
     }
 
-    pub fn set_option_char(&mut self, c: char, on: bool) -> Result<(), String> {
+    pub(crate) fn set_option_char(&mut self, c: char, on: bool) -> Result<(), String> {
         let o = &mut self.opts;
         match c {
             'e' => o.errexit = on,
@@ -349,7 +349,7 @@ impl Interp {
         Ok(())
     }
 
-    pub fn set_option_name(&mut self, name: &str, on: bool) -> Result<(), String> {
+    pub(crate) fn set_option_name(&mut self, name: &str, on: bool) -> Result<(), String> {
         let c = match name {
             "errexit" => 'e',
             "nounset" => 'u',

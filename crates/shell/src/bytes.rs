@@ -29,7 +29,7 @@ fn unescape(c: char) -> Option<u8> {
 }
 
 /// Bytes from outside as a shell string (see the module docs).
-pub fn from_bytes(bytes: &[u8]) -> String {
+pub(crate) fn from_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         push_text(&mut out, chunk.valid());
@@ -40,7 +40,7 @@ pub fn from_bytes(bytes: &[u8]) -> String {
 
 /// A Rust string from outside (the script, the environment) as a shell string: only
 /// characters of the escape range change (rare), so this usually borrows.
-pub fn from_str(s: &str) -> Cow<'_, str> {
+pub(crate) fn from_str(s: &str) -> Cow<'_, str> {
     if !s.chars().any(|c| unescape(c).is_some()) {
         return Cow::Borrowed(s);
     }
@@ -61,14 +61,14 @@ fn push_text(out: &mut String, text: &str) {
 }
 
 /// A shell string's bytes as they go out: escape code points become their bytes.
-pub fn to_bytes(s: &str) -> Cow<'_, [u8]> {
+pub(crate) fn to_bytes(s: &str) -> Cow<'_, [u8]> {
     encoded_to_bytes(s.as_bytes())
 }
 
 /// [`to_bytes`] for the UTF-8 bytes of a shell string (builtin output built with
 /// `format!`). The escape range is encoded as `F4 8F BC..BF 80..BF`, which valid UTF-8
 /// uses for nothing else.
-pub fn encoded_to_bytes(b: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn encoded_to_bytes(b: &[u8]) -> Cow<'_, [u8]> {
     if !b.contains(&0xF4) {
         return Cow::Borrowed(b);
     }
@@ -88,7 +88,7 @@ pub fn encoded_to_bytes(b: &[u8]) -> Cow<'_, [u8]> {
 
 /// The shell string for one byte value (`printf '\377'`, `$'\xff'`): ASCII as itself,
 /// anything else as the escape of that byte.
-pub fn byte_char(b: u8) -> char {
+pub(crate) fn byte_char(b: u8) -> char {
     if b.is_ascii() {
         char::from(b)
     } else {
@@ -98,7 +98,7 @@ pub fn byte_char(b: u8) -> char {
 
 /// Each character of a shell string with the offset of its first byte in the bytes it
 /// came from (for `read`, which records escapes by input offset).
-pub fn char_offsets(s: &str) -> Vec<(char, usize)> {
+pub(crate) fn char_offsets(s: &str) -> Vec<(char, usize)> {
     let mut at = 0;
     s.chars()
         .map(|c| {

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 /// Why a script is refused before parsing.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// A here-document delimiter that is empty once quotes are removed.
     #[error(
         "empty here-document delimiter (<<'') is not supported; use a non-empty word such as <<'EOF'"
@@ -29,7 +29,7 @@ pub enum Refused {
 
 /// `src` with a newline inserted after the first `(` of every `( (` / `((…) )` that
 /// opens nested subshells (see the module docs).
-pub fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, Refused> {
+pub(crate) fn split_nested_subshells(src: &str) -> Result<Cow<'_, str>, Refused> {
     let at = insertion_points(src.as_bytes())?;
     if at.is_empty() {
         return Ok(Cow::Borrowed(src));

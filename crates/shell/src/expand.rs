@@ -132,7 +132,7 @@ impl Interp {
     }
 
     /// Expands command words into fields (split and globbed).
-    pub fn expand_words(&mut self, words: &[&ast::Word]) -> Result<Vec<String>, Flow> {
+    pub(crate) fn expand_words(&mut self, words: &[&ast::Word]) -> Result<Vec<String>, Flow> {
         let mut out = Vec::new();
         for w in words {
             let pieces = self.word_pieces(&w.value, false)?;
@@ -148,24 +148,24 @@ impl Interp {
     }
 
     /// Expands a word to one string (assignments, `case` words, redirection targets).
-    pub fn expand_string(&mut self, word: &str) -> Result<String, Flow> {
+    pub(crate) fn expand_string(&mut self, word: &str) -> Result<String, Flow> {
         let pieces = self.word_pieces(word, false)?;
         Ok(join_pieces(&pieces))
     }
 
     /// Expands an assignment value; tildes after `=` and `:` were handled by the parser.
-    pub fn expand_assignment(&mut self, word: &str) -> Result<String, Flow> {
+    pub(crate) fn expand_assignment(&mut self, word: &str) -> Result<String, Flow> {
         self.expand_string(word)
     }
 
     /// Expands a word into a pattern: quoted characters match literally.
-    pub fn expand_pattern(&mut self, word: &str) -> Result<Vec<PatChar>, Flow> {
+    pub(crate) fn expand_pattern(&mut self, word: &str) -> Result<Vec<PatChar>, Flow> {
         let pieces = self.word_pieces(word, false)?;
         Ok(pattern_chars(&pieces))
     }
 
     /// Expands a here-document body (no quote processing, no splitting).
-    pub fn expand_heredoc(&mut self, body: &str) -> Result<String, Flow> {
+    pub(crate) fn expand_heredoc(&mut self, body: &str) -> Result<String, Flow> {
         let body = join_continuations(body);
         self.check_unclosed(&body)?;
         let levels = crate::limits::parse_nesting(&body);
@@ -182,7 +182,7 @@ impl Interp {
     }
 
     /// Evaluates `$((text))`.
-    pub fn arith(&mut self, text: &str) -> Result<i64, Flow> {
+    pub(crate) fn arith(&mut self, text: &str) -> Result<i64, Flow> {
         let expanded = self.expand_heredoc(text)?;
         crate::arith::eval_str(&expanded, self).map_err(|e| {
             self.err(&format!("arithmetic expression: {e}: \"{expanded}\""));
@@ -726,7 +726,10 @@ impl Interp {
 
     /// Applies redirections to the fd table; on failure prints the error and returns the
     /// status to use (the caller restores the table).
-    pub fn apply_redirs(&mut self, redirs: &[ast::IoRedirect]) -> Result<(), Result<i32, Flow>> {
+    pub(crate) fn apply_redirs(
+        &mut self,
+        redirs: &[ast::IoRedirect],
+    ) -> Result<(), Result<i32, Flow>> {
         for r in redirs {
             self.apply_redir(r)?;
         }

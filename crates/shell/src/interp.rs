@@ -155,7 +155,7 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 impl Interp {
-    pub fn new(
+    pub(crate) fn new(
         host: Arc<dyn Host>,
         env: &[(String, String)],
         cwd: &str,
@@ -218,7 +218,7 @@ impl Interp {
 
     /// A copy of this shell for a subshell: same variables and functions, traps reset.
     /// The copy's variables count against the step's memory budget too.
-    pub fn subshell(&self) -> Result<Interp, Flow> {
+    pub(crate) fn subshell(&self) -> Result<Interp, Flow> {
         let mut s = self.clone();
         s.traps.clear();
         self.budget().check_used().map_err(|e| self.trip(e))?;
@@ -237,7 +237,7 @@ impl Interp {
     }
 
     /// A fresh shell process (`sh -c`, `#!` scripts): only exported variables survive.
-    pub fn child(&self, stdio: [Endpoint; 3]) -> Interp {
+    pub(crate) fn child(&self, stdio: [Endpoint; 3]) -> Interp {
         let env: Vec<(String, String)> = self.exported_env(&[]);
         let mut c = Interp::new(self.host.clone(), &env, &self.cwd, stdio);
         c.umask = self.umask;
@@ -251,7 +251,7 @@ impl Interp {
 
     /// Records a bound the script hit as the step's fatal error, prints it once and ends
     /// this shell; every other shell of the step stops at its next command.
-    pub fn trip(&self, e: LimitError) -> Flow {
+    pub(crate) fn trip(&self, e: LimitError) -> Flow {
         let msg = e.to_string();
         if self.budget().trip(e) {
             self.err(&msg);
@@ -262,7 +262,7 @@ impl Interp {
     /// Runs `f` one nesting level deeper, with [`limits::RED_ZONE`] of stack guaranteed.
     /// Also stops at the step's deadline: recursion through `.`, `eval` or `sh -c`
     /// never passes the loop and function-call checks.
-    pub fn nested(&mut self, f: impl FnOnce(&mut Self) -> Res) -> Res {
+    pub(crate) fn nested(&mut self, f: impl FnOnce(&mut Self) -> Res) -> Res {
         if self.host.deadline_passed() {
             self.err("time limit exceeded");
             return Err(Flow::Exit(124));
@@ -279,20 +279,20 @@ impl Interp {
     }
 
     /// Fails the step when `len` bytes of `what` exceed the memory budget.
-    pub fn check_memory(&self, len: usize, what: &'static str) -> Result<(), Flow> {
+    pub(crate) fn check_memory(&self, len: usize, what: &'static str) -> Result<(), Flow> {
         self.budget()
             .check_memory(len, what)
             .map_err(|e| self.trip(e))
     }
 
     /// The step's bounds.
-    pub fn budget(&self) -> &Arc<Budget> {
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
         self.held.budget()
     }
 
     // ---- variables -------------------------------------------------------------------
 
-    pub fn get_var(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get_var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(|v| v.value.as_str())
     }
 
@@ -320,7 +320,7 @@ impl Interp {
         }
     }
 
-    pub fn set_var(&mut self, name: &str, value: String) -> Result<(), String> {
+    pub(crate) fn set_var(&mut self, name: &str, value: String) -> Result<(), String> {
         if self.vars.get(name).is_some_and(|v| v.readonly) {
             return Err(format!("{name}: is read only"));
         }
@@ -341,7 +341,7 @@ impl Interp {
         Ok(())
     }
 
-    pub fn unset_var(&mut self, name: &str) -> Result<(), String> {
+    pub(crate) fn unset_var(&mut self, name: &str) -> Result<(), String> {
         if self.vars.get(name).is_some_and(|v| v.readonly) {
             return Err(format!("{name}: is read only"));
         }
@@ -351,7 +351,7 @@ impl Interp {
     }
 
     /// Puts a saved variable back (or removes it), keeping `var_bytes` right.
-    pub fn restore_var(&mut self, name: &str, var: Option<Var>) {
+    pub(crate) fn restore_var(&mut self, name: &str, var: Option<Var>) {
         let new = var.as_ref().map_or(0, |v| v.value.len() + name.len());
         let old = match var {
             Some(v) => self.vars.insert(name.to_string(), v),
@@ -362,12 +362,12 @@ impl Interp {
         self.held.add_unchecked(new);
     }
 
-    pub fn ifs(&self) -> String {
+    pub(crate) fn ifs(&self) -> String {
         self.get_var("IFS").unwrap_or(" \t\n").to_string()
     }
 
     /// Exported variables plus `extra` (command-prefix assignments), sorted by name.
-    pub fn exported_env(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
+    pub(crate) fn exported_env(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
         let mut m: BTreeMap<String, String> = self
             .vars
             .iter()
@@ -380,7 +380,7 @@ impl Interp {
         m.into_iter().collect()
     }
 
-    pub fn abs_path(&self, p: &str) -> String {
+    pub(crate) fn abs_path(&self, p: &str) -> String {
         if p.starts_with('/') {
             p.to_string()
         } else if self.cwd.ends_with('/') {
@@ -390,7 +390,7 @@ impl Interp {
         }
     }
 
-    pub fn fd(&self, n: i32) -> Endpoint {
+    pub(crate) fn fd(&self, n: i32) -> Endpoint {
         self.fds
             .get(&n)
             .cloned()
@@ -398,7 +398,7 @@ impl Interp {
     }
 
     /// Writes builtin output to stdout; a closed pipe ends this (sub)shell like SIGPIPE.
-    pub fn out(&self, data: &[u8]) -> Result<(), Flow> {
+    pub(crate) fn out(&self, data: &[u8]) -> Result<(), Flow> {
         match self.fds.get(&1) {
             Some(ep) => match sio::write_all(ep, &crate::bytes::encoded_to_bytes(data)) {
                 Ok(()) => Ok(()),
@@ -413,7 +413,7 @@ impl Interp {
     }
 
     /// Prints `sh: msg` to stderr.
-    pub fn err(&self, msg: &str) {
+    pub(crate) fn err(&self, msg: &str) {
         if let Some(ep) = self.fds.get(&2) {
             let line = format!("sh: {msg}\n");
             let _ = sio::write_all(ep, &crate::bytes::to_bytes(&line));
@@ -421,27 +421,27 @@ impl Interp {
     }
 
     /// Prints `msg` to stderr without the `sh: ` prefix (getopts diagnostics).
-    pub fn raw_err(&self, msg: &str) {
+    pub(crate) fn raw_err(&self, msg: &str) {
         if let Some(ep) = self.fds.get(&2) {
             let line = format!("{msg}\n");
             let _ = sio::write_all(ep, &crate::bytes::to_bytes(&line));
         }
     }
 
-    pub fn next_pid(&self) -> u32 {
+    pub(crate) fn next_pid(&self) -> u32 {
         self.pids.fetch_add(1, Ordering::Relaxed)
     }
 
     // ---- running programs ------------------------------------------------------------
 
     /// Runs a parsed program, then the EXIT trap; returns the shell's exit status.
-    pub fn run_toplevel(&mut self, prog: &ast::Program) -> i32 {
+    pub(crate) fn run_toplevel(&mut self, prog: &ast::Program) -> i32 {
         let r = self.run_program(prog);
         self.finish(r)
     }
 
     /// Ends a shell or subshell: maps control flow to a status and runs the EXIT trap.
-    pub fn finish(&mut self, r: Res) -> i32 {
+    pub(crate) fn finish(&mut self, r: Res) -> i32 {
         let mut st = match r {
             Ok(s) | Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
             Err(Flow::Break(_)) | Err(Flow::Continue(_)) => self.status,
@@ -456,7 +456,7 @@ impl Interp {
         st
     }
 
-    pub fn run_program(&mut self, prog: &ast::Program) -> Res {
+    pub(crate) fn run_program(&mut self, prog: &ast::Program) -> Res {
         let mut st = 0;
         for cc in &prog.complete_commands {
             st = self.run_list(cc)?;
@@ -465,14 +465,14 @@ impl Interp {
     }
 
     /// `eval`, traps: parses and runs `src` one nesting level deeper.
-    pub fn eval_string(&mut self, src: &str) -> Res {
+    pub(crate) fn eval_string(&mut self, src: &str) -> Res {
         let p = self.parse_or_fail(src)?;
         self.nested(|s| s.run_program(&p))
     }
 
     /// Parses `src`; a syntax error ends this shell with status 2, a script nesting too
     /// deep fails the step.
-    pub fn parse_or_fail(&self, src: &str) -> Result<ast::Program, Flow> {
+    pub(crate) fn parse_or_fail(&self, src: &str) -> Result<ast::Program, Flow> {
         match parse(src) {
             Ok(p) => Ok(p),
             Err(ParseError::Syntax(e)) => {
@@ -483,7 +483,7 @@ impl Interp {
         }
     }
 
-    pub fn run_list(&mut self, list: &ast::CompoundList) -> Res {
+    pub(crate) fn run_list(&mut self, list: &ast::CompoundList) -> Res {
         let mut st = 0;
         for item in &list.0 {
             st = match item.1 {
@@ -522,7 +522,7 @@ impl Interp {
         }
     }
 
-    pub fn wait_all(&mut self) -> i32 {
+    pub(crate) fn wait_all(&mut self) -> i32 {
         let mut st = 0;
         for (_, h) in std::mem::take(&mut self.jobs.0) {
             st = h.join().unwrap_or(1);
@@ -530,7 +530,7 @@ impl Interp {
         st
     }
 
-    pub fn wait_pid(&mut self, pid: u32) -> i32 {
+    pub(crate) fn wait_pid(&mut self, pid: u32) -> i32 {
         match self.jobs.0.iter().position(|(p, _)| *p == pid) {
             Some(i) => {
                 let (_, h) = self.jobs.0.remove(i);
@@ -668,7 +668,7 @@ impl Interp {
             })
     }
 
-    pub fn run_command(&mut self, cmd: &ast::Command) -> Res {
+    pub(crate) fn run_command(&mut self, cmd: &ast::Command) -> Res {
         // A bound hit anywhere in the step ends every shell of it.
         if self.budget().tripped().is_some() {
             return Err(Flow::Exit(2));
@@ -690,7 +690,7 @@ impl Interp {
         }
     }
 
-    pub fn run_compound_redirected(
+    pub(crate) fn run_compound_redirected(
         &mut self,
         cc: &ast::CompoundCommand,
         redirs: Option<&ast::RedirectList>,
@@ -955,7 +955,7 @@ impl Interp {
 
     /// Runs `argv` with prefix assignments `avals`: special builtin, function, builtin,
     /// then a program.
-    pub fn dispatch(&mut self, argv: &[String], avals: Vec<(String, String)>) -> Res {
+    pub(crate) fn dispatch(&mut self, argv: &[String], avals: Vec<(String, String)>) -> Res {
         let name = argv[0].as_str();
         if crate::builtins::is_special(name) {
             for (n, v) in avals {
@@ -998,7 +998,7 @@ impl Interp {
         r
     }
 
-    pub fn call_function(&mut self, body: &ast::FunctionBody, argv: &[String]) -> Res {
+    pub(crate) fn call_function(&mut self, body: &ast::FunctionBody, argv: &[String]) -> Res {
         if self.host.deadline_passed() {
             self.err("time limit exceeded");
             return Err(Flow::Exit(124));
@@ -1024,7 +1024,7 @@ impl Interp {
         [self.fd(0), self.fd(1), self.fd(2)]
     }
 
-    pub fn run_external(&mut self, argv: &[String], avals: &[(String, String)]) -> Res {
+    pub(crate) fn run_external(&mut self, argv: &[String], avals: &[(String, String)]) -> Res {
         let name = argv[0].as_str();
         if is_shell_name(name) {
             return self.nested(|s| {
@@ -1133,7 +1133,7 @@ impl Interp {
     }
 
     /// `sh [-eux] [-o opt] (-c script [name args...] | file [args...] | < stdin)`.
-    pub fn run_shell_args(&mut self, args: &[String]) -> i32 {
+    pub(crate) fn run_shell_args(&mut self, args: &[String]) -> i32 {
         let mut i = 0;
         let mut want_c = false;
         while i < args.len() {

@@ -81,7 +81,7 @@ pub struct Bytes {
 }
 impl Bytes {
     /// An endpoint that reads `data` then EOF.
-    pub fn endpoint(data: Vec<u8>) -> Endpoint {
+    pub(crate) fn endpoint(data: Vec<u8>) -> Endpoint {
         Arc::new(Bytes {
             data,
             pos: Mutex::new(0),
@@ -90,7 +90,7 @@ impl Bytes {
 }
 impl Bytes {
     /// Takes the unread rest (a process is about to consume it).
-    pub fn take_rest(&self) -> Vec<u8> {
+    pub(crate) fn take_rest(&self) -> Vec<u8> {
         let mut pos = self.pos.lock();
         let rest = self.data[(*pos).min(self.data.len())..].to_vec();
         *pos = self.data.len();
@@ -134,7 +134,7 @@ impl Capture {
         std::mem::take(&mut *self.data.lock())
     }
     /// True once a write went past the limit (the output is incomplete).
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflowed.load(std::sync::atomic::Ordering::Acquire)
     }
 }

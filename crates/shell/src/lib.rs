@@ -194,7 +194,7 @@ impl Shell {
 /// Runs `argv` as a command "process" (a builtin, `sh -c ...`, or a program found on
 /// `PATH`) with its own environment and stdio: what the runtime's launcher calls when a
 /// guest spawns a command.
-pub fn run_command_process(
+pub(crate) fn run_command_process(
     host: Arc<dyn Host>,
     argv: &[String],
     env: &[(String, String)],
@@ -207,26 +207,6 @@ pub fn run_command_process(
     let mut it = interp::Interp::new(host, env, cwd, stdio);
     let r = it.dispatch(argv, Vec::new());
     it.finish(r)
-}
-
-/// Runs a shell "process" for `argv` (`sh -c ...`, `sh script`, `#!/bin/sh` scripts)
-/// with the given environment, directory and stdio: what a [`Host`] calls when a guest
-/// program spawns a shell.
-pub fn run_shell_process(
-    host: Arc<dyn Host>,
-    argv: &[String],
-    env: &[(String, String)],
-    cwd: &str,
-    stdio: [Endpoint; 3],
-    umask: u32,
-) -> i32 {
-    let mut it = interp::Interp::new(host, env, cwd, stdio);
-    it.umask = umask;
-    if let Some(a0) = argv.first() {
-        it.arg0 = a0.clone();
-        it.bash = a0.rsplit('/').next() == Some("bash");
-    }
-    it.run_shell_args(argv.get(1..).unwrap_or(&[]))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const MAX_PARSE_NESTING: usize = 1_000;
 /// and parentheses 11.5 KiB, binary operators 0.5 KiB), doubled for margin. A parse
 /// runs with `(levels + 8) ×` this guaranteed, on a heap segment when the thread's own
 /// stack has less left ([`MAX_PARSE_NESTING`] levels: 32 MiB of address space).
-pub const PARSE_STACK_PER_LEVEL: usize = 32 * 1024;
+pub(crate) const PARSE_STACK_PER_LEVEL: usize = 32 * 1024;
 
 /// Longest arithmetic expression after expansion (its unary operators and parentheses
 /// also count against [`MAX_PARSE_NESTING`], see [`arith_nesting`]): evaluation recurses
@@ -36,27 +36,27 @@ pub const MAX_ARITH_LEN: usize = 16 * 1024;
 
 /// Deepest chain of variables whose values are arithmetic expressions (`x=y y=x; $((x))`
 /// would otherwise recurse forever). bash's own limit for this is 1024.
-pub const MAX_ARITH_DEPTH: u32 = 1_024;
+pub(crate) const MAX_ARITH_DEPTH: u32 = 1_024;
 
 /// Stack left free before every nesting level; when less remains, the interpreter
 /// continues on a new [`STACK_SEGMENT`] on the heap (the `stacker` crate), so any
 /// thread's stack suffices for [`MAX_NESTING`]. One level of the interpreter (call →
 /// run_compound → list → pipeline → simple command → expansion) takes well under this
 /// in a debug build, and a wasm process started from it gets [`SPAWN_RED_ZONE`].
-pub const RED_ZONE: usize = 256 * 1024;
+pub(crate) const RED_ZONE: usize = 256 * 1024;
 
 /// Stack needed below a call into the runtime: wasmtime's default maximum wasm stack is
 /// 512 KiB and its host frames (and a guest spawning a command back into the shell)
 /// need room too.
-pub const SPAWN_RED_ZONE: usize = 2 << 20;
+pub(crate) const SPAWN_RED_ZONE: usize = 2 << 20;
 
 /// Size of each extra stack segment allocated when a thread's own stack runs low.
-pub const STACK_SEGMENT: usize = 8 << 20;
+pub(crate) const STACK_SEGMENT: usize = 8 << 20;
 
 /// Stack of a pipeline-stage, background-job or `$(…)` thread. Small, since deeper
 /// recursion continues on heap segments (see [`RED_ZONE`]); a bomb of
 /// [`MAX_SHELL_THREADS`] threads reserves 1 GiB of address space, not 4.
-pub const THREAD_STACK: usize = 2 << 20;
+pub(crate) const THREAD_STACK: usize = 2 << 20;
 
 /// Shell threads (pipeline stages, background jobs) alive at once in one step. Matches
 /// the runtime's default process limit: each is a process in a real shell. With the
@@ -155,7 +155,7 @@ impl Budget {
     }
 
     /// Fails with [`LimitError::Memory`] when `len` bytes of `what` exceed the budget.
-    pub fn check_memory(&self, len: usize, what: &'static str) -> Result<(), LimitError> {
+    pub(crate) fn check_memory(&self, len: usize, what: &'static str) -> Result<(), LimitError> {
         if len > self.memory {
             return Err(LimitError::Memory {
                 limit: self.memory,
@@ -167,7 +167,7 @@ impl Budget {
 
     /// Fails with [`LimitError::Memory`] when the values all shells of the step hold
     /// exceed the budget (checked after a subshell copies its parent's variables).
-    pub fn check_used(&self) -> Result<(), LimitError> {
+    pub(crate) fn check_used(&self) -> Result<(), LimitError> {
         self.check_memory(self.used.load(Ordering::Acquire), "the shell's variables")
     }
 
@@ -177,13 +177,13 @@ impl Budget {
     }
 
     /// Fails with [`LimitError::Memory`] if `add` more held bytes would exceed the budget.
-    pub fn check_growth(&self, add: usize) -> Result<(), LimitError> {
+    pub(crate) fn check_growth(&self, add: usize) -> Result<(), LimitError> {
         let used = self.used.load(Ordering::Acquire);
         self.check_memory(used.saturating_add(add), "the shell's variables")
     }
 
     /// Takes a thread place; the slot gives it back when dropped.
-    pub fn enter_thread(self: &Arc<Self>) -> Result<ThreadSlot, LimitError> {
+    pub(crate) fn enter_thread(self: &Arc<Self>) -> Result<ThreadSlot, LimitError> {
         let before = self.threads.fetch_add(1, Ordering::AcqRel);
         let slot = ThreadSlot(self.clone());
         if before >= self.max_threads {
@@ -195,12 +195,12 @@ impl Budget {
     }
 
     /// Records `e` as the step's fatal error (the first one wins); true if it was first.
-    pub fn trip(&self, e: LimitError) -> bool {
+    pub(crate) fn trip(&self, e: LimitError) -> bool {
         self.tripped.set(e).is_ok()
     }
 
     /// The fatal error, once one was hit.
-    pub fn tripped(&self) -> Option<&LimitError> {
+    pub(crate) fn tripped(&self) -> Option<&LimitError> {
         self.tripped.get()
     }
 }
@@ -233,14 +233,14 @@ impl Held {
 
     /// Counts `n` more bytes without checking (the memory exists already: restored
     /// variables, a copy made for a subshell); [`Budget::check_used`] catches the excess.
-    pub fn add_unchecked(&mut self, n: usize) {
+    pub(crate) fn add_unchecked(&mut self, n: usize) {
         self.bytes += n;
         self.budget.used.fetch_add(n, Ordering::AcqRel);
     }
 
     /// Moves this shell to another budget (a fresh shell's budget is replaced by its
     /// step's right after creation).
-    pub fn rebind(&mut self, budget: Arc<Budget>) {
+    pub(crate) fn rebind(&mut self, budget: Arc<Budget>) {
         let n = self.bytes;
         self.release(n);
         self.budget = budget;
@@ -278,7 +278,7 @@ impl Drop for ThreadSlot {
 /// level, and a closer only ends the level it matches (so the `)` of a `case` pattern
 /// cannot cancel an earlier `(`). Single-quoted text and comments are skipped; anything
 /// else only ever over-counts, which matters only for scripts hundreds of levels deep.
-pub fn parse_nesting(src: &str) -> usize {
+pub(crate) fn parse_nesting(src: &str) -> usize {
     let b = src.as_bytes();
     let mut open: Vec<u8> = Vec::new();
     let (mut max, mut i) = (0usize, 0usize);
@@ -362,11 +362,11 @@ fn close(open: &mut Vec<u8>, kind: u8) {
 /// The same bound applies to `(` left open at the end of a whole script, on which the
 /// main parser's arithmetic rules backtrack the same way (64 ran for minutes); a valid
 /// script leaves none open.
-pub const MAX_UNCLOSED_PARENS: usize = 8;
+pub(crate) const MAX_UNCLOSED_PARENS: usize = 8;
 
 /// How many `(` are still open at the end of `text` inside a `$(` (quotes inside the
 /// substitution are skipped; text outside it is not counted).
-pub fn unclosed_subst_parens(text: &str) -> usize {
+pub(crate) fn unclosed_subst_parens(text: &str) -> usize {
     let b = text.as_bytes();
     let (mut depth, mut i) = (0usize, 0usize);
     while i < b.len() {
@@ -394,7 +394,7 @@ pub fn unclosed_subst_parens(text: &str) -> usize {
 /// A redirection's file descriptor number (`2>`) that does not fit an `i32`, which
 /// brush-parser unwraps (a panic; found by the shell fuzzer). Quoted text is skipped;
 /// such digits in a here-document body are refused too (a script would not need them).
-pub fn oversized_io_number(src: &str) -> Option<&str> {
+pub(crate) fn oversized_io_number(src: &str) -> Option<&str> {
     let b = src.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -427,13 +427,13 @@ fn is_word_byte(c: u8) -> bool {
 
 /// Upper bound on how deep brush-parser's arithmetic grammar recurses for `text`: each
 /// parenthesis and each character that can be a unary operator may open a level.
-pub fn arith_nesting(text: &str) -> usize {
+pub(crate) fn arith_nesting(text: &str) -> usize {
     text.bytes().filter(|b| b"()!~-+".contains(b)).count()
 }
 
 /// Runs `f`, a recursive parser over input nesting `levels` deep, with enough stack for
 /// it (see [`PARSE_STACK_PER_LEVEL`]); refuses more than [`MAX_PARSE_NESTING`] levels.
-pub fn bounded_parse<T>(levels: usize, f: impl FnOnce() -> T) -> Result<T, LimitError> {
+pub(crate) fn bounded_parse<T>(levels: usize, f: impl FnOnce() -> T) -> Result<T, LimitError> {
     if levels > MAX_PARSE_NESTING {
         return Err(LimitError::ParseNesting {
             limit: MAX_PARSE_NESTING,

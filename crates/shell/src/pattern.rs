@@ -5,7 +5,7 @@
 //! expressions with `!`/`^` negation, which a path glob library does not expose.
 
 /// One pattern character: `active` is false when it came from quoted text.
-pub type PatChar = (char, bool);
+pub(crate) type PatChar = (char, bool);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -27,18 +27,18 @@ enum ClassItem {
 
 /// A compiled pattern.
 #[derive(Debug, Clone)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     toks: Vec<Tok>,
 }
 
 /// Does `pat` contain an active glob metacharacter?
-pub fn has_meta(pat: &[PatChar]) -> bool {
+pub(crate) fn has_meta(pat: &[PatChar]) -> bool {
     pat.iter().any(|&(c, a)| a && matches!(c, '*' | '?' | '['))
 }
 
 impl Pattern {
     /// Compiles a pattern; a `\` in active text quotes the next character.
-    pub fn new(pat: &[PatChar]) -> Pattern {
+    pub(crate) fn new(pat: &[PatChar]) -> Pattern {
         let mut toks = Vec::new();
         let mut i = 0;
         while i < pat.len() {
@@ -73,24 +73,24 @@ impl Pattern {
     }
 
     /// A pattern from unquoted text (every character active).
-    pub fn from_str(s: &str) -> Pattern {
+    pub(crate) fn from_str(s: &str) -> Pattern {
         let v: Vec<PatChar> = s.chars().map(|c| (c, true)).collect();
         Pattern::new(&v)
     }
 
     /// Whole-string match.
-    pub fn matches(&self, s: &str) -> bool {
+    pub(crate) fn matches(&self, s: &str) -> bool {
         let chars: Vec<char> = s.chars().collect();
         match_at(&self.toks, &chars)
     }
 
     /// Whole-string match on a char slice.
-    pub fn matches_chars(&self, s: &[char]) -> bool {
+    pub(crate) fn matches_chars(&self, s: &[char]) -> bool {
         match_at(&self.toks, s)
     }
 
     /// True when the first token must match a leading `.` explicitly (pathname expansion).
-    pub fn starts_with_literal_dot(&self) -> bool {
+    pub(crate) fn starts_with_literal_dot(&self) -> bool {
         self.toks.first() == Some(&Tok::Lit('.'))
     }
 }
@@ -201,7 +201,7 @@ fn match_at(toks: &[Tok], s: &[char]) -> bool {
 
 /// Which end of a value `${x#p}`-style removal works on.
 #[derive(Clone, Copy, Debug)]
-pub enum Trim {
+pub(crate) enum Trim {
     /// `#`: shortest prefix.
     ShortPrefix,
     /// `##`: longest prefix.
@@ -213,7 +213,7 @@ pub enum Trim {
 }
 
 /// Removes the matching prefix or suffix from `value`.
-pub fn trim(value: &str, pat: &Pattern, how: Trim) -> String {
+pub(crate) fn trim(value: &str, pat: &Pattern, how: Trim) -> String {
     let chars: Vec<char> = value.chars().collect();
     let n = chars.len();
     let cut = |range: &mut dyn Iterator<Item = usize>, prefix: bool| -> Option<String> {
@@ -239,7 +239,12 @@ pub fn trim(value: &str, pat: &Pattern, how: Trim) -> String {
 }
 
 /// Finds the first (leftmost, longest) match of `pat` in `chars` at or after `from`.
-pub fn find(chars: &[char], pat: &Pattern, from: usize, anchored: bool) -> Option<(usize, usize)> {
+pub(crate) fn find(
+    chars: &[char],
+    pat: &Pattern,
+    from: usize,
+    anchored: bool,
+) -> Option<(usize, usize)> {
     let starts: Box<dyn Iterator<Item = usize>> = if anchored {
         Box::new(std::iter::once(from))
     } else {

@@ -4,7 +4,7 @@ use crate::interp::{Interp, Res};
 
 /// Appends `s` to `out` interpreting backslash escapes. `echo_style` octal is `\0NNN`
 /// (echo, `%b`); otherwise `\NNN` (format strings). Returns true on `\c` (stop output).
-pub fn escapes(s: &str, out: &mut String, echo_style: bool) -> bool {
+pub(crate) fn escapes(s: &str, out: &mut String, echo_style: bool) -> bool {
     let cs: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < cs.len() {
@@ -107,7 +107,7 @@ fn num_arg(sh: &Interp, a: &str, bad: &mut bool) -> i64 {
 }
 
 /// `printf format [args...]`; the format is reused while arguments remain.
-pub fn run(sh: &mut Interp, args: &[String]) -> Res {
+pub(crate) fn run(sh: &mut Interp, args: &[String]) -> Res {
     let Some(fmt) = args.first() else {
         sh.err("printf: usage: printf format [arg ...]");
         return Ok(2);

@@ -4,7 +4,7 @@ use crate::host::FileKind;
 use crate::interp::Interp;
 
 /// Runs `test`; returns 0 (true), 1 (false) or 2 (error, message printed).
-pub fn run(sh: &Interp, name: &str, args: &[String]) -> i32 {
+pub(crate) fn run(sh: &Interp, name: &str, args: &[String]) -> i32 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut p = P {
         sh,

@@ -61,13 +61,13 @@ impl VfsFile {
         }
     }
 
-    pub fn is_readable(&self) -> bool {
+    pub(crate) fn is_readable(&self) -> bool {
         self.inner.readable
     }
-    pub fn is_writable(&self) -> bool {
+    pub(crate) fn is_writable(&self) -> bool {
         self.inner.writable
     }
-    pub fn is_append(&self) -> bool {
+    pub(crate) fn is_append(&self) -> bool {
         *self.inner.append.lock()
     }
     pub(crate) fn set_append(&self, append: bool) {

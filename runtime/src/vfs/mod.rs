@@ -685,7 +685,7 @@ impl Vfs {
     }
 
     /// Entries of an open directory.
-    pub fn read_dir_at(&self, dir: &VfsDir) -> Result<Vec<VfsDirEntry>, Errno> {
+    pub(crate) fn read_dir_at(&self, dir: &VfsDir) -> Result<Vec<VfsDirEntry>, Errno> {
         let comps = path::split_absolute(&dir.path).ok_or(Errno::INVAL)?;
         self.entries_at(&comps, &dir.node)
     }

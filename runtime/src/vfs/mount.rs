@@ -14,7 +14,7 @@ use super::path::{MountPath, split_absolute};
 
 /// A secret's bytes with its presented owner and mode. The bytes are zeroised when the
 /// last reference (the mount or an open fd) is dropped.
-pub struct Secret {
+pub(crate) struct Secret {
     pub(crate) data: Zeroizing<Vec<u8>>,
     pub(crate) mode: u32,
     pub(crate) uid: u32,
@@ -29,7 +29,7 @@ impl fmt::Debug for Secret {
 }
 
 /// A host directory seen read-only through a capability handle.
-pub struct HostDir {
+pub(crate) struct HostDir {
     pub(crate) dir: cap_std::fs::Dir,
 }
 

@@ -23,7 +23,7 @@ fn out_dir() -> PathBuf {
 }
 
 /// Compiles `tests/guests/c/<name>.c` (once per test process).
-pub fn c_guest(name: &str) -> Arc<[u8]> {
+pub(crate) fn c_guest(name: &str) -> Arc<[u8]> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap();
     let src = guests_dir().join("c").join(format!("{name}.c"));
@@ -41,7 +41,7 @@ pub fn c_guest(name: &str) -> Arc<[u8]> {
 }
 
 /// Builds the Rust test guest workspace for wasm32-wasip1 (once per test process).
-pub fn rust_guest() -> Arc<[u8]> {
+pub(crate) fn rust_guest() -> Arc<[u8]> {
     static GUEST: OnceLock<Arc<[u8]>> = OnceLock::new();
     GUEST
         .get_or_init(|| {
@@ -75,7 +75,7 @@ pub fn rust_guest() -> Arc<[u8]> {
         .clone()
 }
 
-pub fn runtime() -> Runtime {
+pub(crate) fn runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         Runtime::new(RuntimeConfig {
@@ -87,15 +87,15 @@ pub fn runtime() -> Runtime {
     .clone()
 }
 
-pub fn store() -> Arc<Store> {
+pub(crate) fn store() -> Arc<Store> {
     Store::temp().unwrap()
 }
 
-pub fn new_tree(store: &Arc<Store>) -> SharedTree {
+pub(crate) fn new_tree(store: &Arc<Store>) -> SharedTree {
     Arc::new(parking_lot::Mutex::new(Tree::new(store)))
 }
 
-pub fn mkdir_p(tree: &SharedTree, path: &str) {
+pub(crate) fn mkdir_p(tree: &SharedTree, path: &str) {
     let mut t = tree.lock();
     let mut cur = t.root();
     for c in path.split('/').filter(|c| !c.is_empty()) {
@@ -106,7 +106,7 @@ pub fn mkdir_p(tree: &SharedTree, path: &str) {
     }
 }
 
-pub fn write_file(tree: &SharedTree, path: &str, data: &[u8]) {
+pub(crate) fn write_file(tree: &SharedTree, path: &str, data: &[u8]) {
     let (dir, name) = path.rsplit_once('/').unwrap();
     mkdir_p(tree, dir);
     let mut t = tree.lock();
@@ -120,7 +120,7 @@ pub fn write_file(tree: &SharedTree, path: &str, data: &[u8]) {
     t.write_at(f, 0, data).unwrap();
 }
 
-pub fn read_file(tree: &SharedTree, path: &str) -> Option<Vec<u8>> {
+pub(crate) fn read_file(tree: &SharedTree, path: &str) -> Option<Vec<u8>> {
     let mut t = tree.lock();
     let root = t.root();
     let f = t.resolve(root, path.as_bytes(), Follow::Yes).ok()?;
@@ -130,18 +130,18 @@ pub fn read_file(tree: &SharedTree, path: &str) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-pub fn vfs_with(tree: &SharedTree, mounts: MountTable) -> Vfs {
+pub(crate) fn vfs_with(tree: &SharedTree, mounts: MountTable) -> Vfs {
     Vfs::new(tree.clone(), mounts)
 }
 
-pub struct Out {
+pub(crate) struct Out {
     pub status: Result<ExitStatus, RuntimeError>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Out {
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         match &self.status {
             Ok(s) => s.code(),
             Err(e) => panic!(
@@ -152,13 +152,13 @@ impl Out {
     }
 }
 
-pub fn spec(program: Program, argv: &[&str], cwd: &str) -> ProcessSpec {
+pub(crate) fn spec(program: Program, argv: &[&str], cwd: &str) -> ProcessSpec {
     let mut s = ProcessSpec::new(program, argv.iter().map(|s| s.to_string()).collect());
     s.cwd = cwd.into();
     s
 }
 
-pub fn module(bytes: &Arc<[u8]>, name: &str) -> Program {
+pub(crate) fn module(bytes: &Arc<[u8]>, name: &str) -> Program {
     Program::Module {
         name: name.into(),
         bytes: bytes.clone(),
@@ -166,7 +166,7 @@ pub fn module(bytes: &Arc<[u8]>, name: &str) -> Program {
 }
 
 /// Runs with captured stdout/stderr.
-pub fn run_spec(vfs: &Vfs, mut spec: ProcessSpec) -> Out {
+pub(crate) fn run_spec(vfs: &Vfs, mut spec: ProcessSpec) -> Out {
     let (out, err) = (CaptureBuffer::new(), CaptureBuffer::new());
     spec.stdout = Stdio::Capture(out.clone());
     spec.stderr = Stdio::Capture(err.clone());
@@ -178,6 +178,6 @@ pub fn run_spec(vfs: &Vfs, mut spec: ProcessSpec) -> Out {
     }
 }
 
-pub fn run(vfs: &Vfs, bytes: &Arc<[u8]>, argv: &[&str], cwd: &str) -> Out {
+pub(crate) fn run(vfs: &Vfs, bytes: &Arc<[u8]>, argv: &[&str], cwd: &str) -> Out {
     run_spec(vfs, spec(module(bytes, argv[0]), argv, cwd))
 }

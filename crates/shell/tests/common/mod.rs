@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 #[cfg(unix)]
-pub mod native;
+pub(crate) mod native;
 #[cfg(feature = "runtime")]
-pub mod vfs;
+pub(crate) mod vfs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +16,7 @@ use kiln_shell::io::Capture;
 use kiln_shell::{Host, Shell, ShellOptions};
 
 /// Files every corpus script starts with, in `/work` (kiln) or `$TMP/work` (dash).
-pub const FIXTURE: &[(&str, &str)] = &[
+pub(crate) const FIXTURE: &[(&str, &str)] = &[
     ("a.txt", "alpha\nbeta\ngamma\n"),
     ("b.txt", "one two three\n"),
     ("c.log", "line1\nline2\n"),
@@ -27,7 +27,7 @@ pub const FIXTURE: &[(&str, &str)] = &[
     ("nums", "3\n1\n2\n"),
 ];
 
-pub fn write_fixture(root: &Path) {
+pub(crate) fn write_fixture(root: &Path) {
     for (p, c) in FIXTURE {
         let f = root.join(p);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
@@ -35,20 +35,20 @@ pub fn write_fixture(root: &Path) {
     }
 }
 
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub stdout: String,
     pub stderr: String,
     pub status: i32,
 }
 
-pub const ENV: &[(&str, &str)] = &[
+pub(crate) const ENV: &[(&str, &str)] = &[
     ("PATH", "/usr/local/bin:/usr/bin:/bin"),
     ("HOME", "/root"),
     ("LC_ALL", "C"),
 ];
 
 /// Which reference shell a script names with `# shell: bash`; dash by default.
-pub fn reference_shell(script: &str) -> &'static str {
+pub(crate) fn reference_shell(script: &str) -> &'static str {
     if script.lines().take(3).any(|l| l.trim() == "# shell: bash") {
         "bash"
     } else {
@@ -57,7 +57,7 @@ pub fn reference_shell(script: &str) -> &'static str {
 }
 
 /// Runs the reference shell in a temp dir holding the fixture under `work/`.
-pub fn run_reference(script: &str) -> Outcome {
+pub(crate) fn run_reference(script: &str) -> Outcome {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     write_fixture(&work);
@@ -83,7 +83,7 @@ pub fn run_reference(script: &str) -> Outcome {
 
 /// dash prefixes messages with `sh: LINE: `, bash with `sh: line LINE: `; kiln prints
 /// `sh: ` (no line numbers), so the line number is the one thing normalised away.
-pub fn normalize_stderr(s: &str) -> String {
+pub(crate) fn normalize_stderr(s: &str) -> String {
     s.lines()
         .map(|l| {
             if let Some(rest) = l.strip_prefix("sh: ") {
@@ -100,7 +100,7 @@ pub fn normalize_stderr(s: &str) -> String {
 }
 
 /// Runs kiln's interpreter over `host` (whose `/work` holds the fixture).
-pub fn run_kiln(host: Arc<dyn Host>, script: &str) -> Option<Outcome> {
+pub(crate) fn run_kiln(host: Arc<dyn Host>, script: &str) -> Option<Outcome> {
     let script = script.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -141,7 +141,7 @@ pub fn run_kiln(host: Arc<dyn Host>, script: &str) -> Option<Outcome> {
     rx.recv_timeout(Duration::from_secs(120)).ok()
 }
 
-pub fn corpus_files() -> Vec<PathBuf> {
+pub(crate) fn corpus_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let filter = std::env::var("KILN_CORPUS_FILTER").unwrap_or_default();
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -155,7 +155,7 @@ pub fn corpus_files() -> Vec<PathBuf> {
 }
 
 /// Runs every corpus script through the reference shell and kiln; returns failures.
-pub fn run_corpus(make_host: &dyn Fn() -> Arc<dyn Host>) -> (usize, Vec<String>) {
+pub(crate) fn run_corpus(make_host: &dyn Fn() -> Arc<dyn Host>) -> (usize, Vec<String>) {
     let files = corpus_files();
     let mut failures = Vec::new();
     for f in &files {

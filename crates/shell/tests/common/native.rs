@@ -10,7 +10,7 @@ use std::sync::Arc;
 use kiln_shell::io::{Endpoint, Stream};
 use kiln_shell::{FileKind, FileStat, Host, OpenMode, Program, Resolved, Spawn};
 
-pub struct NativeHost {
+pub(crate) struct NativeHost {
     pub root: PathBuf,
 }
 

@@ -8,7 +8,7 @@ use kiln_shell::RuntimeHost;
 
 /// One runtime for the whole test binary; compiled modules are cached on disk under
 /// the target dir so later runs skip compilation.
-pub fn runtime() -> Runtime {
+pub(crate) fn runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         Runtime::new(RuntimeConfig {
@@ -23,7 +23,7 @@ pub fn runtime() -> Runtime {
 }
 
 /// A tree holding `/work` with `files` (path, contents) and `/root`, `/tmp`.
-pub fn tree_with(files: &[(&str, &str)]) -> Tree {
+pub(crate) fn tree_with(files: &[(&str, &str)]) -> Tree {
     let store = Store::temp().unwrap();
     let mut tree = Tree::from_snapshot(&Snapshot::empty(&store));
     let root = tree.root();
@@ -48,7 +48,7 @@ pub fn tree_with(files: &[(&str, &str)]) -> Tree {
     tree
 }
 
-pub fn host_with(files: &[(&str, &str)]) -> Arc<RuntimeHost> {
+pub(crate) fn host_with(files: &[(&str, &str)]) -> Arc<RuntimeHost> {
     let tree = Arc::new(parking_lot::Mutex::new(tree_with(files)));
     let vfs = Vfs::new(tree, MountTable::new());
     Arc::new(RuntimeHost::new(
