@@ -18,8 +18,15 @@ const SHOWN_ID_CHARS: usize = 64;
 /// `id=aws/credentials` works on both sides) plus two bounds BuildKit lacks: no control
 /// characters (an id is printed in errors and progress, where a newline or an escape
 /// sequence could forge output) and at most [`MAX_SECRET_ID_BYTES`].
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SecretId(String);
+
+/// Quoted like a string, so a message's `secret {id:?}` reads `secret "npmrc"`.
+impl std::fmt::Debug for SecretId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 /// An id that breaks [`SecretId`]'s rule; the only message for a bad id, wherever it
 /// was written.

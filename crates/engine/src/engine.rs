@@ -272,7 +272,7 @@ fn check_required_secrets(
                     && secrets.get(id.as_str()).is_none()
                 {
                     return Err(BuildError::MissingSecret {
-                        id: id.as_str().to_owned(),
+                        id,
                         location: format!("{file}:{}", step.span.start_line),
                     });
                 }
@@ -635,7 +635,7 @@ mod tests {
         let err =
             check_required_secrets(&df, &global, &[0, 1], &Secrets::default(), "Df").unwrap_err();
         assert!(
-            matches!(&err, BuildError::MissingSecret { id, location } if id == "tok" && location == "Df:4"),
+            matches!(&err, BuildError::MissingSecret { id, location } if id.as_str() == "tok" && location == "Df:4"),
             "{err}"
         );
         // A stage that is not needed is not checked.

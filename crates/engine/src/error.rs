@@ -62,7 +62,10 @@ pub enum BuildError {
     #[error(
         "secret {id:?} is required by the mount at {location} but was not given; pass --secret id={id},src=PATH"
     )]
-    MissingSecret { id: String, location: String },
+    MissingSecret {
+        id: kiln_dockerfile::SecretId,
+        location: String,
+    },
     /// A step failed: where (file, line, the instruction under a caret), why, and the
     /// last lines of its output when it was a command that failed.
     #[error("{file}:{line}: {source}\n{}{}", excerpt(*.line, .instruction), tail(.source.output_tail()))]
@@ -78,7 +81,10 @@ pub enum BuildError {
     #[error(
         "secret leak: the value of secret {secret:?} was found in {location}; the image was not written (use --secret-leak=warn to only warn)"
     )]
-    Leak { secret: String, location: String },
+    Leak {
+        secret: kiln_dockerfile::SecretId,
+        location: String,
+    },
     #[error(transparent)]
     Context(#[from] ContextError),
     #[error(transparent)]
@@ -191,10 +197,10 @@ pub enum StepError {
         source: kiln_fs::FsError,
     },
     #[error("secret {id:?} is required but was not given; pass --secret id={id},src=PATH")]
-    MissingSecret { id: String },
+    MissingSecret { id: kiln_dockerfile::SecretId },
     #[error("secret {id:?}: {source}")]
     SecretMount {
-        id: String,
+        id: kiln_dockerfile::SecretId,
         source: kiln_runtime::MountError,
     },
     #[error(transparent)]

@@ -17,7 +17,7 @@ use crate::engine::{LeakPolicy, Shared_};
 use crate::error::BuildError;
 use crate::progress::Event;
 use crate::redact::{PatternError, SecretPatterns};
-use crate::secrets::Secrets;
+use crate::secrets::{SecretId, Secrets};
 use crate::state::StageLayer;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub enum LeakError {
 /// Where a secret value was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub secret: String,
+    pub secret: SecretId,
     /// A file path inside the layer (redacted), or a description such as `image config`.
     pub location: String,
 }
@@ -109,7 +109,7 @@ impl Guard {
             if let Some(hit) = found {
                 let rel = trim_tar_prefix(&path);
                 return Ok(Some(Finding {
-                    secret: hit.secret.to_string(),
+                    secret: hit.secret,
                     location: format!("/{}", self.shown(rel)),
                 }));
             }
@@ -120,17 +120,14 @@ impl Guard {
     /// Scans a document the image publishes (config, history).
     pub fn scan_bytes(&self, what: &str, bytes: &[u8]) -> Option<Finding> {
         self.find.find(bytes).map(|found| Finding {
-            secret: found.secret.to_string(),
+            secret: found.secret,
             location: what.to_owned(),
         })
     }
 
     /// The secret whose value a stream holds, if any (bounded memory).
-    pub fn scan_stream(&self, reader: impl Read) -> std::io::Result<Option<String>> {
-        Ok(self
-            .find
-            .find_in_reader(reader)?
-            .map(|l| l.secret.to_string()))
+    pub fn scan_stream(&self, reader: impl Read) -> std::io::Result<Option<SecretId>> {
+        Ok(self.find.find_in_reader(reader)?.map(|l| l.secret))
     }
 
     /// Deletes every file under `dir` modified at or after `since` whose content holds a
@@ -371,7 +368,7 @@ mod tests {
         big[200_000..200_039].copy_from_slice(b"machine h login admin password hunter22");
         let layer = tar_with(&[(b"ok.txt", b"Hello"), (b"leak", &big)]);
         let f = guard().scan_layer(&layer[..]).unwrap().unwrap();
-        assert_eq!(f.secret, "netrc");
+        assert_eq!(f.secret.as_str(), "netrc");
         assert_eq!(f.location, "/leak");
         assert!(!f.to_string().contains("hunter22"));
     }

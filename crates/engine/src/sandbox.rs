@@ -323,9 +323,7 @@ fn mount_table(
             } => {
                 let Some(value) = shared.req.secrets.get(id.as_str()) else {
                     if *required {
-                        return Err(StepError::MissingSecret {
-                            id: id.as_str().to_owned(),
-                        });
+                        return Err(StepError::MissingSecret { id: id.clone() });
                     }
                     continue;
                 };
@@ -347,7 +345,7 @@ fn mount_table(
                             *gid,
                         )
                         .map_err(|source| StepError::SecretMount {
-                            id: id.as_str().to_owned(),
+                            id: id.clone(),
                             source,
                         })?;
                 }
