@@ -42,6 +42,15 @@ pub struct ExportRequest {
     pub targets: Vec<Target>,
 }
 
+impl ExportRequest {
+    /// Whether the image goes into the local store: tagged images always do (so
+    /// `kiln run NAME` works after any build); an untagged build only when it has no
+    /// other target.
+    pub fn stores(&self) -> bool {
+        self.targets.is_empty() || !self.tags.is_empty()
+    }
+}
+
 /// What an export did that a user wants to hear about, as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exported {
@@ -69,15 +78,14 @@ pub enum ExportError {
     },
 }
 
-/// Exports a build's image to every target of `req`. Tagged images always land in the
-/// local store too (so `kiln run NAME` works after any build); an untagged build goes
-/// there only when it has no other target. `seen` hears of each export as it is done.
+/// Exports a build's image to every target of `req`, and to the local store when
+/// [`ExportRequest::stores`]. `seen` hears of each export as it is done.
 pub fn export(
     built: &mut Built,
     req: &ExportRequest,
     seen: &mut dyn FnMut(Exported),
 ) -> Result<(), ExportError> {
-    if req.targets.is_empty() || !req.tags.is_empty() {
+    if req.stores() {
         store(&built.image, &req.store, &req.tags)?;
         seen(Exported::Stored);
     }
@@ -203,6 +211,19 @@ mod tests {
         for file in ["oci.tar", "docker.tar"] {
             assert!(std::fs::metadata(out.path().join(file)).unwrap().len() > 0);
         }
+    }
+
+    #[test]
+    fn tagged_or_target_less_builds_go_to_the_store() {
+        let req = |tags: &[&str], targets: Vec<Target>| ExportRequest {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            store: "/store".into(),
+            targets,
+        };
+        let local = || vec![Target::Local { dest: "out".into() }];
+        assert!(req(&[], Vec::new()).stores());
+        assert!(req(&["a:1"], local()).stores());
+        assert!(!req(&[], local()).stores());
     }
 
     #[test]
