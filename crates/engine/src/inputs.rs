@@ -72,6 +72,9 @@ impl std::io::Write for HashWriter {
 #[derive(Debug, Serialize)]
 pub(crate) struct CopyInputs<'a> {
     pub(crate) add: bool,
+    /// The sources as written: a pattern copies into the destination directory even when
+    /// it matches one file, which a plain name copies onto, so equal content is not enough.
+    pub(crate) sources: &'a [String],
     /// The destination, absolute (after WORKDIR).
     pub(crate) dest: &'a str,
     pub(crate) chown: Option<&'a str>,
@@ -114,8 +117,8 @@ impl<'a> CopyInputs<'a> {
         epoch: i64,
     ) -> Self {
         let Copy {
-            sources: _, // in `from`
-            dest: _,    // made absolute by the caller
+            sources,
+            dest: _, // made absolute by the caller
             heredocs,
             from: _, // resolved by the caller into `from`
             chown,
@@ -130,6 +133,7 @@ impl<'a> CopyInputs<'a> {
         } = c;
         Self {
             add,
+            sources,
             dest,
             chown: chown.as_deref(),
             chmod: chmod.as_deref(),
@@ -400,6 +404,16 @@ mod tests {
             ..Copy::default()
         };
         assert_eq!(base, copy(&link, context("00")));
+        // A pattern that matches the same files lands them elsewhere.
+        let glob = Copy {
+            sources: vec!["f*".into()],
+            ..Copy::default()
+        };
+        let name = Copy {
+            sources: vec!["f".into()],
+            ..Copy::default()
+        };
+        assert_ne!(copy(&glob, context("00")), copy(&name, context("00")));
         let stage = |k| CopyFrom::Stage {
             key: k,
             sources: &[],

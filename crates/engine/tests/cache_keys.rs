@@ -1020,3 +1020,19 @@ fn step_records_hold_a_keyed_digest_never_the_secret_or_its_hash() {
     }
     assert_eq!(digests, 1, "the RUN step's record keeps the keyed digest");
 }
+
+#[test]
+fn a_glob_source_is_keyed_apart_from_the_plain_name_it_matches() {
+    // `f*` is many sources even when it matches only `f`, so `/d` must then be a
+    // directory: a cached `COPY f /d` (same files, same destination) must not turn that
+    // error into a hit.
+    let ws = ws();
+    ws.write("ctx/f", "one");
+    let fresh = ws.try_build("FROM scratch\nCOPY f* /d\n", &Opts::default());
+    let why = fresh.err().expect("COPY f* /d builds without a cache");
+    assert!(why.contains("must be a directory"), "{why}");
+    let mut plain = ws.build("FROM scratch\nCOPY f /d\n", &Opts::default());
+    assert_eq!(plain.file("/d"), "one");
+    let cached = ws.try_build("FROM scratch\nCOPY f* /d\n", &Opts::default());
+    assert_eq!(cached.err(), Some(why));
+}
