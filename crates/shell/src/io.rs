@@ -90,6 +90,7 @@ impl Bytes {
 }
 impl Bytes {
     /// Takes the unread rest (a process is about to consume it).
+    #[cfg(feature = "runtime")]
     pub(crate) fn take_rest(&self) -> Vec<u8> {
         let mut pos = self.pos.lock();
         let rest = self.data[(*pos).min(self.data.len())..].to_vec();

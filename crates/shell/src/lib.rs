@@ -194,7 +194,8 @@ impl Shell {
 /// Runs `argv` as a command "process" (a builtin, `sh -c ...`, or a program found on
 /// `PATH`) with its own environment and stdio: what the runtime's launcher calls when a
 /// guest spawns a command.
-pub(crate) fn run_command_process(
+#[cfg(feature = "runtime")]
+fn run_command_process(
     host: Arc<dyn Host>,
     argv: &[String],
     env: &[(String, String)],
