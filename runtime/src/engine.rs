@@ -246,4 +246,62 @@ mod tests {
         };
         assert!(err.to_string().contains("multiple memories"), "{err}");
     }
+
+    /// A launcher holding a clone of the runtime: what used to keep every runtime (and
+    /// its epoch thread) alive for ever once installed in it.
+    struct HoldsRuntime {
+        _runtime: Runtime,
+        launched: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::Launcher for HoldsRuntime {
+        fn launch(
+            &self,
+            _runtime: &Runtime,
+            _vfs: &crate::Vfs,
+            _request: crate::LaunchRequest,
+        ) -> Result<crate::ExitStatus, RuntimeError> {
+            self.launched.fetch_add(1, Ordering::Relaxed);
+            Ok(crate::ExitStatus(7))
+        }
+    }
+
+    /// Spawns `true` through `kiln_v1` and exits with its status.
+    const SPAWNS: &str = r#"(module
+      (import "kiln_v1" "spawn" (func $spawn (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "kiln_v1" "wait" (func $wait (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "true\00")
+      (func (export "_start")
+        (drop (call $spawn (i32.const 100) (i32.const 5) (i32.const 0) (i32.const 0)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 2) (i32.const 200)))
+        (drop (call $wait (i32.load (i32.const 200)) (i32.const 204)))
+        (call $exit (i32.load (i32.const 204)))))"#;
+
+    #[test]
+    fn a_runtime_is_freed_even_when_its_processes_launcher_holds_it() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let store = kiln_fs::Store::temp().unwrap();
+        let tree = Arc::new(parking_lot::Mutex::new(kiln_fs::Tree::new(&store)));
+        let vfs = crate::Vfs::new(tree, crate::MountTable::new());
+        let launched = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let program = crate::Program::Module {
+            name: "spawns".into(),
+            bytes: wat::parse_str(SPAWNS).unwrap().into(),
+        };
+        let mut spec = crate::ProcessSpec::new(program, vec!["spawns".into()]);
+        spec.launcher = Some(Arc::new(HoldsRuntime {
+            _runtime: rt.clone(),
+            launched: launched.clone(),
+        }));
+        assert_eq!(rt.run(&vfs, spec).unwrap(), crate::ExitStatus(7));
+        assert_eq!(launched.load(Ordering::Relaxed), 1);
+        let weak = Arc::downgrade(&rt.inner);
+        drop(rt);
+        assert!(
+            weak.upgrade().is_none(),
+            "the runtime outlived its last handle"
+        );
+    }
 }
