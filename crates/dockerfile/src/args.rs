@@ -11,7 +11,7 @@
 //!   and RUN steps; the later one wins (so `ENV X=...` after `ARG X` overrides it, as the
 //!   Dockerfile reference says). Only ENV reaches the image config.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::expand::{self, ExpandError};
 use crate::{Dockerfile, Instruction};
@@ -170,15 +170,45 @@ pub struct StageScope<'a> {
     /// ARG values of this stage, by name.
     args: BTreeMap<String, String>,
     /// The environment for expansion and RUN: base env, then ARG and ENV in order.
-    state: Vec<(String, String)>,
+    state: Vars,
     /// The image config environment: base env, then ENV.
-    env: Vec<(String, String)>,
+    env: Vars,
 }
 
-fn set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
-    match list.iter_mut().find(|(ek, _)| ek == k) {
-        Some(e) => e.1 = v.to_string(),
-        None => list.push((k.to_string(), v.to_string())),
+/// Variables in the order they were first set, a redefinition replacing the value in
+/// place (BuildKit's `addEnv`), with an index by name: finding a name by scanning the
+/// list made a stage of 10,000 ENV lines take time quadratic in their number.
+#[derive(Debug, Clone)]
+struct Vars {
+    list: Vec<(String, String)>,
+    /// Position in `list` of each name's first entry (a base image may repeat a name;
+    /// the first one is the one read and replaced, as before).
+    index: HashMap<String, usize>,
+}
+
+impl Vars {
+    fn new(list: Vec<(String, String)>) -> Vars {
+        let mut index = HashMap::with_capacity(list.len());
+        for (i, (k, _)) in list.iter().enumerate() {
+            index.entry(k.clone()).or_insert(i);
+        }
+        Vars { list, index }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let i = *self.index.get(name)?;
+        self.list.get(i).map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        let i = self.index.get(name).copied();
+        match i.and_then(|i| self.list.get_mut(i)) {
+            Some((_, v)) => value.clone_into(v),
+            None => {
+                self.index.insert(name.to_owned(), self.list.len());
+                self.list.push((name.to_owned(), value.to_owned()));
+            }
+        }
     }
 }
 
@@ -197,17 +227,14 @@ impl<'a> StageScope<'a> {
             escape,
             declared: Vec::new(),
             args: BTreeMap::new(),
-            state: base_env.clone(),
-            env: base_env,
+            state: Vars::new(base_env.clone()),
+            env: Vars::new(base_env),
         }
     }
 
     /// The value used for expansion at this point of the stage.
     pub fn lookup(&self, name: &str) -> Option<String> {
-        self.state
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+        self.state.get(name).map(str::to_owned)
     }
 
     /// Expands `ins` with the current scope (see [`Instruction::expand`]) and applies its
@@ -219,7 +246,7 @@ impl<'a> StageScope<'a> {
             for d in decls {
                 let value = self.arg_value(d)?;
                 if let Some(v) = &value {
-                    set(&mut self.state, &d.name, v);
+                    self.state.set(&d.name, v);
                     self.args.insert(d.name.clone(), v.clone());
                 }
                 self.declared.push(d.name.clone());
@@ -233,8 +260,8 @@ impl<'a> StageScope<'a> {
         let expanded = ins.expand(self.escape, &|n| self.lookup(n))?;
         if let Instruction::Env { vars, .. } = &expanded {
             for (k, v) in vars {
-                set(&mut self.state, k, v);
-                set(&mut self.env, k, v);
+                self.state.set(k, v);
+                self.env.set(k, v);
             }
         }
         Ok(expanded)
@@ -254,7 +281,7 @@ impl<'a> StageScope<'a> {
 
     /// The image config environment (ENV only, no ARGs).
     pub fn env(&self) -> &[(String, String)] {
-        &self.env
+        &self.env.list
     }
 
     /// ARG values of this stage, by name (BuildKit lists them in RUN history and cache
@@ -274,10 +301,10 @@ impl<'a> StageScope<'a> {
     /// Environment of a RUN step: the stage environment, plus proxy build args not
     /// otherwise set.
     pub fn run_env(&self) -> Vec<(String, String)> {
-        let mut out = self.state.clone();
+        let mut out = self.state.list.clone();
         for p in PROXY_ARGS {
             if let Some(v) = self.build.values.get(*p)
-                && !out.iter().any(|(ek, _)| ek == p)
+                && self.state.get(p).is_none()
             {
                 out.push((p.to_string(), v.clone()));
             }
@@ -394,5 +421,40 @@ mod tests {
         .unwrap();
         assert_eq!(s.lookup("E").as_deref(), Some("late"));
         assert!(s.env().contains(&("E".into(), "global-env--linux".into())));
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn redefinitions_keep_their_place_and_words_see_the_scope_before_the_line() {
+        let df = crate::parse(
+            "FROM x\nENV A=1 B=$A\nENV PATH=/x:$PATH\nARG B=argb\nENV C=$B\nARG A\nENV A=2\n",
+            "D",
+        )
+        .unwrap();
+        let b = build(&[]);
+        let g = GlobalScope::new(&df, &b).unwrap();
+        let base = pairs(&[("PATH", "/bin"), ("A", "base"), ("A", "dup")]);
+        let mut s = StageScope::new(&b, &g, '\\', base);
+        for step in &df.stages[0].steps {
+            s.dispatch(&step.instruction).unwrap();
+        }
+        // `B=$A` expands with the A from before the line; redefined names stay where
+        // they were first set; an ARG shadows ENV for expansion and RUN only.
+        let image = [("PATH", "/x:/bin"), ("A", "2"), ("A", "dup")];
+        assert_eq!(
+            s.env(),
+            pairs(&[image[0], image[1], image[2], ("B", "base"), ("C", "argb")])
+        );
+        assert_eq!(
+            s.run_env(),
+            pairs(&[image[0], image[1], image[2], ("B", "argb"), ("C", "argb")])
+        );
+        assert_eq!(s.lookup("A").as_deref(), Some("2"));
+        assert_eq!(s.lookup("B").as_deref(), Some("argb"));
     }
 }

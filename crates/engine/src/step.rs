@@ -37,10 +37,7 @@ pub struct At<'a> {
 pub(crate) fn env_of(state: &StageState) -> Vec<(String, String)> {
     state
         .config
-        .container()
         .env()
-        .clone()
-        .unwrap_or_default()
         .iter()
         .filter_map(|kv| {
             kv.split_once('=')
@@ -75,14 +72,12 @@ pub fn run(
             Ok(Outcome::Done)
         }
         Instruction::Env { vars, .. } => {
-            config_step(state, text, epoch, |c| {
-                let mut all = c.env().clone().unwrap_or_default();
-                for (k, v) in &vars {
-                    all.retain(|kv| kv.split_once('=').map(|p| p.0) != Some(k.as_str()));
-                    all.push(format!("{k}={v}"));
-                }
-                c.set_env(Some(all));
-            })?;
+            // One variable at a time in place, as BuildKit's ENV: a redefined name keeps
+            // its place in the image's Env.
+            for (k, v) in &vars {
+                state.config.set_env_var(k, v);
+            }
+            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::Workdir(dir) => {
@@ -196,9 +191,9 @@ pub fn run(
         }
         Instruction::Maintainer(m) => {
             config_step(state, text, epoch, |c| {
-                let mut labels = c.labels().clone().unwrap_or_default();
-                labels.insert("maintainer".into(), m.clone());
-                c.set_labels(Some(labels));
+                c.labels_mut()
+                    .get_or_insert_with(Default::default)
+                    .insert("maintainer".into(), m.clone());
             })?;
             Ok(Outcome::Done)
         }
@@ -772,9 +767,10 @@ mod tests {
         let mut s = stage(dir.path(), kiln_oci::ImageConfig::default());
         let root = s.key;
         config_step(&mut s, "ENV A=1", 0, |c| {
-            c.set_env(Some(vec!["A=1".into()]));
+            c.set_user(Some("1".into()));
         })
         .unwrap();
+        s.config.set_env_var("A", "1");
         let after_env = s.key;
         assert_ne!(after_env, root);
         history_only(&mut s, "SHELL [\"/bin/sh\", \"-c\"]", 0).unwrap();

@@ -1,6 +1,7 @@
 //! Image configuration: oci-spec's `ImageConfiguration` plus the Docker fields it lacks
 //! (`Healthcheck`, `Shell`, `OnBuild`, `ArgsEscaped`), with canonical serialisation.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -127,8 +128,48 @@ pub struct ImageConfig {
     pub docker: DockerExtensions,
     /// The container config, held apart from `spec` because oci-spec only lets it be
     /// replaced whole: editing it there cost a copy of every label per instruction, so
-    /// 10,000 LABEL lines took time quadratic in their number.
+    /// 10,000 LABEL lines took time quadratic in their number. Its `Env` is in `env`.
     container: Option<Config>,
+    /// The container config's `Env`, held apart with an index by name: setting a
+    /// variable copied and scanned the whole list, so 10,000 ENV lines were quadratic.
+    /// `Some` only while `container` is.
+    env: Option<EnvList>,
+}
+
+/// `Env` entries (`NAME=value`) in order, with the position of each name's first entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct EnvList {
+    entries: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl EnvList {
+    fn new(entries: Vec<String>) -> EnvList {
+        let mut index = HashMap::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            index.entry(env_name(entry).to_owned()).or_insert(i);
+        }
+        EnvList { entries, index }
+    }
+
+    /// BuildKit's `addEnv`: a name already present has its first entry replaced in
+    /// place; a new one goes at the end.
+    fn set(&mut self, name: &str, value: &str) {
+        let entry = format!("{name}={value}");
+        let i = self.index.get(name).copied();
+        match i.and_then(|i| self.entries.get_mut(i)) {
+            Some(old) => *old = entry,
+            None => {
+                self.index.insert(name.to_owned(), self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+}
+
+/// The name of an `Env` entry: up to the first `=`, or all of it (as BuildKit reads it).
+fn env_name(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(name, _)| name)
 }
 
 impl ImageConfig {
@@ -149,8 +190,9 @@ impl ImageConfig {
         }
         let mut spec: ImageConfiguration =
             serde_json::from_value(value.clone()).map_err(|e| OciError::json("image config", e))?;
-        let container = spec.config().clone();
+        let mut container = spec.config().clone();
         spec.set_config(None);
+        let env = container.as_mut().and_then(take_env);
         let c = value.get("config");
         let field = |name: &str| c.and_then(|c| c.get(name)).filter(|v| !v.is_null());
         let docker = DockerExtensions {
@@ -163,6 +205,7 @@ impl ImageConfig {
             spec,
             docker,
             container,
+            env,
         })
     }
 
@@ -170,7 +213,11 @@ impl ImageConfig {
     pub fn to_json(&self) -> Result<Vec<u8>> {
         let mut v = serde_json::to_value(&self.spec).map_err(|e| OciError::json("config", e))?;
         if let (Some(c), Some(obj)) = (&self.container, v.as_object_mut()) {
-            obj.insert("config".into(), to_value(c)?);
+            let mut c = to_value(c)?;
+            if let (Some(env), Some(c)) = (&self.env, c.as_object_mut()) {
+                c.insert("Env".into(), to_value(&env.entries)?);
+            }
+            obj.insert("config".into(), c);
         }
         let extras = self.docker_fields()?;
         if !extras.is_empty() {
@@ -227,12 +274,34 @@ impl ImageConfig {
 
     /// The container config (Env, Cmd, ...), empty if the image has none.
     pub fn container(&self) -> Config {
-        self.container.clone().unwrap_or_default()
+        let mut c = self.container.clone().unwrap_or_default();
+        c.set_env(self.env.as_ref().map(|e| e.entries.clone()));
+        c
     }
 
     /// Edit the container config in place (created empty if absent); nothing is copied.
+    /// `f` sees it without `Env` (read by [`ImageConfig::env`], changed by
+    /// [`ImageConfig::set_env_var`]); an `Env` that `f` sets replaces the whole list.
     pub fn update_container(&mut self, f: impl FnOnce(&mut Config)) {
-        f(self.container.get_or_insert_with(Config::default));
+        let c = self.container.get_or_insert_with(Config::default);
+        f(c);
+        if let Some(env) = take_env(c) {
+            self.env = Some(env);
+        }
+    }
+
+    /// The container config's `Env` entries (`NAME=value`), empty if it has none.
+    pub fn env(&self) -> &[String] {
+        self.env.as_ref().map_or(&[], |e| &e.entries)
+    }
+
+    /// Sets one variable in `Env` as BuildKit's ENV does: an existing name keeps its
+    /// place with the new value, a new one is appended. O(1) however long `Env` is.
+    pub fn set_env_var(&mut self, name: &str, value: &str) {
+        self.container.get_or_insert_with(Config::default);
+        self.env
+            .get_or_insert_with(EnvList::default)
+            .set(name, value);
     }
 
     /// The layers' diff_ids, in order.
@@ -279,6 +348,14 @@ fn history(created_by: &str, comment: Option<&str>, epoch: i64, empty: bool) -> 
     h.set_comment(comment.map(str::to_owned));
     h.set_empty_layer(empty.then_some(true));
     h
+}
+
+/// Moves `Env` out of `c` into an indexed list (oci-spec has no `env_mut`, so this copies
+/// the list once; it is only set whole when a config is read or a stage starts).
+fn take_env(c: &mut Config) -> Option<EnvList> {
+    let env = c.env().clone()?;
+    c.set_env(None);
+    Some(EnvList::new(env))
 }
 
 fn to_value<T: Serialize>(v: &T) -> Result<Value> {
@@ -351,6 +428,52 @@ mod tests {
         assert_eq!(back.to_json().unwrap(), a);
         assert_eq!(back.platform().to_string(), "linux/arm64/v8");
         assert_eq!(back.diff_ids().unwrap(), vec![Digest::sha256_of(b"layer")]);
+    }
+
+    #[test]
+    fn env_vars_are_replaced_in_place_as_buildkit_does() {
+        let mut c = ImageConfig::default();
+        assert!(c.env().is_empty());
+        c.update_container(|k| {
+            k.set_env(Some(
+                ["PATH=/bin", "A=1", "no-equals", "A=dup"]
+                    .map(String::from)
+                    .to_vec(),
+            ));
+        });
+        c.set_env_var("A", "2=two");
+        c.set_env_var("B", "3");
+        c.set_env_var("PATH", "/x:/bin");
+        c.set_env_var("no-equals", "now");
+        let want = ["PATH=/x:/bin", "A=2=two", "no-equals=now", "A=dup", "B=3"];
+        assert_eq!(c.env(), want);
+        assert_eq!(
+            c.container().env().as_deref(),
+            Some(&want.map(String::from)[..])
+        );
+        // `update_container` hands over the config without Env and keeps it.
+        c.update_container(|k| {
+            assert!(k.env().is_none());
+            k.set_user(Some("1000".into()));
+        });
+        assert_eq!(c.env(), want);
+        let json = c.to_json().unwrap();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(
+            text.contains(r#""Env":["PATH=/x:/bin","A=2=two","no-equals=now","A=dup","B=3"]"#),
+            "{text}"
+        );
+        let back = ImageConfig::from_json(&json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.to_json().unwrap(), json);
+    }
+
+    #[test]
+    fn an_env_var_set_on_an_empty_config_creates_its_container_config() {
+        let mut c = ImageConfig::default();
+        c.set_env_var("A", "1");
+        let text = String::from_utf8(c.to_json().unwrap()).unwrap();
+        assert!(text.contains(r#""config":{"Env":["A=1"]}"#), "{text}");
     }
 
     #[test]
