@@ -14,7 +14,7 @@ use kiln_dockerfile::{Dockerfile, Instruction, Mount};
 use kiln_fs::Store;
 use kiln_oci::{Compression, Image, ImageConfig, Layout, Platform};
 
-use crate::cache::{Cache, CacheKey};
+use crate::cache::Cache;
 use crate::context::Context;
 use crate::error::{BuildError, StepError};
 use crate::leak;
@@ -465,7 +465,7 @@ fn base_state(
                 c.set_env(Some(vec![format!("PATH={}", kiln_shell::DEFAULT_PATH)]));
             });
             Ok(StageState::new(
-                CacheKey::root("scratch", &platform.to_string()),
+                crate::inputs::stage_root("scratch", &shared.req),
                 config,
                 Vec::new(),
                 shared.store.clone(),

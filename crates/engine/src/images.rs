@@ -11,7 +11,6 @@ use std::path::PathBuf;
 
 use kiln_oci::{Image, Layout, Platform};
 
-use crate::cache::CacheKey;
 use crate::engine::Shared_;
 use crate::state::{StageLayer, StageState};
 
@@ -239,7 +238,7 @@ pub(crate) fn state_of_image(
     let mut config = image.config.clone();
     config.set_created(shared.req.epoch);
     Ok(StageState::new(
-        CacheKey::root(&digest.to_string(), &shared.req.platform.to_string()),
+        crate::inputs::stage_root(&digest.to_string(), &shared.req),
         config,
         layers,
         shared.store.clone(),

@@ -9,6 +9,7 @@
 //! the keyed digest of its value (`SecretKey::digest`, HMAC under the cache's private key).
 
 use kiln_dockerfile::{CacheSharing, Copy, Mount, RunProgram};
+use kiln_oci::Compression;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -52,6 +53,19 @@ impl StepInputs<'_> {
         serde_json::to_writer(&mut hasher, self).map_err(CacheError::Key)?;
         Ok(CacheKey::from_digest(hasher.0.finalize().into()))
     }
+}
+
+/// The key a stage starts from: its base (`scratch` or an image's digest), the platform,
+/// and the layer compression. A cached layer is reused as it was stored, so a build that
+/// asks for another compression must not hit it (its image would hold the other kind).
+pub(crate) fn stage_root(base: &str, req: &crate::BuildRequest) -> CacheKey {
+    let compression = match req.compression {
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+        Compression::None => "none",
+    };
+    // A platform holds no space, so the two stay apart.
+    CacheKey::root(base, &format!("{} {compression}", req.platform))
 }
 
 /// Feeds serialized bytes straight into the hash (no buffer of the whole value).

@@ -1036,3 +1036,26 @@ fn a_glob_source_is_keyed_apart_from_the_plain_name_it_matches() {
     let cached = ws.try_build("FROM scratch\nCOPY f* /d\n", &Opts::default());
     assert_eq!(cached.err(), Some(why));
 }
+
+#[test]
+fn a_build_asking_for_another_compression_gets_layers_of_that_kind() {
+    // A cached layer is reused as stored: a gzip record must not answer a zstd build,
+    // or the image (and its digest) would depend on what was built before.
+    let ws = ws();
+    ws.write("ctx/f", "one");
+    let layer_types = |compression| {
+        let mut req = ws.request(&Opts::default());
+        req.compression = compression;
+        let image = ws.run(COPY_F, req).unwrap().built.image;
+        image
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.media_type().to_string())
+            .collect::<Vec<_>>()
+    };
+    let gzip = layer_types(kiln_oci::Compression::Gzip);
+    let zstd = layer_types(kiln_oci::Compression::Zstd);
+    assert!(gzip.iter().all(|t| t.ends_with("+gzip")), "{gzip:?}");
+    assert!(zstd.iter().all(|t| t.ends_with("+zstd")), "{zstd:?}");
+}
