@@ -202,12 +202,9 @@ fn program_string(s: &str) -> String {
     }
 }
 
-fn run_error_status(e: &RuntimeError) -> i32 {
-    match e {
-        RuntimeError::NotWasm { .. } => 126,
-        _ => 126,
-    }
-}
+/// A shell's status for a command that was found but could not run (POSIX, as dash):
+/// what a program the runtime refuses (not wasm, no `_start`, a failed load) exits with.
+const CANNOT_RUN: i32 = 126;
 
 impl Host for RuntimeHost {
     fn open(&self, path: &str, m: OpenMode, umask: u32) -> io::Result<Endpoint> {
@@ -337,7 +334,7 @@ impl Host for RuntimeHost {
             Ok(st) => Ok(st.code()),
             Err(err) => {
                 let _ = sio::write_all(&e, format!("sh: {err}\n").as_bytes());
-                Ok(run_error_status(&err))
+                Ok(CANNOT_RUN)
             }
         }
     }
