@@ -44,7 +44,7 @@ pub(crate) fn run_step(
         shell: &step.shell,
         cwd: &step.cwd,
         user: &step.user,
-        env: &env,
+        env: &key_env(&env, scope),
         network: step.network.enabled,
         allowed_hosts: &step.network.allowed_hosts,
         mounts: mount_inputs(shared, &mounts, &secrets, &step.mount_sources, deps)?,
@@ -57,6 +57,16 @@ pub(crate) fn run_step(
             shared, state, tree, &mounts, &program, env, &step, at.id, deps,
         )
     })
+}
+
+/// The environment a step's key holds: without the proxy build args the stage did not
+/// declare (BuildKit leaves its proxy env out of the key too), so a build behind another
+/// proxy replays the results of one behind the first instead of rerunning every RUN.
+fn key_env(env: &[(String, String)], scope: &StageScope<'_>) -> Vec<(String, String)> {
+    env.iter()
+        .filter(|(name, _)| scope.lookup(name).is_some())
+        .cloned()
+        .collect()
 }
 
 /// The key inputs of a step's mounts: each secret with the keyed digest of the value given

@@ -819,6 +819,22 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "a proxy build arg the stage does not declare",
+        dockerfile: RUN_ECHO,
+        setup: &[Change::BuildArg("HTTP_PROXY", "http://a:3128")],
+        change: &[Change::BuildArg("HTTP_PROXY", "http://b:3128")],
+        step: "stage-0 1/1",
+        expect: Hit,
+    },
+    Row {
+        name: "a proxy ARG the stage declares",
+        dockerfile: "FROM scratch\nARG HTTP_PROXY\nRUN echo $HTTP_PROXY > /o\n",
+        setup: &[Change::BuildArg("HTTP_PROXY", "http://a:3128")],
+        change: &[Change::BuildArg("HTTP_PROXY", "http://b:3128")],
+        step: "stage-0 2/2",
+        expect: Miss,
+    },
+    Row {
         name: "tmpfs mount",
         dockerfile: RUN_ECHO,
         setup: &[],
