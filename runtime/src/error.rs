@@ -162,4 +162,6 @@ pub enum RuntimeError {
     Spec { program: String, reason: String },
     #[error("compiled-module cache {path}: {reason}")]
     Cache { path: String, reason: String },
+    #[error("compiled-module cache key: {0}")]
+    CacheKey(#[source] kiln_fs::KeyError),
 }

@@ -10,17 +10,13 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use ring::hmac;
+use kiln_fs::{MAC_LEN, MacKey};
 use wasmtime::{Engine, Module};
 
 use crate::error::RuntimeError;
 
 /// Name of the key file inside the cache directory.
 const KEY_FILE: &str = "cache.key";
-/// Length of the random MAC key (the HMAC-SHA256 block-size-independent recommended size).
-const KEY_LEN: usize = 32;
-/// Length of the MAC that prefixes every cached file.
-const MAC_LEN: usize = 32;
 /// Largest cached file read back. Modules are at most 512 MiB of wasm
 /// (`run::MAX_MODULE_BYTES`); compiled code is a few times larger at worst. Anything
 /// bigger was not written by kiln and is not read into memory.
@@ -29,7 +25,7 @@ const MAX_CACHED_BYTES: u64 = 4 << 30;
 /// The verified disk cache of one runtime.
 pub(crate) struct DiskCache {
     dir: PathBuf,
-    key: hmac::Key,
+    key: MacKey,
     compat: String,
 }
 
@@ -42,10 +38,10 @@ impl DiskCache {
         };
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
         let key_path = dir.join(KEY_FILE);
-        let key = load_or_create_key(&key_path).map_err(|e| err(&key_path, e))?;
+        let key = MacKey::load_or_create(&key_path).map_err(RuntimeError::CacheKey)?;
         Ok(DiskCache {
             dir: dir.to_path_buf(),
-            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            key,
             compat,
         })
     }
@@ -69,7 +65,9 @@ impl DiskCache {
     pub(crate) fn load(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Module> {
         let bytes = read_bounded(&self.path(digest))?;
         let (tag, signed) = bytes.split_at_checked(MAC_LEN)?;
-        hmac::verify(&self.key, signed, tag).ok()?;
+        if !self.key.verify(signed, tag) {
+            return None;
+        }
         let code = signed.strip_prefix(self.header(digest).as_slice())?;
         // SAFETY: `code` lies inside the buffer whose MAC was just verified under this
         // cache's secret key, after a header binding it to this module digest and this
@@ -82,9 +80,9 @@ impl DiskCache {
     pub(crate) fn store(&self, digest: &[u8; 32], module: &Module) -> std::io::Result<()> {
         let mut signed = self.header(digest);
         signed.extend_from_slice(&module.serialize().map_err(std::io::Error::other)?);
-        let tag = hmac::sign(&self.key, &signed);
+        let tag = self.key.sign(&[&signed]);
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(tag.as_ref())?;
+        tmp.write_all(&tag)?;
         tmp.write_all(&signed)?;
         tmp.as_file().sync_all()?;
         tmp.persist(self.path(digest)).map_err(|e| e.error)?;
@@ -109,45 +107,6 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
         .read_to_end(&mut bytes)
         .ok()?;
     (bytes.len() as u64 <= MAX_CACHED_BYTES).then_some(bytes)
-}
-
-/// Reads the cache key, or creates it: random bytes written to a private (0600) temp
-/// file and linked into place without replacing, so concurrent first runs agree on one
-/// key and nobody ever reads a half-written one.
-fn load_or_create_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
-    if let Some(key) = read_key(path)? {
-        return Ok(key);
-    }
-    let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // NamedTempFile creates its file with mode 0600 on Unix.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&key)?;
-    tmp.as_file().sync_all()?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(key),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
-            .ok_or_else(|| std::io::Error::other("module cache key vanished while opening")),
-        Err(e) => Err(e.error),
-    }
-}
-
-/// The key in `path`; `None` if there is no key file; an error if it is malformed (a
-/// wrong-length key is not silently replaced: the operator should look at it).
-fn read_key(path: &Path) -> std::io::Result<Option<[u8; KEY_LEN]>> {
-    let mut bytes = Vec::new();
-    match std::fs::File::open(path) {
-        Ok(f) => f.take(KEY_LEN as u64 + 1).read_to_end(&mut bytes)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
-        std::io::Error::other(format!(
-            "module cache key is not {KEY_LEN} bytes: delete it to start a fresh cache"
-        ))
-    })?;
-    Ok(Some(key))
 }
 
 #[cfg(test)]
@@ -218,6 +177,6 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         DiskCache::open(dir.path(), "c0".into()).unwrap();
         assert_eq!(std::fs::read(&key_path).unwrap(), first);
-        assert_eq!(first.len(), KEY_LEN);
+        assert_eq!(first.len(), kiln_fs::MAC_KEY_LEN);
     }
 }

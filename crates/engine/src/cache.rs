@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use fs4::fs_std::FileExt;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -34,7 +33,13 @@ pub enum CacheError {
     #[error("cache record {path} is corrupt ({why}); run `kiln prune` to reset the cache")]
     Corrupt { path: PathBuf, why: String },
     #[error("the cache's secret key: {0}")]
-    Random(String),
+    SecretKey(#[source] kiln_fs::KeyError),
+    /// The file store's temp files could not be swept.
+    #[error("cache directory {path}: {source}")]
+    Files {
+        path: PathBuf,
+        source: kiln_fs::FsError,
+    },
     /// A step's inputs could not be written for hashing (a bug: they are plain data).
     #[error("computing a step's cache key: {0}")]
     Key(serde_json::Error),
@@ -106,66 +111,25 @@ pub struct StepRecord {
     pub secrets: BTreeMap<String, String>,
 }
 
-/// Length of the cache's secret key: HMAC-SHA256's block-size-bounded sweet spot (a key
-/// of the hash's output size gives full strength; longer adds nothing).
-const SECRET_KEY_LEN: usize = 32;
-
 /// The random key of one cache directory, for keyed digests of secret values. Without it
 /// a digest cannot be checked against guesses, so a record reveals nothing about a value.
-pub struct SecretKey(zeroize::Zeroizing<[u8; SECRET_KEY_LEN]>);
+pub struct SecretKey(kiln_fs::MacKey);
 
 impl SecretKey {
-    /// HMAC-SHA256 of the secret `id` and its `value`, as hex.
-    pub fn digest(&self, id: &str, value: &[u8]) -> Result<String, CacheError> {
-        // HMAC takes keys of any length; the error exists only in the generic API.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..])
-            .map_err(|e| CacheError::Random(e.to_string()))?;
-        mac.update(&(id.len() as u64).to_le_bytes());
-        mac.update(id.as_bytes());
-        mac.update(value);
-        Ok(hex::encode(mac.finalize().into_bytes()))
+    /// HMAC-SHA256 of the secret `id` (its length first, so ids and values cannot trade
+    /// bytes) and its `value`, as hex.
+    pub fn digest(&self, id: &str, value: &[u8]) -> String {
+        let len = (id.len() as u64).to_le_bytes();
+        hex::encode(self.0.sign(&[&len, id.as_bytes(), value]))
     }
 
-    /// Loads the key at `root/secret-key`, creating it on first use: random bytes written
-    /// to a 0600 temp file and linked into place without replacing, so concurrent builds
-    /// agree on one key.
+    /// Loads the key at `root/secret-key`, creating it on first use (0600, written once
+    /// so concurrent builds agree on one key).
     fn load_or_create(root: &Path) -> Result<Self, CacheError> {
         let path = crate::places::CacheLayout::new(root).secret_key();
-        if let Some(key) = Self::read(&path)? {
-            return Ok(key);
-        }
-        let mut bytes = zeroize::Zeroizing::new([0u8; SECRET_KEY_LEN]);
-        getrandom::fill(&mut bytes[..]).map_err(|e| CacheError::Random(e.to_string()))?;
-        // tempfile creates its files with mode 0600.
-        let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(io_at(root))?;
-        tmp.write_all(&bytes[..]).map_err(io_at(&path))?;
-        tmp.as_file().sync_all().map_err(io_at(&path))?;
-        match tmp.persist_noclobber(&path) {
-            Ok(_) => Ok(Self(bytes)),
-            // Another build created it first: use theirs.
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Self::read(&path)?
-                .ok_or_else(|| CacheError::Corrupt {
-                    path,
-                    why: "the secret key vanished while it was created".into(),
-                }),
-            Err(e) => Err(io_at(&path)(e.error)),
-        }
-    }
-
-    fn read(path: &Path) -> Result<Option<Self>, CacheError> {
-        let bytes = match fs::read(path) {
-            Ok(b) => zeroize::Zeroizing::new(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_at(path)(e)),
-        };
-        let key: [u8; SECRET_KEY_LEN] = bytes[..].try_into().map_err(|_| CacheError::Corrupt {
-            path: path.to_owned(),
-            why: format!(
-                "the secret key is {} bytes, not {SECRET_KEY_LEN}",
-                bytes.len()
-            ),
-        })?;
-        Ok(Some(Self(zeroize::Zeroizing::new(key))))
+        kiln_fs::MacKey::load_or_create(&path)
+            .map(Self)
+            .map_err(CacheError::SecretKey)
     }
 }
 
@@ -332,7 +296,10 @@ pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
     let mut removed = if files.join("tmp").is_dir() {
         kiln_fs::Store::open(&files)
             .and_then(|store| store.sweep_temp())
-            .map_err(|e| io_at(&files)(std::io::Error::other(e.to_string())))?
+            .map_err(|source| CacheError::Files {
+                path: files.clone(),
+                source,
+            })?
     } else {
         0
     };
@@ -461,7 +428,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let a = Cache::open(dir.path()).unwrap();
-        let d1 = a.secret_key().unwrap().digest("s", b"hunter2").unwrap();
+        let d1 = a.secret_key().unwrap().digest("s", b"hunter2");
         let mode = fs::metadata(crate::places::CacheLayout::new(dir.path()).secret_key())
             .unwrap()
             .permissions()
@@ -469,14 +436,14 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         // The same cache gives the same digest; it is neither the value nor its sha256.
         let b = Cache::open(dir.path()).unwrap();
-        assert_eq!(b.secret_key().unwrap().digest("s", b"hunter2").unwrap(), d1);
+        assert_eq!(b.secret_key().unwrap().digest("s", b"hunter2"), d1);
         assert_ne!(d1, hex::encode(Sha256::digest(b"hunter2")));
-        assert_ne!(a.secret_key().unwrap().digest("s", b"hunter3").unwrap(), d1);
-        assert_ne!(a.secret_key().unwrap().digest("t", b"hunter2").unwrap(), d1);
+        assert_ne!(a.secret_key().unwrap().digest("s", b"hunter3"), d1);
+        assert_ne!(a.secret_key().unwrap().digest("t", b"hunter2"), d1);
         // Another cache has another key, so the digest of the same value differs.
         let other = tempfile::tempdir().unwrap();
         let c = Cache::open(other.path()).unwrap();
-        assert_ne!(c.secret_key().unwrap().digest("s", b"hunter2").unwrap(), d1);
+        assert_ne!(c.secret_key().unwrap().digest("s", b"hunter2"), d1);
         // A truncated key file is reported, not silently replaced.
         fs::write(
             crate::places::CacheLayout::new(other.path()).secret_key(),
@@ -484,7 +451,27 @@ mod tests {
         )
         .unwrap();
         let d = Cache::open(other.path()).unwrap();
-        assert!(d.secret_key().is_err());
+        let err = d.secret_key().err().unwrap();
+        assert!(matches!(err, CacheError::SecretKey(_)), "{err}");
+        assert!(err.to_string().contains("secret-key"), "{err}");
+    }
+
+    #[test]
+    fn secret_digests_keep_their_format() {
+        // Records written before still match: the same HMAC-SHA256 of the id's length,
+        // the id and the value, in hex (the value Python's `hmac` module gives).
+        let dir = tempfile::tempdir().unwrap();
+        let key: Vec<u8> = (0..32).collect();
+        fs::write(
+            crate::places::CacheLayout::new(dir.path()).secret_key(),
+            key,
+        )
+        .unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(
+            cache.secret_key().unwrap().digest("s", b"hunter2"),
+            "798a39f4ec0709ad5d4ce44d1108f06c12abc1b6fdba7a3d02b5228c2f3afb69"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod diff;
 mod error;
+mod mac_key;
 mod node;
 mod quota;
 mod store;
@@ -21,6 +22,7 @@ mod tree;
 
 pub use diff::{Change, ChangeKind, Walk, WalkEntry, diff};
 pub use error::{FsError, Result};
+pub use mac_key::{KeyError, MAC_KEY_LEN, MAC_LEN, MacKey};
 pub use node::{FileType, Snapshot, SnapshotId, Timestamp};
 pub use quota::{DEFAULT_DISK_QUOTA, DiskQuota};
 pub use store::{Digest, Store};
