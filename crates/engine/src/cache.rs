@@ -34,9 +34,10 @@ pub enum CacheError {
     Corrupt { path: PathBuf, why: String },
     #[error("the cache's secret key: {0}")]
     SecretKey(#[source] kiln_fs::KeyError),
-    /// The file store's temp files could not be swept.
+    /// A kiln-fs failure under the cache: sweeping the file store's temp files, or
+    /// writing a cache mount's tree as a tar.
     #[error("cache directory {path}: {source}")]
-    Files {
+    Fs {
         path: PathBuf,
         source: kiln_fs::FsError,
     },
@@ -296,7 +297,7 @@ pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
     let mut removed = if files.join("tmp").is_dir() {
         kiln_fs::Store::open(&files)
             .and_then(|store| store.sweep_temp())
-            .map_err(|source| CacheError::Files {
+            .map_err(|source| CacheError::Fs {
                 path: files.clone(),
                 source,
             })?
@@ -517,6 +518,21 @@ mod tests {
         for rel in kept {
             assert!(root.join(rel).exists(), "{rel} was removed");
         }
+    }
+
+    #[test]
+    fn a_file_store_that_cannot_open_is_a_typed_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = crate::places::CacheLayout::new(dir.path()).files();
+        fs::create_dir_all(files.join("tmp")).unwrap();
+        // The store's blob directory is a plain file: the store cannot open to sweep.
+        fs::write(files.join("blobs"), b"x").unwrap();
+        let err = sweep_temp(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, CacheError::Fs { path, source: kiln_fs::FsError::Store { .. } } if *path == files),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("cache directory "), "{err}");
     }
 
     #[test]

@@ -590,7 +590,10 @@ impl Shared_ {
             path: dir.join(format!("(cache mount {id:?})")),
             source: e,
         };
-        let fs = |e: kiln_fs::FsError| io(std::io::Error::other(e.to_string()));
+        let fs = |source: kiln_fs::FsError| crate::cache::CacheError::Fs {
+            path: dir.join(format!("(cache mount {id:?})")),
+            source,
+        };
         std::fs::create_dir_all(&dir).map_err(io)?;
         let snapshot = tree.lock().snapshot().map_err(fs)?;
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;

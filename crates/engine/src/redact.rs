@@ -12,7 +12,7 @@ use crate::secrets::{SecretId, Secrets};
 /// The secrets are too large to search for (the automaton's size limit).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot index the build secrets for redaction: {0}")]
-pub struct PatternError(String);
+pub struct PatternError(#[source] aho_corasick::BuildError);
 
 /// What a redacted secret is replaced with.
 pub const MASK: &[u8] = b"****";
@@ -61,7 +61,7 @@ impl SecretPatterns {
                 // builds in linear time and the prefilter keeps searches fast.
                 .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(values.iter().map(|v| &v[..]))
-                .map_err(|e| PatternError(e.to_string()))?;
+                .map_err(PatternError)?;
             Some(ac)
         };
         let prefixes = values
