@@ -8,7 +8,7 @@
 //! Secret values are never an input: a secret mount contributes whether it was given and
 //! the keyed digest of its value (`SecretKey::digest`, HMAC under the cache's private key).
 
-use kiln_dockerfile::{CacheSharing, Copy, Mount, RunProgram};
+use kiln_dockerfile::{Copy, Mount, RunProgram};
 use kiln_oci::Compression;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -211,7 +211,6 @@ pub(crate) enum MountInputs<'a> {
     Cache {
         id: &'a str,
         target: &'a str,
-        sharing: &'static str,
         from: Option<&'a str>,
         source: Option<&'a str>,
         readonly: bool,
@@ -279,7 +278,9 @@ impl<'a> MountInputs<'a> {
             Mount::Cache {
                 id,
                 target,
-                sharing,
+                // How concurrent steps share the directory, not what this one sees
+                // (BuildKit leaves it out of the key too; kiln gives every step one tree).
+                sharing: _,
                 from,
                 source,
                 readonly,
@@ -289,7 +290,6 @@ impl<'a> MountInputs<'a> {
             } => MountInputs::Cache {
                 id,
                 target,
-                sharing: sharing_name(*sharing),
                 from: from.as_deref(),
                 source: source.as_deref(),
                 readonly: *readonly,
@@ -335,14 +335,6 @@ impl<'a> MountInputs<'a> {
                 gid: *gid,
             },
         })
-    }
-}
-
-fn sharing_name(s: CacheSharing) -> &'static str {
-    match s {
-        CacheSharing::Shared => "shared",
-        CacheSharing::Private => "private",
-        CacheSharing::Locked => "locked",
     }
 }
 

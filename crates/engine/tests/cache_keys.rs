@@ -835,6 +835,36 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "cache mount sharing (no effect on what the step sees)",
+        dockerfile: "FROM scratch\nRUN --mount=type=cache,id=a,target=/c echo hi > /o\n",
+        setup: &[],
+        change: &[Change::Dockerfile(
+            "FROM scratch\nRUN --mount=type=cache,id=a,target=/c,sharing=locked echo hi > /o\n",
+        )],
+        step: "stage-0 1/1",
+        expect: Hit,
+    },
+    Row {
+        name: "the stage a FROM names",
+        dockerfile: "FROM scratch AS base\nCOPY g /g\nFROM base\nRUN cat /g > /o\n",
+        setup: &[G],
+        change: &[Change::File("ctx/g", "two")],
+        step: "stage-1 1/1",
+        expect: Miss,
+    },
+    Row {
+        name: "a file ignored by <Dockerfile>.dockerignore",
+        dockerfile: COPY_ALL,
+        setup: &[
+            F,
+            Change::File("ctx/Dockerfile.dockerignore", "x\nDockerfile*\n"),
+            Change::File("ctx/x", "1"),
+        ],
+        change: &[Change::File("ctx/x", "2")],
+        step: "stage-0 1/1",
+        expect: Hit,
+    },
+    Row {
         name: "tmpfs mount",
         dockerfile: RUN_ECHO,
         setup: &[],
