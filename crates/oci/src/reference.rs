@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::digest::Digest;
 use crate::error::{OciError, Result};
 
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 /// A parsed, normalised image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
