@@ -64,6 +64,37 @@ pub struct BuildRequest {
     pub step_limits: crate::sandbox::StepLimits,
 }
 
+impl BuildRequest {
+    /// A build of `<context_dir>/Dockerfile` for the host's platform, caching in
+    /// `cache_dir`, with nothing else asked: no target, build args, secrets, labels or
+    /// named contexts, network on for any host, source date epoch 0, a leaked secret an
+    /// error, gzip layers, the default step limits, and no image store (`FROM name` is a
+    /// stage or a registry image). Set the fields to ask for more.
+    pub fn new(context_dir: PathBuf, cache_dir: PathBuf) -> BuildRequest {
+        BuildRequest {
+            dockerfile: context_dir.join("Dockerfile"),
+            context_dir,
+            target: None,
+            build_args: Vec::new(),
+            secrets: Secrets::default(),
+            network: Network {
+                enabled: true,
+                allowed_hosts: Vec::new(),
+            },
+            no_cache: false,
+            platform: Platform::host_linux(),
+            labels: Vec::new(),
+            epoch: 0,
+            leak_policy: LeakPolicy::Error,
+            cache_dir,
+            image_store: None,
+            compression: Compression::Gzip,
+            build_contexts: Default::default(),
+            step_limits: Default::default(),
+        }
+    }
+}
+
 /// A finished build: the image (in the cache's blob layout) and how to get at its files.
 pub struct Built {
     pub image: Image,

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kiln_engine::progress::Recorder;
-use kiln_engine::secrets::Secrets;
-use kiln_engine::{BuildRequest, Built, LeakPolicy, Network, StepLimits};
+use kiln_engine::{BuildRequest, Built};
 
 /// Builds `dockerfile` in a fresh context and cache.
 fn build(dockerfile: &str) -> (tempfile::TempDir, Built) {
@@ -17,27 +16,7 @@ fn build(dockerfile: &str) -> (tempfile::TempDir, Built) {
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-    let req = BuildRequest {
-        context_dir: ctx.clone(),
-        dockerfile: ctx.join("Dockerfile"),
-        target: None,
-        build_args: Vec::new(),
-        secrets: Secrets::default(),
-        network: Network {
-            enabled: false,
-            allowed_hosts: Vec::new(),
-        },
-        no_cache: false,
-        platform: kiln_oci::Platform::host_linux(),
-        labels: Vec::new(),
-        epoch: 0,
-        leak_policy: LeakPolicy::Error,
-        cache_dir: dir.path().join("cache"),
-        image_store: None,
-        compression: kiln_oci::Compression::Gzip,
-        build_contexts: Default::default(),
-        step_limits: StepLimits::default(),
-    };
+    let req = BuildRequest::new(ctx, dir.path().join("cache"));
     let built = kiln_engine::build(req, Arc::new(Recorder::default()))
         .unwrap_or_else(|e| panic!("build failed: {e}"));
     (dir, built)

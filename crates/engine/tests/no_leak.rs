@@ -2,7 +2,6 @@
 //! must give back everything it took (threads, memory), or a long-lived service dies of
 //! it. Each build here really runs its RUN step (a new build arg each time) and a COPY.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kiln_engine::progress::{Event, EventSink};
-use kiln_engine::secrets::Secrets;
-use kiln_engine::{BuildRequest, LeakPolicy, Network, StepLimits};
-use kiln_oci::{Compression, Platform};
+use kiln_engine::{BuildRequest, Network};
 
 /// Builds a service makes in the test: enough that a leak of one thread or a few hundred
 /// KiB per build stands far out of the noise.
@@ -72,25 +69,12 @@ impl EventSink for RunOutputs {
 
 fn request(dir: &Path, n: usize) -> BuildRequest {
     BuildRequest {
-        context_dir: dir.join("ctx"),
-        dockerfile: dir.join("ctx/Dockerfile"),
-        target: None,
         build_args: vec![("N".into(), n.to_string())],
-        secrets: Secrets::default(),
         network: Network {
             enabled: false,
             allowed_hosts: Vec::new(),
         },
-        no_cache: false,
-        platform: Platform::host_linux(),
-        labels: Vec::new(),
-        epoch: 0,
-        leak_policy: LeakPolicy::Error,
-        cache_dir: dir.join("cache"),
-        image_store: None,
-        compression: Compression::Gzip,
-        build_contexts: BTreeMap::new(),
-        step_limits: StepLimits::default(),
+        ..BuildRequest::new(dir.join("ctx"), dir.join("cache"))
     }
 }
 
