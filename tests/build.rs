@@ -1,5 +1,6 @@
 //! `kiln build` end to end: reproducible digests, multi-stage concurrency and `--target`,
 //! exports read by real OCI tools, and error messages that point at the Dockerfile.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The seed scenario, end to end through the real binary: a secret netrc reaches one RUN
 //! step, `curl -n` uses it against a loopback server, and the secret is nowhere in the
 //! image, the cache, the store or the log.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod support;
 

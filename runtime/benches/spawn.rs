@@ -1,6 +1,7 @@
 //! Process start-up costs: instantiate-and-run of a trivial module with a warm module
 //! cache, and 1,000 sequential spawns of real (wasi-libc, bundled) programs.
 //! `cargo bench -p kiln-runtime --bench spawn`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::sync::Arc;
 use std::time::Instant;

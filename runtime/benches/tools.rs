@@ -1,6 +1,7 @@
 //! Bundled guest tools: module sizes, first-run compile time (cold, empty cache), load
 //! from the on-disk cache, and warm per-command latency for `cat`, `ls -l` and
 //! `sha256sum` of a 10 MB file. Run with `cargo bench -p kiln-runtime --bench tools`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! runtime: `wasi-run [--env K=V]... [--root HOSTDIR] module.wasm [args...]`.
 //! `--root` copies a host directory into a fresh virtual tree used as `/` (changes are
 //! discarded). stdout/stderr go to the host's; exit status is the guest's.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::io::Write;
 use std::path::Path;

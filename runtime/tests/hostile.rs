@@ -1,5 +1,6 @@
 //! Hand-written hostile guests (WAT): calls a normal libc never makes, checked against
 //! the open mode of the fd and the resource limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The p1 surface end to end: a C guest calling every p1 function raw (with error
 //! paths), a Rust guest through std, and the working-directory protocol.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! Each test is a small WAT module importing the whole p1 surface whose `_start` computes
 //! one number from the calls it makes (their errnos, what they wrote to memory) and exits
 //! with it, plus checks of the tree or the output where a call changes them.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

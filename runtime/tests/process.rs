@@ -1,6 +1,7 @@
 //! Processes together: pipelines with backpressure and EPIPE, spawn/wait through
 //! `kiln_v1`, the network capability, devices, tmpfs/cache mounts, command resolution
 //! and the compiled-module cache.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

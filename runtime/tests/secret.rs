@@ -1,5 +1,6 @@
 //! Secrets are mounts, never files: readable where mounted, immutable, listed in their
 //! parent directories, and absent from the step's snapshot, diff and layer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! and compares exit status, output and, for tools that change files, the resulting tree.
 //! Plus curl against a real HTTP server on 127.0.0.1 with basic auth and .netrc.
 //! Unix-only: the reference results come from the host's GNU tools.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 #![cfg(unix)]
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! The path-based `Vfs` API the shell uses (redirections, globbing, `cd`, `test`):
 //! mounts merged into listings, busy/read-only errors, devices, determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! clear error naming the limit, a bounded peak RSS or a secret found nowhere at rest.
 //! kiln itself must never abort: every test also checks that the process exited with a
 //! status (not a signal).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -10,43 +10,43 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Path of the `kiln` binary built for this test run.
-pub fn kiln_bin() -> PathBuf {
+pub(crate) fn kiln_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kiln"))
 }
 
 /// A scratch workspace: a build context directory plus private cache and image store,
 /// so tests never touch the user's real ones and can inspect everything kiln wrote.
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub dir: tempfile::TempDir,
 }
 
 impl Workspace {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    pub fn context(&self) -> PathBuf {
+    pub(crate) fn context(&self) -> PathBuf {
         let p = self.dir.path().join("ctx");
         std::fs::create_dir_all(&p).expect("context dir");
         p
     }
 
-    pub fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.dir.path().join("cache")
     }
 
-    pub fn store(&self) -> PathBuf {
+    pub(crate) fn store(&self) -> PathBuf {
         self.dir.path().join("store")
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Writes a file into the build context.
-    pub fn write(&self, rel: &str, body: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, body: impl AsRef<[u8]>) -> PathBuf {
         let p = self.context().join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
@@ -56,7 +56,7 @@ impl Workspace {
     }
 
     /// A `kiln` command with this workspace's cache and store.
-    pub fn kiln(&self) -> Command {
+    pub(crate) fn kiln(&self) -> Command {
         let mut c = Command::new(kiln_bin());
         c.env("KILN_CACHE", self.cache())
             .env("KILN_STORE", self.store())
@@ -71,7 +71,7 @@ impl Workspace {
     }
 
     /// Runs `kiln build` with `args` (the context is appended); returns the output.
-    pub fn build(&self, args: &[&str]) -> Output {
+    pub(crate) fn build(&self, args: &[&str]) -> Output {
         self.kiln()
             .arg("build")
             .args(["--progress", "plain"])
@@ -88,12 +88,12 @@ impl Default for Workspace {
     }
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Panics with kiln's output unless it succeeded.
-pub fn assert_ok(out: &Output) {
+pub(crate) fn assert_ok(out: &Output) {
     assert!(
         out.status.success(),
         "kiln failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -104,7 +104,7 @@ pub fn assert_ok(out: &Output) {
 }
 
 /// Every file under `dir` (recursively), for "the secret is nowhere" checks.
-pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
@@ -114,7 +114,7 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Whether `needle` occurs in any file under `dir`; also looks inside gzip/zstd blobs.
-pub fn find_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+pub(crate) fn find_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     all_files(dir).into_iter().find(|path| {
         let Ok(bytes) = std::fs::read(path) else {
             return false;
@@ -123,12 +123,12 @@ pub fn find_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     })
 }
 
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The bytes inside a gzip or zstd blob (empty if it is neither).
-pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn decompressed(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out);
@@ -142,11 +142,11 @@ pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
 
 mod server;
 #[allow(unused_imports)] // build.rs's tests don't start a server
-pub use server::{HelloServer, Reply, RouteServer};
+pub(crate) use server::{HelloServer, Reply, RouteServer};
 
 /// Panics unless kiln ended with an exit status of its own: a signal (abort, SIGSEGV,
 /// SIGTRAP) or a Rust panic message means kiln crashed instead of reporting an error.
-pub fn assert_no_crash(out: &Output) {
+pub(crate) fn assert_no_crash(out: &Output) {
     let stderr = text(&out.stderr);
     assert!(
         out.status.code().is_some() && !stderr.contains("panicked at"),
@@ -157,7 +157,7 @@ pub fn assert_no_crash(out: &Output) {
 }
 
 /// Panics unless kiln failed cleanly (non-zero exit, no crash) with `needle` in stderr.
-pub fn assert_fails_with(out: &Output, needle: &str) {
+pub(crate) fn assert_fails_with(out: &Output, needle: &str) {
     assert_no_crash(out);
     let stderr = text(&out.stderr);
     assert!(
@@ -170,7 +170,7 @@ pub fn assert_fails_with(out: &Output, needle: &str) {
 }
 
 /// Starts `cmd` with no stdin and both output streams piped.
-pub fn spawn_piped(cmd: &mut Command) -> std::process::Child {
+pub(crate) fn spawn_piped(cmd: &mut Command) -> std::process::Child {
     use std::process::Stdio;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -182,7 +182,7 @@ pub fn spawn_piped(cmd: &mut Command) -> std::process::Child {
 /// Runs `cmd` to completion and returns its output with its peak resident set size in
 /// KiB (from `wait4`'s rusage, so it is the child's own peak, not the test process's).
 #[cfg(unix)]
-pub fn run_measured(cmd: &mut Command) -> (Output, u64) {
+pub(crate) fn run_measured(cmd: &mut Command) -> (Output, u64) {
     use std::os::unix::process::ExitStatusExt;
     let mut child = spawn_piped(cmd);
     let mut out_pipe = child.stdout.take().expect("stdout");

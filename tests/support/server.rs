@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 /// A tiny HTTP/1.1 server on 127.0.0.1: `Hello, Admin` to basic auth admin/password,
 /// `Hello, guest` to everyone else. Counts requests; stops when dropped.
-pub struct HelloServer {
+pub(crate) struct HelloServer {
     pub port: u16,
     pub hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -17,12 +17,12 @@ pub struct HelloServer {
 }
 
 impl HelloServer {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_on(0)
     }
 
     /// Serves on `127.0.0.1:port` (0 picks a free port).
-    pub fn start_on(port: u16) -> Self {
+    pub(crate) fn start_on(port: u16) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
         let port = listener.local_addr().expect("addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
@@ -50,7 +50,7 @@ impl HelloServer {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
 }
@@ -102,11 +102,11 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
 }
 
 /// What [`RouteServer`] answers to one request path: status, extra headers, body.
-pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+pub(crate) type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// A loopback HTTP/1.1 server whose answers come from a function of the request path
 /// (redirect chains, loops, plain files). Records every path requested; stops on drop.
-pub struct RouteServer {
+pub(crate) struct RouteServer {
     pub port: u16,
     pub paths: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
@@ -114,7 +114,7 @@ pub struct RouteServer {
 }
 
 impl RouteServer {
-    pub fn start(route: impl Fn(&str) -> Reply + Send + 'static) -> Self {
+    pub(crate) fn start(route: impl Fn(&str) -> Reply + Send + 'static) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind loopback");
         let port = listener.local_addr().expect("addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
@@ -141,12 +141,12 @@ impl RouteServer {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The paths requested so far, in order.
-    pub fn requested(&self) -> Vec<String> {
+    pub(crate) fn requested(&self) -> Vec<String> {
         self.paths.lock().expect("paths").clone()
     }
 }

@@ -1,6 +1,7 @@
 //! The README's secret walk-through server: `Hello, Admin` to basic auth admin/password,
 //! `Hello, guest` to everyone else, on 127.0.0.1:8080 (or the port given). Stops after
 //! ten minutes. The same server the end-to-end tests use.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 #[path = "../../../tests/support/server.rs"]
 #[allow(dead_code)] // the tests use more of it than this example

@@ -12,13 +12,13 @@ use kiln_engine::export::{ImageTarget, Target};
     about = "Build OCI images from Dockerfiles: every RUN step is WebAssembly; no daemon, no root, no VM",
     long_about = None
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build an image from a Dockerfile and a build context.
     Build(Box<BuildArgs>),
     /// Run a command in an image's filesystem with kiln's runtime (like `docker run --rm`).
@@ -34,7 +34,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Progress {
+pub(crate) enum Progress {
     Auto,
     Tty,
     Plain,
@@ -42,13 +42,13 @@ pub enum Progress {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LeakMode {
+pub(crate) enum LeakMode {
     Error,
     Warn,
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// The build context directory.
     #[arg(default_value = ".")]
     pub context: PathBuf,
@@ -123,7 +123,7 @@ pub struct BuildArgs {
 
 /// Parses `1h30m`, `90s`, `500ms`, `2.5s` or a bare number of seconds. Hand-written: the
 /// grammar is a few lines and it keeps a dependency out of the CLI.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("invalid duration {text:?}: use e.g. 500ms, 90s, 5m or 1h30m");
     if let Ok(secs) = text.parse::<f64>() {
         return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
@@ -157,7 +157,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// Parses a byte count as docker's `--memory` does: a number with an optional `b`, `k`,
 /// `m`, `g` (or `t`) suffix (binary units, case-insensitive).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let bad = || format!("invalid size {text:?}: use e.g. 512m, 2g or a number of bytes");
     let lower = text.trim().to_ascii_lowercase();
     let lower = lower
@@ -178,7 +178,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Set an environment variable (`KEY=VALUE`).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -199,7 +199,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// `registry/repository:tag` of an image in the local store.
     pub name: String,
     /// Allow plain HTTP and unverified TLS for this registry.
@@ -208,7 +208,7 @@ pub struct PushArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SaveArgs {
+pub(crate) struct SaveArgs {
     /// Image name in the local store.
     pub name: String,
     /// Output file.
@@ -220,13 +220,13 @@ pub struct SaveArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SaveFormat {
+pub(crate) enum SaveFormat {
     Docker,
     Oci,
 }
 
 /// One `--output`, as buildx spells it, as the engine's export target.
-pub fn parse_output(spec: &str) -> Result<Target, String> {
+pub(crate) fn parse_output(spec: &str) -> Result<Target, String> {
     if !spec.contains('=') {
         // buildx: a bare path means a local export.
         return Ok(Target::Local { dest: spec.into() });
@@ -293,7 +293,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
 
 /// Splits `KEY=VALUE`; a bare `KEY` takes its value from the environment (docker's rule
 /// for `--build-arg` and `-e`), and is dropped if unset.
-pub fn key_values(
+pub(crate) fn key_values(
     items: &[String],
     what: &str,
     env: &dyn Fn(&str) -> Option<String>,

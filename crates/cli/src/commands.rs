@@ -19,7 +19,7 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-pub fn dispatch(cli: Cli) -> Result<i32> {
+pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Build(args) => build(*args),
         Command::Run(args) => run(args),

@@ -11,7 +11,7 @@ use kiln_engine::progress::{Event, EventSink, StepId};
 
 use crate::args::Progress;
 
-pub fn sink(mode: Progress, quiet: bool) -> Box<dyn EventSink> {
+pub(crate) fn sink(mode: Progress, quiet: bool) -> Box<dyn EventSink> {
     if quiet {
         return Box::new(kiln_engine::progress::Quiet);
     }

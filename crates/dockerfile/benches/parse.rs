@@ -1,4 +1,5 @@
 //! Parse throughput over the test corpus: `cargo bench -p kiln-dockerfile`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::time::Instant;
 

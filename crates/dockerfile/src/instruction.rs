@@ -445,13 +445,13 @@ pub(crate) struct Ctx<'a, 's> {
 }
 
 impl Ctx<'_, '_> {
-    pub fn err_at(&self, off: usize, kind: ErrorKind) -> ParseError {
+    pub(crate) fn err_at(&self, off: usize, kind: ErrorKind) -> ParseError {
         self.src.error_in(&self.node.logical, off, kind)
     }
-    pub fn err_args(&self, msg: impl Into<String>) -> ParseError {
+    pub(crate) fn err_args(&self, msg: impl Into<String>) -> ParseError {
         self.err_at(self.node.rest_off, ErrorKind::Syntax(msg.into()))
     }
-    pub fn err_kw(&self, msg: impl Into<String>) -> ParseError {
+    pub(crate) fn err_kw(&self, msg: impl Into<String>) -> ParseError {
         self.err_at(self.node.keyword_off, ErrorKind::Syntax(msg.into()))
     }
 }
@@ -469,7 +469,7 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
-    pub fn parse(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Flags, ParseError> {
+    pub(crate) fn parse(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Flags, ParseError> {
         let mut values: Vec<(&'static str, String, usize)> = Vec::new();
         for f in &cx.node.flags {
             let body = &f.text[2..];
@@ -516,18 +516,18 @@ impl Flags {
         Ok(Flags { values })
     }
 
-    pub fn string(&self, name: &str) -> Option<String> {
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
         self.values
             .iter()
             .find(|v| v.0 == name)
             .map(|v| v.1.clone())
     }
 
-    pub fn bool(&self, name: &str) -> Option<bool> {
+    pub(crate) fn bool(&self, name: &str) -> Option<bool> {
         self.string(name).map(|v| v == "true")
     }
 
-    pub fn all(&self, name: &str) -> Vec<(String, usize)> {
+    pub(crate) fn all(&self, name: &str) -> Vec<(String, usize)> {
         self.values
             .iter()
             .filter(|v| v.0 == name)
@@ -535,7 +535,7 @@ impl Flags {
             .collect()
     }
 
-    pub fn offset(&self, name: &str) -> Option<usize> {
+    pub(crate) fn offset(&self, name: &str) -> Option<usize> {
         self.values.iter().find(|v| v.0 == name).map(|v| v.2)
     }
 }

@@ -5,7 +5,7 @@ use crate::expand::{self, ExpandError, Lookup};
 /// The most bytes a secret id may have. BuildKit sets no bound; ids name secrets (path-like
 /// ones such as `aws/credentials` included), so PATH_MAX is generous, and it bounds what
 /// an id costs in cache keys, records and messages.
-pub const MAX_SECRET_ID_BYTES: usize = 4096;
+pub(crate) const MAX_SECRET_ID_BYTES: usize = 4096;
 
 /// How much of a rejected id an error shows: enough to find it in the Dockerfile or the
 /// command line, not a 4 KiB dump.

@@ -74,7 +74,7 @@ impl Logical {
     }
 
     /// Physical (0-based line, byte column) for an offset in `text`.
-    pub fn locate(&self, off: usize) -> (usize, usize) {
+    pub(crate) fn locate(&self, off: usize) -> (usize, usize) {
         let idx = self.segs.partition_point(|s| s.0 <= off).saturating_sub(1);
         match self.segs.get(idx) {
             Some(&(start, line, col)) => (line, col + off.saturating_sub(start)),
@@ -109,7 +109,7 @@ pub(crate) struct RawNode {
 }
 
 impl RawNode {
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.keyword.to_ascii_lowercase()
     }
 }
@@ -120,7 +120,7 @@ pub(crate) struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    pub fn new(file: &'a str, text: &'a str) -> Source<'a> {
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Source<'a> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines: Vec<&str> = text.split('\n').collect();
         if text.ends_with('\n') {
@@ -135,7 +135,7 @@ impl<'a> Source<'a> {
     }
 
     /// An error at a 0-based line and byte column.
-    pub fn error_at(&self, line: usize, byte_col: usize, kind: ErrorKind) -> ParseError {
+    pub(crate) fn error_at(&self, line: usize, byte_col: usize, kind: ErrorKind) -> ParseError {
         let text = self.line_text(line);
         let mut b = byte_col.min(text.len());
         while !text.is_char_boundary(b) {
@@ -150,7 +150,7 @@ impl<'a> Source<'a> {
         }
     }
 
-    pub fn error_in(&self, logical: &Logical, off: usize, kind: ErrorKind) -> ParseError {
+    pub(crate) fn error_in(&self, logical: &Logical, off: usize, kind: ErrorKind) -> ParseError {
         let (line, col) = logical.locate(off);
         self.error_at(line, col, kind)
     }

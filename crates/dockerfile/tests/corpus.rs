@@ -1,4 +1,5 @@
 //! Realistic Dockerfiles (tests/corpus/) parsed to the expected model.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! Every instruction form, and the errors BuildKit rejects, with positions.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use kiln_dockerfile::{
     ErrorKind, Healthcheck, Instruction, MountError, ParseError, ShellOrExec, Span, parse,

@@ -1,6 +1,7 @@
 //! Stable-Rust smoke fuzzing: a few seconds of random and mutated Dockerfiles through the
 //! parser and everything consuming its model; any panic fails the test and prints the
 //! input. (The coverage-guided target is `fuzz/` for `cargo +nightly fuzz run parse`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! Diff cost follows the number of changed nodes, not the size of the tree:
 //! 10 changes in a 100,000-node tree vs 10 changes in a 1,000-node tree.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::time::Instant;
 

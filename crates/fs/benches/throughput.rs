@@ -1,5 +1,6 @@
 //! Throughput of the paths a build leans on: inode operations (what a WASI host
 //! calls), streaming files into the tree, freezing, and layer tar out and in.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::io::{self, Read};
 use std::time::Instant;

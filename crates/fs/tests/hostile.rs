@@ -1,4 +1,5 @@
 //! Hostile layer tars. Each case asserts the exact outcome.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

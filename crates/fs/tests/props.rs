@@ -1,5 +1,6 @@
 //! Property tests: the tree agrees with a simple model under random operations;
 //! export -> import reproduces a snapshot; tar output is byte-identical.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Export throughput: a layer tar stream through kiln's `LayerWriter` (gzip, zstd) next to
 //! `gzip -6` and `zstd -3 -T0` on the same bytes. Size: `KILN_BENCH_MB` (default 500).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};

@@ -1,5 +1,6 @@
 //! Bearer-token auth and hostile registries, against an in-test fake registry (a real token
 //! server needs JWT signing; this one checks exactly the requests kiln makes).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Interop with the tools people already use: skopeo and umoci read what kiln writes, and
 //! kiln reads what they write. Skipped with a notice if a tool is missing (fatal under CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

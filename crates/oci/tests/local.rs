@@ -1,4 +1,5 @@
 //! Layout, export and import round trips and corrupted-input handling, without external tools.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

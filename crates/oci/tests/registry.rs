@@ -1,5 +1,6 @@
 //! Push and pull against a real `docker-registry` (Debian's distribution 2.x) started on
 //! 127.0.0.1, with and without htpasswd basic auth; skopeo inspects what kiln pushed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod common;
 

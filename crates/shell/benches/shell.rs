@@ -4,6 +4,7 @@
 //!
 //! kiln runs each command as a wasm instance (bundled tools) over a virtual tree;
 //! busybox runs host programs (or its own applets) natively. Prints times and ratios.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::process::Command;
 use std::sync::Arc;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 #![cfg(unix)]
 //! The differential corpus against kiln's interpreter with native host commands (a
 //! development aid; the authoritative run is `corpus_vfs.rs` on the virtual tree).

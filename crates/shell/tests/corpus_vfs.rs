@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 #![cfg(all(unix, feature = "runtime"))]
 //! The differential corpus: every `tests/corpus/*.sh` is run by the host's dash (or bash
 //! when the script says `# shell: bash`) in a temp directory and by kiln's interpreter on

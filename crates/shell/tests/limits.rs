@@ -1,6 +1,7 @@
 //! The shell's bounds (issue #12): hostile scripts end in a clear error naming the limit
 //! instead of overflowing a stack, exhausting threads or the host's memory. Run on the
 //! in-memory host, each on its own small-stacked thread like the engine's step threads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

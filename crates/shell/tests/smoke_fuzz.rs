@@ -2,6 +2,7 @@
 //! mutated corpus scripts run on the in-memory host with small bounds; a panic fails the
 //! test and prints the input. A stack overflow or abort kills the test binary, which
 //! fails it too. (The coverage-guided target is `fuzz/`, `cargo +nightly fuzz run shell`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
 //! kiln-specific behaviour on the virtual tree that has no dash counterpart.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 #![cfg(feature = "runtime")]
 
 mod common;
