@@ -65,6 +65,11 @@ pub(crate) fn lookup(command: &str) -> Option<BundledTool> {
     Some(tool(index))
 }
 
+/// Every bundled module, in build order.
+pub(crate) fn modules() -> &'static [BundledModule] {
+    &generated::MODULES
+}
+
 /// Every bundled tool, sorted by name.
 pub(crate) fn all() -> impl ExactSizeIterator<Item = BundledTool> {
     (0..generated::TOOLS.len()).map(tool)

@@ -34,6 +34,20 @@ pub use vfs::{
 };
 pub use zeroize::Zeroizing;
 
+/// SHA-256 over the bundled modules' digests, in order: which userland a RUN step runs
+/// with. A build cache keys results on it, so a kiln whose tools behave differently never
+/// replays another kiln's results.
+pub fn userland_digest() -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for m in bundled::modules() {
+        h.update((m.name.len() as u64).to_le_bytes());
+        h.update(m.name.as_bytes());
+        h.update(m.sha256);
+    }
+    h.finalize().into()
+}
+
 /// Names of the bundled tools, sorted.
 pub fn bundled_tools() -> impl Iterator<Item = &'static str> {
     bundled::all().map(|t| t.name)

@@ -115,6 +115,9 @@ impl Built {
 /// Shared, read-only parts of one build.
 pub(crate) struct Shared_ {
     pub req: BuildRequest,
+    /// The part of every stage's root key that is the same for the whole build
+    /// (platform, compression, this kiln): see [`crate::inputs::Toolchain`].
+    pub toolchain: crate::cache::CacheKey,
     pub dockerfile: Dockerfile,
     pub build_args: BuildArgs,
     pub global: GlobalScope,
@@ -220,7 +223,9 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
     let runtime = crate::sandbox::runtime(&req.cache_dir, req.epoch)?;
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
+    let toolchain = crate::inputs::Toolchain::of(&req).key()?;
     let shared = Arc::new(Shared_ {
+        toolchain,
         req,
         dockerfile,
         build_args,
@@ -496,7 +501,7 @@ fn base_state(
                 c.set_env(Some(vec![format!("PATH={}", kiln_shell::DEFAULT_PATH)]));
             });
             Ok(StageState::new(
-                crate::inputs::stage_root("scratch", &shared.req),
+                crate::inputs::stage_root("scratch", shared.toolchain),
                 config,
                 Vec::new(),
                 shared.store.clone(),

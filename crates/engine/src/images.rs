@@ -238,7 +238,7 @@ pub(crate) fn state_of_image(
     let mut config = image.config.clone();
     config.set_created(shared.req.epoch);
     Ok(StageState::new(
-        crate::inputs::stage_root(&digest.to_string(), &shared.req),
+        crate::inputs::stage_root(&digest.to_string(), shared.toolchain),
         config,
         layers,
         shared.store.clone(),

@@ -43,29 +43,63 @@ pub(crate) enum StepInputs<'a> {
 impl StepInputs<'_> {
     /// The cache key of a step with these inputs after `parent` (`None` for a root).
     pub(crate) fn key(&self, parent: Option<CacheKey>) -> Result<CacheKey, CacheError> {
-        let mut hasher = HashWriter(Sha256::new());
-        hasher.0.update(KEY_VERSION);
-        if let Some(parent) = parent {
-            hasher.0.update(parent.bytes());
-        }
-        // serde_json writes struct fields in declaration order and sequences in order,
-        // so equal values give equal bytes; the JSON framing keeps fields apart.
-        serde_json::to_writer(&mut hasher, self).map_err(CacheError::Key)?;
-        Ok(CacheKey::from_digest(hasher.0.finalize().into()))
+        derive(parent, self)
     }
 }
 
-/// The key a stage starts from: its base (`scratch` or an image's digest), the platform,
-/// and the layer compression. A cached layer is reused as it was stored, so a build that
-/// asks for another compression must not hit it (its image would hold the other kind).
-pub(crate) fn stage_root(base: &str, req: &crate::BuildRequest) -> CacheKey {
-    let compression = match req.compression {
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
-        Compression::None => "none",
-    };
-    // A platform holds no space, so the two stay apart.
-    CacheKey::root(base, &format!("{} {compression}", req.platform))
+/// The one key derivation: sha256 over the version prefix, the parent key and the
+/// canonical JSON of `inputs`. serde_json writes struct fields in declaration order and
+/// sequences in order, so equal values give equal bytes; the JSON framing keeps fields
+/// apart.
+fn derive(parent: Option<CacheKey>, inputs: &impl Serialize) -> Result<CacheKey, CacheError> {
+    let mut hasher = HashWriter(Sha256::new());
+    hasher.0.update(KEY_VERSION);
+    if let Some(parent) = parent {
+        hasher.0.update(parent.bytes());
+    }
+    serde_json::to_writer(&mut hasher, inputs).map_err(CacheError::Key)?;
+    Ok(CacheKey::from_digest(hasher.0.finalize().into()))
+}
+
+/// What every stage's key starts from besides its base: the platform, the layer
+/// compression (a cached layer is reused as it was stored, so a build asking for another
+/// compression must not hit it) and the kiln that runs the steps (its version and bundled
+/// userland decide what a RUN produces, so an upgraded kiln never replays an older one's
+/// results).
+#[derive(Debug, Serialize)]
+pub(crate) struct Toolchain<'a> {
+    pub(crate) platform: String,
+    pub(crate) compression: &'a str,
+    pub(crate) kiln: &'a str,
+    pub(crate) userland: String,
+}
+
+impl Toolchain<'_> {
+    /// This kiln, building `req`.
+    pub(crate) fn of(req: &crate::BuildRequest) -> Toolchain<'static> {
+        let compression = match req.compression {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        };
+        Toolchain {
+            platform: req.platform.to_string(),
+            compression,
+            kiln: env!("CARGO_PKG_VERSION"),
+            userland: hex::encode(kiln_runtime::userland_digest()),
+        }
+    }
+
+    /// Its part of every root key, computed once per build.
+    pub(crate) fn key(&self) -> Result<CacheKey, CacheError> {
+        derive(None, self)
+    }
+}
+
+/// The key a stage starts from: its base (`scratch` or an image's digest) under the
+/// build's [`Toolchain`] key.
+pub(crate) fn stage_root(base: &str, toolchain: CacheKey) -> CacheKey {
+    CacheKey::root(base, &toolchain.to_hex())
 }
 
 /// Feeds serialized bytes straight into the hash (no buffer of the whole value).
@@ -348,6 +382,39 @@ mod tests {
 
     fn key(inputs: &StepInputs<'_>) -> CacheKey {
         inputs.key(Some(parent())).unwrap()
+    }
+
+    #[test]
+    fn every_part_of_the_toolchain_is_in_the_root_key() {
+        let req = crate::BuildRequest::new("/ctx".into(), "/cache".into());
+        let this = Toolchain::of(&req);
+        assert_eq!(this.kiln, env!("CARGO_PKG_VERSION"));
+        assert_eq!(this.userland, hex::encode(kiln_runtime::userland_digest()));
+        let root = |t: &Toolchain<'_>| stage_root("scratch", t.key().unwrap());
+        let base = root(&this);
+        assert_eq!(base, root(&Toolchain::of(&req)), "deterministic");
+        let changed = [
+            Toolchain {
+                platform: "linux/arm64".into(),
+                ..Toolchain::of(&req)
+            },
+            Toolchain {
+                compression: "zstd",
+                ..Toolchain::of(&req)
+            },
+            Toolchain {
+                kiln: "0.0.0-other",
+                ..Toolchain::of(&req)
+            },
+            Toolchain {
+                userland: "00".repeat(32),
+                ..Toolchain::of(&req)
+            },
+        ];
+        for t in &changed {
+            assert_ne!(root(t), base, "{t:?} is not in the key");
+        }
+        assert_ne!(stage_root("sha256:00", this.key().unwrap()), base);
     }
 
     #[test]
