@@ -43,7 +43,11 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub(crate) fn describe(kiln_version: &str, buildah_version: Option<&str>, reps: &str) -> Machine {
+    pub(crate) fn describe(
+        kiln_version: &str,
+        buildah_version: Option<&str>,
+        reps: &str,
+    ) -> Machine {
         let mut lines = vec![format!("- Date: {}", utc_now())];
         if let Some(cpu) = cpu_model() {
             lines.push(format!("- CPU: {cpu}"));

@@ -195,7 +195,7 @@ fn build(a: BuildArgs) -> Result<i32> {
 
 /// `--check`: parse and lint only.
 fn check(dockerfile: &Path) -> Result<i32> {
-    let text = kiln_engine::context::read_build_file(dockerfile)
+    let text = kiln_engine::read_build_file(dockerfile)
         .with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
     let name = dockerfile.display().to_string();
     let df = kiln_dockerfile::parse(&text, &name).map_err(|e| anyhow!("{e}"))?;
@@ -337,7 +337,7 @@ fn save(a: SaveArgs) -> Result<i32> {
 
 fn prune() -> Result<i32> {
     let dir = places::cache_dir()?;
-    let freed = kiln_engine::cache::prune(&dir)?;
+    let freed = kiln_engine::prune(&dir)?;
     println!("Total reclaimed space: {}", human(freed));
     Ok(0)
 }

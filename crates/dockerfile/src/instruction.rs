@@ -469,7 +469,10 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
-    pub(crate) fn parse(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Flags, ParseError> {
+    pub(crate) fn parse(
+        cx: &Ctx<'_, '_>,
+        spec: &[(&'static str, FlagKind)],
+    ) -> Result<Flags, ParseError> {
         let mut values: Vec<(&'static str, String, usize)> = Vec::new();
         for f in &cx.node.flags {
             let body = &f.text[2..];

@@ -94,7 +94,7 @@ pub enum Archive {
 }
 
 /// Sniffs the first bytes of a file: `Some` if ADD should unpack it.
-pub fn sniff(head: &[u8]) -> Option<Archive> {
+pub(crate) fn sniff(head: &[u8]) -> Option<Archive> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Some(Archive::Gzip)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -128,19 +128,19 @@ fn holds_tar(kind: Archive, head: &[u8]) -> bool {
 }
 
 /// Reads enough of `reader` to sniff it; returns the head and a reader over everything.
-pub fn peek(reader: impl Read) -> Result<(Vec<u8>, impl Read), AddError> {
+pub(crate) fn peek(reader: impl Read) -> Result<(Vec<u8>, impl Read), AddError> {
     let mut buf = BufReader::with_capacity(64 * 1024, reader);
     let head = buf.fill_buf().map_err(AddError::Archive)?.to_vec();
     Ok((head, buf))
 }
 
 /// The archive kind if `head` starts an archive ADD unpacks.
-pub fn unpackable(head: &[u8]) -> Option<Archive> {
+pub(crate) fn unpackable(head: &[u8]) -> Option<Archive> {
     sniff(head).filter(|k| holds_tar(*k, head))
 }
 
 /// Unpacks a tar stream (compressed as `kind`) into the directory `dest` of `tree`.
-pub fn unpack(
+pub(crate) fn unpack(
     tree: &mut Tree,
     reader: impl Read,
     kind: Archive,
@@ -365,7 +365,7 @@ fn fetch(
 
 /// Downloads `url` into a temp file (bounded size), verifying `checksum` (`sha256:HEX`).
 /// Returns the file and the content's sha256 as hex.
-pub fn download(
+pub(crate) fn download(
     url: &str,
     checksum: Option<&str>,
     network: &crate::engine::Network,
@@ -428,7 +428,7 @@ pub fn download(
 }
 
 /// The file name ADD gives a download: the URL's last non-empty path segment.
-pub fn url_file_name(url: &str) -> String {
+pub(crate) fn url_file_name(url: &str) -> String {
     url::Url::parse(url)
         .ok()
         .and_then(|u| {
@@ -438,7 +438,7 @@ pub fn url_file_name(url: &str) -> String {
         .unwrap_or_else(|| "index.html".to_owned())
 }
 
-pub fn is_url(source: &str) -> bool {
+pub(crate) fn is_url(source: &str) -> bool {
     source.starts_with("http://") || source.starts_with("https://")
 }
 

@@ -56,14 +56,14 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
 /// A step's cache key: sha256 over the parent key and the step's inputs
 /// ([`crate::inputs::StepInputs::key`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CacheKey([u8; 32]);
+pub(crate) struct CacheKey([u8; 32]);
 
 /// Hashed before a root key, so no root collides with a step's key.
 const ROOT_VERSION: &[u8] = b"kiln-root-v2\0";
 
 impl CacheKey {
     /// The key of a stage's starting point (a base image's manifest digest, or `scratch`).
-    pub fn root(base: &str, platform: &str) -> Self {
+    pub(crate) fn root(base: &str, platform: &str) -> Self {
         let mut h = Sha256::new();
         h.update(ROOT_VERSION);
         // Lengths frame the two strings, so ("ab", "c") and ("a", "bc") differ.
@@ -82,7 +82,7 @@ impl CacheKey {
         &self.0
     }
 
-    pub fn to_hex(self) -> String {
+    pub(crate) fn to_hex(self) -> String {
         hex::encode(self.0)
     }
 }
@@ -102,7 +102,7 @@ impl Serialize for CacheKey {
 
 /// What a cached step produced: the layer it added (if any).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepRecord {
+pub(crate) struct StepRecord {
     /// Digest of the compressed layer blob in the cache's blob store; `None` for a step
     /// that changed no file.
     pub layer: Option<LayerRef>,
@@ -114,12 +114,12 @@ pub struct StepRecord {
 
 /// The random key of one cache directory, for keyed digests of secret values. Without it
 /// a digest cannot be checked against guesses, so a record reveals nothing about a value.
-pub struct SecretKey(kiln_fs::MacKey);
+pub(crate) struct SecretKey(kiln_fs::MacKey);
 
 impl SecretKey {
     /// HMAC-SHA256 of the secret `id` (its length first, so ids and values cannot trade
     /// bytes) and its `value`, as hex.
-    pub fn digest(&self, id: &str, value: &[u8]) -> String {
+    pub(crate) fn digest(&self, id: &str, value: &[u8]) -> String {
         let len = (id.len() as u64).to_le_bytes();
         hex::encode(self.0.sign(&[&len, id.as_bytes(), value]))
     }
@@ -135,7 +135,7 @@ impl SecretKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerRef {
+pub(crate) struct LayerRef {
     pub digest: String,
     pub diff_id: String,
     pub size: u64,
@@ -144,12 +144,12 @@ pub struct LayerRef {
 
 /// A shared hold on the cache lock; the lock is released when the last handle drops.
 #[derive(Clone)]
-pub struct CacheLock {
+pub(crate) struct CacheLock {
     _file: std::sync::Arc<File>,
 }
 
 /// The on-disk cache directory.
-pub struct Cache {
+pub(crate) struct Cache {
     root: PathBuf,
     lock: CacheLock,
     /// Loaded on first use: builds without secrets never create it.
@@ -160,7 +160,7 @@ impl Cache {
     /// Opens (creating) the cache at `root` and takes a shared lock for this build. When
     /// no other process holds the lock, temp files left by killed or crashed builds are
     /// swept first (see [`sweep_temp`]).
-    pub fn open(root: &Path) -> Result<Self, CacheError> {
+    pub(crate) fn open(root: &Path) -> Result<Self, CacheError> {
         let steps = crate::places::CacheLayout::new(root).steps();
         fs::create_dir_all(&steps).map_err(io_at(&steps))?;
         let lock = open_lock(root)?;
@@ -184,21 +184,17 @@ impl Cache {
 
     /// A handle that keeps this build's shared lock after the `Cache` is gone (exports
     /// still write through the file store).
-    pub fn lock(&self) -> CacheLock {
+    pub(crate) fn lock(&self) -> CacheLock {
         self.lock.clone()
     }
 
     /// The cache's secret key (created on first use).
-    pub fn secret_key(&self) -> Result<&SecretKey, CacheError> {
+    pub(crate) fn secret_key(&self) -> Result<&SecretKey, CacheError> {
         if let Some(key) = self.secret_key.get() {
             return Ok(key);
         }
         let key = SecretKey::load_or_create(&self.root)?;
         Ok(self.secret_key.get_or_init(|| key))
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     fn record_path(&self, key: CacheKey) -> PathBuf {
@@ -207,7 +203,7 @@ impl Cache {
             .join(format!("{}.json", key.to_hex()))
     }
 
-    pub fn get(&self, key: CacheKey) -> Result<Option<StepRecord>, CacheError> {
+    pub(crate) fn get(&self, key: CacheKey) -> Result<Option<StepRecord>, CacheError> {
         let path = self.record_path(key);
         match fs::read(&path) {
             Ok(bytes) => {
@@ -224,7 +220,7 @@ impl Cache {
     }
 
     /// Stores a record atomically: temp file in the same directory, fsync, rename.
-    pub fn put(&self, key: CacheKey, record: &StepRecord) -> Result<(), CacheError> {
+    pub(crate) fn put(&self, key: CacheKey, record: &StepRecord) -> Result<(), CacheError> {
         let path = self.record_path(key);
         let dir = crate::places::CacheLayout::new(&self.root).steps();
         let bytes = serde_json::to_vec(record).map_err(|e| CacheError::Corrupt {
@@ -242,7 +238,7 @@ impl Cache {
 impl Cache {
     /// Drops every record that names `layer_digest` (used when the leak guard rejects a
     /// layer: it must not be reused by a later build).
-    pub fn forget_layer(&self, layer_digest: &str) {
+    pub(crate) fn forget_layer(&self, layer_digest: &str) {
         let dir = crate::places::CacheLayout::new(&self.root).steps();
         let Ok(entries) = fs::read_dir(&dir) else {
             return;
@@ -291,7 +287,7 @@ const LAYOUT_TEMP_PREFIX: &str = ".kiln-tmp-";
 /// They can hold anything a step wrote (a secret value a guard would have rejected
 /// included), and nothing refers to them. The caller must hold the lock exclusively.
 /// Returns how many were removed.
-pub fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
+pub(crate) fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
     let layout = crate::places::CacheLayout::new(root);
     let files = layout.files();
     let mut removed = if files.join("tmp").is_dir() {

@@ -63,7 +63,7 @@ fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
 
 /// Kind of a context entry, with what the copy needs to recreate it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     File { size: u64 },
     Dir,
     Symlink { target: Vec<u8> },
@@ -71,7 +71,7 @@ pub enum EntryKind {
 
 /// One file, directory or symlink of the context, by its context-relative path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Context-relative, `/`-separated, no leading `/`; empty for the context root.
     pub rel: String,
     pub kind: EntryKind,
@@ -82,7 +82,7 @@ pub struct Entry {
 /// A source named by `COPY`/`ADD`: the matched top entry and, for a directory, every
 /// entry below it (sorted, `.dockerignore` applied).
 #[derive(Debug, Clone)]
-pub struct Source {
+pub(crate) struct Source {
     pub top: Entry,
     pub children: Vec<Entry>,
 }
@@ -97,12 +97,12 @@ struct Rule {
 /// `.dockerignore` rules with Docker's semantics: the last matching rule wins, `!` marks
 /// an exception, and a rule matching a directory also matches everything below it.
 #[derive(Debug, Default)]
-pub struct IgnoreRules {
+pub(crate) struct IgnoreRules {
     rules: Vec<Rule>,
 }
 
 impl IgnoreRules {
-    pub fn parse(text: &str, file: &str) -> Result<Self, ContextError> {
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Self, ContextError> {
         let mut rules = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -129,13 +129,13 @@ impl IgnoreRules {
     }
 
     /// `COPY --exclude` patterns: the same matching, every pattern excluding.
-    pub fn exclusions(patterns: &[String]) -> Result<Self, ContextError> {
+    pub(crate) fn exclusions(patterns: &[String]) -> Result<Self, ContextError> {
         let text = patterns.join("\n");
         Self::parse(&text, "--exclude")
     }
 
     /// Whether `rel` (or one of its parent directories) is excluded.
-    pub fn is_excluded(&self, rel: &str) -> bool {
+    pub(crate) fn is_excluded(&self, rel: &str) -> bool {
         let mut excluded = false;
         for rule in &self.rules {
             if rule.exclude == excluded {
@@ -175,7 +175,7 @@ fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
 
 /// Cleans a context path lexically: `.` and empty parts dropped, `..` applied, leading
 /// `/` ignored (the context is the root). Returns `None` if it climbs above the root.
-pub fn clean_rel(path: &str) -> Option<String> {
+pub(crate) fn clean_rel(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split(['/', '\\']) {
         match part {
@@ -194,7 +194,7 @@ fn has_glob_meta(s: &str) -> bool {
 }
 
 /// The build context directory, opened once.
-pub struct Context {
+pub(crate) struct Context {
     dir: Dir,
     ignore: IgnoreRules,
 }
@@ -202,7 +202,7 @@ pub struct Context {
 impl Context {
     /// Opens `path` and reads its `.dockerignore` (or `ignore_file` when given, as
     /// BuildKit's `<Dockerfile>.dockerignore`).
-    pub fn open(path: &Path, ignore_file: Option<&Path>) -> Result<Self, ContextError> {
+    pub(crate) fn open(path: &Path, ignore_file: Option<&Path>) -> Result<Self, ContextError> {
         let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| {
             ContextError::Open {
                 path: path.to_owned(),
@@ -227,7 +227,7 @@ impl Context {
     }
 
     /// Resolves one `COPY` source (a path or a wildcard pattern) to the entries it names.
-    pub fn resolve(&self, source: &str) -> Result<Vec<Source>, ContextError> {
+    pub(crate) fn resolve(&self, source: &str) -> Result<Vec<Source>, ContextError> {
         let rel = clean_rel(source).ok_or_else(|| ContextError::Outside(source.to_owned()))?;
         let tops = if has_glob_meta(&rel) {
             self.glob(&rel)?
@@ -384,7 +384,7 @@ impl Context {
     /// Opens a regular file of the context for reading. The open never blocks (a FIFO
     /// swapped in after the walk opens at once with `O_NONBLOCK`) and anything but a
     /// regular file is refused before a byte is read.
-    pub fn open_file(&self, rel: &str) -> Result<cap_std::fs::File, ContextError> {
+    pub(crate) fn open_file(&self, rel: &str) -> Result<cap_std::fs::File, ContextError> {
         let file = self
             .dir
             .open_with(rel, &nonblocking_read())
@@ -401,7 +401,7 @@ impl Context {
 
     /// A digest of what the sources would copy (paths, kinds, modes, contents), for the
     /// step's cache key. Host timestamps and owners are deliberately left out.
-    pub fn digest_sources(&self, sources: &[Source]) -> Result<[u8; 32], ContextError> {
+    pub(crate) fn digest_sources(&self, sources: &[Source]) -> Result<[u8; 32], ContextError> {
         let mut hasher = Sha256::new();
         for source in sources {
             for entry in std::iter::once(&source.top).chain(&source.children) {
@@ -446,7 +446,7 @@ impl Context {
 
 /// Largest Dockerfile or ignore file kiln reads. Both are read whole and parsed in
 /// memory; real ones are a few KiB, so 16 MiB only stops a file meant to exhaust memory.
-pub const MAX_BUILD_FILE: u64 = 16 << 20;
+pub(crate) const MAX_BUILD_FILE: u64 = 16 << 20;
 
 /// Reads a file that drives the build (the Dockerfile, an ignore file) from the host:
 /// never blocks (opened `O_NONBLOCK`), refuses anything but a regular file, and reads at

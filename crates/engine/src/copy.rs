@@ -34,7 +34,7 @@ pub enum CopyError {
 
 /// Ownership and permissions applied to everything copied.
 #[derive(Debug, Clone)]
-pub struct Placement {
+pub(crate) struct Placement {
     pub uid: u32,
     pub gid: u32,
     /// `--chmod`, octal or symbolic, applied to files and directories alike as BuildKit
@@ -46,10 +46,10 @@ pub struct Placement {
 }
 
 /// Opens the content of a source file given its source-relative path.
-pub type Opener<'a> = dyn FnMut(&str) -> Result<Box<dyn Read + 'a>, CopyError> + 'a;
+pub(crate) type Opener<'a> = dyn FnMut(&str) -> Result<Box<dyn Read + 'a>, CopyError> + 'a;
 
 /// Copies `sources` to `dest` (absolute, already joined with WORKDIR).
-pub fn place(
+pub(crate) fn place(
     tree: &mut Tree,
     sources: &[Source],
     dest: &str,
@@ -189,7 +189,7 @@ fn remove_all(tree: &mut Tree, dir: Ino, name: &[u8]) -> Result<(), FsError> {
 
 /// Creates `path` and its missing parents (0755, owned as the copy says: BuildKit gives
 /// created destination directories the `--chown` owner).
-pub fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<Ino, FsError> {
+pub(crate) fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<Ino, FsError> {
     let mut cur = tree.root();
     for comp in path.split('/').filter(|c| !c.is_empty()) {
         cur = match tree.lookup(cur, comp.as_bytes()) {
@@ -215,7 +215,7 @@ pub fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<Ino, FsEr
 /// Resolves `COPY --from=<stage>` sources inside another stage's tree, with the same
 /// shape the context gives: the top entry (followed if it is a symlink) and everything
 /// below it, sorted.
-pub fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyError> {
+pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyError> {
     let rel = clean_rel(pattern).ok_or_else(|| CopyError::Outside(pattern.to_owned()))?;
     let mut tops = Vec::new();
     if rel.contains(['*', '?', '[']) {
@@ -255,7 +255,7 @@ pub fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyEr
 /// owner root, every time `mtime`): what a context bind mount shows, so it never shows
 /// more of the host than COPY could. A scratch tree keeps large files in anonymous
 /// spill files: the copy is throwaway and must not leave named blobs in the store.
-pub fn context_tree(
+pub(crate) fn context_tree(
     context: &crate::context::Context,
     source: &str,
     store: &std::sync::Arc<kiln_fs::Store>,
@@ -296,7 +296,7 @@ pub fn context_tree(
 }
 
 /// Opens a file of the build context for [`place`].
-pub fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
+pub(crate) fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
     Box::new(move |rel: &str| {
         context
             .open_file(rel)
@@ -306,7 +306,7 @@ pub fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
 }
 
 /// Opens a file of a stage's tree for [`place`].
-pub fn open_in_tree<'a>(
+pub(crate) fn open_in_tree<'a>(
     src: &'a mut Tree,
 ) -> impl FnMut(&str) -> Result<Box<dyn Read + 'a>, CopyError> + 'a {
     move |rel: &str| {
@@ -367,7 +367,7 @@ fn walk_tree(src: &mut Tree, dir: Ino, rel: &str, out: &mut Vec<Entry>) -> Resul
 }
 
 /// `/a/./b//c/` -> `/a/b/c`; `..` clamps at `/` as in the tree itself.
-pub fn normalize_abs(path: &str) -> String {
+pub(crate) fn normalize_abs(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

@@ -27,7 +27,7 @@ pub enum LocalExportError {
 }
 
 /// Writes the whole snapshot under `dest` (created if missing).
-pub fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, LocalExportError> {
+pub(crate) fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, LocalExportError> {
     let io = |path: &str| {
         let path = path.to_owned();
         move |source| LocalExportError::Io { path, source }

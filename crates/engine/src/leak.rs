@@ -45,7 +45,7 @@ pub enum LeakError {
 
 /// Where a secret value was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub secret: SecretId,
     /// A file path inside the layer (redacted), or a description such as `image config`.
     pub location: String,
@@ -63,7 +63,7 @@ impl std::fmt::Display for Finding {
 
 /// The secret values to look for, and the ones to mask in what a finding shows.
 #[derive(Clone)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// Values of 8+ bytes: shorter ones would match ordinary files by chance.
     find: SecretPatterns,
     /// Every value, as logs are redacted: a path may hold a short value too.
@@ -71,7 +71,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(secrets: &Secrets) -> Result<Self, PatternError> {
+    pub(crate) fn new(secrets: &Secrets) -> Result<Self, PatternError> {
         Ok(Self {
             find: SecretPatterns::for_leak_guard(secrets)?,
             mask: SecretPatterns::for_redaction(secrets)?,
@@ -79,7 +79,7 @@ impl Guard {
     }
 
     /// True when there is nothing to look for (no secret of 8+ bytes).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.find.is_empty()
     }
 
@@ -89,7 +89,7 @@ impl Guard {
     }
 
     /// Scans an uncompressed layer tar stream; returns the first finding.
-    pub fn scan_layer(&self, tar_stream: impl Read) -> std::io::Result<Option<Finding>> {
+    pub(crate) fn scan_layer(&self, tar_stream: impl Read) -> std::io::Result<Option<Finding>> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -118,7 +118,7 @@ impl Guard {
     }
 
     /// Scans a document the image publishes (config, history).
-    pub fn scan_bytes(&self, what: &str, bytes: &[u8]) -> Option<Finding> {
+    pub(crate) fn scan_bytes(&self, what: &str, bytes: &[u8]) -> Option<Finding> {
         self.find.find(bytes).map(|found| Finding {
             secret: found.secret,
             location: what.to_owned(),
@@ -126,7 +126,7 @@ impl Guard {
     }
 
     /// The secret whose value a stream holds, if any (bounded memory).
-    pub fn scan_stream(&self, reader: impl Read) -> std::io::Result<Option<SecretId>> {
+    pub(crate) fn scan_stream(&self, reader: impl Read) -> std::io::Result<Option<SecretId>> {
         Ok(self.find.find_in_reader(reader)?.map(|l| l.secret))
     }
 
@@ -135,7 +135,7 @@ impl Guard {
     /// mounts there, outside any layer). Files older than the build cannot hold this
     /// build's output; scanning only the new ones keeps the cost linear in what was
     /// written. Returns how many files were removed.
-    pub fn purge_files(&self, dir: &Path, since: SystemTime) -> Result<usize, LeakError> {
+    pub(crate) fn purge_files(&self, dir: &Path, since: SystemTime) -> Result<usize, LeakError> {
         if self.is_empty() || !dir.exists() {
             return Ok(0);
         }

@@ -7,30 +7,38 @@
 //! format library (`kiln-fs`, `kiln-oci`): it joins them.
 
 mod add;
-pub mod cache;
+mod cache;
 pub mod container;
-pub mod context;
-pub mod copy;
+mod context;
+mod copy;
 mod engine;
 mod error;
 pub mod export;
-pub mod export_local;
+mod export_local;
 mod images;
 mod inputs;
-pub mod leak;
-pub mod passwd;
+mod leak;
+mod passwd;
 pub mod places;
 pub mod progress;
-pub mod redact;
+mod redact;
 mod run;
 mod sandbox;
 pub mod secrets;
 mod state;
 mod step;
 
+// The typed causes a `BuildError` / `StepError` can carry, nameable by embedders that
+// match on them.
 pub use add::AddError;
+pub use cache::{CacheError, prune};
+pub use context::{ContextError, read_build_file};
+pub use copy::CopyError;
 pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
 pub use error::{BuildError, StepError};
 pub use images::{ImageError, NamedContext, NamedContextError, normalize_name};
+pub use leak::LeakError;
+pub use passwd::PasswdError;
+pub use redact::PatternError;
 pub use sandbox::StepLimits;
 pub use state::StateError;

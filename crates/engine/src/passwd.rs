@@ -35,13 +35,13 @@ pub enum PasswdError {
 /// Resolves `COPY --chown=user[:group]` against the image's databases, as BuildKit does:
 /// numeric ids are used as they are; a user alone implies its primary group, or its own
 /// id as group when it has no entry.
-pub fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
+pub(crate) fn resolve_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
     resolve(tree, spec, |uid| uid)
 }
 
 /// Resolves `USER user[:group]` as BuildKit's executor (runc's user lookup) does: as
 /// [`resolve_owner`], except that a numeric user with no entry runs with group 0.
-pub fn resolve_user(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
+pub(crate) fn resolve_user(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
     resolve(tree, spec, |_| 0)
 }
 
@@ -81,7 +81,7 @@ fn resolve(
 }
 
 /// The home directory of `uid` in the image's `/etc/passwd`, if it has one.
-pub fn home_of(tree: &mut Tree, uid: u32) -> Result<Option<String>, PasswdError> {
+pub(crate) fn home_of(tree: &mut Tree, uid: u32) -> Result<Option<String>, PasswdError> {
     let users = Db::read(tree, PASSWD)?;
     Ok(users
         .rows()

@@ -15,7 +15,7 @@ use crate::secrets::{SecretId, Secrets};
 pub struct PatternError(#[source] aho_corasick::BuildError);
 
 /// What a redacted secret is replaced with.
-pub const MASK: &[u8] = b"****";
+pub(crate) const MASK: &[u8] = b"****";
 
 /// The secrets' values as one automaton, shared by redactors and leak scanners.
 /// Deliberately not `Debug`: it holds the values.
@@ -183,13 +183,13 @@ fn suffix_prefix(data: &[u8], v: &[u8], pi: &[usize]) -> usize {
 }
 
 /// Streaming redaction of one output stream.
-pub struct Redactor {
+pub(crate) struct Redactor {
     patterns: SecretPatterns,
     pending: Zeroizing<Vec<u8>>,
 }
 
 impl Redactor {
-    pub fn new(patterns: SecretPatterns) -> Self {
+    pub(crate) fn new(patterns: SecretPatterns) -> Self {
         Self {
             patterns,
             pending: Zeroizing::new(Vec::new()),
@@ -197,7 +197,7 @@ impl Redactor {
     }
 
     /// Feeds a chunk; returns the bytes that are now safe to show.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
         let cut = self.patterns.safe_cut(&self.pending);
         let out = self.patterns.redact(&self.pending[..cut]);
@@ -206,7 +206,7 @@ impl Redactor {
     }
 
     /// The stream ended: release what was held back.
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
         let out = self.patterns.redact(&self.pending);
         self.pending.clear();
         out

@@ -34,13 +34,13 @@ pub enum StateError {
 
 /// One layer of the stage's image, with what the config needs for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageLayer {
+pub(crate) struct StageLayer {
     pub layer: Layer,
 }
 
 impl StageLayer {
     /// The layers of an image, bottom first.
-    pub fn all_of(image: &kiln_oci::Image) -> Result<Vec<Self>, kiln_oci::OciError> {
+    pub(crate) fn all_of(image: &kiln_oci::Image) -> Result<Vec<Self>, kiln_oci::OciError> {
         Ok(image
             .layers()?
             .into_iter()
@@ -53,7 +53,7 @@ impl StageLayer {
             .collect())
     }
 
-    pub fn to_ref(&self) -> LayerRef {
+    pub(crate) fn to_ref(&self) -> LayerRef {
         LayerRef {
             digest: self.layer.descriptor.digest().to_string(),
             diff_id: self.layer.diff_id.to_string(),
@@ -62,7 +62,7 @@ impl StageLayer {
         }
     }
 
-    pub fn from_ref(r: &LayerRef) -> Result<Self, kiln_oci::OciError> {
+    pub(crate) fn from_ref(r: &LayerRef) -> Result<Self, kiln_oci::OciError> {
         let digest: kiln_oci::Digest = r.digest.parse()?;
         let diff_id: kiln_oci::Digest = r.diff_id.parse()?;
         let media_type = kiln_oci::MediaType::from(r.media_type.as_str());
@@ -77,7 +77,7 @@ impl StageLayer {
 
 /// Everything a stage has built so far.
 #[derive(Clone)]
-pub struct StageState {
+pub(crate) struct StageState {
     pub key: CacheKey,
     pub config: ImageConfig,
     pub layers: Vec<StageLayer>,
@@ -88,7 +88,7 @@ pub struct StageState {
 }
 
 impl StageState {
-    pub fn new(
+    pub(crate) fn new(
         key: CacheKey,
         config: ImageConfig,
         layers: Vec<StageLayer>,
@@ -106,12 +106,12 @@ impl StageState {
         }
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
     /// The stage's filesystem now, applying any layers not yet materialised.
-    pub fn snapshot(&mut self) -> Result<Snapshot, StateError> {
+    pub(crate) fn snapshot(&mut self) -> Result<Snapshot, StateError> {
         let (base, applied) = match &self.materialized {
             Some((snap, n)) if *n == self.layers.len() => return Ok(snap.clone()),
             Some((snap, n)) => (snap.clone(), *n),
@@ -149,7 +149,7 @@ impl StageState {
 
     /// Records the result of a step that ran: writes the diff from the current snapshot
     /// to `next` as a layer (none if nothing changed) and makes `next` current.
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         next: Snapshot,
         epoch: i64,
@@ -171,7 +171,7 @@ impl StageState {
     }
 
     /// Appends a layer recorded in the cache without touching the filesystem.
-    pub fn push_cached(&mut self, layer: StageLayer) {
+    pub(crate) fn push_cached(&mut self, layer: StageLayer) {
         self.layers.push(layer);
     }
 }

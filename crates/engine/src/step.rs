@@ -18,7 +18,7 @@ use crate::progress::StepId;
 use crate::state::{StageLayer, StageState};
 
 /// What happened to a step.
-pub enum Outcome {
+pub(crate) enum Outcome {
     Cached,
     Done,
 }
@@ -27,7 +27,7 @@ pub enum Outcome {
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 /// Where a step is: its stage and position (for graph edges) and its progress id.
-pub struct At<'a> {
+pub(crate) struct At<'a> {
     pub stage: usize,
     pub step: usize,
     pub id: &'a StepId,
@@ -47,7 +47,7 @@ pub(crate) fn env_of(state: &StageState) -> Vec<(String, String)> {
 }
 
 /// Applies one step to the stage.
-pub fn run(
+pub(crate) fn run(
     shared: &Shared_,
     state: &mut StageState,
     scope: &mut StageScope<'_>,

@@ -2,6 +2,7 @@
 //! miss (and the steps after it), an unchanged or ignored one must hit. The stale-cache
 //! reproductions of issue 13 (bind mounts of stages and images keyed only by name) come
 //! first, then the table.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

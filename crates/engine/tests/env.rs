@@ -1,6 +1,7 @@
 //! ENV in-process through `kiln_engine::build`: the image's `Env` keeps each name where it
 //! was first set (BuildKit's `addEnv`), RUN sees ARG over ENV, and a stage of 10,000 ENV
 //! lines builds in time linear in their number.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::PathBuf;
 use std::sync::Arc;

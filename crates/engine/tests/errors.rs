@@ -1,12 +1,13 @@
 //! Errors as types, in-process through `kiln_engine::build`: each way a build fails ends
 //! in its own variant (an embedder can match on the cause), its text still says where and
 //! what to do, it never reads "internal error", and a secret value in it is redacted.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kiln_engine::context::ContextError;
+use kiln_engine::ContextError;
 use kiln_engine::progress::{Event, Recorder};
 use kiln_engine::secrets::{SecretSpec, Secrets};
 use kiln_engine::{

@@ -1,6 +1,7 @@
 //! A build service calls `kiln_engine::build` over and over in one process: every build
 //! must give back everything it took (threads, memory), or a long-lived service dies of
 //! it. Each build here really runs its RUN step (a new build arg each time) and a COPY.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

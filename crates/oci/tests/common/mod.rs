@@ -67,7 +67,12 @@ pub(crate) fn add_file(
     b.append_data(&mut h, path, data).unwrap();
 }
 
-pub(crate) fn add_link(b: &mut tar::Builder<impl Write>, kind: tar::EntryType, path: &str, target: &str) {
+pub(crate) fn add_link(
+    b: &mut tar::Builder<impl Write>,
+    kind: tar::EntryType,
+    path: &str,
+    target: &str,
+) {
     let mut h = hdr(kind, 0o777, 0, 0, 0);
     b.append_link(&mut h, path, target).unwrap();
 }
