@@ -35,9 +35,7 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 // A broken client must not stop the server; the build will fail instead.
-                if let Ok(true) = answer(stream, &expected) {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                }
+                let _ = answer(stream, &expected, &counter);
             }
         });
         Ok(Server { port, served })
@@ -48,8 +46,10 @@ impl Server {
     }
 }
 
-/// Answer one request (no keep-alive); `true` when it carried the right credentials.
-fn answer(stream: TcpStream, expected: &str) -> std::io::Result<bool> {
+/// Answer one request (no keep-alive), counting it in `served` when it carried the right
+/// credentials. Counted before the answer is written: a client that has read the answer
+/// must find it counted.
+fn answer(stream: TcpStream, expected: &str, served: &AtomicUsize) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut authorized = false;
@@ -72,6 +72,7 @@ fn answer(stream: TcpStream, expected: &str) -> std::io::Result<bool> {
     }
     let mut out = stream;
     let response = if authorized {
+        served.fetch_add(1, Ordering::SeqCst);
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
             BODY.len()
@@ -80,8 +81,7 @@ fn answer(stream: TcpStream, expected: &str) -> std::io::Result<bool> {
         "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"kiln-bench\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
     };
     out.write_all(response.as_bytes())?;
-    out.flush()?;
-    Ok(authorized)
+    out.flush()
 }
 
 #[cfg(test)]
