@@ -28,34 +28,32 @@ pub(crate) fn run_step(
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
     let lookup = |name: &str| scope.lookup(name);
-    let mounts = run.resolve_mounts(shared.dockerfile.directives.escape, &lookup)?;
-    let program = run.program();
-    let env = scope.run_env();
     let step = crate::sandbox::Exec {
+        mounts: run.resolve_mounts(shared.dockerfile.directives.escape, &lookup)?,
+        program: run.program(),
+        env: scope.run_env(),
         network: network_for(&shared.req.network, run.network),
         cwd: step::workdir(state),
         user: state.config.container().user().clone().unwrap_or_default(),
         shell: step::shell_of(state),
         mount_sources: mount_sources(shared, at),
     };
-    let secrets = secret_digests(shared, &mounts)?;
+    let secrets = secret_digests(shared, &step.mounts)?;
     let inputs = RunInputs {
-        program: (&program).into(),
+        program: (&step.program).into(),
         shell: &step.shell,
         cwd: &step.cwd,
         user: &step.user,
-        env: &key_env(&env, scope),
+        env: &key_env(&step.env, scope),
         network: step.network.enabled,
         allowed_hosts: &step.network.allowed_hosts,
-        mounts: mount_inputs(shared, &mounts, &secrets, &step.mount_sources, deps)?,
+        mounts: mount_inputs(shared, &step.mounts, &secrets, &step.mount_sources, deps)?,
         epoch: shared.req.epoch,
     };
     let key = StepInputs::Run(inputs).key(Some(state.key))?;
-    let created_by = history_text(text, &step.shell, &program);
+    let created_by = history_text(text, &step.shell, &step.program);
     step::layer_step_with_secrets(shared, state, key, &created_by, secrets, |state, tree| {
-        crate::sandbox::execute(
-            shared, state, tree, &mounts, &program, env, &step, at.id, deps,
-        )
+        crate::sandbox::execute(shared, state, tree, step, at.id, deps)
     })
 }
 

@@ -79,8 +79,13 @@ impl StepLimits {
     }
 }
 
-/// What a RUN step runs with, besides its mounts and environment.
+/// What a RUN step runs: its program, mounts and environment, and where it runs.
 pub(crate) struct Exec {
+    pub(crate) program: RunProgram,
+    /// Its `--mount`s, resolved.
+    pub(crate) mounts: Vec<Mount>,
+    /// The ARG and ENV values it sees (secrets given as `env=` come from its mounts).
+    pub(crate) env: Vec<(String, String)>,
     pub(crate) network: NetworkPolicy,
     pub(crate) cwd: String,
     pub(crate) user: String,
@@ -203,33 +208,35 @@ impl Sandbox {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn execute(
     shared: &Shared_,
     state: &mut StageState,
     tree: &mut Tree,
-    mounts: &[Mount],
-    program: &RunProgram,
-    env: Vec<(String, String)>,
-    step: &Exec,
+    step: Exec,
     id: &StepId,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<(), StepError> {
     // Every step gets its own disk budget, whatever earlier steps wrote.
     let quota = shared.req.step_limits.disk_quota();
     tree.set_disk_quota(quota.clone());
-    let (table, secret_env) =
-        mount_table(shared, state, mounts, &step.mount_sources, deps, &quota)?;
+    let (table, secret_env) = mount_table(
+        shared,
+        state,
+        &step.mounts,
+        &step.mount_sources,
+        deps,
+        &quota,
+    )?;
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
     let limits = shared.req.step_limits.for_step(Instant::now());
     let deadline = limits.deadline;
     let spec = StepSpec {
-        user: step.user.clone(),
-        env,
+        user: step.user,
+        env: step.env,
         secret_env,
-        cwd: step.cwd.clone(),
-        network: step.network.clone(),
+        cwd: step.cwd,
+        network: step.network,
         limits,
         shell_memory: shared.req.step_limits.shell_memory(),
         stdio: Stdio {
@@ -239,7 +246,7 @@ pub(crate) fn execute(
         },
     };
     let mut sandbox = Sandbox::open(shared.runtime.clone(), tree, state.store(), table, spec)?;
-    let status = run_program(sandbox.shell(), program, &step.shell);
+    let status = run_program(sandbox.shell(), &step.program, &step.shell);
     let closed = sandbox.close(tree);
     out.finish();
     err.finish();

@@ -411,7 +411,6 @@ struct CopyPlan<'a> {
     epoch: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn copy_step(
     shared: &Shared_,
     state: &mut StageState,
