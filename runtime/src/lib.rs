@@ -23,7 +23,7 @@ mod wasi_p1;
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Errno, RuntimeError};
 pub use process::{
-    ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec, Program,
+    EnvNames, ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec, Program,
 };
 pub use resolve::{DEFAULT_PATH, Resolved};
 pub use run::ModuleRun;

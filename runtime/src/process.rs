@@ -209,10 +209,11 @@ pub trait Launcher: Send + Sync {
     ) -> Result<ExitStatus, RuntimeError>;
 }
 
-/// Shows the names of an environment, never its values (a secret can be one).
-struct EnvNames<'a>(&'a [(String, String)]);
+/// Shows the names of an environment, never its values (a secret can be one): the one
+/// way kiln's Debug output shows an environment.
+pub struct EnvNames<'a, V>(pub &'a [(String, V)]);
 
-impl fmt::Debug for EnvNames<'_> {
+impl<V> fmt::Debug for EnvNames<'_, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.0.iter().map(|(k, _)| k))

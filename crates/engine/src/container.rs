@@ -43,11 +43,10 @@ pub struct RunRequest {
 /// Variable names only: `-e TOKEN=...` is a common way to hand a container a secret.
 impl fmt::Debug for RunRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("RunRequest")
             .field("image", &self.image)
             .field("command", &self.command)
-            .field("env", &env)
+            .field("env", &kiln_runtime::EnvNames(&self.env))
             .field("workdir", &self.workdir)
             .field("binds", &self.binds)
             .field("network", &self.network)

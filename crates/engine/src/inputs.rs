@@ -149,10 +149,7 @@ pub(crate) enum CopyFrom<'a> {
     },
     /// Another stage or an image: its cache key (an image's is its manifest digest), so
     /// a cached build never has to open the source's files to know the key.
-    Stage {
-        key: CacheKey,
-        sources: &'a [String],
-    },
+    Stage { key: CacheKey },
 }
 
 impl<'a> CopyInputs<'a> {
@@ -487,10 +484,7 @@ mod tests {
             ..Copy::default()
         };
         assert_ne!(copy(&glob, context("00")), copy(&name, context("00")));
-        let stage = |k| CopyFrom::Stage {
-            key: k,
-            sources: &[],
-        };
+        let stage = |key| CopyFrom::Stage { key };
         let other = CacheKey::root("other", "");
         assert_ne!(copy(&plain, stage(parent())), copy(&plain, stage(other)));
     }

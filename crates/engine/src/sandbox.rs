@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use kiln_dockerfile::graph::StageSource;
 use kiln_dockerfile::{Mount, RunProgram};
 use kiln_fs::{Timestamp, Tree};
-use kiln_runtime::{MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
+use kiln_runtime::{EnvNames, MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
 use kiln_shell::{Endpoint, Shell, ShellOptions};
 
 use crate::engine::Shared_;
@@ -130,12 +130,10 @@ pub(crate) struct StepSpec {
 /// Names only: an environment can hold tokens, and a secret's value must never print.
 impl fmt::Debug for StepSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
-        let secret_env: Vec<&str> = self.secret_env.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("StepSpec")
             .field("user", &self.user)
-            .field("env", &env)
-            .field("secret_env", &secret_env)
+            .field("env", &EnvNames(&self.env))
+            .field("secret_env", &EnvNames(&self.secret_env))
             .field("cwd", &self.cwd)
             .field("network", &self.network.enabled)
             .finish_non_exhaustive()

@@ -547,10 +547,7 @@ fn copy_from_stage(
     mut src_state: StageState,
 ) -> Result<Outcome, StepError> {
     let (c, dest, epoch) = (plan.c, plan.dest.as_str(), plan.epoch);
-    let from = CopyFrom::Stage {
-        key: src_state.key,
-        sources: &c.sources,
-    };
+    let from = CopyFrom::Stage { key: src_state.key };
     let key =
         StepInputs::Copy(CopyInputs::new(c, plan.add, dest, from, epoch)).key(Some(state.key))?;
     layer_step(shared, state, key, &plan.created_by, |_, tree| {
