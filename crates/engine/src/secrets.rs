@@ -145,12 +145,14 @@ impl SecretSpec {
                 None => self.read_file(&PathBuf::from(name))?,
             },
         };
-        if bytes.len() > MAX_SECRET_BYTES {
+        // Wrapped first, so a refused value is zeroised when it drops too.
+        let value = SecretValue::new(bytes);
+        if value.expose().len() > MAX_SECRET_BYTES {
             return Err(SecretError::TooLarge {
                 id: self.id.clone(),
             });
         }
-        Ok(SecretValue::new(bytes))
+        Ok(value)
     }
 
     /// Reads at most one byte past [`MAX_SECRET_BYTES`], so a huge or endless file is
