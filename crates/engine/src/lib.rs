@@ -11,6 +11,7 @@ mod cache;
 pub mod container;
 mod context;
 mod copy;
+mod copy_step;
 mod engine;
 mod error;
 pub mod export;
