@@ -917,6 +917,26 @@ fn guest(vfs: &Vfs, argv: &[&str]) -> (i32, String, String) {
     run_guest_in(vfs, argv, b"", false)
 }
 
+/// Entries in the large directory of `rm_r_empties_a_directory_read_in_several_batches`:
+/// with names this long, wasi-libc's 4 KiB readdir buffer holds a few dozen per call.
+const BIG_DIR_ENTRIES: usize = 5_000;
+
+#[test]
+fn rm_r_empties_a_directory_read_in_several_batches() {
+    // rm unlinks each batch of entries before reading the next; a listing taken afresh
+    // per fd_readdir call shifted the rest past the guest's cookie ("Directory not empty").
+    let vfs = guest_vfs(&[Fx::Dir("big", 0o755)]);
+    for i in 0..BIG_DIR_ENTRIES {
+        let name = format!("/work/big/page-with-a-rather-long-name-number-{i:05}.1.gz");
+        put_guest(&vfs, &name, b"x", 0o644);
+    }
+    let (_, out, _) = guest(&vfs, &["ls", "big"]);
+    assert_eq!(out.lines().count(), BIG_DIR_ENTRIES);
+    let (code, _, err) = guest(&vfs, &["rm", "-r", "big"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(guest(&vfs, &["test", "-e", "big"]).0, 1);
+}
+
 #[test]
 fn deterministic_uutils_without_host_equivalents() {
     let vfs = guest_vfs(TREE);

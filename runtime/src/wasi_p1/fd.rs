@@ -6,6 +6,7 @@ use std::io::SeekFrom;
 use kiln_fs::Timestamp;
 use wasmtime::{Caller, Linker};
 
+use super::handle::Dirent;
 use super::mem::*;
 use super::types::*;
 use super::{
@@ -13,7 +14,7 @@ use super::{
 };
 use crate::error::Errno;
 use crate::stdio::Stdio;
-use crate::vfs::Stat;
+use crate::vfs::{Stat, VfsDir};
 
 /// Whether more can be read from `h` right now without blocking (after a first read).
 fn more_ready(h: &Handle) -> bool {
@@ -192,21 +193,13 @@ fn write_fdstat(mem: &mut [u8], out: u32, h: &Handle) -> Result<(), Errno> {
 
 /// The directory entries of `fd` from `cookie` on, as p1 dirents (`.` and `..` first,
 /// the rest sorted), cut to `len` bytes: a guest whose buffer fills retries from the
-/// last cookie it saw.
+/// last cookie it saw, in the listing its fd took at cookie 0 (see `DirStream`).
 fn dirents(ctx: &Ctx, fd: u32, cookie: u64, len: u32) -> Result<Vec<u8>, Errno> {
-    let dir = ctx.dir(fd)?;
-    let own = ctx.vfs.stat(b"/", dir.path(), true)?;
-    let parent = ctx.vfs.stat(dir.path(), b"..", true)?;
-    let mut entries = vec![
-        (b".".to_vec(), own.ino, FILETYPE_DIRECTORY),
-        (b"..".to_vec(), parent.ino, FILETYPE_DIRECTORY),
-    ];
-    entries.extend(
-        ctx.vfs
-            .read_dir_at(&dir)?
-            .into_iter()
-            .map(|e| (e.name, e.ino, filetype(e.file_type))),
-    );
+    let handle = ctx.fds.get(fd)?;
+    let Handle::Dir { dir, stream, .. } = &**handle else {
+        return Err(Errno::NOTDIR);
+    };
+    let entries = stream.entries(cookie, || listing(ctx, dir))?;
     let mut bytes = Vec::new();
     let start = usize::try_from(cookie).unwrap_or(usize::MAX);
     for (i, (name, ino, ft)) in entries.iter().enumerate().skip(start) {
@@ -223,6 +216,23 @@ fn dirents(ctx: &Ctx, fd: u32, cookie: u64, len: u32) -> Result<Vec<u8>, Errno> 
     }
     bytes.truncate(len as usize);
     Ok(bytes)
+}
+
+/// `dir`'s entries now: `.` and `..`, then the sorted rest.
+fn listing(ctx: &Ctx, dir: &VfsDir) -> Result<Vec<Dirent>, Errno> {
+    let own = ctx.vfs.stat(b"/", dir.path(), true)?;
+    let parent = ctx.vfs.stat(dir.path(), b"..", true)?;
+    let mut entries = vec![
+        (b".".to_vec(), own.ino, FILETYPE_DIRECTORY),
+        (b"..".to_vec(), parent.ino, FILETYPE_DIRECTORY),
+    ];
+    entries.extend(
+        ctx.vfs
+            .read_dir_at(dir)?
+            .into_iter()
+            .map(|e| (e.name, e.ino, filetype(e.file_type))),
+    );
+    Ok(entries)
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {

@@ -29,6 +29,7 @@ pub(crate) enum Handle {
     Dir {
         dir: VfsDir,
         preopen: Option<Vec<u8>>,
+        stream: DirStream,
     },
     /// A host byte stream (an HTTP response body).
     Reader(Mutex<Box<dyn Read + Send>>),
@@ -53,7 +54,48 @@ fn blocked(b: Blocked) -> IoErr {
     }
 }
 
+/// One directory entry as `fd_readdir` reports it: name, inode number, p1 file type.
+pub(crate) type Dirent = (Vec<u8>, u64, u8);
+
+/// The listing a directory fd's reader walks. It is taken when the guest reads from
+/// cookie 0 (opening or rewinding) and later cookies index into it, so entries the guest
+/// removes between reads (`rm -rf` unlinks each batch before asking for the next) do not
+/// shift the rest past its cookie: a fresh listing per call made it skip entries and
+/// fail with "Directory not empty". POSIX allows a stream not to reflect changes made
+/// after it was opened or rewound.
+#[derive(Default)]
+pub(crate) struct DirStream(Mutex<Option<Arc<Vec<Dirent>>>>);
+
+impl DirStream {
+    /// The entries for a read from `cookie`: a new listing (kept) at cookie 0 or when
+    /// none was taken yet, else the kept one.
+    pub(crate) fn entries(
+        &self,
+        cookie: u64,
+        list: impl FnOnce() -> Result<Vec<Dirent>, Errno>,
+    ) -> Result<Arc<Vec<Dirent>>, Errno> {
+        let mut kept = self.0.lock();
+        match &*kept {
+            Some(entries) if cookie != 0 => Ok(entries.clone()),
+            _ => {
+                let entries = Arc::new(list()?);
+                *kept = Some(entries.clone());
+                Ok(entries)
+            }
+        }
+    }
+}
+
 impl Handle {
+    /// A directory handle (`preopen` names a preopened one) with no listing taken yet.
+    pub(crate) fn dir(dir: VfsDir, preopen: Option<Vec<u8>>) -> Handle {
+        Handle::Dir {
+            dir,
+            preopen,
+            stream: DirStream::default(),
+        }
+    }
+
     pub(crate) fn stdio(stdio: Stdio) -> Handle {
         Handle::Stdio {
             stdio,

@@ -78,10 +78,7 @@ impl Ctx {
             Opened::Dir(d) => d,
             _ => return Err(Errno::NOTDIR),
         };
-        fds.insert(Arc::new(Handle::Dir {
-            dir: root,
-            preopen: Some(b"/".to_vec()),
-        }))?;
+        fds.insert(Arc::new(Handle::dir(root, Some(b"/".to_vec()))))?;
         let epoch = init.runtime.inner.config.realtime_epoch;
         Ok(Ctx {
             realtime_ns: u64::try_from(epoch)
@@ -115,10 +112,8 @@ impl Ctx {
             else {
                 return Err(Errno::NOTDIR);
             };
-            self.fds.insert(Arc::new(Handle::Dir {
-                dir,
-                preopen: Some(name.clone().into_bytes()),
-            }))?;
+            self.fds
+                .insert(Arc::new(Handle::dir(dir, Some(name.clone().into_bytes()))))?;
         }
         Ok(())
     }

@@ -64,10 +64,7 @@ fn add_open_stat(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             let opts = open_options(oflags as u16, rights, fdflags as u16, dirflags);
             let handle = match ctx.vfs.open(dir.path(), &path, &opts)? {
                 Opened::File(f) => Arc::new(Handle::File(f)),
-                Opened::Dir(d) => Arc::new(Handle::Dir {
-                    dir: d,
-                    preopen: None,
-                }),
+                Opened::Dir(d) => Arc::new(Handle::dir(d, None)),
                 Opened::Fd(n) => ctx.fds.get(n)?.clone(),
             };
             let new_fd = ctx.fds.insert(handle)?;
