@@ -3,7 +3,9 @@
 //! The destination is opened once as a capability; every entry is created through it, so
 //! a hostile name or symlink from the image cannot write outside `DIR`. Symlinks are
 //! recreated as links (never followed); device nodes and fifos are skipped, as an
-//! unprivileged BuildKit export does.
+//! unprivileged BuildKit export does. Modes are the image's, setuid, setgid and sticky
+//! bits included (BuildKit's receiver chmods to the full mode); owners are not: as
+//! BuildKit's local exporter, every entry belongs to the user running the build.
 
 use std::io::Write;
 use std::path::Path;
@@ -73,17 +75,24 @@ fn copy_dir(
         };
         match entry.file_type {
             FileType::Directory => {
-                match out.create_dir(&name) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                let existed = match out.create_dir(&name) {
+                    Ok(()) => false,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
                     Err(e) => return Err(io(e)),
-                }
+                };
                 let sub = out.open_dir(&name).map_err(io)?;
+                if existed {
+                    // A directory an earlier export left read-only (0555) must take the
+                    // new entries: its final mode is set once they are written.
+                    make_writable(&sub).map_err(io)?;
+                }
                 copy_dir(tree, entry.ino, &sub, &child_rel, files)?;
                 set_mode(&sub, tree, entry.ino).map_err(io)?;
             }
             FileType::Regular => {
                 let mut reader = tree.open_read(entry.ino).map_err(fs_err(&child_rel))?;
+                // An earlier export's file may be read-only: replace it, not rewrite it.
+                let _ = out.remove_file(&name);
                 let mut file = out.create(&name).map_err(io)?;
                 std::io::copy(&mut reader, &mut file).map_err(io)?;
                 file.flush().map_err(io)?;
@@ -114,12 +123,16 @@ fn make_symlink(dir: &Dir, target: &str, name: &str) -> std::io::Result<()> {
     dir.write(name, target.as_bytes())
 }
 
+/// The permission bits an export writes: the image's, with setuid, setgid and sticky.
+const EXPORTED_MODE_BITS: u32 = 0o7777;
+
 #[cfg(unix)]
 fn set_file_mode(file: &cap_std::fs::File, tree: &Tree, ino: Ino) -> std::io::Result<()> {
     use cap_std::fs::PermissionsExt;
     let mode = tree.metadata(ino).map(|m| m.mode).unwrap_or(0o644);
-    // setuid/setgid bits are not carried to the host: an unprivileged export drops them.
-    file.set_permissions(cap_std::fs::Permissions::from_mode(mode & 0o777))
+    file.set_permissions(cap_std::fs::Permissions::from_mode(
+        mode & EXPORTED_MODE_BITS,
+    ))
 }
 
 #[cfg(not(unix))]
@@ -131,15 +144,26 @@ fn set_file_mode(_file: &cap_std::fs::File, _tree: &Tree, _ino: Ino) -> std::io:
 fn set_mode(dir: &Dir, tree: &Tree, ino: Ino) -> std::io::Result<()> {
     use cap_std::fs::PermissionsExt;
     let mode = tree.metadata(ino).map(|m| m.mode).unwrap_or(0o755);
-    // Keep the owner able to write so a later export over the same directory works.
     dir.set_permissions(
         ".",
-        cap_std::fs::Permissions::from_mode((mode & 0o777) | 0o700),
+        cap_std::fs::Permissions::from_mode(mode & EXPORTED_MODE_BITS),
     )
 }
 
 #[cfg(not(unix))]
 fn set_mode(_dir: &Dir, _tree: &Tree, _ino: Ino) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_writable(dir: &Dir) -> std::io::Result<()> {
+    use cap_std::fs::PermissionsExt;
+    let mode = dir.dir_metadata()?.permissions().mode();
+    dir.set_permissions(".", cap_std::fs::Permissions::from_mode(mode | 0o700))
+}
+
+#[cfg(not(unix))]
+fn make_writable(_dir: &Dir) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -173,5 +197,34 @@ mod tests {
             let link = std::fs::read_link(out.path().join("escape")).unwrap();
             assert_eq!(link, Path::new("/etc/passwd"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_bits_are_exported_and_a_second_export_overwrites_read_only_entries() {
+        use std::os::unix::fs::PermissionsExt;
+        let store = Store::temp().unwrap();
+        let mut t = Tree::new(&store);
+        let root = t.root();
+        t.mkdir(root, b"tmp", 0o1777, 0, 0).unwrap();
+        t.mkdir(root, b"mail", 0o2775, 0, 0).unwrap();
+        let ro = t.mkdir(root, b"ro", 0o555, 0, 0).unwrap();
+        t.create_file(ro, b"f", 0o444, 0, 0).unwrap();
+        t.create_file(root, b"su", 0o4755, 0, 0).unwrap();
+        t.create_file(root, b"wall", 0o2755, 0, 0).unwrap();
+        let snap = t.snapshot().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        export_local(&snap, out.path()).unwrap();
+        // Again over the first export: its read-only directory and file are replaced.
+        export_local(&snap, out.path()).unwrap();
+        let mode = |p: &str| {
+            let m = std::fs::symlink_metadata(out.path().join(p)).unwrap();
+            m.permissions().mode() & 0o7777
+        };
+        let got: Vec<u32> = ["tmp", "mail", "ro", "ro/f", "su", "wall"]
+            .into_iter()
+            .map(mode)
+            .collect();
+        assert_eq!(got, [0o1777, 0o2775, 0o555, 0o444, 0o4755, 0o2755]);
     }
 }
