@@ -29,7 +29,8 @@ pub enum ErrorKind {
         name: String,
         suggestion: Option<String>,
     },
-    #[error("unknown flag --{flag} for {instruction}{}", did_you_mean(.suggestion))]
+    /// BuildKit's wording; the hint names the flag without dashes, as BuildKit's does.
+    #[error("unknown flag: --{flag}{}", did_you_mean(.suggestion))]
     UnknownFlag {
         instruction: String,
         flag: String,
@@ -49,15 +50,15 @@ pub enum ErrorKind {
     Syntax(String),
     #[error("{0}")]
     Stage(String),
-    #[error("lint violations (check error=true): {}", .0.join(", "))]
+    #[error("lint violation found for rules: {}", .0.join(", "))]
     Lint(Vec<String>),
+    /// `--build-arg BUILDKIT_DOCKERFILE_CHECK=...` that is not a valid check configuration.
+    #[error("failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: {0}")]
+    CheckArg(String),
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
-    match s {
-        Some(s) => format!(" (did you mean {s}?)"),
-        None => String::new(),
-    }
+    crate::suggest::hint(s.as_deref())
 }
 
 /// A parse error: file, 1-based line and column, and the offending source line.
@@ -70,6 +71,20 @@ pub struct ParseError {
     pub kind: Box<ErrorKind>,
     /// The physical source line the error points into (without newline).
     pub source_line: String,
+    /// Set when an instruction failed to parse: BuildKit then says `dockerfile parse
+    /// error on line N:` and has already reported the lint warnings of the lines before.
+    pub(crate) in_instruction: bool,
+    /// Lint warnings found before the error (BuildKit prints them with the error).
+    pub warnings: Vec<crate::lint::Warning>,
+}
+
+impl ParseError {
+    /// Marks an instruction's parse error, carrying the warnings found up to it.
+    pub(crate) fn in_instruction(mut self, warnings: Vec<crate::lint::Warning>) -> ParseError {
+        self.in_instruction = true;
+        self.warnings = warnings;
+        self
+    }
 }
 
 impl std::error::Error for ParseError {
@@ -82,6 +97,9 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
+        if self.in_instruction {
+            write!(f, "dockerfile parse error on line {}: ", self.line)?;
+        }
         writeln!(f, "{}", self.kind)?;
         writeln!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.column)?;
         writeln!(f, "{pad} |")?;

@@ -63,10 +63,11 @@ impl StageNode {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    #[error("line {line}: duplicate stage name {name:?}")]
-    DuplicateName { name: String, line: usize },
-    #[error("target stage {0:?} could not be found")]
-    UnknownTarget(String),
+    #[error("target stage {name:?} could not be found{}", crate::suggest::hint(.suggestion.as_deref()))]
+    UnknownTarget {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("line {line}: invalid stage index {index} (the Dockerfile has {count} stages)")]
     InvalidIndex {
         index: usize,
@@ -96,11 +97,12 @@ pub struct StageGraph {
     pub nodes: Vec<StageNode>,
 }
 
+/// Like BuildKit's name map, the last stage of a duplicated name is the one found.
 fn stage_by_name(df: &Dockerfile, name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();
     df.stages
         .iter()
-        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
 }
 
 /// Stage names to indices, built once per graph.
@@ -158,17 +160,8 @@ fn stage_label(df: &Dockerfile, i: usize) -> String {
 
 impl StageGraph {
     pub fn new(df: &Dockerfile, global: &GlobalScope) -> Result<StageGraph, GraphError> {
-        let mut seen = std::collections::BTreeSet::new();
-        for s in &df.stages {
-            if let Some(n) = &s.name
-                && !seen.insert(n)
-            {
-                return Err(GraphError::DuplicateName {
-                    name: n.clone(),
-                    line: s.span.start_line,
-                });
-            }
-        }
+        // A duplicated stage name builds (the later stage shadows the earlier one); the
+        // DuplicateStageName check warns about it.
         let esc = df.directives.escape;
         let names = Names::new(df);
         // FROM only sees stages defined before it (so `FROM node AS node` is the image).
@@ -284,7 +277,14 @@ impl StageGraph {
     pub fn target(df: &Dockerfile, target: Option<&str>) -> Result<usize, GraphError> {
         match target {
             None => Ok(df.stages.len().saturating_sub(1)),
-            Some(t) => stage_by_name(df, t).ok_or_else(|| GraphError::UnknownTarget(t.to_string())),
+            Some(t) => stage_by_name(df, t).ok_or_else(|| GraphError::UnknownTarget {
+                name: t.to_string(),
+                suggestion: crate::suggest::search(
+                    t,
+                    df.stages.iter().filter_map(|s| s.name.as_deref()),
+                    true,
+                ),
+            }),
         }
     }
 
@@ -369,16 +369,23 @@ mod tests {
         assert_eq!(g.required(b), vec![0, 1]);
         assert_eq!(
             StageGraph::target(&df, Some("nope")),
-            Err(GraphError::UnknownTarget("nope".into()))
+            Err(GraphError::UnknownTarget {
+                name: "nope".into(),
+                suggestion: None
+            })
+        );
+        assert_eq!(
+            StageGraph::target(&df, Some("bb")).unwrap_err().to_string(),
+            "target stage \"bb\" could not be found (did you mean b?)"
         );
     }
 
     #[test]
     fn errors() {
-        assert!(matches!(
-            graph("FROM a AS x\nFROM b AS x\n"),
-            Err(GraphError::DuplicateName { line: 2, .. })
-        ));
+        // A duplicated name builds; the later stage is the one a name finds.
+        let (df, g) = graph("FROM a AS x\nFROM b AS x\nFROM x\n").unwrap();
+        assert_eq!(StageGraph::target(&df, Some("x")).unwrap(), 1);
+        assert_eq!(g.required(2), vec![1, 2]);
         assert!(matches!(
             graph("FROM a\nCOPY --from=0 / /\n"),
             Err(GraphError::Cycle(_))

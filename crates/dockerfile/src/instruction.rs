@@ -486,8 +486,7 @@ impl Flags {
                     ErrorKind::UnknownFlag {
                         instruction: cx.node.keyword.to_ascii_uppercase(),
                         flag: name.to_string(),
-                        suggestion: closest(name, spec.iter().map(|s| s.0))
-                            .map(|s| format!("--{s}")),
+                        suggestion: crate::suggest::search(name, spec.iter().map(|s| s.0), true),
                     },
                 ));
             };
@@ -541,31 +540,6 @@ impl Flags {
     pub(crate) fn offset(&self, name: &str) -> Option<usize> {
         self.values.iter().find(|v| v.0 == name).map(|v| v.2)
     }
-}
-
-/// The closest candidate within edit distance 2, for "did you mean" hints.
-pub(crate) fn closest<'a>(word: &str, cands: impl Iterator<Item = &'a str>) -> Option<String> {
-    let w = word.to_ascii_lowercase();
-    cands
-        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 pub(crate) const INSTRUCTIONS: &[&str] = &[
@@ -792,7 +766,7 @@ pub(crate) fn parse(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, Parse
                 cx.node.keyword_off,
                 ErrorKind::UnknownInstruction {
                     name: cx.node.keyword.clone(),
-                    suggestion: closest(other, INSTRUCTIONS.iter().copied())
+                    suggestion: crate::suggest::search(other, INSTRUCTIONS.iter().copied(), false)
                         .map(|s| s.to_uppercase()),
                 },
             ));
@@ -1305,14 +1279,5 @@ mod tests {
         assert!(check_checksum("sha256:abc").is_err());
         assert!(check_checksum("md5:abc").is_err());
         assert!(check_checksum("abc").is_err());
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(
-            closest("mout", ["mount", "network"].into_iter()),
-            Some("mount".into())
-        );
-        assert_eq!(closest("zzzzzz", ["mount"].into_iter()), None);
     }
 }

@@ -51,6 +51,7 @@ pub mod graph;
 mod instruction;
 pub mod lint;
 mod mount;
+pub mod suggest;
 mod syntax;
 
 pub use error::{ErrorKind, ParseError, Span};
@@ -74,10 +75,12 @@ pub struct Dockerfile {
     /// ARG instructions before the first FROM (each step is an [`Instruction::Arg`]).
     pub global_args: Vec<Step>,
     pub stages: Vec<Stage>,
-    /// Lint warnings (already filtered by `# check=skip=...`).
+    /// Lint warnings (already filtered by `# check=skip=...`), in line order.
     pub warnings: Vec<Warning>,
     /// Kept to render dispatch-time errors like parse errors.
     source: std::sync::Arc<str>,
+    /// `# check=` comments above instructions.
+    local_checks: lint::LocalChecks,
 }
 
 /// A build stage: a FROM and the instructions up to the next FROM.
@@ -120,6 +123,28 @@ impl Dockerfile {
         src.error_at(line, indent, kind)
     }
 
+    /// The warnings the check configuration lets through (the file's, plus a `# check=`
+    /// comment above the warning's instruction).
+    pub fn checked(&self, warnings: Vec<Warning>) -> Vec<Warning> {
+        warnings
+            .into_iter()
+            .filter(|w| self.local_checks.keep(&self.directives.check, w))
+            .collect()
+    }
+
+    /// With `error=true` in the check configuration and some `warnings`, BuildKit's
+    /// `lint violation found for rules: ...` error, at the first warning's line.
+    pub fn lint_error(&self, warnings: &[Warning]) -> Option<ParseError> {
+        let first = warnings.first().filter(|_| self.directives.check.error)?;
+        let mut rules: Vec<String> = Vec::new();
+        for w in warnings {
+            if !rules.iter().any(|r| r == w.rule.name()) {
+                rules.push(w.rule.name().to_string());
+            }
+        }
+        Some(self.error_at(first.span, ErrorKind::Lint(rules)))
+    }
+
     /// A stage by `AS` name (case-insensitive) or by index.
     pub fn stage(&self, name_or_index: &str) -> Option<&Stage> {
         let lower = name_or_index.to_ascii_lowercase();
@@ -149,12 +174,28 @@ pub fn parse(source: &str, file_name: &str) -> Result<Dockerfile, ParseError> {
 pub fn parse_with(
     source: &str,
     file_name: &str,
-    check: Option<CheckConfig>,
+    check: Option<&str>,
+) -> Result<Dockerfile, ParseError> {
+    let df = parse_unchecked(source, file_name, check)?;
+    match df.lint_error(&df.warnings) {
+        Some(e) => Err(e),
+        None => Ok(df),
+    }
+}
+
+/// [`parse_with`] that does not fail on lint warnings under `error=true`: for a build,
+/// which counts only the warnings of the stages it builds ([`Dockerfile::lint_error`]).
+/// `check` is the `BUILDKIT_DOCKERFILE_CHECK` value, if given.
+pub fn parse_unchecked(
+    source: &str,
+    file_name: &str,
+    check: Option<&str>,
 ) -> Result<Dockerfile, ParseError> {
     let src = Source::new(file_name, source);
     let (mut directives, nodes) = syntax::split_source(&src)?;
     if let Some(c) = check {
-        directives.check = c;
+        directives.check = CheckConfig::parse(c)
+            .map_err(|why| src.error_at(0, 0, ErrorKind::CheckArg(why)))?;
     }
     if nodes.is_empty() {
         return Err(src.error_at(
@@ -167,17 +208,39 @@ pub fn parse_with(
     let mut global_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     let mut lint_nodes = Vec::with_capacity(nodes.len());
-    for node in &nodes {
+    for (n, node) in nodes.iter().enumerate() {
         let cx = Ctx { src: &src, node };
+        // BuildKit reports the warnings found before an instruction that does not parse.
+        let failed = |e: ParseError, lint_nodes: &[lint::NodeInfo]| {
+            let found = lint::before_error(lint_nodes, &nodes[n..]);
+            let local = lint::LocalChecks::new(lint_nodes);
+            let kept = found
+                .into_iter()
+                .filter(|w| local.keep(&directives.check, w))
+                .collect();
+            e.in_instruction(kept)
+        };
         if node.name() == "from" {
-            let stage = parse_from(&cx, stages.len())?;
+            let stage = parse_from(&cx, stages.len()).map_err(|e| failed(e, &lint_nodes))?;
+            lint_nodes.push(lint::NodeInfo::new(
+                node,
+                Some(stage.index),
+                lint::defines(Some(&stage), None),
+            ));
             stages.push(stage);
         } else {
+            let instruction =
+                instruction::parse(&cx, escape).map_err(|e| failed(e, &lint_nodes))?;
             let step = Step {
-                instruction: instruction::parse(&cx, escape)?,
+                instruction,
                 span: node.span,
                 original: node.original.clone(),
             };
+            lint_nodes.push(lint::NodeInfo::new(
+                node,
+                stages.last().map(|s| s.index),
+                lint::defines(None, Some(&step)),
+            ));
             match (stages.last_mut(), &step.instruction) {
                 (Some(stage), _) => stage.steps.push(step),
                 (None, Instruction::Arg(_)) => global_args.push(step),
@@ -188,7 +251,6 @@ pub fn parse_with(
                 }
             }
         }
-        lint_nodes.push(lint::NodeInfo::from(node));
     }
     if stages.is_empty() {
         return Err(src.error_at(
@@ -204,19 +266,9 @@ pub fn parse_with(
         stages,
         warnings: Vec::new(),
         source: source.into(),
+        local_checks: lint::LocalChecks::new(&lint_nodes),
     };
-    let warnings = lint::run(&df, &lint_nodes);
-    df.warnings = df.directives.check.filter(warnings);
-    if df.directives.check.error && !df.warnings.is_empty() {
-        let first = &df.warnings[0];
-        let mut rules: Vec<String> = Vec::new();
-        for w in &df.warnings {
-            if !rules.iter().any(|r| r == w.rule.name()) {
-                rules.push(w.rule.name().to_string());
-            }
-        }
-        return Err(src.error_at(first.span.start_line - 1, 0, ErrorKind::Lint(rules)));
-    }
+    df.warnings = df.checked(lint::run(&df, &lint_nodes));
     Ok(df)
 }
 

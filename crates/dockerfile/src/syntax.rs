@@ -104,7 +104,12 @@ pub(crate) struct RawNode {
     pub original: String,
     pub heredocs: Vec<Heredoc>,
     pub span: Span,
-    pub empty_continuation: bool,
+    /// The line BuildKit reports NoEmptyContinuation at (the continuation's last line),
+    /// when an empty line continued the instruction.
+    pub empty_continuation: Option<usize>,
+    /// BuildKit's `PrevComment`: the comment lines since the previous instruction (a bare
+    /// `#` clears them; parser directives are not comments), without the `#`.
+    pub comments: Vec<String>,
     pub logical: std::sync::Arc<Logical>,
 }
 
@@ -147,6 +152,8 @@ impl<'a> Source<'a> {
             column: text[..b].chars().count() + 1,
             kind: Box::new(kind),
             source_line: text.to_string(),
+            in_instruction: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -164,6 +171,16 @@ fn is_comment(line: &str) -> bool {
     line.trim_start_matches(is_space).starts_with('#')
 }
 
+/// Adds a comment line to the pending comments; a bare `#` ends a comment block.
+fn collect_comment(line: &str, comments: &mut Vec<String>) {
+    let text = line.trim_start_matches(is_space)[1..].trim_matches(is_space);
+    if text.is_empty() {
+        comments.clear();
+    } else {
+        comments.push(text.to_string());
+    }
+}
+
 /// Strips the escape character (plus trailing blanks) ending a line; returns whether the
 /// logical line ends here.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
@@ -179,35 +196,42 @@ struct DirectiveParser {
     seen: Vec<String>,
 }
 
+/// BuildKit's directive syntax after the comment mark: `[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=
+/// [ \t]*(.+?)[ \t]*$`; the name lowercased. Also how `# check=` comments are read.
+pub(crate) fn split_directive(body: &str) -> Option<(String, String)> {
+    let body = body.trim_start_matches([' ', '\t']);
+    let name_len = body
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+        .map_or(body.len(), |(i, _)| i);
+    if name_len == 0 {
+        return None;
+    }
+    let name = &body[..name_len];
+    let value = body[name_len..]
+        .trim_start_matches([' ', '\t'])
+        .strip_prefix('=')?
+        .trim_matches([' ', '\t']);
+    if value.is_empty() {
+        return None;
+    }
+    Some((name.to_ascii_lowercase(), value.to_string()))
+}
+
 impl DirectiveParser {
-    /// Matches BuildKit's `^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$`.
+    /// Matches BuildKit's `^#` followed by [`split_directive`].
     fn split(line: &str) -> Option<(String, String)> {
-        let body = line.strip_prefix('#')?.trim_start_matches([' ', '\t']);
-        let name_len = body
-            .char_indices()
-            .find(|&(i, c)| !(c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
-            .map_or(body.len(), |(i, _)| i);
-        if name_len == 0 {
-            return None;
-        }
-        let name = &body[..name_len];
-        let value = body[name_len..]
-            .trim_start_matches([' ', '\t'])
-            .strip_prefix('=')?
-            .trim_matches([' ', '\t']);
-        if value.is_empty() {
-            return None;
-        }
-        Some((name.to_ascii_lowercase(), value.to_string()))
+        split_directive(line.strip_prefix('#')?)
     }
 
-    fn line(&mut self, line: &str, d: &mut Directives) -> Result<(), ErrorKind> {
+    /// Reads one line; true when it was a parser directive.
+    fn line(&mut self, line: &str, d: &mut Directives) -> Result<bool, ErrorKind> {
         if self.done {
-            return Ok(());
+            return Ok(false);
         }
         let Some((name, value)) = Self::split(line.trim_start_matches(is_space)) else {
             self.done = true;
-            return Ok(());
+            return Ok(false);
         };
         if self.seen.contains(&name) {
             return Err(ErrorKind::Directive(format!(
@@ -231,7 +255,7 @@ impl DirectiveParser {
             "check" => d.check = CheckConfig::parse(&value).map_err(ErrorKind::Directive)?,
             _ => d.other.push((name, value)),
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -243,14 +267,18 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
         seen: Vec::new(),
     };
     let mut nodes = Vec::new();
+    let mut comments = Vec::new();
     let n = src.lines.len();
     let mut i = 0;
     while i < n {
         let raw = src.line_text(i);
-        dp.line(raw, &mut d).map_err(|k| src.error_at(i, 0, k))?;
+        let directive = dp.line(raw, &mut d).map_err(|k| src.error_at(i, 0, k))?;
         let start = i;
         i += 1;
         if is_comment(raw) {
+            if !directive {
+                collect_comment(raw, &mut comments);
+            }
             continue;
         }
         let lead = raw.len() - raw.trim_start_matches(is_space).len();
@@ -260,7 +288,7 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
         }
         let mut logical = Logical::default();
         logical.push(first, start, lead);
-        let mut empty_continuation = false;
+        let mut empty_continuation = None;
         while !ended && i < n {
             let l = src.line_text(i);
             dp.line(l, &mut d).map_err(|k| src.error_at(i, 0, k))?;
@@ -269,7 +297,7 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
                 continue;
             }
             if l.trim_matches(is_space).is_empty() {
-                empty_continuation = true;
+                empty_continuation = Some(0);
                 continue;
             }
             let (piece, e) = trim_continuation(l, d.escape);
@@ -278,7 +306,9 @@ pub(crate) fn split_source(src: &Source<'_>) -> Result<(Directives, Vec<RawNode>
         }
         let logical = std::sync::Arc::new(logical);
         let mut node = node_from(&logical, 0, logical.text.len());
-        node.empty_continuation = empty_continuation;
+        // BuildKit reports the empty line at the line that ends the instruction.
+        node.empty_continuation = empty_continuation.map(|_| i);
+        node.comments = std::mem::take(&mut comments);
         let end_line = read_heredocs(src, &mut node, &mut i)?;
         node.span = Span {
             start_line: start + 1,
@@ -312,7 +342,8 @@ pub(crate) fn node_from(logical: &std::sync::Arc<Logical>, from: usize, to: usiz
         original: body.to_string(),
         heredocs: Vec::new(),
         span: Span::line(1),
-        empty_continuation: false,
+        empty_continuation: None,
+        comments: Vec::new(),
         logical: logical.clone(),
     }
 }
@@ -376,7 +407,16 @@ fn extract_flags(line: &str, base: usize) -> (Vec<FlagWord>, usize) {
 }
 
 fn can_contain_heredoc(node: &RawNode) -> bool {
-    matches!(node.name().as_str(), "run" | "copy" | "add") && !looks_json(&node.rest)
+    match node.name().as_str() {
+        "run" | "copy" | "add" => !looks_json(&node.rest),
+        // `ONBUILD RUN <<EOF`: the trigger's body follows the line as for a plain RUN.
+        "onbuild" => {
+            let end = node.rest_off + node.rest.len();
+            let trigger = node_from(&node.logical, node.rest_off, end);
+            trigger.name() != "onbuild" && can_contain_heredoc(&trigger)
+        }
+        _ => false,
+    }
 }
 
 fn looks_json(rest: &str) -> bool {
@@ -512,7 +552,7 @@ mod tests {
         let (_, n) = split("RUN echo a \\\n  # comment\n\n    b \\\n c\nFROM x\n");
         assert_eq!(n.len(), 2);
         assert_eq!(n[0].rest, "echo a     b  c");
-        assert!(n[0].empty_continuation);
+        assert_eq!(n[0].empty_continuation, Some(5));
         assert_eq!(
             n[0].span,
             Span {

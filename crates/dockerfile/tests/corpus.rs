@@ -560,15 +560,15 @@ fn lints_corpus() {
     assert_eq!(
         r,
         [
-            Rule::SecretsUsedInArgOrEnv,
-            Rule::JsonArgsRecommended,
-            Rule::DuplicateStageName,
             Rule::StageNameCasing,
             Rule::ConsistentInstructionCasing,
-            Rule::WorkdirRelativePath,
+            Rule::DuplicateStageName,
+            Rule::JsonArgsRecommended,
             Rule::MaintainerDeprecated,
-            Rule::LegacyKeyValueFormat,
+            Rule::WorkdirRelativePath,
             Rule::MultipleInstructionsDisallowed,
+            Rule::LegacyKeyValueFormat,
+            Rule::SecretsUsedInArgOrEnv,
         ]
     );
     let casing: Vec<_> = df
@@ -582,8 +582,11 @@ fn lints_corpus() {
         casing[0].message,
         "Command 'RUN' should match the case of the command majority (lowercase)"
     );
+    // A duplicated stage name warns and builds, as in BuildKit: `FROM Builder` is the
+    // stage defined before it.
     let b = build_args(&[]);
-    assert!(StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap()).is_err());
+    let g = StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap()).unwrap();
+    assert_eq!(g.nodes[1].base, StageSource::Stage(0));
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn error_display_has_location_and_caret() {
     assert_eq!((e.line, e.column), (2, 34));
     assert_eq!(
         e.to_string(),
-        "invalid --mount: invalid value '9z' for mode\n \
+        "dockerfile parse error on line 2: invalid --mount: invalid value '9z' for mode\n \
          --> Dockerfile:2:34\n  |\n2 | RUN --mount=type=cache,target=/x,mode=9z true\n  |                                  ^"
     );
     let e = err("FROM a\nRUN --mount=type=cache,target=/x,colour=red true\n");
@@ -55,7 +55,7 @@ fn unknown_instruction_suggests() {
     let e = err("FROM a\nCOPY --form=x a b\n");
     assert_eq!(
         e.kind.to_string(),
-        "unknown flag --form for COPY (did you mean --from?)"
+        "unknown flag: --form (did you mean from?)"
     );
 }
 
@@ -94,7 +94,7 @@ fn structural_errors() {
     assert!(
         err("FROM --plat=x a\n")
             .to_string()
-            .contains("unknown flag --plat")
+            .contains("unknown flag: --plat")
     );
 }
 

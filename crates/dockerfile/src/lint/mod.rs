@@ -1,163 +1,68 @@
-//! Lint warnings with BuildKit's rule names, and the `# check=` directive.
+//! BuildKit's build checks (lint warnings), with BuildKit's rule names, messages and
+//! configuration (`# check=` directive and comments, `BUILDKIT_DOCKERFILE_CHECK`).
+//!
+//! [`crate::parse`] runs every check it can decide from the Dockerfile alone. Three need
+//! what only the build knows, and the engine runs them through this module's functions
+//! with that knowledge: UndefinedVar for stages on an image ([`undefined_vars`], given
+//! the image's environment), CopyIgnoredFile ([`copy_ignored_files`], given the
+//! `.dockerignore` matcher) and InvalidBaseImagePlatform ([`base_image_platform`]).
+
+mod config;
+mod rule;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use config::CheckConfig;
+pub use rule::Rule;
+
 use crate::args::AUTOMATIC_ARGS;
 use crate::error::Span;
-use crate::instruction::closest;
 use crate::instruction::{Instruction, ShellOrExec};
+use crate::suggest::search;
 use crate::syntax::RawNode;
 use crate::{Dockerfile, Stage, Step, expand};
-
-/// BuildKit lint rules kiln implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rule {
-    SecretsUsedInArgOrEnv,
-    JsonArgsRecommended,
-    UndefinedVar,
-    UndefinedArgInFrom,
-    DuplicateStageName,
-    StageNameCasing,
-    FromAsCasing,
-    ConsistentInstructionCasing,
-    WorkdirRelativePath,
-    MaintainerDeprecated,
-    LegacyKeyValueFormat,
-    MultipleInstructionsDisallowed,
-    ReservedStageName,
-    NoEmptyContinuation,
-    RedundantTargetPlatform,
-    ExposeProtoCasing,
-    ExposeInvalidFormat,
-    FromPlatformFlagConstDisallowed,
-    InvalidDefaultArgInFrom,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 19] = [
-        Rule::SecretsUsedInArgOrEnv,
-        Rule::JsonArgsRecommended,
-        Rule::UndefinedVar,
-        Rule::UndefinedArgInFrom,
-        Rule::DuplicateStageName,
-        Rule::StageNameCasing,
-        Rule::FromAsCasing,
-        Rule::ConsistentInstructionCasing,
-        Rule::WorkdirRelativePath,
-        Rule::MaintainerDeprecated,
-        Rule::LegacyKeyValueFormat,
-        Rule::MultipleInstructionsDisallowed,
-        Rule::ReservedStageName,
-        Rule::NoEmptyContinuation,
-        Rule::RedundantTargetPlatform,
-        Rule::ExposeProtoCasing,
-        Rule::ExposeInvalidFormat,
-        Rule::FromPlatformFlagConstDisallowed,
-        Rule::InvalidDefaultArgInFrom,
-    ];
-
-    /// BuildKit's rule name (used in `# check=skip=`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::SecretsUsedInArgOrEnv => "SecretsUsedInArgOrEnv",
-            Rule::JsonArgsRecommended => "JSONArgsRecommended",
-            Rule::UndefinedVar => "UndefinedVar",
-            Rule::UndefinedArgInFrom => "UndefinedArgInFrom",
-            Rule::DuplicateStageName => "DuplicateStageName",
-            Rule::StageNameCasing => "StageNameCasing",
-            Rule::FromAsCasing => "FromAsCasing",
-            Rule::ConsistentInstructionCasing => "ConsistentInstructionCasing",
-            Rule::WorkdirRelativePath => "WorkdirRelativePath",
-            Rule::MaintainerDeprecated => "MaintainerDeprecated",
-            Rule::LegacyKeyValueFormat => "LegacyKeyValueFormat",
-            Rule::MultipleInstructionsDisallowed => "MultipleInstructionsDisallowed",
-            Rule::ReservedStageName => "ReservedStageName",
-            Rule::NoEmptyContinuation => "NoEmptyContinuation",
-            Rule::RedundantTargetPlatform => "RedundantTargetPlatform",
-            Rule::ExposeProtoCasing => "ExposeProtoCasing",
-            Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
-            Rule::FromPlatformFlagConstDisallowed => "FromPlatformFlagConstDisallowed",
-            Rule::InvalidDefaultArgInFrom => "InvalidDefaultArgInFrom",
-        }
-    }
-}
 
 /// A lint finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     pub rule: Rule,
+    /// BuildKit's detail text.
     pub message: String,
     pub span: Span,
+    /// The stage whose dispatch reports it ([`Rule::per_stage`] rules); `None` for
+    /// checks of the whole file.
+    pub stage: Option<usize>,
 }
 
-/// `# check=skip=Rule1,Rule2;error=true` (also usable for `BUILDKIT_DOCKERFILE_CHECK`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CheckConfig {
-    pub skip_all: bool,
-    pub skip: Vec<String>,
-    /// Lint warnings fail the build.
-    pub error: bool,
-}
-
-impl CheckConfig {
-    pub fn parse(s: &str) -> Result<CheckConfig, String> {
-        let mut c = CheckConfig::default();
-        for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("invalid check option {part:?}: expected key=value"))?;
-            match k.trim().to_ascii_lowercase().as_str() {
-                "skip" => {
-                    for r in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-                        if r.eq_ignore_ascii_case("all") {
-                            c.skip_all = true;
-                        } else {
-                            c.skip.push(r.to_string());
-                        }
-                    }
-                }
-                "error" => {
-                    c.error = match v.trim().to_ascii_lowercase().as_str() {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err(format!("invalid check error value {v:?}")),
-                    }
-                }
-                // Opt-in experimental rules: kiln has none, accepted for compatibility.
-                "experimental" => {}
-                other => return Err(format!("unknown check option {other:?}")),
-            }
-        }
-        Ok(c)
-    }
-
-    pub fn enabled(&self, rule: Rule) -> bool {
-        !self.skip_all
-            && !self
-                .skip
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(rule.name()))
-    }
-
-    pub fn filter(&self, warnings: Vec<Warning>) -> Vec<Warning> {
-        warnings
-            .into_iter()
-            .filter(|w| self.enabled(w.rule))
-            .collect()
+impl Warning {
+    /// BuildKit's one-line form, as a build prints it: `Rule: detail (line N)`.
+    pub fn short(&self) -> String {
+        format!(
+            "{}: {} (line {})",
+            self.rule.name(),
+            self.message,
+            self.span.start_line
+        )
     }
 }
 
-/// What the lints need from the raw syntax (casing as written).
+/// What the lints need from the raw syntax (casing as written) and the instruction.
 pub(crate) struct NodeInfo {
     keyword: String,
     span: Span,
-    empty_continuation: bool,
+    empty_continuation: Option<usize>,
     /// FROM only: the `AS` keyword and stage name as written.
     from_as: Option<(String, String)>,
+    stage: Option<usize>,
+    /// BuildKit's `PrevComment` of the instruction.
+    comments: Vec<String>,
+    /// FROM with a name and ARG: the instruction and the names it defines, whose
+    /// description comment InvalidDefinitionDescription checks.
+    defines: Option<(&'static str, Vec<String>)>,
 }
 
-impl From<&RawNode> for NodeInfo {
-    fn from(n: &RawNode) -> NodeInfo {
+impl NodeInfo {
+    pub(crate) fn new(n: &RawNode, stage: Option<usize>, defines: Option<Defines>) -> NodeInfo {
         let from_as = if n.name() == "from" {
             let a: Vec<&str> = n.rest.split_whitespace().collect();
             match a.as_slice() {
@@ -172,59 +77,219 @@ impl From<&RawNode> for NodeInfo {
             span: n.span,
             empty_continuation: n.empty_continuation,
             from_as,
+            stage,
+            comments: n.comments.clone(),
+            defines,
         }
     }
 }
 
-struct Out(Vec<Warning>);
+/// An instruction name and the names it defines (see [`NodeInfo`]).
+pub(crate) type Defines = (&'static str, Vec<String>);
+
+/// The names a FROM or ARG defines, for InvalidDefinitionDescription.
+pub(crate) fn defines(stage: Option<&Stage>, step: Option<&Step>) -> Option<Defines> {
+    if let Some(name) = stage.and_then(|s| s.name.clone()) {
+        return Some(("FROM", vec![name]));
+    }
+    match step.map(|s| &s.instruction) {
+        Some(Instruction::Arg(d)) => Some(("ARG", d.iter().map(|d| d.name.clone()).collect())),
+        _ => None,
+    }
+}
+
+/// `# check=` comments above instructions, by the instruction's first line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct LocalChecks(BTreeMap<usize, CheckConfig>);
+
+impl LocalChecks {
+    pub(crate) fn new(nodes: &[NodeInfo]) -> LocalChecks {
+        LocalChecks(
+            nodes
+                .iter()
+                .filter_map(|n| Some((n.span.start_line, CheckConfig::from_comments(&n.comments)?)))
+                .collect(),
+        )
+    }
+
+    /// Whether `w` is reported under the file's configuration `file`.
+    pub(crate) fn keep(&self, file: &CheckConfig, w: &Warning) -> bool {
+        match self.0.get(&w.span.start_line) {
+            Some(local) if w.rule.local() => file.merged(local).enabled(w.rule),
+            _ => file.enabled(w.rule),
+        }
+    }
+}
+
+struct Out {
+    list: Vec<Warning>,
+    /// The stage being checked, recorded in each warning.
+    stage: Option<usize>,
+}
 
 impl Out {
+    fn new() -> Out {
+        Out {
+            list: Vec::new(),
+            stage: None,
+        }
+    }
+
     fn add(&mut self, rule: Rule, span: Span, message: String) {
-        self.0.push(Warning {
+        self.list.push(Warning {
             rule,
             message,
             span,
+            stage: self.stage,
         });
     }
 }
 
+/// Every check decidable from the Dockerfile alone, unfiltered, in line order.
 pub(crate) fn run(df: &Dockerfile, nodes: &[NodeInfo]) -> Vec<Warning> {
-    let mut out = Out(Vec::new());
-    syntax_lints(nodes, &mut out);
+    let mut out = Out::new();
+    node_lints(nodes, &mut out);
+    casing_lint(nodes, &mut out);
     stage_name_lints(df, &mut out);
-    for step in df.global_args.iter() {
-        secrets_lint(step, &mut out);
-    }
     let bases = stage_bases(df);
     for stage in &df.stages {
+        out.stage = Some(stage.index);
         stage_lints(stage, inherited(df, &bases, stage.index), &mut out);
         platform_lints(stage, df.directives.escape, &mut out);
     }
+    out.stage = None;
     undefined_arg_in_from(df, &mut out);
     invalid_default_arg_in_from(df, &mut out);
     for stage in &df.stages {
         if static_env_root(df, &bases, stage.index) {
-            out.0
+            out.list
                 .extend(undefined_vars_in(df, &bases, stage.index, &[]));
         }
     }
-    out.0.sort_by_key(|w| (w.span.start_line, w.rule));
-    out.0
+    sorted(out.list)
 }
 
-fn syntax_lints(nodes: &[NodeInfo], out: &mut Out) {
-    let is_lower = |s: &str| s == s.to_ascii_lowercase();
-    let is_upper = |s: &str| s == s.to_ascii_uppercase();
-    let lower = nodes.iter().filter(|n| is_lower(&n.keyword)).count();
-    let upper = nodes.iter().filter(|n| is_upper(&n.keyword)).count();
-    let majority_lower = lower > upper;
+fn sorted(mut w: Vec<Warning>) -> Vec<Warning> {
+    w.sort_by_key(|w| (w.span.start_line, w.rule));
+    w
+}
+
+/// The warnings BuildKit has reported when an instruction fails to parse: those of the
+/// instructions before it, and empty continuation lines anywhere (its line parser has
+/// read the whole file by then).
+pub(crate) fn before_error(parsed: &[NodeInfo], rest: &[RawNode]) -> Vec<Warning> {
+    let mut out = Out::new();
+    node_lints(parsed, &mut out);
+    for n in rest {
+        if let Some(line) = n.empty_continuation {
+            empty_continuation(line, &mut out);
+        }
+    }
+    sorted(out.list)
+}
+
+fn empty_continuation(line: usize, out: &mut Out) {
+    out.add(
+        Rule::NoEmptyContinuation,
+        Span::line(line),
+        "Empty continuation line".into(),
+    );
+}
+
+/// Checks BuildKit makes as it parses each instruction.
+fn node_lints(nodes: &[NodeInfo], out: &mut Out) {
     for n in nodes {
-        let (bad, want) = if majority_lower {
-            (!is_lower(&n.keyword), "lowercase")
+        out.stage = n.stage;
+        if let Some(line) = n.empty_continuation {
+            empty_continuation(line, out);
+        }
+        if n.keyword.eq_ignore_ascii_case("maintainer") {
+            out.add(
+                Rule::MaintainerDeprecated,
+                n.span,
+                "Maintainer instruction is deprecated in favor of using label".into(),
+            );
+        }
+        if let Some((as_kw, name)) = &n.from_as {
+            from_as_lints(n, as_kw, name, out);
+        }
+        if let Some((instruction, names)) = &n.defines {
+            definition_description(n, instruction, names, out);
+        }
+    }
+    out.stage = None;
+}
+
+fn is_lower(s: &str) -> bool {
+    s == s.to_lowercase()
+}
+
+fn is_upper(s: &str) -> bool {
+    s == s.to_uppercase()
+}
+
+fn from_as_lints(n: &NodeInfo, as_kw: &str, name: &str, out: &mut Out) {
+    if !is_lower(name) {
+        out.add(
+            Rule::StageNameCasing,
+            n.span,
+            format!("Stage name '{name}' should be lowercase"),
+        );
+    }
+    // A FROM of mixed case is ConsistentInstructionCasing's business only.
+    let (from_lower, from_upper) = (is_lower(&n.keyword), is_upper(&n.keyword));
+    if (from_lower && !is_lower(as_kw)) || (from_upper && !from_lower && !is_upper(as_kw)) {
+        out.add(
+            Rule::FromAsCasing,
+            n.span,
+            format!(
+                "'{as_kw}' and '{}' keywords' casing do not match",
+                n.keyword
+            ),
+        );
+    }
+}
+
+/// InvalidDefinitionDescription: the comment right above a named FROM or an ARG must
+/// start with the name it describes.
+fn definition_description(n: &NodeInfo, instruction: &str, names: &[String], out: &mut Out) {
+    let Some(last) = n.comments.last() else {
+        return;
+    };
+    let first_word = last.split(' ').next().unwrap_or("");
+    if names.is_empty() || names.iter().any(|k| k == first_word) {
+        return;
+    }
+    let example = match names {
+        [one] => one.as_str(),
+        _ => "<arg_key>",
+    };
+    out.add(
+        Rule::InvalidDefinitionDescription,
+        n.span,
+        format!("Comment for {instruction} should follow the format: `# {example} <description>`"),
+    );
+}
+
+/// ConsistentInstructionCasing: every instruction keyword in the majority's case.
+fn casing_lint(nodes: &[NodeInfo], out: &mut Out) {
+    let lower = nodes.iter().filter(|n| is_lower(&n.keyword)).count();
+    let upper = nodes
+        .iter()
+        .filter(|n| is_upper(&n.keyword) && !is_lower(&n.keyword))
+        .count();
+    let (majority_lower, want) = if lower > upper {
+        (true, "lowercase")
+    } else {
+        (false, "uppercase")
+    };
+    for n in nodes {
+        let consistent = if majority_lower {
+            is_lower(&n.keyword)
         } else {
-            (!is_upper(&n.keyword), "uppercase")
+            is_upper(&n.keyword)
         };
-        if bad {
+        if !consistent {
             out.add(
                 Rule::ConsistentInstructionCasing,
                 n.span,
@@ -234,34 +299,6 @@ fn syntax_lints(nodes: &[NodeInfo], out: &mut Out) {
                 ),
             );
         }
-        if n.empty_continuation {
-            out.add(
-                Rule::NoEmptyContinuation,
-                n.span,
-                "Empty continuation line".into(),
-            );
-        }
-        if let Some((as_kw, name)) = &n.from_as {
-            let from_lower = is_lower(&n.keyword);
-            let from_upper = is_upper(&n.keyword);
-            if (from_lower && !is_lower(as_kw)) || (from_upper && !is_upper(as_kw)) {
-                out.add(
-                    Rule::FromAsCasing,
-                    n.span,
-                    format!(
-                        "'{as_kw}' and '{}' keywords' casing do not match",
-                        n.keyword
-                    ),
-                );
-            }
-            if !is_lower(name) {
-                out.add(
-                    Rule::StageNameCasing,
-                    n.span,
-                    format!("Stage name '{name}' should be lowercase"),
-                );
-            }
-        }
     }
 }
 
@@ -269,6 +306,13 @@ fn stage_name_lints(df: &Dockerfile, out: &mut Out) {
     let mut seen = BTreeSet::new();
     for s in &df.stages {
         let Some(name) = &s.name else { continue };
+        if matches!(name.as_str(), "scratch" | "context") {
+            out.add(
+                Rule::ReservedStageName,
+                s.span,
+                format!("Stage name should not use the same name as reserved stage {name:?}"),
+            );
+        }
         if !seen.insert(name.clone()) {
             out.add(
                 Rule::DuplicateStageName,
@@ -276,18 +320,12 @@ fn stage_name_lints(df: &Dockerfile, out: &mut Out) {
                 format!("Duplicate stage name {name:?}, stage names should be unique"),
             );
         }
-        if matches!(name.as_str(), "scratch" | "context") {
-            out.add(
-                Rule::ReservedStageName,
-                s.span,
-                format!("'{name}' is reserved and should not be used as a stage name"),
-            );
-        }
     }
 }
 
-/// BuildKit's secret-name heuristic: an `_`-separated token is a secret word, unless a
-/// token says the value is public.
+/// BuildKit's secret-name rule: an `_`-separated word of the name (any case) is a secret
+/// word, and no word says the value is not the secret itself (`PUBLIC_KEY`,
+/// `PASSWORD_FILE`, `AUTH_MODULE_VERSION`).
 fn looks_secret(name: &str) -> bool {
     const SECRET: &[&str] = &[
         "apikey",
@@ -301,11 +339,14 @@ fn looks_secret(name: &str) -> bool {
         "secret",
         "token",
     ];
-    let lower = name.to_ascii_lowercase();
-    let tokens: Vec<&str> = lower.split('_').collect();
-    tokens.iter().any(|t| SECRET.contains(t)) && !tokens.contains(&"public")
+    const ALLOWED: &[&str] = &["public", "file", "version"];
+    let lower = name.to_lowercase();
+    let words: Vec<&str> = lower.split('_').collect();
+    words.iter().any(|w| SECRET.contains(w)) && !words.iter().any(|w| ALLOWED.contains(w))
 }
 
+/// SecretsUsedInArgOrEnv, for an ARG or ENV of a stage (BuildKit checks ARGs as a stage
+/// dispatches them, so ARGs before the first FROM are not checked).
 fn secrets_lint(step: &Step, out: &mut Out) {
     let names: Vec<(&str, &str)> = match &step.instruction {
         Instruction::Arg(d) => d.iter().map(|d| ("ARG", d.name.as_str())).collect(),
@@ -401,11 +442,6 @@ fn stage_lints(stage: &Stage, inherited: Inherited, out: &mut Out) {
                 }
                 workdir_set = true;
             }
-            Instruction::Maintainer(_) => out.add(
-                Rule::MaintainerDeprecated,
-                step.span,
-                "Maintainer instruction is deprecated in favor of using label".into(),
-            ),
             Instruction::Env { legacy: true, .. } | Instruction::Label { legacy: true, .. } => {
                 let n = ins.name();
                 out.add(
@@ -633,9 +669,8 @@ fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
                 continue;
             };
             for name in unmatched {
-                let hint = closest(&name, globals.iter().copied())
-                    .map(|m| format!(" (did you mean {m}?)"))
-                    .unwrap_or_default();
+                let hint =
+                    crate::suggest::hint(search(&name, globals.iter().copied(), true).as_deref());
                 out.add(
                     Rule::UndefinedArgInFrom,
                     stage.span,
@@ -646,16 +681,16 @@ fn undefined_arg_in_from(df: &Dockerfile, out: &mut Out) {
     }
 }
 
-/// UndefinedVar for one stage (filtered by `# check=skip=`), given the names the root base
-/// image's config defines (`PATH`, ...; for `FROM <stage>` chains, the image at the root
-/// of the chain). [`crate::parse`] runs this for stages rooted in `scratch`; the build
-/// engine calls it for other stages once it knows the base image config.
+/// UndefinedVar for one stage (filtered by the Dockerfile's check configuration), given
+/// the names the root base image's config defines (`PATH`, ...; for `FROM <stage>`
+/// chains, the image at the root of the chain). [`crate::parse`] runs this for stages
+/// rooted in `scratch`; the build engine calls it for other stages once it knows the
+/// base image config.
 pub fn undefined_vars(df: &Dockerfile, stage: usize, image_env: &[&str]) -> Vec<Warning> {
     if stage >= df.stages.len() {
         return Vec::new();
     }
-    let w = undefined_vars_in(df, &stage_bases(df), stage, image_env);
-    df.directives.check.filter(w)
+    df.checked(undefined_vars_in(df, &stage_bases(df), stage, image_env))
 }
 
 fn undefined_vars_in(
@@ -677,7 +712,8 @@ fn undefined_vars_in(
             }
         }
     }
-    let mut out = Out(Vec::new());
+    let mut out = Out::new();
+    out.stage = Some(stage);
     let escape = df.directives.escape;
     for step in &df.stages[stage].steps {
         let lookup = |n: &str| known.contains(n).then(String::new);
@@ -687,7 +723,7 @@ fn undefined_vars_in(
             other => other.expand_tracked(escape, &lookup, &mut unmatched).ok(),
         };
         for name in unmatched {
-            let hint = closest(&name, known.iter().map(String::as_str))
+            let hint = search(&name, known.iter().map(String::as_str), true)
                 .map(|m| format!(" (did you mean ${m}?)"))
                 .unwrap_or_default();
             out.add(
@@ -702,7 +738,118 @@ fn undefined_vars_in(
             _ => {}
         }
     }
-    out.0
+    out.list
+}
+
+/// What CopyIgnoredFile needs of the `.dockerignore` rules (the engine owns them).
+pub trait IgnoreRules {
+    /// Whether any rule is a `!` exception: BuildKit then skips the check, since an
+    /// excluded directory may have an included file below it.
+    fn has_exceptions(&self) -> bool;
+    /// Whether a rule (`*`, `**`, `**/*`) excludes every entry of the context root.
+    fn excludes_root(&self) -> bool;
+    /// Whether the context path `rel` (no leading `/`) or a parent of it is excluded.
+    fn is_excluded(&self, rel: &str) -> bool;
+}
+
+/// CopyIgnoredFile for the build-context sources of COPY and ADD in `stages` (filtered by
+/// the Dockerfile's check configuration). Sources holding variables are skipped: their
+/// value is only known when the stage runs.
+pub fn copy_ignored_files(
+    df: &Dockerfile,
+    stages: &[usize],
+    ignore: &dyn IgnoreRules,
+) -> Vec<Warning> {
+    if ignore.has_exceptions() {
+        return Vec::new();
+    }
+    let mut out = Out::new();
+    for &i in stages {
+        let Some(stage) = df.stages.get(i) else {
+            continue;
+        };
+        out.stage = Some(i);
+        for step in &stage.steps {
+            let (verb, copy) = match &step.instruction {
+                Instruction::Copy(c) if c.from.is_none() => ("Copy", c),
+                Instruction::Add(c) => ("Add", c),
+                _ => continue,
+            };
+            for src in copy.sources.iter().filter(|s| is_context_path(s)) {
+                let cleaned = clean_path(src);
+                let excluded = match cleaned.as_str() {
+                    "." | "/" => ignore.excludes_root(),
+                    other => ignore.is_excluded(other.trim_start_matches('/')),
+                };
+                if excluded {
+                    out.add(
+                        Rule::CopyIgnoredFile,
+                        step.span,
+                        format!("Attempting to {verb} file {cleaned:?} that is excluded by .dockerignore"),
+                    );
+                }
+            }
+        }
+    }
+    df.checked(out.list)
+}
+
+/// A source read from the build context (not a URL, a git repository or a variable).
+fn is_context_path(src: &str) -> bool {
+    const REMOTE: &[&str] = &["http://", "https://", "git@", "git://"];
+    !src.contains('$') && !REMOTE.iter().any(|p| src.starts_with(p))
+}
+
+/// Go's `filepath.Clean` for slash paths: `.` and empty parts dropped, `..` applied.
+fn clean_path(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            other => parts.push(other),
+        }
+    }
+    let body = parts.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
+    }
+}
+
+/// InvalidBaseImagePlatform: the image a stage's FROM resolved to is for another
+/// platform than the build's (filtered by the Dockerfile's check configuration).
+/// Platforms are compared by OS and architecture, as BuildKit does.
+pub fn base_image_platform(
+    df: &Dockerfile,
+    stage: usize,
+    image: &str,
+    expected: &crate::args::Platform,
+    actual: &crate::args::Platform,
+) -> Vec<Warning> {
+    let Some(s) = df.stages.get(stage) else {
+        return Vec::new();
+    };
+    if expected.os == actual.os && expected.arch == actual.arch {
+        return Vec::new();
+    }
+    let mut out = Out::new();
+    out.stage = Some(stage);
+    out.add(
+        Rule::InvalidBaseImagePlatform,
+        s.span,
+        format!(
+            "Base image {image} was pulled with platform {:?}, expected {:?} for current build",
+            actual.to_string(),
+            expected.to_string()
+        ),
+    );
+    df.checked(out.list)
 }
 
 #[cfg(test)]
@@ -725,10 +872,32 @@ mod tests {
     #[test]
     fn secrets_used_in_arg_or_env() {
         assert!(fires(Rule::SecretsUsedInArgOrEnv, "FROM a\nARG API_KEY\n"));
-        assert!(fires(
+        // BuildKit checks ARGs as a stage dispatches them: not before the first FROM.
+        assert!(!fires(
             Rule::SecretsUsedInArgOrEnv,
             "ARG github_token=x\nFROM a\n"
         ));
+        // BuildKit's own cases: a word saying the value is a file, a version or public.
+        let df = crate::parse(
+            "FROM a\nARG SECRET_PASSPHRASE\nENV SUPER_Secret=foo\nENV password=bar secret=baz\n\
+             ENV apikey=bar sunflower=foo\nENV git_key=\nENV PUBLIC_KEY=\nARG public_token\n\
+             ARG SECRET_PASSPHRASE_FILE\nENV password_file=bar secret_File=baz\n\
+             ARG AUTH_MODULE_VERSION\n",
+            "D",
+        )
+        .unwrap();
+        let named: Vec<&str> = df.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            named,
+            [
+                "Do not use ARG or ENV instructions for sensitive data (ARG \"SECRET_PASSPHRASE\")",
+                "Do not use ARG or ENV instructions for sensitive data (ENV \"SUPER_Secret\")",
+                "Do not use ARG or ENV instructions for sensitive data (ENV \"password\")",
+                "Do not use ARG or ENV instructions for sensitive data (ENV \"secret\")",
+                "Do not use ARG or ENV instructions for sensitive data (ENV \"apikey\")",
+                "Do not use ARG or ENV instructions for sensitive data (ENV \"git_key\")",
+            ]
+        );
         assert!(fires(
             Rule::SecretsUsedInArgOrEnv,
             "FROM a\nENV DB_PASSWORD=x\n"
@@ -1015,9 +1184,6 @@ mod tests {
         ] {
             assert!(names.contains(required), "{required}");
         }
-        let c = CheckConfig::parse("skip=jsonargsrecommended").unwrap();
-        assert!(!c.enabled(Rule::JsonArgsRecommended));
-        assert!(c.enabled(Rule::UndefinedVar));
     }
 
     #[test]
@@ -1029,7 +1195,11 @@ mod tests {
         assert_eq!(r, [Rule::LegacyKeyValueFormat]);
         let e = crate::parse("# check=error=true\nFROM a\nMAINTAINER x\n", "D").unwrap_err();
         assert_eq!(e.line, 3);
-        assert!(e.to_string().contains("MaintainerDeprecated"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("lint violation found for rules: MaintainerDeprecated\n"),
+            "{e}"
+        );
         assert!(crate::parse("# check=error=true\nFROM a\nLABEL a=b\n", "D").is_ok());
         assert!(crate::parse("# check=bogus=1\nFROM a\n", "D").is_err());
         // A build-arg style override replaces the directive.
@@ -1042,8 +1212,21 @@ mod tests {
                 "JSONArgsRecommended".into()
             ])
         );
-        let ok =
-            crate::parse_with(src, "D", Some(CheckConfig::parse("skip=all").unwrap())).unwrap();
+        let ok = crate::parse_with(src, "D", Some("skip=all")).unwrap();
         assert!(ok.warnings.is_empty());
+        // The build argument replaces the directive: its error=true applies alone.
+        let e = crate::parse_with(
+            "#check=skip=all\nFROM scratch as base\ncopy x .\n",
+            "D",
+            Some("skip=ConsistentInstructionCasing;error=true"),
+        )
+        .unwrap_err();
+        assert_eq!(*e.kind, crate::ErrorKind::Lint(vec!["FromAsCasing".into()]));
+        assert_eq!(e.line, 2);
+        let bad = crate::parse_with("FROM a\n", "D", Some("skip")).unwrap_err();
+        assert_eq!(
+            bad.kind.to_string(),
+            "failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: invalid check option \"skip\""
+        );
     }
 }
