@@ -28,6 +28,7 @@ fn exercise(df: &kiln_dockerfile::Dockerfile) {
         values: Default::default(),
         target_platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/arm64").unwrap(),
+        target_stage: None,
     };
     let Ok(global) = GlobalScope::new(df, &build) else {
         return;

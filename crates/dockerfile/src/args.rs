@@ -5,8 +5,8 @@
 //!   value).
 //! - `--build-arg NAME=v` overrides the default of a declared ARG; undeclared build args are
 //!   ignored, except the predefined proxy ARGs, which reach RUN steps without a declaration.
-//! - The platform ARGs ([`AUTOMATIC_ARGS`]) and `SOURCE_DATE_EPOCH` (when given as a build
-//!   arg) are set automatically in the global scope and visible in a stage once declared.
+//! - The platform ARGs and `TARGETSTAGE` ([`AUTOMATIC_ARGS`]) and `SOURCE_DATE_EPOCH` (when
+//!   given as a build arg) are set automatically in the global scope and visible in a stage once declared.
 //! - ARG values (with a value) and ENV both set the stage environment used for expansion
 //!   and RUN steps; the later one wins (so `ENV X=...` after `ARG X` overrides it, as the
 //!   Dockerfile reference says). Only ENV reaches the image config.
@@ -26,10 +26,12 @@ pub const AUTOMATIC_ARGS: &[&str] = &[
     "BUILDOS",
     "BUILDARCH",
     "BUILDVARIANT",
+    "TARGETSTAGE",
 ];
 
 /// Usable without an ARG declaration (RUN environment only), and kept out of the image
-/// history and cache keys by BuildKit.
+/// history and cache keys by BuildKit. A build arg of either spelling (any case, as
+/// BuildKit compares them) gives a RUN step both: see [`StageScope::run_env`].
 pub const PROXY_ARGS: &[&str] = &[
     "HTTP_PROXY",
     "http_proxy",
@@ -94,6 +96,9 @@ pub struct BuildArgs {
     pub values: BTreeMap<String, String>,
     pub target_platform: Platform,
     pub build_platform: Platform,
+    /// `--target`, the value of `TARGETSTAGE`; `None`: the last stage's name, or
+    /// `default` when it has none (as BuildKit).
+    pub target_stage: Option<String>,
 }
 
 impl BuildArgs {
@@ -129,6 +134,13 @@ impl GlobalScope {
     /// Evaluates the global ARGs in order (each default expanded with those before it).
     pub fn new(df: &Dockerfile, args: &BuildArgs) -> Result<GlobalScope, ExpandError> {
         let mut vars = args.automatic();
+        let target = args.target_stage.clone().or_else(|| {
+            df.stages
+                .last()
+                .and_then(|s| s.name.clone())
+                .or_else(|| Some("default".to_owned()))
+        });
+        vars.extend(target.map(|t| ("TARGETSTAGE".to_owned(), t)));
         for step in &df.global_args {
             let Instruction::Arg(decls) = &step.instruction else {
                 continue;
@@ -300,16 +312,32 @@ impl<'a> StageScope<'a> {
 
     /// Environment of a RUN step: the stage environment, plus proxy build args not
     /// otherwise set.
+    /// A proxy build arg of any spelling (`HTTP_PROXY`, `http_proxy`, `Http_Proxy`) gives
+    /// both the upper- and the lower-case name, as BuildKit's proxy environment does.
     pub fn run_env(&self) -> Vec<(String, String)> {
         let mut out = self.state.list.clone();
         for p in PROXY_ARGS {
-            if let Some(v) = self.build.values.get(*p)
+            if let Some(v) = self.proxy_value(p)
                 && self.state.get(p).is_none()
             {
-                out.push((p.to_string(), v.clone()));
+                out.push((p.to_string(), v.to_owned()));
             }
         }
         out
+    }
+
+    /// The build arg that sets proxy variable `name`: the exact spelling first, else any
+    /// other case of it.
+    fn proxy_value(&self, name: &str) -> Option<&str> {
+        let exact = self.build.values.get(name);
+        exact
+            .or_else(|| {
+                let mut others = self.build.values.iter();
+                others
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .map(String::as_str)
     }
 }
 
@@ -325,6 +353,7 @@ mod tests {
                 .collect(),
             target_platform: Platform::parse("linux/arm64/v8").unwrap(),
             build_platform: Platform::parse("linux/amd64").unwrap(),
+            target_stage: None,
         }
     }
 
@@ -421,6 +450,50 @@ mod tests {
         .unwrap();
         assert_eq!(s.lookup("E").as_deref(), Some("late"));
         assert!(s.env().contains(&("E".into(), "global-env--linux".into())));
+    }
+
+    #[test]
+    fn targetstage_is_the_target_or_the_last_stage_or_default() {
+        let stage_sees = |text: &str, target: Option<&str>| {
+            let df = crate::parse(text, "D").unwrap();
+            let b = BuildArgs {
+                target_stage: target.map(str::to_owned),
+                ..build(&[])
+            };
+            let g = GlobalScope::new(&df, &b).unwrap();
+            let mut s = StageScope::new(&b, &g, '\\', Vec::new());
+            for step in &df.stages[0].steps {
+                s.dispatch(&step.instruction).unwrap();
+            }
+            s.lookup("TARGETSTAGE")
+        };
+        let named = "FROM x AS first\nARG TARGETSTAGE\nFROM x AS Last\n";
+        assert_eq!(stage_sees(named, None).as_deref(), Some("last"));
+        assert_eq!(stage_sees(named, Some("first")).as_deref(), Some("first"));
+        let anonymous = "FROM x\nARG TARGETSTAGE\n";
+        assert_eq!(stage_sees(anonymous, None).as_deref(), Some("default"));
+        // Like the platform ARGs, only a declaration makes it visible.
+        assert_eq!(stage_sees("FROM x AS a\nRUN true\n", None), None);
+    }
+
+    #[test]
+    fn a_proxy_build_arg_of_either_case_sets_both_names_for_run() {
+        let df = crate::parse("FROM x\nENV no_proxy=mine\n", "D").unwrap();
+        let b = build(&[("http_proxy", "http://p"), ("No_Proxy", "given")]);
+        let g = GlobalScope::new(&df, &b).unwrap();
+        let mut s = StageScope::new(&b, &g, '\\', Vec::new());
+        s.dispatch(&df.stages[0].steps[0].instruction).unwrap();
+        let run = s.run_env();
+        let get = |k: &str| run.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("http_proxy"), Some("http://p"));
+        assert_eq!(get("HTTP_PROXY"), Some("http://p"));
+        assert_eq!(get("NO_PROXY"), Some("given"));
+        // A name the stage set itself is left as the stage set it.
+        assert_eq!(get("no_proxy"), Some("mine"));
+        assert_eq!(run.iter().filter(|(n, _)| n == "no_proxy").count(), 1);
+        // Proxies are for RUN only: they never enter expansion or the image.
+        assert_eq!(s.lookup("HTTP_PROXY"), None);
+        assert_eq!(get("HTTPS_PROXY"), None);
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::args::GlobalScope;
 use crate::expand::ExpandError;
-use crate::{Dockerfile, Instruction};
+use crate::{Dockerfile, Instruction, ParseError, Span, Stage, Step};
 
 /// Where a stage's base, a COPY's files or a mount's contents come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,19 @@ pub enum EdgeKind {
     Mount { step: usize, mount: usize },
 }
 
+impl EdgeKind {
+    /// The same edge after `n` steps were put before its step.
+    fn shifted(self, n: usize) -> EdgeKind {
+        match self {
+            EdgeKind::Copy { step } => EdgeKind::Copy { step: step + n },
+            EdgeKind::Mount { step, mount } => EdgeKind::Mount {
+                step: step + n,
+                mount,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     pub kind: EdgeKind,
@@ -42,10 +55,20 @@ pub struct StageNode {
     pub base: StageSource,
     /// `--platform` after expansion.
     pub platform: Option<String>,
+    /// Edges of the stage's steps, counted as [`StageNode::steps`] counts them.
     pub edges: Vec<Edge>,
+    /// The ONBUILD triggers of the base (a stage's ONBUILD instructions, or an image's
+    /// `OnBuild`, see [`StageGraph::add_image_triggers`]): run first, as if written right
+    /// after FROM, each at the FROM line (as BuildKit reports them).
+    pub onbuild: Vec<Step>,
 }
 
 impl StageNode {
+    /// The steps the stage runs: the base's ONBUILD triggers, then its own.
+    pub fn steps<'a>(&'a self, stage: &'a Stage) -> impl Iterator<Item = &'a Step> + 'a {
+        self.onbuild.iter().chain(&stage.steps)
+    }
+
     /// The stages this one needs, in first-use order without repeats.
     pub fn stage_deps(&self) -> Vec<usize> {
         let mut out = Vec::new();
@@ -90,6 +113,11 @@ pub enum GraphError {
     EmptyPlatform { word: String, line: usize },
     #[error("line {line}: {source}")]
     Expand { line: usize, source: ExpandError },
+    #[error("line {line}: ONBUILD trigger of the base image: {source}")]
+    Trigger {
+        line: usize,
+        source: Box<ParseError>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +186,87 @@ fn stage_label(df: &Dockerfile, i: usize) -> String {
         .unwrap_or_else(|| format!("stage-{i}"))
 }
 
+/// The ONBUILD instructions of stage `parent`, as the steps a stage built on it runs
+/// first, at its FROM line.
+fn parent_triggers(df: &Dockerfile, parent: usize, at: Span) -> Vec<Step> {
+    df.stages[parent]
+        .steps
+        .iter()
+        .filter_map(|s| match &s.instruction {
+            Instruction::Onbuild {
+                expression,
+                trigger,
+            } => Some(trigger_step((**trigger).clone(), expression, at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A trigger as a step: its first line is its text (the heredoc bodies are in it).
+fn trigger_step(instruction: Instruction, expression: &str, at: Span) -> Step {
+    let line = expression.lines().next().unwrap_or_default();
+    Step {
+        instruction,
+        span: Span {
+            start_line: at.start_line,
+            end_line: at.start_line,
+        },
+        original: line.trim().to_owned(),
+    }
+}
+
+/// The edges of step `si` of stage `current`: a `COPY --from` or `RUN --mount=from=`.
+fn step_edges(
+    df: &Dockerfile,
+    names: &Names<'_>,
+    current: usize,
+    si: usize,
+    step: &Step,
+) -> Result<Vec<Edge>, GraphError> {
+    let line = step.span.start_line;
+    let mut edges = Vec::new();
+    match &step.instruction {
+        Instruction::Copy(c) => {
+            let Some(from) = &c.from else {
+                return Ok(edges);
+            };
+            let source = match from.parse::<usize>() {
+                Ok(index) if index < df.stages.len() => StageSource::Stage(index),
+                Ok(index) => {
+                    return Err(GraphError::InvalidIndex {
+                        index,
+                        count: df.stages.len(),
+                        line,
+                    });
+                }
+                Err(_) => names.source(from),
+            };
+            check_order(df, current, &source, line)?;
+            edges.push(Edge {
+                kind: EdgeKind::Copy { step: si },
+                source,
+            });
+        }
+        Instruction::Run(r) => {
+            for (mi, m) in r.mounts.iter().enumerate() {
+                if let Some(from) = &m.from {
+                    let source = names.source(from);
+                    check_order(df, current, &source, line)?;
+                    edges.push(Edge {
+                        kind: EdgeKind::Mount {
+                            step: si,
+                            mount: mi,
+                        },
+                        source,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(edges)
+}
+
 impl StageGraph {
     pub fn new(df: &Dockerfile, global: &GlobalScope) -> Result<StageGraph, GraphError> {
         // A duplicated stage name builds (the later stage shadows the earlier one); the
@@ -188,51 +297,20 @@ impl StageGraph {
                     line,
                 });
             }
+            let base = source_in(&earlier, &base_word);
+            let onbuild = match base {
+                StageSource::Stage(parent) => parent_triggers(df, parent, stage.span),
+                _ => Vec::new(),
+            };
             let mut edges = Vec::new();
-            for (si, step) in stage.steps.iter().enumerate() {
-                let line = step.span.start_line;
-                match &step.instruction {
-                    Instruction::Copy(c) => {
-                        let Some(from) = &c.from else { continue };
-                        let source = match from.parse::<usize>() {
-                            Ok(index) if index < df.stages.len() => StageSource::Stage(index),
-                            Ok(index) => {
-                                return Err(GraphError::InvalidIndex {
-                                    index,
-                                    count: df.stages.len(),
-                                    line,
-                                });
-                            }
-                            Err(_) => names.source(from),
-                        };
-                        check_order(df, stage.index, &source, line)?;
-                        edges.push(Edge {
-                            kind: EdgeKind::Copy { step: si },
-                            source,
-                        });
-                    }
-                    Instruction::Run(r) => {
-                        for (mi, m) in r.mounts.iter().enumerate() {
-                            if let Some(from) = &m.from {
-                                let source = names.source(from);
-                                check_order(df, stage.index, &source, line)?;
-                                edges.push(Edge {
-                                    kind: EdgeKind::Mount {
-                                        step: si,
-                                        mount: mi,
-                                    },
-                                    source,
-                                });
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+            for (si, step) in onbuild.iter().chain(&stage.steps).enumerate() {
+                edges.extend(step_edges(df, &names, stage.index, si, step)?);
             }
             nodes.push(StageNode {
-                base: source_in(&earlier, &base_word),
+                base,
                 platform,
                 edges,
+                onbuild,
             });
             if let Some(n) = &stage.name {
                 earlier.insert(n.as_str(), stage.index);
@@ -241,6 +319,43 @@ impl StageGraph {
         let g = StageGraph { nodes };
         g.check_cycles(df)?;
         Ok(g)
+    }
+
+    /// Adds the ONBUILD triggers of stage `stage`'s base image (its config's `OnBuild`),
+    /// known only once the image is resolved: they run before the stage's own steps, and
+    /// the stages they name (`COPY --from`, `--mount=from=`) become dependencies, as in
+    /// BuildKit. A trigger naming a stage defined after this one is refused, as for any
+    /// step, so no cycle can form.
+    pub fn add_image_triggers(
+        &mut self,
+        df: &Dockerfile,
+        stage: usize,
+        expressions: &[String],
+    ) -> Result<(), GraphError> {
+        let at = df.stages[stage].span;
+        let mut steps = Vec::with_capacity(expressions.len());
+        for e in expressions {
+            let instruction =
+                crate::parse_onbuild_trigger(e).map_err(|source| GraphError::Trigger {
+                    line: at.start_line,
+                    source: Box::new(source),
+                })?;
+            steps.push(trigger_step(instruction, e, at));
+        }
+        let names = Names::new(df);
+        let mut edges = Vec::new();
+        for (si, step) in steps.iter().enumerate() {
+            edges.extend(step_edges(df, &names, stage, si, step)?);
+        }
+        let node = &mut self.nodes[stage];
+        for e in &mut node.edges {
+            e.kind = e.kind.shifted(steps.len());
+        }
+        edges.append(&mut node.edges);
+        node.edges = edges;
+        steps.append(&mut node.onbuild);
+        node.onbuild = steps;
+        self.check_cycles(df)
     }
 
     fn check_cycles(&self, df: &Dockerfile) -> Result<(), GraphError> {
@@ -324,6 +439,7 @@ mod tests {
             values: [("IMG".to_string(), "busybox".to_string())].into(),
             target_platform: Platform::parse("linux/amd64").unwrap(),
             build_platform: Platform::parse("linux/amd64").unwrap(),
+            target_stage: None,
         };
         let g = StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap())?;
         Ok((df, g))
@@ -435,6 +551,77 @@ mod tests {
             graph("FROM alpine\nRUN --mount=from=later,target=/l x\nFROM alpine AS later\n"),
             Err(GraphError::ForwardReference { .. })
         ));
+    }
+
+    #[test]
+    fn a_parents_onbuild_triggers_run_first_and_bring_their_dependencies() {
+        let (df, g) = graph(
+            "FROM alpine AS tools\nFROM alpine AS parent\nONBUILD COPY --from=tools /t /t\n\
+             ONBUILD RUN echo hi\nFROM parent AS child\nRUN --mount=from=tools,target=/m true\n",
+        )
+        .unwrap();
+        let child = &g.nodes[2];
+        let texts: Vec<&str> = child
+            .steps(&df.stages[2])
+            .map(|s| s.original.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "COPY --from=tools /t /t",
+                "RUN echo hi",
+                "RUN --mount=from=tools,target=/m true"
+            ]
+        );
+        // Triggers are reported at the child's FROM line.
+        assert_eq!(child.onbuild[0].span.start_line, 5);
+        assert_eq!(
+            child.edges,
+            [
+                Edge {
+                    kind: EdgeKind::Copy { step: 0 },
+                    source: StageSource::Stage(0)
+                },
+                Edge {
+                    kind: EdgeKind::Mount { step: 2, mount: 0 },
+                    source: StageSource::Stage(0)
+                },
+            ]
+        );
+        // The parent itself does not run its own triggers.
+        assert!(g.nodes[1].onbuild.is_empty() && g.nodes[1].edges.is_empty());
+        assert_eq!(g.required(2), [1, 0, 2]);
+    }
+
+    #[test]
+    fn an_images_triggers_are_added_once_it_is_resolved() {
+        let (df, mut g) = graph(
+            "FROM alpine AS tools\nFROM alpine AS other\nFROM onbuild-image\nCOPY --from=other /o /o\n",
+        )
+        .unwrap();
+        assert_eq!(g.required(2), [1, 2]);
+        let triggers = [
+            "COPY --from=tools /t /t".to_owned(),
+            "RUN <<EOF\necho hi\nEOF".to_owned(),
+        ];
+        g.add_image_triggers(&df, 2, &triggers).unwrap();
+        let node = &g.nodes[2];
+        assert_eq!(node.onbuild.len(), 2);
+        assert_eq!(node.onbuild[1].original, "RUN <<EOF");
+        // The stage's own COPY moved after the two triggers.
+        assert_eq!(
+            node.edges.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EdgeKind::Copy { step: 0 }, EdgeKind::Copy { step: 2 }]
+        );
+        assert_eq!(g.required(2), [0, 1, 2]);
+        // A trigger that is not one instruction, or names a later stage, is an error.
+        let bad = ["RUN a\nRUN b".to_owned()];
+        assert!(matches!(
+            g.add_image_triggers(&df, 2, &bad),
+            Err(GraphError::Trigger { line: 3, .. })
+        ));
+        let forward = ["COPY --from=other /o /o".to_owned()];
+        assert!(g.add_image_triggers(&df, 0, &forward).is_err());
     }
 
     #[test]

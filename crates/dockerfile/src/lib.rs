@@ -27,6 +27,7 @@
 //!     values: [("OUT".to_string(), "/dist".to_string())].into(),
 //!     target_platform: Platform::parse("linux/amd64")?,
 //!     build_platform: Platform::parse("linux/amd64")?,
+//!     target_stage: None,
 //! };
 //! let global = GlobalScope::new(&df, &build)?;
 //! let graph = StageGraph::new(&df, &global)?;
@@ -58,7 +59,7 @@ pub use error::{ErrorKind, ParseError, Span};
 pub use expand::{ExpandError, expand, expand_heredoc, expand_words};
 pub use instruction::{
     ArgDecl, Chmod, Copy, Healthcheck, HeredocFile, Instruction, NetworkMode, Run, RunProgram,
-    SecurityMode, ShellOrExec, SymbolicMode, check_checksum, check_port,
+    SecurityMode, ShellOrExec, SymbolicMode, check_checksum, expose_ports,
 };
 pub use lint::{CheckConfig, Rule, Warning};
 pub use mount::{CacheSharing, Mount, MountError, MountFlag, SecretId, SecretIdError};

@@ -24,6 +24,7 @@ fn build_args(values: &[(&str, &str)]) -> BuildArgs {
             .collect(),
         target_platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/arm64").unwrap(),
+        target_stage: None,
     }
 }
 
@@ -504,15 +505,17 @@ fn reference_examples() {
     );
     let g = StageGraph::new(&df, &GlobalScope::new(&df, &build_args(&[])).unwrap()).unwrap();
     assert_eq!(g.nodes[1].base, StageSource::Stage(0));
+    // Stage 0's two ONBUILD triggers run first in stage 1, so its steps count from 2.
+    assert_eq!(g.nodes[1].onbuild.len(), 2);
     assert_eq!(
         g.nodes[1].edges,
         [
             Edge {
-                kind: EdgeKind::Copy { step: 7 },
+                kind: EdgeKind::Copy { step: 9 },
                 source: StageSource::Image("nginx:latest".into())
             },
             Edge {
-                kind: EdgeKind::Copy { step: 8 },
+                kind: EdgeKind::Copy { step: 10 },
                 source: StageSource::Stage(0)
             },
         ]

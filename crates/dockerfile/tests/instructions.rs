@@ -508,6 +508,37 @@ fn onbuild_triggers_from_image_config() {
 }
 
 #[test]
+fn onbuild_run_heredocs_parse_and_round_trip_through_the_config() {
+    let df = parse(
+        "FROM a\nONBUILD RUN <<EOF\necho one\necho two\nEOF\nRUN true\n",
+        "Dockerfile",
+    )
+    .unwrap();
+    let steps = &df.stages[0].steps;
+    assert_eq!(steps.len(), 2, "the body is not read as instructions");
+    let Instruction::Onbuild {
+        expression,
+        trigger,
+    } = &steps[0].instruction
+    else {
+        panic!("{:?}", steps[0])
+    };
+    assert_eq!(expression, "RUN <<EOF\necho one\necho two\nEOF");
+    let Instruction::Run(run) = &**trigger else {
+        panic!("{trigger:?}")
+    };
+    assert_eq!(
+        run.program(),
+        kiln_dockerfile::RunProgram::Shell("echo one\necho two\n".into())
+    );
+    assert_eq!(
+        kiln_dockerfile::parse_onbuild_trigger(expression).unwrap(),
+        **trigger
+    );
+    assert_eq!(steps[1].span.start_line, 6);
+}
+
+#[test]
 fn dispatch_time_errors_render_with_location() {
     let df = parse("FROM a\n  WORKDIR ${DIR:?set DIR}\n", "build/Dockerfile").unwrap();
     let step = &df.stages[0].steps[0];

@@ -22,6 +22,7 @@ fn long_stage_chain() {
         values: Default::default(),
         target_platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/amd64").unwrap(),
+        target_stage: None,
     };
     let g = StageGraph::new(&df, &GlobalScope::new(&df, &b).unwrap()).unwrap();
     let order = g.required(2999);

@@ -177,6 +177,7 @@ fn use_model(df: &Dockerfile) {
         values: [("a".to_string(), "b".to_string())].into(),
         target_platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/arm64").unwrap(),
+        target_stage: None,
     };
     let Ok(global) = GlobalScope::new(df, &build) else {
         return;

@@ -121,7 +121,11 @@ pub(crate) struct Shared_ {
     pub dockerfile: Dockerfile,
     pub build_args: BuildArgs,
     pub global: GlobalScope,
+    /// The stage graph, with the ONBUILD triggers of resolved base images added.
     pub graph: StageGraph,
+    /// The base image of each needed stage built on one, resolved before any stage runs
+    /// (its ONBUILD triggers can add stages to the build).
+    pub bases: BTreeMap<usize, Image>,
     /// `RUN --mount=type=cache` trees, by id, shared by the steps of this build.
     pub cache_mounts: std::sync::Mutex<HashMap<String, kiln_runtime::SharedTree>>,
     pub file_name: String,
@@ -195,6 +199,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         values: req.build_args.iter().cloned().collect(),
         target_platform: frontend_platform(&req.platform),
         build_platform: frontend_platform(&Platform::host_linux()),
+        target_stage: req.target.clone(),
     };
     let global = GlobalScope::new(&dockerfile, &build_args).map_err(|source| BuildError::Args {
         file: file_name.clone(),
@@ -203,7 +208,14 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
     let graph = StageGraph::new(&dockerfile, &global).map_err(graph_err)?;
     let target = StageGraph::target(&dockerfile, req.target.as_deref()).map_err(graph_err)?;
     let needed = graph.required(target);
-    check_required_secrets(&dockerfile, &global, &needed, &req.secrets, &file_name)?;
+    check_required_secrets(
+        &dockerfile,
+        &graph,
+        &global,
+        &needed,
+        &req.secrets,
+        &file_name,
+    )?;
     check_history_size(&dockerfile, &graph, target, &file_name)?;
 
     let ignore_file = dockerignore_beside(&req.dockerfile);
@@ -224,13 +236,14 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let toolchain = crate::inputs::Toolchain::of(&req).key()?;
-    let shared = Arc::new(Shared_ {
+    let mut shared = Shared_ {
         toolchain,
         req,
         dockerfile,
         build_args,
         global,
         graph,
+        bases: BTreeMap::new(),
         cache_mounts: std::sync::Mutex::new(HashMap::new()),
         file_name,
         context,
@@ -243,7 +256,24 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         guard,
         written: std::sync::Mutex::new(BTreeMap::new()),
         started,
-    });
+    };
+    let needed = resolve_bases(&mut shared, target)?;
+    if needed
+        .iter()
+        .any(|i| !shared.graph.nodes[*i].onbuild.is_empty())
+    {
+        // Triggers can mount secrets and bring in stages: checked as the rest was.
+        let s = &shared;
+        check_required_secrets(
+            &s.dockerfile,
+            &s.graph,
+            &s.global,
+            &needed,
+            &s.req.secrets,
+            &s.file_name,
+        )?;
+    }
+    let shared = Arc::new(shared);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -287,6 +317,7 @@ fn dockerignore_beside(dockerfile: &std::path::Path) -> Option<PathBuf> {
 /// A required secret that was not given fails the build before any step runs.
 fn check_required_secrets(
     dockerfile: &Dockerfile,
+    graph: &StageGraph,
     global: &GlobalScope,
     needed: &[usize],
     secrets: &Secrets,
@@ -294,7 +325,7 @@ fn check_required_secrets(
 ) -> Result<(), BuildError> {
     let lookup = |name: &str| global.get(name).map(str::to_owned);
     for &i in needed {
-        for step in &dockerfile.stages[i].steps {
+        for step in graph.nodes[i].steps(&dockerfile.stages[i]) {
             let Instruction::Run(run) = &step.instruction else {
                 continue;
             };
@@ -337,7 +368,7 @@ fn check_history_size(
     }
     let mut total: u64 = 0;
     for &i in chain.iter().rev() {
-        for step in &dockerfile.stages[i].steps {
+        for step in graph.nodes[i].steps(&dockerfile.stages[i]) {
             // As the config stores it: JSON escaping can double a line (`"`, `\`) or
             // make a control byte six bytes.
             let stored = serde_json::to_string(&step.original)
@@ -359,6 +390,70 @@ fn check_history_size(
 /// What a history entry holds besides its instruction text (`created`, `comment`,
 /// `empty_layer` and the JSON around them), rounded up.
 const HISTORY_ENTRY_OVERHEAD: usize = 128;
+
+/// At most this many base images are resolved (pulled if absent) at once: a Dockerfile
+/// can name any number of images, and each resolution holds a thread and a connection.
+const MAX_CONCURRENT_BASES: usize = 4;
+
+/// Resolves the base image of every needed stage built on one, adds each image's ONBUILD
+/// triggers to the graph, and repeats while triggers bring in more stages (as BuildKit
+/// does before it dispatches). Returns the stages the target needs, dependencies first.
+fn resolve_bases(shared: &mut Shared_, target: usize) -> Result<Vec<usize>, BuildError> {
+    loop {
+        let needed = shared.graph.required(target);
+        let todo: Vec<(usize, String)> = needed
+            .iter()
+            .filter_map(|&i| match &shared.graph.nodes[i].base {
+                StageSource::Image(name) if !shared.bases.contains_key(&i) => {
+                    Some((i, name.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(needed);
+        }
+        for chunk in todo.chunks(MAX_CONCURRENT_BASES) {
+            for (i, image) in resolve_images(shared, chunk)? {
+                let triggers = image.config.docker.on_build.clone().unwrap_or_default();
+                shared
+                    .graph
+                    .add_image_triggers(&shared.dockerfile, i, &triggers)
+                    .map_err(|source| BuildError::Graph {
+                        file: shared.file_name.clone(),
+                        source,
+                    })?;
+                shared.bases.insert(i, image);
+            }
+        }
+    }
+}
+
+/// The images `bases` name (stage, reference), resolved concurrently.
+fn resolve_images(
+    shared: &Shared_,
+    bases: &[(usize, String)],
+) -> Result<Vec<(usize, Image)>, BuildError> {
+    let platform = &shared.req.platform;
+    std::thread::scope(|s| {
+        let running: Vec<_> = bases
+            .iter()
+            .map(|(i, name)| {
+                let task = s.spawn(move || crate::images::resolve_base(shared, name, platform));
+                (*i, task)
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|(i, task)| match task.join() {
+                Ok(image) => Ok((i, image?)),
+                Err(_) => Err(BuildError::Internal(
+                    "base image resolution panicked".into(),
+                )),
+            })
+            .collect()
+    })
+}
 
 async fn run_stages(
     shared: Arc<Shared_>,
@@ -423,25 +518,33 @@ fn run_stage(
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<StageState, BuildError> {
     let stage = &shared.dockerfile.stages[index];
+    let node = &shared.graph.nodes[index];
     let mut state = base_state(shared, index, deps)?;
+    // The base's triggers run here (below) and never pass on, as in BuildKit.
+    state.config.docker.on_build = None;
     let mut scope = kiln_dockerfile::args::StageScope::new(
         &shared.build_args,
         &shared.global,
         shared.dockerfile.directives.escape,
         step::env_of(&state),
     );
-    let total = stage.steps.len();
+    let total = node.onbuild.len() + stage.steps.len();
     let label = stage
         .name
         .clone()
         .unwrap_or_else(|| format!("stage-{}", stage.index));
-    for (n, step) in stage.steps.iter().enumerate() {
+    for (n, step) in node.steps(stage).enumerate() {
         let id = StepId {
             stage: label.clone(),
             index: n + 1,
             total,
         };
         let shown = shared.redact.redact_str(&step.original);
+        let shown = if n < node.onbuild.len() {
+            format!("ONBUILD {shown}")
+        } else {
+            shown
+        };
         let started = Instant::now();
         shared.events.emit(Event::StepStarted {
             step: id.clone(),
@@ -496,9 +599,11 @@ fn base_state(
             .map(|p| (**p).clone())
             .ok_or_else(|| BuildError::Internal(format!("stage {parent} not built"))),
         StageSource::Scratch => {
+            // BuildKit's empty image: the default PATH and `/` as the working directory.
             let mut config = ImageConfig::new(platform, shared.req.epoch);
             config.update_container(|c| {
                 c.set_env(Some(vec![format!("PATH={}", kiln_shell::DEFAULT_PATH)]));
+                c.set_working_dir(Some("/".into()));
             });
             Ok(StageState::new(
                 crate::inputs::stage_root("scratch", shared.toolchain),
@@ -509,8 +614,16 @@ fn base_state(
             ))
         }
         StageSource::Image(name) => {
-            let image = crate::images::resolve_base(shared, name, platform)?;
-            Ok(crate::images::state_of_image(shared, &image, name)?)
+            let image = shared.bases.get(&index).ok_or_else(|| {
+                BuildError::Internal(format!("base image of stage {index} not resolved"))
+            })?;
+            let mut state = crate::images::state_of_image(shared, image, name)?;
+            // BuildKit makes sure PATH is always set: an image without one gets the
+            // default, so `ENV PATH=/opt/bin:$PATH` extends it.
+            if !step::env_of(&state).iter().any(|(k, _)| k == "PATH") {
+                state.config.set_env_var("PATH", kiln_shell::DEFAULT_PATH);
+            }
+            Ok(state)
         }
     }
 }
@@ -660,6 +773,7 @@ mod tests {
             values: BTreeMap::new(),
             target_platform: platform.clone(),
             build_platform: platform,
+            target_stage: None,
         };
         let global = GlobalScope::new(&df, &args).unwrap();
         let graph = StageGraph::new(&df, &global).unwrap();
@@ -670,15 +784,17 @@ mod tests {
     fn a_required_secret_not_given_fails_naming_its_line() {
         let text = "FROM scratch AS a\nRUN true\n\
             FROM scratch\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n";
-        let (df, global, _) = planned(text);
-        let err =
-            check_required_secrets(&df, &global, &[0, 1], &Secrets::default(), "Df").unwrap_err();
+        let (df, global, graph) = planned(text);
+        let err = check_required_secrets(&df, &graph, &global, &[0, 1], &Secrets::default(), "Df")
+            .unwrap_err();
         assert!(
             matches!(&err, BuildError::MissingSecret { id, location } if id.as_str() == "tok" && location == "Df:4"),
             "{err}"
         );
         // A stage that is not needed is not checked.
-        assert!(check_required_secrets(&df, &global, &[0], &Secrets::default(), "Df").is_ok());
+        assert!(
+            check_required_secrets(&df, &graph, &global, &[0], &Secrets::default(), "Df").is_ok()
+        );
     }
 
     #[test]
