@@ -3,5 +3,245 @@
 
 mod support;
 
-#[allow(unused_imports)]
 use support::*;
+
+/// Builds the workspace's Dockerfile tagged `tag` (with `args`), then prints
+/// `stat -c FORMAT paths...` inside the image.
+fn stat_in(ws: &Workspace, tag: &str, args: &[&str], format: &str, paths: &[&str]) -> String {
+    let mut all = vec!["-t", tag];
+    all.extend_from_slice(args);
+    assert_ok(&ws.build(&all));
+    let out = ws
+        .kiln()
+        .args(["run", tag, "stat", "-c", format])
+        .args(paths)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    text(&out.stdout)
+}
+
+/// Runs `argv` in the image `tag` and returns its stdout.
+fn run_in(ws: &Workspace, tag: &str, argv: &[&str]) -> String {
+    let out = ws.kiln().arg("run").arg(tag).args(argv).output().unwrap();
+    assert_ok(&out);
+    text(&out.stdout)
+}
+
+/// BuildKit's testCopyChmod: octal modes, the parents `--chmod` creates, `${mode}`.
+#[test]
+fn chmod_sets_modes_of_files_and_created_parents_and_expands_args() {
+    let ws = Workspace::new();
+    ws.write("foo", "foo-contents");
+    ws.write("bar", "bar-contents");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         COPY --chmod=0644 foo /\n\
+         COPY --chmod=777 bar /baz\n\
+         COPY --chmod=0 foo /foobis\n\
+         COPY --chmod=777 foo /parent/foo\n\
+         COPY --chmod=770 foo /parent/sub/foo\n\
+         ARG mode\n\
+         COPY --chmod=${mode} foo /footer\n\
+         ADD --chmod=$mode bar /added\n\
+         COPY --chmod=u=rwx,go= foo /sym/foo\n",
+    );
+    let got = stat_in(
+        &ws,
+        "chmod",
+        &["--build-arg", "mode=755"],
+        "%a %n",
+        &[
+            "/foo",
+            "/baz",
+            "/foobis",
+            "/parent",
+            "/parent/sub",
+            "/footer",
+            "/added",
+            "/sym",
+            "/sym/foo",
+        ],
+    );
+    assert_eq!(
+        got,
+        "644 /foo\n777 /baz\n0 /foobis\n777 /parent\n770 /parent/sub\n755 /footer\n\
+         755 /added\n755 /sym\n700 /sym/foo\n"
+    );
+    // Another value of the ARG is another result, not a cache hit.
+    let again = stat_in(
+        &ws,
+        "chmod",
+        &["--build-arg", "mode=700"],
+        "%a",
+        &["/footer"],
+    );
+    assert_eq!(again, "700\n");
+}
+
+#[test]
+fn a_chmod_that_is_no_mode_fails_with_buildkits_words() {
+    let ws = Workspace::new();
+    ws.write("foo", "x");
+    ws.write("Dockerfile", "FROM scratch\nCOPY --chmod=64a foo /\n");
+    assert_fails_with(
+        &ws.build(&[]),
+        "invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777",
+    );
+    // After expansion too.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nARG m=10000\nCOPY --chmod=$m foo /\n",
+    );
+    assert_fails_with(&ws.build(&[]), "invalid chmod parameter: '10000'");
+}
+
+/// BuildKit's testEmptyWildcard and testCopyWildcards, and a matched link followed.
+#[test]
+fn wildcards_may_match_nothing_and_one_match_needs_no_trailing_slash() {
+    let ws = Workspace::new();
+    ws.write("foo", "contents0");
+    ws.write("foo.go", "foo-contents");
+    ws.write("bar.go", "bar-contents");
+    ws.write("sub/dir1/dir2/foo", "deep");
+    ws.write("target.txt", "through the link");
+    std::os::unix::fs::symlink("target.txt", ws.context().join("link.txt")).unwrap();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         COPY foo nomatch* /\n\
+         COPY nothing* /none/\n\
+         COPY *.go /gofiles/\n\
+         COPY f*.go foo2.go\n\
+         COPY sub/*/dir2/foo /subdest3/bar\n\
+         COPY lin*.txt /linked\n",
+    );
+    assert_ok(&ws.build(&["-t", "wild"]));
+    let cat = run_in(
+        &ws,
+        "wild",
+        &[
+            "cat",
+            "/foo",
+            "/gofiles/foo.go",
+            "/gofiles/bar.go",
+            "/foo2.go",
+            "/subdest3/bar",
+            "/linked",
+        ],
+    );
+    assert_eq!(
+        cat,
+        "contents0foo-contentsbar-contentsfoo-contentsdeepthrough the link"
+    );
+    // The link was followed: /linked is a regular file, not a link.
+    assert_eq!(
+        run_in(&ws, "wild", &["stat", "-c", "%F", "/linked"]),
+        "regular file\n"
+    );
+    // Nothing matched, so nothing was made.
+    let ls = ws
+        .kiln()
+        .args(["run", "wild", "ls", "/none"])
+        .output()
+        .unwrap();
+    assert!(!ls.status.success(), "{}", text(&ls.stdout));
+}
+
+/// `COPY --from` keeps the source's owners (BuildKit: 100:200 stays 100:200) unless
+/// `--chown`; the context's files are root's.
+#[test]
+fn copy_from_keeps_the_source_owner_unless_chown() {
+    let ws = Workspace::new();
+    ws.write("foo", "f");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS base\n\
+         COPY --chown=100:200 foo /out/foo\n\
+         COPY --chown=100:200 foo /out/sub/deep\n\
+         FROM scratch\n\
+         COPY --from=base /out/foo /kept\n\
+         COPY --from=base /out /keptdir\n\
+         COPY --from=base /out/f* /globbed/\n\
+         COPY --from=base --chown=7:8 /out/foo /changed\n\
+         COPY foo /ctx\n",
+    );
+    let got = stat_in(
+        &ws,
+        "owners",
+        &[],
+        "%u:%g %n",
+        &[
+            "/kept",
+            "/keptdir/foo",
+            "/keptdir/sub",
+            "/keptdir/sub/deep",
+            "/globbed/foo",
+            "/changed",
+            "/ctx",
+        ],
+    );
+    assert_eq!(
+        got,
+        "100:200 /kept\n100:200 /keptdir/foo\n100:200 /keptdir/sub\n100:200 /keptdir/sub/deep\n\
+         100:200 /globbed/foo\n7:8 /changed\n0:0 /ctx\n"
+    );
+}
+
+/// BuildKit's testCopySocket: a socket in the context does not stop `COPY . /`; it
+/// arrives as an empty regular file. A FIFO is skipped.
+#[test]
+fn a_socket_in_the_context_is_copied_as_an_empty_file() {
+    let ws = Workspace::new();
+    ws.write("a.txt", "a");
+    let _sock = std::os::unix::net::UnixListener::bind(ws.context().join("socket.sock")).unwrap();
+    let fifo = std::ffi::CString::new(ws.context().join("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    ws.write("Dockerfile", "FROM scratch\nCOPY . /\n");
+    let got = stat_in(&ws, "sock", &[], "%F %s %n", &["/a.txt", "/socket.sock"]);
+    assert_eq!(
+        got,
+        "regular file 1 /a.txt\nregular empty file 0 /socket.sock\n"
+    );
+    let ls = ws
+        .kiln()
+        .args(["run", "sock", "ls", "/pipe"])
+        .output()
+        .unwrap();
+    assert!(!ls.status.success());
+}
+
+/// Issue #21: `!docs/keep/README.md` after `docs` re-includes that file (and the
+/// directories holding it), as BuildKit's walker does.
+#[test]
+fn a_dockerignore_exception_reincludes_a_file_of_an_excluded_directory() {
+    let ws = Workspace::new();
+    ws.write("docs/a.md", "a");
+    ws.write("docs/keep/README.md", "readme");
+    ws.write("docs/keep/other.md", "o");
+    ws.write("src/main.rs", "m");
+    ws.write(".dockerignore", "docs\n!docs/keep/README.md\n");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY . /all/\nCOPY docs /docs\n",
+    );
+    assert_ok(&ws.build(&["-t", "ign"]));
+    let found = run_in(&ws, "ign", &["find", "/all", "/docs"]);
+    assert_eq!(
+        found,
+        "/all\n/all/.dockerignore\n/all/Dockerfile\n/all/docs\n/all/docs/keep\n\
+         /all/docs/keep/README.md\n/all/src\n/all/src/main.rs\n\
+         /docs\n/docs/keep\n/docs/keep/README.md\n"
+    );
+}
+
+/// BuildKit's testDockerignoreInvalid: a bare `!` is an error, not a hang or a no-op.
+#[test]
+fn a_dockerignore_of_only_a_bang_is_an_error() {
+    let ws = Workspace::new();
+    ws.write(".dockerignore", "!\n");
+    ws.write("Dockerfile", "FROM scratch\nCOPY . .\n");
+    assert_fails_with(&ws.build(&[]), "illegal exclusion pattern: \"!\"");
+}

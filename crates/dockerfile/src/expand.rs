@@ -8,8 +8,8 @@
 //!
 //! Which instructions expand (BuildKit's list): ADD, COPY, ENV, EXPOSE, FROM, LABEL,
 //! STOPSIGNAL, USER, VOLUME, WORKDIR, ARG and ONBUILD (its trigger, when it runs in a
-//! child build). Flags: FROM `--platform`, COPY/ADD `--chown`, ADD `--checksum` and RUN
-//! `--mount` values expand; COPY `--from`, `--chmod`, `--exclude` do not. RUN, CMD,
+//! child build). Flags: FROM `--platform`, COPY/ADD `--chown` and `--chmod`, ADD
+//! `--checksum` and RUN `--mount` values expand; COPY `--from` and `--exclude` do not. RUN, CMD,
 //! ENTRYPOINT, SHELL and HEALTHCHECK are not expanded by the frontend (the shell expands
 //! them at run time). See [`crate::Instruction::expand`].
 

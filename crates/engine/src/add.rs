@@ -194,14 +194,10 @@ fn place_entry(
     let mode = header.mode().unwrap_or(0o644) & 0o7777;
     let mtime = Timestamp::from_secs(header.mtime().unwrap_or(0) as i64);
     // BuildKit keeps the archive's owners unless --chown was given.
-    let (uid, gid) = if how.uid != 0 || how.gid != 0 {
-        (how.uid, how.gid)
-    } else {
-        (
-            header.uid().unwrap_or(0) as u32,
-            header.gid().unwrap_or(0) as u32,
-        )
-    };
+    let (uid, gid) = how.owner.unwrap_or((
+        header.uid().unwrap_or(0) as u32,
+        header.gid().unwrap_or(0) as u32,
+    ));
     let at = entry_err(path);
     if kind.is_dir() {
         let ino = mkdir_p(tree, path, how).map_err(&at)?;
@@ -449,8 +445,7 @@ mod tests {
 
     fn how() -> Placement {
         Placement {
-            uid: 0,
-            gid: 0,
+            owner: None,
             chmod: None,
             mtime: Timestamp::EPOCH,
         }

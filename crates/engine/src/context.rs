@@ -28,6 +28,10 @@ pub enum ContextError {
         pattern: String,
         why: globset::ErrorKind,
     },
+    #[error(
+        "{path}:{line}: illegal exclusion pattern: \"!\" (an exception must name what it re-includes)"
+    )]
+    EmptyException { path: String, line: usize },
     #[error("source {0:?} is outside the build context")]
     Outside(String),
     #[error("source {0:?} not found in the build context (is it excluded by .dockerignore?)")]
@@ -77,6 +81,9 @@ pub(crate) struct Entry {
     pub kind: EntryKind,
     /// Unix permission bits (0o7777); on hosts without them, Docker's defaults.
     pub mode: u32,
+    /// uid:gid the entry keeps without `--chown`: root for the context (host owners never
+    /// reach the image), the source's own in another stage.
+    pub owner: (u32, u32),
 }
 
 /// A source named by `COPY`/`ADD`: the matched top entry and, for a directory, every
@@ -91,6 +98,8 @@ pub(crate) struct Source {
 #[derive(Debug)]
 struct Rule {
     matcher: GlobMatcher,
+    /// The cleaned pattern, for [`IgnoreRules::may_include_below`].
+    pattern: String,
     exclude: bool,
 }
 
@@ -110,6 +119,13 @@ impl IgnoreRules {
                 continue;
             }
             let (exclude, pattern) = match line.strip_prefix('!') {
+                // BuildKit refuses a bare `!`: it would re-include nothing.
+                Some("") => {
+                    return Err(ContextError::EmptyException {
+                        path: file.to_owned(),
+                        line: index + 1,
+                    });
+                }
                 Some(rest) => (false, rest.trim()),
                 None => (true, line),
             };
@@ -123,7 +139,11 @@ impl IgnoreRules {
                 pattern: pattern.to_owned(),
                 why,
             })?;
-            rules.push(Rule { matcher, exclude });
+            rules.push(Rule {
+                matcher,
+                pattern: cleaned,
+                exclude,
+            });
         }
         Ok(Self { rules })
     }
@@ -147,6 +167,33 @@ impl IgnoreRules {
         }
         excluded
     }
+
+    /// Whether an exception could re-include something below the directory `dir`: then
+    /// the walk descends into `dir` even when it is excluded, as BuildKit's does
+    /// (`docs` then `!docs/keep/README.md` keeps that file and its parents).
+    pub(crate) fn may_include_below(&self, dir: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| !rule.exclude && could_match_below(&rule.pattern, dir))
+    }
+}
+
+/// Whether `pattern` could match a path strictly below `dir`, comparing component by
+/// component (`**` matches any number of them).
+fn could_match_below(pattern: &str, dir: &str) -> bool {
+    let mut parts = pattern.split('/');
+    for comp in dir.split('/') {
+        match parts.next() {
+            None => return false,
+            Some("**") => return true,
+            Some(part) => {
+                if !compile_glob(part).is_ok_and(|m| m.is_match(comp)) {
+                    return false;
+                }
+            }
+        }
+    }
+    parts.next().is_some()
 }
 
 fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
@@ -227,12 +274,17 @@ impl Context {
     }
 
     /// Resolves one `COPY` source (a path or a wildcard pattern) to the entries it names.
+    /// A pattern may match nothing (BuildKit allows an empty wildcard: `COPY foo nomatch* /`
+    /// copies foo); a plain path must exist.
     pub(crate) fn resolve(&self, source: &str) -> Result<Vec<Source>, ContextError> {
         let rel = clean_rel(source).ok_or_else(|| ContextError::Outside(source.to_owned()))?;
         let tops = if has_glob_meta(&rel) {
             self.glob(&rel)?
         } else {
-            if !rel.is_empty() && self.ignore.is_excluded(&rel) {
+            if !rel.is_empty()
+                && self.ignore.is_excluded(&rel)
+                && !self.ignore.may_include_below(&rel)
+            {
                 return Err(ContextError::NotFound(source.to_owned()));
             }
             vec![self.entry(&rel, true).map_err(|e| match e {
@@ -244,9 +296,6 @@ impl Context {
                 other => other,
             })?]
         };
-        if tops.is_empty() {
-            return Err(ContextError::NotFound(source.to_owned()));
-        }
         tops.into_iter()
             .map(|top| {
                 let mut children = Vec::new();
@@ -258,7 +307,8 @@ impl Context {
             .collect()
     }
 
-    /// Every non-ignored entry matching a wildcard pattern, sorted.
+    /// Every non-ignored entry matching a wildcard pattern, sorted. A symlink that matches
+    /// is followed (inside the context), as BuildKit follows a source's links.
     fn glob(&self, pattern: &str) -> Result<Vec<Entry>, ContextError> {
         let matcher = compile_glob(pattern).map_err(|why| ContextError::BadPattern {
             pattern: pattern.to_owned(),
@@ -278,10 +328,13 @@ impl Context {
         {
             self.walk_limited(&base, &mut all, Some(depth))?;
         }
-        Ok(all
-            .into_iter()
+        all.into_iter()
             .filter(|e| matcher.is_match(&e.rel))
-            .collect())
+            .map(|e| match e.kind {
+                EntryKind::Symlink { .. } => self.entry(&e.rel, true),
+                _ => Ok(e),
+            })
+            .collect()
     }
 
     fn walk(&self, rel: &str, out: &mut Vec<Entry>) -> Result<(), ContextError> {
@@ -325,6 +378,7 @@ impl Context {
                 format!("{rel}/{name}")
             };
             if self.ignore.is_excluded(&child) {
+                self.walk_excluded(&child, out, max_depth)?;
                 continue;
             }
             // FIFOs, sockets and devices inside a copied directory are skipped, as
@@ -339,6 +393,32 @@ impl Context {
             if is_dir {
                 self.walk_limited(&child, out, max_depth)?;
             }
+        }
+        Ok(())
+    }
+
+    /// An excluded `rel`: if it is a directory an exception may re-include entries of,
+    /// those entries and the directory holding them.
+    fn walk_excluded(
+        &self,
+        rel: &str,
+        out: &mut Vec<Entry>,
+        max_depth: Option<usize>,
+    ) -> Result<(), ContextError> {
+        if !self.ignore.may_include_below(rel) {
+            return Ok(());
+        }
+        let Ok(entry) = self.entry(rel, false) else {
+            return Ok(());
+        };
+        if entry.kind != EntryKind::Dir {
+            return Ok(());
+        }
+        let mut inner = Vec::new();
+        self.walk_limited(rel, &mut inner, max_depth)?;
+        if !inner.is_empty() {
+            out.push(entry);
+            out.append(&mut inner);
         }
         Ok(())
     }
@@ -366,7 +446,8 @@ impl Context {
             }
         } else if meta.is_dir() {
             EntryKind::Dir
-        } else if meta.is_file() {
+        } else if meta.is_file() || is_socket(&meta) {
+            // A socket is sent by BuildKit's context transfer as an empty regular file.
             EntryKind::File { size: meta.len() }
         } else {
             return Err(ContextError::Special {
@@ -378,6 +459,7 @@ impl Context {
             rel: rel.to_owned(),
             mode: mode_of(&meta, &kind),
             kind,
+            owner: (0, 0),
         })
     }
 
@@ -397,6 +479,15 @@ impl Context {
             });
         }
         Ok(file)
+    }
+
+    /// The content of a file of the context: an empty one for a socket (BuildKit copies
+    /// it as an empty regular file), else [`Context::open_file`]'s.
+    pub(crate) fn open_content(&self, rel: &str) -> Result<Box<dyn Read + '_>, ContextError> {
+        if self.dir.metadata(rel).is_ok_and(|m| is_socket(&m)) {
+            return Ok(Box::new(std::io::empty()));
+        }
+        Ok(Box::new(self.open_file(rel)?.into_std()))
     }
 
     /// A digest of what the sources would copy (paths, kinds, modes, contents), for the
@@ -426,7 +517,7 @@ impl Context {
     }
 
     fn hash_file(&self, rel: &str, hasher: &mut Sha256) -> Result<(), ContextError> {
-        let mut file = self.open_file(rel)?;
+        let mut file = self.open_content(rel)?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut len = 0u64;
         let mut inner = Sha256::new();
@@ -526,6 +617,17 @@ fn special_kind(meta: &cap_std::fs::Metadata) -> &'static str {
     }
     let _ = meta;
     "special file"
+}
+
+#[cfg(unix)]
+fn is_socket(meta: &cap_std::fs::Metadata) -> bool {
+    use cap_std::fs::FileTypeExt;
+    meta.file_type().is_socket()
+}
+
+#[cfg(not(unix))]
+fn is_socket(_meta: &cap_std::fs::Metadata) -> bool {
+    false
 }
 
 fn is_escape(err: &std::io::Error) -> bool {
@@ -630,6 +732,8 @@ mod tests {
                 "",
                 ".dockerignore",
                 "keep.txt",
+                "logs",
+                "logs/important.log",
                 "src",
                 "src/gen",
                 "src/main.rs"
@@ -656,10 +760,9 @@ mod tests {
         );
         assert_eq!(rels(&c.resolve("*.txt").unwrap()), vec!["a.txt", "b.txt"]);
         assert_eq!(rels(&c.resolve("sub/*.txt").unwrap()), vec!["sub/c.txt"]);
-        assert!(matches!(
-            c.resolve("*.nope"),
-            Err(ContextError::NotFound(_))
-        ));
+        // An empty wildcard is no error (BuildKit's AllowEmptyWildcard); a missing name is.
+        assert!(c.resolve("*.nope").unwrap().is_empty());
+        assert!(matches!(c.resolve("nope"), Err(ContextError::NotFound(_))));
     }
 
     #[test]
@@ -685,7 +788,17 @@ mod tests {
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         let _sock = std::os::unix::net::UnixListener::bind(d.path().join("sock")).unwrap();
-        assert_eq!(rels(&c.resolve(".").unwrap()), vec!["", "a.txt"]);
+        // A socket is an empty regular file, as BuildKit sends it; the FIFO is skipped.
+        assert_eq!(rels(&c.resolve(".").unwrap()), vec!["", "a.txt", "sock"]);
+        let sock = c.resolve("sock").unwrap();
+        assert_eq!(sock[0].top.kind, EntryKind::File { size: 0 });
+        let mut body = Vec::new();
+        c.open_content("sock")
+            .unwrap()
+            .read_to_end(&mut body)
+            .unwrap();
+        assert!(body.is_empty());
+        assert!(c.digest_sources(&sock).is_ok());
         let err = c.resolve("pipe").unwrap_err();
         assert!(matches!(err, ContextError::Special { .. }), "{err}");
         assert!(err.to_string().contains("FIFO"), "{err}");
@@ -694,11 +807,60 @@ mod tests {
             c.open_file("pipe"),
             Err(ContextError::Special { .. })
         ));
+    }
+
+    #[test]
+    fn an_exception_reincludes_a_file_of_an_excluded_directory() {
+        let (_d, c) = ctx(
+            &[
+                ("docs/a.md", "a"),
+                ("docs/keep/README.md", "r"),
+                ("docs/keep/other.md", "o"),
+                ("docs/skip/x.md", "x"),
+                ("src/main.rs", "m"),
+            ],
+            "docs\n!docs/keep/README.md\n",
+        );
+        assert_eq!(
+            rels(&c.resolve(".").unwrap()),
+            vec![
+                "",
+                ".dockerignore",
+                "docs",
+                "docs/keep",
+                "docs/keep/README.md",
+                "src",
+                "src/main.rs"
+            ]
+        );
+        // Named directly, the excluded directory holds what the exception keeps.
+        assert_eq!(
+            rels(&c.resolve("docs").unwrap()),
+            vec!["docs", "docs/keep", "docs/keep/README.md"]
+        );
+        assert!(matches!(
+            c.resolve("docs/a.md"),
+            Err(ContextError::NotFound(_))
+        ));
+        let anywhere = IgnoreRules::parse("a\n!**/keep\n", "i").unwrap();
+        assert!(anywhere.may_include_below("a/x"));
+        let rules = IgnoreRules::parse("b\n!b/*/c\n", "i").unwrap();
+        assert!(rules.may_include_below("b/q"));
+        assert!(!rules.may_include_below("b/q/c"));
+        let only = IgnoreRules::parse("x\n!y/z\n", "i").unwrap();
+        assert!(!only.may_include_below("x"));
+    }
+
+    #[test]
+    fn a_bare_exception_is_an_error() {
+        let err = IgnoreRules::parse("*.tmp\n!\n", ".dockerignore").unwrap_err();
         assert!(
-            c.resolve("sock")
-                .unwrap_err()
-                .to_string()
-                .contains("Unix socket")
+            matches!(err, ContextError::EmptyException { line: 2, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("illegal exclusion pattern: \"!\""),
+            "{err}"
         );
     }
 

@@ -35,14 +35,36 @@ pub enum CopyError {
 /// Ownership and permissions applied to everything copied.
 #[derive(Debug, Clone)]
 pub(crate) struct Placement {
-    pub uid: u32,
-    pub gid: u32,
+    /// `--chown`'s uid:gid; without it each entry keeps its own owner (root for the
+    /// context, the source's for `--from`, as BuildKit).
+    pub owner: Option<(u32, u32)>,
     /// `--chmod`, octal or symbolic, applied to files and directories alike as BuildKit
     /// does (a symbolic `X` sets execute on directories only).
     pub chmod: Option<Chmod>,
     /// mtime given to everything copied (the source date epoch), so host timestamps never
     /// reach the image.
     pub mtime: Timestamp,
+}
+
+impl Placement {
+    /// Owner of the directories the copy creates: `--chown`'s, else root.
+    pub(crate) fn dir_owner(&self) -> (u32, u32) {
+        self.owner.unwrap_or((0, 0))
+    }
+
+    /// Mode of the directories the copy creates: an octal `--chmod` (BuildKit creates
+    /// missing parents with it), else 0755 (a symbolic mode has no value to give them).
+    pub(crate) fn dir_mode(&self) -> u32 {
+        match self.chmod {
+            Some(Chmod::Octal(mode)) => mode,
+            _ => 0o755,
+        }
+    }
+
+    /// The owner `entry` gets.
+    fn owner_of(&self, entry: &Entry) -> (u32, u32) {
+        self.owner.unwrap_or(entry.owner)
+    }
 }
 
 /// Opens the content of a source file given its source-relative path.
@@ -115,6 +137,7 @@ fn put(
         .resolve_parent(tree.root(), at.as_bytes())
         .map_err(err)?;
     let existing = tree.lookup(dir, &name).ok();
+    let (uid, gid) = how.owner_of(entry);
     let mode = match &how.chmod {
         Some(c) => c.apply(entry.mode, entry.kind == EntryKind::Dir),
         None => entry.mode,
@@ -124,24 +147,19 @@ fn put(
             Some(ino) if tree.metadata(ino).map_err(err)?.file_type == FileType::Directory => ino,
             other => {
                 remove_existing(tree, dir, &name, other).map_err(err)?;
-                tree.mkdir(dir, &name, mode, how.uid, how.gid)
-                    .map_err(err)?
+                tree.mkdir(dir, &name, mode, uid, gid).map_err(err)?
             }
         },
         EntryKind::Symlink { target } => {
             remove_existing(tree, dir, &name, existing).map_err(err)?;
-            let ino = tree
-                .symlink(dir, &name, target, how.uid, how.gid)
-                .map_err(err)?;
+            let ino = tree.symlink(dir, &name, target, uid, gid).map_err(err)?;
             tree.set_times(ino, Some(how.mtime), Some(how.mtime))
                 .map_err(err)?;
             return Ok(());
         }
         EntryKind::File { .. } => {
             remove_existing(tree, dir, &name, existing).map_err(err)?;
-            let ino = tree
-                .create_file(dir, &name, mode, how.uid, how.gid)
-                .map_err(err)?;
+            let ino = tree.create_file(dir, &name, mode, uid, gid).map_err(err)?;
             let reader = open(&entry.rel)?;
             tree.write_from(ino, reader)
                 .map_err(|source| CopyError::Read {
@@ -152,7 +170,7 @@ fn put(
         }
     };
     tree.chmod(ino, mode).map_err(err)?;
-    tree.chown(ino, Some(how.uid), Some(how.gid)).map_err(err)?;
+    tree.chown(ino, Some(uid), Some(gid)).map_err(err)?;
     tree.set_times(ino, Some(how.mtime), Some(how.mtime))
         .map_err(err)
 }
@@ -187,8 +205,9 @@ fn remove_all(tree: &mut Tree, dir: Ino, name: &[u8]) -> Result<(), FsError> {
     tree.rmdir(dir, name)
 }
 
-/// Creates `path` and its missing parents (0755, owned as the copy says: BuildKit gives
-/// created destination directories the `--chown` owner).
+/// Creates `path` and its missing parents with [`Placement::dir_mode`] and
+/// [`Placement::dir_owner`] (BuildKit gives created destination directories the `--chown`
+/// owner and an octal `--chmod`).
 pub(crate) fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<Ino, FsError> {
     let mut cur = tree.root();
     for comp in path.split('/').filter(|c| !c.is_empty()) {
@@ -202,7 +221,8 @@ pub(crate) fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<In
                 resolved
             }
             Err(FsError::NotFound) => {
-                let ino = tree.mkdir(cur, comp.as_bytes(), 0o755, how.uid, how.gid)?;
+                let (uid, gid) = how.dir_owner();
+                let ino = tree.mkdir(cur, comp.as_bytes(), how.dir_mode(), uid, gid)?;
                 tree.set_times(ino, Some(how.mtime), Some(how.mtime))?;
                 ino
             }
@@ -214,7 +234,7 @@ pub(crate) fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<In
 
 /// Resolves `COPY --from=<stage>` sources inside another stage's tree, with the same
 /// shape the context gives: the top entry (followed if it is a symlink) and everything
-/// below it, sorted.
+/// below it, sorted. A pattern may match nothing, as in the context.
 pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyError> {
     let rel = clean_rel(pattern).ok_or_else(|| CopyError::Outside(pattern.to_owned()))?;
     let mut tops = Vec::new();
@@ -226,15 +246,14 @@ pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>,
             .compile_matcher();
         let mut all = Vec::new();
         walk_tree(src, src.root(), "", &mut all)?;
-        tops.extend(all.into_iter().filter(|e| matcher.is_match(&e.rel)));
+        for entry in all.into_iter().filter(|e| matcher.is_match(&e.rel)) {
+            tops.push(followed(src, entry)?);
+        }
     } else {
         let ino = src
             .resolve(src.root(), format!("/{rel}").as_bytes(), Follow::Yes)
             .map_err(|_| CopyError::NotFound(pattern.to_owned()))?;
         tops.push(tree_entry(src, ino, &rel)?);
-    }
-    if tops.is_empty() {
-        return Err(CopyError::NotFound(pattern.to_owned()));
     }
     tops.into_iter()
         .map(|top| {
@@ -271,8 +290,7 @@ pub(crate) fn context_tree(
     // those updates carry `mtime` too.
     tree.set_clock(mtime);
     let how = Placement {
-        uid: 0,
-        gid: 0,
+        owner: None,
         chmod: None,
         mtime,
     };
@@ -297,12 +315,7 @@ pub(crate) fn context_tree(
 
 /// Opens a file of the build context for [`place`].
 pub(crate) fn context_opener(context: &crate::context::Context) -> Box<Opener<'_>> {
-    Box::new(move |rel: &str| {
-        context
-            .open_file(rel)
-            .map(|f| Box::new(f.into_std()) as Box<dyn Read>)
-            .map_err(CopyError::Context)
-    })
+    Box::new(move |rel: &str| context.open_content(rel).map_err(CopyError::Context))
 }
 
 /// Opens a file of a stage's tree for [`place`].
@@ -316,6 +329,22 @@ pub(crate) fn open_in_tree<'a>(
         let reader = src.open_read(ino).map_err(|source| read_err(rel, source))?;
         Ok(Box::new(reader) as Box<dyn Read>)
     }
+}
+
+/// A wildcard match that is a symlink, replaced by what it points to (BuildKit follows
+/// the links its patterns match); its name stays the link's.
+fn followed(src: &mut Tree, entry: Entry) -> Result<Entry, CopyError> {
+    if !matches!(entry.kind, EntryKind::Symlink { .. }) {
+        return Ok(entry);
+    }
+    let ino = src
+        .resolve(
+            src.root(),
+            format!("/{}", entry.rel).as_bytes(),
+            Follow::Yes,
+        )
+        .map_err(|source| read_err(&entry.rel, source))?;
+    tree_entry(src, ino, &entry.rel)
 }
 
 fn read_err(path: &str, source: FsError) -> CopyError {
@@ -340,6 +369,7 @@ fn tree_entry(src: &mut Tree, ino: Ino, rel: &str) -> Result<Entry, CopyError> {
         rel: rel.to_owned(),
         kind,
         mode: meta.mode,
+        owner: (meta.uid, meta.gid),
     })
 }
 
@@ -440,8 +470,7 @@ mod tests {
 
     fn how() -> Placement {
         Placement {
-            uid: 0,
-            gid: 0,
+            owner: None,
             chmod: None,
             mtime: Timestamp::EPOCH,
         }
@@ -452,6 +481,7 @@ mod tests {
             rel: rel.into(),
             kind: EntryKind::File { size: 0 },
             mode,
+            owner: (0, 0),
         }
     }
 
@@ -494,6 +524,7 @@ mod tests {
                 rel: "src".into(),
                 kind: EntryKind::Dir,
                 mode: 0o700,
+                owner: (0, 0),
             },
             children: vec![
                 file("src/main.rs", 0o600),
@@ -501,13 +532,13 @@ mod tests {
                     rel: "src/lib".into(),
                     kind: EntryKind::Dir,
                     mode: 0o700,
+                    owner: (0, 0),
                 },
                 file("src/lib/x.rs", 0o600),
             ],
         }];
         let how = Placement {
-            uid: 1000,
-            gid: 1001,
+            owner: Some((1000, 1001)),
             chmod: Some(Chmod::Octal(0o640)),
             ..how()
         };

@@ -23,10 +23,9 @@ pub(crate) fn placement(
     chmod: Option<&str>,
     epoch: i64,
 ) -> Result<Placement, StepError> {
-    let (uid, gid) = match chown {
-        Some(spec) => crate::passwd::resolve_owner(tree, spec)?,
-        None => (0, 0),
-    };
+    let owner = chown
+        .map(|spec| crate::passwd::resolve_owner(tree, spec))
+        .transpose()?;
     let chmod = chmod
         .map(|text| {
             kiln_dockerfile::Chmod::parse(text).map_err(|why| StepError::Chmod {
@@ -36,8 +35,7 @@ pub(crate) fn placement(
         })
         .transpose()?;
     Ok(Placement {
-        uid,
-        gid,
+        owner,
         chmod,
         mtime: Timestamp::from_secs(epoch),
     })
@@ -78,11 +76,9 @@ pub(crate) fn copy_step(
     } else {
         format!("{}/{}", cwd.trim_end_matches('/'), c.dest)
     };
-    // A URL is never a pattern: its `?` starts a query string.
-    let several = c.sources.len() + c.heredocs.len() > 1
-        || c.sources
-            .iter()
-            .any(|s| !(add && crate::add::is_url(s)) && s.contains(['*', '?', '[']));
+    // Several sources as written need a directory; a pattern alone does not, as in
+    // BuildKit: each match lands on the destination path unless it is a directory.
+    let several = c.sources.len() + c.heredocs.len() > 1;
     let plan = CopyPlan {
         c,
         add,
@@ -233,7 +229,7 @@ fn unpack_archive(
     if !matches!(source.top.kind, crate::context::EntryKind::File { .. }) {
         return Ok(false);
     }
-    let file = context.open_file(&source.top.rel)?.into_std();
+    let file = context.open_content(&source.top.rel)?;
     let (head, reader) = crate::add::peek(file)?;
     let Some(kind) = crate::add::unpackable(&head) else {
         return Ok(false);
@@ -256,6 +252,7 @@ fn place_download(
         rel: name.to_owned(),
         kind: crate::context::EntryKind::File { size: 0 },
         mode: 0o600,
+        owner: (0, 0),
     };
     let source = crate::context::Source {
         top: entry,
@@ -285,6 +282,7 @@ fn heredoc_files(tree: &mut Tree, c: &Copy, dest: &str, how: &Placement) -> Resu
                 size: h.content.len() as u64,
             },
             mode: 0o644,
+            owner: (0, 0),
         };
         let source = crate::context::Source {
             top: entry,
