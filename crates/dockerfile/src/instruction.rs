@@ -728,7 +728,7 @@ pub(crate) fn parse(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, Parse
                 return Err(cx.err_kw("EXPOSE requires at least one argument"));
             }
             for p in ports.iter().filter(|p| !p.contains('$')) {
-                check_port(p).map_err(|m| cx.err_args(m))?;
+                expose_ports(p).map_err(|m| cx.err_args(m))?;
             }
             Instruction::Expose(ports)
         }
@@ -961,20 +961,54 @@ pub fn check_checksum(c: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `80`, `80/tcp`, `8000-8010/udp`, `53/sctp`; a legacy `ip:host:` prefix is accepted (as
-/// BuildKit does, with the ExposeInvalidFormat lint) and only the container part checked.
-pub fn check_port(p: &str) -> Result<(), String> {
-    let container = p.rsplit(':').next().unwrap_or(p);
+/// The container ports an EXPOSE word names, as BuildKit writes them in the config:
+/// `80` → `80/tcp`, `80/TcP` → `80/tcp`, `3333-3334` → two ports. A legacy
+/// `[ip:]host:container` form is accepted (BuildKit lints it, ExposeInvalidFormat): its
+/// address and host ports are checked, only the container ports are kept. A range yields
+/// at most 65,536 ports (every port number), so the list is bounded.
+pub fn expose_ports(p: &str) -> Result<Vec<String>, String> {
+    let (ip, host, container) = split_port_spec(p);
     let (ports, proto) = container.split_once('/').unwrap_or((container, "tcp"));
-    if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto {proto:?} in EXPOSE {p:?}"));
+    if ports.is_empty() {
+        return Err(format!("invalid port {p:?}: no port specified"));
     }
-    let (lo, hi) = ports.split_once('-').unwrap_or((ports, ports));
-    let parse = |s: &str| s.parse::<u16>().map_err(|_| format!("invalid port {p:?}"));
-    if parse(lo)? > parse(hi)? {
-        return Err(format!("invalid port range {p:?}"));
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid port {p:?}: invalid proto {proto:?}"));
     }
-    Ok(())
+    if let Some(ip) = ip {
+        let bare = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']'));
+        if bare.unwrap_or(ip).parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("invalid IP address {ip:?} in EXPOSE {p:?}"));
+        }
+    }
+    let (lo, hi) = port_range(ports).ok_or_else(|| format!("invalid containerPort: {ports}"))?;
+    if let Some(host) = host {
+        let (hlo, hhi) = port_range(host).ok_or_else(|| format!("invalid hostPort: {host}"))?;
+        // A host range of another length is only allowed for a single container port.
+        if hhi - hlo != hi - lo && hi != lo {
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {ports} and {host}"
+            ));
+        }
+    }
+    Ok((lo..=hi).map(|n| format!("{n}/{proto}")).collect())
+}
+
+/// `[ip:]host:container` split at its colons; an IPv6 address keeps its own.
+fn split_port_spec(p: &str) -> (Option<&str>, Option<&str>, &str) {
+    let mut parts = p.rsplitn(3, ':');
+    let container = parts.next().unwrap_or(p);
+    let host = parts.next();
+    (parts.next(), host, container)
+}
+
+/// `N` or `N-M` with `N <= M`, each a port number.
+fn port_range(s: &str) -> Option<(u32, u32)> {
+    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+    let num = |t: &str| t.parse::<u16>().ok().map(u32::from);
+    let (lo, hi) = (num(lo)?, num(hi)?);
+    (lo <= hi).then_some((lo, hi))
 }
 
 /// ENV/LABEL: `k=v ...` or the legacy `k v` (decided by whether the first word has `=`).
@@ -1170,11 +1204,13 @@ fn parse_onbuild(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, ParseErr
     if cx.node.rest.is_empty() {
         return Err(cx.err_kw("ONBUILD requires at least one argument"));
     }
-    let sub = crate::syntax::node_from(
+    let mut sub = crate::syntax::node_from(
         &cx.node.logical,
         cx.node.rest_off,
         cx.node.rest_off + cx.node.rest.len(),
     );
+    // `ONBUILD RUN <<EOF`: the bodies read after the line belong to the trigger.
+    sub.heredocs = cx.node.heredocs.clone();
     match sub.name().as_str() {
         "onbuild" => {
             return Err(cx.err_args("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"));
@@ -1192,8 +1228,16 @@ fn parse_onbuild(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, ParseErr
         node: &sub,
     };
     let trigger = parse(&sub_cx, escape)?;
+    // Stored in the image config as BuildKit stores it: the line, then each heredoc's
+    // body and delimiter, so a child build re-reads the trigger whole.
+    let mut expression = cx.node.rest.clone();
+    for h in &cx.node.heredocs {
+        expression.push('\n');
+        expression.push_str(&h.content);
+        expression.push_str(&h.name);
+    }
     Ok(Instruction::Onbuild {
-        expression: cx.node.rest.clone(),
+        expression,
         trigger: Box::new(trigger),
     })
 }
@@ -1281,14 +1325,30 @@ mod tests {
 
     #[test]
     fn ports_and_checksums() {
-        assert!(check_port("80").is_ok());
-        assert!(check_port("80/UDP").is_ok());
-        assert!(check_port("8000-8010/tcp").is_ok());
-        assert!(check_port("80/foo").is_err());
-        assert!(check_port("99999").is_err());
-        assert!(check_port("90-80").is_err());
-        assert!(check_port("127.0.0.1:8080:80/udp").is_ok());
-        assert!(check_port("8080:x").is_err());
+        let ports = |p| expose_ports(p).unwrap();
+        assert_eq!(ports("80"), ["80/tcp"]);
+        assert_eq!(ports("80/TcP"), ["80/tcp"]);
+        assert_eq!(ports("53/UDP"), ["53/udp"]);
+        assert_eq!(ports("3333-3334"), ["3333/tcp", "3334/tcp"]);
+        assert_eq!(
+            ports("0.0.0.0:1234-1235:3333-3334"),
+            ["3333/tcp", "3334/tcp"]
+        );
+        assert_eq!(ports("[::1]:8080:80/udp"), ["80/udp"]);
+        assert_eq!(ports("8000-8010:80"), ["80/tcp"]);
+        assert_eq!(ports("0-65535").len(), 65_536);
+        for bad in [
+            "80/foo",
+            "99999",
+            "90-80",
+            "8080:x",
+            "/tcp",
+            "nope:80:80",
+            "1-2:3-5",
+            "-1",
+        ] {
+            assert!(expose_ports(bad).is_err(), "{bad}");
+        }
         assert!(check_checksum(&format!("sha256:{}", "a".repeat(64))).is_ok());
         assert!(check_checksum("sha256:abc").is_err());
         assert!(check_checksum("md5:abc").is_err());
