@@ -142,10 +142,12 @@ pub enum MountError {
     Csv(&'static str),
     #[error("invalid field '{0}': must be a key=value pair")]
     NotKeyValue(String),
-    #[error("unsupported mount type \"{0}\" (bind, cache, tmpfs, secret, ssh)")]
+    #[error("unsupported mount type {:?}{}", .0, hint(.0, MOUNT_TYPES))]
     UnknownType(String),
-    #[error("unexpected key '{key}' in '{field}'")]
+    #[error("unexpected key '{key}' in '{field}'{}", hint(.key, KEYS))]
     UnknownKey { key: String, field: String },
+    #[error("unsupported sharing value {:?}{}", .0, hint(.0, SHARING_MODES))]
+    UnknownSharing(String),
     #[error("unexpected key '{key}' for mount type '{kind}'")]
     KeyNotAllowed { key: String, kind: &'static str },
     #[error("invalid value '{value}' for {key}")]
@@ -210,15 +212,17 @@ struct Parsed {
     deferred: bool,
 }
 
+/// BuildKit's "did you mean" for a mistyped mount type, key or sharing mode.
+fn hint(value: &str, options: &[&str]) -> String {
+    crate::suggest::hint(crate::suggest::search(value, options.iter().copied(), true).as_deref())
+}
+
+const MOUNT_TYPES: &[&str] = &["bind", "cache", "tmpfs", "secret", "ssh"];
+
+const SHARING_MODES: &[&str] = &["shared", "private", "locked"];
+
 fn kind_name(k: &str) -> Option<&'static str> {
-    Some(match k {
-        "bind" => "bind",
-        "cache" => "cache",
-        "tmpfs" => "tmpfs",
-        "secret" => "secret",
-        "ssh" => "ssh",
-        _ => return None,
-    })
+    MOUNT_TYPES.iter().copied().find(|t| *t == k)
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, MountError> {
@@ -334,7 +338,7 @@ fn set_key(m: &mut Parsed, key: &str, value: String, field: &str) -> Result<(), 
                 "shared" => CacheSharing::Shared,
                 "private" => CacheSharing::Private,
                 "locked" => CacheSharing::Locked,
-                _ => return Err(invalid(key, &value)),
+                _ => return Err(MountError::UnknownSharing(value)),
             })
         }
         "mode" => m.mode = Some(num(8)?),
@@ -708,7 +712,7 @@ mod tests {
         ));
         assert!(matches!(
             m("type=cache,target=/x,sharing=all"),
-            Err(MountError::InvalidValue { .. })
+            Err(MountError::UnknownSharing(_))
         ));
         assert!(matches!(
             m("type=bind,target=/x,ro=maybe"),
@@ -807,5 +811,23 @@ mod tests {
         assert_eq!(basename("/a/b/"), "b");
         assert_eq!(basename("c"), "c");
         assert_eq!(basename("/"), "/");
+    }
+
+    #[test]
+    fn mistyped_words_get_buildkits_hints() {
+        let text = |spec: &str| m(spec).unwrap_err().to_string();
+        assert_eq!(
+            text("type=cahce,target=/c"),
+            "unsupported mount type \"cahce\" (did you mean cache?)"
+        );
+        assert_eq!(text("type=nfs,target=/c"), "unsupported mount type \"nfs\"");
+        assert_eq!(
+            text("type=cache,targt=/c"),
+            "unexpected key 'targt' in 'targt=/c' (did you mean target?)"
+        );
+        assert_eq!(
+            text("type=cache,target=/c,sharing=lockd"),
+            "unsupported sharing value \"lockd\" (did you mean locked?)"
+        );
     }
 }
