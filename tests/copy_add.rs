@@ -245,3 +245,77 @@ fn a_dockerignore_of_only_a_bang_is_an_error() {
     ws.write("Dockerfile", "FROM scratch\nCOPY . .\n");
     assert_fails_with(&ws.build(&[]), "illegal exclusion pattern: \"!\"");
 }
+
+/// A gzip tar holding `files`.
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, path, *body).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// `ADD --unpack=true <url>` unpacks the archive; without it (BuildKit's default for a
+/// URL) the download stays a file, and the two are not one cache entry.
+#[test]
+fn add_unpacks_a_url_archive_only_when_asked() {
+    let tgz = tar_gz(&[("app/hello.txt", b"hi")]);
+    let server = RouteServer::start(move |_| (200, Vec::new(), tgz.clone()));
+    let ws = Workspace::new();
+    let url = server.url("/tool.tar.gz");
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nADD --unpack=true {url} /unpacked/\nADD {url} /kept/\n"),
+    );
+    assert_ok(&ws.build(&["-t", "unpack"]));
+    assert_eq!(
+        run_in(&ws, "unpack", &["cat", "/unpacked/app/hello.txt"]),
+        "hi"
+    );
+    let kept = run_in(&ws, "unpack", &["stat", "-c", "%F %n", "/kept/tool.tar.gz"]);
+    assert_eq!(kept, "regular file /kept/tool.tar.gz\n");
+    let gone = ws
+        .kiln()
+        .args(["run", "unpack", "ls", "/unpacked/tool.tar.gz"])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success());
+    // --unpack=true of something that is no archive copies it as a file.
+    let plain = RouteServer::start(|_| (200, Vec::new(), b"just text".to_vec()));
+    ws.write(
+        "Dockerfile",
+        format!(
+            "FROM scratch\nADD --unpack=true {} /dl/\n",
+            plain.url("/notes.txt")
+        ),
+    );
+    assert_ok(&ws.build(&["-t", "plain"]));
+    assert_eq!(run_in(&ws, "plain", &["cat", "/dl/notes.txt"]), "just text");
+}
+
+/// BuildKit refuses `ADD --checksum` unless its one source is a URL.
+#[test]
+fn add_checksum_needs_one_url_source() {
+    let ws = Workspace::new();
+    ws.write("local.txt", "x");
+    let sum = format!("sha256:{}", "0".repeat(64));
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nADD --checksum={sum} local.txt /\n"),
+    );
+    assert_fails_with(&ws.build(&[]), "checksum requires HTTP(S) or Git sources");
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nADD --checksum={sum} local.txt local.txt /d/\n"),
+    );
+    assert_fails_with(
+        &ws.build(&[]),
+        "checksum can't be specified for multiple sources",
+    );
+}

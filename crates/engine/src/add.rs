@@ -69,6 +69,10 @@ pub enum AddError {
     TooLarge { url: String },
     #[error("ADD: spooling the download to a temp file: {0}")]
     Spool(std::io::Error),
+    #[error("ADD --checksum: checksum requires HTTP(S) or Git sources ({0:?} is neither)")]
+    ChecksumNeedsUrl(String),
+    #[error("ADD --checksum: checksum can't be specified for multiple sources")]
+    ChecksumSeveral,
     #[error("ADD --checksum={0}: only sha256:HEX is supported")]
     ChecksumAlgorithm(String),
     #[error("ADD {url}: checksum mismatch: expected sha256:{want}, got sha256:{got}")]
@@ -421,6 +425,22 @@ pub(crate) fn download(
     use std::io::Seek;
     file.rewind().map_err(AddError::Spool)?;
     Ok((file, digest))
+}
+
+/// `--checksum` verifies one download, so it needs exactly one source, a URL (BuildKit
+/// refuses it otherwise, with these words).
+pub(crate) fn check_checksum_sources(
+    checksum: Option<&str>,
+    sources: &[String],
+) -> Result<(), AddError> {
+    if checksum.is_none() {
+        return Ok(());
+    }
+    match sources {
+        [one] if is_url(one) => Ok(()),
+        [one] => Err(AddError::ChecksumNeedsUrl(one.clone())),
+        _ => Err(AddError::ChecksumSeveral),
+    }
 }
 
 /// The file name ADD gives a download: the URL's last non-empty path segment.

@@ -70,6 +70,9 @@ pub(crate) fn copy_step(
             instead: "copy each directory with its own COPY",
         });
     }
+    if add {
+        crate::add::check_checksum_sources(c.checksum.as_deref(), &c.sources)?;
+    }
     let cwd = workdir(state);
     let dest = if c.dest.starts_with('/') {
         c.dest.clone()
@@ -129,13 +132,13 @@ fn copy_from_context(
         urls: url_digests,
     };
     let inputs = CopyInputs::new(c, add, dest, from, epoch);
-    let unpack = inputs.unpack;
+    let (unpack, unpack_urls) = (inputs.unpack, inputs.unpack_urls);
     let key = StepInputs::Copy(inputs).key(Some(state.key))?;
     layer_step(shared, state, key, &plan.created_by, |_, tree| {
         let how = placement(tree, c.chown.as_deref(), c.chmod.as_deref(), epoch)?;
         let mut open = copy::context_opener(context);
         for source in &sources {
-            if unpack && unpack_archive(context, tree, source, dest, &how)? {
+            if unpack && unpack_local(context, tree, source, dest, &how)? {
                 continue;
             }
             copy::place(
@@ -148,6 +151,9 @@ fn copy_from_context(
             )?;
         }
         for (name, file) in &mut downloads {
+            if unpack_urls && unpack_download(tree, file, dest, &how)? {
+                continue;
+            }
             place_download(tree, name, file, dest, plan.several, &how)?;
         }
         heredoc_files(tree, c, dest, &how)
@@ -219,7 +225,7 @@ fn copy_from_source(shared: &Shared_, at: &At<'_>) -> Result<Option<StageSource>
 
 /// ADD of a local archive: unpacked into the destination directory. `false` if the
 /// source is not an archive (it is then copied as a file).
-fn unpack_archive(
+fn unpack_local(
     context: &crate::context::Context,
     tree: &mut Tree,
     source: &crate::context::Source,
@@ -229,8 +235,31 @@ fn unpack_archive(
     if !matches!(source.top.kind, crate::context::EntryKind::File { .. }) {
         return Ok(false);
     }
-    let file = context.open_content(&source.top.rel)?;
-    let (head, reader) = crate::add::peek(file)?;
+    unpack_archive(tree, context.open_content(&source.top.rel)?, dest, how)
+}
+
+/// `ADD --unpack=true <url>`: the download unpacked if it is an archive; otherwise the
+/// file is rewound for [`place_download`].
+fn unpack_download(
+    tree: &mut Tree,
+    file: &mut std::fs::File,
+    dest: &str,
+    how: &Placement,
+) -> Result<bool, StepError> {
+    use std::io::Seek;
+    let unpacked = unpack_archive(tree, &mut *file, dest, how)?;
+    file.rewind().map_err(crate::add::AddError::Spool)?;
+    Ok(unpacked)
+}
+
+/// Unpacks `reader` into `dest` if it holds an archive ADD unpacks; `false` if not.
+fn unpack_archive(
+    tree: &mut Tree,
+    reader: impl std::io::Read,
+    dest: &str,
+    how: &Placement,
+) -> Result<bool, StepError> {
+    let (head, reader) = crate::add::peek(reader)?;
     let Some(kind) = crate::add::unpackable(&head) else {
         return Ok(false);
     };

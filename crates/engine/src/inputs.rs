@@ -128,8 +128,10 @@ pub(crate) struct CopyInputs<'a> {
     pub(crate) chown: Option<&'a str>,
     pub(crate) chmod: Option<&'a str>,
     pub(crate) exclude: &'a [String],
-    /// `ADD` of a local archive unpacks it.
+    /// `ADD` of a local archive unpacks it (unless `--unpack=false`).
     pub(crate) unpack: bool,
+    /// `ADD --unpack=true <url>` unpacks a downloaded archive too.
+    pub(crate) unpack_urls: bool,
     /// `COPY <<NAME`: each file's name and body.
     pub(crate) heredocs: Vec<(&'a str, &'a str)>,
     pub(crate) from: CopyFrom<'a>,
@@ -184,6 +186,7 @@ impl<'a> CopyInputs<'a> {
             chmod: chmod.as_deref(),
             exclude,
             unpack: add && *unpack != Some(false),
+            unpack_urls: add && *unpack == Some(true),
             heredocs: heredocs
                 .iter()
                 .map(|h| (h.name.as_str(), h.content.as_str()))
