@@ -3,5 +3,176 @@
 
 mod support;
 
-#[allow(unused_imports)]
 use support::*;
+
+/// Builds and exports the image's filesystem to a fresh directory, which it returns.
+fn build_local(ws: &Workspace, extra: &[&str]) -> tempfile::TempDir {
+    let dest = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "-o".to_owned(),
+        format!("type=local,dest={}", dest.path().display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ws.build(&args);
+    assert_ok(&out);
+    dest
+}
+
+fn read(dir: &std::path::Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn a_cache_mount_is_created_with_its_uid_gid_and_mode() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=cache,target=/c,uid=1001,gid=1002,mode=0751 stat -c '%u %g %f' /c > /seen\n\
+         RUN --mount=type=cache,target=/d stat -c '%u %g %f' /d > /plain\n",
+    );
+    let out = build_local(&ws, &[]);
+    // BuildKit's `stat` of the same mount.
+    assert_eq!(read(out.path(), "seen"), "1001 1002 41e9\n");
+    assert_eq!(read(out.path(), "plain"), "0 0 41ed\n");
+}
+
+#[test]
+fn caches_differing_in_owner_are_different_caches() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=cache,id=c,target=/c echo root > /c/who\n\
+         RUN --mount=type=cache,id=c,target=/c,uid=7 ls /c > /seen7; echo seven > /c/who\n\
+         RUN --mount=type=cache,id=c,target=/c cat /c/who > /seen0\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "seen7"), "");
+    assert_eq!(read(out.path(), "seen0"), "root\n");
+}
+
+#[test]
+fn a_read_only_cache_mount_refuses_writes() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=cache,id=c,target=/c echo kept > /c/f\n\
+         RUN --mount=type=cache,id=c,target=/c,ro cat /c/f > /seen; if echo x > /c/g; then echo wrote; else echo refused; fi >> /seen\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "seen"), "kept\nrefused\n");
+}
+
+#[test]
+fn a_cache_mount_starts_from_a_stage_path() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS seed\n\
+         RUN mkdir -p /deps && echo pinned > /deps/lock\n\
+         FROM scratch\n\
+         RUN --mount=type=cache,target=/c,from=seed,source=/deps cat /c/lock > /seen; echo more > /c/added\n\
+         RUN --mount=type=cache,target=/c,from=seed,source=/deps ls /c > /listed\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "seen"), "pinned\n");
+    // The cache keeps what the first step wrote; the stage itself never changes.
+    assert_eq!(read(out.path(), "listed"), "added\nlock\n");
+}
+
+#[test]
+fn no_cache_keeps_cache_mounts_as_buildkit_does() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         ARG RUN=1\n\
+         RUN --mount=type=cache,target=/c cat /c/n 2>/dev/null > /seen; echo $RUN >> /c/n\n",
+    );
+    build_local(&ws, &["--build-arg", "RUN=1"]);
+    let out = build_local(&ws, &["--no-cache", "--build-arg", "RUN=2"]);
+    assert_eq!(read(out.path(), "seen"), "1\n");
+}
+
+#[test]
+fn a_context_file_binds_at_a_file_path() {
+    let ws = Workspace::new();
+    ws.write("go.mod", "module example.com/m\n");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod > /seen && ls /src >> /seen\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "seen"), "module example.com/m\ngo.mod\n");
+    // The mount and the directory made for it are not in the layer.
+    assert!(!out.path().join("src").exists());
+}
+
+#[test]
+fn a_stage_sub_path_binds() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS build\n\
+         RUN mkdir -p /out/bin && echo tool > /out/bin/tool && echo other > /elsewhere\n\
+         FROM scratch\n\
+         RUN --mount=type=bind,from=build,source=/out/bin,target=/bin2 cat /bin2/tool > /seen && ls /bin2 >> /seen\n\
+         RUN --mount=type=bind,from=build,source=/out/bin/tool,target=/one cat /one >> /seen\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "seen"), "tool\ntool\ntool\n");
+}
+
+#[test]
+fn a_bind_mount_is_read_only_unless_rw_and_rw_writes_are_discarded() {
+    let ws = Workspace::new();
+    ws.write("src/a.txt", "a\n");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN --mount=type=bind,source=src,target=/s if echo x > /s/new 2>/dev/null; then echo wrote; else echo refused; fi > /ro\n\
+         RUN --mount=type=bind,source=src,target=/s,rw echo x > /s/new && cat /s/new > /rw\n\
+         RUN --mount=type=bind,source=src,target=/s ls /s > /after\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "ro"), "refused\n");
+    assert_eq!(read(out.path(), "rw"), "x\n");
+    assert_eq!(read(out.path(), "after"), "a.txt\n");
+}
+
+#[test]
+fn a_read_only_bind_write_fails_with_erofs() {
+    let ws = Workspace::new();
+    ws.write("src/a.txt", "a\n");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN --mount=type=bind,source=src,target=/s touch /s/new\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "Read-only file system");
+}
+
+#[test]
+fn a_step_sees_buildkits_hostname_and_hosts_never_in_a_layer() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         RUN mkdir /etc && echo '10.0.0.1 image-own' > /etc/hosts\n\
+         RUN hostname > /name && cat /etc/hosts > /hosts && cat /etc/hostname > /hostname\n",
+    );
+    let out = build_local(&ws, &[]);
+    assert_eq!(read(out.path(), "name"), "buildkitsandbox\n");
+    assert_eq!(
+        read(out.path(), "hosts"),
+        "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    );
+    assert_eq!(read(out.path(), "hostname"), "buildkitsandbox\n");
+    // The image's own /etc/hosts is what the image keeps; no /etc/hostname was made.
+    assert_eq!(read(out.path(), "etc/hosts"), "10.0.0.1 image-own\n");
+    assert!(!out.path().join("etc/hostname").exists());
+}

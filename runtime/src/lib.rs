@@ -29,8 +29,8 @@ pub use resolve::{DEFAULT_PATH, Resolved};
 pub use run::ModuleRun;
 pub use stdio::{CaptureBuffer, PIPE_CAPACITY, PipeReader, PipeWriter, SinkFn, Stdio, pipe};
 pub use vfs::{
-    MountError, MountTable, OpenOptions, Opened, SharedTree, Stat, Vfs, VfsDir, VfsDirEntry,
-    VfsFile,
+    Access, MountError, MountTable, OpenOptions, Opened, SharedTree, Stat, Vfs, VfsDir,
+    VfsDirEntry, VfsFile,
 };
 pub use zeroize::Zeroizing;
 

@@ -165,6 +165,11 @@ impl GlobalScope {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// The names set in this scope, for "did you mean" hints.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
+    }
+
     /// Expands a FROM word (base name or `--platform`) with the global scope.
     pub fn expand(&self, word: &str, escape: char) -> Result<String, ExpandError> {
         expand::expand(word, escape, &|n| self.vars.get(n).cloned())

@@ -109,8 +109,20 @@ pub enum GraphError {
     },
     #[error("line {line}: base name ({word}) should not be blank")]
     EmptyBase { word: String, line: usize },
-    #[error("line {line}: empty platform value from expression {word}")]
-    EmptyPlatform { word: String, line: usize },
+    /// `hint` is BuildKit's " (did you mean X?)" for a mistyped ARG name, or empty.
+    #[error("line {line}: empty platform value from expression {word}{hint}")]
+    EmptyPlatform {
+        word: String,
+        line: usize,
+        hint: String,
+    },
+    #[error("line {line}: failed to parse platform {word}: {why}{hint}")]
+    InvalidPlatform {
+        word: String,
+        why: String,
+        line: usize,
+        hint: String,
+    },
     #[error("line {line}: {source}")]
     Expand { line: usize, source: ExpandError },
     #[error("line {line}: ONBUILD trigger of the base image: {source}")]
@@ -267,6 +279,42 @@ fn step_edges(
     Ok(edges)
 }
 
+/// A FROM `--platform` expanded and checked as BuildKit does: an empty or invalid value
+/// fails the build, with a hint when an undeclared ARG name looks like a declared one
+/// (`linux/${MYARCH}`: did you mean MY_ARCH?).
+fn stage_platform(
+    global: &GlobalScope,
+    word: &str,
+    escape: char,
+    line: usize,
+) -> Result<String, GraphError> {
+    let (value, unmatched) =
+        crate::expand::expand_tracked(word, escape, &|n| global.get(n).map(str::to_owned))
+            .map_err(|source| GraphError::Expand { line, source })?;
+    let hint = || {
+        let found = unmatched
+            .iter()
+            .find_map(|u| crate::suggest::search(u, global.names(), true));
+        crate::suggest::hint(found.as_deref())
+    };
+    if value.is_empty() {
+        return Err(GraphError::EmptyPlatform {
+            word: word.to_owned(),
+            line,
+            hint: hint(),
+        });
+    }
+    match crate::args::Platform::parse(&value) {
+        Ok(_) => Ok(value),
+        Err(why) => Err(GraphError::InvalidPlatform {
+            word: word.to_owned(),
+            why,
+            line,
+            hint: hint(),
+        }),
+    }
+}
+
 impl StageGraph {
     pub fn new(df: &Dockerfile, global: &GlobalScope) -> Result<StageGraph, GraphError> {
         // A duplicated stage name builds (the later stage shadows the earlier one); the
@@ -290,13 +338,11 @@ impl StageGraph {
                     line,
                 });
             }
-            let platform = stage.platform.as_deref().map(ex).transpose()?;
-            if platform.as_deref() == Some("") {
-                return Err(GraphError::EmptyPlatform {
-                    word: stage.platform.clone().unwrap_or_default(),
-                    line,
-                });
-            }
+            let platform = stage
+                .platform
+                .as_deref()
+                .map(|w| stage_platform(global, w, esc, line))
+                .transpose()?;
             let base = source_in(&earlier, &base_word);
             let onbuild = match base {
                 StageSource::Stage(parent) => parent_triggers(df, parent, stage.span),
@@ -522,6 +568,18 @@ mod tests {
             graph("FROM --platform=$NOTHING a\n"),
             Err(GraphError::EmptyPlatform { line: 1, .. })
         ));
+        assert_eq!(
+            graph("FROM --platform=$BULIDPLATFORM scratch\n")
+                .unwrap_err()
+                .to_string(),
+            "line 1: empty platform value from expression $BULIDPLATFORM (did you mean BUILDPLATFORM?)"
+        );
+        assert_eq!(
+            graph("ARG MY_ARCH=amd64\nFROM --platform=linux/${MYARCH} busybox\n")
+                .unwrap_err()
+                .to_string(),
+            "line 2: failed to parse platform linux/${MYARCH}: invalid platform \"linux/\": expected os/arch[/variant] (did you mean MY_ARCH?)"
+        );
         assert!(matches!(
             graph("FROM ${X:?required}\n"),
             Err(GraphError::Expand { line: 1, .. })

@@ -28,7 +28,7 @@ pub enum CopyError {
     DestNotDir(String),
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
-    #[error("bind source {0:?} is not a directory of the build context")]
+    #[error("bind source {0:?} is not a file or directory of the build context")]
     BindNotDir(String),
 }
 
@@ -274,15 +274,16 @@ pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>,
 /// owner root, every time `mtime`): what a context bind mount shows, so it never shows
 /// more of the host than COPY could. A scratch tree keeps large files in anonymous
 /// spill files: the copy is throwaway and must not leave named blobs in the store.
+/// Returns the tree and what to mount: its root for a directory, the file for a file.
 pub(crate) fn context_tree(
     context: &crate::context::Context,
     source: &str,
     store: &std::sync::Arc<kiln_fs::Store>,
     mtime: Timestamp,
-) -> Result<Tree, CopyError> {
+) -> Result<(Tree, Ino), CopyError> {
     let sources = context.resolve(source)?;
-    let dir = match sources.as_slice() {
-        [one] if one.top.kind == EntryKind::Dir => one,
+    let top = match sources.as_slice() {
+        [one] if matches!(one.top.kind, EntryKind::Dir | EntryKind::File { .. }) => &one.top,
         _ => return Err(CopyError::BindNotDir(source.to_owned())),
     };
     let mut tree = Tree::scratch(store);
@@ -290,27 +291,37 @@ pub(crate) fn context_tree(
     // those updates carry `mtime` too.
     tree.set_clock(mtime);
     let how = Placement {
-        owner: None,
+        uid: 0,
+        gid: 0,
         chmod: None,
         mtime,
+    };
+    // A file is placed as `/file` and mounted as itself; a directory is the tree.
+    let at = if top.kind == EntryKind::Dir {
+        "/"
+    } else {
+        "/file"
     };
     place(
         &mut tree,
         &sources,
-        "/",
+        at,
         false,
         &how,
         &mut *context_opener(context),
     )?;
     let root = tree.root();
-    let at_root = |source| CopyError::Dest {
-        dest: "/".into(),
+    let at_err = |source| CopyError::Dest {
+        dest: at.into(),
         source,
     };
-    tree.chmod(root, dir.top.mode).map_err(at_root)?;
-    tree.set_times(root, Some(mtime), Some(mtime))
-        .map_err(at_root)?;
-    Ok(tree)
+    let ino = tree
+        .resolve(root, at.as_bytes(), Follow::No)
+        .map_err(at_err)?;
+    tree.chmod(ino, top.mode).map_err(at_err)?;
+    tree.set_times(ino, Some(mtime), Some(mtime))
+        .map_err(at_err)?;
+    Ok((tree, ino))
 }
 
 /// Opens a file of the build context for [`place`].
@@ -446,19 +457,25 @@ mod tests {
         let context = crate::context::Context::open(dir.path(), None).unwrap();
         let store = kiln_fs::Store::temp().unwrap();
         let mtime = Timestamp::from_secs(1_700_000_000);
-        let mut tree = context_tree(&context, ".", &store, mtime).unwrap();
+        let (mut tree, at) = context_tree(&context, ".", &store, mtime).unwrap();
         let root = tree.root();
+        assert_eq!(at, root);
         assert!(tree.resolve(root, b"/.env", Follow::No).is_err());
         for path in ["/", "/a.txt", "/sub", "/sub/b.txt"] {
             let ino = tree.resolve(root, path.as_bytes(), Follow::No).unwrap();
             let meta = tree.metadata(ino).unwrap();
             assert_eq!((meta.mtime, meta.uid), (mtime, 0), "{path}");
         }
-        let mut sub = context_tree(&context, "sub", &store, mtime).unwrap();
+        let (mut sub, _) = context_tree(&context, "sub", &store, mtime).unwrap();
         let sub_root = sub.root();
         assert!(sub.resolve(sub_root, b"/b.txt", Follow::No).is_ok());
+        // A file is mounted as itself.
+        let (file_tree, file) = context_tree(&context, "a.txt", &store, mtime).unwrap();
+        let mut buf = [0; 4];
+        assert_eq!(file_tree.read_at(file, 0, &mut buf).unwrap(), 1);
+        assert_eq!(&buf[..1], b"a");
         assert!(matches!(
-            context_tree(&context, "a.txt", &store, mtime),
+            context_tree(&context, "*", &store, mtime),
             Err(CopyError::BindNotDir(_))
         ));
         assert!(matches!(

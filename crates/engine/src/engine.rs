@@ -679,8 +679,13 @@ impl Shared_ {
     }
 
     /// The tree behind `RUN --mount=type=cache,id=ID`: loaded from the cache directory on
-    /// first use in this build (empty if new), then shared by this build's steps.
-    pub(crate) fn cache_mount(&self, id: &str) -> Result<kiln_runtime::SharedTree, StepError> {
+    /// first use in this build (else a new one, which `seed` fills), then shared by this
+    /// build's steps.
+    pub(crate) fn cache_mount(
+        &self,
+        id: &str,
+        seed: impl FnOnce() -> Result<kiln_fs::Tree, StepError>,
+    ) -> Result<kiln_runtime::SharedTree, StepError> {
         let mut mounts = self
             .cache_mounts
             .lock()
@@ -688,23 +693,24 @@ impl Shared_ {
         if let Some(tree) = mounts.get(id) {
             return Ok(tree.clone());
         }
-        let mut tree = kiln_fs::Tree::new(&self.store);
-        match std::fs::File::open(self.cache_mount_file(id)) {
+        let tree = match std::fs::File::open(self.cache_mount_file(id)) {
             Ok(file) => {
+                let mut tree = kiln_fs::Tree::new(&self.store);
                 tree.apply_layer(std::io::BufReader::new(file))
                     .map_err(|source| StepError::CacheMountCorrupt {
                         id: id.to_owned(),
                         source,
                     })?;
+                tree
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => seed()?,
             Err(source) => {
                 return Err(StepError::CacheMountRead {
                     id: id.to_owned(),
                     source,
                 });
             }
-        }
+        };
         let tree = Arc::new(parking_lot::Mutex::new(tree));
         mounts.insert(id.to_owned(), tree.clone());
         Ok(tree)

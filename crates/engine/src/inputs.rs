@@ -245,7 +245,8 @@ pub(crate) enum MountInputs<'a> {
     Cache {
         id: &'a str,
         target: &'a str,
-        from: Option<&'a str>,
+        /// What a new cache starts from, by content, as for a bind of `source`.
+        from: Option<BindFrom>,
         source: Option<&'a str>,
         readonly: bool,
         mode: u32,
@@ -324,7 +325,10 @@ impl<'a> MountInputs<'a> {
             } => MountInputs::Cache {
                 id,
                 target,
-                from: from.as_deref(),
+                from: match from {
+                    Some(f) => Some(bind(source.as_deref().unwrap_or("/"), Some(f))?),
+                    None => None,
+                },
                 source: source.as_deref(),
                 readonly: *readonly,
                 mode: *mode,

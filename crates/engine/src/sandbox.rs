@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use kiln_dockerfile::graph::StageSource;
 use kiln_dockerfile::{Mount, RunProgram};
-use kiln_fs::{Timestamp, Tree};
-use kiln_runtime::{EnvNames, MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
+use kiln_fs::{Ino, Timestamp, Tree};
+use kiln_runtime::{Access, EnvNames, MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
 use kiln_shell::{Endpoint, Shell, ShellOptions};
 
 use crate::engine::Shared_;
@@ -217,7 +217,7 @@ pub(crate) fn execute(
     // Every step gets its own disk budget, whatever earlier steps wrote.
     let quota = shared.req.step_limits.disk_quota();
     tree.set_disk_quota(quota.clone());
-    let (table, secret_env) = mount_table(
+    let (mut table, secret_env) = mount_table(
         shared,
         state,
         &step.mounts,
@@ -225,6 +225,9 @@ pub(crate) fn execute(
         deps,
         &quota,
     )?;
+    if has_etc(tree) {
+        add_host_files(&mut table, state.store())?;
+    }
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
     let limits = shared.req.step_limits.for_step(Instant::now());
@@ -302,6 +305,51 @@ fn check_shell(shell: &[String]) -> Result<(), StepError> {
     }
 }
 
+/// The host name a step sees: BuildKit's default.
+const HOSTNAME: &str = "buildkitsandbox";
+
+/// Whether the step's tree has an `/etc` directory to hold [`add_host_files`]'s files.
+/// Without one they are left out: a mount there would make `/etc` a synthesised,
+/// read-only directory, and a step building an image from scratch must be able to write
+/// `/etc/passwd`.
+fn has_etc(tree: &mut Tree) -> bool {
+    let root = tree.root();
+    tree.resolve(root, b"/etc", kiln_fs::Follow::Yes)
+        .and_then(|ino| tree.metadata(ino))
+        .is_ok_and(|m| m.file_type == kiln_fs::FileType::Directory)
+}
+
+/// `/etc/hosts` as BuildKit's executor writes it, and `/etc/hostname`, as read-only files
+/// mounted over whatever the image has, so they are never in a layer. BuildKit sets the
+/// host name in the step's UTS namespace; a wasm guest has none, so kiln's `hostname`
+/// reads `/etc/hostname`, which kiln provides where BuildKit leaves the image's. A
+/// `--mount` of the step at either path wins.
+fn add_host_files(table: &mut MountTable, store: &Arc<kiln_fs::Store>) -> Result<(), StepError> {
+    let files = [
+        (
+            "/etc/hosts",
+            format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        ),
+        ("/etc/hostname", format!("{HOSTNAME}\n")),
+    ];
+    let tree = Arc::new(parking_lot::Mutex::new(Tree::scratch(store)));
+    for (path, body) in files {
+        let ino = {
+            let mut t = tree.lock();
+            let root = t.root();
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let ino = t.create_file(root, name.as_bytes(), 0o644, 0, 0)?;
+            t.write_at(ino, 0, body.as_bytes())?;
+            ino
+        };
+        match table.add_tree(path, tree.clone(), Some(ino), Access::ReadOnly) {
+            Ok(()) | Err(kiln_runtime::MountError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// The step's mount table, and the secrets it exposes as variables.
 fn mount_table(
     shared: &Shared_,
@@ -356,9 +404,26 @@ fn mount_table(
                 }
             }
             Mount::Tmpfs { target, .. } => table.add_tmpfs(target, state.store())?,
-            Mount::Cache { id, target, .. } => {
-                let tree = shared.cache_mount(id)?;
-                table.add_cache(target, tree)?;
+            Mount::Cache {
+                id,
+                target,
+                readonly,
+                from,
+                source,
+                mode,
+                uid,
+                gid,
+                ..
+            } => {
+                let from = from.as_ref().and_then(|_| sources.get(&n));
+                let source = source.as_deref().unwrap_or("/");
+                let seed = Seed {
+                    uid: *uid,
+                    gid: *gid,
+                    mode: *mode & 0o7777,
+                };
+                let (tree, at) = cache_mount(shared, id, seed, from.map(|f| (f, source)), deps)?;
+                table.add_tree(target, tree, at, access(!*readonly))?;
             }
             Mount::Bind {
                 target,
@@ -367,7 +432,9 @@ fn mount_table(
                 readwrite,
             } => {
                 let from = from.as_ref().and_then(|_| sources.get(&n));
-                bind_mount(shared, &mut table, target, source, from, *readwrite, deps)?
+                let (tree, at) = mount_source(shared, source, from, deps)?;
+                let tree = Arc::new(parking_lot::Mutex::new(tree));
+                table.add_tree(target, tree, Some(at), access(*readwrite))?;
             }
             Mount::Ssh { required, .. } => {
                 if *required {
@@ -382,70 +449,132 @@ fn mount_table(
     Ok((table, secret_env))
 }
 
-fn bind_mount(
-    shared: &Shared_,
-    table: &mut MountTable,
-    target: &str,
-    source: &str,
-    from: Option<&StageSource>,
-    readwrite: bool,
-    deps: &BTreeMap<usize, Arc<StageState>>,
-) -> Result<(), StepError> {
-    match from {
-        None => {
-            // The context is copied into a private tree exactly as COPY would copy it
-            // (`.dockerignore` applied, special files refused, times at the source date
-            // epoch), never exposed as a host directory: a bind mount must not see more
-            // of the host than COPY does. Writes (`rw` or not) land in this throwaway
-            // tree only. `readwrite` therefore changes nothing here.
-            let _ = readwrite;
-            let tree = context_tree(shared, source)?;
-            table
-                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(StepError::from)
-        }
-        Some(from) if let Some(dir) = crate::images::local_context(shared, from) => {
-            // `--build-context NAME=DIR`: that directory, seen as COPY would see it.
-            let mtime = Timestamp::from_secs(shared.req.epoch);
-            let tree = crate::copy::context_tree(&dir?, source, &shared.store, mtime)?;
-            table
-                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(StepError::from)
-        }
-        Some(from) => {
-            // A stage or image: a private copy of its tree, so writes never reach it.
-            let mut src = step::source_state(shared, from, deps)?;
-            let snap = src.snapshot()?;
-            let mut tree = Tree::from_snapshot(&snap);
-            let root = tree.root();
-            let sub = tree
-                .resolve(root, source.as_bytes(), kiln_fs::Follow::Yes)
-                .map_err(|e| StepError::BindSource {
-                    path: source.to_owned(),
-                    source: e,
-                })?;
-            if sub != root {
-                return Err(StepError::Unsupported {
-                    feature: "a bind mount of a subdirectory of a stage".into(),
-                    instead: "mount the whole stage with source=/ and use the subdirectory under the target",
-                });
-            }
-            table
-                .add_cache(target, Arc::new(parking_lot::Mutex::new(tree)))
-                .map_err(StepError::from)
-        }
+/// A mount's access: a bind is read-only unless `rw` (a write fails with `EROFS`, as in
+/// BuildKit), a cache is writable unless `ro`.
+fn access(writable: bool) -> Access {
+    if writable {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
     }
 }
 
-/// The context directory `source` as a fresh tree: what a context bind mount shows.
-fn context_tree(shared: &Shared_, source: &str) -> Result<Tree, StepError> {
+/// What a bind mount of `source` shows: a private tree (so writes, with `rw`, never reach
+/// the source and are discarded with the step) and the file or directory to mount.
+/// The context (or a `--build-context NAME=DIR`) is copied exactly as COPY would copy it
+/// (`.dockerignore` applied, special files refused, times at the source date epoch),
+/// never exposed as a host directory: a bind mount must not see more of the host than
+/// COPY does. A stage or image is its snapshot, opened in O(1).
+fn mount_source(
+    shared: &Shared_,
+    source: &str,
+    from: Option<&StageSource>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<(Tree, Ino), StepError> {
     let mtime = Timestamp::from_secs(shared.req.epoch);
-    Ok(crate::copy::context_tree(
-        &shared.context,
-        source,
-        &shared.store,
-        mtime,
-    )?)
+    let copy = |dir: &crate::context::Context| -> Result<(Tree, Ino), StepError> {
+        Ok(crate::copy::context_tree(
+            dir,
+            source,
+            &shared.store,
+            mtime,
+        )?)
+    };
+    let Some(from) = from else {
+        return copy(&shared.context);
+    };
+    if let Some(dir) = crate::images::local_context(shared, from) {
+        return copy(&dir?);
+    }
+    let snap = step::source_state(shared, from, deps)?.snapshot()?;
+    let mut tree = Tree::from_snapshot(&snap);
+    let at = resolve_source(&mut tree, source)?;
+    Ok((tree, at))
+}
+
+/// `source` in `tree`, symlinks followed inside the tree.
+fn resolve_source(tree: &mut Tree, source: &str) -> Result<Ino, StepError> {
+    let root = tree.root();
+    tree.resolve(root, source.as_bytes(), kiln_fs::Follow::Yes)
+        .map_err(|e| StepError::BindSource {
+            path: source.to_owned(),
+            source: e,
+        })
+}
+
+/// The tree of a cache mount and where to mount it. As in BuildKit, a cache is one per
+/// id and per what it starts from: nothing, a directory owned `uid:gid` with `mode`
+/// (when those differ from root's 0755), or `source` of a `from=` stage, image or build
+/// context (a changed stage starts another cache). A new cache starts as that; an
+/// existing one is reused as the last build left it.
+fn cache_mount(
+    shared: &Shared_,
+    id: &str,
+    seed: Seed,
+    from: Option<(&StageSource, &str)>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<(kiln_runtime::SharedTree, Option<Ino>), StepError> {
+    let Some((from, source)) = from else {
+        if seed == Seed::ROOT {
+            let tree = shared.cache_mount(id, || Ok(Tree::new(&shared.store)))?;
+            return Ok((tree, None));
+        }
+        let Seed { uid, gid, mode } = seed;
+        let name = format!("{id} (uid {uid}, gid {gid}, mode {mode:o})");
+        let tree = shared.cache_mount(&name, || {
+            let mut tree = Tree::new(&shared.store);
+            let root = tree.root();
+            tree.chmod(root, mode)?;
+            tree.chown(root, Some(uid), Some(gid))?;
+            Ok(tree)
+        })?;
+        return Ok((tree, None));
+    };
+    let name = format!("{id} (from {})", seed_key(shared, from, source, deps)?);
+    let tree = shared.cache_mount(&name, || {
+        Ok(mount_source(shared, source, Some(from), deps)?.0)
+    })?;
+    let at = match from {
+        // A context's source was copied as the tree itself.
+        _ if crate::images::local_context(shared, from).is_some() => tree.lock().root(),
+        _ => resolve_source(&mut tree.lock(), source)?,
+    };
+    Ok((tree, Some(at)))
+}
+
+/// The owner and mode a new cache mount's directory gets (`uid`, `gid`, `mode`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seed {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl Seed {
+    /// BuildKit's defaults, which an empty new directory has anyway.
+    const ROOT: Seed = Seed {
+        uid: 0,
+        gid: 0,
+        mode: 0o755,
+    };
+}
+
+/// What a `from=` cache starts from, for its name: the stage's or image's key, or the
+/// content digest of a `--build-context` directory's `source`.
+fn seed_key(
+    shared: &Shared_,
+    from: &StageSource,
+    source: &str,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<String, StepError> {
+    let key = match crate::images::local_context(shared, from) {
+        Some(dir) => {
+            let dir = dir?;
+            hex::encode(dir.digest_sources(&dir.resolve(source)?)?)
+        }
+        None => step::source_state(shared, from, deps)?.key.to_hex(),
+    };
+    Ok(format!("{key}:{source}"))
 }
 
 /// Forwards one output stream of a step to the progress view, redacted, and keeps its

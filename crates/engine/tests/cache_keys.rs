@@ -836,6 +836,15 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "cache mount from a stage: its content",
+        dockerfile: "FROM scratch AS src\nCOPY g /g\n\
+            FROM scratch\nRUN --mount=type=cache,from=src,target=/c cat /c/g > /o\n",
+        setup: &[G],
+        change: &[Change::File("ctx/g", "two")],
+        step: "stage-1 1/1",
+        expect: Miss,
+    },
+    Row {
         name: "cache mount sharing (no effect on what the step sees)",
         dockerfile: "FROM scratch\nRUN --mount=type=cache,id=a,target=/c echo hi > /o\n",
         setup: &[],

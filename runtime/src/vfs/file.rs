@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kiln_fs::{FileType, Ino, Timestamp};
 use parking_lot::Mutex;
 
-use super::mount::{Device, Secret};
+use super::mount::{Device, Secret, is_read_only};
 use super::{SharedTree, Stat};
 use crate::error::Errno;
 
@@ -192,6 +192,7 @@ impl VfsFile {
         mtime: Option<Timestamp>,
     ) -> Result<(), Errno> {
         match &self.inner.node {
+            FileNode::Tree { dev, .. } if is_read_only(*dev) => Err(Errno::ROFS),
             FileNode::Tree { tree, ino, .. } => Ok(tree.lock().set_times(*ino, atime, mtime)?),
             FileNode::Secret(..) => Err(Errno::ACCES),
             FileNode::Host(..) => Err(Errno::ROFS),
@@ -201,6 +202,7 @@ impl VfsFile {
 
     pub fn chmod(&self, mode: u32) -> Result<(), Errno> {
         match &self.inner.node {
+            FileNode::Tree { dev, .. } if is_read_only(*dev) => Err(Errno::ROFS),
             FileNode::Tree { tree, ino, .. } => Ok(tree.lock().chmod(*ino, mode & 0o7777)?),
             FileNode::Secret(..) => Err(Errno::ACCES),
             FileNode::Host(..) => Err(Errno::ROFS),
@@ -210,6 +212,7 @@ impl VfsFile {
 
     pub fn chown(&self, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
         match &self.inner.node {
+            FileNode::Tree { dev, .. } if is_read_only(*dev) => Err(Errno::ROFS),
             FileNode::Tree { tree, ino, .. } => Ok(tree.lock().chown(*ino, uid, gid)?),
             FileNode::Secret(..) => Err(Errno::ACCES),
             FileNode::Host(..) => Err(Errno::ROFS),

@@ -20,7 +20,8 @@ pub(crate) use file::FileNode;
 pub use file::VfsFile;
 pub(crate) use mount::Device;
 use mount::{HostDir, Mount, Secret};
-pub use mount::{MountError, MountTable};
+use mount::is_read_only;
+pub use mount::{Access, MountError, MountTable};
 use path::{join, path_ino};
 
 use crate::error::Errno;
@@ -269,14 +270,11 @@ fn mount_node(m: &Mount, dev: u64) -> Node {
             rel: Vec::new(),
             dev,
         },
-        Mount::Tree(t) => {
-            let ino = t.lock().root();
-            Node::Tree {
-                tree: t.clone(),
-                ino,
-                dev,
-            }
-        }
+        Mount::Tree { tree, root } => Node::Tree {
+            tree: tree.clone(),
+            ino: *root,
+            dev,
+        },
         Mount::Device(d) => Node::Device(*d),
         Mount::DevFd => Node::DevFd,
     }
@@ -578,6 +576,7 @@ impl Vfs {
             return Err(Errno::BUSY);
         }
         match parent {
+            Node::Tree { dev, .. } if is_read_only(dev) => Err(Errno::ROFS),
             Node::Tree { tree, ino, dev } => {
                 if tree.lock().metadata(ino)?.file_type != FileType::Directory {
                     return Err(Errno::NOTDIR);
@@ -637,6 +636,7 @@ impl Vfs {
         }
         let writes = opts.write || opts.truncate || opts.append;
         let file_node = match node {
+            Node::Tree { dev, .. } if writes && is_read_only(dev) => return Err(Errno::ROFS),
             Node::Tree { tree, ino, dev } => {
                 if opts.truncate {
                     tree.lock().set_len(ino, 0)?;
@@ -846,6 +846,7 @@ impl Vfs {
         op: impl FnOnce(&mut Tree, Ino) -> kiln_fs::Result<()>,
     ) -> Result<(), Errno> {
         match self.resolve(cwd, path, follow)?.1 {
+            Node::Tree { dev, .. } if is_read_only(dev) => Err(Errno::ROFS),
             Node::Tree { tree, ino, .. } => Ok(op(&mut tree.lock(), ino)?),
             Node::Secret(..) => Err(Errno::ACCES),
             Node::Device(_) | Node::DevFd => Err(Errno::PERM),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_fs::{Store, Tree};
+use kiln_fs::{Ino, Store, Tree};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
@@ -52,8 +52,12 @@ pub(crate) enum Device {
 pub(crate) enum Mount {
     Secret(Arc<Secret>),
     Host(Arc<HostDir>),
-    /// tmpfs, cache and read-write binds: a tree of their own.
-    Tree(SharedTree),
+    /// tmpfs, caches and binds: a tree of their own, mounted at `root` (its root
+    /// directory, or a file or subdirectory of it for a bind of one path).
+    Tree {
+        tree: SharedTree,
+        root: Ino,
+    },
     Device(Device),
     /// `/dev/fd`: a directory whose entries are the opener's fds.
     DevFd,
@@ -64,7 +68,7 @@ impl fmt::Debug for Mount {
         match self {
             Mount::Secret(s) => s.fmt(f),
             Mount::Host(h) => h.fmt(f),
-            Mount::Tree(_) => f.write_str("Tree"),
+            Mount::Tree { .. } => f.write_str("Tree"),
             Mount::Device(d) => d.fmt(f),
             Mount::DevFd => f.write_str("DevFd"),
         }
@@ -73,6 +77,25 @@ impl fmt::Debug for Mount {
 
 /// A mount and its device number.
 pub(crate) type MountEntry = (Mount, u64);
+
+/// Set in the device number of a read-only mount. The device number travels with every
+/// node and open file of a mount, so this one bit lets a path operation and an fd
+/// operation alike refuse a write with `EROFS`; the numbers stay distinct and opaque to
+/// guests, as device numbers are.
+const READ_ONLY_DEV: u64 = 1 << 62;
+
+/// Whether `dev` is the device number of a read-only mount.
+pub(crate) fn is_read_only(dev: u64) -> bool {
+    dev & READ_ONLY_DEV != 0
+}
+
+/// Whether a tree mount takes writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// Every write fails with `EROFS`, as on a `ro` mount.
+    ReadOnly,
+}
 
 /// Error adding a mount.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +153,10 @@ impl MountTable {
     }
 
     fn insert(&mut self, target: &str, mount: Mount) -> Result<(), MountError> {
+        self.insert_as(target, mount, Access::ReadWrite)
+    }
+
+    fn insert_as(&mut self, target: &str, mount: Mount, access: Access) -> Result<(), MountError> {
         let key = split_absolute(target.as_bytes())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| MountError::BadTarget(target.to_owned()))?;
@@ -137,7 +164,11 @@ impl MountTable {
             return Err(MountError::Duplicate(target.to_owned()));
         }
         self.deepest = self.deepest.max(key.len());
-        self.mounts.insert(key, (mount, self.next_dev));
+        let dev = match access {
+            Access::ReadWrite => self.next_dev,
+            Access::ReadOnly => self.next_dev | READ_ONLY_DEV,
+        };
+        self.mounts.insert(key, (mount, dev));
         self.next_dev += 1;
         Ok(())
     }
@@ -182,14 +213,27 @@ impl MountTable {
             target: target.to_owned(),
             reason: e.to_string(),
         })?;
-        self.insert(target, Mount::Tree(Arc::new(Mutex::new(tree))))
+        self.add_tree(target, Arc::new(Mutex::new(tree)), None, Access::ReadWrite)
     }
 
     /// A persistent cache directory (`RUN --mount=type=cache`). The caller keeps `tree`
     /// between steps (and saves it if it wants it across builds); it is never part of the
     /// step's snapshot.
     pub fn add_cache(&mut self, target: &str, tree: SharedTree) -> Result<(), MountError> {
-        self.insert(target, Mount::Tree(tree))
+        self.add_tree(target, tree, None, Access::ReadWrite)
+    }
+
+    /// `tree` at `target`: its root, or with `at` one of its files or directories (a bind
+    /// of one path). The tree is never part of the step's snapshot.
+    pub fn add_tree(
+        &mut self,
+        target: &str,
+        tree: SharedTree,
+        at: Option<Ino>,
+        access: Access,
+    ) -> Result<(), MountError> {
+        let root = at.unwrap_or_else(|| tree.lock().root());
+        self.insert_as(target, Mount::Tree { tree, root }, access)
     }
 
     /// An empty directory discarded with the table (`RUN --mount=type=tmpfs`): a scratch
@@ -197,7 +241,7 @@ impl MountTable {
     pub fn add_tmpfs(&mut self, target: &str, store: &Arc<Store>) -> Result<(), MountError> {
         let mut tree = Tree::scratch(store);
         tree.set_disk_quota(self.quota.clone());
-        self.insert(target, Mount::Tree(Arc::new(Mutex::new(tree))))
+        self.add_tree(target, Arc::new(Mutex::new(tree)), None, Access::ReadWrite)
     }
 
     /// Bounds what tmpfs mounts and writable binds added from now on write to disk.
