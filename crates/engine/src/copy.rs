@@ -291,8 +291,7 @@ pub(crate) fn context_tree(
     // those updates carry `mtime` too.
     tree.set_clock(mtime);
     let how = Placement {
-        uid: 0,
-        gid: 0,
+        owner: None,
         chmod: None,
         mtime,
     };
