@@ -3,5 +3,143 @@
 
 mod support;
 
-#[allow(unused_imports)]
+use std::path::PathBuf;
+
 use support::*;
+
+/// Builds the workspace's Dockerfile into a local directory; returns kiln's output and
+/// the directory.
+fn build_local(ws: &Workspace) -> (std::process::Output, PathBuf) {
+    let dest = ws.path("rootfs");
+    let out = ws.build(&["-o", &format!("type=local,dest={}", dest.display())]);
+    (out, dest)
+}
+
+fn read(dir: &std::path::Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn shell_options_apply_to_run_scripts() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+SHELL ["/bin/sh", "-euxc"]
+RUN echo traced > /traced
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN (false | true) || echo pipefail-on > /pipefail
+SHELL ["/bin/bash", "-c"]
+RUN echo 'a\tb' > /bash-echo
+SHELL ["/bin/sh", "-c"]
+RUN echo 'a\tb' > /sh-echo; echo "[$UNSET]" > /unset
+"#,
+    );
+    let (out, dir) = build_local(&ws);
+    assert_ok(&out);
+    // -x traces the command to the step's output.
+    assert!(text(&out.stderr).contains("+ echo traced"), "{}", text(&out.stderr));
+    assert_eq!(read(&dir, "traced"), "traced\n");
+    assert_eq!(read(&dir, "pipefail"), "pipefail-on\n");
+    assert_eq!(read(&dir, "bash-echo"), "a\\tb\n");
+    assert_eq!(read(&dir, "sh-echo"), "a\tb\n");
+    assert_eq!(read(&dir, "unset"), "[]\n");
+}
+
+#[test]
+fn shell_options_fail_the_step_as_they_would_under_buildkit() {
+    for (shell, script) in [
+        (r#"["/bin/sh", "-euxc"]"#, r#"echo "$UNSET""#),
+        (r#"["/bin/bash", "-o", "pipefail", "-c"]"#, "false | true"),
+        (r#"["/bin/bash", "-eo", "pipefail", "-c"]"#, "false | true; echo reach''ed"),
+    ] {
+        let ws = Workspace::new();
+        ws.write(
+            "Dockerfile",
+            format!("FROM scratch\nSHELL {shell}\nRUN {script}\n"),
+        );
+        let out = ws.build(&[]);
+        assert_fails_with(&out, "Dockerfile:3");
+        // The step stopped at the failure (the line as written says `reach''ed`).
+        assert!(!text(&out.stderr).contains("reached"), "{shell}");
+    }
+}
+
+/// A SHELL that is no shell is run as BuildKit runs it: the program, its arguments and
+/// the command string. Exec-form CMD is not touched by SHELL.
+#[test]
+fn a_shell_that_is_another_program_runs_that_program() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+SHELL ["/bin/echo", "said:"]
+RUN hello world
+CMD ["/app"]
+ENTRYPOINT ["/entry"]
+"#,
+    );
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("said: hello world"),
+        "{}",
+        text(&out.stderr)
+    );
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nSHELL [\"/usr/bin/python3\", \"-c\"]\nRUN print(1)\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "/usr/bin/python3: not found");
+    assert_fails_with(&out, "Dockerfile:3");
+    // A native program there gets kiln's explanation, naming the line.
+    let ws = Workspace::new();
+    ws.write("python3", b"\x7fELF\x02\x01\x01\0rest of a native binary");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY --chmod=755 python3 /usr/bin/python3\nSHELL [\"/usr/bin/python3\", \"-c\"]\nRUN print(1)\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "cannot execute native binary");
+    assert_fails_with(&out, "Dockerfile:4");
+}
+
+#[test]
+fn a_heredoc_with_a_shebang_runs_with_its_interpreter() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+RUN <<EOF
+#!/bin/awk -f
+BEGIN { print "awk ran " ARGV[0] > "/by-awk" }
+EOF
+SHELL ["/bin/bash", "-c"]
+RUN <<EOF
+echo "no shebang: $0 a\tb" > /by-shell
+EOF
+RUN <<EOT
+#!/bin/sh -e
+echo "shebang sh $0" > /by-sh
+EOT
+RUN cat <<EOF > /from-stdin
+fed to cat
+EOF
+RUN awk '{ print "awk read " $0 }' > /awk-stdin <<EOF
+line
+EOF
+"#,
+    );
+    let (out, dir) = build_local(&ws);
+    assert_ok(&out);
+    assert_eq!(read(&dir, "by-awk"), "awk ran awk\n");
+    // Without a shebang the body runs in the SHELL (bash: no escapes in echo).
+    assert_eq!(read(&dir, "by-shell"), "no shebang: /bin/bash a\\tb\n");
+    assert_eq!(read(&dir, "by-sh"), "shebang sh /dev/pipes/EOT\n");
+    assert_eq!(read(&dir, "from-stdin"), "fed to cat\n");
+    assert_eq!(read(&dir, "awk-stdin"), "awk read line\n");
+    // The script file lives in a mount of the step only.
+    assert!(!dir.join("dev/pipes").exists());
+}

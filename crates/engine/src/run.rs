@@ -57,6 +57,42 @@ pub(crate) fn run_step(
     })
 }
 
+/// Runs a step's program as BuildKit does: exec form as written; shell form as the
+/// stage's `SHELL` plus the script (kiln's shell takes a `SHELL` of sh or bash with its
+/// options, any other program runs as itself); a heredoc with a `#!` line as the `SHELL`
+/// plus the path of the file [`add_script_file`] mounted, so its interpreter runs it.
+pub(crate) fn run_program(
+    sh: &mut kiln_shell::Shell,
+    program: &RunProgram,
+    shell: &[String],
+) -> Result<kiln_shell::ExitStatus, StepError> {
+    Ok(match program {
+        RunProgram::Exec(argv) => sh.run_argv(argv)?,
+        RunProgram::Shell(script) => sh.run_with_shell(shell, script)?,
+        RunProgram::ScriptFile { name, .. } => sh.run_with_shell(shell, &script_path(name))?,
+    })
+}
+
+/// Where BuildKit puts a heredoc that starts with `#!`: a read-only file in a directory
+/// mounted for the step only (`/dev/pipes/`), never in a layer.
+fn script_path(name: &str) -> String {
+    format!("/dev/pipes/{name}")
+}
+
+/// Mounts the body of a `RUN <<EOF` that starts with `#!` as BuildKit does: a read-only
+/// in-memory file of mode 0755 at `/dev/pipes/<name>`, owned by root. Nothing for other
+/// programs.
+pub(crate) fn add_script_file(
+    table: &mut kiln_runtime::MountTable,
+    program: &RunProgram,
+) -> Result<(), StepError> {
+    if let RunProgram::ScriptFile { name, content } = program {
+        let body = kiln_runtime::Zeroizing::new(content.as_bytes().to_vec());
+        table.add_secret(&script_path(name), body, 0o755, 0, 0)?;
+    }
+    Ok(())
+}
+
 /// The environment a step's key holds: without the proxy build args the stage did not
 /// declare (BuildKit leaves its proxy env out of the key too), so a build behind another
 /// proxy replays the results of one behind the first instead of rerunning every RUN.

@@ -228,6 +228,7 @@ pub(crate) fn execute(
     if has_etc(tree) {
         add_host_files(&mut table, state.store())?;
     }
+    crate::run::add_script_file(&mut table, &step.program)?;
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
     let limits = shared.req.step_limits.for_step(Instant::now());
@@ -247,7 +248,7 @@ pub(crate) fn execute(
         },
     };
     let mut sandbox = Sandbox::open(shared.runtime.clone(), tree, state.store(), table, spec)?;
-    let status = run_program(sandbox.shell(), &step.program, &step.shell);
+    let status = crate::run::run_program(sandbox.shell(), &step.program, &step.shell);
     let closed = sandbox.close(tree);
     out.finish();
     err.finish();
@@ -273,36 +274,6 @@ pub(crate) fn execute(
         });
     }
     Ok(())
-}
-
-fn run_program(
-    sh: &mut Shell,
-    program: &RunProgram,
-    shell: &[String],
-) -> Result<kiln_shell::ExitStatus, StepError> {
-    match program {
-        RunProgram::Exec(argv) => Ok(sh.run_argv(argv)?),
-        RunProgram::Shell(script) => check_shell(shell).and_then(|()| Ok(sh.run_script(script)?)),
-        RunProgram::ScriptFile { content, .. } => Ok(sh.run_script(content)?),
-    }
-}
-
-/// kiln interprets POSIX shell itself; a SHELL of `sh` or `bash` with `-c` is that shell.
-fn check_shell(shell: &[String]) -> Result<(), StepError> {
-    let name = shell
-        .first()
-        .map(|s| s.rsplit('/').next().unwrap_or(s))
-        .unwrap_or("");
-    if matches!(name, "sh" | "bash" | "dash" | "ash")
-        && shell.get(1).map(String::as_str) == Some("-c")
-    {
-        Ok(())
-    } else {
-        Err(StepError::Unsupported {
-            feature: format!("SHELL {shell:?}"),
-            instead: "RUN scripts run in kiln's own POSIX shell; use SHELL [\"/bin/sh\", \"-c\"] (or bash)",
-        })
-    }
 }
 
 /// The host name a step sees: BuildKit's default.
@@ -755,16 +726,23 @@ mod tests {
     }
 
     #[test]
-    fn only_a_posix_shell_runs_scripts() {
+    fn a_shell_is_interpreted_and_any_other_program_runs_as_itself() {
         let store = Store::temp().unwrap();
         let mut tree = image(&store);
         let out = Capture::new();
         let mut sandbox = open(&mut tree, &store, spec("", &out)).unwrap();
-        let script = RunProgram::Shell("true".into());
+        let script = RunProgram::Shell("exit 3".into());
         let sh = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(run_program(sandbox.shell(), &script, &sh(&["/bin/bash", "-c"])).is_ok());
-        let err = run_program(sandbox.shell(), &script, &sh(&["pwsh", "-Command"])).unwrap_err();
-        assert!(matches!(err, StepError::Unsupported { .. }), "{err}");
+        let run = |sandbox: &mut Sandbox, shell: &[&str]| {
+            crate::run::run_program(sandbox.shell(), &script, &sh(shell))
+                .unwrap()
+                .0
+        };
+        assert_eq!(run(&mut sandbox, &["/bin/bash", "-o", "pipefail", "-c"]), 3);
+        assert_eq!(run(&mut sandbox, &["/bin/sh", "-euxc"]), 3);
+        // Not a shell: BuildKit runs it with the script as its argument; here it is not
+        // found.
+        assert_eq!(run(&mut sandbox, &["pwsh", "-Command"]), 127);
         sandbox.close(&mut tree).unwrap();
     }
 

@@ -123,9 +123,32 @@ pub(crate) fn parse(src: &str) -> Result<ast::Program, ParseError> {
     parsed.map_err(ParseError::Limit)?
 }
 
-fn is_shell_name(path: &str) -> bool {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    matches!(base, "sh" | "bash" | "dash" | "ash")
+pub(crate) fn is_shell_name(path: &str) -> bool {
+    matches!(base_name(path), "sh" | "bash" | "dash" | "ash")
+}
+
+/// The last component of a command path (`/bin/bash` -> `bash`).
+pub(crate) fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Where a shell invocation reads its commands (see [`Interp::invocation`]).
+pub(crate) enum Source {
+    /// `-c script`.
+    Command(String),
+    /// A script file.
+    File(String),
+    /// Standard input.
+    Stdin,
+}
+
+/// bash's long options that change nothing for a step's non-interactive shell (no
+/// startup files are read either way); any other is an error, as in bash.
+fn check_long_option(name: &str) -> Result<(), String> {
+    match name {
+        "login" | "noprofile" | "norc" | "posix" | "noediting" => Ok(()),
+        _ => Err(format!("--{name}: invalid option")),
+    }
 }
 
 /// ELF, Mach-O (both byte orders, fat) and PE/COFF executables.
@@ -1029,7 +1052,8 @@ impl Interp {
         if is_shell_name(name) {
             return self.nested(|s| {
                 let mut child = s.child(s.stdio());
-                child.bash = name.rsplit('/').next() == Some("bash");
+                child.bash = base_name(name) == "bash";
+                child.arg0 = name.to_owned();
                 for (k, v) in avals {
                     child.set_var_raw(k, v.clone());
                     if let Some(var) = child.vars.get_mut(k) {
@@ -1134,63 +1158,81 @@ impl Interp {
 
     /// `sh [-eux] [-o opt] (-c script [name args...] | file [args...] | < stdin)`.
     pub(crate) fn run_shell_args(&mut self, args: &[String]) -> i32 {
-        let mut i = 0;
-        let mut want_c = false;
-        while i < args.len() {
-            let a = &args[i];
-            if a == "--" {
-                i += 1;
-                break;
-            }
-            if a == "-o" || a == "+o" {
-                if let Some(o) = args.get(i + 1) {
-                    let _ = self.set_option_name(o, a == "-o");
-                }
-                i += 2;
-                continue;
-            }
-            if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
-                for c in a[1..].chars() {
-                    if c == 'c' {
-                        want_c = true;
-                    } else if c != 's' {
-                        let _ = self.set_option_char(c, a.starts_with('-'));
-                    }
-                }
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        let rest = &args[i..];
-        let src = if want_c {
-            let Some(s) = rest.first() else {
-                self.err("-c requires an argument");
-                return 2;
-            };
-            if let Some(n) = rest.get(1) {
-                self.arg0 = n.clone();
-            }
-            self.params = rest.iter().skip(2).cloned().collect();
-            s.clone()
-        } else if let Some(file) = rest.first() {
-            self.arg0 = file.clone();
-            self.params = rest[1..].to_vec();
-            match self.host.read_file(&self.abs_path(file)) {
+        let src = match self.invocation(args) {
+            Ok(Source::Command(s)) => s,
+            Ok(Source::File(file)) => match self.host.read_file(&self.abs_path(&file)) {
                 Ok(b) => crate::bytes::from_bytes(&b),
                 Err(_) => {
                     self.err(&format!("cannot open {file}: No such file"));
                     return 2;
                 }
+            },
+            Ok(Source::Stdin) => {
+                let mut b = Vec::new();
+                let _ = sio::read_to_end(&self.fd(0), &mut b);
+                crate::bytes::from_bytes(&b)
             }
-        } else {
-            let mut b = Vec::new();
-            let _ = sio::read_to_end(&self.fd(0), &mut b);
-            crate::bytes::from_bytes(&b)
+            Err(msg) => {
+                self.err(&msg);
+                return 2;
+            }
         };
         match self.parse_or_fail(&src) {
             Ok(p) => self.run_toplevel(&p),
             Err(_) => 2,
         }
+    }
+
+    /// Applies the options of `sh args...` to this shell (`-eux`, `-o pipefail`, also
+    /// inside a cluster as in `-euo pipefail`), sets `$0` and the positional parameters,
+    /// and says where the commands come from. An unknown option is an error, as in dash.
+    pub(crate) fn invocation(&mut self, args: &[String]) -> Result<Source, String> {
+        let mut i = 0;
+        let mut want_c = false;
+        while let Some(a) = args.get(i) {
+            if a == "--" || a == "-" {
+                i += 1;
+                break;
+            }
+            if let Some(long) = a.strip_prefix("--") {
+                check_long_option(long)?;
+                i += 1;
+                continue;
+            }
+            let on = a.starts_with('-');
+            if a.len() < 2 || !(on || a.starts_with('+')) {
+                break;
+            }
+            i += 1;
+            for c in a[1..].chars() {
+                match c {
+                    'c' => want_c = true,
+                    // Read stdin, login, interactive, privileged: nothing a step's shell
+                    // does differently.
+                    's' | 'l' | 'i' | 'p' => {}
+                    'o' => {
+                        let name = args.get(i).ok_or("-o: option requires an argument")?;
+                        i += 1;
+                        self.set_option_name(name, on)?;
+                    }
+                    c => self.set_option_char(c, on)?,
+                }
+            }
+        }
+        let rest = &args[i..];
+        if want_c {
+            let s = rest.first().ok_or("-c requires an argument")?;
+            if let Some(n) = rest.get(1) {
+                self.arg0 = n.clone();
+            }
+            self.params = rest.iter().skip(2).cloned().collect();
+            return Ok(Source::Command(s.clone()));
+        }
+        let Some(file) = rest.first() else {
+            return Ok(Source::Stdin);
+        };
+        self.arg0 = file.clone();
+        self.params = rest[1..].to_vec();
+        Ok(Source::File(file.clone()))
     }
 }

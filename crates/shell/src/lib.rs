@@ -160,8 +160,45 @@ impl Shell {
 
     /// Runs a `RUN` script like `/bin/sh -c script`.
     pub fn run_script(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
-        let script = bytes::from_str(script);
-        let prog = interp::parse(&script).map_err(|e| match e {
+        self.run_source(&bytes::from_str(script))
+    }
+
+    /// Runs a shell-form `RUN` as BuildKit does: the stage's `SHELL` with the script as
+    /// its last argument. A `SHELL` naming sh, bash, dash or ash is this interpreter with
+    /// the `SHELL`'s options applied (`-euxc`, `-o pipefail -c`; bash's `echo` for bash);
+    /// any other program runs with its arguments and the script, as BuildKit runs it.
+    pub fn run_with_shell(
+        &mut self,
+        shell: &[String],
+        script: &str,
+    ) -> Result<ExitStatus, ShellError> {
+        let argv: Vec<String> = shell
+            .iter()
+            .map(String::as_str)
+            .chain([script])
+            .map(|a| bytes::from_str(a).into_owned())
+            .collect();
+        match shell.first() {
+            Some(prog) if interp::is_shell_name(prog) => {
+                self.interp.bash = interp::base_name(prog) == "bash";
+                self.interp.arg0.clone_from(&argv[0]);
+                match self.interp.invocation(&argv[1..]) {
+                    Ok(interp::Source::Command(src)) => self.run_source(&src),
+                    // `SHELL ["sh"]` reads a file (or stdin): the general path does that.
+                    Ok(_) => self.run_argv(&argv),
+                    Err(msg) => {
+                        self.interp.err(&msg);
+                        Ok(ExitStatus(2))
+                    }
+                }
+            }
+            _ => self.run_argv(&argv),
+        }
+    }
+
+    /// Runs script text already in the shell's byte mapping (see `bytes`).
+    fn run_source(&mut self, script: &str) -> Result<ExitStatus, ShellError> {
+        let prog = interp::parse(script).map_err(|e| match e {
             interp::ParseError::Syntax(m) => ShellError::Syntax(m),
             interp::ParseError::Limit(l) => ShellError::Limit(l),
         })?;
@@ -234,6 +271,75 @@ mod tests {
         sh.run_script("export -p").unwrap();
         let listed = String::from_utf8_lossy(&out.take()).into_owned();
         assert!(listed.contains("export T="), "{listed}");
+    }
+
+    /// Runs `script` under `SHELL` `shell`; returns the status, stdout and stderr.
+    fn under_shell(shell: &[&str], script: &str) -> (i32, String, String) {
+        let (out, err) = (io::Capture::new(), io::Capture::new());
+        let host = Arc::new(memhost::MemHost::new(1 << 10, None));
+        let mut sh = Shell::new(
+            host,
+            ShellOptions {
+                stdout: out.clone(),
+                stderr: err.clone(),
+                ..ShellOptions::default()
+            },
+        );
+        let shell: Vec<String> = shell.iter().map(|s| s.to_string()).collect();
+        let status = sh.run_with_shell(&shell, script).unwrap();
+        let text = |c: &io::Capture| String::from_utf8(c.take()).unwrap();
+        (status.0, text(&out), text(&err))
+    }
+
+    #[test]
+    fn a_shell_takes_the_options_of_the_shell_instruction() {
+        let unset = "echo a; echo \"$NOPE\"; echo b";
+        assert_eq!(under_shell(&["/bin/sh", "-c"], unset).1, "a\n\nb\n");
+        let (st, out, err) = under_shell(&["/bin/sh", "-euxc"], unset);
+        assert_eq!((st, out.as_str()), (2, "a\n"));
+        assert!(
+            err.starts_with("+ echo a\n") && err.contains("NOPE"),
+            "{err}"
+        );
+        let fails_first = "false | true; echo $?";
+        assert_eq!(under_shell(&["/bin/sh", "-c"], fails_first).1, "0\n");
+        for pipefail in [
+            &["/bin/bash", "-o", "pipefail", "-c"][..],
+            &["/bin/bash", "-uo", "pipefail", "-c"],
+            &["bash", "--login", "-o", "pipefail", "-c"],
+        ] {
+            assert_eq!(under_shell(pipefail, fails_first).1, "1\n", "{pipefail:?}");
+        }
+        let errexit = "false; echo after";
+        assert_eq!(
+            under_shell(&["/bin/sh", "-o", "errexit", "-c"], errexit).0,
+            1
+        );
+        assert_eq!(
+            under_shell(&["/bin/sh", "-e", "+e", "-c"], errexit).1,
+            "after\n"
+        );
+        // bash's echo takes no escapes; dash's does.
+        assert_eq!(
+            under_shell(&["/bin/bash", "-c"], "echo 'a\\tb'").1,
+            "a\\tb\n"
+        );
+        assert_eq!(under_shell(&["/bin/sh", "-c"], "echo 'a\\tb'").1, "a\tb\n");
+        // `$0` and the positional parameters after the script, as `sh -c` gives them.
+        let params = under_shell(&["/bin/sh", "-c", "echo $0 $1", "name", "one"], "ignored");
+        assert_eq!(params.1, "name one\n");
+    }
+
+    #[test]
+    fn an_unknown_shell_option_fails_the_script_and_other_programs_run_as_themselves() {
+        let (st, out, err) = under_shell(&["/bin/sh", "-Q", "-c"], "echo never");
+        assert_eq!((st, out.as_str()), (2, ""));
+        assert!(err.contains("Illegal option -Q"), "{err}");
+        assert_eq!(under_shell(&["bash", "--rcfile", "-c"], "echo never").0, 2);
+        // Anything else gets the script as an argument; the in-memory host has no programs.
+        let (st, _, err) = under_shell(&["/usr/bin/python3", "-c"], "print(1)");
+        assert_eq!(st, 127);
+        assert!(err.contains("/usr/bin/python3: not found"), "{err}");
     }
 
     #[test]
