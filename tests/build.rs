@@ -178,20 +178,6 @@ fn independent_stages_run_concurrently_and_target_builds_only_what_it_needs() {
     assert_eq!(text(&sum.stdout).lines().count(), 2);
 }
 
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI (installed by .ci/run)");
-    }
-    if !found {
-        eprintln!("skipping: {tool} is not installed");
-    }
-    found
-}
-
 #[test]
 fn skopeo_and_umoci_read_what_kiln_engines() {
     if !have("skopeo") || !have("umoci") {
@@ -519,63 +505,6 @@ fn the_guest_clock_reads_the_source_date_epoch() {
         .output()
         .unwrap();
     assert_eq!(text(&out.stdout), "1700000000\n");
-}
-
-/// A `docker-registry` on a free loopback port, killed on drop.
-struct Registry {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry() -> Option<Registry> {
-    if !have("docker-registry") {
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned at once, so the process is killed and reaped on every path.
-    let registry = Registry {
-        child,
-        addr,
-        _dir: dir,
-    };
-    // Bounded wait for the port to answer.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&registry.addr).is_ok() {
-            return Some(registry);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("docker-registry did not start on {}", registry.addr);
 }
 
 #[test]

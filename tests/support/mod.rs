@@ -144,6 +144,15 @@ mod server;
 #[allow(unused_imports)] // build.rs's tests don't start a server
 pub(crate) use server::{HelloServer, Reply, RouteServer};
 
+pub(crate) mod debian;
+mod image;
+#[allow(unused_imports)] // only some test binaries build from an image
+pub(crate) use image::{host_arch, write_layout};
+
+mod registry;
+#[allow(unused_imports)] // not every test binary drives a registry
+pub(crate) use registry::{Registry, have, start_registry};
+
 /// Panics unless kiln ended with an exit status of its own: a signal (abort, SIGSEGV,
 /// SIGTRAP) or a Rust panic message means kiln crashed instead of reporting an error.
 pub(crate) fn assert_no_crash(out: &Output) {
