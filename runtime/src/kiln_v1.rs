@@ -86,6 +86,7 @@ fn stdio_of(ctx: &Ctx, fd: i32) -> Result<Stdio, Errno> {
 
 pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     add_metadata_calls(linker)?;
+    add_identity_calls(linker)?;
     add_process_calls(linker)?;
     add_http(linker)?;
     host!(
@@ -141,7 +142,10 @@ fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         let ctx = caller.data();
         match &**ctx.fds.get(fd)? {
             Handle::Dir { dir, .. } => Ok(ctx.vfs.chmod(b"/", dir.path(), true, mode)?),
-            h => Ok(h.as_file().ok_or(Errno::BADF)?.chmod(mode)?),
+            h => {
+                let f = h.as_file().ok_or(Errno::BADF)?;
+                Ok(f.chmod(ctx.vfs.identity().chmod_mode(&f.stat()?, mode & 0o7777)?)?)
+            }
         }
     });
     host!(
@@ -170,10 +174,45 @@ fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 Handle::Dir { dir, .. } => {
                     Ok(ctx.vfs.chown(b"/", dir.path(), true, id(uid), id(gid))?)
                 }
-                h => Ok(h.as_file().ok_or(Errno::BADF)?.chown(id(uid), id(gid))?),
+                h => {
+                    let f = h.as_file().ok_or(Errno::BADF)?;
+                    ctx.vfs.identity().check_chown(&f.stat()?, id(uid), id(gid))?;
+                    Ok(f.chown(id(uid), id(gid))?)
+                }
             }
         }
     );
+    Ok(())
+}
+
+/// `words` as consecutive little-endian `u32`s, as guest memory holds an array of them.
+fn le_words(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Who the process is and its file creation mask (see ABI.md).
+fn add_identity_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    host!(
+        linker,
+        "kiln_v1",
+        "identity",
+        |caller, ids: u32, groups: u32, cap: u32, count: u32| {
+            let (mem, ctx) = split(&mut caller)?;
+            let id = ctx.vfs.identity();
+            write_bytes(mem, ids, &le_words(&[id.uid, id.gid]))?;
+            let all = id.groups();
+            write_bytes(mem, groups, &le_words(&all[..all.len().min(cap as usize)]))?;
+            Ok(write_u32(mem, count, all.len() as u32)?)
+        }
+    );
+    host!(linker, "kiln_v1", "umask", |caller, mask: i32, old: u32| {
+        let (mem, ctx) = split(&mut caller)?;
+        write_u32(mem, old, ctx.vfs.umask())?;
+        if mask >= 0 {
+            ctx.vfs = ctx.vfs.with_umask(mask as u32);
+        }
+        Ok(())
+    });
     Ok(())
 }
 

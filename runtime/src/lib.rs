@@ -32,6 +32,7 @@ pub use vfs::{
     Access, MountError, MountTable, OpenOptions, Opened, SharedTree, Stat, Vfs, VfsDir,
     VfsDirEntry, VfsFile,
 };
+pub use vfs::Identity;
 pub use zeroize::Zeroizing;
 
 /// SHA-256 over the bundled modules' digests, in order: which userland a RUN step runs

@@ -54,7 +54,7 @@ fn absolute(cwd: &str, path: &str) -> String {
 /// regular file.
 fn classify(vfs: &Vfs, cwd: &str, path: &str, need_exec: bool) -> Option<Kind> {
     let st = vfs.stat(cwd.as_bytes(), path.as_bytes(), true).ok()?;
-    if st.file_type != kiln_fs::FileType::Regular || (need_exec && st.mode & 0o111 == 0) {
+    if st.file_type != kiln_fs::FileType::Regular || (need_exec && !vfs.may_exec(&st)) {
         return None;
     }
     let Ok(Opened::File(f)) = vfs.open(cwd.as_bytes(), path.as_bytes(), &OpenOptions::read_only())

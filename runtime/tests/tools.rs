@@ -614,6 +614,8 @@ const CASES: &[Case] = &[
     (&["id"], b"", Cmp::Exact),
     (&["id", "-u", "-n"], b"", Cmp::Exact),
     (&["whoami"], b"", Cmp::Exact),
+    (&["groups"], b"", Cmp::Exact),
+    (&["groups", "daemon"], b"", Cmp::Exact),
     (&["printenv", "LC_ALL"], b"", Cmp::Exact),
     (
         &[

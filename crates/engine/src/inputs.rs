@@ -35,6 +35,8 @@ pub(crate) enum StepInputs<'a> {
     Workdir {
         path: &'a str,
         epoch: i64,
+        /// The stage's `USER`: directories WORKDIR creates are theirs, as in BuildKit.
+        user: &'a str,
     },
     Copy(CopyInputs<'a>),
     Run(RunInputs<'a>),
@@ -128,6 +130,8 @@ pub(crate) struct CopyInputs<'a> {
     pub(crate) chown: Option<&'a str>,
     pub(crate) chmod: Option<&'a str>,
     pub(crate) exclude: &'a [String],
+    /// `--parents`: matches keep their path below the pivot.
+    pub(crate) parents: bool,
     /// `ADD` of a local archive unpacks it (unless `--unpack=false`).
     pub(crate) unpack: bool,
     /// `ADD --unpack=true <url>` unpacks a downloaded archive too.
@@ -172,7 +176,7 @@ impl<'a> CopyInputs<'a> {
             chmod,
             link: _, // how BuildKit stores a layer, not what is in it
             exclude,
-            parents: _,      // refused before keying
+            parents,
             checksum: _,     // verified; the content digest is keyed
             keep_git_dir: _, // git sources are not supported
             unpack,
@@ -185,6 +189,7 @@ impl<'a> CopyInputs<'a> {
             chown: chown.as_deref(),
             chmod: chmod.as_deref(),
             exclude,
+            parents: *parents,
             unpack: add && *unpack != Some(false),
             unpack_urls: add && *unpack == Some(true),
             heredocs: heredocs
@@ -423,14 +428,27 @@ mod tests {
 
     #[test]
     fn equal_inputs_give_equal_keys_and_every_field_counts() {
-        let workdir = |path, epoch| key(&StepInputs::Workdir { path, epoch });
+        let workdir = |path, epoch| {
+            key(&StepInputs::Workdir {
+                path,
+                epoch,
+                user: "",
+            })
+        };
         assert_eq!(workdir("/a", 0), workdir("/a", 0));
         assert_ne!(workdir("/a", 0), workdir("/b", 0));
         assert_ne!(workdir("/a", 0), workdir("/a", 1));
+        let as_app = key(&StepInputs::Workdir {
+            path: "/a",
+            epoch: 0,
+            user: "app",
+        });
+        assert_ne!(workdir("/a", 0), as_app);
         // The parent is part of the key.
         let inputs = StepInputs::Workdir {
             path: "/a",
             epoch: 0,
+            user: "",
         };
         assert_ne!(inputs.key(None).unwrap(), key(&inputs));
         // Kinds never collide, even when their fields look alike.

@@ -80,6 +80,58 @@ fn resolve(
     Ok((uid, gid))
 }
 
+/// The owner BuildKit gives directories a file operation creates as `USER spec`
+/// (`WORKDIR`): a number is both uid and gid unless a group follows, a name takes its
+/// entry's ids, and a name without an entry is root's (BuildKit does not fail: the
+/// step that runs as that user will).
+pub(crate) fn resolve_mkdir_owner(tree: &mut Tree, spec: &str) -> Result<(u32, u32), PasswdError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let (uid, mut gid) = match user.parse::<u32>() {
+        Ok(uid) => (uid, uid),
+        Err(_) => Db::read(tree, PASSWD)?.ids_of(user, 2, 3).unwrap_or((0, 0)),
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => Db::read(tree, GROUP)?
+                .ids_of(g, 2, 2)
+                .map_or(gid, |(n, _)| n),
+        };
+    }
+    Ok((uid, gid))
+}
+
+/// The supplementary groups a step of `USER spec` runs with, as BuildKit's executor
+/// (runc's user lookup) gives them: the `/etc/group` entries listing the user's name,
+/// when `spec` names no group and the user (by name, or by number with an entry) is in
+/// `/etc/passwd`; none otherwise. An empty `spec` is root's.
+pub(crate) fn supplementary_groups(tree: &mut Tree, spec: &str) -> Result<Vec<u32>, PasswdError> {
+    if spec.contains(':') {
+        return Ok(Vec::new());
+    }
+    let users = Db::read(tree, PASSWD)?;
+    let user = if spec.is_empty() { "0" } else { spec };
+    let name = match user.parse::<u32>() {
+        Ok(uid) => users
+            .rows()
+            .find(|f| f.len() > 2 && number(f[2]) == Some(uid))
+            .map(|f| f[0].to_vec()),
+        Err(_) => Some(user.as_bytes().to_vec()),
+    };
+    let Some(name) = name else {
+        return Ok(Vec::new());
+    };
+    let groups = Db::read(tree, GROUP)?;
+    Ok(groups
+        .rows()
+        .filter(|f| f.len() > 3 && f[3].split(|&b| b == b',').any(|m| m == name))
+        .filter_map(|f| number(f[2]))
+        .collect())
+}
+
 /// The home directory of `uid` in the image's `/etc/passwd`, if it has one.
 pub(crate) fn home_of(tree: &mut Tree, uid: u32) -> Result<Option<String>, PasswdError> {
     let users = Db::read(tree, PASSWD)?;
@@ -225,6 +277,35 @@ mod tests {
         assert_eq!(resolve_owner(&mut t, "ok:grp").unwrap(), (9, 12));
         // CRLF endings do not leak into the home directory.
         assert_eq!(home_of(&mut t, 9).unwrap().as_deref(), Some("/home/ok"));
+    }
+
+    #[test]
+    fn directories_made_as_a_user_get_buildkits_owner() {
+        let passwd = b"app:x:1000:2000::/home/app:/bin/sh\n";
+        let group = b"staff:x:50:\n";
+        let mut t = image(Some(passwd), Some(group));
+        let mut owner = |spec: &str| resolve_mkdir_owner(&mut t, spec).unwrap();
+        assert_eq!(owner("app"), (1000, 2000));
+        assert_eq!(owner("1000"), (1000, 1000));
+        assert_eq!(owner("app:staff"), (1000, 50));
+        assert_eq!(owner("app:7"), (1000, 7));
+        assert_eq!(owner("nobody"), (0, 0));
+        assert_eq!(owner("app:nogroup"), (1000, 2000));
+    }
+
+    #[test]
+    fn supplementary_groups_list_the_users_memberships_as_runc_does() {
+        let passwd = b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+        let group = b"root:x:0:root\nwheel:x:10:root,app\nstaff:x:50:bob\ndocker:x:999:app\n";
+        let mut t = image(Some(passwd), Some(group));
+        let mut groups = |spec: &str| supplementary_groups(&mut t, spec).unwrap();
+        assert_eq!(groups("app"), vec![10, 999]);
+        assert_eq!(groups("1000"), vec![10, 999]);
+        assert_eq!(groups(""), vec![0, 10]);
+        // An explicit group, or a uid without an entry, gets no supplementary groups.
+        assert_eq!(groups("app:staff"), Vec::<u32>::new());
+        assert_eq!(groups("1000:1000"), Vec::<u32>::new());
+        assert_eq!(groups("4242"), Vec::<u32>::new());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use kiln_dockerfile::graph::StageSource;
 use kiln_dockerfile::{Mount, RunProgram};
 use kiln_fs::{Ino, Timestamp, Tree};
+use kiln_runtime::Identity;
 use kiln_runtime::{Access, EnvNames, MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
 use kiln_shell::{Endpoint, Shell, ShellOptions};
 
@@ -162,6 +163,7 @@ impl Sandbox {
             "" => (0, 0),
             user => passwd::resolve_user(tree, user)?,
         };
+        let groups = passwd::supplementary_groups(tree, &spec.user)?;
         let mut env = spec.env;
         // Docker gives every process a HOME: the user's home from /etc/passwd, else /root.
         if !env.iter().any(|(k, _)| k == "HOME") {
@@ -170,7 +172,7 @@ impl Sandbox {
         }
         let owned = std::mem::replace(tree, Tree::new(store));
         let shared = Arc::new(parking_lot::Mutex::new(owned));
-        let vfs = Vfs::new(shared.clone(), mounts).with_user(uid, gid);
+        let vfs = Vfs::new(shared.clone(), mounts).with_identity(Identity::new(uid, gid, groups));
         let options = ShellOptions {
             env,
             cwd: spec.cwd,

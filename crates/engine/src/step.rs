@@ -88,9 +88,20 @@ pub(crate) fn run(
             } else {
                 format!("{cwd}/{dir}")
             });
-            let key = StepInputs::Workdir { path: &path, epoch }.key(Some(state.key))?;
+            // BuildKit creates the directories as the stage's USER (existing ones keep
+            // their owner).
+            let user = state.config.container().user().clone().unwrap_or_default();
+            let inputs = StepInputs::Workdir {
+                path: &path,
+                epoch,
+                user: &user,
+            };
+            let key = inputs.key(Some(state.key))?;
             let outcome = layer_step(shared, state, key, text, |_, tree| {
-                let how = placement(tree, None, None, epoch)?;
+                let mut how = placement(tree, None, None, epoch)?;
+                if !user.is_empty() {
+                    how.owner = Some(crate::passwd::resolve_mkdir_owner(tree, &user)?);
+                }
                 copy::mkdir_p(tree, &path, &how).map_err(|source| StepError::Workdir {
                     path: path.clone(),
                     source,

@@ -238,11 +238,14 @@ fn run_command_process(
     env: &[(String, String)],
     cwd: &str,
     stdio: [Endpoint; 3],
+    umask: u32,
 ) -> i32 {
     if argv.is_empty() {
         return 0;
     }
     let mut it = interp::Interp::new(host, env, cwd, stdio);
+    // A shell a guest spawns inherits the guest's umask, as across exec.
+    it.umask = umask;
     let r = it.dispatch(argv, Vec::new());
     it.finish(r)
 }

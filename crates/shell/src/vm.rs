@@ -217,10 +217,12 @@ impl Host for RuntimeHost {
             truncate: m.truncate,
             directory: false,
             follow: true,
-            mode: 0o666 & !umask,
+            mode: 0o666,
         };
+        // The umask is the process's: the filesystem applies it, as the kernel does.
         match self
             .vfs
+            .with_umask(umask)
             .open(b"/", &crate::bytes::to_bytes(path), &opts)
             .map_err(errno_to_io)?
         {
@@ -325,7 +327,7 @@ impl Host for RuntimeHost {
         // The process holds its own clones; dropping ours now lets a pipe reach EOF
         // as soon as the process exits.
         drop((i, o));
-        let r = self.runtime.run(&self.vfs, spec);
+        let r = self.runtime.run(&self.vfs.with_umask(s.umask), spec);
         // The process's end of the pipe is gone: the pump has everything it wrote.
         if let Some(pump) = pump {
             let _ = pump.join();
@@ -382,7 +384,8 @@ impl Launcher for ShellLauncher {
             endpoint_of(req.stdout),
             endpoint_of(req.stderr),
         ];
-        let status = crate::run_command_process(host, &req.argv, &req.env, &req.cwd, stdio);
+        let status =
+            crate::run_command_process(host, &req.argv, &req.env, &req.cwd, stdio, vfs.umask());
         Ok(kiln_runtime::ExitStatus((status & 0xff) as u8))
     }
 }

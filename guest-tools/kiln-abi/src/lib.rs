@@ -89,6 +89,12 @@ pub fn identity() -> (u32, u32) {
     imp::identity()
 }
 
+/// The process's supplementary groups as `getgroups(2)` gives them (sorted; on kiln the
+/// primary group is always among them, as BuildKit sets it).
+pub fn groups() -> Vec<u32> {
+    imp::groups()
+}
+
 /// How a spawned command's standard stream is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stdio {

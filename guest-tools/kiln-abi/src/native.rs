@@ -63,6 +63,21 @@ pub fn identity() -> (u32, u32) {
     ids
 }
 
+/// The supplementary groups from `/proc/self/status` (Linux), else the primary group.
+pub fn groups() -> Vec<u32> {
+    let listed = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find_map(|l| l.strip_prefix("Groups:"))?;
+            Some(
+                line.split_whitespace()
+                    .filter_map(|g| g.parse().ok())
+                    .collect::<Vec<u32>>(),
+            )
+        });
+    listed.unwrap_or_else(|| vec![identity().1])
+}
+
 #[cfg(not(unix))]
 pub fn stat(_path: &str, _follow: bool) -> io::Result<Stat> {
     Err(io::Error::from(io::ErrorKind::Unsupported))

@@ -48,6 +48,8 @@ unsafe extern "C" {
         out_headers_fd: *mut u32,
         out_body_fd: *mut u32,
     ) -> i32;
+    #[link_name = "identity"]
+    fn kiln_identity(ids: *mut u32, groups: *mut u32, cap: u32, count: *mut u32) -> i32;
     #[link_name = "last_error"]
     fn kiln_last_error(buf: *mut u8, len: u32, out_len: *mut u32) -> i32;
 }
@@ -169,9 +171,40 @@ pub fn chown(path: &str, uid: Option<u32>, gid: Option<u32>, follow: bool) -> io
     check(unsafe { kiln_chown(fd, flags, p.as_ptr(), p.len() as u32, id(uid), id(gid)) })
 }
 
+/// uid, gid and the supplementary groups, from `kiln_v1.identity`.
+fn ids() -> ([u32; 2], Vec<u32>) {
+    let mut ids = [0u32; 2];
+    let mut groups = vec![0u32; 32];
+    loop {
+        let mut count = 0u32;
+        // SAFETY: `ids` holds 2 words and `groups` `groups.len()` words, as announced.
+        let rc = unsafe {
+            kiln_identity(
+                ids.as_mut_ptr(),
+                groups.as_mut_ptr(),
+                groups.len() as u32,
+                &mut count,
+            )
+        };
+        if rc != 0 {
+            // A host without the import's answer: the process is whoever WASI says, root.
+            return ([0, 0], vec![0]);
+        }
+        if count as usize <= groups.len() {
+            groups.truncate(count as usize);
+            return (ids, groups);
+        }
+        groups.resize(count as usize, 0);
+    }
+}
+
 pub fn identity() -> (u32, u32) {
-    // kiln runs steps as root until the runtime exposes the Dockerfile USER.
-    (0, 0)
+    let ([uid, gid], _) = ids();
+    (uid, gid)
+}
+
+pub fn groups() -> Vec<u32> {
+    ids().1
 }
 
 fn nul_list<'a>(items: impl Iterator<Item = &'a str>) -> io::Result<Vec<u8>> {

@@ -6,6 +6,7 @@
 //! below it is synthesised read-only, so snapshots and diffs of the tree cannot contain a
 //! trace of a secret or any other mount.
 
+mod access;
 mod file;
 pub(crate) mod host;
 mod mount;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use kiln_fs::{FileType, Ino, Metadata, Timestamp, Tree};
 use parking_lot::Mutex;
 
+pub use access::Identity;
 pub(crate) use file::FileNode;
 pub use file::VfsFile;
 pub(crate) use mount::Device;
@@ -378,14 +380,15 @@ struct VfsInner {
 #[derive(Clone)]
 pub struct Vfs {
     inner: Arc<VfsInner>,
-    uid: u32,
-    gid: u32,
+    /// The process's credentials and file creation mask: they travel with the process
+    /// (each process holds its own `Vfs`), as on Linux.
+    id: Identity,
     umask: u32,
 }
 
 impl std::fmt::Debug for Vfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Vfs(uid {}, gid {})", self.uid, self.gid)
+        write!(f, "Vfs(uid {}, gid {})", self.id.uid, self.id.gid)
     }
 }
 
@@ -410,23 +413,38 @@ fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
 }
 
 impl Vfs {
-    /// Files are created as root (uid/gid 0) with umask 022; see [`Vfs::with_user`].
+    /// The filesystem as root with umask 022 (BuildKit's runc default); see
+    /// [`Vfs::with_identity`] and [`Vfs::with_umask`].
     pub fn new(tree: SharedTree, mounts: MountTable) -> Vfs {
         Vfs {
             inner: Arc::new(VfsInner { tree, mounts }),
-            uid: 0,
-            gid: 0,
+            id: Identity::root(),
             umask: 0o022,
         }
     }
 
-    /// The same filesystem, creating files as `uid:gid` (Dockerfile `USER`).
-    pub fn with_user(&self, uid: u32, gid: u32) -> Vfs {
+    /// The same filesystem as `id` (Dockerfile `USER`): files are created as its
+    /// uid:gid and every access is checked against its ids.
+    pub fn with_identity(&self, id: Identity) -> Vfs {
+        Vfs { id, ..self.clone() }
+    }
+
+    /// The same filesystem with the file creation mask `umask` (the shell's `umask`).
+    pub fn with_umask(&self, umask: u32) -> Vfs {
         Vfs {
-            uid,
-            gid,
+            umask: umask & 0o777,
             ..self.clone()
         }
+    }
+
+    /// Who the process is.
+    pub fn identity(&self) -> &Identity {
+        &self.id
+    }
+
+    /// The file creation mask.
+    pub fn umask(&self) -> u32 {
+        self.umask
     }
 
     /// The step's tree (snapshot it after the step; mounts are not in it).
@@ -509,9 +527,7 @@ impl Vfs {
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
             let cur = self.current(stack);
-            if !cur.is_dir() {
-                return Err(Errno::NOTDIR);
-            }
+            self.check_search(&cur)?;
             match *comp {
                 b"." => continue,
                 b".." => {
@@ -601,10 +617,11 @@ impl Vfs {
                 let (tree, dir, name, dev) = self
                     .parent_of(cwd, path)
                     .map_err(|e| if e == Errno::BUSY { Errno::EXIST } else { e })?;
+                self.check_dir_write(&tree, dir)?;
                 let mode = opts.mode & !self.umask & 0o7777;
                 let ino = tree
                     .lock()
-                    .create_file(dir, &name, mode, self.uid, self.gid)?;
+                    .create_file(dir, &name, mode, self.id.uid, self.id.gid)?;
                 let node = FileNode::Tree { tree, ino, dev };
                 Ok(Opened::File(VfsFile::new(
                     node,
@@ -618,6 +635,7 @@ impl Vfs {
     }
 
     fn open_node(&self, stack: &Stack, node: Node, opts: &OpenOptions) -> Result<Opened, Errno> {
+        self.check_open(&node, opts)?;
         let ft = node.file_type()?;
         if ft == FileType::Directory {
             if opts.write || opts.truncate {
@@ -681,6 +699,7 @@ impl Vfs {
     /// Entries of a directory, mounts merged in, sorted by name, without `.`/`..`.
     pub fn read_dir(&self, cwd: &[u8], path: &[u8]) -> Result<Vec<VfsDirEntry>, Errno> {
         let (stack, node) = self.resolve(cwd, path, true)?;
+        self.check_list(&node)?;
         self.entries_at(&names(&stack), &node)
     }
 
@@ -724,13 +743,16 @@ impl Vfs {
             return Err(Errno::EXIST);
         }
         let (tree, dir, name, _) = self.parent_of(cwd, path)?;
+        self.check_dir_write(&tree, dir)?;
         let mode = mode & !self.umask & 0o7777;
-        tree.lock().mkdir(dir, &name, mode, self.uid, self.gid)?;
+        tree.lock()
+            .mkdir(dir, &name, mode, self.id.uid, self.id.gid)?;
         Ok(())
     }
 
     pub fn remove_file(&self, cwd: &[u8], path: &[u8]) -> Result<(), Errno> {
         let (tree, dir, name, _) = self.parent_of(cwd, path)?;
+        self.check_remove(&tree, dir, &name)?;
         let mut t = tree.lock();
         if path.ends_with(b"/") {
             let child = t.lookup(dir, &name)?;
@@ -743,6 +765,7 @@ impl Vfs {
 
     pub fn remove_dir(&self, cwd: &[u8], path: &[u8]) -> Result<(), Errno> {
         let (tree, dir, name, _) = self.parent_of(cwd, path)?;
+        self.check_remove(&tree, dir, &name)?;
         tree.lock().rmdir(dir, &name)?;
         Ok(())
     }
@@ -753,6 +776,7 @@ impl Vfs {
         if dev != dev2 || !Arc::ptr_eq(&tree, &tree2) {
             return Err(Errno::XDEV);
         }
+        self.check_rename(&tree, (dir, &name), (dir2, &name2))?;
         let mut t = tree.lock();
         if to.ends_with(b"/") || from.ends_with(b"/") {
             let src = t.lookup(dir, &name)?;
@@ -775,8 +799,9 @@ impl Vfs {
         let (tree, dir, name, _) = self
             .parent_of(cwd, path)
             .map_err(|e| if e == Errno::BUSY { Errno::EXIST } else { e })?;
+        self.check_dir_write(&tree, dir)?;
         tree.lock()
-            .symlink(dir, &name, target, self.uid, self.gid)?;
+            .symlink(dir, &name, target, self.id.uid, self.id.gid)?;
         Ok(())
     }
 
@@ -802,6 +827,7 @@ impl Vfs {
         if dev != dev2 || !Arc::ptr_eq(&tree, &tree2) {
             return Err(Errno::XDEV);
         }
+        self.check_dir_write(&tree, dir2)?;
         tree.lock().link(ino, dir2, &name2)?;
         Ok(())
     }
@@ -820,11 +846,17 @@ impl Vfs {
         atime: Option<Timestamp>,
         mtime: Option<Timestamp>,
     ) -> Result<(), Errno> {
-        self.modify(cwd, path, follow, |t, ino| t.set_times(ino, atime, mtime))
+        self.modify(cwd, path, follow, |t, ino| {
+            self.check_times(&Stat::from_meta(t.metadata(ino)?, 0))?;
+            Ok(t.set_times(ino, atime, mtime)?)
+        })
     }
 
     pub fn chmod(&self, cwd: &[u8], path: &[u8], follow: bool, mode: u32) -> Result<(), Errno> {
-        self.modify(cwd, path, follow, |t, ino| t.chmod(ino, mode & 0o7777))
+        self.modify(cwd, path, follow, |t, ino| {
+            let mode = self.id.chmod_mode(&Stat::from_meta(t.metadata(ino)?, 0), mode & 0o7777)?;
+            Ok(t.chmod(ino, mode)?)
+        })
     }
 
     pub fn chown(
@@ -835,7 +867,10 @@ impl Vfs {
         uid: Option<u32>,
         gid: Option<u32>,
     ) -> Result<(), Errno> {
-        self.modify(cwd, path, follow, |t, ino| t.chown(ino, uid, gid))
+        self.modify(cwd, path, follow, |t, ino| {
+            self.id.check_chown(&Stat::from_meta(t.metadata(ino)?, 0), uid, gid)?;
+            Ok(t.chown(ino, uid, gid)?)
+        })
     }
 
     fn modify(
@@ -843,11 +878,11 @@ impl Vfs {
         cwd: &[u8],
         path: &[u8],
         follow: bool,
-        op: impl FnOnce(&mut Tree, Ino) -> kiln_fs::Result<()>,
+        op: impl FnOnce(&mut Tree, Ino) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
         match self.resolve(cwd, path, follow)?.1 {
             Node::Tree { dev, .. } if is_read_only(dev) => Err(Errno::ROFS),
-            Node::Tree { tree, ino, .. } => Ok(op(&mut tree.lock(), ino)?),
+            Node::Tree { tree, ino, .. } => op(&mut tree.lock(), ino),
             Node::Secret(..) => Err(Errno::ACCES),
             Node::Device(_) | Node::DevFd => Err(Errno::PERM),
             Node::Host { .. } | Node::Virtual(_) => Err(Errno::ROFS),

@@ -1,4 +1,4 @@
-//! id, whoami and which.
+//! id, groups, whoami and which.
 
 use crate::opts::{self, OptSpec, opt};
 use crate::passwd;
@@ -14,18 +14,44 @@ const ID_SPECS: &[OptSpec] = &[
     opt('r', Some("real"), false),
 ];
 
-/// The supplementary groups of `user` from /etc/group, primary first, sorted and unique.
+/// `primary` first, then `others` (sorted, as the kernel keeps them) without it: the
+/// order GNU id and groups print.
+fn primary_first(primary: u32, mut others: Vec<u32>) -> Vec<u32> {
+    others.sort_unstable();
+    others.dedup();
+    others.retain(|g| *g != primary);
+    others.insert(0, primary);
+    others
+}
+
+/// The groups of `user` from /etc/group (what `getgrouplist` gives for a named user).
 fn groups_of(user: &str, primary: u32) -> Vec<u32> {
-    let mut ids: Vec<u32> = passwd::groups()
+    let ids = passwd::groups()
         .into_iter()
         .filter(|g| g.members.iter().any(|m| m == user))
         .map(|g| g.id)
         .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.retain(|g| *g != primary);
-    ids.insert(0, primary);
-    ids
+    primary_first(primary, ids)
+}
+
+/// Who `id`/`groups` describe: the user named by `spec`, else this process (its
+/// groups are what the runtime says, not what /etc/group lists: `USER 1000:1000` has
+/// only its primary group, as under BuildKit).
+fn subject(tool: &str, spec: Option<&String>) -> Option<(u32, u32, Vec<u32>)> {
+    let Some(spec) = spec else {
+        let (uid, gid) = sys::identity();
+        return Some((uid, gid, primary_first(gid, sys::groups())));
+    };
+    let known = passwd::users()
+        .iter()
+        .any(|u| u.name == *spec || u.id.to_string() == *spec);
+    match passwd::resolve_user(spec).filter(|_| known) {
+        Some(e) => Some((e.id, e.gid, groups_of(&e.name, e.gid))),
+        None => {
+            warn(tool, format!("'{spec}': no such user"));
+            None
+        }
+    }
 }
 
 pub fn id(name: &str, args: Vec<String>) -> i32 {
@@ -33,28 +59,9 @@ pub fn id(name: &str, args: Vec<String>) -> i32 {
         Ok(p) => p,
         Err(e) => return util::usage_error(name, e),
     };
-    let (uid, gid, user) = match p.operands.first() {
-        Some(spec) => match passwd::resolve_user(spec).filter(|_| {
-            passwd::users()
-                .iter()
-                .any(|u| u.name == *spec || u.id.to_string() == *spec)
-        }) {
-            Some(e) => (e.id, e.gid, e.name),
-            None => {
-                warn(name, format!("'{spec}': no such user"));
-                return 1;
-            }
-        },
-        None => {
-            let (uid, gid) = sys::identity();
-            (
-                uid,
-                gid,
-                passwd::user_name(uid).unwrap_or_else(|| uid.to_string()),
-            )
-        }
+    let Some((uid, gid, groups)) = subject(name, p.operands.first()) else {
+        return 1;
     };
-    let groups = groups_of(&user, gid);
     let mut names = passwd::Names::default();
     let show = |id: u32, is_user: bool, names: &mut passwd::Names| {
         if p.has('n') {
@@ -91,6 +98,39 @@ pub fn id(name: &str, args: Vec<String>) -> i32 {
         );
     }
     0
+}
+
+/// `groups [USER]...`: group names of this process or of each user.
+pub fn groups(name: &str, args: Vec<String>) -> i32 {
+    let p = match opts::parse(&args, &[], true) {
+        Ok(p) => p,
+        Err(e) => return util::usage_error(name, e),
+    };
+    let mut status = 0;
+    let specs: Vec<Option<&String>> = if p.operands.is_empty() {
+        vec![None]
+    } else {
+        p.operands.iter().map(Some).collect()
+    };
+    for spec in specs {
+        let Some((_, _, ids)) = subject(name, spec) else {
+            status = 1;
+            continue;
+        };
+        let mut names = Vec::new();
+        for gid in ids {
+            names.push(passwd::group_name(gid).unwrap_or_else(|| {
+                warn(name, format!("cannot find name for group ID {gid}"));
+                status = 1;
+                gid.to_string()
+            }));
+        }
+        match spec {
+            Some(user) => println!("{user} : {}", names.join(" ")),
+            None => println!("{}", names.join(" ")),
+        }
+    }
+    status
 }
 
 pub fn whoami(name: &str, args: Vec<String>) -> i32 {

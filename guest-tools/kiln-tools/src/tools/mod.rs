@@ -40,6 +40,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("find", find::main),
     ("grep", grep::main),
     ("groupadd", users::groupadd),
+    ("groups", ident::groups),
     ("gunzip", gzip::main),
     ("gzip", gzip::main),
     ("hostname", misc::hostname),
