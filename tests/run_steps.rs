@@ -38,7 +38,11 @@ RUN echo 'a\tb' > /sh-echo; echo "[$UNSET]" > /unset
     let (out, dir) = build_local(&ws);
     assert_ok(&out);
     // -x traces the command to the step's output.
-    assert!(text(&out.stderr).contains("+ echo traced"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("+ echo traced"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(read(&dir, "traced"), "traced\n");
     assert_eq!(read(&dir, "pipefail"), "pipefail-on\n");
     assert_eq!(read(&dir, "bash-echo"), "a\\tb\n");
@@ -51,7 +55,10 @@ fn shell_options_fail_the_step_as_they_would_under_buildkit() {
     for (shell, script) in [
         (r#"["/bin/sh", "-euxc"]"#, r#"echo "$UNSET""#),
         (r#"["/bin/bash", "-o", "pipefail", "-c"]"#, "false | true"),
-        (r#"["/bin/bash", "-eo", "pipefail", "-c"]"#, "false | true; echo reach''ed"),
+        (
+            r#"["/bin/bash", "-eo", "pipefail", "-c"]"#,
+            "false | true; echo reach''ed",
+        ),
     ] {
         let ws = Workspace::new();
         ws.write(
@@ -142,4 +149,29 @@ EOF
     assert_eq!(read(&dir, "awk-stdin"), "awk read line\n");
     // The script file lives in a mount of the step only.
     assert!(!dir.join("dev/pipes").exists());
+}
+
+/// BuildKit's progress shows whole lines: a message written in pieces is one line, per
+/// stream, and an unfinished last line still shows when the step ends.
+#[test]
+fn progress_shows_output_written_in_pieces_as_whole_lines() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+RUN printf rm >&2; printf out; printf ': ' >&2; printf 'cannot remove x\n' >&2; printf 'put\n'; printf tail
+"#,
+    );
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    let log = text(&out.stderr);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("#1 "))
+        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
+        .collect();
+    assert!(lines.contains(&"rm: cannot remove x"), "{log}");
+    assert!(lines.contains(&"output"), "{log}");
+    assert!(lines.contains(&"tail"), "{log}");
+    assert!(!lines.contains(&"rm") && !lines.contains(&": "), "{log}");
 }

@@ -242,6 +242,48 @@ impl OutputTail {
     }
 }
 
+/// Longest partial line a step's output stream holds back waiting for its newline.
+/// BuildKit's progress shows whole lines, so a message written in pieces (`rm`, `: `,
+/// `cannot remove …`) must reach the view as one line; but a step printing without
+/// newlines (a progress bar, binary data) must neither grow kiln's memory nor go unseen,
+/// so a part this long is shown as it is.
+pub const MAX_PENDING_LINE_BYTES: usize = 64 * 1024;
+
+/// Turns one output stream's writes into whole lines for the progress view: what ends
+/// in a newline passes at once, the rest waits for its newline, for
+/// [`MAX_PENDING_LINE_BYTES`], or for the step's end ([`LineBuffer::finish`]).
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    /// Adds `bytes`; returns what is ready to show (empty when nothing is): the held
+    /// part and every line `bytes` completes, and the unfinished line too once it
+    /// reaches the bound.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let (whole, rest) = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => bytes.split_at(i + 1),
+            None => (&[][..], bytes),
+        };
+        let mut ready = Vec::new();
+        if !whole.is_empty() {
+            ready = std::mem::take(&mut self.pending);
+            ready.extend_from_slice(whole);
+        }
+        self.pending.extend_from_slice(rest);
+        if self.pending.len() >= MAX_PENDING_LINE_BYTES {
+            ready.append(&mut self.pending);
+        }
+        ready
+    }
+
+    /// The stream ended: what is still held, to be shown as a last line.
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
 pub fn now_us() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -271,6 +313,26 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].len(), MAX_TAIL_LINE_BYTES + " [line cut]".len());
         assert_eq!(lines[1], "end");
+    }
+
+    #[test]
+    fn output_written_in_pieces_is_shown_in_whole_lines() {
+        let mut b = LineBuffer::default();
+        assert!(b.push(b"rm").is_empty());
+        assert!(b.push(b": ").is_empty());
+        assert_eq!(
+            b.push(b"cannot remove 'x'\nnext"),
+            b"rm: cannot remove 'x'\n"
+        );
+        assert_eq!(b.push(b" line\nthird\n"), b"next line\nthird\n");
+        assert!(b.push(b"no newline").is_empty());
+        assert_eq!(b.finish(), b"no newline");
+        assert!(b.finish().is_empty());
+        // A line that never ends is shown once it reaches the bound, and not held again.
+        let chunk = vec![b'x'; MAX_PENDING_LINE_BYTES / 2];
+        assert!(b.push(&chunk).is_empty());
+        assert_eq!(b.push(&chunk).len(), MAX_PENDING_LINE_BYTES);
+        assert!(b.finish().is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::engine::Shared_;
 use crate::error::StepError;
 use crate::passwd;
 use crate::places::CacheLayout;
-use crate::progress::{Event, OutputTail, StepId, Stream};
+use crate::progress::{Event, LineBuffer, OutputTail, StepId, Stream};
 use crate::redact::Redactor;
 use crate::secrets::SecretValue;
 use crate::state::StageState;
@@ -562,6 +562,8 @@ struct OutputSink {
 struct SinkState {
     redactor: Redactor,
     tail: OutputTail,
+    /// Redacted output waiting for its line's end: the view shows whole lines.
+    lines: LineBuffer,
 }
 
 impl OutputSink {
@@ -573,16 +575,28 @@ impl OutputSink {
             inner: Mutex::new(SinkState {
                 redactor: Redactor::new(shared.redact.clone()),
                 tail: OutputTail::new(TAIL_LINES),
+                lines: LineBuffer::default(),
             }),
         }
     }
 
+    /// Takes redacted output: into the error's tail at once, to the view once its
+    /// lines end.
     fn emit(&self, state: &mut SinkState, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         // Only the new bytes are scanned (a 100 MB line is not searched again per write).
         state.tail.push(bytes);
+        let ready = state.lines.push(bytes);
+        self.send(&ready);
+    }
+
+    /// Shows output whose lines are complete (or cut at the bound) in the progress view.
+    fn send(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         let text = String::from_utf8_lossy(bytes).into_owned();
         self.events.emit(Event::StepOutput {
             step: self.step.clone(),
@@ -597,6 +611,8 @@ impl OutputSink {
         };
         let rest = state.redactor.finish();
         self.emit(&mut state, &rest);
+        let last = state.lines.finish();
+        self.send(&last);
         state.tail.finish();
     }
 
