@@ -175,3 +175,50 @@ RUN printf rm >&2; printf out; printf ': ' >&2; printf 'cannot remove x\n' >&2; 
     assert!(lines.contains(&"tail"), "{log}");
     assert!(!lines.contains(&"rm") && !lines.contains(&": "), "{log}");
 }
+
+/// `cat` reads devices and pipes: a pipe from /dev/urandom no longer hashes empty input.
+#[test]
+fn devices_read_through_cat() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+RUN cat /dev/urandom | head -c 100 | wc -c > /urandom && cat /dev/random | head -c 3 | wc -c > /random
+RUN cat /dev/zero | head -c 4 | od -An -tx1 > /zero && cat /dev/null > /null && echo in | cat /dev/stdin - > /stdin
+"#,
+    );
+    let (out, dir) = build_local(&ws);
+    assert_ok(&out);
+    assert_eq!(read(&dir, "urandom").trim(), "100");
+    assert_eq!(read(&dir, "random").trim(), "3");
+    assert_eq!(read(&dir, "zero").trim(), "00 00 00 00");
+    assert_eq!(read(&dir, "null"), "");
+    assert_eq!(read(&dir, "stdin"), "in\n");
+}
+
+#[test]
+fn awk_reads_its_program_from_stdin_and_has_getline() {
+    let ws = Workspace::new();
+    ws.write("data.txt", "a\nb\nc\n");
+    ws.write("prog.awk", "{ print \"f:\" $0 }\n");
+    ws.write(
+        "Dockerfile",
+        r#"FROM scratch
+COPY data.txt prog.awk /
+RUN awk -f - /data.txt < /prog.awk > /f-stdin
+RUN awk '{ while ((getline line) > 0) n++; print $0, line, n, NR }' /data.txt > /main-var
+RUN awk 'NR == 1 { getline; print "got " $0 " NR=" NR " FNR=" FNR }' /data.txt > /main
+RUN awk 'BEGIN { while ((r = getline line < "/data.txt") > 0) s = s line; print s, r, NR; print (getline x < "/missing") }' > /file
+RUN awk 'BEGIN { c = "echo x; echo y"; while ((c | getline v) > 0) s = s v; print s, NR, close(c); "exit 3" | getline; print close("exit 3") }' > /cmd
+RUN awk 'BEGIN { "echo a b" | getline; print $2, NF, NR }' > /cmd-record
+"#,
+    );
+    let (out, dir) = build_local(&ws);
+    assert_ok(&out);
+    assert_eq!(read(&dir, "f-stdin"), "f:a\nf:b\nf:c\n");
+    assert_eq!(read(&dir, "main-var"), "a c 2 3\n");
+    assert_eq!(read(&dir, "main"), "got b NR=2 FNR=2\n");
+    assert_eq!(read(&dir, "file"), "abc 0 0\n-1\n");
+    assert_eq!(read(&dir, "cmd"), "xy 2 0\n3\n");
+    assert_eq!(read(&dir, "cmd-record"), "b 2 1\n");
+}

@@ -129,18 +129,49 @@ impl Command {
 /// Runs `cmd` to completion and returns its exit status (127 not found, 126 not runnable,
 /// 128+N killed).
 pub fn run(cmd: &Command) -> io::Result<i32> {
-    let cwd = match &cmd.cwd {
-        Some(dir) => absolute(dir)?,
-        None => current_dir()?,
-    };
-    let mut env: Vec<(String, String)> = match &cmd.env {
-        Some(env) => env.clone(),
-        None => std::env::vars().collect(),
-    };
-    // Guests chdir to $PWD at startup (ABI.md), so it must name the child's directory.
-    env.retain(|(k, _)| k != "PWD");
-    env.push(("PWD".to_owned(), cwd.clone()));
+    let (env, cwd) = cmd.place()?;
     imp::run(&cmd.argv, &env, &cwd, cmd.stdin)
+}
+
+impl Command {
+    /// The environment and absolute working directory the command gets.
+    fn place(&self) -> io::Result<(Vec<(String, String)>, String)> {
+        let cwd = match &self.cwd {
+            Some(dir) => absolute(dir)?,
+            None => current_dir()?,
+        };
+        let mut env: Vec<(String, String)> = match &self.env {
+            Some(env) => env.clone(),
+            None => std::env::vars().collect(),
+        };
+        // Guests chdir to $PWD at startup (ABI.md), so it must name the child's directory.
+        env.retain(|(k, _)| k != "PWD");
+        env.push(("PWD".to_owned(), cwd.clone()));
+        Ok((env, cwd))
+    }
+}
+
+/// A running command whose standard output the caller reads (awk's `cmd | getline`).
+pub struct Piped {
+    /// The read end of the command's standard output.
+    pub stdout: Box<dyn io::Read>,
+    child: imp::Child,
+}
+
+impl Piped {
+    /// Closes the caller's end of the pipe and waits for the command; its exit status.
+    pub fn wait(self) -> io::Result<i32> {
+        drop(self.stdout);
+        imp::wait(self.child)
+    }
+}
+
+/// Starts `cmd` with its standard output on a pipe the caller reads (an in-memory pipe
+/// of the host on kiln, see `pipe` in ABI.md) and stderr shared.
+pub fn spawn_piped(cmd: &Command) -> io::Result<Piped> {
+    let (env, cwd) = cmd.place()?;
+    let (stdout, child) = imp::spawn_piped(&cmd.argv, &env, &cwd, cmd.stdin)?;
+    Ok(Piped { stdout, child })
 }
 
 pub mod http;

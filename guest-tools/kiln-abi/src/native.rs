@@ -98,7 +98,13 @@ pub fn identity() -> (u32, u32) {
     (0, 0)
 }
 
-pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -> io::Result<i32> {
+/// `argv` as a host command with exactly `env`, in `cwd`.
+fn command(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdin: Stdio,
+) -> io::Result<std::process::Command> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     };
@@ -110,14 +116,37 @@ pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -
     if stdin == Stdio::Null {
         cmd.stdin(std::process::Stdio::null());
     }
-    match cmd.status() {
+    Ok(cmd)
+}
+
+pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -> io::Result<i32> {
+    match command(argv, env, cwd, stdin)?.status() {
         Ok(status) => Ok(status.code().unwrap_or(128)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            eprintln!("{program}: command not found");
+            eprintln!("{}: command not found", argv[0]);
             Ok(127)
         }
         Err(e) => Err(e),
     }
+}
+
+pub type Child = std::process::Child;
+
+pub fn spawn_piped(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdin: Stdio,
+) -> io::Result<(Box<dyn io::Read>, Child)> {
+    let mut child = command(argv, env, cwd, stdin)?
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or(io::ErrorKind::BrokenPipe)?;
+    Ok((Box::new(stdout), child))
+}
+
+pub fn wait(mut child: Child) -> io::Result<i32> {
+    Ok(child.wait()?.code().unwrap_or(128))
 }
 
 /// Native builds have no host to ask; curl's logic is tested through its own transport

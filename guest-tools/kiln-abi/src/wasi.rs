@@ -33,6 +33,8 @@ unsafe extern "C" {
     ) -> i32;
     #[link_name = "wait"]
     fn kiln_wait(pid: u32, out_status: *mut u32) -> i32;
+    #[link_name = "pipe"]
+    fn kiln_pipe(out_read: *mut u32, out_write: *mut u32) -> i32;
     #[link_name = "http_request"]
     #[allow(clippy::too_many_arguments)]
     fn kiln_http_request(
@@ -223,6 +225,17 @@ fn nul_list<'a>(items: impl Iterator<Item = &'a str>) -> io::Result<Vec<u8>> {
 }
 
 pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -> io::Result<i32> {
+    wait(spawn(argv, env, cwd, stdin, 1)?)
+}
+
+/// Starts `argv` with stdout on the guest's fd `stdout` (stdin and stderr shared); its pid.
+fn spawn(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdin: Stdio,
+    stdout: i32,
+) -> io::Result<Child> {
     let argv_buf = nul_list(argv.iter().map(String::as_str))?;
     let env_strings: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let env_buf = nul_list(env_strings.iter().map(String::as_str))?;
@@ -238,7 +251,7 @@ pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -
             cwd.as_ptr(),
             cwd.len() as u32,
             fd0,
-            1,
+            stdout,
             2,
             &mut pid,
         )
@@ -246,6 +259,30 @@ pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -
     if rc != 0 {
         return Err(io::Error::new(errno(rc).kind(), last_error()));
     }
+    Ok(pid)
+}
+
+/// A spawned process, by the pid `spawn` gave.
+pub type Child = u32;
+
+pub fn spawn_piped(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    stdin: Stdio,
+) -> io::Result<(Box<dyn io::Read>, Child)> {
+    let (mut r, mut w) = (0u32, 0u32);
+    // SAFETY: both out-pointers are writable.
+    check(unsafe { kiln_pipe(&mut r, &mut w) })?;
+    // SAFETY: the host just opened both fds for this process, which owns them now.
+    let (reader, writer) = unsafe { (File::from_raw_fd(r as i32), File::from_raw_fd(w as i32)) };
+    let pid = spawn(argv, env, cwd, stdin, w as i32)?;
+    // The child holds its own copy of the write end: the reader sees EOF when it exits.
+    drop(writer);
+    Ok((Box::new(reader), pid))
+}
+
+pub fn wait(pid: Child) -> io::Result<i32> {
     let mut status = 0u32;
     // SAFETY: `status` is writable.
     check(unsafe { kiln_wait(pid, &mut status) })?;

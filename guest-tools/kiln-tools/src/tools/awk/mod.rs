@@ -1,15 +1,17 @@
-//! awk: POSIX awk without user-defined functions and getline. Patterns (BEGIN, END,
+//! awk: POSIX awk without user-defined functions. Patterns (BEGIN, END,
 //! expressions, /re/, ranges), fields and NF/NR/FNR/FS/OFS/ORS/RS/FILENAME/SUBSEP/
 //! RSTART/RLENGTH/ENVIRON, associative arrays (`for (k in a)` visits keys in sorted
 //! order, so output is deterministic), print/printf with `>`/`>>` redirection, and the
-//! string and math builtins. `-F`, `-v`, `-f`, `var=value` operands.
+//! string and math builtins, `getline` in all its forms (see `input`). `-F`, `-v`, `-f`
+//! (`-f -` reads the program from stdin), `var=value` operands.
 
+mod input;
 mod lex;
 mod parse;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 
 use regex::bytes::Regex;
 
@@ -138,6 +140,8 @@ struct Awk {
     stdout: io::BufWriter<io::Stdout>,
     exit_code: i32,
     ranges: Vec<bool>,
+    main: input::MainInput,
+    streams: input::Streams,
 }
 
 type R<T> = Result<T, String>;
@@ -416,6 +420,7 @@ impl Awk {
                 Value::Num(if *pre { old + delta } else { old })
             }
             Expr::Call(name, args) => self.call(name, args)?,
+            Expr::Getline(target, source) => self.getline(target.as_deref(), source)?,
             Expr::Group(list) => {
                 // `(a, b)` outside print/in: awk evaluates to the subscript string.
                 Value::Str(self.subscript(list)?)
@@ -567,7 +572,7 @@ impl Awk {
                 let f = arg_str(self, 0)?;
                 match self.outputs.remove(&f) {
                     Some(mut w) => Value::Num(if w.flush().is_ok() { 0.0 } else { -1.0 }),
-                    None => Value::Num(-1.0),
+                    None => Value::Num(self.streams.close(&f).map_or(-1.0, f64::from)),
                 }
             }
             "fflush" => {
@@ -1103,7 +1108,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             }
         } else if a.starts_with("-f") {
             match value_of("-f", &mut i) {
-                Some(file) => match fs::read_to_string(&file) {
+                Some(file) => match read_source(&file) {
                     Ok(text) => program = Some(program.unwrap_or_default() + &text + "\n"),
                     Err(e) => {
                         warn(
@@ -1151,6 +1156,8 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
         stdout: util::stdout(),
         exit_code: 0,
         ranges: vec![false; rules.len()],
+        main: input::MainInput::new(operands),
+        streams: input::Streams::default(),
     };
     for (k, v) in [
         ("FS", " "),
@@ -1187,8 +1194,9 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
     for (k, v) in assigns {
         awk.vars.insert(k, Value::StrNum(v));
     }
-    let result = run(&mut awk, &rules, operands);
+    let result = run(&mut awk, &rules);
     awk.flush_all();
+    awk.streams.close_all();
     match result {
         Ok(()) => awk.exit_code,
         Err(msg) => {
@@ -1198,7 +1206,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
     }
 }
 
-fn run(awk: &mut Awk, rules: &[Rule], operands: &[String]) -> R<()> {
+fn run(awk: &mut Awk, rules: &[Rule]) -> R<()> {
     for rule in rules.iter().filter(|r| matches!(r.pattern, Pattern::Begin)) {
         if let Some(action) = &rule.action
             && let Flow::Exit = awk.exec_block(action)?
@@ -1210,58 +1218,21 @@ fn run(awk: &mut Awk, rules: &[Rule], operands: &[String]) -> R<()> {
     if !has_main {
         return Ok(());
     }
-    let mut inputs: Vec<String> = operands.to_vec();
-    let any_file = inputs.iter().any(|op| is_assignment(op).is_none());
-    if !any_file {
-        inputs.push("-".into());
-    }
-    let mut nr = 0u64;
-    for input in inputs {
-        if let Some((k, v)) = is_assignment(&input) {
-            awk.vars.insert(k.to_owned(), Value::StrNum(unescape(v)));
-            continue;
-        }
-        let reader: Box<dyn BufRead> = match util::open_input(&input) {
-            Ok(r) => Box::new(BufReader::with_capacity(64 * 1024, r)),
-            Err(e) => {
-                warn("awk", format!("cannot open \"{input}\" ({})", describe(&e)));
-                awk.exit_code = 2;
-                continue;
-            }
-        };
-        awk.vars.insert(
-            "FILENAME".into(),
-            Value::Str(if input == "-" {
-                String::new()
-            } else {
-                input.clone()
-            }),
-        );
-        let mut fnr = 0u64;
-        let mut reader = reader;
-        loop {
-            let rs = awk.var("RS");
-            let sep = rs.bytes().next().unwrap_or(b'\n');
-            let mut buf = Vec::new();
-            let n = reader.read_until(sep, &mut buf).map_err(|e| describe(&e))?;
-            if n == 0 {
-                break;
-            }
-            if buf.last() == Some(&sep) {
-                buf.pop();
-            }
-            nr += 1;
-            fnr += 1;
-            awk.vars.insert("NR".into(), Value::Num(nr as f64));
-            awk.vars.insert("FNR".into(), Value::Num(fnr as f64));
-            awk.set_record(String::from_utf8_lossy(&buf).into_owned());
-            if let Flow::Exit = run_rules(awk, rules)? {
-                return run_end(awk, rules);
-            }
-            nr = awk.vars.get("NR").map_or(nr as f64, Value::num) as u64;
+    while let Some(record) = awk.next_main_record()? {
+        awk.set_record(record);
+        if let Flow::Exit = run_rules(awk, rules)? {
+            break;
         }
     }
     run_end(awk, rules)
+}
+
+/// The text of a `-f` program file; `-` is standard input.
+fn read_source(file: &str) -> io::Result<String> {
+    if file == "-" {
+        return io::read_to_string(io::stdin());
+    }
+    fs::read_to_string(file)
 }
 
 fn run_rules(awk: &mut Awk, rules: &[Rule]) -> R<Flow> {
@@ -1352,6 +1323,37 @@ mod tests {
         assert_eq!(substitute(&empty, "ab", "-", true), ("-a-b-".into(), 3));
     }
 
+    /// The parse of a one-expression program `{ <expr> }`, debug-printed.
+    fn parsed(expr: &str) -> String {
+        let src = format!("{{ {expr} }}");
+        let toks = lex::lex(&src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let rules = parse::Parser::new(toks).program();
+        format!("{:?}", rules.unwrap_or_else(|e| panic!("{src}: {e}")))
+    }
+
+    #[test]
+    fn getline_parses_in_every_form() {
+        assert!(parsed("getline").contains("Getline(None, Main)"));
+        assert!(parsed("getline line").contains("Getline(Some(Var(\"line\")), Main)"));
+        assert!(parsed("getline a[1]").contains("Getline(Some(Index(\"a\""));
+        assert!(parsed("getline $2").contains("Getline(Some(Field("));
+        let file = parsed("while ((getline line < \"/f\") > 0) n++");
+        assert!(file.contains("File(Str(\"/f\"))"), "{file}");
+        // The file is one operand: `getline < dir "/f"` reads `dir`.
+        let dir = parsed("x = getline < d \"/f\"");
+        assert!(
+            dir.contains("Concat(Getline(None, File(Var(\"d\")))"),
+            "{dir}"
+        );
+        // A command is a whole concatenation, and the result compares.
+        let cmd = parsed("while (\"echo \" x | getline v > 0) n++");
+        assert!(
+            cmd.contains("Binary(\">\", Getline(Some(Var(\"v\")), Command(Concat("),
+            "{cmd}"
+        );
+        assert!(parsed("print \"a\" | \"cat\"").contains("Print("));
+    }
+
     #[test]
     fn parses_common_programs() {
         for p in [
@@ -1378,7 +1380,6 @@ mod tests {
         for bad in [
             "{print",
             "function f() {}",
-            "{ getline }",
             "BEGIN",
             "{ x = }",
         ] {

@@ -1,4 +1,4 @@
-//! awk grammar (POSIX, without user-defined functions and getline).
+//! awk grammar (POSIX, without user-defined functions).
 
 use super::lex::Tok;
 
@@ -30,6 +30,19 @@ pub enum Expr {
     Call(String, Vec<Expr>),
     /// `(a, b)`: only valid as print arguments or before `in`.
     Group(Vec<Expr>),
+    /// `getline [lvalue]`, with where the record comes from.
+    Getline(Option<Box<Expr>>, Source),
+}
+
+/// Where `getline` reads.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The main input (the operands, else stdin): sets NR and FNR.
+    Main,
+    /// `getline < file`.
+    File(Box<Expr>),
+    /// `cmd | getline`: sets NR.
+    Command(Box<Expr>),
 }
 
 #[derive(Debug, Clone)]
@@ -362,7 +375,6 @@ impl Parser {
                 Ok(Stmt::Exit(code))
             }
             Tok::Return => Err("return outside a function".into()),
-            Tok::Getline => Err("getline is not supported by kiln's awk".into()),
             Tok::Delete => {
                 self.pos += 1;
                 let Tok::Name(name) = self.next() else {
@@ -472,8 +484,28 @@ impl Parser {
         }
     }
 
+    /// The optional variable, element or field after `getline`.
+    fn getline_target(&mut self) -> R<Option<Box<Expr>>> {
+        if !matches!(self.peek(), Tok::Name(_) | Tok::Op("$")) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(self.primary()?)))
+    }
+
+    /// `cmd | getline [lvalue]`: the command is a whole concatenation, and the result
+    /// can be compared (`"cmd" | getline > 0`), as in other awks.
+    fn piped_getline(&mut self) -> R<Expr> {
+        let mut left = self.concat()?;
+        while *self.peek() == Tok::Op("|") && self.toks.get(self.pos + 1) == Some(&Tok::Getline) {
+            self.pos += 2;
+            let target = self.getline_target()?;
+            left = Expr::Getline(target, Source::Command(Box::new(left)));
+        }
+        Ok(left)
+    }
+
     fn compare(&mut self) -> R<Expr> {
-        let left = self.concat()?;
+        let left = self.piped_getline()?;
         let op: &'static str = match self.peek() {
             Tok::Op("<") => "<",
             Tok::Op("<=") => "<=",
@@ -652,7 +684,16 @@ impl Parser {
                 }
                 Ok(Expr::Call(name, args))
             }
-            Tok::Getline => Err("getline is not supported by kiln's awk".into()),
+            Tok::Getline => {
+                let target = self.getline_target()?;
+                if !self.eat(&Tok::Op("<")) {
+                    return Ok(Expr::Getline(target, Source::Main));
+                }
+                // As in other awks, the file is one operand: `getline < dir "/f"` is
+                // `(getline < dir) "/f"`.
+                let file = Box::new(self.primary()?);
+                Ok(Expr::Getline(target, Source::File(file)))
+            }
             other => Err(format!("syntax error at {other:?}")),
         }
     }
