@@ -131,3 +131,207 @@ fn onbuild_triggers_of_a_base_image_run_first_and_may_use_the_childs_stages() {
     let out = ws.build(&[]);
     assert_fails_with(&out, "helper");
 }
+
+/// The `created_by` of each history entry, and whether it has a layer.
+fn history(config: &Value) -> Vec<(String, bool)> {
+    config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let text = h["created_by"].as_str().unwrap().to_owned();
+            (text, h["empty_layer"] != true)
+        })
+        .collect()
+}
+
+#[test]
+fn expose_is_normalised_and_history_is_worded_as_buildkit_writes_it() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         ARG a=b c=d\n\
+         ENV E=1 F=two\n\
+         LABEL l=v\n\
+         EXPOSE 3333-3334 80/TcP 0.0.0.0:1234-1235:3333-3334 80\n\
+         WORKDIR /app\n\
+         WORKDIR /\n\
+         VOLUME /data /logs\n\
+         STOPSIGNAL SIGTERM\n\
+         SHELL [\"/bin/sh\", \"-c\"]\n\
+         HEALTHCHECK --interval=30s --retries=3 CMD curl -f localhost\n\
+         ONBUILD RUN true\n\
+         MAINTAINER someone\n\
+         RUN --network=none true\n\
+         RUN [\"echo\", \"a b\"]\n\
+         USER 1000\n\
+         CMD [\"run\", \"x\"]\n\
+         ENTRYPOINT echo \"hi\"\n",
+    );
+    build_tagged(&ws, "Dockerfile", "worded", &[]);
+    let config = config_of(&ws, "worded");
+    let ports: Vec<&String> = config["config"]["ExposedPorts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(ports, ["3333/tcp", "3334/tcp", "80/tcp"]);
+    assert_eq!(config["author"], "someone");
+    assert_eq!(config["config"]["WorkingDir"], "/");
+    let expected = [
+        ("ARG a=b c=d", false),
+        ("ENV E=1 F=two", false),
+        ("LABEL l=v", false),
+        (
+            "EXPOSE [3333/tcp 3334/tcp 80/tcp 3333/tcp 3334/tcp 80/tcp]",
+            false,
+        ),
+        ("WORKDIR /app", true),
+        ("WORKDIR /", false),
+        ("VOLUME [/data /logs]", false),
+        ("STOPSIGNAL SIGTERM", false),
+        ("SHELL [/bin/sh -c]", false),
+        (
+            "HEALTHCHECK {Test:[CMD-SHELL curl -f localhost] Interval:30s Timeout:0s \
+             StartPeriod:0s StartInterval:0s Retries:3}",
+            false,
+        ),
+        ("MAINTAINER someone", false),
+        // A RUN that changes nothing still has its (empty) layer, as in BuildKit.
+        ("RUN |2 a=b c=d /bin/sh -c true # buildkit", true),
+        ("RUN |2 a=b c=d echo a b # buildkit", true),
+        ("USER 1000", false),
+        ("CMD [\"run\" \"x\"]", false),
+        ("ENTRYPOINT [\"/bin/sh\" \"-c\" \"echo \\\"hi\\\"\"]", false),
+    ];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(t, l)| (t.to_string(), *l)).collect();
+    assert_eq!(history(&config), expected);
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    // A port that is only invalid once expanded fails at its line.
+    ws.write("Dockerfile", "FROM scratch\nARG P=99999\nEXPOSE $P\n");
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "EXPOSE");
+    assert_fails_with(&out, ":3");
+}
+
+/// Writes an OCI layout holding one image of this host's platform with no layers and
+/// `config` as its container config, for `--build-context NAME=oci-layout://DIR`.
+fn bare_image(ws: &Workspace, name: &str, config: Value) -> String {
+    let dir = ws.path(name);
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let put = |media: &str, v: Value| -> Value {
+        let bytes = v.to_string().into_bytes();
+        let digest = sha256_hex(&bytes);
+        std::fs::write(dir.join("blobs/sha256").join(&digest), &bytes).unwrap();
+        serde_json::json!({"mediaType": media, "digest": format!("sha256:{digest}"), "size": bytes.len()})
+    };
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let image = serde_json::json!({"architecture": arch, "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": []}});
+    let config = put("application/vnd.oci.image.config.v1+json", image);
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []});
+    let manifest = put("application/vnd.oci.image.manifest.v1+json", manifest);
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    format!("{name}=oci-layout://{}", dir.display())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn config_defaults_are_buildkits_path_and_a_scratch_workdir() {
+    let ws = Workspace::new();
+    let base = bare_image(&ws, "noenv", serde_json::json!({"User": "0"}));
+    ws.write(
+        "Dockerfile",
+        "FROM noenv\nENV PATH=/opt/tools/bin:$PATH\nRUN echo \"$PATH\" > /path.txt\n",
+    );
+    let out = exported(
+        &ws,
+        "Dockerfile",
+        "path-default",
+        &["--build-context", &base],
+    );
+    let path = "/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    assert_eq!(read(&out, "path.txt"), format!("{path}\n"));
+    let config = config_of(&ws, "path-default");
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!([format!("PATH={path}")])
+    );
+    // An image keeps its own (empty) working directory; scratch gets `/`.
+    assert!(config["config"].get("WorkingDir").is_none());
+    ws.write("Dockerfile", "FROM scratch\nLABEL a=b\n");
+    build_tagged(&ws, "Dockerfile", "scratch-defaults", &[]);
+    let config = config_of(&ws, "scratch-defaults");
+    assert_eq!(config["config"]["WorkingDir"], "/");
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+    );
+}
+
+#[test]
+fn targetstage_proxies_and_a_dockerfile_source_date_epoch() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "ARG SOURCE_DATE_EPOCH=1700000000\n\
+         FROM scratch AS first\n\
+         ARG TARGETSTAGE\n\
+         RUN echo \"$TARGETSTAGE\" > /stage.txt\n\
+         FROM scratch AS last\n\
+         ARG TARGETSTAGE\n\
+         RUN echo \"$TARGETSTAGE $HTTP_PROXY $http_proxy $NO_PROXY\" > /stage.txt\n",
+    );
+    let proxy = [
+        "--build-arg",
+        "http_proxy=http://proxy.one:3128",
+        "--build-arg",
+        "NO_PROXY=x",
+    ];
+    let out = exported(&ws, "Dockerfile", "last", &proxy);
+    assert_eq!(
+        read(&out, "stage.txt"),
+        "last http://proxy.one:3128 http://proxy.one:3128 x\n"
+    );
+    let first = exported(&ws, "Dockerfile", "first", &["--target", "first"]);
+    assert_eq!(read(&first, "stage.txt"), "first\n");
+    // The Dockerfile's epoch dates the image (and no proxy reaches its history).
+    let config = config_of(&ws, "last");
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    assert!(!config.to_string().contains("proxy.one"));
+    // Another proxy is not another input: the step is replayed.
+    let other = [
+        "--build-arg",
+        "HTTP_PROXY=http://proxy.two:3128",
+        "--build-arg",
+        "NO_PROXY=x",
+    ];
+    let log = build_tagged(&ws, "Dockerfile", "last", &other);
+    assert_eq!(log.matches("CACHED").count(), 1, "{log}");
+    // A build arg wins over the Dockerfile's value; a bad value names its line.
+    build_tagged(
+        &ws,
+        "Dockerfile",
+        "dated",
+        &["--build-arg", "SOURCE_DATE_EPOCH=0"],
+    );
+    assert_eq!(config_of(&ws, "dated")["created"], "1970-01-01T00:00:00Z");
+    ws.write(
+        "Dockerfile",
+        "ARG SOURCE_DATE_EPOCH=yesterday\nFROM scratch\n",
+    );
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "Dockerfile:1: ARG SOURCE_DATE_EPOCH=\"yesterday\"");
+}

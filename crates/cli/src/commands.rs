@@ -89,7 +89,7 @@ fn network(mode: &str, allow_hosts: Vec<String>) -> Result<Network> {
 }
 
 fn build(a: BuildArgs) -> Result<i32> {
-    let build_args =
+    let mut build_args =
         key_values(&a.build_args, "--build-arg", &env_lookup).map_err(|e| anyhow!(e))?;
     let labels = key_values(&a.labels, "--label", &env_lookup).map_err(|e| anyhow!(e))?;
     let mut targets = a
@@ -101,6 +101,13 @@ fn build(a: BuildArgs) -> Result<i32> {
         targets.push(Target::Image(ImageTarget::Registry {
             names: Vec::new(),
             insecure: false,
+    // As buildx: SOURCE_DATE_EPOCH from the environment is a build arg, so it wins over
+    // an `ARG SOURCE_DATE_EPOCH=` default in the Dockerfile.
+    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        && let Some(v) = env_lookup("SOURCE_DATE_EPOCH")
+    {
+        build_args.push(("SOURCE_DATE_EPOCH".into(), v));
+    }
         }));
     }
     let dockerfile = a

@@ -310,6 +310,18 @@ impl<'a> StageScope<'a> {
             .collect()
     }
 
+    /// The ARGs BuildKit lists before a RUN's command in its history (`RUN |2 a=1 b=
+    /// ...`): each name this stage declared, once, in the order first declared, with its
+    /// value now (an ENV of the same name wins; empty when unset).
+    pub fn history_args(&self) -> Vec<(String, String)> {
+        let mut seen = std::collections::HashSet::new();
+        self.declared
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .map(|name| (name.clone(), self.lookup(name).unwrap_or_default()))
+            .collect()
+    }
+
     /// Names declared by ARG in this stage so far, with or without a value.
     pub fn declared_args(&self) -> &[String] {
         &self.declared
@@ -479,6 +491,22 @@ mod tests {
         assert_eq!(stage_sees(anonymous, None).as_deref(), Some("default"));
         // Like the platform ARGs, only a declaration makes it visible.
         assert_eq!(stage_sees("FROM x AS a\nRUN true\n", None), None);
+    }
+
+    #[test]
+    fn history_args_are_the_declared_names_once_with_their_values_now() {
+        let df = crate::parse("FROM x\nARG B=1 A\nARG B=2\nENV A=env\nARG C\n", "D").unwrap();
+        let b = build(&[("C", "given")]);
+        let g = GlobalScope::new(&df, &b).unwrap();
+        let mut s = StageScope::new(&b, &g, '\\', Vec::new());
+        assert!(s.history_args().is_empty());
+        for step in &df.stages[0].steps {
+            s.dispatch(&step.instruction).unwrap();
+        }
+        assert_eq!(
+            s.history_args(),
+            pairs(&[("B", "2"), ("A", "env"), ("C", "given")])
+        );
     }
 
     #[test]

@@ -191,6 +191,10 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         });
         warnings.push(message);
     }
+    let mut req = req;
+    if let Some(epoch) = dockerfile_epoch(&dockerfile, &req, &global, &file_name)? {
+        req.epoch = epoch;
+    }
     let graph_err = |source| BuildError::Graph {
         file: file_name.clone(),
         source,
@@ -295,6 +299,39 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         image,
         warnings,
         state,
+/// The source date epoch a global `ARG SOURCE_DATE_EPOCH=<seconds>` sets, as BuildKit
+/// honours it, when no `--build-arg SOURCE_DATE_EPOCH` (which wins) was given. An empty
+/// value sets none; anything but an integer is an error naming the line.
+fn dockerfile_epoch(
+    dockerfile: &Dockerfile,
+    req: &BuildRequest,
+    global: &GlobalScope,
+    file: &str,
+) -> Result<Option<i64>, BuildError> {
+    const NAME: &str = "SOURCE_DATE_EPOCH";
+    if req.build_args.iter().any(|(k, _)| k == NAME) {
+        return Ok(None);
+    }
+    let declared = dockerfile.global_args.iter().rev().find(|s| {
+        matches!(&s.instruction, Instruction::Arg(decls) if decls.iter().any(|d| d.name == NAME))
+    });
+    let (Some(step), Some(value)) = (declared, global.get(NAME)) else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| BuildError::SourceDateEpoch {
+            file: file.to_owned(),
+            line: step.span.start_line,
+            value: value.to_owned(),
+        })
+}
+
         _cache_lock: shared.cache.lock(),
     })
 }

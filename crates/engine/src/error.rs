@@ -24,6 +24,16 @@ pub enum BuildError {
         file: String,
         source: kiln_dockerfile::ExpandError,
     },
+    /// A global `ARG SOURCE_DATE_EPOCH=` whose value is not a number of seconds.
+    #[error(
+        "{file}:{line}: ARG SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970; \
+         give an integer such as the last commit's time (git log -1 --format=%ct)"
+    )]
+    SourceDateEpoch {
+        file: String,
+        line: usize,
+        value: String,
+    },
     /// Stages that do not resolve (`--target`, `FROM`, `--from`).
     #[error("{file}: {source}")]
     Graph {
@@ -186,6 +196,9 @@ pub enum StepError {
     Expand(#[from] kiln_dockerfile::ExpandError),
     #[error("--chmod={text}: {why}")]
     Chmod { text: String, why: String },
+    /// An EXPOSE port that is invalid once its variables are expanded.
+    #[error("EXPOSE: {0}")]
+    Expose(String),
     #[error("WORKDIR {path}: {source}")]
     Workdir {
         path: String,

@@ -18,6 +18,7 @@ pub mod export;
 mod export_local;
 mod images;
 mod inputs;
+mod history;
 mod leak;
 mod passwd;
 pub mod places;

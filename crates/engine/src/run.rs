@@ -23,7 +23,6 @@ pub(crate) fn run_step(
     state: &mut StageState,
     run: &Run,
     scope: &StageScope<'_>,
-    text: &str,
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
@@ -51,7 +50,7 @@ pub(crate) fn run_step(
         epoch: shared.req.epoch,
     };
     let key = StepInputs::Run(inputs).key(Some(state.key))?;
-    let created_by = history_text(text, &step.shell, &step.program);
+    let created_by = crate::history::run(&step.shell, &step.program, &scope.history_args());
     step::layer_step_with_secrets(shared, state, key, &created_by, secrets, |state, tree| {
         crate::sandbox::execute(shared, state, tree, step, at.id, deps)
     })
@@ -161,35 +160,6 @@ fn mount_sources(shared: &Shared_, at: &At<'_>) -> BTreeMap<usize, StageSource> 
         .collect()
 }
 
-/// BuildKit's history text: `RUN /bin/sh -c <script> # buildkit`, with the mount flags as
-/// written (they name secrets by id only).
-fn history_text(text: &str, shell: &[String], program: &RunProgram) -> String {
-    let flags: Vec<&str> = text
-        .split_whitespace()
-        .skip(1)
-        .take_while(|w| w.starts_with("--"))
-        .collect();
-    let body = match program {
-        RunProgram::Shell(s) => format!("{} {s}", shell.join(" ")),
-        RunProgram::Exec(argv) => format!(
-            "[{}]",
-            argv.iter()
-                .map(|a| format!("{a:?}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        RunProgram::ScriptFile { name, .. } => format!("<<{name}"),
-    };
-    let mut text = String::from("RUN ");
-    for f in flags {
-        text.push_str(f);
-        text.push(' ');
-    }
-    text.push_str(&body);
-    text.push_str(" # buildkit");
-    text
-}
-
 /// The network a step gets: the build's (`--network`, `--allow-host`), unless the step
 /// asks for none (`RUN --network=none`); a step cannot widen what the build allows.
 fn network_for(build: &crate::Network, mode: Option<NetworkMode>) -> NetworkPolicy {
@@ -256,29 +226,5 @@ mod tests {
             assert!(!network_for(&off, mode).enabled, "{mode:?}");
         }
         assert!(!network_for(&on, Some(NetworkMode::None)).enabled);
-    }
-
-    #[test]
-    fn history_shows_the_mount_flags_and_the_shell() {
-        let sh = ["/bin/sh".to_owned(), "-c".to_owned()];
-        let text = "RUN --mount=type=secret,id=s --network=none cat /run/secrets/s";
-        let program = RunProgram::Shell("cat /run/secrets/s".into());
-        assert_eq!(
-            history_text(text, &sh, &program),
-            "RUN --mount=type=secret,id=s --network=none /bin/sh -c cat /run/secrets/s # buildkit"
-        );
-        let exec = RunProgram::Exec(vec!["echo".into(), "a b".into()]);
-        assert_eq!(
-            history_text("RUN [\"echo\", \"a b\"]", &sh, &exec),
-            "RUN [\"echo\" \"a b\"] # buildkit"
-        );
-        let script = RunProgram::ScriptFile {
-            name: "EOF".into(),
-            content: "#!/bin/sh\necho hi\n".into(),
-        };
-        assert_eq!(
-            history_text("RUN <<EOF", &sh, &script),
-            "RUN <<EOF # buildkit"
-        );
     }
 }

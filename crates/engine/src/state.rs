@@ -148,18 +148,15 @@ impl StageState {
     }
 
     /// Records the result of a step that ran: writes the diff from the current snapshot
-    /// to `next` as a layer (none if nothing changed) and makes `next` current.
+    /// to `next` as a layer (an empty one if nothing changed, as BuildKit's steps make)
+    /// and makes `next` current.
     pub(crate) fn commit(
         &mut self,
         next: Snapshot,
         epoch: i64,
         compression: Compression,
-    ) -> Result<Option<StageLayer>, StateError> {
+    ) -> Result<StageLayer, StateError> {
         let parent = self.snapshot()?;
-        if kiln_fs::diff(&parent, &next).is_empty() {
-            self.materialized = Some((next, self.layers.len()));
-            return Ok(None);
-        }
         let writer = LayerWriter::new(&self.blobs, compression).map_err(StateError::Blob)?;
         let writer =
             kiln_fs::write_layer(&parent, &next, epoch, writer).map_err(StateError::Tar)?;
@@ -167,7 +164,7 @@ impl StageState {
         let layer = StageLayer { layer };
         self.layers.push(layer.clone());
         self.materialized = Some((next, self.layers.len()));
-        Ok(Some(layer))
+        Ok(layer)
     }
 
     /// Appends a layer recorded in the cache without touching the filesystem.
@@ -222,17 +219,23 @@ mod tests {
     fn one_layer(dir: &std::path::Path) -> (StageState, StageLayer) {
         let mut state = stage(dir, Vec::new());
         let next = with_file(&state.snapshot().unwrap(), "a", b"first");
-        let layer = state.commit(next, 0, Compression::Gzip).unwrap().unwrap();
+        let layer = state.commit(next, 0, Compression::Gzip).unwrap();
         (state, layer)
     }
 
     #[test]
-    fn an_empty_diff_commits_no_layer() {
+    fn an_empty_diff_commits_an_empty_layer() {
         let dir = tempfile::tempdir().unwrap();
         let mut state = stage(dir.path(), Vec::new());
         let same = state.snapshot().unwrap();
-        assert_eq!(state.commit(same, 0, Compression::Gzip).unwrap(), None);
-        assert!(state.layers.is_empty());
+        let empty = state.commit(same, 0, Compression::Gzip).unwrap();
+        assert_eq!(state.layers, std::slice::from_ref(&empty));
+        // It holds no entries: the files are what they were.
+        let mut fresh = stage(dir.path(), vec![empty]);
+        assert_eq!(
+            fresh.snapshot().unwrap().id(),
+            state.snapshot().unwrap().id()
+        );
         // A real change after it is still a layer, on top of the same parent.
         let (state, layer) = one_layer(dir.path());
         assert_eq!(state.layers, [layer]);
@@ -263,7 +266,7 @@ mod tests {
         assert_eq!(state.snapshot().unwrap().id(), snap.id());
         // The next commit diffs against the rebuilt tree: only `/b` is in it.
         let next = with_file(&snap, "b", b"second");
-        let top = state.commit(next, 0, Compression::Gzip).unwrap().unwrap();
+        let top = state.commit(next, 0, Compression::Gzip).unwrap();
         let mut fresh = stage(dir.path(), state.layers.clone());
         let all = fresh.snapshot().unwrap();
         assert_eq!(

@@ -14,6 +14,7 @@ use crate::copy;
 use crate::copy_step::{copy_step, placement};
 use crate::engine::Shared_;
 use crate::error::StepError;
+use crate::history;
 use crate::inputs::StepInputs;
 use crate::progress::StepId;
 use crate::state::{StageLayer, StageState};
@@ -23,9 +24,6 @@ pub(crate) enum Outcome {
     Cached,
     Done,
 }
-
-/// BuildKit's comment on history entries it writes.
-const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 /// Where a step is: its stage and position (for graph edges) and its progress id.
 pub(crate) struct At<'a> {
@@ -70,6 +68,7 @@ pub(crate) fn run(
                 })
                 .collect();
             state.key = StepInputs::Arg { values }.key(Some(state.key))?;
+            add_history(state, &history::arg(&decls), epoch);
             Ok(Outcome::Done)
         }
         Instruction::Env { vars, .. } => {
@@ -78,7 +77,7 @@ pub(crate) fn run(
             for (k, v) in &vars {
                 state.config.set_env_var(k, v);
             }
-            history_only(state, text, epoch)?;
+            seen_by_run(state, &history::pairs("ENV", &vars), text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::Workdir(dir) => {
@@ -88,6 +87,13 @@ pub(crate) fn run(
             } else {
                 format!("{cwd}/{dir}")
             });
+            if path == "/" {
+                // `/` always exists: BuildKit makes no layer for it.
+                metadata_step(state, "WORKDIR /", epoch, |c| {
+                    c.set_working_dir(Some(path.clone()));
+                });
+                return Ok(Outcome::Done);
+            }
             // BuildKit creates the directories as the stage's USER (existing ones keep
             // their owner).
             let user = state.config.container().user().clone().unwrap_or_default();
@@ -97,7 +103,8 @@ pub(crate) fn run(
                 user: &user,
             };
             let key = inputs.key(Some(state.key))?;
-            let outcome = layer_step(shared, state, key, text, |_, tree| {
+            let created_by = format!("WORKDIR {path}");
+            let outcome = layer_step(shared, state, key, &created_by, |_, tree| {
                 let mut how = placement(tree, None, None, epoch)?;
                 if !user.is_empty() {
                     how.owner = Some(crate::passwd::resolve_mkdir_owner(tree, &user)?);
@@ -114,124 +121,135 @@ pub(crate) fn run(
             Ok(outcome)
         }
         Instruction::User(user) => {
-            config_step(state, text, epoch, |c| {
+            seen_by_run(state, &format!("USER {user}"), text, epoch)?;
+            state.config.update_container(|c| {
                 c.set_user(Some(user.clone()));
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Label { labels, .. } => {
             // In place: copying every label per LABEL line made many lines quadratic.
-            config_step(state, text, epoch, |c| {
+            metadata_step(state, &history::pairs("LABEL", &labels), epoch, |c| {
                 c.labels_mut()
                     .get_or_insert_with(Default::default)
                     .extend(labels.iter().cloned());
-            })?;
+            });
             Ok(Outcome::Done)
         }
-        Instruction::Expose(ports) => {
-            config_step(state, text, epoch, |c| {
+        Instruction::Expose(words) => {
+            let mut ports = Vec::new();
+            for w in &words {
+                ports.extend(kiln_dockerfile::expose_ports(w).map_err(StepError::Expose)?);
+            }
+            metadata_step(state, &history::listed("EXPOSE", &ports), epoch, |c| {
                 let mut all = c.exposed_ports().clone().unwrap_or_default();
-                for p in &ports {
-                    let p = if p.contains('/') {
-                        p.clone()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    if !all.contains(&p) {
-                        all.push(p);
-                    }
-                }
+                all.extend(ports);
+                // One entry per port, in the order of Go's JSON map keys.
                 all.sort();
+                all.dedup();
                 c.set_exposed_ports(Some(all));
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Volume(vols) => {
-            config_step(state, text, epoch, |c| {
+            metadata_step(state, &history::listed("VOLUME", &vols), epoch, |c| {
                 let mut all = c.volumes().clone().unwrap_or_default();
-                for v in &vols {
-                    if !all.contains(v) {
-                        all.push(v.clone());
-                    }
-                }
+                all.extend(vols.iter().cloned());
                 all.sort();
+                all.dedup();
                 c.set_volumes(Some(all));
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Cmd(cmd) => {
             let argv = argv_of(&cmd, &shell_of(state));
-            config_step(state, text, epoch, |c| {
+            metadata_step(state, &history::quoted("CMD", &argv), epoch, |c| {
                 c.set_cmd(Some(argv));
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Entrypoint(ep) => {
             let argv = argv_of(&ep, &shell_of(state));
-            config_step(state, text, epoch, |c| {
+            metadata_step(state, &history::quoted("ENTRYPOINT", &argv), epoch, |c| {
                 c.set_entrypoint(Some(argv));
                 // Docker resets an inherited CMD when ENTRYPOINT is set.
                 c.set_cmd(None);
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Shell(shell) => {
+            seen_by_run(state, &history::listed("SHELL", &shell), text, epoch)?;
             state.config.docker.shell = Some(shell);
-            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::StopSignal(sig) => {
-            config_step(state, text, epoch, |c| {
+            metadata_step(state, &format!("STOPSIGNAL {sig}"), epoch, |c| {
                 c.set_stop_signal(Some(sig.clone()));
-            })?;
+            });
             Ok(Outcome::Done)
         }
         Instruction::Healthcheck(h) => {
-            state.config.docker.healthcheck = Some(healthcheck(&h));
-            history_only(state, text, epoch)?;
+            let check = healthcheck(&h);
+            add_history(state, &history::healthcheck(&check), epoch);
+            state.config.docker.healthcheck = Some(check);
             Ok(Outcome::Done)
         }
         Instruction::Onbuild { expression, .. } => {
+            // A trigger for child builds: BuildKit writes no history entry for it.
             state
                 .config
                 .docker
                 .on_build
                 .get_or_insert_with(Vec::new)
                 .push(expression);
-            history_only(state, text, epoch)?;
             Ok(Outcome::Done)
         }
         Instruction::Maintainer(m) => {
-            config_step(state, text, epoch, |c| {
-                c.labels_mut()
-                    .get_or_insert_with(Default::default)
-                    .insert("maintainer".into(), m.clone());
-            })?;
+            // BuildKit sets the image's author.
+            state.config.spec.set_author(Some(m.clone()));
+            add_history(state, &format!("MAINTAINER {m}"), epoch);
             Ok(Outcome::Done)
         }
         Instruction::Copy(c) => copy_step(shared, state, &c, false, text, at, deps),
         Instruction::Add(c) => copy_step(shared, state, &c, true, text, at, deps),
-        Instruction::Run(run) => crate::run::run_step(shared, state, &run, scope, text, at, deps),
+        Instruction::Run(run) => crate::run::run_step(shared, state, &run, scope, at, deps),
     }
 }
 
-/// A step that only changes the config: a history entry and a new key.
-fn config_step(
+/// An instruction that only changes the image's metadata (LABEL, CMD, ENTRYPOINT,
+/// EXPOSE, VOLUME, STOPSIGNAL, and HEALTHCHECK, MAINTAINER, ONBUILD): a history entry,
+/// and the key chain left as it was. No later step sees what it sets, so, as in BuildKit,
+/// changing it never reruns a RUN or COPY after it (the config is assembled anew by
+/// every build, never taken from the cache).
+fn metadata_step(
     state: &mut StageState,
-    text: &str,
+    created_by: &str,
     epoch: i64,
     f: impl FnOnce(&mut oci_spec::image::Config),
-) -> Result<(), StepError> {
+) {
     state.config.update_container(f);
-    history_only(state, text, epoch)
+    add_history(state, created_by, epoch);
 }
 
-fn history_only(state: &mut StageState, text: &str, epoch: i64) -> Result<(), StepError> {
-    state
-        .config
-        .add_empty_layer_history(text, Some(HISTORY_COMMENT), epoch);
+/// An instruction later steps see (ENV, USER, SHELL): a history entry, and the key chain
+/// extended by the instruction as written. A RUN's inputs hold its environment, user and
+/// shell as well; the chain keeps them for the steps whose inputs do not.
+fn seen_by_run(
+    state: &mut StageState,
+    created_by: &str,
+    text: &str,
+    epoch: i64,
+) -> Result<(), StepError> {
+    add_history(state, created_by, epoch);
     state.key = StepInputs::Config { instruction: text }.key(Some(state.key))?;
     Ok(())
+}
+
+/// A history entry without a layer (`empty_layer: true`).
+fn add_history(state: &mut StageState, created_by: &str, epoch: i64) {
+    state
+        .config
+        .add_empty_layer_history(created_by, Some(history::COMMENT), epoch);
 }
 
 pub(crate) fn workdir(state: &StageState) -> String {
@@ -326,23 +344,14 @@ pub(crate) fn layer_step_with_secrets(
     if !shared.req.no_cache
         && let Some(rec) = shared.cache.get(key)?
         && rec.secrets == secrets
-        && let Some(layers) = cached_layer(shared, &rec)
+        && let Some(layer) = cached_layer(shared, &rec)
     {
-        match layers {
-            Some(layer) => {
-                shared.note_layer(&layer);
-                state.config.add_layer(
-                    &layer.layer.diff_id,
-                    created_by,
-                    Some(HISTORY_COMMENT),
-                    epoch,
-                );
-                state.push_cached(layer);
-            }
-            None => state
-                .config
-                .add_empty_layer_history(created_by, Some(HISTORY_COMMENT), epoch),
-        }
+        shared.note_layer(&layer);
+        let comment = Some(history::COMMENT);
+        state
+            .config
+            .add_layer(&layer.layer.diff_id, created_by, comment, epoch);
+        state.push_cached(layer);
         state.key = key;
         return Ok(Outcome::Cached);
     }
@@ -351,22 +360,20 @@ pub(crate) fn layer_step_with_secrets(
     tree.set_clock(Timestamp::from_secs(epoch));
     effect(state, &mut tree)?;
     let next = tree.snapshot()?;
+    // Even a step that changed nothing has its (empty) layer, as BuildKit's RUN, COPY,
+    // ADD and WORKDIR do.
     let layer = state.commit(next, epoch, shared.req.compression)?;
-    match &layer {
-        Some(l) => {
-            shared.note_layer(l);
-            state
-                .config
-                .add_layer(&l.layer.diff_id, created_by, Some(HISTORY_COMMENT), epoch)
-        }
-        None => state
-            .config
-            .add_empty_layer_history(created_by, Some(HISTORY_COMMENT), epoch),
-    }
+    shared.note_layer(&layer);
+    state.config.add_layer(
+        &layer.layer.diff_id,
+        created_by,
+        Some(history::COMMENT),
+        epoch,
+    );
     shared.cache.put(
         key,
         &StepRecord {
-            layer: layer.as_ref().map(StageLayer::to_ref),
+            layer: Some(layer.to_ref()),
             secrets,
         },
     )?;
@@ -374,15 +381,13 @@ pub(crate) fn layer_step_with_secrets(
     Ok(Outcome::Done)
 }
 
-/// The layer a cache record names, if its blob is still there. `Some(None)`: the step
-/// changed nothing. `None`: the record is unusable (blob pruned), so the step reruns.
-fn cached_layer(shared: &Shared_, rec: &StepRecord) -> Option<Option<StageLayer>> {
-    let Some(r) = &rec.layer else {
-        return Some(None);
-    };
-    let layer = StageLayer::from_ref(r).ok()?;
+/// The layer a cache record names, if its blob is still there. `None`: the record is
+/// unusable (blob pruned, or written by a kiln that made no layer for a step that changed
+/// nothing), so the step reruns.
+fn cached_layer(shared: &Shared_, rec: &StepRecord) -> Option<StageLayer> {
+    let layer = StageLayer::from_ref(rec.layer.as_ref()?).ok()?;
     let digest = kiln_oci::Digest::from_oci(layer.layer.descriptor.digest()).ok()?;
-    shared.blobs.has_blob(&digest).then_some(Some(layer))
+    shared.blobs.has_blob(&digest).then_some(layer)
 }
 
 /// The state a `--from` names: a finished stage this stage depends on, or an image.
@@ -487,23 +492,39 @@ mod tests {
     }
 
     #[test]
-    fn config_steps_chain_the_key_and_add_empty_history() {
+    fn what_run_sees_chains_the_key_and_metadata_does_not() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = stage(dir.path(), kiln_oci::ImageConfig::default());
         let root = s.key;
-        config_step(&mut s, "ENV A=1", 0, |c| {
-            c.set_user(Some("1".into()));
-        })
-        .unwrap();
+        seen_by_run(&mut s, "ENV A=1", "ENV A=1", 0).unwrap();
         s.config.set_env_var("A", "1");
         let after_env = s.key;
         assert_ne!(after_env, root);
-        history_only(&mut s, "SHELL [\"/bin/sh\", \"-c\"]", 0).unwrap();
+        seen_by_run(
+            &mut s,
+            "SHELL [/bin/sh -c]",
+            "SHELL [\"/bin/sh\", \"-c\"]",
+            0,
+        )
+        .unwrap();
         assert_ne!(s.key, after_env);
+        let after_shell = s.key;
+        metadata_step(&mut s, "LABEL a=b", 0, |c| {
+            c.set_labels(Some([("a".to_owned(), "b".to_owned())].into()));
+        });
+        assert_eq!(s.key, after_shell, "a label changes no later step");
         // The same instructions from the same parent give the same key.
         let mut again = stage(dir.path(), kiln_oci::ImageConfig::default());
-        config_step(&mut again, "ENV A=1", 0, |_| {}).unwrap();
+        seen_by_run(&mut again, "ENV A=1", "ENV A=1", 0).unwrap();
         assert_eq!(again.key, after_env);
         assert_eq!(env_of(&s), [("A".to_owned(), "1".to_owned())]);
+        // Each is one entry without a layer, worded as BuildKit words it.
+        let history = s.config.spec.history().clone().unwrap();
+        let texts: Vec<_> = history
+            .iter()
+            .map(|h| h.created_by().clone().unwrap())
+            .collect();
+        assert_eq!(texts, ["ENV A=1", "SHELL [/bin/sh -c]", "LABEL a=b"]);
+        assert!(history.iter().all(|h| h.empty_layer() == Some(true)));
     }
 }

@@ -954,6 +954,56 @@ const ROWS: &[Row] = &[
         step: "stage-0 1/1",
         expect: Hit,
     },
+    // Metadata no later step sees does not rerun the steps after it (as BuildKit), what
+    // RUN sees does, and a parent's ONBUILD triggers are instructions of the child.
+    Row {
+        name: "a LABEL before a RUN",
+        dockerfile: "FROM scratch\nLABEL a=1\nRUN echo hi > /o\n",
+        setup: &[],
+        change: &[Change::Dockerfile("FROM scratch\nLABEL a=2\nRUN echo hi > /o\n")],
+        step: "stage-0 2/2",
+        expect: Hit,
+    },
+    Row {
+        name: "every metadata-only instruction before a COPY",
+        dockerfile: "FROM scratch\nCMD a\nEXPOSE 80\nSTOPSIGNAL 1\nVOLUME /v\nHEALTHCHECK NONE\n\
+            MAINTAINER m\nENTRYPOINT x\nONBUILD RUN a\nCOPY f /f\n",
+        setup: &[F],
+        change: &[Change::Dockerfile(
+            "FROM scratch\nCMD b\nEXPOSE 81\nSTOPSIGNAL 9\nVOLUME /w\n\
+             HEALTHCHECK CMD true\nMAINTAINER n\nENTRYPOINT y\nONBUILD RUN b\nCOPY f /f\n",
+        )],
+        step: "stage-0 9/9",
+        expect: Hit,
+    },
+    Row {
+        name: "an ENV before a RUN",
+        dockerfile: "FROM scratch\nENV A=1\nRUN echo hi > /o\n",
+        setup: &[],
+        change: &[Change::Dockerfile("FROM scratch\nENV A=2\nRUN echo hi > /o\n")],
+        step: "stage-0 2/2",
+        expect: Miss,
+    },
+    Row {
+        name: "a USER before a RUN",
+        dockerfile: "FROM scratch\nUSER 1\nRUN echo hi > /tmp-o || true\n",
+        setup: &[],
+        change: &[Change::Dockerfile(
+            "FROM scratch\nUSER 2\nRUN echo hi > /tmp-o || true\n",
+        )],
+        step: "stage-0 2/2",
+        expect: Miss,
+    },
+    Row {
+        name: "a parent stage's ONBUILD trigger",
+        dockerfile: "FROM scratch AS p\nONBUILD RUN echo a > /t\nFROM p\nRUN cat /t > /o\n",
+        setup: &[],
+        change: &[Change::Dockerfile(
+            "FROM scratch AS p\nONBUILD RUN echo b > /t\nFROM p\nRUN cat /t > /o\n",
+        )],
+        step: "stage-1 2/2",
+        expect: Miss,
+    },
 ];
 
 /// The inputs of one build of a row.
