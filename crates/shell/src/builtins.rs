@@ -344,6 +344,9 @@ impl Interp {
             'f' => o.noglob = on,
             'C' => o.noclobber = on,
             'a' | 'b' | 'h' | 'm' | 'n' | 'v' => {}
+            // bash's brace expansion, ERR/DEBUG trap inheritance, history, physical cd:
+            // accepted (a `SHELL ["/bin/bash", "-E", "-c"]` must run) and without effect.
+            'B' | 'E' | 'H' | 'P' | 'T' => {}
             _ => return Err(format!("Illegal option -{c}")),
         }
         Ok(())
@@ -361,6 +364,16 @@ impl Interp {
                 return Ok(());
             }
             "allexport" | "notify" | "monitor" | "verbose" | "nolog" | "emacs" | "vi" => 'a',
+            "posix"
+            | "braceexpand"
+            | "hashall"
+            | "interactive-comments"
+            | "histexpand"
+            | "history"
+            | "physical"
+            | "errtrace"
+            | "functrace"
+            | "ignoreeof" => 'a',
             _ => return Err(format!("Illegal option -o {name}")),
         };
         self.set_option_char(c, on)

@@ -310,6 +310,7 @@ mod tests {
             &["/bin/bash", "-o", "pipefail", "-c"][..],
             &["/bin/bash", "-uo", "pipefail", "-c"],
             &["bash", "--login", "-o", "pipefail", "-c"],
+            &["/bin/bash", "-E", "-o", "posix", "-o", "pipefail", "-c"],
         ] {
             assert_eq!(under_shell(pipefail, fails_first).1, "1\n", "{pipefail:?}");
         }
