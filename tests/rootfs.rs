@@ -9,49 +9,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use support::*;
 
-/// One entry of a hand-made base layer: path, mode, and what it is.
-enum E<'a> {
-    Dir(&'a str, u32),
-    File(&'a str, u32, &'a [u8]),
-    /// A hard link to an earlier (or lower-layer) file.
-    Hard(&'a str, &'a str),
-    Sym(&'a str, &'a str),
-}
-
-/// A layer tar of `entries`, in order, owned by root.
-fn layer(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_size(0);
-        h.set_mode(0o644);
-        match e {
-            E::Dir(p, mode) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(*mode);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, mode, data) => {
-                h.set_mode(*mode);
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, p, *data).unwrap();
-            }
-            E::Hard(p, target) => {
-                h.set_entry_type(tar::EntryType::Link);
-                b.append_link(&mut h, p, target).unwrap();
-            }
-            E::Sym(p, target) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_mode(0o777);
-                b.append_link(&mut h, p, target).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
+#[path = "../crates/fs/tests/common/layer_tar.rs"]
+mod layer_tar;
+use layer_tar::{E, layer};
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -222,4 +182,173 @@ fn local_export_keeps_setuid_setgid_and_sticky_bits() {
             ("srv/drop", 0o3777),
         ]
     );
+}
+
+// --- user and group management against Debian's shadow-utils --------------------------
+
+/// The account commands run by both kiln (in one RUN) and Debian's tools (with `-R`).
+const ACCOUNT_COMMANDS: &[&str] = &[
+    "groupadd -g 2000 web",
+    "groupadd -r svcgrp",
+    "useradd -m -s /bin/bash -G web,users -c App_User app",
+    "useradd -r -M svc",
+    "useradd -u 1500 -g web -N bob",
+    "useradd carol",
+    "usermod -aG sudo app",
+    "usermod -L carol",
+    "usermod -s /bin/sh -c New bob",
+    "groupmod -n www web",
+    "groupmod -g 2001 www",
+    "usermod -l robert bob",
+    "userdel -r carol",
+    "userdel svc",
+    "passwd -l app",
+];
+
+/// The day written as "last change" by both sides.
+const EPOCH: &str = "1700000000";
+
+/// The files compared byte for byte, and listed with owner and mode.
+const ACCOUNT_FILES: &[&str] = &[
+    "etc/passwd",
+    "etc/passwd-",
+    "etc/group",
+    "etc/group-",
+    "etc/shadow",
+    "etc/shadow-",
+    "etc/gshadow",
+    "etc/gshadow-",
+    "etc/subuid",
+    "etc/subuid-",
+    "etc/subgid",
+    "etc/subgid-",
+    "etc/.pwd.lock",
+    "home/app",
+    "home/app/.bashrc",
+    "home/app/.profile",
+];
+
+/// A Debian bookworm /etc as its packages ship it: base-passwd's passwd and group,
+/// shadow files for them, the passwd package's login.defs, default/useradd and skel
+/// (read from this Debian host, which has them installed).
+fn debian_etc_layer() -> Vec<u8> {
+    let host = |p: &str| {
+        std::fs::read(p).unwrap_or_else(|e| {
+            panic!("{p}: {e} (this test needs Debian's passwd and base-passwd packages)")
+        })
+    };
+    let passwd = host("/usr/share/base-passwd/passwd.master");
+    let group = host("/usr/share/base-passwd/group.master");
+    let names = |text: &[u8], suffix: &str| -> Vec<u8> {
+        String::from_utf8_lossy(text)
+            .lines()
+            .map(|l| format!("{}{suffix}\n", l.split(':').next().unwrap()))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let shadow = names(&passwd, ":*:19000:0:99999:7:::");
+    let gshadow = names(&group, ":*::");
+    let (defs, default, bashrc, profile, logout) = (
+        host("/etc/login.defs"),
+        host("/etc/default/useradd"),
+        host("/etc/skel/.bashrc"),
+        host("/etc/skel/.profile"),
+        host("/etc/skel/.bash_logout"),
+    );
+    layer(&[
+        E::Dir("etc", 0o755),
+        E::File("etc/passwd", 0o644, &passwd),
+        E::File("etc/group", 0o644, &group),
+        E::File("etc/shadow", 0o640, &shadow),
+        E::File("etc/gshadow", 0o640, &gshadow),
+        E::File("etc/subuid", 0o644, b""),
+        E::File("etc/subgid", 0o644, b""),
+        E::File("etc/login.defs", 0o644, &defs),
+        E::Dir("etc/default", 0o755),
+        E::File("etc/default/useradd", 0o644, &default),
+        E::Dir("etc/skel", 0o755),
+        E::File("etc/skel/.bashrc", 0o644, &bashrc),
+        E::File("etc/skel/.profile", 0o644, &profile),
+        E::File("etc/skel/.bash_logout", 0o644, &logout),
+        E::Dir("home", 0o755),
+    ])
+}
+
+/// `stat` lines (name, owner, mode) and contents of `ACCOUNT_FILES` under `root`.
+fn account_state(root: &Path, listing: &str) -> Vec<String> {
+    let mut out: Vec<String> = listing.lines().map(str::to_owned).collect();
+    for f in ACCOUNT_FILES {
+        let path = root.join(f);
+        if path.is_file() {
+            out.push(format!("{f}:\n{}", text(&std::fs::read(path).unwrap())));
+        }
+    }
+    out
+}
+
+/// Runs the commands with Debian's own tools on an unpacked copy of the base's /etc.
+fn shadow_utils_reference(ws: &Workspace, base_etc: &[u8]) -> Vec<String> {
+    let root = ws.path("reference");
+    std::fs::create_dir_all(&root).unwrap();
+    tar::Archive::new(base_etc).unpack(&root).unwrap();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(&root)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let r = root.display();
+    sh("chgrp 42 etc/shadow etc/gshadow");
+    for cmd in ACCOUNT_COMMANDS {
+        let (tool, args) = cmd.split_once(' ').unwrap();
+        sh(&format!("{tool} -R {r} {args} >/dev/null"));
+    }
+    sh(&format!("echo 'app:$6$abc$xyz' | chpasswd -R {r} -e"));
+    let listing = sh(&format!(
+        "stat -c '%n %u:%g %a' {}",
+        ACCOUNT_FILES.join(" ")
+    ));
+    account_state(&root, &listing)
+}
+
+#[test]
+fn account_tools_write_what_debians_shadow_utils_writes() {
+    let ws = Workspace::new();
+    let etc = debian_etc_layer();
+    let dir = ws.path("base");
+    base_layout(&dir, std::slice::from_ref(&etc));
+    let base = format!("base=oci-layout://{}", dir.display());
+    let script = format!(
+        "chgrp shadow /etc/shadow /etc/gshadow && {} >/dev/null && \
+         echo 'app:$6$abc$xyz' | chpasswd -e && cd / && \
+         stat -c '%n %u:%g %a' {} > /listing",
+        ACCOUNT_COMMANDS.join(" >/dev/null && "),
+        ACCOUNT_FILES.join(" ")
+    );
+    ws.write("Dockerfile", format!("FROM base\nRUN {script}\n"));
+    let out_dir = ws.path("out");
+    let dest = format!("type=local,dest={}", out_dir.display());
+    let out = ws
+        .kiln()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--build-context",
+            &base,
+            "-o",
+            &dest,
+        ])
+        .arg(ws.context())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let listing = text(&std::fs::read(out_dir.join("listing")).unwrap());
+    let kiln = account_state(&out_dir, &listing);
+    assert_eq!(kiln, shadow_utils_reference(&ws, &etc));
 }

@@ -509,6 +509,7 @@ fn every_bundled_tool_has_a_differential_case() {
 const SPECIAL_CASES: &[&str] = &[
     "curl", "wget", "date", "mktemp", "sleep", "yes", "shuf", "nproc", "uname", "env", "xargs",
     "gzip", "gunzip", "zcat", "tar", "useradd", "groupadd", "adduser", "addgroup", "hostname",
+    "usermod", "userdel", "groupmod", "passwd", "chpasswd",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1562,5 +1563,80 @@ fn user_and_group_management_edits_the_image_databases() {
     assert_eq!(
         guest(&vfs, &["stat", "-c", "%u:%g", "a.txt"]).1,
         "1000:500\n"
+    );
+}
+
+/// The `$6$` hash `openssl passwd -6` makes of `password` with `hash`'s salt.
+fn openssl_sha512_crypt(password: &str, hash: &str) -> String {
+    let salt = hash.split('$').nth(2).unwrap();
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, password])
+        .output()
+        .expect("this test checks hashes with openssl");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn shadow_field(vfs: &Vfs, user: &str, field: usize) -> String {
+    let shadow = String::from_utf8(get_guest(vfs, "/etc/shadow")).unwrap();
+    let line = shadow.lines().find(|l| l.starts_with(&format!("{user}:")));
+    line.unwrap().split(':').nth(field).unwrap().to_owned()
+}
+
+#[test]
+fn usermod_userdel_groupmod_passwd_and_chpasswd() {
+    let vfs = guest_vfs(TREE);
+    put_guest(&vfs, "/etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o640);
+    for cmd in [
+        &["groupadd", "-g", "500", "web"][..],
+        &["groupadd", "-g", "501", "ops"],
+        &["useradd", "-m", "-G", "web", "app"],
+        &["usermod", "-G", "ops", "app"],
+        &["usermod", "-u", "1600", "-d", "/home/app2", "-m", "app"],
+        &["groupmod", "-g", "1700", "app"],
+    ] {
+        assert_eq!(guest(&vfs, cmd).0, 0, "{cmd:?}");
+    }
+    let group = String::from_utf8(get_guest(&vfs, "/etc/group")).unwrap();
+    assert!(
+        group.contains("web:x:500:\n") && group.contains("ops:x:501:app\n"),
+        "{group}"
+    );
+    let passwd = String::from_utf8(get_guest(&vfs, "/etc/passwd")).unwrap();
+    assert!(
+        passwd.contains("app:x:1600:1700::/home/app2:/bin/sh\n"),
+        "{passwd}"
+    );
+    // The moved home and what the user owned in it follow the new uid.
+    assert_eq!(guest(&vfs, &["stat", "-c", "%u", "/home/app2"]).1, "1600\n");
+    assert_eq!(guest(&vfs, &["test", "-e", "/home/app"]).0, 1);
+    // Errors as shadow-utils reports them.
+    assert_eq!(guest(&vfs, &["usermod", "-s", "/bin/sh", "nobody2"]).0, 6);
+    assert_eq!(guest(&vfs, &["usermod", "-a", "app"]).0, 2);
+    assert_eq!(guest(&vfs, &["groupmod", "-g", "500", "ops"]).0, 4);
+    // A plain password becomes a SHA-512 crypt hash that verifies.
+    let (code, _, err) = run_guest_in(&vfs, &["chpasswd"], b"app:s3cret\n", false);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let hash = shadow_field(&vfs, "app", 1);
+    assert!(hash.starts_with("$6$") && hash.split('$').nth(2).unwrap().len() == 16);
+    assert_eq!(openssl_sha512_crypt("s3cret", &hash), hash);
+    assert_eq!(guest(&vfs, &["passwd", "-l", "app"]).0, 0);
+    assert_eq!(shadow_field(&vfs, "app", 1), format!("!{hash}"));
+    assert_eq!(guest(&vfs, &["passwd", "-d", "app"]).0, 0);
+    assert_eq!(guest(&vfs, &["passwd", "-l", "app"]).0, 0);
+    assert_eq!(
+        guest(&vfs, &["passwd", "-u", "app"]).0,
+        3,
+        "would be passwordless"
+    );
+    // A bad line leaves every password as it was.
+    let (code, _, _) = run_guest_in(&vfs, &["chpasswd", "-e"], b"root:$6$a$b\nghost:x\n", false);
+    assert_eq!(code, 1);
+    assert_eq!(shadow_field(&vfs, "root", 1), "*");
+    assert_eq!(guest(&vfs, &["userdel", "-r", "app"]).0, 0);
+    assert_eq!(guest(&vfs, &["test", "-e", "/home/app2"]).0, 1);
+    let group = String::from_utf8(get_guest(&vfs, "/etc/group")).unwrap();
+    assert!(
+        !group.contains("app"),
+        "own group and memberships go: {group}"
     );
 }

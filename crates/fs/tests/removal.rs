@@ -6,51 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 mod common;
 
+use common::layer_tar::{E, layer};
 use common::*;
 use kiln_fs::{FileType, Ino, Snapshot, Tree, write_layer};
-
-/// One entry of a hand-made layer tar.
-enum E<'a> {
-    Dir(&'a str),
-    File(&'a str, &'a [u8]),
-    /// A hard link `path` to the earlier (or lower-layer) file `target`.
-    Hard(&'a str, &'a str),
-    Sym(&'a str, &'a str),
-}
-
-/// A layer tar holding `entries` in order (GNU long-name records where names need them).
-fn layer(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_size(0);
-        h.set_mode(0o644);
-        match e {
-            E::Dir(p) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, data) => {
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, p, *data).unwrap();
-            }
-            E::Hard(p, target) => {
-                h.set_entry_type(tar::EntryType::Link);
-                b.append_link(&mut h, p, target).unwrap();
-            }
-            E::Sym(p, target) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_mode(0o777);
-                b.append_link(&mut h, p, target).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
 
 /// Files in `man/big` (enough that any batching reader needs many rounds).
 const BIG: usize = 5_000;
@@ -62,37 +20,37 @@ fn base_layers() -> (Vec<u8>, Vec<u8>) {
         .map(|i| format!("man/big/page-with-a-rather-long-name-number-{i:05}.1.gz"))
         .collect();
     let mut lower = vec![
-        E::Dir("man"),
-        E::Dir("man/man1"),
-        E::File("man/man1/ls.1.gz", b"ls"),
-        E::File("man/man1/gone.1.gz", b"whited out above"),
-        E::File(&long, b"long"),
-        E::File("man/man1/with space\tand tab.1.gz", b"odd"),
-        E::File("man/man1/caf\u{e9}.1.gz", b"utf8"),
+        E::Dir("man", 0o755),
+        E::Dir("man/man1", 0o755),
+        E::File("man/man1/ls.1.gz", 0o644, b"ls"),
+        E::File("man/man1/gone.1.gz", 0o644, b"whited out above"),
+        E::File(&long, 0o644, b"long"),
+        E::File("man/man1/with space\tand tab.1.gz", 0o644, b"odd"),
+        E::File("man/man1/caf\u{e9}.1.gz", 0o644, b"utf8"),
         E::Hard("man/man1/dir.1.gz", "man/man1/ls.1.gz"),
         E::Sym("man/man1/vdir.1.gz", "ls.1.gz"),
         E::Sym("man/man1/dangling.1.gz", "nowhere.1.gz"),
-        E::Dir("man/man8"),
-        E::File("man/man8/mount.8.gz", b"mount"),
-        E::Dir("man/de"),
-        E::Dir("man/de/man1"),
-        E::File("man/de/man1/old.1.gz", b"hidden by opaque"),
+        E::Dir("man/man8", 0o755),
+        E::File("man/man8/mount.8.gz", 0o644, b"mount"),
+        E::Dir("man/de", 0o755),
+        E::Dir("man/de/man1", 0o755),
+        E::File("man/de/man1/old.1.gz", 0o644, b"hidden by opaque"),
         E::Sym("man/man7", "man8"),
-        E::Dir("man/big"),
+        E::Dir("man/big", 0o755),
     ];
-    lower.extend(big.iter().map(|p| E::File(p, b"x")));
+    lower.extend(big.iter().map(|p| E::File(p, 0o644, b"x")));
     let upper = vec![
-        E::Dir("man"),
-        E::Dir("man/man1"),
-        E::File("man/man1/.wh.gone.1.gz", b""),
-        E::File("man/man1/new.1.gz", b"upper"),
+        E::Dir("man", 0o755),
+        E::Dir("man/man1", 0o755),
+        E::File("man/man1/.wh.gone.1.gz", 0o644, b""),
+        E::File("man/man1/new.1.gz", 0o644, b"upper"),
         E::Hard("man/man1/cross.1.gz", "man/man8/mount.8.gz"),
-        E::Dir("man/de"),
-        E::File("man/de/.wh..wh..opq", b""),
-        E::Dir("man/de/man5"),
-        E::File("man/de/man5/new.5.gz", b"after opaque"),
-        E::Dir("man/man8"),
-        E::File("man/man8/umount.8.gz", b"umount"),
+        E::Dir("man/de", 0o755),
+        E::File("man/de/.wh..wh..opq", 0o644, b""),
+        E::Dir("man/de/man5", 0o755),
+        E::File("man/de/man5/new.5.gz", 0o644, b"after opaque"),
+        E::Dir("man/man8", 0o755),
+        E::File("man/man8/umount.8.gz", 0o644, b"umount"),
     ];
     (layer(&lower), layer(&upper))
 }

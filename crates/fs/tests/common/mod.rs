@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::sync::Arc;
 
+pub(crate) mod layer_tar;
+
 use kiln_fs::{FileType, Follow, Ino, Snapshot, Store, Tree, diff};
 
 pub(crate) fn store() -> Arc<Store> {

@@ -1,5 +1,7 @@
 //! gzip, gunzip, zcat. Output is reproducible: no file name and a zero mtime in the header
-//! (GNU's `-n`), so compressing the same bytes in two builds gives the same archive.
+//! (GNU's `-n`), so compressing the same bytes in two builds gives the same archive. The
+//! header is GNU gzip's (OS byte 3, Unix; XFL from the level); the deflate stream is
+//! miniz_oxide's, which decompresses to the same bytes but is not GNU gzip's bit for bit.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -10,6 +12,23 @@ use flate2::write::GzEncoder;
 
 use crate::opts::{self, OptSpec, long_id, opt};
 use crate::util::{self, describe, warn};
+
+/// GNU gzip's default compression level.
+const DEFAULT_LEVEL: u32 = 6;
+/// The header's OS byte GNU gzip writes on Unix (flate2's default is 255, unknown).
+const OS_UNIX: u8 = 3;
+
+/// A gzip writer at `level` with GNU gzip's header.
+fn encoder_at<W: Write>(out: W, level: Compression) -> GzEncoder<W> {
+    flate2::GzBuilder::new()
+        .operating_system(OS_UNIX)
+        .write(out, level)
+}
+
+/// A gzip writer at GNU gzip's default level (`tar czf`).
+pub(crate) fn encoder<W: Write>(out: W) -> GzEncoder<W> {
+    encoder_at(out, Compression::new(DEFAULT_LEVEL))
+}
 
 const SPECS: &[OptSpec] = &[
     opt('c', Some("stdout"), false),
@@ -48,7 +67,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
         Ok(p) => p,
         Err(e) => return util::usage_error(name, e),
     };
-    let mut level = Compression::new(6);
+    let mut level = Compression::new(DEFAULT_LEVEL);
     for (id, _) in &parsed.opts {
         if let Some(d) = id.to_digit(10) {
             level = Compression::new(d);
@@ -147,10 +166,46 @@ fn convert(s: &Settings, input: impl Read, out: &mut impl Write) -> io::Result<(
             io::copy(&mut decoder, out)?;
         }
     } else {
-        let mut encoder = GzEncoder::new(out, s.level);
+        let mut encoder = encoder_at(out, s.level);
         let mut input = input;
         io::copy(&mut input, &mut encoder)?;
         encoder.try_finish()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GNU `gzip -n -LEVEL` of `data`.
+    fn gnu_gzip(data: &[u8], level: u32) -> Vec<u8> {
+        let mut child = std::process::Command::new("gzip")
+            .args(["-n", "-c", &format!("-{level}")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("this test compares with GNU gzip");
+        child.stdin.take().unwrap().write_all(data).unwrap();
+        child.wait_with_output().unwrap().stdout
+    }
+
+    #[test]
+    fn header_is_gnu_gzips_and_content_round_trips() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for level in [1, 6, 9] {
+            let mut ours = encoder_at(Vec::new(), Compression::new(level));
+            ours.write_all(&data).unwrap();
+            let ours = ours.finish().unwrap();
+            let theirs = gnu_gzip(&data, level);
+            assert_eq!(ours[..10], theirs[..10], "header at level {level}");
+            // The trailer (CRC-32 and size) is the same; the deflate stream may differ.
+            assert_eq!(ours[ours.len() - 8..], theirs[theirs.len() - 8..]);
+            let mut back = Vec::new();
+            MultiGzDecoder::new(&ours[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(back == data);
+        }
+    }
 }

@@ -15,10 +15,14 @@ mod ident;
 mod install;
 mod ls;
 mod misc;
+mod passwd;
 mod sed;
 pub(crate) mod stat;
 mod tar;
+mod tar_gnu;
 mod users;
+mod users_db;
+mod users_mod;
 mod xargs;
 
 use crate::ToolMain;
@@ -30,6 +34,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("chgrp", chown::main),
     ("chmod", chmod::main),
     ("chown", chown::main),
+    ("chpasswd", passwd::chpasswd),
     ("cmp", misc::cmp),
     ("cp", cp::cp),
     ("curl", curl::main),
@@ -40,6 +45,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("find", find::main),
     ("grep", grep::main),
     ("groupadd", users::groupadd),
+    ("groupmod", users_mod::groupmod),
     ("groups", ident::groups),
     ("gunzip", gzip::main),
     ("gzip", gzip::main),
@@ -48,11 +54,14 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("install", install::main),
     ("ls", ls::main),
     ("mkdir", cp::mkdir),
+    ("passwd", passwd::passwd),
     ("sed", sed::main),
     ("stat", stat::main),
     ("sync", misc::sync),
     ("tar", tar::main),
     ("useradd", users::useradd),
+    ("userdel", users_mod::userdel),
+    ("usermod", users_mod::usermod),
     ("wget", curl::main),
     ("which", ident::which),
     ("whoami", ident::whoami),

@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use flate2::Compression;
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use tar::{Archive, Builder, EntryType, Header, HeaderMode};
 
+use super::tar_gnu;
 use crate::glob;
 use crate::mode;
 use crate::opts::{self, OptSpec, long_id, opt};
@@ -211,13 +210,8 @@ fn create(
     };
     let io_err = |e: io::Error| format!("write error: {}", describe(&e));
     if gzip {
-        let (encoder, status) = write_archive(
-            GzEncoder::new(sink, Compression::new(6)),
-            settings,
-            dir,
-            members,
-        )
-        .map_err(io_err)?;
+        let (encoder, status) =
+            write_archive(super::gzip::encoder(sink), settings, dir, members).map_err(io_err)?;
         encoder
             .finish()
             .and_then(|mut s| s.flush())
@@ -236,7 +230,11 @@ fn write_archive<W: Write>(
     dir: Option<&str>,
     members: &[String],
 ) -> io::Result<(W, i32)> {
-    let mut builder = Builder::new(io::BufWriter::with_capacity(64 * 1024, sink));
+    let counting = tar_gnu::Counting {
+        inner: sink,
+        written: 0,
+    };
+    let mut builder = Builder::new(io::BufWriter::with_capacity(64 * 1024, counting));
     builder.mode(HeaderMode::Complete);
     builder.follow_symlinks(false);
     let mut ctx = CreateCtx {
@@ -249,11 +247,13 @@ fn write_archive<W: Write>(
     for member in members {
         ctx.add(&mut builder, member, 0)?;
     }
-    let sink = builder
+    let mut counting = builder
         .into_inner()?
         .into_inner()
         .map_err(|e| io::Error::new(e.error().kind(), e.error().to_string()))?;
-    Ok((sink, ctx.status))
+    let pad = tar_gnu::record_padding(counting.written);
+    io::copy(&mut io::repeat(0).take(pad), &mut counting.inner)?;
+    Ok((counting.inner, ctx.status))
 }
 
 struct CreateCtx<'a> {
@@ -305,13 +305,15 @@ impl CreateCtx<'_> {
         header.set_uid(u64::from(self.settings.owner.unwrap_or(st.uid)));
         header.set_gid(u64::from(self.settings.group.unwrap_or(st.gid)));
         header.set_mtime(st.mtime.sec.max(0) as u64);
-        let uname = self.names.user(self.settings.owner.unwrap_or(st.uid));
-        let gname = self.names.group(self.settings.group.unwrap_or(st.gid));
-        if uname.parse::<u32>().is_err() {
-            let _ = header.set_username(&uname);
-        }
-        if gname.parse::<u32>().is_err() {
-            let _ = header.set_groupname(&gname);
+        if !self.settings.numeric_owner {
+            let uname = self.names.user(self.settings.owner.unwrap_or(st.uid));
+            let gname = self.names.group(self.settings.group.unwrap_or(st.gid));
+            if uname.parse::<u32>().is_err() {
+                let _ = header.set_username(&uname);
+            }
+            if gname.parse::<u32>().is_err() {
+                let _ = header.set_groupname(&gname);
+            }
         }
         if self.settings.verbose {
             eprintln!("{name}{}", if st.is_dir() { "/" } else { "" });
@@ -321,7 +323,7 @@ impl CreateCtx<'_> {
                 header.set_entry_type(EntryType::Directory);
                 header.set_size(0);
                 let dir_name = format!("{}/", name.trim_end_matches('/'));
-                builder.append_data(&mut header, &dir_name, io::empty())?;
+                tar_gnu::append(builder, &mut header, dir_name.as_bytes(), None, io::empty())?;
                 let names = match read_dir_sorted(&path) {
                     Ok(n) => n,
                     Err(e) => {
@@ -338,7 +340,9 @@ impl CreateCtx<'_> {
                 let target = fs::read_link(&path)?;
                 header.set_entry_type(EntryType::Symlink);
                 header.set_size(0);
-                builder.append_link(&mut header, &name, target)?;
+                let target = target.to_string_lossy();
+                let link = Some(target.as_bytes());
+                tar_gnu::append(builder, &mut header, name.as_bytes(), link, io::empty())?;
             }
             kind::REGULAR => {
                 if st.nlink > 1 {
@@ -346,7 +350,8 @@ impl CreateCtx<'_> {
                         header.set_entry_type(EntryType::Link);
                         header.set_size(0);
                         let first = first.clone();
-                        builder.append_link(&mut header, &name, first)?;
+                        let link = Some(first.as_bytes());
+                        tar_gnu::append(builder, &mut header, name.as_bytes(), link, io::empty())?;
                         return Ok(());
                     }
                     self.links.insert((st.dev, st.ino), name.clone());
@@ -356,7 +361,8 @@ impl CreateCtx<'_> {
                 let f = fs::File::open(&path)?;
                 // The header promises st.size bytes: never write more or fewer.
                 let mut reader = f.take(st.size).chain(io::repeat(0).take(st.size));
-                builder.append_data(&mut header, &name, (&mut reader).take(st.size))?;
+                let data = (&mut reader).take(st.size);
+                tar_gnu::append(builder, &mut header, name.as_bytes(), None, data)?;
             }
             _ => {
                 warn("tar", format!("{member}: socket, device or fifo ignored"));

@@ -5,7 +5,12 @@
 //! 100-999 counting down from 999, as shadow-utils does).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
+
+use super::users_db::{
+    Db, GROUP, GSHADOW, PASSWD, SHADOW, SUBGID, SUBUID, login_def, parse_one, today,
+    useradd_default,
+};
 
 use crate::opts::{self, OptSpec, opt};
 use crate::passwd::{self, Entry};
@@ -13,29 +18,12 @@ use crate::sys;
 use crate::util::{self, describe, warn};
 use crate::walk::{join, read_dir_sorted};
 
-const PASSWD: &str = "/etc/passwd";
-const GROUP: &str = "/etc/group";
-const SHADOW: &str = "/etc/shadow";
-const GSHADOW: &str = "/etc/gshadow";
-
-/// Days since the epoch for shadow's "last change" field, from the (reproducible) clock.
-fn today() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400)
-}
-
-fn append_line(path: &str, line: &str) -> io::Result<()> {
-    let existing = fs::read_to_string(path).unwrap_or_default();
-    let mut f = fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
-    if !existing.is_empty() && !existing.ends_with('\n') {
-        f.write_all(b"\n")?;
-    }
-    writeln!(f, "{line}")
-}
+/// shadow-utils' defaults where /etc/login.defs is silent.
+const UID_MIN: u64 = 1000;
+const UID_MAX: u64 = 60_000;
+const SYS_UID_MIN: u64 = 101;
+const SUB_ID_MIN: u64 = 100_000;
+const SUB_ID_COUNT: u64 = 65_536;
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -64,55 +52,153 @@ fn free_id(used: &[u32], lo: u32, hi: u32, descending: bool) -> Option<u32> {
     }
 }
 
-fn pick_id(used: &[u32], system: bool) -> Result<u32, String> {
+/// A login.defs bound as an id (ids past u32 are clamped).
+fn def_id(key: &str, default: u64) -> u32 {
+    u32::try_from(login_def(key, default)).unwrap_or(u32::MAX)
+}
+
+/// A new id: system ids count down from SYS_*_MAX, others up from *_MIN (login.defs).
+fn pick_id(used: &[u32], system: bool, kind: &str) -> Result<u32, String> {
+    let min = def_id(&format!("{kind}_MIN"), UID_MIN);
+    let max = def_id(&format!("{kind}_MAX"), UID_MAX);
     let id = if system {
-        free_id(used, 100, 999, true)
+        let sys_min = def_id(&format!("SYS_{kind}_MIN"), SYS_UID_MIN);
+        let sys_max = def_id(&format!("SYS_{kind}_MAX"), u64::from(min.saturating_sub(1)));
+        free_id(used, sys_min, sys_max, true)
     } else {
-        free_id(used, 1000, 59_999, false)
+        free_id(used, min, max, false)
     };
-    id.ok_or_else(|| "can't get unique ID".to_owned())
+    id.ok_or_else(|| format!("can't get unique {kind}"))
 }
 
-fn add_group(name: &str, gid: u32) -> io::Result<()> {
-    append_line(GROUP, &format!("{name}:x:{gid}:"))?;
-    if fs::metadata(GSHADOW).is_ok() {
-        append_line(GSHADOW, &format!("{name}:!::"))?;
-    }
-    Ok(())
+/// /etc/group and (when the image has it) /etc/gshadow, edited together.
+/// `backups` is shadow-utils' behaviour (busybox writes none).
+pub(crate) struct GroupFiles {
+    pub(crate) group: Db,
+    pub(crate) gshadow: Option<Db>,
+    backups: bool,
 }
 
-/// Adds `user` to the member lists of `groups` in /etc/group.
-fn add_members(user: &str, groups: &[String]) -> Result<(), String> {
-    if groups.is_empty() {
-        return Ok(());
+impl GroupFiles {
+    pub(crate) fn open(backups: bool) -> Result<GroupFiles, String> {
+        Ok(GroupFiles {
+            group: Db::open(GROUP)?,
+            gshadow: Db::optional(GSHADOW)?,
+            backups,
+        })
     }
-    let text = fs::read_to_string(GROUP).map_err(|e| format!("{GROUP}: {}", describe(&e)))?;
-    let mut found = vec![false; groups.len()];
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut fields: Vec<String> = line.split(':').map(str::to_owned).collect();
-        if fields.len() >= 4
-            && let Some(i) = groups
-                .iter()
-                .position(|g| *g == fields[0] || Some(g.as_str()) == Some(fields[2].as_str()))
-        {
-            found[i] = true;
-            let members: Vec<&str> = fields[3].split(',').filter(|m| !m.is_empty()).collect();
-            if !members.contains(&user) {
-                fields[3] = members
-                    .into_iter()
-                    .chain([user])
-                    .collect::<Vec<_>>()
-                    .join(",");
+
+    pub(crate) fn save(&self) -> Result<(), String> {
+        self.group.save(self.backups)?;
+        match &self.gshadow {
+            Some(g) => g.save(self.backups),
+            None => Ok(()),
+        }
+    }
+
+    /// The line index and gid of group `spec` (a name, or a number when no name matches).
+    pub(crate) fn lookup(&self, spec: &str) -> Option<(usize, u32)> {
+        let i = self
+            .group
+            .find(spec)
+            .or_else(|| (0..self.group.len()).find(|&i| self.group.fields(i, 3)[2] == spec))?;
+        Some((i, self.group.fields(i, 3)[2].parse().ok()?))
+    }
+
+    fn add(&mut self, name: &str, gid: u32) {
+        self.group.push(format!("{name}:x:{gid}:"));
+        if let Some(g) = &mut self.gshadow {
+            g.push(format!("{name}:!::"));
+        }
+    }
+
+    /// Adds `user` to the member lists of `groups` (names or gids), in group and gshadow.
+    pub(crate) fn add_members(&mut self, user: &str, groups: &[String]) -> Result<(), String> {
+        for g in groups {
+            let (i, _) = self
+                .lookup(g)
+                .ok_or_else(|| format!("group '{g}' does not exist"))?;
+            let name = self.group.fields(i, 4)[0].clone();
+            append_member(&mut self.group, i, user);
+            if let Some(gs) = &mut self.gshadow
+                && let Some(j) = gs.find(&name)
+            {
+                append_member(gs, j, user);
             }
         }
-        out.push_str(&fields.join(":"));
-        out.push('\n');
+        Ok(())
     }
-    if let Some(i) = found.iter().position(|f| !f) {
-        return Err(format!("group '{}' does not exist", groups[i]));
+}
+
+/// The files useradd edits; shadow, subuid and subgid only when the image has them.
+struct Files {
+    passwd: Db,
+    shadow: Option<Db>,
+    subuid: Option<Db>,
+    subgid: Option<Db>,
+    groups: GroupFiles,
+}
+
+impl Files {
+    fn open(backups: bool) -> Result<Files, String> {
+        Ok(Files {
+            passwd: Db::open(PASSWD)?,
+            shadow: Db::optional(SHADOW)?,
+            subuid: Db::optional(SUBUID)?,
+            subgid: Db::optional(SUBGID)?,
+            groups: GroupFiles::open(backups)?,
+        })
     }
-    fs::write(GROUP, out).map_err(|e| format!("{GROUP}: {}", describe(&e)))
+
+    fn save(&self) -> Result<(), String> {
+        let backups = self.groups.backups;
+        self.passwd.save(backups)?;
+        self.groups.save()?;
+        for db in [&self.shadow, &self.subuid, &self.subgid]
+            .into_iter()
+            .flatten()
+        {
+            db.save(backups)?;
+        }
+        Ok(())
+    }
+}
+
+/// The ids (third field) of every line of `db`.
+pub(crate) fn ids(db: &Db) -> Vec<u32> {
+    (0..db.len())
+        .filter_map(|i| db.fields(i, 3)[2].parse().ok())
+        .collect()
+}
+
+/// Appends `user` to line `i`'s member field (the 4th), unless it is there.
+fn append_member(db: &mut Db, i: usize, user: &str) {
+    let mut f = db.fields(i, 4);
+    let mut members: Vec<&str> = f[3].split(',').filter(|m| !m.is_empty()).collect();
+    if !members.contains(&user) {
+        members.push(user);
+        f[3] = members.join(",");
+        db.set(i, &f);
+    }
+}
+
+/// The lowest `count` ids from SUB_*_MIN not inside any range of `db` (`name:start:count`).
+fn free_sub_range(db: &Db, kind: &str) -> u64 {
+    let count = login_def(&format!("SUB_{kind}_COUNT"), SUB_ID_COUNT);
+    let mut ranges: Vec<(u64, u64)> = (0..db.len())
+        .filter_map(|i| {
+            let f = db.fields(i, 3);
+            Some((f[1].parse().ok()?, f[2].parse().ok()?))
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut start = login_def(&format!("SUB_{kind}_MIN"), SUB_ID_MIN);
+    for (s, n) in ranges {
+        if s < start.saturating_add(count) && start < s.saturating_add(n) {
+            start = s.saturating_add(n);
+        }
+    }
+    start
 }
 
 struct NewUser {
@@ -126,6 +212,10 @@ struct NewUser {
     shell: String,
     comment: String,
     non_unique: bool,
+    /// The encrypted password (`useradd -p`); `!` (locked) otherwise.
+    password: Option<String>,
+    /// shadow-utils (backups, no aging for system accounts) rather than busybox.
+    shadow_utils: bool,
 }
 
 enum Primary {
@@ -141,60 +231,84 @@ fn create_user(u: &NewUser) -> Result<(), String> {
     if !valid_name(&u.name) {
         return Err(format!("invalid user name '{}'", u.name));
     }
-    let users = passwd::users();
-    if users.iter().any(|e| e.name == u.name) {
+    let mut files = Files::open(u.shadow_utils)?;
+    if files.passwd.find(&u.name).is_some() {
         return Err(format!("user '{}' already exists", u.name));
     }
-    let used: Vec<u32> = users.iter().map(|e| e.id).collect();
+    let used = ids(&files.passwd);
     let uid = match u.uid {
         Some(id) if used.contains(&id) && !u.non_unique => {
             return Err(format!("UID {id} is not unique"));
         }
         Some(id) => id,
-        None => pick_id(&used, u.system)?,
+        None => pick_id(&used, u.system, "UID")?,
     };
-    let gid = match &u.primary {
-        Primary::Existing(g) => passwd::resolve_group(g)
-            .filter(|gid| passwd::groups().iter().any(|e| e.id == *gid) || g.parse::<u32>().is_ok())
-            .ok_or_else(|| format!("group '{g}' does not exist"))?,
-        Primary::Fixed(gid) => *gid,
-        Primary::Own => {
-            let groups = passwd::groups();
-            if groups.iter().any(|g| g.name == u.name) {
-                return Err(format!(
-                    "group {} exists - if you want to add this user to that group, use -g.",
-                    u.name
-                ));
-            }
-            let used: Vec<u32> = groups.iter().map(|g| g.id).collect();
-            let gid = if used.contains(&uid) {
-                pick_id(&used, u.system)?
-            } else {
-                uid
-            };
-            add_group(&u.name, gid).map_err(|e| format!("{GROUP}: {}", describe(&e)))?;
-            gid
-        }
-    };
+    let gid = primary_gid(&mut files, u, uid)?;
     let home = u
         .home
         .clone()
         .unwrap_or_else(|| format!("/home/{}", u.name));
-    append_line(
-        PASSWD,
-        &format!("{}:x:{uid}:{gid}:{}:{home}:{}", u.name, u.comment, u.shell),
-    )
-    .map_err(|e| format!("{PASSWD}: {}", describe(&e)))?;
-    if fs::metadata(SHADOW).is_ok() {
-        append_line(SHADOW, &format!("{}:!:{}:0:99999:7:::", u.name, today()))
-            .map_err(|e| format!("{SHADOW}: {}", describe(&e)))?;
+    let name = &u.name;
+    files.passwd.push(format!(
+        "{name}:x:{uid}:{gid}:{}:{home}:{}",
+        u.comment, u.shell
+    ));
+    let aging = if u.system && u.shadow_utils {
+        ":::".to_owned()
+    } else {
+        let min = login_def("PASS_MIN_DAYS", 0);
+        let max = login_def("PASS_MAX_DAYS", 99_999);
+        format!("{min}:{max}:{}", login_def("PASS_WARN_AGE", 7))
+    };
+    let pw = u.password.as_deref().unwrap_or("!");
+    if let Some(sh) = &mut files.shadow {
+        sh.push(format!("{name}:{pw}:{}:{aging}:::", today()));
     }
-    add_members(&u.name, &u.groups)?;
+    files.groups.add_members(name, &u.groups)?;
+    if !u.system {
+        for (db, kind) in [(&mut files.subuid, "UID"), (&mut files.subgid, "GID")] {
+            if let Some(db) = db {
+                let start = free_sub_range(db, kind);
+                let count = login_def(&format!("SUB_{kind}_COUNT"), SUB_ID_COUNT);
+                db.push(format!("{name}:{start}:{count}"));
+            }
+        }
+    }
+    files.save()?;
     if u.create_home && fs::symlink_metadata(&home).is_err() {
         make_home(&home, uid, gid)
             .map_err(|e| format!("cannot create home directory '{home}': {}", describe(&e)))?;
     }
     Ok(())
+}
+
+/// The new user's primary gid, creating its own group when asked.
+fn primary_gid(files: &mut Files, u: &NewUser, uid: u32) -> Result<u32, String> {
+    match &u.primary {
+        Primary::Existing(g) => files
+            .groups
+            .lookup(g)
+            .map(|(_, gid)| gid)
+            .or_else(|| g.parse().ok())
+            .ok_or_else(|| format!("group '{g}' does not exist")),
+        Primary::Fixed(gid) => Ok(*gid),
+        Primary::Own => {
+            if files.groups.group.find(&u.name).is_some() {
+                return Err(format!(
+                    "group {} exists - if you want to add this user to that group, use -g.",
+                    u.name
+                ));
+            }
+            let used = ids(&files.groups.group);
+            let gid = if used.contains(&uid) {
+                pick_id(&used, u.system, "GID")?
+            } else {
+                uid
+            };
+            files.groups.add(&u.name, gid);
+            Ok(gid)
+        }
+    }
 }
 
 /// Creates the home directory from /etc/skel, owned by the new user.
@@ -272,13 +386,11 @@ fn parse_id(v: Option<&str>, what: &str) -> Result<Option<u32>, String> {
 }
 
 pub fn useradd(name: &str, args: Vec<String>) -> i32 {
-    let p = match opts::parse(&args, USERADD, true) {
-        Ok(p) => p,
-        Err(e) => return util::usage_error(name, e),
+    let (p, login) = match parse_one(name, &args, USERADD, "user name") {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
-    let [login] = p.operands.as_slice() else {
-        return util::usage_error(name, "expected exactly one user name");
-    };
+    let login = &login;
     let uid = match parse_id(p.value('u'), "user ID") {
         Ok(u) => u,
         Err(msg) => return report(name, Err(msg), 3),
@@ -301,9 +413,15 @@ pub fn useradd(name: &str, args: Vec<String>) -> i32 {
             .collect(),
         home: p.value('d').map(str::to_owned),
         create_home: p.has('m') && !p.has('M'),
-        shell: p.value('s').unwrap_or("/bin/sh").to_owned(),
+        shell: p
+            .value('s')
+            .map(str::to_owned)
+            .or_else(|| useradd_default("SHELL"))
+            .unwrap_or_else(|| "/bin/sh".to_owned()),
         comment: p.value('c').unwrap_or("").to_owned(),
         non_unique: p.has('o'),
+        password: p.value('p').map(str::to_owned),
+        shadow_utils: true,
     };
     let code = if passwd::users().iter().any(|e| e.name == *login) {
         9
@@ -320,55 +438,57 @@ pub fn groupadd(name: &str, args: Vec<String>) -> i32 {
         opt('f', Some("force"), false),
         opt('o', Some("non-unique"), false),
     ];
-    let p = match opts::parse(&args, &specs, true) {
-        Ok(p) => p,
-        Err(e) => return util::usage_error(name, e),
+    let (p, group) = match parse_one(name, &args, &specs, "group name") {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
-    let [group] = p.operands.as_slice() else {
-        return util::usage_error(name, "expected exactly one group name");
-    };
+    let group = &group;
     let gid = match parse_id(p.value('g'), "group ID") {
         Ok(g) => g,
         Err(msg) => return report(name, Err(msg), 3),
     };
-    report(
-        name,
-        new_group(group, gid, p.has('r'), p.has('f'), p.has('o')),
-        9,
-    )
+    let flags = GroupFlags {
+        system: p.has('r'),
+        force: p.has('f'),
+        non_unique: p.has('o'),
+        shadow_utils: true,
+    };
+    report(name, new_group(group, gid, &flags), 9)
 }
 
-fn new_group(
-    group: &str,
-    gid: Option<u32>,
+struct GroupFlags {
     system: bool,
     force: bool,
     non_unique: bool,
-) -> Result<(), String> {
+    shadow_utils: bool,
+}
+
+fn new_group(group: &str, gid: Option<u32>, flags: &GroupFlags) -> Result<(), String> {
     if !valid_name(group) {
         return Err(format!("'{group}' is not a valid group name"));
     }
-    let groups = passwd::groups();
-    if groups.iter().any(|g| g.name == group) {
-        return if force {
+    let mut files = GroupFiles::open(flags.shadow_utils)?;
+    if files.group.find(group).is_some() {
+        return if flags.force {
             Ok(())
         } else {
             Err(format!("group '{group}' already exists"))
         };
     }
-    let used: Vec<u32> = groups.iter().map(|g| g.id).collect();
+    let used = ids(&files.group);
     let gid = match gid {
-        Some(id) if used.contains(&id) && !non_unique => {
-            if force {
-                pick_id(&used, system)?
+        Some(id) if used.contains(&id) && !flags.non_unique => {
+            if flags.force {
+                pick_id(&used, flags.system, "GID")?
             } else {
                 return Err(format!("GID '{id}' already exists"));
             }
         }
         Some(id) => id,
-        None => pick_id(&used, system)?,
+        None => pick_id(&used, flags.system, "GID")?,
     };
-    add_group(group, gid).map_err(|e| format!("{GROUP}: {}", describe(&e)))
+    files.add(group, gid);
+    files.save()
 }
 
 /// busybox `adduser [-DSH] [-h DIR] [-s SHELL] [-G GRP] [-g GECOS] [-u UID] USER [GROUP]`.
@@ -389,7 +509,7 @@ pub fn adduser(name: &str, args: Vec<String>) -> i32 {
         Err(e) => return util::usage_error(name, e),
     };
     match p.operands.as_slice() {
-        [user, group] => report(name, add_members(user, std::slice::from_ref(group)), 1),
+        [user, group] => report(name, busybox_add_member(user, group), 1),
         [user] => {
             let uid = match parse_id(p.value('u'), "user ID") {
                 Ok(u) => u,
@@ -417,11 +537,20 @@ pub fn adduser(name: &str, args: Vec<String>) -> i32 {
                     .to_owned(),
                 comment: p.value('g').unwrap_or("").to_owned(),
                 non_unique: false,
+                password: None,
+                shadow_utils: false,
             };
             report(name, create_user(&u), 1)
         }
         _ => util::usage_error(name, "expected USER [GROUP]"),
     }
+}
+
+/// busybox's `adduser USER GROUP` / `addgroup USER GROUP` (no backups).
+fn busybox_add_member(user: &str, group: &str) -> Result<(), String> {
+    let mut files = GroupFiles::open(false)?;
+    files.add_members(user, &[group.to_owned()])?;
+    files.save()
 }
 
 /// busybox `addgroup [-g GID] [-S] GROUP` or `addgroup USER GROUP`.
@@ -436,14 +565,20 @@ pub fn addgroup(name: &str, args: Vec<String>) -> i32 {
             if !passwd::users().iter().any(|e: &Entry| e.name == *user) {
                 return report(name, Err(format!("unknown user {user}")), 1);
             }
-            report(name, add_members(user, std::slice::from_ref(group)), 1)
+            report(name, busybox_add_member(user, group), 1)
         }
         [group] => {
             let gid = match parse_id(p.value('g'), "group ID") {
                 Ok(g) => g,
                 Err(msg) => return report(name, Err(msg), 1),
             };
-            report(name, new_group(group, gid, p.has('S'), false, false), 1)
+            let flags = GroupFlags {
+                system: p.has('S'),
+                force: false,
+                non_unique: false,
+                shadow_utils: false,
+            };
+            report(name, new_group(group, gid, &flags), 1)
         }
         _ => util::usage_error(name, "expected GROUP or USER GROUP"),
     }
