@@ -176,3 +176,45 @@ fn a_step_sees_buildkits_hostname_and_hosts_never_in_a_layer() {
     assert_eq!(read(out.path(), "etc/hosts"), "10.0.0.1 image-own\n");
     assert!(!out.path().join("etc/hostname").exists());
 }
+
+/// Two stages that run at the same time, each with one step holding cache `c` as
+/// `sharing` says: `a` writes `/c/x` and reads it back two seconds later, `b` writes it
+/// after one second and lists what it found.
+fn concurrent_cache_steps(sharing: &str) -> tempfile::TempDir {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        format!(
+            "FROM scratch AS a\n\
+             RUN --mount=type=cache,id=c,target=/c,sharing={sharing} echo a > /c/x && sleep 2 && cat /c/x > /seen-a\n\
+             FROM scratch AS b\n\
+             RUN --mount=type=cache,id=c,target=/c,sharing={sharing} sleep 1 && ls /c > /seen-b && echo b > /c/x\n\
+             FROM scratch\n\
+             COPY --from=a /seen-a /\n\
+             COPY --from=b /seen-b /\n"
+        ),
+    );
+    build_local(&ws, &[])
+}
+
+#[test]
+fn a_locked_cache_mount_waits_for_the_step_holding_it() {
+    let out = concurrent_cache_steps("locked");
+    // `b` waited for `a` to finish: `a` read its own write, and `b` found it.
+    assert_eq!(read(out.path(), "seen-a"), "a\n");
+    assert_eq!(read(out.path(), "seen-b"), "x\n");
+}
+
+#[test]
+fn a_private_cache_mount_in_use_gets_a_fresh_directory() {
+    let out = concurrent_cache_steps("private");
+    assert_eq!(read(out.path(), "seen-a"), "a\n");
+    assert_eq!(read(out.path(), "seen-b"), "");
+}
+
+#[test]
+fn a_shared_cache_mount_is_one_directory_for_concurrent_steps() {
+    let out = concurrent_cache_steps("shared");
+    assert_eq!(read(out.path(), "seen-a"), "b\n");
+    assert_eq!(read(out.path(), "seen-b"), "x\n");
+}

@@ -717,19 +717,46 @@ impl Shared_ {
 
     /// The tree behind `RUN --mount=type=cache,id=ID`: loaded from the cache directory on
     /// first use in this build (else a new one, which `seed` fills), then shared by this
-    /// build's steps.
+    /// build's steps as `sharing` says. While a running step holds it, a `private` mount
+    /// gets a new tree of its own (dropped after the step) and a `locked` one waits.
     pub(crate) fn cache_mount(
         &self,
         id: &str,
-        seed: impl FnOnce() -> Result<kiln_fs::Tree, StepError>,
+        sharing: kiln_dockerfile::CacheSharing,
+        seed: &dyn Fn() -> Result<kiln_fs::Tree, StepError>,
     ) -> Result<kiln_runtime::SharedTree, StepError> {
-        let mut mounts = self
-            .cache_mounts
-            .lock()
-            .map_err(|_| StepError::Internal("cache mount table poisoned"))?;
-        if let Some(tree) = mounts.get(id) {
-            return Ok(tree.clone());
+        use kiln_dockerfile::CacheSharing;
+        /// How often a `locked` cache mount checks whether it is free: BuildKit's
+        /// interval; a step holding a cache runs for milliseconds at least.
+        const LOCKED_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+        loop {
+            let mounts = self
+                .cache_mounts
+                .lock()
+                .map_err(|_| StepError::Internal("cache mount table poisoned"))?;
+            let Some(tree) = mounts.get(id) else {
+                return self.load_cache_mount(mounts, id, seed);
+            };
+            // The table holds one reference; a running step's mount table holds the others.
+            let busy = Arc::strong_count(tree) > 1;
+            match sharing {
+                CacheSharing::Private if busy => {
+                    return Ok(Arc::new(parking_lot::Mutex::new(seed()?)));
+                }
+                CacheSharing::Locked if busy => drop(mounts),
+                _ => return Ok(tree.clone()),
+            }
+            std::thread::sleep(LOCKED_POLL);
         }
+    }
+
+    /// A cache mount's first use in this build: its saved tree, else `seed`'s.
+    fn load_cache_mount(
+        &self,
+        mut mounts: std::sync::MutexGuard<'_, HashMap<String, kiln_runtime::SharedTree>>,
+        id: &str,
+        seed: &dyn Fn() -> Result<kiln_fs::Tree, StepError>,
+    ) -> Result<kiln_runtime::SharedTree, StepError> {
         let tree = match std::fs::File::open(self.cache_mount_file(id)) {
             Ok(file) => {
                 let mut tree = kiln_fs::Tree::new(&self.store);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln_dockerfile::graph::StageSource;
-use kiln_dockerfile::{Mount, RunProgram};
+use kiln_dockerfile::{CacheSharing, Mount, RunProgram};
 use kiln_fs::{Ino, Timestamp, Tree};
 use kiln_runtime::Identity;
 use kiln_runtime::{Access, EnvNames, MountTable, NetworkPolicy, Runtime, RuntimeError, Vfs};
@@ -334,6 +334,8 @@ fn mount_table(
 ) -> Result<(MountTable, Vec<(String, SecretValue)>), StepError> {
     let mut table = MountTable::new();
     let mut secret_env = Vec::new();
+    // The cache mounts this step holds, by name.
+    let mut caches = BTreeMap::new();
     // tmpfs mounts share the step's disk budget with its tree.
     table.set_disk_quota(quota.clone());
     for (n, m) in mounts.iter().enumerate() {
@@ -386,16 +388,21 @@ fn mount_table(
                 mode,
                 uid,
                 gid,
-                ..
+                sharing,
             } => {
                 let from = from.as_ref().and_then(|_| sources.get(&n));
                 let source = source.as_deref().unwrap_or("/");
-                let seed = Seed {
-                    uid: *uid,
-                    gid: *gid,
-                    mode: *mode & 0o7777,
+                let spec = CacheSpec {
+                    id,
+                    sharing: *sharing,
+                    seed: Seed {
+                        uid: *uid,
+                        gid: *gid,
+                        mode: *mode & 0o7777,
+                    },
+                    from: from.map(|f| (f, source)),
                 };
-                let (tree, at) = cache_mount(shared, id, seed, from.map(|f| (f, source)), deps)?;
+                let (tree, at) = cache_mount(shared, spec, deps, &mut caches)?;
                 table.add_tree(target, tree, at, access(!*readonly))?;
             }
             Mount::Bind {
@@ -482,37 +489,52 @@ fn resolve_source(tree: &mut Tree, source: &str) -> Result<Ino, StepError> {
 /// existing one is reused as the last build left it.
 fn cache_mount(
     shared: &Shared_,
-    id: &str,
-    seed: Seed,
-    from: Option<(&StageSource, &str)>,
+    spec: CacheSpec<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
+    got: &mut BTreeMap<String, kiln_runtime::SharedTree>,
 ) -> Result<(kiln_runtime::SharedTree, Option<Ino>), StepError> {
-    let Some((from, source)) = from else {
-        if seed == Seed::ROOT {
-            let tree = shared.cache_mount(id, || Ok(Tree::new(&shared.store)))?;
-            return Ok((tree, None));
-        }
-        let Seed { uid, gid, mode } = seed;
-        let name = format!("{id} (uid {uid}, gid {gid}, mode {mode:o})");
-        let tree = shared.cache_mount(&name, || {
-            let mut tree = Tree::new(&shared.store);
-            let root = tree.root();
-            tree.chmod(root, mode)?;
-            tree.chown(root, Some(uid), Some(gid))?;
-            Ok(tree)
-        })?;
-        return Ok((tree, None));
+    type Fill<'a> = Box<dyn Fn() -> Result<Tree, StepError> + 'a>;
+    let CacheSpec { id, seed, from, .. } = spec;
+    let (name, fill): (String, Fill<'_>) = match from {
+        None if seed == Seed::ROOT => (id.to_owned(), Box::new(|| Ok(Tree::new(&shared.store)))),
+        None => (
+            format!(
+                "{id} (uid {}, gid {}, mode {:o})",
+                seed.uid, seed.gid, seed.mode
+            ),
+            Box::new(move || seed.directory(&shared.store)),
+        ),
+        Some((from, source)) => (
+            format!("{id} (from {})", seed_key(shared, from, source, deps)?),
+            Box::new(move || Ok(mount_source(shared, source, Some(from), deps)?.0)),
+        ),
     };
-    let name = format!("{id} (from {})", seed_key(shared, from, source, deps)?);
-    let tree = shared.cache_mount(&name, || {
-        Ok(mount_source(shared, source, Some(from), deps)?.0)
-    })?;
+    // A step mounting one cache twice holds it once (a `locked` cache would wait for
+    // itself).
+    let tree = match got.get(&name) {
+        Some(tree) => tree.clone(),
+        None => {
+            let tree = shared.cache_mount(&name, spec.sharing, &*fill)?;
+            got.insert(name, tree.clone());
+            tree
+        }
+    };
     let at = match from {
         // A context's source was copied as the tree itself.
-        _ if crate::images::local_context(shared, from).is_some() => tree.lock().root(),
-        _ => resolve_source(&mut tree.lock(), source)?,
+        Some((from, _)) if crate::images::local_context(shared, from).is_some() => None,
+        Some((_, source)) => Some(resolve_source(&mut tree.lock(), source)?),
+        None => None,
     };
-    Ok((tree, Some(at)))
+    Ok((tree, at))
+}
+
+/// A cache mount as the step asks for it.
+struct CacheSpec<'a> {
+    id: &'a str,
+    sharing: CacheSharing,
+    seed: Seed,
+    /// The `from=` stage, image or context and the `source` path in it.
+    from: Option<(&'a StageSource, &'a str)>,
 }
 
 /// The owner and mode a new cache mount's directory gets (`uid`, `gid`, `mode`).
@@ -530,6 +552,15 @@ impl Seed {
         gid: 0,
         mode: 0o755,
     };
+
+    /// A new cache: an empty directory with this owner and mode.
+    fn directory(self, store: &Arc<kiln_fs::Store>) -> Result<Tree, StepError> {
+        let mut tree = Tree::new(store);
+        let root = tree.root();
+        tree.chmod(root, self.mode)?;
+        tree.chown(root, Some(self.uid), Some(self.gid))?;
+        Ok(tree)
+    }
 }
 
 /// What a `from=` cache starts from, for its name: the stage's or image's key, or the
