@@ -176,7 +176,8 @@ RUN printf rm >&2; printf out; printf ': ' >&2; printf 'cannot remove x\n' >&2; 
     assert!(!lines.contains(&"rm") && !lines.contains(&": "), "{log}");
 }
 
-/// `cat` reads devices and pipes: a pipe from /dev/urandom no longer hashes empty input.
+/// `cat` and `cp` read devices and pipes: a pipe from /dev/urandom no longer hashes
+/// empty input.
 #[test]
 fn devices_read_through_cat() {
     let ws = Workspace::new();
@@ -185,6 +186,7 @@ fn devices_read_through_cat() {
         r#"FROM scratch
 RUN cat /dev/urandom | head -c 100 | wc -c > /urandom && cat /dev/random | head -c 3 | wc -c > /random
 RUN cat /dev/zero | head -c 4 | od -An -tx1 > /zero && cat /dev/null > /null && echo in | cat /dev/stdin - > /stdin
+RUN echo old > /log && cp /dev/null /log && cp -R /dev/null /copied || echo refused > /recreate
 "#,
     );
     let (out, dir) = build_local(&ws);
@@ -194,6 +196,9 @@ RUN cat /dev/zero | head -c 4 | od -An -tx1 > /zero && cat /dev/null > /null && 
     assert_eq!(read(&dir, "zero").trim(), "00 00 00 00");
     assert_eq!(read(&dir, "null"), "");
     assert_eq!(read(&dir, "stdin"), "in\n");
+    // cp copies what a device reads (GNU cp without -R), and cannot recreate one.
+    assert_eq!(read(&dir, "log"), "");
+    assert_eq!(read(&dir, "recreate"), "refused\n");
 }
 
 #[test]

@@ -289,7 +289,9 @@ fn copy_any(o: &Options, src: &str, to: &str, st: Stat) -> Result<(), String> {
         }
         return Ok(());
     }
-    if !st.is_file() {
+    // Without -R, cp copies what a device or pipe reads, as GNU cp does (`cp /dev/null
+    // log` empties a log); recreating one (-R, -a) needs mknod, which a step has not.
+    if !st.is_file() && o.recursive {
         return Err(format!("cannot copy special file '{src}' in a kiln step"));
     }
     let existed = fs::symlink_metadata(to).is_ok();
