@@ -23,7 +23,10 @@ const CONFIG_FIELDS: [&str; 7] = [
 pub(crate) fn differences(buildkit: &Image, kiln: &Image) -> Vec<String> {
     let mut out = config_differences(&buildkit.config, &kiln.config);
     out.extend(history_differences(&buildkit.config, &kiln.config));
-    out.extend(tree_differences(&buildkit.tree, &kiln.tree));
+    out.extend(tree_differences(
+        ("buildkit", &buildkit.tree),
+        ("kiln", &kiln.tree),
+    ));
     out
 }
 
@@ -102,44 +105,44 @@ fn old_buildkit_wording(buildkit: &str, kiln: &str) -> bool {
     (kiln.starts_with("COPY ") || kiln.starts_with("ADD ")) && without_flags.join(" ") == buildkit
 }
 
-fn tree_differences(buildkit: &Tree, kiln: &Tree) -> Vec<String> {
-    let paths: BTreeSet<&String> = buildkit.keys().chain(kiln.keys()).collect();
+/// Entry-by-entry differences between two trees, each named by who made it.
+pub(crate) fn tree_differences((an, a): (&str, &Tree), (bn, b): (&str, &Tree)) -> Vec<String> {
+    let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     paths
         .into_iter()
-        .filter_map(|p| match (buildkit.get(p), kiln.get(p)) {
-            (Some(b), None) => Some(format!("{p}: only in buildkit ({})", describe(b))),
-            (None, Some(k)) => Some(format!("{p}: only in kiln ({})", describe(k))),
-            (Some(b), Some(k)) if b != k => Some(format!("{p}: {}", entry_difference(b, k))),
+        .filter_map(|p| match (a.get(p), b.get(p)) {
+            (Some(x), None) => Some(format!("{p}: only in {an} ({})", describe(x))),
+            (None, Some(y)) => Some(format!("{p}: only in {bn} ({})", describe(y))),
+            (Some(x), Some(y)) if x != y => {
+                Some(format!("{p}: {}", entry_difference((an, x), (bn, y))))
+            }
             _ => None,
         })
         .collect()
 }
 
-fn entry_difference(b: &Entry, k: &Entry) -> String {
+fn entry_difference((an, a): (&str, &Entry), (bn, b): (&str, &Entry)) -> String {
     let mut parts = Vec::new();
-    if b.mode != k.mode {
+    if a.mode != b.mode {
+        parts.push(format!("mode {an} {:04o} | {bn} {:04o}", a.mode, b.mode));
+    }
+    if (a.uid, a.gid) != (b.uid, b.gid) {
         parts.push(format!(
-            "mode buildkit {:04o} | kiln {:04o}",
-            b.mode, k.mode
+            "owner {an} {}:{} | {bn} {}:{}",
+            a.uid, a.gid, b.uid, b.gid
         ));
     }
-    if (b.uid, b.gid) != (k.uid, k.gid) {
+    if a.kind != b.kind {
         parts.push(format!(
-            "owner buildkit {}:{} | kiln {}:{}",
-            b.uid, b.gid, k.uid, k.gid
+            "{an} {} | {bn} {}",
+            kind_text(&a.kind),
+            kind_text(&b.kind)
         ));
     }
-    if b.kind != k.kind {
-        parts.push(format!(
-            "buildkit {} | kiln {}",
-            kind_text(&b.kind),
-            kind_text(&k.kind)
-        ));
-    }
-    parts.join("; ") + &text_difference(&b.kind, &k.kind)
+    parts.join("; ") + &text_difference(&a.kind, &b.kind)
 }
 
-/// For two short text files: the lines only BuildKit's has (`-`) and only kiln's (`+`),
+/// For two short text files: the lines only the first has (`-`) and only the second (`+`),
 /// each in the order of its file, one per indented line.
 fn text_difference(b: &Kind, k: &Kind) -> String {
     let (Kind::File { text: Some(b), .. }, Kind::File { text: Some(k), .. }) = (b, k) else {

@@ -59,6 +59,42 @@ pub(crate) fn read_archive(path: &Path) -> Result<Image, String> {
     Ok(Image { tree, config })
 }
 
+/// Reads a directory as `kiln build -o type=local` wrote it, into the same form as an
+/// image's tree (symlinks not followed; hard links are files with their target's data).
+pub(crate) fn read_local(dir: &Path) -> Result<Tree, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut tree = Tree::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let meta = entry.metadata().map_err(|e| e.to_string())?;
+        let kind = local_kind(entry.path(), &meta.file_type())?;
+        let rel = entry.path().strip_prefix(dir).map_err(|e| e.to_string())?;
+        let entry = Entry {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid().into(),
+            gid: meta.gid().into(),
+        };
+        tree.insert(format!("/{}", rel.to_string_lossy()), entry);
+    }
+    Ok(tree)
+}
+
+fn local_kind(path: &Path, ft: &std::fs::FileType) -> Result<Kind, String> {
+    if ft.is_dir() {
+        return Ok(Kind::Dir);
+    }
+    if ft.is_symlink() {
+        let to = std::fs::read_link(path).map_err(|e| e.to_string())?;
+        return Ok(Kind::Symlink(to.to_string_lossy().into_owned()));
+    }
+    if ft.is_file() {
+        let body = std::fs::read(path).map_err(|e| e.to_string())?;
+        return Ok(file_kind(body));
+    }
+    Ok(Kind::Other('?'))
+}
+
 fn get<'a>(files: &'a HashMap<String, Vec<u8>>, name: &str) -> Result<&'a [u8], String> {
     files
         .get(name.trim_start_matches("./"))
@@ -163,14 +199,19 @@ const TEXT_MAX: usize = 8 * 1024;
 fn file<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Kind, String> {
     let mut body = Vec::new();
     entry.read_to_end(&mut body).map_err(|e| e.to_string())?;
-    let text = (body.len() <= TEXT_MAX)
-        .then(|| String::from_utf8(body.clone()).ok())
-        .flatten();
-    Ok(Kind::File {
+    Ok(file_kind(body))
+}
+
+fn file_kind(body: Vec<u8>) -> Kind {
+    Kind::File {
         size: body.len() as u64,
         sha256: hex::encode(Sha256::digest(&body)),
-        text,
-    })
+        text: if body.len() <= TEXT_MAX {
+            String::from_utf8(body).ok()
+        } else {
+            None
+        },
+    }
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, String> {
@@ -251,6 +292,23 @@ mod tests {
         h.set_mode(0o777);
         h.set_size(0);
         b.append_link(&mut h, path, to).unwrap();
+    }
+
+    #[test]
+    fn a_local_directory_reads_like_an_image_tree() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/tool");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(&file, "x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        std::os::unix::fs::symlink("sub/tool", dir.path().join("link")).unwrap();
+        let tree = read_local(dir.path()).unwrap();
+        let paths: Vec<&str> = tree.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["/link", "/sub", "/sub/tool"]);
+        assert_eq!(tree["/sub/tool"].mode, 0o4755);
+        assert_eq!(tree["/sub/tool"].kind, file_kind(b"x".to_vec()));
+        assert_eq!(tree["/link"].kind, Kind::Symlink("sub/tool".into()));
     }
 
     #[test]

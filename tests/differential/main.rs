@@ -113,18 +113,11 @@ fn run_case(case: &Path, base: &str, dockerd: &Dockerd) -> Vec<String> {
     let ws = Workspace::new();
     copy_dir(case, &ws.context());
     let base_arg = format!("BASE={base}");
+    // Both builders at the same moment: BuildKit's useradd and date read the clock,
+    // kiln's read SOURCE_DATE_EPOCH.
+    let epoch = now().to_string();
     let kiln_tar = ws.path("kiln.tar");
-    let kiln = ws
-        .kiln()
-        // Both builders at the same moment: BuildKit's useradd and date read the clock,
-        // kiln's read SOURCE_DATE_EPOCH.
-        .env("SOURCE_DATE_EPOCH", now().to_string())
-        .args(["build", "--progress", "plain", "--build-arg", &base_arg])
-        .arg("-o")
-        .arg(format!("type=docker,dest={}", kiln_tar.display()))
-        .arg(ws.context())
-        .output()
-        .unwrap();
+    let kiln = kiln_build(&ws, &[&base_arg, &epoch], "docker", &kiln_tar);
     let tag = format!(
         "kiln-differential/{}",
         case.file_name().unwrap().to_string_lossy()
@@ -158,9 +151,40 @@ fn run_case(case: &Path, base: &str, dockerd: &Dockerd) -> Vec<String> {
             assert_ok(&out);
             let buildkit = image::read_archive(&saved).unwrap();
             let kiln = image::read_archive(&kiln_tar).unwrap();
-            compare::differences(&buildkit, &kiln)
+            let mut lines = compare::differences(&buildkit, &kiln);
+            lines.extend(local_export_differences(&ws, &[&base_arg, &epoch], &kiln));
+            lines
         }
     }
+}
+
+/// `kiln build` of the workspace's context with `BASE` and `SOURCE_DATE_EPOCH` from
+/// `args`, written by the exporter `kind` to `dest`.
+fn kiln_build(ws: &Workspace, [base, epoch]: &[&str; 2], kind: &str, dest: &Path) -> Output {
+    ws.kiln()
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .args(["build", "--progress", "plain", "--build-arg", base])
+        .arg("-o")
+        .arg(format!("type={kind},dest={}", dest.display()))
+        .arg(ws.context())
+        .output()
+        .unwrap()
+}
+
+/// The same build again (every step cached) exported with `-o type=local`: the files
+/// must be the image's, special mode bits and owners included (the test runs as root,
+/// so owners can be set).
+fn local_export_differences(ws: &Workspace, args: &[&str; 2], image: &image::Image) -> Vec<String> {
+    let dir = ws.path("local");
+    let out = kiln_build(ws, args, "local", &dir);
+    if !out.status.success() {
+        return vec![format!("build: kiln -o type=local failed:\n{}", tail(&out))];
+    }
+    let local = image::read_local(&dir).unwrap();
+    compare::tree_differences(("image", &image.tree), ("local export", &local))
+        .into_iter()
+        .map(|l| format!("kiln -o type=local: {l}"))
+        .collect()
 }
 
 /// The last lines a failed build printed, indented under its difference line.
