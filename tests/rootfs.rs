@@ -352,3 +352,40 @@ fn account_tools_write_what_debians_shadow_utils_writes() {
     let kiln = account_state(&out_dir, &listing);
     assert_eq!(kiln, shadow_utils_reference(&ws, &etc));
 }
+
+// --- on a real Debian bookworm base (mmdebstrap; see tests/support/debian.rs) ----------
+
+#[test]
+fn on_debian_slimming_accounts_and_special_bits_behave_as_on_docker() {
+    let Some(layout) = debian::layout() else {
+        return;
+    };
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM base\n\
+         RUN rm -rf /usr/share/man/* /usr/share/doc/* && test -z \"$(ls -A /usr/share/man)\"\n\
+         RUN useradd -m -s /bin/bash app && usermod -aG sudo,users app && \
+         test \"$(id -Gn app)\" = 'app sudo users' && passwd -l app\n",
+    );
+    let out_dir = ws.path("out");
+    let dest = format!("type=local,dest={}", out_dir.display());
+    let base = debian::build_context("base", &layout);
+    assert_ok(&ws.build(&["--build-context", &base, "-o", &dest]));
+    assert_eq!(
+        std::fs::read_dir(out_dir.join("usr/share/man"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let modes: Vec<u32> = ["tmp", "usr/bin/passwd", "usr/bin/su", "usr/bin/mount"]
+        .into_iter()
+        .map(|p| mode(&out_dir.join(p)))
+        .collect();
+    assert_eq!(modes, [0o1777, 0o4755, 0o4755, 0o4755]);
+    // Debian's passwd- was 0600; useradd's backup takes /etc/passwd's mode, as on docker.
+    assert_eq!(mode(&out_dir.join("etc/passwd-")), 0o644);
+    assert_eq!(mode(&out_dir.join("etc/shadow-")), 0o640);
+    let subuid = std::fs::read_to_string(out_dir.join("etc/subuid")).unwrap();
+    assert_eq!(subuid, "app:100000:65536\n");
+}
