@@ -148,6 +148,7 @@ fn history(config: &Value) -> Vec<(String, bool)> {
 #[test]
 fn expose_is_normalised_and_history_is_worded_as_buildkit_writes_it() {
     let ws = Workspace::new();
+    ws.write("f1", "one");
     ws.write(
         "Dockerfile",
         "FROM scratch\n\
@@ -165,6 +166,7 @@ fn expose_is_normalised_and_history_is_worded_as_buildkit_writes_it() {
          MAINTAINER someone\n\
          RUN --network=none true\n\
          RUN [\"echo\", \"a b\"]\n\
+         COPY --link --chown=1:2 --chmod=644 f1 /d/\n\
          USER 1000\n\
          CMD [\"run\", \"x\"]\n\
          ENTRYPOINT echo \"hi\"\n",
@@ -201,13 +203,14 @@ fn expose_is_normalised_and_history_is_worded_as_buildkit_writes_it() {
         // A RUN that changes nothing still has its (empty) layer, as in BuildKit.
         ("RUN |2 a=b c=d /bin/sh -c true # buildkit", true),
         ("RUN |2 a=b c=d echo a b # buildkit", true),
+        ("COPY --chown=1:2 --chmod=644 f1 /d/ # buildkit", true),
         ("USER 1000", false),
         ("CMD [\"run\" \"x\"]", false),
         ("ENTRYPOINT [\"/bin/sh\" \"-c\" \"echo \\\"hi\\\"\"]", false),
     ];
     let expected: Vec<(String, bool)> = expected.iter().map(|(t, l)| (t.to_string(), *l)).collect();
     assert_eq!(history(&config), expected);
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
     // A port that is only invalid once expanded fails at its line.
     ws.write("Dockerfile", "FROM scratch\nARG P=99999\nEXPOSE $P\n");
     let out = ws.build(&[]);

@@ -57,7 +57,6 @@ pub(crate) fn copy_step(
     state: &mut StageState,
     c: &Copy,
     add: bool,
-    text: &str,
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
@@ -87,7 +86,7 @@ pub(crate) fn copy_step(
         add,
         dest,
         several,
-        created_by: format!("{text} # buildkit"),
+        created_by: crate::history::copy(add, c),
         epoch: shared.req.epoch,
     };
     let Some(_) = &c.from else {

@@ -60,6 +60,22 @@ pub(crate) fn healthcheck(h: &kiln_oci::Healthcheck) -> String {
     )
 }
 
+/// `COPY --chown=a --chmod=644 src… <<EOF dest # buildkit` (and ADD): the flags that
+/// decide what lands (not `--from`, `--link` or `--exclude`, which BuildKit leaves out),
+/// the sources, the heredocs by name and the destination, as written after expansion.
+pub(crate) fn copy(add: bool, c: &kiln_dockerfile::Copy) -> String {
+    let mut words = vec![if add { "ADD" } else { "COPY" }.to_owned()];
+    if c.parents {
+        words.push("--parents".into());
+    }
+    words.extend(c.chown.as_ref().map(|v| format!("--chown={v}")));
+    words.extend(c.chmod.as_ref().map(|v| format!("--chmod={v}")));
+    words.extend(c.sources.iter().cloned());
+    words.extend(c.heredocs.iter().map(|h| format!("<<{}", h.name)));
+    words.push(c.dest.clone());
+    format!("{} # buildkit", words.join(" "))
+}
+
 /// `RUN |2 a=1 b=2 /bin/sh -c make # buildkit`: the stage's ARGs (when it has any), then
 /// the argv the step runs, joined by spaces; mount and network flags are not shown.
 pub(crate) fn run(shell: &[String], program: &RunProgram, args: &[(String, String)]) -> String {
@@ -211,6 +227,39 @@ mod tests {
             healthcheck(&h),
             "HEALTHCHECK {Test:[CMD-SHELL curl -f localhost] Interval:30s Timeout:0s \
              StartPeriod:0s StartInterval:0s Retries:3}"
+        );
+    }
+
+    #[test]
+    fn copy_shows_the_flags_that_decide_what_lands() {
+        let c = kiln_dockerfile::Copy {
+            sources: strings(&["a", "b*"]),
+            dest: "d/".into(),
+            from: Some("build".into()),
+            chown: Some("1:2".into()),
+            chmod: Some("644".into()),
+            link: true,
+            exclude: strings(&["*.log"]),
+            heredocs: vec![kiln_dockerfile::HeredocFile {
+                name: "EOF".into(),
+                content: "x\n".into(),
+                expand: true,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            copy(false, &c),
+            "COPY --chown=1:2 --chmod=644 a b* <<EOF d/ # buildkit"
+        );
+        let plain = kiln_dockerfile::Copy {
+            sources: strings(&["https://x/f"]),
+            dest: "/f".into(),
+            parents: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            copy(true, &plain),
+            "ADD --parents https://x/f /f # buildkit"
         );
     }
 

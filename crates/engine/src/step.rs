@@ -210,8 +210,8 @@ pub(crate) fn run(
             add_history(state, &format!("MAINTAINER {m}"), epoch);
             Ok(Outcome::Done)
         }
-        Instruction::Copy(c) => copy_step(shared, state, &c, false, text, at, deps),
-        Instruction::Add(c) => copy_step(shared, state, &c, true, text, at, deps),
+        Instruction::Copy(c) => copy_step(shared, state, &c, false, at, deps),
+        Instruction::Add(c) => copy_step(shared, state, &c, true, at, deps),
         Instruction::Run(run) => crate::run::run_step(shared, state, &run, scope, at, deps),
     }
 }
