@@ -319,3 +319,165 @@ fn add_checksum_needs_one_url_source() {
         "checksum can't be specified for multiple sources",
     );
 }
+
+/// BuildKit's testDockerfileLowercase: without `Dockerfile`, `dockerfile` is read.
+#[test]
+fn a_lowercase_dockerfile_is_found_when_dockerfile_is_absent() {
+    let ws = Workspace::new();
+    ws.write("a", "lower");
+    ws.write("dockerfile", "FROM scratch\nCOPY a /a\n");
+    assert_ok(&ws.build(&["-t", "lower"]));
+    assert_eq!(run_in(&ws, "lower", &["cat", "/a"]), "lower");
+    // A Dockerfile named with -f is not replaced by anything.
+    let missing = ws.build(&["-f", ws.path("nowhere/Dockerfile").to_str().unwrap()]);
+    assert!(!missing.status.success());
+}
+
+/// The `org.opencontainers.image.ref.name` of each manifest in an `index.json`.
+fn ref_names(index: &[u8]) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Several `-t` give one index entry per name in an OCI export, archive or layout.
+#[test]
+fn every_tag_names_the_image_in_an_oci_export() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\nCOPY Dockerfile /\n");
+    let archive = ws.path("image.tar");
+    let layout = ws.path("layout");
+    assert_ok(&ws.build(&[
+        "-t",
+        "one:1",
+        "-t",
+        "two:2",
+        "-o",
+        &format!("type=oci,dest={}", archive.display()),
+        "-o",
+        &format!("type=oci,tar=false,dest={}", layout.display()),
+    ]));
+    let mut tar = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    let mut index = Vec::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("index.json") {
+            std::io::Read::read_to_end(&mut entry, &mut index).unwrap();
+        }
+    }
+    let expected = ["one:1", "two:2"];
+    assert_eq!(ref_names(&index), expected);
+    let index = std::fs::read(layout.join("index.json")).unwrap();
+    assert_eq!(ref_names(&index), expected);
+}
+
+/// BuildKit's testCopyParents and testCopyRelativeParents: `--parents` keeps each
+/// match's path (below a `/./` pivot when there is one), with `*` and `**`.
+#[test]
+fn copy_parents_keeps_paths_below_the_pivot() {
+    let ws = Workspace::new();
+    ws.write("foo1/foo2/bar", "testing");
+    ws.write("foo1/foo2/baz", "testing2");
+    for file in [
+        "a/b/c/d/foo",
+        "a/b/c/d/e/bay",
+        "a/b2/c/d/e/bar",
+        "a/b/c2/d/e/baz",
+        "a/b/c2/d/e2/baz",
+    ] {
+        ws.write(&format!("test/{file}"), file);
+    }
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS base\n\
+         COPY test /test\n\
+         FROM scratch\n\
+         COPY --parents foo1/foo2/bar /\n\
+         WORKDIR /test\n\
+         COPY --parents foo1/foo2/ba* .\n\
+         COPY --parents test/a/b/./c/d /middle/\n\
+         COPY --from=base --parents /test/a/./b/./c /double/\n\
+         COPY --from=base --parents /test/a/./*/c /wildcard/\n\
+         COPY --from=base --parents /test/a/b*/./c/**/e /doublewild/\n\
+         COPY --from=base --parents /test/a/b/c*/./d/**/baz /test/a/b*/./c/**/bar /inputs/\n\
+         COPY --from=base --parents /test/a/b3*/c /nomatch/\n",
+    );
+    assert_ok(&ws.build(&["-t", "parents"]));
+    let found = run_in(
+        &ws,
+        "parents",
+        &[
+            "find",
+            "/foo1",
+            "/test/foo1",
+            "/middle",
+            "/double",
+            "/wildcard",
+            "/doublewild",
+            "/inputs",
+            "/nomatch",
+            "-type",
+            "f",
+        ],
+    );
+    let expected = [
+        "/foo1/foo2/bar",
+        "/test/foo1/foo2/bar",
+        "/test/foo1/foo2/baz",
+        "/middle/c/d/e/bay",
+        "/middle/c/d/foo",
+        "/double/b/c/d/e/bay",
+        "/double/b/c/d/foo",
+        "/wildcard/b/c/d/e/bay",
+        "/wildcard/b/c/d/foo",
+        "/wildcard/b2/c/d/e/bar",
+        "/doublewild/c/d/e/bar",
+        "/doublewild/c/d/e/bay",
+        "/inputs/c/d/e/bar",
+        "/inputs/d/e/baz",
+        "/inputs/d/e2/baz",
+    ];
+    let mut got: Vec<&str> = found.lines().collect();
+    got.sort_unstable();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // A path without wildcards must exist.
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY --parents test/nonexistent-file /out/\n",
+    );
+    assert_fails_with(&ws.build(&[]), "test/nonexistent-file");
+}
+
+/// BuildKit's testSymlinkDestination: a destination reached through a dangling symlink
+/// lands where the link points.
+#[test]
+fn copy_through_a_dangling_symlink_lands_at_its_target() {
+    let ws = Workspace::new();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o755);
+    tar.append_link(&mut h, "symlink", "../tmp/symlink-target")
+        .unwrap();
+    ws.write("t.tar", tar.into_inner().unwrap());
+    ws.write("foo", "content0");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nADD t.tar /\nCOPY foo /symlink/\n",
+    );
+    assert_ok(&ws.build(&["-t", "dangling"]));
+    let cat = run_in(&ws, "dangling", &["cat", "/tmp/symlink-target/foo"]);
+    assert_eq!(cat, "content0");
+}

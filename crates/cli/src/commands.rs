@@ -60,6 +60,16 @@ fn platform(arg: Option<&str>) -> Result<Platform> {
     }
 }
 
+/// The Dockerfile to read: `path`, or when a file named `Dockerfile` is absent, a
+/// lowercase `dockerfile` beside it, as BuildKit's frontend falls back.
+fn dockerfile_path(path: PathBuf) -> PathBuf {
+    let lowercase = path.with_file_name("dockerfile");
+    let fallback = path.file_name().is_some_and(|n| n == "Dockerfile")
+        && std::fs::symlink_metadata(&path).is_err()
+        && std::fs::symlink_metadata(&lowercase).is_ok();
+    if fallback { lowercase } else { path }
+}
+
 /// `SOURCE_DATE_EPOCH` from `--build-arg`, then the environment, default 0.
 fn source_date_epoch(build_args: &[(String, String)]) -> Result<i64> {
     let value = build_args
@@ -91,6 +101,13 @@ fn network(mode: &str, allow_hosts: Vec<String>) -> Result<Network> {
 fn build(a: BuildArgs) -> Result<i32> {
     let mut build_args =
         key_values(&a.build_args, "--build-arg", &env_lookup).map_err(|e| anyhow!(e))?;
+    // As buildx: SOURCE_DATE_EPOCH from the environment is a build arg, so it wins over
+    // an `ARG SOURCE_DATE_EPOCH=` default in the Dockerfile.
+    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        && let Some(v) = env_lookup("SOURCE_DATE_EPOCH")
+    {
+        build_args.push(("SOURCE_DATE_EPOCH".into(), v));
+    }
     let labels = key_values(&a.labels, "--label", &env_lookup).map_err(|e| anyhow!(e))?;
     let mut targets = a
         .outputs
@@ -101,19 +118,13 @@ fn build(a: BuildArgs) -> Result<i32> {
         targets.push(Target::Image(ImageTarget::Registry {
             names: Vec::new(),
             insecure: false,
-    // As buildx: SOURCE_DATE_EPOCH from the environment is a build arg, so it wins over
-    // an `ARG SOURCE_DATE_EPOCH=` default in the Dockerfile.
-    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH")
-        && let Some(v) = env_lookup("SOURCE_DATE_EPOCH")
-    {
-        build_args.push(("SOURCE_DATE_EPOCH".into(), v));
-    }
         }));
     }
-    let dockerfile = a
-        .file
-        .clone()
-        .unwrap_or_else(|| a.context.join("Dockerfile"));
+    let dockerfile = dockerfile_path(
+        a.file
+            .clone()
+            .unwrap_or_else(|| a.context.join("Dockerfile")),
+    );
     if a.check {
         return check(&dockerfile);
     }

@@ -14,6 +14,8 @@ use cap_std::fs::Dir;
 use globset::{GlobBuilder, GlobMatcher};
 use sha2::{Digest as _, Sha256};
 
+use crate::parents::{ParentsSpec, join_rel};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error("cannot open build context {path}: {source}")]
@@ -56,6 +58,16 @@ pub enum ContextError {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// A missing file as [`ContextError::NotFound`] naming `source`; other errors as they are.
+fn not_found(err: ContextError, source: &str) -> ContextError {
+    match err {
+        ContextError::Io { source: io, .. } if io.kind() == std::io::ErrorKind::NotFound => {
+            ContextError::NotFound(source.to_owned())
+        }
+        other => other,
+    }
 }
 
 fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
@@ -196,7 +208,8 @@ fn could_match_below(pattern: &str, dir: &str) -> bool {
     parts.next().is_some()
 }
 
-fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
+/// Whether `rel` or one of its parent directories matches.
+pub(crate) fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
     let mut path = rel;
     loop {
         if matcher.is_match(path) {
@@ -211,7 +224,7 @@ fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
 
 /// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`.
 /// The error is only its kind: the callers show the pattern as written, not as cleaned.
-fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
+pub(crate) fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
@@ -236,7 +249,7 @@ pub(crate) fn clean_rel(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn has_glob_meta(s: &str) -> bool {
+pub(crate) fn has_glob_meta(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
@@ -287,14 +300,7 @@ impl Context {
             {
                 return Err(ContextError::NotFound(source.to_owned()));
             }
-            vec![self.entry(&rel, true).map_err(|e| match e {
-                ContextError::Io { source: io, .. }
-                    if io.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    ContextError::NotFound(source.to_owned())
-                }
-                other => other,
-            })?]
+            vec![self.entry(&rel, true).map_err(|e| not_found(e, source))?]
         };
         tops.into_iter()
             .map(|top| {
@@ -305,6 +311,62 @@ impl Context {
                 Ok(Source { top, children })
             })
             .collect()
+    }
+
+    /// A `COPY --parents` source: for each pivot directory it names, the entries below
+    /// it that its pattern selects, with the directories between (see [`ParentsSpec`]).
+    pub(crate) fn resolve_parents(&self, source: &str) -> Result<Vec<Source>, ContextError> {
+        let spec = ParentsSpec::parse(source)?;
+        let bases = if has_glob_meta(&spec.base) {
+            self.glob(&spec.base)?
+        } else {
+            vec![
+                self.entry(&spec.base, true)
+                    .map_err(|e| not_found(e, source))?,
+            ]
+        };
+        let mut out = Vec::new();
+        for base in bases.into_iter().filter(|b| b.kind == EntryKind::Dir) {
+            let walked = self.parents_walk(&base.rel, &spec.prefix)?;
+            let children = spec.select(&base.rel, walked);
+            if spec.required && children.is_empty() {
+                return Err(ContextError::NotFound(source.to_owned()));
+            }
+            out.push(Source {
+                top: base,
+                children,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The entries from the pivot `base` down to `base/prefix` (each one on the way) and,
+    /// when that is a directory, everything below it; empty if the path is missing or
+    /// ignored.
+    fn parents_walk(&self, base: &str, prefix: &str) -> Result<Vec<Entry>, ContextError> {
+        let mut out = Vec::new();
+        let mut at = base.to_owned();
+        for comp in prefix.split('/').filter(|c| !c.is_empty()) {
+            at = join_rel(&at, comp);
+            if self.ignore.is_excluded(&at) && !self.ignore.may_include_below(&at) {
+                return Ok(Vec::new());
+            }
+            let entry = match self.entry(&at, false) {
+                Ok(entry) => entry,
+                Err(ContextError::Special { .. }) => return Ok(Vec::new()),
+                Err(e) => match not_found(e, "") {
+                    ContextError::NotFound(_) => return Ok(Vec::new()),
+                    other => return Err(other),
+                },
+            };
+            let is_dir = entry.kind == EntryKind::Dir;
+            out.push(entry);
+            if !is_dir {
+                return Ok(out);
+            }
+        }
+        self.walk(&at, &mut out)?;
+        Ok(out)
     }
 
     /// Every non-ignored entry matching a wildcard pattern, sorted. A symlink that matches

@@ -10,7 +10,10 @@ use std::io::Read;
 use kiln_dockerfile::Chmod;
 use kiln_fs::{FileType, Follow, FsError, Ino, Timestamp, Tree};
 
-use crate::context::{Entry, EntryKind, Source, clean_rel};
+use crate::context::{
+    ContextError, Entry, EntryKind, Source, clean_rel, compile_glob, has_glob_meta,
+};
+use crate::parents::{ParentsSpec, join_rel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -84,7 +87,7 @@ pub(crate) fn place(
         source,
     };
     let dest_dir_syntax = dest.ends_with('/') || dest.ends_with("/.");
-    let dest_path = normalize_abs(dest);
+    let dest_path = resolve_dest(tree, &normalize_abs(dest)).map_err(dest_err)?;
     let existing_dir = matches!(
         tree.resolve(tree.root(), dest_path.as_bytes(), Follow::Yes)
             .and_then(|ino| tree.metadata(ino)),
@@ -205,6 +208,57 @@ fn remove_all(tree: &mut Tree, dir: Ino, name: &[u8]) -> Result<(), FsError> {
     tree.rmdir(dir, name)
 }
 
+/// Most symlinks followed while resolving one destination, Linux's MAXSYMLINKS: a loop
+/// of links in the image ends in an error instead of spinning.
+const MAX_DEST_LINKS: usize = 40;
+
+/// `path` (absolute) with every symlink among its existing components resolved inside
+/// the tree, as BuildKit resolves a destination under its root: a link to a directory
+/// that does not exist yet (dangling) resolves to where it points, and the copy creates
+/// that directory; `..` stops at `/`.
+pub(crate) fn resolve_dest(tree: &mut Tree, path: &str) -> Result<String, FsError> {
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut rest = parts(path);
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(comp) = rest.pop() {
+        match comp.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => done.push(comp),
+        }
+        let at = format!("/{}", done.join("/"));
+        let Ok(ino) = tree.resolve(tree.root(), at.as_bytes(), Follow::No) else {
+            // Missing from here on: created as written.
+            done.extend(rest.drain(..).rev());
+            break;
+        };
+        if tree.metadata(ino)?.file_type != FileType::Symlink {
+            continue;
+        }
+        links += 1;
+        if links > MAX_DEST_LINKS {
+            return Err(FsError::Loop);
+        }
+        let target = String::from_utf8_lossy(&tree.readlink(ino)?).into_owned();
+        done.pop();
+        if target.starts_with('/') {
+            done.clear();
+        }
+        rest.extend(parts(&target));
+    }
+    Ok(normalize_abs(&done.join("/")))
+}
+
 /// Creates `path` and its missing parents with [`Placement::dir_mode`] and
 /// [`Placement::dir_owner`] (BuildKit gives created destination directories the `--chown`
 /// owner and an octal `--chmod`).
@@ -237,24 +291,7 @@ pub(crate) fn mkdir_p(tree: &mut Tree, path: &str, how: &Placement) -> Result<In
 /// below it, sorted. A pattern may match nothing, as in the context.
 pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>, CopyError> {
     let rel = clean_rel(pattern).ok_or_else(|| CopyError::Outside(pattern.to_owned()))?;
-    let mut tops = Vec::new();
-    if rel.contains(['*', '?', '[']) {
-        let matcher = globset::GlobBuilder::new(&rel)
-            .literal_separator(true)
-            .build()
-            .map_err(|_| CopyError::NotFound(pattern.to_owned()))?
-            .compile_matcher();
-        let mut all = Vec::new();
-        walk_tree(src, src.root(), "", &mut all)?;
-        for entry in all.into_iter().filter(|e| matcher.is_match(&e.rel)) {
-            tops.push(followed(src, entry)?);
-        }
-    } else {
-        let ino = src
-            .resolve(src.root(), format!("/{rel}").as_bytes(), Follow::Yes)
-            .map_err(|_| CopyError::NotFound(pattern.to_owned()))?;
-        tops.push(tree_entry(src, ino, &rel)?);
-    }
+    let tops = tree_tops(src, &rel, pattern)?;
     tops.into_iter()
         .map(|top| {
             let mut children = Vec::new();
@@ -267,6 +304,77 @@ pub(crate) fn tree_sources(src: &mut Tree, pattern: &str) -> Result<Vec<Source>,
             Ok(Source { top, children })
         })
         .collect()
+}
+
+/// What `rel` (root-relative, cleaned) names in a stage's tree: the entries a pattern
+/// matches, symlinks followed, or the one entry a plain path names.
+fn tree_tops(src: &mut Tree, rel: &str, pattern: &str) -> Result<Vec<Entry>, CopyError> {
+    if !has_glob_meta(rel) {
+        let ino = src
+            .resolve(src.root(), format!("/{rel}").as_bytes(), Follow::Yes)
+            .map_err(|_| CopyError::NotFound(pattern.to_owned()))?;
+        return Ok(vec![tree_entry(src, ino, rel)?]);
+    }
+    let matcher = compile_glob(rel).map_err(|why| ContextError::BadPattern {
+        pattern: pattern.to_owned(),
+        why,
+    })?;
+    let mut all = Vec::new();
+    walk_tree(src, src.root(), "", &mut all)?;
+    all.into_iter()
+        .filter(|e| matcher.is_match(&e.rel))
+        .map(|entry| followed(src, entry))
+        .collect()
+}
+
+/// `COPY --from --parents`: what `source` selects below each pivot directory it names
+/// in a stage's tree (see [`ParentsSpec`]), as the context's
+/// [`crate::context::Context::resolve_parents`].
+pub(crate) fn tree_parents_sources(src: &mut Tree, source: &str) -> Result<Vec<Source>, CopyError> {
+    let spec = ParentsSpec::parse(source)?;
+    let mut out = Vec::new();
+    for base in tree_tops(src, &spec.base, source)? {
+        if base.kind != EntryKind::Dir {
+            continue;
+        }
+        let walked = tree_parents_walk(src, &base.rel, &spec.prefix)?;
+        let children = spec.select(&base.rel, walked);
+        if spec.required && children.is_empty() {
+            return Err(CopyError::NotFound(source.to_owned()));
+        }
+        out.push(Source {
+            top: base,
+            children,
+        });
+    }
+    Ok(out)
+}
+
+/// The entries from `base` down to `base/prefix` and, when that is a directory,
+/// everything below it; empty if the path is missing.
+fn tree_parents_walk(src: &mut Tree, base: &str, prefix: &str) -> Result<Vec<Entry>, CopyError> {
+    let mut out = Vec::new();
+    let mut at = base.to_owned();
+    let mut ino = src
+        .resolve(src.root(), format!("/{base}").as_bytes(), Follow::Yes)
+        .map_err(|e| read_err(base, e))?;
+    for comp in prefix.split('/').filter(|c| !c.is_empty()) {
+        at = join_rel(&at, comp);
+        let Ok(next) = src.lookup(ino, comp.as_bytes()) else {
+            return Ok(Vec::new());
+        };
+        let Ok(entry) = tree_entry(src, next, &at) else {
+            return Ok(Vec::new());
+        };
+        let is_dir = entry.kind == EntryKind::Dir;
+        out.push(entry);
+        if !is_dir {
+            return Ok(out);
+        }
+        ino = next;
+    }
+    walk_tree(src, ino, &at, &mut out)?;
+    Ok(out)
 }
 
 /// The context directory `source` as a fresh scratch tree, built by [`place`] exactly as
@@ -565,6 +673,35 @@ mod tests {
             .unwrap();
         let m = tree.metadata(ino).unwrap();
         assert_eq!((m.mode, m.uid, m.gid), (0o640, 1000, 1001));
+    }
+
+    #[test]
+    fn a_destination_through_a_dangling_link_lands_where_it_points() {
+        let store = Store::temp().unwrap();
+        let mut tree = Tree::new(&store);
+        let root = tree.root();
+        tree.symlink(root, b"symlink", b"../tmp/symlink-target", 0, 0)
+            .unwrap();
+        tree.symlink(root, b"abs", b"/opt/app", 0, 0).unwrap();
+        tree.symlink(root, b"loop", b"loop", 0, 0).unwrap();
+        let src = vec![Source {
+            top: file("foo", 0o644),
+            children: vec![],
+        }];
+        place(&mut tree, &src, "/symlink/", false, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/tmp/symlink-target/foo"), "body of foo");
+        place(&mut tree, &src, "/abs/sub/", false, &how(), &mut opener).unwrap();
+        assert_eq!(read(&mut tree, "/opt/app/sub/foo"), "body of foo");
+        // The links are still links.
+        let l = tree.resolve(tree.root(), b"/symlink", Follow::No).unwrap();
+        assert_eq!(tree.metadata(l).unwrap().file_type, FileType::Symlink);
+        assert!(matches!(
+            place(&mut tree, &src, "/loop/x", false, &how(), &mut opener),
+            Err(CopyError::Dest {
+                source: FsError::Loop,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -60,15 +60,8 @@ pub(crate) fn copy_step(
     at: &At<'_>,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<Outcome, StepError> {
-    // `--parents` changes where files land; copying without it would put them in the
-    // wrong place, so refuse rather than ignore. (`--link` only changes how BuildKit
-    // stores the layer, not its contents, so it needs nothing here.)
-    if c.parents {
-        return Err(StepError::Unsupported {
-            feature: "COPY --parents".into(),
-            instead: "copy each directory with its own COPY",
-        });
-    }
+    // (`--link` only changes how BuildKit stores the layer, not its contents, so it
+    // needs nothing here.)
     if add {
         crate::add::check_checksum_sources(c.checksum.as_deref(), &c.sources)?;
     }
@@ -125,7 +118,7 @@ fn copy_from_context(
         url_digests.push((url.as_str(), digest));
         downloads.push((crate::add::url_file_name(url), file));
     }
-    let sources = context_sources(context, &locals, &c.exclude)?;
+    let sources = context_sources(context, &locals, c)?;
     let from = CopyFrom::Context {
         content: hex::encode(context.digest_sources(&sources)?),
         urls: url_digests,
@@ -159,17 +152,22 @@ fn copy_from_context(
     })
 }
 
-/// What `patterns` match in `context`, without what `--exclude` names (matched against
-/// paths relative to a copied directory, and relative to the context).
+/// What `patterns` match in `context` (kept below their pivots with `--parents`),
+/// without what `--exclude` names (matched against paths relative to a copied
+/// directory, and relative to the context).
 fn context_sources(
     context: &crate::context::Context,
     patterns: &[&String],
-    exclude: &[String],
+    c: &Copy,
 ) -> Result<Vec<crate::context::Source>, StepError> {
-    let exclude = crate::context::IgnoreRules::exclusions(exclude)?;
+    let exclude = crate::context::IgnoreRules::exclusions(&c.exclude)?;
     let mut sources = Vec::new();
     for s in patterns {
-        sources.extend(context.resolve(s)?);
+        if c.parents {
+            sources.extend(context.resolve_parents(s)?);
+        } else {
+            sources.extend(context.resolve(s)?);
+        }
     }
     for s in &mut sources {
         let base = s.top.rel.clone();
@@ -199,7 +197,11 @@ fn copy_from_stage(
         let mut src_tree = Tree::from_snapshot(&src_state.snapshot()?);
         let mut sources = Vec::new();
         for s in &c.sources {
-            sources.extend(copy::tree_sources(&mut src_tree, s)?);
+            if c.parents {
+                sources.extend(copy::tree_parents_sources(&mut src_tree, s)?);
+            } else {
+                sources.extend(copy::tree_sources(&mut src_tree, s)?);
+            }
         }
         copy::place(
             tree,

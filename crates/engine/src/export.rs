@@ -35,7 +35,7 @@ pub enum ImageTarget {
 /// Everything a build's image is exported to.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
-    /// The image's names (`-t`), normalised; the first one names it in OCI exports.
+    /// The image's names (`-t`), normalised; OCI exports list the image once per name.
     pub tags: Vec<String>,
     /// kiln's local image store.
     pub store: PathBuf,
@@ -86,7 +86,7 @@ pub fn export(
     seen: &mut dyn FnMut(Exported),
 ) -> Result<(), ExportError> {
     if req.stores() {
-        store(&built.image, &req.store, &req.tags)?;
+        into_layout(&built.image, &req.store, &req.tags)?;
         seen(Exported::Stored);
     }
     for target in &req.targets {
@@ -111,13 +111,11 @@ pub fn export_image(
     tags: &[String],
     seen: &mut dyn FnMut(Exported),
 ) -> Result<(), ExportError> {
-    let name = tags.first().map(String::as_str);
     match target {
-        ImageTarget::OciLayout { dest } => {
-            kiln_oci::export_oci_layout(image, dest, name)?;
-        }
+        ImageTarget::OciLayout { dest } => into_layout(image, dest, tags)?,
         ImageTarget::OciArchive { dest } => {
-            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(image, name, w))?;
+            let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+            kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(image, &names, w))?;
         }
         ImageTarget::DockerArchive { dest } => {
             kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_docker_archive(image, tags, w))?;
@@ -139,13 +137,14 @@ pub fn export_image(
     Ok(())
 }
 
-/// Puts the image into kiln's local store under each tag (untagged if none).
-fn store(image: &Image, store: &Path, tags: &[String]) -> Result<(), ExportError> {
+/// Puts the image into an OCI layout (kiln's local store or `type=oci,tar=false`), one
+/// index entry per tag (untagged if none).
+fn into_layout(image: &Image, layout: &Path, tags: &[String]) -> Result<(), ExportError> {
     if tags.is_empty() {
-        kiln_oci::export_oci_layout(image, store, None)?;
+        kiln_oci::export_oci_layout(image, layout, None)?;
     }
     for t in tags {
-        kiln_oci::export_oci_layout(image, store, Some(t))?;
+        kiln_oci::export_oci_layout(image, layout, Some(t))?;
     }
     Ok(())
 }
@@ -188,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn archives_and_layouts_are_written_under_the_first_tag() {
+    fn layouts_list_the_image_once_per_tag() {
         let out = tempfile::tempdir().unwrap();
         let layout = out.path().join("layout");
         let target = ImageTarget::OciLayout {
@@ -197,7 +196,7 @@ mod tests {
         assert_eq!(export_to(target, &["a:1", "b:2"]).unwrap(), []);
         let tags = kiln_oci::Layout::open(&layout).unwrap().tags().unwrap();
         let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["a:1"]);
+        assert_eq!(names, ["a:1", "b:2"]);
         for target in [
             ImageTarget::OciArchive {
                 dest: out.path().join("oci.tar"),

@@ -20,6 +20,7 @@ mod images;
 mod inputs;
 mod history;
 mod leak;
+mod parents;
 mod passwd;
 pub mod places;
 pub mod progress;

@@ -30,18 +30,24 @@ pub fn export_oci_layout(image: &Image, dest: &Path, name: Option<&str>) -> Resu
     Ok(out)
 }
 
-/// Write `image` as an OCI archive (a tar of an OCI layout) to `out`.
-pub fn write_oci_archive(image: &Image, name: Option<&str>, out: impl Write) -> Result<()> {
+/// Write `image` as an OCI archive (a tar of an OCI layout) to `out`, listed in its
+/// `index.json` once per name in `names` (as BuildKit's OCI exporter does for several
+/// names), or once unnamed.
+pub fn write_oci_archive(image: &Image, names: &[&str], out: impl Write) -> Result<()> {
     let mut tar = tar::Builder::new(out);
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut index = empty_index()?;
-    let mut desc = image.descriptor.clone();
-    let mut ann = std::collections::HashMap::new();
-    if let Some(name) = name {
-        ann.insert(ANNOTATION_REF_NAME.to_owned(), name.to_owned());
+    let named = |name: &str| {
+        let mut desc = image.descriptor.clone();
+        let ann = [(ANNOTATION_REF_NAME.to_owned(), name.to_owned())];
+        desc.set_annotations(Some(ann.into_iter().collect()));
+        desc
+    };
+    let mut manifests: Vec<Descriptor> = names.iter().map(|n| named(n)).collect();
+    if manifests.is_empty() {
+        manifests.push(image.descriptor.clone());
     }
-    desc.set_annotations((!ann.is_empty()).then_some(ann));
-    index.set_manifests(vec![desc]);
+    index.set_manifests(manifests);
     append_bytes(
         &mut tar,
         "index.json",

@@ -54,7 +54,7 @@ fn skopeo_reads_kiln_layout_and_archives_and_kiln_reads_skopeo_copies() {
         assert_eq!(cfg["history"].as_array().unwrap().len(), 3);
 
         let oci_tar = w.join(format!("img-{c:?}.oci.tar"));
-        write_file_atomic(&oci_tar, |out| write_oci_archive(&image, Some("app"), out)).unwrap();
+        write_file_atomic(&oci_tar, |out| write_oci_archive(&image, &["app"], out)).unwrap();
         let v = skopeo_json(&["inspect", &format!("oci-archive:{}:app", oci_tar.display())]);
         assert_eq!(v["Digest"], digest.as_str());
 

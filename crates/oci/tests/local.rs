@@ -57,7 +57,7 @@ fn same_image_same_bytes_everywhere() {
             let layout = Layout::open_or_create(dir.path()).unwrap();
             let image = build_sample(&layout, "app:1", Compression::Gzip);
             let mut oci = Vec::new();
-            write_oci_archive(&image, Some("app:1"), &mut oci).unwrap();
+            write_oci_archive(&image, &["app:1"], &mut oci).unwrap();
             let mut docker = Vec::new();
             write_docker_archive(&image, &["app:1".into()], &mut docker).unwrap();
             let index = fs::read(dir.path().join("index.json")).unwrap();
@@ -99,7 +99,7 @@ fn export_import_roundtrips() {
     assert_eq!(a.descriptor.digest(), image.descriptor.digest());
 
     let archive = work.path().join("img.oci.tar");
-    write_file_atomic(&archive, |w| write_oci_archive(&image, Some("v1"), w)).unwrap();
+    write_file_atomic(&archive, |w| write_oci_archive(&image, &["v1"], w)).unwrap();
     let b = import_oci_archive(&archive, Some("v1"), None, &dest, "from-oci-archive").unwrap();
     assert_eq!(b.descriptor.digest(), image.descriptor.digest());
 
