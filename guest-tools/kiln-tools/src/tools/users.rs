@@ -8,7 +8,7 @@ use std::fs;
 use std::io;
 
 use super::users_db::{
-    Db, GROUP, GSHADOW, PASSWD, SHADOW, SUBGID, SUBUID, login_def, parse_one, today,
+    Db, GROUP, GSHADOW, PASSWD, SHADOW, SUBGID, SUBUID, home_mode, login_def, parse_one, today,
     useradd_default,
 };
 
@@ -17,6 +17,9 @@ use crate::passwd::{self, Entry};
 use crate::sys;
 use crate::util::{self, describe, warn};
 use crate::walk::{join, read_dir_sorted};
+
+/// The skeleton directory when neither `-k` nor /etc/default/useradd names one.
+const DEFAULT_SKEL: &str = "/etc/skel";
 
 /// shadow-utils' defaults where /etc/login.defs is silent.
 const UID_MIN: u64 = 1000;
@@ -209,6 +212,8 @@ struct NewUser {
     groups: Vec<String>,
     home: Option<String>,
     create_home: bool,
+    /// Where the new home's files come from (`-k`, SKEL of /etc/default/useradd).
+    skel: String,
     shell: String,
     comment: String,
     non_unique: bool,
@@ -276,7 +281,7 @@ fn create_user(u: &NewUser) -> Result<(), String> {
     }
     files.save()?;
     if u.create_home && fs::symlink_metadata(&home).is_err() {
-        make_home(&home, uid, gid)
+        make_home(&home, uid, gid, &u.skel)
             .map_err(|e| format!("cannot create home directory '{home}': {}", describe(&e)))?;
     }
     Ok(())
@@ -312,16 +317,16 @@ fn primary_gid(files: &mut Files, u: &NewUser, uid: u32) -> Result<u32, String> 
 }
 
 /// Creates the home directory from /etc/skel, owned by the new user.
-fn make_home(home: &str, uid: u32, gid: u32) -> io::Result<()> {
+fn make_home(home: &str, uid: u32, gid: u32, skel: &str) -> io::Result<()> {
     if let Some((parent, _)) = home.rsplit_once('/')
         && !parent.is_empty()
     {
         fs::create_dir_all(parent)?;
     }
     fs::create_dir(home)?;
-    sys::chmod(home, 0o755, true)?;
+    sys::chmod(home, home_mode(), true)?;
     sys::chown(home, Some(uid), Some(gid), false)?;
-    copy_skel("/etc/skel", home, uid, gid)
+    copy_skel(skel, home, uid, gid)
 }
 
 fn copy_skel(from: &str, to: &str, uid: u32, gid: u32) -> io::Result<()> {
@@ -413,6 +418,11 @@ pub fn useradd(name: &str, args: Vec<String>) -> i32 {
             .collect(),
         home: p.value('d').map(str::to_owned),
         create_home: p.has('m') && !p.has('M'),
+        skel: p
+            .value('k')
+            .map(str::to_owned)
+            .or_else(|| useradd_default("SKEL"))
+            .unwrap_or_else(|| DEFAULT_SKEL.to_owned()),
         shell: p
             .value('s')
             .map(str::to_owned)
@@ -531,6 +541,7 @@ pub fn adduser(name: &str, args: Vec<String>) -> i32 {
                 groups: Vec::new(),
                 home: p.value('h').map(str::to_owned),
                 create_home: !p.has('H'),
+                skel: p.value('k').unwrap_or(DEFAULT_SKEL).to_owned(),
                 shell: p
                     .value('s')
                     .unwrap_or(if system { "/sbin/nologin" } else { "/bin/sh" })

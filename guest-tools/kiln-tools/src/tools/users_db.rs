@@ -157,17 +157,38 @@ pub(crate) fn edit_members(db: &mut Db, field: usize, user: &str, rename: Option
     changed
 }
 
-/// A numeric setting of /etc/login.defs, or `default`.
-pub(crate) fn login_def(key: &str, default: u64) -> u64 {
-    let text = fs::read_to_string("/etc/login.defs").unwrap_or_default();
+/// A setting of /etc/login.defs as written (the last one wins).
+fn login_def_text(key: &str) -> Option<String> {
+    setting(&fs::read_to_string("/etc/login.defs").ok()?, key)
+}
+
+/// `key`'s value in login.defs-style `text` (`KEY value` lines).
+fn setting(text: &str, key: &str) -> Option<String> {
     text.lines()
         .filter_map(|l| {
             let mut words = l.split_whitespace();
             (words.next() == Some(key)).then(|| words.next()).flatten()
         })
         .next_back()
+        .map(str::to_owned)
+}
+
+/// A numeric setting of /etc/login.defs, or `default`.
+pub(crate) fn login_def(key: &str, default: u64) -> u64 {
+    login_def_text(key)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The mode useradd gives a new home: HOME_MODE, else 0777 less UMASK (login.defs, octal;
+/// 022 when unset), so 0755 on Debian.
+pub(crate) fn home_mode() -> u32 {
+    home_mode_in(&fs::read_to_string("/etc/login.defs").unwrap_or_default())
+}
+
+fn home_mode_in(defs: &str) -> u32 {
+    let octal = |key| setting(defs, key).and_then(|v| u32::from_str_radix(&v, 8).ok());
+    octal("HOME_MODE").unwrap_or_else(|| 0o777 & !octal("UMASK").unwrap_or(0o022)) & 0o7777
 }
 
 /// A setting of /etc/default/useradd (`KEY=value`).
@@ -216,6 +237,17 @@ mod tests {
         assert!(edit_members(&mut g, 3, "app2", None));
         assert_eq!(g.lines, ["web:x:2000:bob", "sudo:x:27:", "users:x:100:"]);
         assert!(!edit_members(&mut g, 3, "nobody", None));
+    }
+
+    #[test]
+    fn home_mode_follows_login_defs() {
+        assert_eq!(home_mode_in(""), 0o755);
+        assert_eq!(home_mode_in("UMASK\t\t077\n"), 0o700);
+        assert_eq!(home_mode_in("UMASK 022\nHOME_MODE 0750\n"), 0o750);
+        assert_eq!(
+            setting("# UID_MIN 5\nUID_MIN 1000\nUID_MIN 2000\n", "UID_MIN").as_deref(),
+            Some("2000")
+        );
     }
 
     #[test]
