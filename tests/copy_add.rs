@@ -481,3 +481,31 @@ fn copy_through_a_dangling_symlink_lands_at_its_target() {
     let cat = run_in(&ws, "dangling", &["cat", "/tmp/symlink-target/foo"]);
     assert_eq!(cat, "content0");
 }
+
+/// `--parents` and `--unpack` are in the step's key: the same sources without them are
+/// no cache hit (a hit would give the first build's layout). Each step is first in its
+/// stage, so only its own inputs decide its key.
+#[test]
+fn parents_and_unpack_are_keyed() {
+    let tgz = tar_gz(&[("inner.txt", b"in")]);
+    let server = RouteServer::start(move |_| (200, Vec::new(), tgz.clone()));
+    let url = server.url("/a.tgz");
+    let ws = Workspace::new();
+    ws.write("a/b/f", "f");
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch AS dl\nADD {url} /d/\nFROM scratch\nCOPY a/b /out/\nCOPY --from=dl /d /d\n"),
+    );
+    assert_ok(&ws.build(&["-t", "keyed"]));
+    assert_eq!(run_in(&ws, "keyed", &["cat", "/out/f"]), "f");
+    ws.write(
+        "Dockerfile",
+        format!(
+            "FROM scratch AS dl\nADD --unpack=true {url} /d/\n\
+             FROM scratch\nCOPY --parents a/b /out/\nCOPY --from=dl /d /d\n"
+        ),
+    );
+    assert_ok(&ws.build(&["-t", "keyed"]));
+    let got = run_in(&ws, "keyed", &["cat", "/out/a/b/f", "/d/inner.txt"]);
+    assert_eq!(got, "fin");
+}
