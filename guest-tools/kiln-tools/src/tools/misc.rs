@@ -101,8 +101,9 @@ fn eof(name: &str, shorter: &str, byte: u64, line: u64, after_newline: bool, sil
     1
 }
 
-/// `hostname`: the step's /etc/hostname, else `localhost` (a build step has no UTS
-/// namespace to ask).
+/// `hostname`: the step's /etc/hostname (kiln mounts one naming BuildKit's
+/// `buildkitsandbox`), else that same name: a build step has no UTS namespace to ask, and
+/// a step without /etc is still in BuildKit's sandbox.
 pub fn hostname(name: &str, args: Vec<String>) -> i32 {
     if let Some(arg) = args.first() {
         warn(
@@ -117,7 +118,7 @@ pub fn hostname(name: &str, args: Vec<String>) -> i32 {
         .next()
         .map(str::trim)
         .filter(|h| !h.is_empty())
-        .unwrap_or("localhost");
+        .unwrap_or("buildkitsandbox");
     println!("{host}");
     0
 }
