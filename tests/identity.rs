@@ -115,6 +115,30 @@ fn a_user_cannot_write_into_a_root_owned_workdir() {
 }
 
 #[test]
+fn a_script_without_an_exec_bit_does_not_run_root_included() {
+    let ws = workspace(
+        "FROM scratch\n\
+         COPY run.sh /run.sh\n\
+         RUN /run.sh\n",
+    );
+    ws.write("run.sh", "#!/bin/sh\necho ran\n");
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "/run.sh: Permission denied");
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\
+         COPY etc/ /etc/\n\
+         COPY run.sh /run.sh\n\
+         RUN mkdir /out && chmod 777 /out && chmod 744 /run.sh && /run.sh > /out/as-root\n\
+         USER app\n\
+         RUN /run.sh > /out/as-app || echo \"status $?\" > /out/as-app\n",
+    );
+    let root = build_rootfs(&ws, &[]);
+    assert_eq!(read(&root, "out/as-root"), "ran\n");
+    assert_eq!(read(&root, "out/as-app"), "status 126\n");
+}
+
+#[test]
 fn sticky_tmp_secrets_and_system_files_obey_the_users_rights() {
     let ws = workspace(
         "FROM scratch\n\

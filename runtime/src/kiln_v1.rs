@@ -176,7 +176,9 @@ fn add_metadata_calls(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 }
                 h => {
                     let f = h.as_file().ok_or(Errno::BADF)?;
-                    ctx.vfs.identity().check_chown(&f.stat()?, id(uid), id(gid))?;
+                    ctx.vfs
+                        .identity()
+                        .check_chown(&f.stat()?, id(uid), id(gid))?;
                     Ok(f.chown(id(uid), id(gid))?)
                 }
             }
@@ -379,6 +381,14 @@ impl crate::engine::Runtime {
             Resolved::NotWasm { path } => {
                 let msg = format!("{path}: native executable; kiln runs only WebAssembly\n");
                 write_message(&req.stderr, &req.limits, &msg);
+                return Ok(ExitStatus(126));
+            }
+            Resolved::Denied { path } => {
+                write_message(
+                    &req.stderr,
+                    &req.limits,
+                    &format!("{path}: Permission denied\n"),
+                );
                 return Ok(ExitStatus(126));
             }
         };

@@ -27,6 +27,11 @@ pub enum Resolved {
     NotWasm {
         path: String,
     },
+    /// A file named by its path that this process may not execute (no x bit that
+    /// applies; root needs one too): `EACCES`, "Permission denied" to a shell.
+    Denied {
+        path: String,
+    },
 }
 
 enum Kind {
@@ -50,13 +55,19 @@ fn absolute(cwd: &str, path: &str) -> String {
     }
 }
 
-/// Classifies a regular file by its first bytes; `None` if it is not a (permitted)
-/// regular file.
-fn classify(vfs: &Vfs, cwd: &str, path: &str, need_exec: bool) -> Option<Kind> {
+/// Classifies a regular file by its first bytes, with whether this process may execute
+/// it; `None` if it is not a regular file it can read.
+fn classify(vfs: &Vfs, cwd: &str, path: &str) -> Option<(Kind, bool)> {
     let st = vfs.stat(cwd.as_bytes(), path.as_bytes(), true).ok()?;
-    if st.file_type != kiln_fs::FileType::Regular || (need_exec && !vfs.may_exec(&st)) {
+    if st.file_type != kiln_fs::FileType::Regular {
         return None;
     }
+    let exec = vfs.may_exec(&st);
+    Some((read_kind(vfs, cwd, path)?, exec))
+}
+
+/// What the first bytes of the file `path` make it.
+fn read_kind(vfs: &Vfs, cwd: &str, path: &str) -> Option<Kind> {
     let Ok(Opened::File(f)) = vfs.open(cwd.as_bytes(), path.as_bytes(), &OpenOptions::read_only())
     else {
         return None;
@@ -101,15 +112,16 @@ impl Runtime {
         };
         if name.contains('/') {
             let path = absolute(cwd, name);
-            return match classify(vfs, cwd, &path, false) {
-                Some(kind) => decide(path, kind),
+            return match classify(vfs, cwd, &path) {
+                Some((kind, true)) => decide(path, kind),
+                Some((_, false)) => Resolved::Denied { path },
                 None => bundled(base).unwrap_or(Resolved::NotFound),
             };
         }
         for dir in path_env.split(':') {
             let dir = if dir.is_empty() { "." } else { dir };
             let path = absolute(cwd, &format!("{}/{name}", dir.trim_end_matches('/')));
-            if let Some(kind) = classify(vfs, cwd, &path, true) {
+            if let Some((kind, true)) = classify(vfs, cwd, &path) {
                 return decide(path, kind);
             }
         }

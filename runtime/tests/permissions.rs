@@ -220,6 +220,12 @@ fn programs_on_path_need_an_exec_bit_root_included() {
     set(&tree, "/opt/bin/tool", 0o744, 0, 0);
     assert_eq!(find(&root), module);
     assert_eq!(find(&v), Resolved::NotFound, "owner-only x");
+    // Named by its path, a file one may not execute is refused, not skipped.
+    let by_path = runtime().resolve_command(&v, "/opt/bin/tool", "", "/");
+    let denied = Resolved::Denied {
+        path: "/opt/bin/tool".into(),
+    };
+    assert_eq!(by_path, denied);
     set(&tree, "/opt/bin/tool", 0o754, 0, 27);
     assert_eq!(find(&v), module, "x through group sudo");
 }

@@ -644,7 +644,7 @@ impl Interp {
         match self.host.resolve(name, pv, &self.cwd) {
             Resolved::Program(p) => Some(p.path),
             Resolved::Script { path, .. } | Resolved::NotWasm(path) => Some(path),
-            Resolved::NotFound => None,
+            Resolved::Denied(_) | Resolved::NotFound => None,
         }
     }
 

@@ -84,6 +84,8 @@ pub enum Resolved {
     },
     /// A native executable (ELF, Mach-O, PE) kiln cannot run.
     NotWasm(String),
+    /// A file named by its path that this process may not execute (`EACCES`).
+    Denied(String),
     /// Nothing by that name.
     NotFound,
 }

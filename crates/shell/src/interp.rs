@@ -1116,6 +1116,10 @@ impl Interp {
                 }
             }
             Resolved::NotWasm(path) => self.run_non_wasm(&path, argv, avals),
+            Resolved::Denied(_) => {
+                self.err(&format!("{name}: Permission denied"));
+                Ok(126)
+            }
             Resolved::NotFound => {
                 self.err(&format!("{name}: not found"));
                 Ok(127)

@@ -295,6 +295,7 @@ impl Host for RuntimeHost {
                 arg,
             },
             RtResolved::NotWasm { path } => Resolved::NotWasm(path),
+            RtResolved::Denied { path } => Resolved::Denied(path),
             RtResolved::NotFound => Resolved::NotFound,
         }
     }
