@@ -1193,6 +1193,7 @@ impl Interp {
     pub(crate) fn invocation(&mut self, args: &[String]) -> Result<Source, String> {
         let mut i = 0;
         let mut want_c = false;
+        let mut want_s = false;
         while let Some(a) = args.get(i) {
             if a == "--" || a == "-" {
                 i += 1;
@@ -1211,9 +1212,10 @@ impl Interp {
             for c in a[1..].chars() {
                 match c {
                     'c' => want_c = true,
-                    // Read stdin, login, interactive, privileged: nothing a step's shell
-                    // does differently.
-                    's' | 'l' | 'i' | 'p' => {}
+                    's' => want_s = true,
+                    // Login, interactive, privileged: nothing a step's shell does
+                    // differently.
+                    'l' | 'i' | 'p' => {}
                     'o' => {
                         let name = args.get(i).ok_or("-o: option requires an argument")?;
                         i += 1;
@@ -1232,7 +1234,9 @@ impl Interp {
             self.params = rest.iter().skip(2).cloned().collect();
             return Ok(Source::Command(s.clone()));
         }
-        let Some(file) = rest.first() else {
+        // `sh -s a b`: commands from stdin, the operands are the positional parameters.
+        let Some(file) = rest.first().filter(|_| !want_s) else {
+            self.params = rest.to_vec();
             return Ok(Source::Stdin);
         };
         self.arg0 = file.clone();

@@ -332,6 +332,20 @@ mod tests {
         // `$0` and the positional parameters after the script, as `sh -c` gives them.
         let params = under_shell(&["/bin/sh", "-c", "echo $0 $1", "name", "one"], "ignored");
         assert_eq!(params.1, "name one\n");
+        // `sh -s`: the script from stdin, the operands as parameters (the in-memory
+        // host's stdin is empty, so nothing runs but the parameters are set first).
+        let mut interp = interp::Interp::new(
+            Arc::new(memhost::MemHost::new(1 << 10, None)),
+            &[],
+            "/",
+            [Arc::new(io::Null), Arc::new(io::Null), Arc::new(io::Null)],
+        );
+        let args = ["-s".to_string(), "a".into(), "b".into()];
+        assert!(matches!(
+            interp.invocation(&args),
+            Ok(interp::Source::Stdin)
+        ));
+        assert_eq!(interp.params, ["a", "b"]);
     }
 
     #[test]

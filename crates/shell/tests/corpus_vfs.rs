@@ -10,20 +10,8 @@ mod common;
 
 /// Scripts whose difference lies outside the shell, with the reason. The test fails if
 /// one of these starts to pass (so the list cannot rot) or if any other script differs.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "206_redir_devnull.sh",
-        "uutils cat on wasm32-wasip1 rejects character devices",
-    ),
-    (
-        "420_dev_null_read.sh",
-        "uutils cat on wasm32-wasip1 rejects character devices",
-    ),
-    (
-        "422_dev_stdin.sh",
-        "uutils cat on wasm32-wasip1 rejects character devices",
-    ),
-];
+/// (Empty since uu_cat reads devices: see guest-tools/vendor/README.md.)
+const KNOWN: &[(&str, &str)] = &[];
 
 #[test]
 fn corpus_matches_reference_shells_on_virtual_tree() {
