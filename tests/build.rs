@@ -465,13 +465,15 @@ fn kiln_run_takes_user_and_home_from_the_image_like_a_run_step() {
     );
     ws.write(
         "Dockerfile",
-        "FROM scratch\nCOPY passwd /etc/passwd\nUSER app\nRUN echo \"$HOME\" > /seen\n",
+        // app may not write into root's `/` (BuildKit refuses too): a sticky /tmp it may.
+        "FROM scratch\nCOPY passwd /etc/passwd\nRUN mkdir -m 1777 /tmp\nUSER app\n\
+         RUN echo \"$HOME\" > /tmp/seen\n",
     );
     assert_ok(&ws.build(&["-t", "users:latest"]));
     let run = ws
         .kiln()
         .args(["run", "users:latest", "sh", "-c"])
-        .arg("cat /seen; echo \"$HOME\"; echo x > /mine; stat -c %u:%g /mine")
+        .arg("cat /tmp/seen; echo \"$HOME\"; echo x > /tmp/mine; stat -c %u:%g /tmp/mine")
         .output()
         .unwrap();
     assert_ok(&run);
