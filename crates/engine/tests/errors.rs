@@ -217,16 +217,6 @@ fn a_full_disk_quota_is_a_disk_quota_error_wherever_it_is_hit() {
 #[test]
 fn an_unsupported_feature_says_what_to_do_instead() {
     let ws = Ws::new();
-    std::fs::create_dir_all(ws.ctx().join("a")).unwrap();
-    let (err, text, _) = fail(ws.request("FROM scratch\nCOPY --parents a /x/\n"));
-    assert!(
-        text.contains("COPY --parents is not supported by kiln: copy each"),
-        "{text}"
-    );
-    assert!(matches!(
-        step_cause(err, 2),
-        StepError::Unsupported { feature, .. } if feature == "COPY --parents"
-    ));
     let (err, text, _) = fail(ws.request("FROM scratch\nSHELL [\"/bin/zsh\", \"-c\"]\nRUN true\n"));
     assert!(
         text.contains("SHELL [\"/bin/zsh\", \"-c\"] is not supported by kiln"),
