@@ -217,12 +217,16 @@ fn a_full_disk_quota_is_a_disk_quota_error_wherever_it_is_hit() {
 #[test]
 fn an_unsupported_feature_says_what_to_do_instead() {
     let ws = Ws::new();
-    let (err, text, _) = fail(ws.request("FROM scratch\nSHELL [\"/bin/zsh\", \"-c\"]\nRUN true\n"));
+    let (err, text, _) =
+        fail(ws.request("FROM scratch\nRUN --mount=type=ssh,required=true true\n"));
     assert!(
-        text.contains("SHELL [\"/bin/zsh\", \"-c\"] is not supported by kiln"),
+        text.contains("RUN --mount=type=ssh is not supported by kiln: kiln has no ssh agent"),
         "{text}"
     );
-    assert!(matches!(step_cause(err, 3), StepError::Unsupported { .. }));
+    assert!(matches!(
+        step_cause(err, 2),
+        StepError::Unsupported { feature, .. } if feature == "RUN --mount=type=ssh"
+    ));
 }
 
 #[test]
