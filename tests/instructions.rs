@@ -338,3 +338,28 @@ fn targetstage_proxies_and_a_dockerfile_source_date_epoch() {
     let out = ws.build(&[]);
     assert_fails_with(&out, "Dockerfile:1: ARG SOURCE_DATE_EPOCH=\"yesterday\"");
 }
+
+#[test]
+fn a_stage_built_from_a_stage_inherits_its_args() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS base\nARG V=1\nFROM base\nRUN echo \"$V\" > /v\n",
+    );
+    let out = exported(&ws, "Dockerfile", "inherits", &[]);
+    assert_eq!(read(&out, "v"), "1\n");
+    let config = config_of(&ws, "inherits");
+    let texts: Vec<String> = history(&config).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        texts,
+        [
+            "ARG V=1",
+            "RUN |1 V=1 /bin/sh -c echo \"$V\" > /v # buildkit"
+        ]
+    );
+    let env = config["config"]["Env"].as_array().unwrap();
+    assert!(
+        !env.iter().any(|e| e.as_str().unwrap().starts_with("V=")),
+        "{env:?}"
+    );
+}

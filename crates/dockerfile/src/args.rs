@@ -176,6 +176,16 @@ impl GlobalScope {
     }
 }
 
+/// What a stage built `FROM` another stage inherits from it besides the image, as in
+/// BuildKit: the ARGs it declared, with their values, in expansion, RUN's environment
+/// and RUN's history (`RUN |1 V=1 …`), as if declared again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherited {
+    declared: Vec<String>,
+    args: BTreeMap<String, String>,
+    state: Vec<(String, String)>,
+}
+
 /// The variables of one stage while its instructions are dispatched in order.
 #[derive(Debug, Clone)]
 pub struct StageScope<'a> {
@@ -246,6 +256,33 @@ impl<'a> StageScope<'a> {
             args: BTreeMap::new(),
             state: Vars::new(base_env.clone()),
             env: Vars::new(base_env),
+        }
+    }
+
+    /// [`StageScope::new`] for a stage built on a stage whose scope ended as `parent`
+    /// (an image or scratch base inherits nothing: pass [`Inherited::default`]).
+    pub fn from_parent(
+        build: &'a BuildArgs,
+        global: &'a GlobalScope,
+        escape: char,
+        base_env: Vec<(String, String)>,
+        parent: &Inherited,
+    ) -> StageScope<'a> {
+        let mut scope = StageScope::new(build, global, escape, base_env);
+        if parent != &Inherited::default() {
+            scope.declared = parent.declared.clone();
+            scope.args = parent.args.clone();
+            scope.state = Vars::new(parent.state.clone());
+        }
+        scope
+    }
+
+    /// What a stage built `FROM` this one inherits, as this scope is now.
+    pub fn inherited(&self) -> Inherited {
+        Inherited {
+            declared: self.declared.clone(),
+            args: self.args.clone(),
+            state: self.state.list.clone(),
         }
     }
 
@@ -507,6 +544,29 @@ mod tests {
             s.history_args(),
             pairs(&[("B", "2"), ("A", "env"), ("C", "given")])
         );
+    }
+
+    #[test]
+    fn a_child_stage_inherits_its_parents_args() {
+        let df = crate::parse("FROM x AS p\nARG V=1\nENV E=e\nFROM p\nARG W=2\n", "D").unwrap();
+        let b = build(&[]);
+        let g = GlobalScope::new(&df, &b).unwrap();
+        let base = pairs(&[("PATH", "/bin")]);
+        let mut parent = StageScope::new(&b, &g, '\\', base.clone());
+        for step in &df.stages[0].steps {
+            parent.dispatch(&step.instruction).unwrap();
+        }
+        let image_env = pairs(&[("PATH", "/bin"), ("E", "e")]);
+        let mut child = StageScope::from_parent(&b, &g, '\\', image_env, &parent.inherited());
+        child.dispatch(&df.stages[1].steps[0].instruction).unwrap();
+        assert_eq!(child.lookup("V").as_deref(), Some("1"));
+        assert_eq!(child.history_args(), pairs(&[("V", "1"), ("W", "2")]));
+        assert!(child.run_env().contains(&("V".to_owned(), "1".to_owned())));
+        // ARGs never reach the image's Env.
+        assert!(!child.env().iter().any(|(k, _)| k == "V"));
+        // A base that is not a stage inherits nothing.
+        let fresh = StageScope::from_parent(&b, &g, '\\', base, &Inherited::default());
+        assert_eq!(fresh.lookup("V"), None);
     }
 
     #[test]

@@ -559,11 +559,12 @@ fn run_stage(
     let mut state = base_state(shared, index, deps)?;
     // The base's triggers run here (below) and never pass on, as in BuildKit.
     state.config.docker.on_build = None;
-    let mut scope = kiln_dockerfile::args::StageScope::new(
+    let mut scope = kiln_dockerfile::args::StageScope::from_parent(
         &shared.build_args,
         &shared.global,
         shared.dockerfile.directives.escape,
         step::env_of(&state),
+        &state.inherited,
     );
     let total = node.onbuild.len() + stage.steps.len();
     let label = stage
@@ -620,6 +621,7 @@ fn run_stage(
             }
         }
     }
+    state.inherited = scope.inherited();
     Ok(state)
 }
 

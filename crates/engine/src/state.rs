@@ -81,6 +81,8 @@ pub(crate) struct StageState {
     pub key: CacheKey,
     pub config: ImageConfig,
     pub layers: Vec<StageLayer>,
+    /// The ARGs a stage built `FROM` this one inherits (set when the stage is done).
+    pub inherited: kiln_dockerfile::args::Inherited,
     /// A snapshot equal to the first `n` layers applied to an empty tree.
     materialized: Option<(Snapshot, usize)>,
     store: Arc<Store>,
@@ -100,6 +102,7 @@ impl StageState {
             key,
             config,
             layers,
+            inherited: Default::default(),
             materialized,
             store,
             blobs,
