@@ -674,6 +674,8 @@ mod tests {
     /// A tree with an `/etc/passwd` naming `app` (uid 1000, home /home/app).
     fn image(store: &Arc<Store>) -> Tree {
         let mut t = Tree::new(store);
+        // Where anyone may create files, as in a real image.
+        t.mkdir(t.root(), b"tmp", 0o1777, 0, 0).unwrap();
         let etc = t.mkdir(t.root(), b"etc", 0o755, 0, 0).unwrap();
         let f = t.create_file(etc, b"passwd", 0o644, 0, 0).unwrap();
         t.write_at(
@@ -717,13 +719,13 @@ mod tests {
         let mut tree = image(&store);
         let out = Capture::new();
         let mut sandbox = open(&mut tree, &store, spec("app", &out)).unwrap();
-        let script = "printf '%s|%s' \"$HOME\" \"$TOKEN\"; : > /made";
+        let script = "printf '%s|%s' \"$HOME\" \"$TOKEN\"; : > /tmp/made";
         assert!(sandbox.shell().run_script(script).unwrap().success());
         sandbox.close(&mut tree).unwrap();
         // The secret's bytes reach the script exactly, not through a lossy string.
         assert_eq!(out.take(), b"/home/app|s3cr\xffet");
         // The user's ids reach the filesystem: what the command creates is theirs.
-        let made = tree.resolve(tree.root(), b"/made", Follow::No).unwrap();
+        let made = tree.resolve(tree.root(), b"/tmp/made", Follow::No).unwrap();
         let meta = tree.metadata(made).unwrap();
         assert_eq!((meta.uid, meta.gid), (1000, 1001));
     }
