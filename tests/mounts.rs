@@ -234,3 +234,57 @@ fn a_step_without_etc_still_has_buildkits_hostname_and_may_make_etc() {
     assert!(out.path().join("etc/passwd").exists());
     assert!(!out.path().join("etc/hosts").exists());
 }
+
+/// Steps that lock the same two caches in opposite orders. Before kiln took a step's
+/// caches in one global order, `a` could hold `x` while `b` held `y`, each waiting for
+/// the other for ever: holders of `x` and `y` make both start waiting at once, so about
+/// one pair in two hung. The build must end (the watchdog kills a hung one).
+#[test]
+fn steps_locking_two_caches_in_opposite_orders_do_not_deadlock() {
+    let ws = Workspace::new();
+    let lock = |id: &str| format!("--mount=type=cache,id={id},target=/{id},sharing=locked");
+    let mut dockerfile = String::new();
+    let mut last = String::from("FROM scratch\n");
+    for pair in 0..3 {
+        let (x, y) = (format!("x{pair}"), format!("y{pair}"));
+        for (stage, first, second) in [("a", &x, &y), ("b", &y, &x)] {
+            dockerfile += &format!(
+                "FROM scratch AS hold-{first}\nRUN {} sleep 1\n\
+                 FROM scratch AS {stage}{pair}\nRUN {} {} echo {stage} > /{stage}{pair}\n",
+                lock(first),
+                lock(first),
+                lock(second),
+            );
+            last += &format!(
+                "COPY --from=hold-{first} /etc* /\nCOPY --from={stage}{pair} /{stage}{pair} /\n"
+            );
+        }
+    }
+    ws.write("Dockerfile", dockerfile + &last);
+    let dest = tempfile::tempdir().unwrap();
+    let mut child = ws
+        .kiln()
+        .args(["build", "--progress", "plain", "-o"])
+        .arg(format!("type=local,dest={}", dest.path().display()))
+        .arg(ws.context())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the build hung: two steps deadlocked on their cache mounts");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success());
+    for pair in 0..3 {
+        assert_eq!(read(dest.path(), &format!("a{pair}")), "a\n");
+        assert_eq!(read(dest.path(), &format!("b{pair}")), "b\n");
+    }
+}

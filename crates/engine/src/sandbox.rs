@@ -334,8 +334,7 @@ fn mount_table(
 ) -> Result<(MountTable, Vec<(String, SecretValue)>), StepError> {
     let mut table = MountTable::new();
     let mut secret_env = Vec::new();
-    // The cache mounts this step holds, by name.
-    let mut caches = BTreeMap::new();
+    let mut caches = take_caches(shared, mounts, sources, deps)?;
     // tmpfs mounts share the step's disk budget with its tree.
     table.set_disk_quota(quota.clone());
     for (n, m) in mounts.iter().enumerate() {
@@ -380,29 +379,11 @@ fn mount_table(
             }
             Mount::Tmpfs { target, .. } => table.add_tmpfs(target, state.store())?,
             Mount::Cache {
-                id,
-                target,
-                readonly,
-                from,
-                source,
-                mode,
-                uid,
-                gid,
-                sharing,
+                target, readonly, ..
             } => {
-                let from = from.as_ref().and_then(|_| sources.get(&n));
-                let source = source.as_deref().unwrap_or("/");
-                let spec = CacheSpec {
-                    id,
-                    sharing: *sharing,
-                    seed: Seed {
-                        uid: *uid,
-                        gid: *gid,
-                        mode: *mode & 0o7777,
-                    },
-                    from: from.map(|f| (f, source)),
-                };
-                let (tree, at) = cache_mount(shared, spec, deps, &mut caches)?;
+                let (tree, at) = caches
+                    .remove(&n)
+                    .ok_or(StepError::Internal("cache mount not taken"))?;
                 table.add_tree(target, tree, at, access(!*readonly))?;
             }
             Mount::Bind {
@@ -482,21 +463,92 @@ fn resolve_source(tree: &mut Tree, source: &str) -> Result<Ino, StepError> {
         })
 }
 
-/// The tree of a cache mount and where to mount it. As in BuildKit, a cache is one per
+/// A cache mount's tree and the inode to mount (`None`: the tree's root).
+type TakenCache = (kiln_runtime::SharedTree, Option<Ino>);
+
+/// Fills a new cache mount's tree.
+type Fill<'a> = Box<dyn Fn() -> Result<Tree, StepError> + 'a>;
+
+/// Takes every cache mount of the step, by its index in `mounts`, before any is mounted.
+/// They are taken in one order for every step (by name), so two steps that lock the same
+/// two caches never each hold one while waiting for the other.
+fn take_caches(
+    shared: &Shared_,
+    mounts: &[Mount],
+    sources: &BTreeMap<usize, StageSource>,
+    deps: &BTreeMap<usize, Arc<StageState>>,
+) -> Result<BTreeMap<usize, TakenCache>, StepError> {
+    let mut wanted = Vec::new();
+    for (n, m) in mounts.iter().enumerate() {
+        let Mount::Cache {
+            id,
+            from,
+            source,
+            mode,
+            uid,
+            gid,
+            sharing,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        let from = from.as_ref().and_then(|_| sources.get(&n));
+        let source = source.as_deref().unwrap_or("/");
+        let spec = CacheSpec {
+            id,
+            sharing: *sharing,
+            seed: Seed {
+                uid: *uid,
+                gid: *gid,
+                mode: *mode & 0o7777,
+            },
+            from: from.map(|f| (f, source)),
+        };
+        let (name, fill) = cache_source(shared, &spec, deps)?;
+        wanted.push((name, n, spec, fill));
+    }
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    // A step mounting one cache twice holds it once (a `locked` cache would wait for
+    // itself).
+    let mut held: BTreeMap<String, kiln_runtime::SharedTree> = BTreeMap::new();
+    let mut taken = BTreeMap::new();
+    for (name, n, spec, fill) in wanted {
+        let tree = match held.get(&name) {
+            Some(tree) => tree.clone(),
+            None => {
+                let tree = shared.cache_mount(&name, spec.sharing, &*fill)?;
+                held.insert(name, tree.clone());
+                tree
+            }
+        };
+        let at = match spec.from {
+            // A context's source was copied as the tree itself.
+            Some((from, _)) if crate::images::local_context(shared, from).is_some() => None,
+            Some((_, source)) => Some(resolve_source(&mut tree.lock(), source)?),
+            None => None,
+        };
+        taken.insert(n, (tree, at));
+    }
+    Ok(taken)
+}
+
+/// A cache mount's name and how a new one is filled. As in BuildKit, a cache is one per
 /// id and per what it starts from: nothing, a directory owned `uid:gid` with `mode`
 /// (when those differ from root's 0755), or `source` of a `from=` stage, image or build
 /// context (a changed stage starts another cache). A new cache starts as that; an
 /// existing one is reused as the last build left it.
-fn cache_mount(
-    shared: &Shared_,
-    spec: CacheSpec<'_>,
-    deps: &BTreeMap<usize, Arc<StageState>>,
-    got: &mut BTreeMap<String, kiln_runtime::SharedTree>,
-) -> Result<(kiln_runtime::SharedTree, Option<Ino>), StepError> {
-    type Fill<'a> = Box<dyn Fn() -> Result<Tree, StepError> + 'a>;
-    let CacheSpec { id, seed, from, .. } = spec;
-    let (name, fill): (String, Fill<'_>) = match from {
-        None if seed == Seed::ROOT => (id.to_owned(), Box::new(|| Ok(Tree::new(&shared.store)))),
+fn cache_source<'a>(
+    shared: &'a Shared_,
+    spec: &CacheSpec<'a>,
+    deps: &'a BTreeMap<usize, Arc<StageState>>,
+) -> Result<(String, Fill<'a>), StepError> {
+    let &CacheSpec { id, seed, from, .. } = spec;
+    Ok(match from {
+        None if seed == Seed::ROOT => (
+            id.to_owned(),
+            Box::new(move || Ok(Tree::new(&shared.store))),
+        ),
         None => (
             format!(
                 "{id} (uid {}, gid {}, mode {:o})",
@@ -508,24 +560,7 @@ fn cache_mount(
             format!("{id} (from {})", seed_key(shared, from, source, deps)?),
             Box::new(move || Ok(mount_source(shared, source, Some(from), deps)?.0)),
         ),
-    };
-    // A step mounting one cache twice holds it once (a `locked` cache would wait for
-    // itself).
-    let tree = match got.get(&name) {
-        Some(tree) => tree.clone(),
-        None => {
-            let tree = shared.cache_mount(&name, spec.sharing, &*fill)?;
-            got.insert(name, tree.clone());
-            tree
-        }
-    };
-    let at = match from {
-        // A context's source was copied as the tree itself.
-        Some((from, _)) if crate::images::local_context(shared, from).is_some() => None,
-        Some((_, source)) => Some(resolve_source(&mut tree.lock(), source)?),
-        None => None,
-    };
-    Ok((tree, at))
+    })
 }
 
 /// A cache mount as the step asks for it.
