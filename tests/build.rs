@@ -426,15 +426,29 @@ fn kiln_run_runs_a_wasm_file_from_a_bind_mount_and_passes_the_status() {
     let ws = Workspace::new();
     let dir = ws.path("bin");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("hello.wasm"), wat::parse_str(ECHO_WAT).unwrap()).unwrap();
-    let out = ws
-        .kiln()
-        .args(["run", "--mount"])
-        .arg(format!("type=bind,source={},target=/w", dir.display()))
-        .args(["scratch", "/w/hello.wasm"])
-        .output()
-        .unwrap();
-    assert_eq!(text(&out.stdout), "hello from a wasm file\n");
+    let wasm = dir.join("hello.wasm");
+    std::fs::write(&wasm, wat::parse_str(ECHO_WAT).unwrap()).unwrap();
+    let run = || {
+        ws.kiln()
+            .args(["run", "--mount"])
+            .arg(format!("type=bind,source={},target=/w", dir.display()))
+            .args(["scratch", "/w/hello.wasm"])
+            .output()
+            .unwrap()
+    };
+    // As `docker run` with a bind mount: a file without an execute bit does not run.
+    let denied = run();
+    assert_eq!(denied.status.code(), Some(126), "{}", text(&denied.stderr));
+    assert!(text(&denied.stderr).contains("Permission denied"));
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wasm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run();
+    assert_eq!(
+        text(&out.stdout),
+        "hello from a wasm file\n",
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(3));
     let env = ws
         .kiln()
