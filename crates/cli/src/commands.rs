@@ -1,6 +1,6 @@
 //! The subcommands, each a thin layer over `kiln-engine` / `kiln-oci`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -126,7 +126,7 @@ fn build(a: BuildArgs) -> Result<i32> {
             .unwrap_or_else(|| a.context.join("Dockerfile")),
     );
     if a.check {
-        return check(&dockerfile);
+        return crate::check::run(&dockerfile, &a.context, a.target.as_deref(), &build_args);
     }
     let secrets = Secrets::from_flags(&a.secrets, &env_lookup)?;
     let epoch = source_date_epoch(&build_args)?;
@@ -209,28 +209,6 @@ fn build(a: BuildArgs) -> Result<i32> {
         );
     }
     Ok(0)
-}
-
-/// `--check`: parse and lint only.
-fn check(dockerfile: &Path) -> Result<i32> {
-    let text = kiln_engine::read_build_file(dockerfile)
-        .with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
-    let name = dockerfile.display().to_string();
-    let df = kiln_dockerfile::parse(&text, &name).map_err(|e| anyhow!("{e}"))?;
-    for w in &df.warnings {
-        println!(
-            "{name}:{}: {}: {}",
-            w.span.start_line,
-            w.rule.name(),
-            w.message
-        );
-    }
-    if df.warnings.is_empty() {
-        println!("Check complete, no warnings found.");
-        Ok(0)
-    } else {
-        Ok(1)
-    }
 }
 
 /// Tells the user about an export that is done.

@@ -5,6 +5,7 @@
 //! The work happens in `kiln-engine` and below.
 
 mod args;
+mod check;
 mod commands;
 mod render;
 

@@ -208,6 +208,24 @@ fn could_match_below(pattern: &str, dir: &str) -> bool {
     parts.next().is_some()
 }
 
+/// What the CopyIgnoredFile check asks of the rules (the check lives in the Dockerfile
+/// crate; the rules stay here).
+impl kiln_dockerfile::lint::IgnoreRules for IgnoreRules {
+    fn has_exceptions(&self) -> bool {
+        self.rules.iter().any(|r| !r.exclude)
+    }
+
+    fn excludes_root(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.exclude && matches!(r.pattern.as_str(), "*" | "**" | "**/*"))
+    }
+
+    fn is_excluded(&self, rel: &str) -> bool {
+        IgnoreRules::is_excluded(self, rel)
+    }
+}
+
 /// Whether `rel` or one of its parent directories matches.
 pub(crate) fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
     let mut path = rel;
@@ -260,6 +278,11 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The `.dockerignore` rules the context applies.
+    pub(crate) fn ignore(&self) -> &IgnoreRules {
+        &self.ignore
+    }
+
     /// Opens `path` and reads its `.dockerignore` (or `ignore_file` when given, as
     /// BuildKit's `<Dockerfile>.dockerignore`).
     pub(crate) fn open(path: &Path, ignore_file: Option<&Path>) -> Result<Self, ContextError> {

@@ -176,25 +176,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         }
     })?;
     let file_name = req.dockerfile.display().to_string();
-    let dockerfile = kiln_dockerfile::parse(&text, &file_name)?;
-    let mut warnings = Vec::new();
-    for w in &dockerfile.warnings {
-        let message = format!(
-            "{}:{}: {}: {}",
-            file_name,
-            w.span.start_line,
-            w.rule.name(),
-            w.message
-        );
-        events.emit(Event::Warning {
-            message: message.clone(),
-        });
-        warnings.push(message);
-    }
-    let mut req = req;
-    if let Some(epoch) = dockerfile_epoch(&dockerfile, &req, &global, &file_name)? {
-        req.epoch = epoch;
-    }
+    let dockerfile = crate::checks::parse(&text, &file_name, &req.build_args, events.as_ref())?;
     let graph_err = |source| BuildError::Graph {
         file: file_name.clone(),
         source,
@@ -209,6 +191,10 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         file: file_name.clone(),
         source,
     })?;
+    let mut req = req;
+    if let Some(epoch) = dockerfile_epoch(&dockerfile, &req, &global, &file_name)? {
+        req.epoch = epoch;
+    }
     let graph = StageGraph::new(&dockerfile, &global).map_err(graph_err)?;
     let target = StageGraph::target(&dockerfile, req.target.as_deref()).map_err(graph_err)?;
     let needed = graph.required(target);
@@ -262,6 +248,8 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         started,
     };
     let needed = resolve_bases(&mut shared, target)?;
+    // Warnings and `check=error=true` cover the stages this build needs.
+    let warnings = crate::checks::report(&shared, &needed)?;
     if needed
         .iter()
         .any(|i| !shared.graph.nodes[*i].onbuild.is_empty())
@@ -299,6 +287,18 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         image,
         warnings,
         state,
+        _cache_lock: shared.cache.lock(),
+    })
+}
+
+pub(crate) fn frontend_platform(p: &Platform) -> kiln_dockerfile::args::Platform {
+    kiln_dockerfile::args::Platform {
+        os: p.os.clone(),
+        arch: p.architecture.clone(),
+        variant: p.variant.clone(),
+    }
+}
+
 /// The source date epoch a global `ARG SOURCE_DATE_EPOCH=<seconds>` sets, as BuildKit
 /// honours it, when no `--build-arg SOURCE_DATE_EPOCH` (which wins) was given. An empty
 /// value sets none; anything but an integer is an error naming the line.
@@ -332,20 +332,8 @@ fn dockerfile_epoch(
         })
 }
 
-        _cache_lock: shared.cache.lock(),
-    })
-}
-
-fn frontend_platform(p: &Platform) -> kiln_dockerfile::args::Platform {
-    kiln_dockerfile::args::Platform {
-        os: p.os.clone(),
-        arch: p.architecture.clone(),
-        variant: p.variant.clone(),
-    }
-}
-
 /// BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile before the context's.
-fn dockerignore_beside(dockerfile: &std::path::Path) -> Option<PathBuf> {
+pub(crate) fn dockerignore_beside(dockerfile: &std::path::Path) -> Option<PathBuf> {
     let name = dockerfile.file_name()?.to_str()?;
     let candidate = dockerfile.with_file_name(format!("{name}.dockerignore"));
     candidate.is_file().then_some(candidate)

@@ -8,6 +8,7 @@
 
 mod add;
 mod cache;
+mod checks;
 pub mod container;
 mod context;
 mod copy;
@@ -17,8 +18,8 @@ mod error;
 pub mod export;
 mod export_local;
 mod images;
-mod inputs;
 mod history;
+mod inputs;
 mod leak;
 mod parents;
 mod passwd;
@@ -35,6 +36,7 @@ mod step;
 // match on them.
 pub use add::AddError;
 pub use cache::{CacheError, prune};
+pub use checks::{CheckReport, check};
 pub use context::{ContextError, read_build_file};
 pub use copy::CopyError;
 pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
