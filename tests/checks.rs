@@ -239,7 +239,7 @@ fn undefined_vars_are_checked_against_the_base_images_environment() {
     let out = ws.build(&["--build-context", &base]);
     assert_ok(&out);
     let err = stderr(&out);
-    assert!(!err.contains("GOPATH"), "{err}");
+    assert!(!err.contains("'$GOPATH'"), "{err}");
     assert!(
         err.contains(
             "UndefinedVar: Usage of undefined variable '$PAHT' (did you mean $PATH?) (line 3)"
