@@ -28,11 +28,11 @@ pub use process::{
 pub use resolve::{DEFAULT_PATH, Resolved};
 pub use run::ModuleRun;
 pub use stdio::{CaptureBuffer, PIPE_CAPACITY, PipeReader, PipeWriter, SinkFn, Stdio, pipe};
+pub use vfs::Identity;
 pub use vfs::{
     Access, MountError, MountTable, OpenOptions, Opened, SharedTree, Stat, Vfs, VfsDir,
     VfsDirEntry, VfsFile,
 };
-pub use vfs::Identity;
 pub use zeroize::Zeroizing;
 
 /// SHA-256 over the bundled modules' digests, in order: which userland a RUN step runs

@@ -195,8 +195,8 @@ pub fn parse_unchecked(
     let src = Source::new(file_name, source);
     let (mut directives, nodes) = syntax::split_source(&src)?;
     if let Some(c) = check {
-        directives.check = CheckConfig::parse(c)
-            .map_err(|why| src.error_at(0, 0, ErrorKind::CheckArg(why)))?;
+        directives.check =
+            CheckConfig::parse(c).map_err(|why| src.error_at(0, 0, ErrorKind::CheckArg(why)))?;
     }
     if nodes.is_empty() {
         return Err(src.error_at(

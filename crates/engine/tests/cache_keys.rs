@@ -960,7 +960,9 @@ const ROWS: &[Row] = &[
         name: "a LABEL before a RUN",
         dockerfile: "FROM scratch\nLABEL a=1\nRUN echo hi > /o\n",
         setup: &[],
-        change: &[Change::Dockerfile("FROM scratch\nLABEL a=2\nRUN echo hi > /o\n")],
+        change: &[Change::Dockerfile(
+            "FROM scratch\nLABEL a=2\nRUN echo hi > /o\n",
+        )],
         step: "stage-0 2/2",
         expect: Hit,
     },
@@ -980,7 +982,9 @@ const ROWS: &[Row] = &[
         name: "an ENV before a RUN",
         dockerfile: "FROM scratch\nENV A=1\nRUN echo hi > /o\n",
         setup: &[],
-        change: &[Change::Dockerfile("FROM scratch\nENV A=2\nRUN echo hi > /o\n")],
+        change: &[Change::Dockerfile(
+            "FROM scratch\nENV A=2\nRUN echo hi > /o\n",
+        )],
         step: "stage-0 2/2",
         expect: Miss,
     },

@@ -21,9 +21,9 @@ pub use access::Identity;
 pub(crate) use file::FileNode;
 pub use file::VfsFile;
 pub(crate) use mount::Device;
-use mount::{HostDir, Mount, Secret};
 use mount::is_read_only;
 pub use mount::{Access, MountError, MountTable};
+use mount::{HostDir, Mount, Secret};
 use path::{join, path_ino};
 
 use crate::error::Errno;
@@ -854,7 +854,9 @@ impl Vfs {
 
     pub fn chmod(&self, cwd: &[u8], path: &[u8], follow: bool, mode: u32) -> Result<(), Errno> {
         self.modify(cwd, path, follow, |t, ino| {
-            let mode = self.id.chmod_mode(&Stat::from_meta(t.metadata(ino)?, 0), mode & 0o7777)?;
+            let mode = self
+                .id
+                .chmod_mode(&Stat::from_meta(t.metadata(ino)?, 0), mode & 0o7777)?;
             Ok(t.chmod(ino, mode)?)
         })
     }
@@ -868,7 +870,8 @@ impl Vfs {
         gid: Option<u32>,
     ) -> Result<(), Errno> {
         self.modify(cwd, path, follow, |t, ino| {
-            self.id.check_chown(&Stat::from_meta(t.metadata(ino)?, 0), uid, gid)?;
+            self.id
+                .check_chown(&Stat::from_meta(t.metadata(ino)?, 0), uid, gid)?;
             Ok(t.chown(ino, uid, gid)?)
         })
     }

@@ -1377,12 +1377,7 @@ mod tests {
                 .program()
                 .unwrap_or_else(|e| panic!("{p}: {e}"));
         }
-        for bad in [
-            "{print",
-            "function f() {}",
-            "BEGIN",
-            "{ x = }",
-        ] {
+        for bad in ["{print", "function f() {}", "BEGIN", "{ x = }"] {
             let r = lex::lex(bad).and_then(|t| parse::Parser::new(t).program());
             assert!(r.is_err(), "{bad}");
         }
