@@ -366,7 +366,8 @@ fn on_debian_slimming_accounts_and_special_bits_behave_as_on_docker() {
         "FROM base\n\
          RUN rm -rf /usr/share/man/* /usr/share/doc/* && test -z \"$(ls -A /usr/share/man)\"\n\
          RUN useradd -m -s /bin/bash app && usermod -aG sudo,users app && \
-         test \"$(id -Gn app)\" = 'app sudo users' && passwd -l app\n",
+         test \"$(id -Gn app)\" = 'app sudo users' && passwd -l app\n\
+         RUN groupadd -r svc && useradd -r -g svc -M svc\n",
     );
     let out_dir = ws.path("out");
     let dest = format!("type=local,dest={}", out_dir.display());
@@ -388,4 +389,8 @@ fn on_debian_slimming_accounts_and_special_bits_behave_as_on_docker() {
     assert_eq!(mode(&out_dir.join("etc/shadow-")), 0o640);
     let subuid = std::fs::read_to_string(out_dir.join("etc/subuid")).unwrap();
     assert_eq!(subuid, "app:100000:65536\n");
+    // A system account has no aging: nine fields, as shadow-utils writes
+    // (SOURCE_DATE_EPOCH 0 gives day 0).
+    let shadow = std::fs::read_to_string(out_dir.join("etc/shadow")).unwrap();
+    assert!(shadow.ends_with("\nsvc:!:0::::::\n"), "{shadow}");
 }

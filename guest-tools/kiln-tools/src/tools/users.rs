@@ -258,8 +258,9 @@ fn create_user(u: &NewUser) -> Result<(), String> {
         "{name}:x:{uid}:{gid}:{}:{home}:{}",
         u.comment, u.shell
     ));
+    // min:max:warn, empty for a system account (three fields, two colons).
     let aging = if u.system && u.shadow_utils {
-        ":::".to_owned()
+        "::".to_owned()
     } else {
         let min = login_def("PASS_MIN_DAYS", 0);
         let max = login_def("PASS_MAX_DAYS", 99_999);
