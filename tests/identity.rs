@@ -87,7 +87,9 @@ fn the_umask_reaches_redirections_tools_and_nested_shells() {
              && sh -c 'touch /out/nested' && stat -c '%a %n' /out/d /out/f /out/r /out/nested > /out/u077\n\
          RUN umask 000 && touch /out/f0 && mkdir /out/d0 && stat -c %a /out/f0 /out/d0 > /out/u000\n\
          RUN touch /out/f22 && mkdir /out/d22 && umask > /out/umask && stat -c %a /out/f22 /out/d22 > /out/u022\n\
-         RUN umask 077 && touch /out/c && chmod 664 /out/c && stat -c %a /out/c > /out/chmod\n",
+         RUN umask 077 && touch /out/c && chmod 664 /out/c && stat -c %a /out/c > /out/chmod\n\
+         RUN umask 027 && cp /out/c /out/cp && mkdir -m +w /out/m && chmod +x /out/cp \
+             && stat -c %a /out/cp /out/m > /out/u027\n",
     );
     let root = build_rootfs(&ws, &[]);
     assert_eq!(
@@ -98,6 +100,9 @@ fn the_umask_reaches_redirections_tools_and_nested_shells() {
     assert_eq!(read(&root, "out/umask"), "0022\n");
     assert_eq!(read(&root, "out/u022"), "644\n755\n");
     assert_eq!(read(&root, "out/chmod"), "664\n");
+    // As GNU cp, mkdir and chmod: a new copy is the source's mode less the umask (664 →
+    // 640), and modes without a `who` part are limited by it (+x adds 0110).
+    assert_eq!(read(&root, "out/u027"), "750\n750\n");
 }
 
 #[test]

@@ -89,6 +89,13 @@ pub fn identity() -> (u32, u32) {
     imp::identity()
 }
 
+/// The process's file creation mask (the step's `umask`; 022 unless the script set
+/// another). Tools that give a new file its source's mode (`cp`) or a mode relative to
+/// it (`chmod +w`, `mkdir -m`) apply it as Linux's open(2) and chmod(1) do.
+pub fn umask() -> u32 {
+    imp::umask()
+}
+
 /// The process's supplementary groups as `getgroups(2)` gives them (sorted; on kiln the
 /// primary group is always among them, as BuildKit sets it).
 pub fn groups() -> Vec<u32> {

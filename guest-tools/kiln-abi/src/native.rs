@@ -93,6 +93,17 @@ pub fn chown(_path: &str, _uid: Option<u32>, _gid: Option<u32>, _follow: bool) -
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// The mask from `/proc/self/status` (Linux); 022 where the OS does not say.
+pub fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let v = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+            u32::from_str_radix(v.trim(), 8).ok()
+        })
+        .unwrap_or(0o022)
+}
+
 #[cfg(not(unix))]
 pub fn identity() -> (u32, u32) {
     (0, 0)

@@ -52,6 +52,8 @@ unsafe extern "C" {
     ) -> i32;
     #[link_name = "identity"]
     fn kiln_identity(ids: *mut u32, groups: *mut u32, cap: u32, count: *mut u32) -> i32;
+    #[link_name = "umask"]
+    fn kiln_umask(mask: i32, old: *mut u32) -> i32;
     #[link_name = "last_error"]
     fn kiln_last_error(buf: *mut u8, len: u32, out_len: *mut u32) -> i32;
 }
@@ -207,6 +209,17 @@ pub fn identity() -> (u32, u32) {
 
 pub fn groups() -> Vec<u32> {
     ids().1
+}
+
+/// The default when the host cannot say: BuildKit's (runc's) umask.
+const DEFAULT_UMASK: u32 = 0o022;
+
+pub fn umask() -> u32 {
+    let mut old = DEFAULT_UMASK;
+    // -1 reads the mask without changing it.
+    // SAFETY: `old` is a valid, writable u32 for the call.
+    let rc = unsafe { kiln_umask(-1, &mut old) };
+    if rc == 0 { old & 0o777 } else { DEFAULT_UMASK }
 }
 
 fn nul_list<'a>(items: impl Iterator<Item = &'a str>) -> io::Result<Vec<u8>> {

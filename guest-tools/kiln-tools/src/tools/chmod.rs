@@ -7,9 +7,9 @@ use crate::sys;
 use crate::util::{self, describe, warn};
 use crate::walk;
 
-/// The umask a Docker RUN step has; WASI has none, so symbolic modes without a `who`
-/// part use this.
-pub const UMASK: u32 = 0o022;
+/// Any mask: syntax checks only (the step's umask limits clauses without a `who` part
+/// when the mode is applied).
+const ANY_UMASK: u32 = 0o022;
 
 pub fn main(name: &str, args: Vec<String>) -> i32 {
     let mut recursive = false;
@@ -39,7 +39,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
                 reference = Some(a["--reference=".len()..].to_owned())
             }
             // `-w`, `-x,g+r`: a mode that looks like an option.
-            a if mode_expr.is_none() && mode::apply(a, 0, false, UMASK).is_ok() => {
+            a if mode_expr.is_none() && mode::apply(a, 0, false, ANY_UMASK).is_ok() => {
                 mode_expr = Some(a.to_owned())
             }
             a if a.len() > 2
@@ -81,10 +81,11 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
     if files.is_empty() {
         return util::usage_error(name, format!("missing operand after '{expr}'"));
     }
-    if mode::apply(&expr, 0, false, UMASK).is_err() {
+    if mode::apply(&expr, 0, false, ANY_UMASK).is_err() {
         warn(name, format!("invalid mode: '{expr}'"));
         return 1;
     }
+    let umask = sys::umask();
     let mut status = 0;
     for file in &files {
         let result = walk::walk(file, recursive, true, &mut |path, st, depth| {
@@ -96,7 +97,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             } else {
                 st
             };
-            let new = mode::apply(&expr, st.perm(), st.is_dir(), UMASK).unwrap_or(st.perm());
+            let new = mode::apply(&expr, st.perm(), st.is_dir(), umask).unwrap_or(st.perm());
             if new != st.perm() || verbose {
                 if new != st.perm() {
                     sys::chmod(path, new, true)?;

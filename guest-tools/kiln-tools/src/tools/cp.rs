@@ -14,7 +14,6 @@ use crate::walk::{join, read_dir_sorted};
 
 const PRESERVE: char = long_id(1);
 const NO_PRESERVE: char = long_id(2);
-const UMASK: u32 = 0o022;
 
 const SPECS: &[OptSpec] = &[
     opt('r', Some("recursive"), false),
@@ -243,7 +242,7 @@ fn copy_any(o: &Options, src: &str, to: &str, st: Stat) -> Result<(), String> {
                 & if o.preserve_mode {
                     0o7777
                 } else {
-                    !UMASK & 0o777
+                    !sys::umask() & 0o777
                 }
         } else {
             0
@@ -303,7 +302,7 @@ fn copy_any(o: &Options, src: &str, to: &str, st: Stat) -> Result<(), String> {
         sys::chmod(to, st.perm(), true).map_err(|e| err("cannot set permissions of", to, e))?;
     } else if !existed {
         // A new file gets the source's permission bits less the umask, as open(2) would.
-        sys::chmod(to, st.perm() & 0o777 & !UMASK, true)
+        sys::chmod(to, st.perm() & 0o777 & !sys::umask(), true)
             .map_err(|e| err("cannot set permissions of", to, e))?;
     }
     finish_attrs(o, to, &st, false)
@@ -348,8 +347,9 @@ pub fn mkdir(name: &str, args: Vec<String>) -> i32 {
     if p.operands.is_empty() {
         return util::usage_error(name, "missing operand");
     }
+    let umask = sys::umask();
     let mode = match p.value('m') {
-        Some(m) => match mode::apply(m, 0o777 & !UMASK, true, UMASK) {
+        Some(m) => match mode::apply(m, 0o777 & !umask, true, umask) {
             Ok(v) => Some(v),
             Err(_) => {
                 warn(name, format!("invalid mode '{m}'"));
