@@ -218,37 +218,12 @@ fn expose_is_normalised_and_history_is_worded_as_buildkit_writes_it() {
     assert_fails_with(&out, ":3");
 }
 
-/// Writes an OCI layout holding one image of this host's platform with no layers and
-/// `config` as its container config, for `--build-context NAME=oci-layout://DIR`.
+/// An OCI layout at `ws/NAME` holding one image of this host's platform with no layers
+/// and `config` as its container config, as a `--build-context` value.
 fn bare_image(ws: &Workspace, name: &str, config: Value) -> String {
     let dir = ws.path(name);
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    let put = |media: &str, v: Value| -> Value {
-        let bytes = v.to_string().into_bytes();
-        let digest = sha256_hex(&bytes);
-        std::fs::write(dir.join("blobs/sha256").join(&digest), &bytes).unwrap();
-        serde_json::json!({"mediaType": media, "digest": format!("sha256:{digest}"), "size": bytes.len()})
-    };
-    let arch = if cfg!(target_arch = "aarch64") {
-        "arm64"
-    } else {
-        "amd64"
-    };
-    let image = serde_json::json!({"architecture": arch, "os": "linux", "config": config,
-        "rootfs": {"type": "layers", "diff_ids": []}});
-    let config = put("application/vnd.oci.image.config.v1+json", image);
-    let manifest = serde_json::json!({"schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []});
-    let manifest = put("application/vnd.oci.image.manifest.v1+json", manifest);
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    write_layout(&dir, host_arch(), config);
     format!("{name}=oci-layout://{}", dir.display())
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 #[test]
