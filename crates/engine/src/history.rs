@@ -10,9 +10,6 @@ use kiln_dockerfile::RunProgram;
 /// BuildKit's Dockerfile frontend writes its name into every entry's `comment`.
 pub(crate) const COMMENT: &str = "buildkit.dockerfile.v0";
 
-/// Where BuildKit mounts a heredoc with a shebang and runs it from.
-const HEREDOC_SCRIPT_DIR: &str = "/dev/pipes";
-
 /// `NAME [a b c]`: a list as Go's `%v` prints it (EXPOSE, VOLUME, SHELL).
 pub(crate) fn listed(name: &str, items: &[String]) -> String {
     format!("{name} [{}]", items.join(" "))
@@ -92,7 +89,7 @@ pub(crate) fn run(shell: &[String], program: &RunProgram, args: &[(String, Strin
         }
         RunProgram::ScriptFile { name, .. } => {
             words.extend(shell.iter().cloned());
-            words.push(format!("{HEREDOC_SCRIPT_DIR}/{name}"));
+            words.push(crate::run::script_path(name));
         }
     }
     format!("RUN {} # buildkit", words.join(" "))

@@ -74,7 +74,7 @@ pub(crate) fn run_program(
 
 /// Where BuildKit puts a heredoc that starts with `#!`: a read-only file in a directory
 /// mounted for the step only (`/dev/pipes/`), never in a layer.
-fn script_path(name: &str) -> String {
+pub(crate) fn script_path(name: &str) -> String {
     format!("/dev/pipes/{name}")
 }
 
