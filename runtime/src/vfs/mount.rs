@@ -173,7 +173,8 @@ impl MountTable {
         Ok(())
     }
 
-    /// A read-only in-memory file at `target` (`RUN --mount=type=secret`).
+    /// A read-only in-memory file at `target`, zeroised when the step ends: a secret
+    /// (`RUN --mount=type=secret`) or a `RUN <<EOF` script run through its `#!` line.
     pub fn add_secret(
         &mut self,
         target: &str,
