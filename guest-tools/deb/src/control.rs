@@ -206,3 +206,79 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Package: base-files\nEssential: yes\nStatus: install ok installed\nConffiles:\n /etc/debian_version 9f3d0c1e\n /etc/issue 2f1a obsolete\nDescription: Debian base system miscellaneous files\n This package contains the basic filesystem hierarchy.\n .\n It also contains /etc/issue.\n\nPackage: dash\nVersion: 0.5.12-2\n";
+
+    #[test]
+    fn round_trips_dpkg_status_bytes() {
+        let paragraphs = parse_paragraphs(STATUS, "status").unwrap();
+        assert_eq!(paragraphs.len(), 2);
+        let written: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
+        assert_eq!(written.join("\n"), STATUS);
+    }
+
+    #[test]
+    fn values_lines_and_case_insensitive_names() {
+        let p = &parse_paragraphs(STATUS, "status").unwrap()[0];
+        assert_eq!(p.get("package"), Some("base-files"));
+        assert_eq!(p.get("ESSENTIAL"), Some("yes"));
+        let conffiles = &p.fields()[3];
+        let lines: Vec<_> = conffiles.lines().collect();
+        assert_eq!(
+            lines,
+            ["/etc/debian_version 9f3d0c1e", "/etc/issue 2f1a obsolete"]
+        );
+        let description: Vec<_> = value_lines(p.get("Description").unwrap()).collect();
+        assert_eq!(description[0], "Debian base system miscellaneous files");
+        assert_eq!(description[2], ".");
+    }
+
+    #[test]
+    fn set_keeps_position_and_spelling() {
+        let mut p = parse_paragraph("Package: a\nStatus: x\nVersion: 1\n", "control").unwrap();
+        p.set("status", "install ok unpacked");
+        p.set("Architecture", "all");
+        assert_eq!(
+            p.to_string(),
+            "Package: a\nStatus: install ok unpacked\nVersion: 1\nArchitecture: all\n"
+        );
+        assert_eq!(p.remove("VERSION").as_deref(), Some("1"));
+        assert_eq!(p.get("Version"), None);
+    }
+
+    #[test]
+    fn separators_blanks_and_comments() {
+        let text = "\n\n# a comment\nTypes: deb\nURIs: http://x/\n  \t\n\n# two\nTypes: deb-src\n";
+        let p = parse_paragraphs_with(text, "x.sources", Comments::Allowed).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].get("types"), Some("deb-src"));
+        let err = parse_paragraphs(text, "status").unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        for (text, message) in [
+            (
+                " leading continuation\n",
+                "continuation line outside a field",
+            ),
+            ("Package a\n", "not followed by a colon"),
+            (
+                "Package: a\npackage: b\n",
+                "duplicate value for 'package' field",
+            ),
+            (": x\n", "invalid field name"),
+        ] {
+            let err = parse_paragraphs(text, "t").unwrap_err().to_string();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+        let many: String = (0..=MAX_FIELDS).map(|i| format!("F{i}: v\n")).collect();
+        assert!(parse_paragraphs(&many, "t").is_err());
+        assert!(parse_paragraph("A: 1\n\nB: 2\n", "control").is_err());
+    }
+}

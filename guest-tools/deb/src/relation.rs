@@ -271,3 +271,86 @@ impl fmt::Display for Dependency {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_alternatives_versions_and_qualifiers() {
+        let deps = parse_relations(
+            "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any (<< 3.12~),perl:native",
+        )
+        .unwrap();
+        assert_eq!(deps.len(), 4);
+        assert_eq!(deps[0].alternatives[0].name, "libc6");
+        assert_eq!(
+            deps[0].alternatives[0].version,
+            Some((Op::GreaterEqual, v("2.34")))
+        );
+        assert_eq!(deps[1].alternatives.len(), 2);
+        assert_eq!(deps[1].alternatives[1].name, "debconf-2.0");
+        let py = &deps[2].alternatives[0];
+        assert_eq!(py.arch_qualifier.as_deref(), Some("any"));
+        assert_eq!(py.version, Some((Op::Less, v("3.12~"))));
+        assert_eq!(
+            deps[3].alternatives[0].arch_qualifier.as_deref(),
+            Some("native")
+        );
+    }
+
+    #[test]
+    fn parses_arch_and_profile_restrictions() {
+        let r = parse_relation("foo [amd64 !i386] <!nocheck cross> <stage1>").unwrap();
+        assert_eq!(r.architectures.len(), 2);
+        assert!(r.architectures[1].negated && r.architectures[1].arch == "i386");
+        assert_eq!(r.profiles.len(), 2);
+        assert!(r.profiles[0][0].negated && r.profiles[0][0].profile == "nocheck");
+        assert_eq!(r.profiles[1][0].profile, "stage1");
+        assert_eq!(r.to_string(), "foo [amd64 !i386] <!nocheck cross> <stage1>");
+    }
+
+    #[test]
+    fn normalises_as_dpkg_writes() {
+        let deps = parse_relations("a(>=1)|b ( << 2 ) ,c (<1), d (> 2)").unwrap();
+        let text: Vec<_> = deps.iter().map(|d| d.to_string()).collect();
+        assert_eq!(text.join(", "), "a (>= 1) | b (<< 2), c (<= 1), d (>= 2)");
+        assert!(parse_relations("  ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn version_constraints_hold_as_dpkg_says() {
+        let r = parse_relation("x (>= 1.0~rc1)").unwrap();
+        assert!(r.accepts(&v("1.0")) && r.accepts(&v("1.0~rc1")) && !r.accepts(&v("1.0~beta")));
+        let r = parse_relation("x (<< 2)").unwrap();
+        assert!(r.accepts(&v("1.9")) && !r.accepts(&v("2")));
+        let r = parse_relation("x (= 1.0)").unwrap();
+        assert!(r.accepts(&v("1.00")) && !r.accepts(&v("1.0-1")));
+        assert!(parse_relation("x").unwrap().accepts(&v("0")));
+    }
+
+    #[test]
+    fn malformed_relations_are_errors() {
+        for (text, reason) in [
+            ("a, , b", "empty package name"),
+            ("-a", "must start with an alphanumeric"),
+            ("a$b", "invalid character"),
+            ("a (>= 1", "unclosed '('"),
+            ("a (1.0)", "missing version relation operator"),
+            ("a (>=)", "missing version"),
+            ("a (=> 1)", "bad version relation operator"),
+            ("a [amd64", "unclosed '['"),
+            ("a []", "empty restriction list"),
+            ("a <!>", "empty restriction list"),
+            ("a b", "unexpected text"),
+            ("a:", "empty architecture qualifier"),
+        ] {
+            let err = parse_relations(text).unwrap_err().to_string();
+            assert!(err.contains(reason), "{text:?}: {err}");
+        }
+    }
+}

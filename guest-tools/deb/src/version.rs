@@ -54,14 +54,19 @@ impl FromStr for Version {
 }
 
 fn parse_epoch(text: &str) -> std::result::Result<u32, &'static str> {
-    if text.is_empty() {
+    // dpkg reads the epoch with strtol: no leading digit is "empty", a sign is allowed.
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.starts_with(|c: char| c.is_ascii_digit()) {
         return Err("epoch in version is empty");
     }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("epoch in version is not number");
     }
+    if text.starts_with('-') && digits.bytes().any(|b| b != b'0') {
+        return Err("epoch in version is negative");
+    }
     // dpkg keeps epochs in an int: anything above INT_MAX is "too big".
-    match text.parse::<u32>() {
+    match digits.parse::<u32>() {
         Ok(e) if e <= i32::MAX as u32 => Ok(e),
         _ => Err("epoch in version is too big"),
     }
