@@ -22,6 +22,9 @@ const TARGET: &str = "wasm32-wasip1";
 const MODULES: &[(&str, &str, &str)] = &[
     ("uutils-multicall", "uutils", "uutils/tools.txt"),
     ("kiln-tools", "kiln-tools", "kiln-tools/tools.txt"),
+    // dpkg, apt and their helpers: a module of their own so that the OpenPGP and
+    // decompression code they carry is loaded only by steps that run one of them.
+    ("kiln-pkg", "kiln-pkg", "pkg/tools.txt"),
 ];
 
 /// Environment the outer cargo sets for the host build that must not reach the nested one.

@@ -507,9 +507,32 @@ fn every_bundled_tool_has_a_differential_case() {
 
 /// Tools tested by dedicated functions below rather than the table.
 const SPECIAL_CASES: &[&str] = &[
-    "curl", "wget", "date", "mktemp", "sleep", "yes", "shuf", "nproc", "uname", "env", "xargs",
-    "gzip", "gunzip", "zcat", "tar", "useradd", "groupadd", "adduser", "addgroup", "hostname",
-    "usermod", "userdel", "groupmod", "passwd", "chpasswd",
+    "curl",
+    "wget",
+    "date",
+    "mktemp",
+    "sleep",
+    "yes",
+    "shuf",
+    "nproc",
+    "uname",
+    "env",
+    "xargs",
+    "gzip",
+    "gunzip",
+    "zcat",
+    "tar",
+    "useradd",
+    "groupadd",
+    "adduser",
+    "addgroup",
+    "hostname",
+    "usermod",
+    "userdel",
+    "groupmod",
+    "passwd",
+    "chpasswd",
+    "invoke-rc.d",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1639,5 +1662,45 @@ fn usermod_userdel_groupmod_passwd_and_chpasswd() {
     assert!(
         !group.contains("app"),
         "own group and memberships go: {group}"
+    );
+}
+
+/// invoke-rc.d as Debian's own script behaves in a container without init (no runlevel,
+/// no policy-rc.d): a missing init script is reported, the action is denied, and the
+/// denial is 0 unless disclosed; `status` answers "unknown" (4).
+#[test]
+fn invoke_rc_d_denies_services_as_debian_does_without_init() {
+    let vfs = guest_vfs(&[]);
+    let unknown = "invoke-rc.d: unknown initscript, /etc/init.d/cron not found.\n\
+                   invoke-rc.d: could not determine current runlevel\n";
+    let run = |argv: &[&str]| {
+        let (code, out, err) = guest(&vfs, argv);
+        assert_eq!(out, "", "{argv:?}");
+        (code, err)
+    };
+    assert_eq!(run(&["invoke-rc.d", "cron", "start"]), (0, unknown.into()));
+    assert_eq!(
+        run(&["invoke-rc.d", "--quiet", "cron", "restart"]),
+        (0, String::new())
+    );
+    let (code, err) = run(&["invoke-rc.d", "cron", "status"]);
+    assert_eq!(code, 4);
+    assert!(err.ends_with("returning \"unknown\"\n"), "{err}");
+    let (code, err) = run(&["invoke-rc.d", "--disclose-deny", "cron", "stop"]);
+    assert_eq!(code, 101);
+    assert!(
+        err.ends_with("initscript action \"stop\" not executed.\n"),
+        "{err}"
+    );
+    assert_eq!(run(&["invoke-rc.d", "--force", "cron", "start"]).0, 102);
+    assert_eq!(run(&["invoke-rc.d", "cron"]).0, 103);
+    // An init script that exists: no policy-rc.d means "no init system", so blocked.
+    assert_eq!(run(&["mkdir", "/etc/init.d"]).0, 0);
+    put_guest(&vfs, "/etc/init.d/cron", b"#!/bin/sh\nexit 1\n", 0o755);
+    let (code, err) = run(&["invoke-rc.d", "cron", "start"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.ends_with("WARNING: No init system and policy-rc.d missing! Defaulting to block.\n"),
+        "{err}"
     );
 }
