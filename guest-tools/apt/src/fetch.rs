@@ -128,7 +128,7 @@ pub fn get_ok(t: &mut dyn Transport, url: &str, limit: u64) -> Result<Response> 
 pub fn get_bounded(t: &mut dyn Transport, url: &str, limit: u64) -> Result<Vec<u8>> {
     let resp = get_ok(t, url, limit)?;
     let mut out = Vec::new();
-    read_bounded(resp.body, &mut out, url, limit)?;
+    copy_body(resp.body, &mut out, url, limit)?;
     Ok(out)
 }
 
@@ -136,41 +136,121 @@ pub fn get_bounded(t: &mut dyn Transport, url: &str, limit: u64) -> Result<Vec<u
 pub fn download_to(t: &mut dyn Transport, url: &str, dest: &Path, limit: u64) -> Result<Digested> {
     let resp = get_ok(t, url, limit)?;
     let mut file = File::create(dest).map_err(|e| Error::io(dest, e))?;
-    let mut sink = HashingWriter {
-        inner: &mut file,
-        hasher: Sha256::new(),
-    };
-    let size = read_bounded(resp.body, &mut sink, url, limit)?;
-    let sha256 = hex(&sink.hasher.finalize());
+    let digest = copy_body(resp.body, &mut file, url, limit)?;
     file.flush().map_err(|e| Error::io(dest, e))?;
-    Ok(Digested { size, sha256 })
+    Ok(digest)
 }
 
-/// Copies at most `limit` bytes from `body` into `out`; more is [`Error::TooLarge`].
-fn read_bounded(body: Box<dyn Read>, out: &mut dyn Write, url: &str, limit: u64) -> Result<u64> {
-    let mut limited = body.take(limit.saturating_add(1));
-    let fail = |e: io::Error| Error::Fetch {
+/// Copies a response body into `out`, hashing it; more than `limit` bytes fails.
+fn copy_body(body: Box<dyn Read>, out: &mut dyn Write, url: &str, limit: u64) -> Result<Digested> {
+    let mut sink = Sink::new(out, limit);
+    let copied = io::copy(&mut body.take(limit.saturating_add(1)), &mut sink);
+    let too_large = || Error::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    sink.finish(copied, too_large, |e| Error::Fetch {
         url: url.to_string(),
         why: e.to_string(),
-    };
-    let n = io::copy(&mut limited, out).map_err(fail)?;
-    if n > limit {
-        return Err(Error::TooLarge {
-            url: url.to_string(),
-            limit,
-        });
-    }
-    Ok(n)
+    })
 }
 
-struct HashingWriter<'a> {
+/// How an index is compressed, from its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Xz,
+    Gz,
+    None,
+}
+
+impl Compression {
+    /// The suffix apt appends to an index name (`Packages.xz`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::Xz => ".xz",
+            Compression::Gz => ".gz",
+            Compression::None => "",
+        }
+    }
+}
+
+/// Decompresses the file `src` into `dest`, at most `limit` bytes, hashing the output;
+/// `url` names the download in errors.
+pub fn decompress_to(
+    src: &Path,
+    dest: &Path,
+    how: Compression,
+    limit: u64,
+    url: &str,
+) -> Result<Digested> {
+    let input = File::open(src).map_err(|e| Error::io(src, e))?;
+    let mut input = io::BufReader::new(input);
+    let mut file = File::create(dest).map_err(|e| Error::io(dest, e))?;
+    let mut sink = Sink::new(&mut file, limit);
+    let result = match how {
+        Compression::Xz => lzma_rs::xz_decompress(&mut input, &mut sink)
+            .map_err(|e| io::Error::other(e.to_string())),
+        Compression::Gz => {
+            io::copy(&mut flate2::read::MultiGzDecoder::new(input), &mut sink).map(|_| ())
+        }
+        Compression::None => io::copy(&mut input, &mut sink).map(|_| ()),
+    };
+    let too_large = || Error::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    let digest = sink.finish(result, too_large, |e| Error::Decompress {
+        url: url.to_string(),
+        why: e.to_string(),
+    })?;
+    file.flush().map_err(|e| Error::io(dest, e))?;
+    Ok(digest)
+}
+
+/// A writer that hashes what passes and refuses to go past `limit` bytes.
+struct Sink<'a> {
     inner: &'a mut dyn Write,
     hasher: Sha256,
+    written: u64,
+    limit: u64,
 }
 
-impl Write for HashingWriter<'_> {
+impl<'a> Sink<'a> {
+    fn new(inner: &'a mut dyn Write, limit: u64) -> Sink<'a> {
+        Sink {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+            limit,
+        }
+    }
+
+    /// The digest, or the error: over the limit wins over whatever the copy reported.
+    fn finish<T>(
+        self,
+        result: io::Result<T>,
+        too_large: impl FnOnce() -> Error,
+        failed: impl FnOnce(io::Error) -> Error,
+    ) -> Result<Digested> {
+        if self.written > self.limit {
+            return Err(too_large());
+        }
+        result.map_err(failed)?;
+        Ok(Digested {
+            size: self.written,
+            sha256: hex(&self.hasher.finalize()),
+        })
+    }
+}
+
+impl Write for Sink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written = self.written.saturating_add(buf.len() as u64);
+        if self.written > self.limit {
+            return Err(io::Error::other("size limit exceeded"));
+        }
         let n = self.inner.write(buf)?;
+        self.written -= (buf.len() - n) as u64;
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
