@@ -168,7 +168,7 @@ impl Parser<'_> {
             return Err(self.error(number, "continuation line outside a field"));
         };
         last.value.push('\n');
-        last.value.push_str(line.trim_end());
+        last.value.push_str(line);
         Ok(())
     }
 
@@ -182,17 +182,27 @@ impl Parser<'_> {
         if self.current.get(name).is_some() {
             return Err(self.error(number, &format!("duplicate value for '{name}' field")));
         }
+        self.close_field();
         if self.current.fields.len() >= MAX_FIELDS {
             return Err(self.error(number, "too many fields in one paragraph"));
         }
         self.current.fields.push(Field {
             name: name.to_string(),
-            value: value.trim().to_string(),
+            value: value.trim_start().to_string(),
         });
         Ok(())
     }
 
+    /// Trims the end of the last field's whole value, as dpkg does (blanks at the end of
+    /// an inner line stay: dpkg keeps them).
+    fn close_field(&mut self) {
+        if let Some(last) = self.current.fields.last_mut() {
+            last.value.truncate(last.value.trim_end().len());
+        }
+    }
+
     fn finish(&mut self) {
+        self.close_field();
         if !self.current.is_empty() {
             self.paragraphs.push(std::mem::take(&mut self.current));
         }

@@ -19,6 +19,7 @@
 //! bounded by named constants and nothing is ever written outside the root.
 
 pub mod archive;
+pub mod compress;
 pub mod control;
 pub mod db;
 mod error;

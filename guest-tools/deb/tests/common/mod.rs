@@ -1,0 +1,113 @@
+//! Shared helpers of kiln-deb's tests: test packages built with dpkg-deb, and the real
+//! Debian packages of the test mirror.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pool of real bookworm .debs that tests/packages/make-debian-mirror makes.
+pub const MIRROR_POOL: &str = "/var/tmp/kiln-test/debian-mirror/pool/main";
+
+/// The real .debs of the test mirror for `arch` (and `all`), or `None` (with a notice)
+/// when the mirror was not made; CI sets KILN_REQUIRE_DEBIAN to make that a failure.
+pub fn mirror_debs(arch: &str) -> Option<Vec<PathBuf>> {
+    let Ok(dir) = fs::read_dir(MIRROR_POOL) else {
+        assert!(
+            std::env::var_os("KILN_REQUIRE_DEBIAN").is_none(),
+            "{MIRROR_POOL} is missing (run tests/packages/make-debian-mirror)"
+        );
+        eprintln!("skipped: {MIRROR_POOL} is missing (run tests/packages/make-debian-mirror)");
+        return None;
+    };
+    let mut debs: Vec<PathBuf> = dir
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(&format!("_{arch}.deb")) || name.ends_with("_all.deb")
+        })
+        .collect();
+    debs.sort();
+    Some(debs)
+}
+
+/// Runs a command and returns its stdout; panics with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Builds `<dir>/test-pkg.deb` with dpkg-deb and compression `-Z<compression>`: a
+/// package with a conffile, a postinst, a setuid binary, symlinks and a hard link.
+pub fn build_test_deb(dir: &Path, compression: &str) -> PathBuf {
+    let root = dir.join("pkg");
+    let file = |path: &str, body: &str, mode: u32| {
+        let p = root.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, body).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    file(
+        "DEBIAN/control",
+        "Package: test-pkg\nVersion: 1:2.0-1\nArchitecture: all\nMaintainer: kiln <kiln@example.org>\nDepends: libc6 (>= 2.36)\nDescription: a test package\n with two lines\n",
+        0o644,
+    );
+    file("DEBIAN/conffiles", "/etc/test-pkg.conf\n", 0o644);
+    file("DEBIAN/postinst", "#!/bin/sh\nexit 0\n", 0o755);
+    file("etc/test-pkg.conf", "setting=1\n", 0o644);
+    file("usr/bin/test-pkg", "#!/bin/sh\necho hi\n", 0o4755);
+    file("usr/share/doc/test-pkg/README", "read me\n", 0o644);
+    fs::create_dir_all(root.join("var/lib/test-pkg")).unwrap();
+    fs::set_permissions(
+        root.join("var/lib/test-pkg"),
+        fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    symlink("test-pkg", root.join("usr/bin/test-pkg-alias")).unwrap();
+    symlink(
+        "/etc/test-pkg.conf",
+        root.join("usr/share/doc/test-pkg/conf"),
+    )
+    .unwrap();
+    fs::hard_link(
+        root.join("usr/bin/test-pkg"),
+        root.join("usr/bin/test-pkg-hard"),
+    )
+    .unwrap();
+    let deb = dir.join("test-pkg.deb");
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build", &format!("-Z{compression}")])
+        .arg(&root)
+        .arg(&deb));
+    deb
+}
+
+/// The bookworm minbase that tests/packages/make-debian-base makes.
+pub const DEBIAN_BASE: &str = "/var/tmp/kiln-test/debian-bookworm.tar";
+
+/// `var/lib/dpkg` of the Debian base extracted under `dir` (which is returned as the
+/// root), or `None` with a notice when the base was not made (a failure in CI).
+pub fn debian_base_dpkg(dir: &Path) -> Option<PathBuf> {
+    if !Path::new(DEBIAN_BASE).exists() {
+        assert!(
+            std::env::var_os("KILN_REQUIRE_DEBIAN").is_none(),
+            "{DEBIAN_BASE} is missing (run tests/packages/make-debian-base)"
+        );
+        eprintln!("skipped: {DEBIAN_BASE} is missing");
+        return None;
+    }
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(DEBIAN_BASE)
+        .arg("-C")
+        .arg(dir)
+        .arg("./var/lib/dpkg"));
+    Some(dir.to_path_buf())
+}
