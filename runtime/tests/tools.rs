@@ -533,6 +533,8 @@ const SPECIAL_CASES: &[&str] = &[
     "passwd",
     "chpasswd",
     "invoke-rc.d",
+    "dpkg",
+    "dpkg-query",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1702,5 +1704,137 @@ fn invoke_rc_d_denies_services_as_debian_does_without_init() {
     assert!(
         err.ends_with("WARNING: No init system and policy-rc.d missing! Defaulting to block.\n"),
         "{err}"
+    );
+}
+
+/// A dpkg database (`--admindir=admin`, relative so both sides use the same argv): a
+/// Multi-Arch: same library, an unpacked and a removed package, names only mentioned by
+/// relationships, file lists.
+const DPKG_TREE: &[Fx] = &[
+    Fx::Dir("admin", 0o755),
+    Fx::Dir("admin/info", 0o755),
+    Fx::File(
+        "admin/status",
+        0o644,
+        b"Package: dpkg\nEssential: yes\nStatus: install ok installed\nPriority: required\n\
+Section: admin\nInstalled-Size: 6409\nMaintainer: Dpkg Developers <debian-dpkg@lists.debian.org>\n\
+Architecture: amd64\nMulti-Arch: foreign\nVersion: 1.21.22\nDepends: tar (>= 1.28-1)\n\
+Pre-Depends: libc6 (>= 2.34)\nDescription: Debian package management system\n \
+This package provides the low-level infrastructure for handling the\n \
+installation and removal of Debian software packages.\n\n\
+Package: gone\nStatus: deinstall ok config-files\nPriority: optional\nSection: misc\n\
+Installed-Size: 10\nMaintainer: Nobody <nobody@example.org>\nArchitecture: all\n\
+Version: 1:2.0-1\nConffiles:\n /etc/gone.conf 0123456789abcdef0123456789abcdef\n\
+Description: a package whose configuration stayed\n\n\
+Package: hostname\nEssential: yes\nStatus: install ok installed\nPriority: required\n\
+Section: admin\nInstalled-Size: 46\nMaintainer: Michael Meskes <meskes@debian.org>\n\
+Architecture: amd64\nVersion: 3.23+nmu1\nReplaces: nis (<< 3.17-30)\n\
+Pre-Depends: libc6 (>= 2.34)\nBreaks: nis (<< 3.17-30)\n\
+Description: utility to set/show the host name or domain name\n \
+This package provides commands which can be used to display the system's\n \
+DNS name, and to display or set its hostname or NIS domain name.\n\n\
+Package: libc6\nStatus: install ok installed\nPriority: optional\nSection: libs\n\
+Installed-Size: 12986\nMaintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>\n\
+Architecture: amd64\nMulti-Arch: same\nSource: glibc\nVersion: 2.36-9+deb12u14\n\
+Depends: libgcc-s1\nRecommends: libidn2-0 (>= 2.0.5~)\nSuggests: glibc-doc, locales\n\
+Breaks: hurd (<< 1:0.9.git20220301-2), libc6-amd64 (<< 2.36)\n\
+Description: GNU C Library: Shared libraries\n \
+Contains the standard libraries that are used by nearly all programs on\n the system.\n\n\
+Package: tar\nEssential: yes\nStatus: install ok unpacked\nPriority: required\n\
+Section: utils\nInstalled-Size: 3144\nMaintainer: Janos Lenart <ocsi@debian.org>\n\
+Architecture: amd64\nMulti-Arch: foreign\nVersion: 1.34+dfsg-1.2+deb12u1\n\
+Description: GNU version of the tar archiving utility\n\n",
+    ),
+    Fx::File(
+        "admin/info/hostname.list",
+        0o644,
+        b"/.\n/bin\n/bin/hostname\n/usr\n/usr/share\n/usr/share/man\n/usr/share/man/man1\n\
+/usr/share/man/man1/hostname.1.gz\n/bin/domainname\n",
+    ),
+    Fx::File(
+        "admin/info/libc6:amd64.list",
+        0o644,
+        b"/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libc.so.6\n/usr\n/usr/share\n",
+    ),
+];
+
+/// dpkg-query and dpkg's query actions print what Debian's dpkg 1.21 prints for the same
+/// database (the host's dpkg-query is the reference), with its exit statuses.
+#[test]
+fn dpkg_queries_match_debians() {
+    let cases: &[&[&str]] = &[
+        &["dpkg-query", "--admindir=admin", "-l"],
+        &["dpkg-query", "--admindir=admin", "-l", "libc*", "nis"],
+        &["dpkg-query", "--admindir=admin", "-l", "nosuch"],
+        &["dpkg-query", "--admindir=admin", "-W"],
+        &[
+            "dpkg-query",
+            "--admindir",
+            "admin",
+            "-W",
+            "-f",
+            "${db:Status-Abbrev}|${Package;-9}|${Version;8}|${binary:Package}|${source:Package}\\n",
+            "*",
+        ],
+        &[
+            "dpkg-query",
+            "--admindir=admin",
+            "--showformat=${Status} ${Installed-Size}\\t${Description}\\n",
+            "--show",
+            "hostname",
+            "gone",
+        ],
+        &[
+            "dpkg-query",
+            "--admindir=admin",
+            "-s",
+            "hostname",
+            "libc6:amd64",
+        ],
+        &["dpkg-query", "--admindir=admin", "-s", "nis"],
+        &["dpkg-query", "--admindir=admin", "-L", "hostname", "libc6"],
+        &["dpkg-query", "--admindir=admin", "-L", "nosuch"],
+        &[
+            "dpkg-query",
+            "--admindir=admin",
+            "-S",
+            "hostname.1.gz",
+            "/usr/share",
+            "*/lib*",
+        ],
+        &["dpkg-query", "--admindir=admin", "-S", "nosuchfile"],
+        &["dpkg-query", "--admindir=admin"],
+        &["dpkg-query", "--admindir=admin", "-L"],
+        &["dpkg", "--admindir=admin", "-l", "hostname"],
+        &["dpkg", "--admindir=admin", "--print-architecture"],
+        &["dpkg", "--admindir=admin", "--get-selections"],
+        &["dpkg", "--admindir=admin", "--bogus"],
+        &["dpkg", "--admindir=admin", "-i"],
+    ];
+    for argv in cases {
+        differential(DPKG_TREE, argv, b"", Cmp::Exact);
+    }
+    let miss = differential(DPKG_TREE, cases[2], b"", Cmp::Exact);
+    assert_eq!(
+        (miss.code, miss.stderr.as_str()),
+        (1, "dpkg-query: no packages found matching nosuch\n")
+    );
+}
+
+/// The native architecture is the image's (its dpkg package's), never the host's.
+#[test]
+fn dpkg_print_architecture_is_the_images() {
+    let Fx::File(_, _, status) = DPKG_TREE[2] else {
+        unreachable!("DPKG_TREE[2] is the status file")
+    };
+    let arm64 = String::from_utf8_lossy(status).replacen("amd64", "arm64", 1);
+    let arm64: &'static [u8] = Box::leak(arm64.into_bytes().into_boxed_slice());
+    let mut tree = DPKG_TREE.to_vec();
+    tree[2] = Fx::File("admin/status", 0o644, arm64);
+    let vfs = guest_vfs(&tree);
+    let argv = ["dpkg", "--admindir=admin", "--print-architecture"];
+    assert_eq!(
+        run_guest_in(&vfs, &argv, b"", false),
+        (0, "arm64\n".into(), String::new())
     );
 }

@@ -4,6 +4,9 @@
 //! parsed here, inside the sandbox. A separate module so that every other RUN step does not
 //! pay for compiling its OpenPGP and decompression code.
 
+pub mod progress;
+pub mod query;
+pub mod scripts;
 mod tools;
 pub mod util;
 

@@ -1,8 +1,14 @@
 //! The tools, one module each, and the dispatch table (`tools.txt` lists the same names
 //! in the same order).
 
+mod dpkg;
+mod dpkg_query;
 mod invoke_rc_d;
 
 use crate::ToolMain;
 
-pub(crate) static TABLE: &[(&str, ToolMain)] = &[("invoke-rc.d", invoke_rc_d::main)];
+pub(crate) static TABLE: &[(&str, ToolMain)] = &[
+    ("dpkg", dpkg::main),
+    ("dpkg-query", dpkg_query::main),
+    ("invoke-rc.d", invoke_rc_d::main),
+];
