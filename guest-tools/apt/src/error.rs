@@ -31,11 +31,21 @@ pub enum Error {
     #[error("The key(s) in the keyring {} are ignored as the file is not readable ({why})", file.display())]
     BadKeyring { file: PathBuf, why: String },
 
-    #[error("The repository '{uri} {suite} Release' is not signed.")]
-    NotSigned { uri: String, suite: String },
+    /// `file` is `InRelease` or `Release`, as apt names the one that failed.
+    #[error("The repository '{uri} {suite} {file}' is not signed.")]
+    NotSigned {
+        uri: String,
+        suite: String,
+        file: &'static str,
+    },
 
-    #[error("The repository '{uri} {suite} Release' no longer has a Release file.")]
-    NoReleaseFile { uri: String, suite: String },
+    /// `before`: the lists held a Release for it from an earlier update.
+    #[error("The repository '{uri} {suite} Release' {} a Release file.", if *before { "no longer has" } else { "does not have" })]
+    NoReleaseFile {
+        uri: String,
+        suite: String,
+        before: bool,
+    },
 
     /// No trusted key made the signature (apt: `NO_PUBKEY <long key id>`).
     #[error(

@@ -99,6 +99,29 @@ fn parse_entries(field: &str) -> std::result::Result<Vec<Entry>, String> {
 /// Verifies an InRelease (cleartext-signed) file and returns the signed text (with
 /// `\n` line ends). Anything outside the signed part is refused by the parser.
 pub fn verify_inrelease(data: &[u8], keyring: &Keyring, uri: &str, suite: &str) -> Result<String> {
+    let msg = parse_cleartext(data, uri, suite)?;
+    let signed = msg.signed_text();
+    let sigs: Vec<_> = msg.signatures().iter().collect();
+    if sigs.is_empty() {
+        return Err(Error::NotSigned {
+            uri: uri.to_string(),
+            suite: suite.to_string(),
+            file: "InRelease",
+        });
+    }
+    keyring.verify(&sigs, signed.as_bytes())?;
+    Ok(signed.replace("\r\n", "\n"))
+}
+
+/// The signed text of an InRelease without checking its signature: for a source
+/// marked `trusted=yes`, whose signature apt does not require.
+pub fn inrelease_text(data: &[u8], uri: &str, suite: &str) -> Result<String> {
+    Ok(parse_cleartext(data, uri, suite)?
+        .signed_text()
+        .replace("\r\n", "\n"))
+}
+
+fn parse_cleartext(data: &[u8], uri: &str, suite: &str) -> Result<CleartextSignedMessage> {
     let unreadable = |why: String| Error::BadSignatureData {
         uri: uri.to_string(),
         suite: suite.to_string(),
@@ -107,16 +130,7 @@ pub fn verify_inrelease(data: &[u8], keyring: &Keyring, uri: &str, suite: &str) 
     let text = std::str::from_utf8(data).map_err(|e| unreadable(e.to_string()))?;
     let (msg, _) =
         CleartextSignedMessage::from_string(text).map_err(|e| unreadable(e.to_string()))?;
-    let signed = msg.signed_text();
-    let sigs: Vec<_> = msg.signatures().iter().collect();
-    if sigs.is_empty() {
-        return Err(Error::NotSigned {
-            uri: uri.to_string(),
-            suite: suite.to_string(),
-        });
-    }
-    keyring.verify(&sigs, signed.as_bytes())?;
-    Ok(signed.replace("\r\n", "\n"))
+    Ok(msg)
 }
 
 /// Verifies a Release file against its detached Release.gpg (armored or binary, one or

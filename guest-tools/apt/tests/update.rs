@@ -1,0 +1,329 @@
+//! `update::run` against E's loopback mirror of real bookworm .debs (tests/packages/
+//! make-debian-mirror), served to the code through a Transport that reads its files.
+//! Skipped with a notice when the mirror is missing, unless KILN_REQUIRE_DEBIAN is set.
+
+use std::cell::RefCell;
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use kiln_apt::fetch::{Response, Transport};
+use kiln_apt::index::Packages;
+use kiln_apt::update::{self, Options, UpdateReport};
+use kiln_apt::{Error, Result};
+
+const BASE: &str = "http://127.0.0.1:8080/debian/";
+
+fn mirror() -> Option<PathBuf> {
+    let dir = PathBuf::from(
+        std::env::var("KILN_TEST_DEBIAN_MIRROR")
+            .unwrap_or("/var/tmp/kiln-test/debian-mirror".into()),
+    );
+    if dir.join("dists/bookworm/InRelease").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("KILN_REQUIRE_DEBIAN").is_none(),
+        "no Debian mirror at {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: no Debian mirror at {} (tests/packages/make-debian-mirror makes it)",
+        dir.display()
+    );
+    None
+}
+
+/// Serves the mirror's files under BASE; records every URL asked for.
+struct Files {
+    dir: PathBuf,
+    asked: Rc<RefCell<Vec<String>>>,
+    /// Paths (relative to the mirror) answered with this body instead of the file.
+    replace: Vec<(String, Vec<u8>)>,
+}
+
+impl Transport for Files {
+    fn get(&mut self, url: &str) -> Result<Response> {
+        self.asked.borrow_mut().push(url.to_string());
+        let rel = url.strip_prefix(BASE).ok_or_else(|| Error::Fetch {
+            url: url.into(),
+            why: "Could not connect".into(),
+        })?;
+        let body = match self.replace.iter().find(|(p, _)| p == rel) {
+            Some((_, b)) => Some(b.clone()),
+            None => fs::read(self.dir.join(rel)).ok(),
+        };
+        Ok(match body {
+            Some(b) => Response {
+                status: 200,
+                content_length: Some(b.len() as u64),
+                body: Box::new(Cursor::new(b)),
+            },
+            None => Response {
+                status: 404,
+                content_length: None,
+                body: Box::new(Cursor::new(Vec::new())),
+            },
+        })
+    }
+}
+
+/// An image root trusting the mirror's key, with one sources line for `suite`.
+fn image(name: &str, mirror: &Path, line: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("kiln-apt-update-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("etc/apt/trusted.gpg.d")).unwrap();
+    fs::copy(
+        mirror.join("kiln-test.gpg"),
+        root.join("etc/apt/trusted.gpg.d/kiln-test.gpg"),
+    )
+    .unwrap();
+    fs::write(root.join("etc/apt/sources.list"), format!("{line}\n")).unwrap();
+    root
+}
+
+fn run(root: &Path, files: &mut Files) -> (UpdateReport, String) {
+    let mut out = Vec::new();
+    let opts = Options {
+        arch: "amd64".into(),
+        quiet: 0,
+    };
+    let report = update::run(root, &opts, files, &mut out).unwrap();
+    report.print(&mut out).unwrap();
+    (report, String::from_utf8(out).unwrap())
+}
+
+fn files(dir: &Path) -> Files {
+    Files {
+        dir: dir.to_path_buf(),
+        asked: Rc::default(),
+        replace: Vec::new(),
+    }
+}
+
+#[test]
+fn signed_mirror_updates_as_apt_stores_it() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "signed",
+        &m,
+        "deb http://127.0.0.1:8080/debian bookworm main",
+    );
+    let mut net = files(&m);
+    let (report, out) = run(&root, &mut net);
+    assert!(!report.failed(), "{out}");
+    assert!(
+        out.starts_with("Get:1 http://127.0.0.1:8080/debian bookworm InRelease ["),
+        "{out}"
+    );
+    assert!(
+        out.contains("Get:2 http://127.0.0.1:8080/debian bookworm/main amd64 Packages ["),
+        "{out}"
+    );
+    assert!(
+        out.contains("Fetched ") && out.ends_with("Reading package lists... Done\n"),
+        "{out}"
+    );
+    // by-hash is used when the Release offers it.
+    assert!(
+        net.asked
+            .borrow()
+            .iter()
+            .any(|u| u.contains("/main/binary-amd64/by-hash/SHA256/")),
+        "{:?}",
+        net.asked
+    );
+    let lists = root.join("var/lib/apt/lists");
+    let mut names: Vec<String> = fs::read_dir(&lists)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "127.0.0.1:8080_debian_dists_bookworm_InRelease",
+            "127.0.0.1:8080_debian_dists_bookworm_main_binary-amd64_Packages",
+            "lock",
+            "partial"
+        ]
+    );
+    // Stored uncompressed, byte for byte the mirror's Packages.
+    let stored =
+        fs::read(lists.join("127.0.0.1:8080_debian_dists_bookworm_main_binary-amd64_Packages"))
+            .unwrap();
+    assert_eq!(
+        stored,
+        fs::read(m.join("dists/bookworm/main/binary-amd64/Packages")).unwrap()
+    );
+    assert_eq!(fs::read_dir(lists.join("partial")).unwrap().count(), 0);
+    let table = Packages::load(&root, "amd64").unwrap();
+    let curl = &table.versions("curl")[0];
+    assert!(
+        curl.url()
+            .starts_with("http://127.0.0.1:8080/debian/pool/main/"),
+        "{}",
+        curl.url()
+    );
+    assert_eq!(curl.architecture, "amd64");
+
+    // A second update downloads no index again.
+    let (report, out) = run(&root, &mut net);
+    assert!(!report.failed());
+    assert_eq!(
+        out,
+        "Hit:1 http://127.0.0.1:8080/debian bookworm InRelease\nReading package lists... Done\n"
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_unsigned_release_fails_as_apt_does() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "unsigned",
+        &m,
+        "deb http://127.0.0.1:8080/debian unsigned main",
+    );
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(report.failed());
+    assert!(
+        out.contains("Ign:1 http://127.0.0.1:8080/debian unsigned InRelease\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Get:2 http://127.0.0.1:8080/debian unsigned Release ["),
+        "{out}"
+    );
+    assert!(
+        out.contains("Ign:3 http://127.0.0.1:8080/debian unsigned Release.gpg\n"),
+        "{out}"
+    );
+    assert!(out.contains("E: The repository 'http://127.0.0.1:8080/debian unsigned Release' is not signed.\nN: Updating from such a repository"), "{out}");
+    assert!(
+        !root
+            .join(
+                "var/lib/apt/lists/127.0.0.1:8080_debian_dists_unsigned_main_binary-amd64_Packages"
+            )
+            .exists()
+    );
+    // trusted=yes accepts it, as apt does.
+    fs::write(
+        root.join("etc/apt/sources.list"),
+        "deb [trusted=yes] http://127.0.0.1:8080/debian unsigned main\n",
+    )
+    .unwrap();
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(!report.failed(), "{out}");
+    assert!(Packages::load(&root, "amd64").unwrap().versions("jq").len() == 1);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_unknown_key_is_no_pubkey_then_not_signed() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "wrongkey",
+        &m,
+        "deb http://127.0.0.1:8080/debian wrongkey main",
+    );
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(report.failed());
+    assert!(out.contains("Err:1 http://127.0.0.1:8080/debian wrongkey InRelease\n  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY "), "{out}");
+    assert!(out.contains("W: GPG error: http://127.0.0.1:8080/debian wrongkey InRelease: The following signatures couldn't be verified"), "{out}");
+    assert!(
+        out.contains(
+            "E: The repository 'http://127.0.0.1:8080/debian wrongkey InRelease' is not signed."
+        ),
+        "{out}"
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_tampered_index_is_a_hash_sum_mismatch() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "tampered",
+        &m,
+        "deb http://127.0.0.1:8080/debian tampered main",
+    );
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(report.failed());
+    assert!(out.contains("Hash Sum mismatch"), "{out}");
+    assert!(
+        out.contains(
+            "E: Failed to fetch http://127.0.0.1:8080/debian/dists/tampered/main/binary-amd64/"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("E: Some index files failed to download. They have been ignored, or old ones used instead.\n"), "{out}");
+    assert!(
+        !root
+            .join(
+                "var/lib/apt/lists/127.0.0.1:8080_debian_dists_tampered_main_binary-amd64_Packages"
+            )
+            .exists()
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_edited_answer_for_a_signed_index_is_refused() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "edited",
+        &m,
+        "deb [signed-by=/etc/apt/trusted.gpg.d/kiln-test.gpg] http://127.0.0.1:8080/debian bookworm main",
+    );
+    let mut net = files(&m);
+    let text = fs::read_to_string(m.join("dists/bookworm/Release")).unwrap();
+    let release = kiln_apt::release::Release::parse(&text, "Release").unwrap();
+    let xz = release.entry("main/binary-amd64/Packages.xz").unwrap();
+    let by_hash = if release.acquire_by_hash {
+        format!(
+            "dists/bookworm/main/binary-amd64/by-hash/SHA256/{}",
+            xz.sha256
+        )
+    } else {
+        "dists/bookworm/main/binary-amd64/Packages.xz".to_string()
+    };
+    net.replace.push((by_hash, b"not xz at all".to_vec()));
+    let (report, out) = run(&root, &mut net);
+    assert!(report.failed());
+    assert!(out.contains("Hash Sum mismatch"), "{out}");
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_missing_repository_has_no_release_file() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "missing",
+        &m,
+        "deb http://127.0.0.1:8080/debian nosuch main",
+    );
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(report.failed());
+    assert!(
+        out.contains("Err:2 http://127.0.0.1:8080/debian nosuch Release\n  404  Not Found\n"),
+        "{out}"
+    );
+    assert!(out.contains("E: The repository 'http://127.0.0.1:8080/debian nosuch Release' does not have a Release file."), "{out}");
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_unreachable_host_is_a_warning_as_in_apt() {
+    let Some(m) = mirror() else { return };
+    let root = image("down", &m, "deb http://10.255.255.1/debian bookworm main");
+    let (report, out) = run(&root, &mut files(&m));
+    assert!(!report.failed(), "{out}");
+    assert!(
+        out.contains("Err:1 http://10.255.255.1/debian bookworm InRelease\n  Could not connect\n"),
+        "{out}"
+    );
+    assert!(out.contains("W: Failed to fetch http://10.255.255.1/debian/dists/bookworm/InRelease  Could not connect"), "{out}");
+    fs::remove_dir_all(root).unwrap();
+}
