@@ -24,6 +24,7 @@ pub mod control;
 pub mod db;
 mod error;
 pub mod ops;
+mod place;
 pub mod relation;
 pub mod version;
 

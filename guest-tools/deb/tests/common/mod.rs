@@ -47,7 +47,12 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
 /// Builds `<dir>/test-pkg.deb` with dpkg-deb and compression `-Z<compression>`: a
 /// package with a conffile, a postinst, a setuid binary, symlinks and a hard link.
 pub fn build_test_deb(dir: &Path, compression: &str) -> PathBuf {
-    let root = dir.join("pkg");
+    build_deb(dir, compression, "1:2.0-1", "setting=1\n")
+}
+
+/// [`build_test_deb`] with another version and conffile content (an upgrade).
+pub fn build_deb(dir: &Path, compression: &str, version: &str, conf: &str) -> PathBuf {
+    let root = dir.join(format!("pkg-{version}"));
     let file = |path: &str, body: &str, mode: u32| {
         let p = root.join(path);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -56,12 +61,16 @@ pub fn build_test_deb(dir: &Path, compression: &str) -> PathBuf {
     };
     file(
         "DEBIAN/control",
-        "Package: test-pkg\nVersion: 1:2.0-1\nArchitecture: all\nMaintainer: kiln <kiln@example.org>\nDepends: libc6 (>= 2.36)\nDescription: a test package\n with two lines\n",
+        &format!(
+            "Package: test-pkg\nVersion: {version}\nArchitecture: all\nMaintainer: kiln <kiln@example.org>\nDepends: libc6 (>= 2.36)\nDescription: a test package\n with two lines\n"
+        ),
         0o644,
     );
     file("DEBIAN/conffiles", "/etc/test-pkg.conf\n", 0o644);
-    file("DEBIAN/postinst", "#!/bin/sh\nexit 0\n", 0o755);
-    file("etc/test-pkg.conf", "setting=1\n", 0o644);
+    for script in ["preinst", "postinst", "prerm", "postrm"] {
+        file(&format!("DEBIAN/{script}"), "#!/bin/sh\nexit 0\n", 0o755);
+    }
+    file("etc/test-pkg.conf", conf, 0o644);
     file("usr/bin/test-pkg", "#!/bin/sh\necho hi\n", 0o4755);
     file("usr/share/doc/test-pkg/README", "read me\n", 0o644);
     fs::create_dir_all(root.join("var/lib/test-pkg")).unwrap();
@@ -81,7 +90,7 @@ pub fn build_test_deb(dir: &Path, compression: &str) -> PathBuf {
         root.join("usr/bin/test-pkg-hard"),
     )
     .unwrap();
-    let deb = dir.join("test-pkg.deb");
+    let deb = dir.join(format!("test-pkg_{version}_all.deb"));
     run(Command::new("dpkg-deb")
         .args(["--root-owner-group", "--build", &format!("-Z{compression}")])
         .arg(&root)
@@ -110,4 +119,53 @@ pub fn debian_base_dpkg(dir: &Path) -> Option<PathBuf> {
         .arg(dir)
         .arg("./var/lib/dpkg"));
     Some(dir.to_path_buf())
+}
+
+/// Every path under `root` (relative, sorted) with type, mode, owner, size and link
+/// target: what the unpack comparisons look at.
+pub fn tree(root: &Path, skip: &[&str]) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in fs::read_dir(&dir).unwrap() {
+            let path = item.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if skip
+                .iter()
+                .any(|s| rel == *s || rel.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            let m = fs::symlink_metadata(&path).unwrap();
+            let kind = if m.is_dir() {
+                'd'
+            } else if m.file_type().is_symlink() {
+                'l'
+            } else {
+                'f'
+            };
+            let link = fs::read_link(&path)
+                .map(|l| l.display().to_string())
+                .unwrap_or_default();
+            let size = if kind == 'f' { m.size() } else { 0 };
+            out.insert(
+                rel,
+                format!(
+                    "{kind} {:o} {}:{} {size} {link}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ),
+            );
+            if m.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out
 }
