@@ -12,12 +12,15 @@
 //! touches no dpkg state (that is `kiln-deb`). Everything Debian-specific stays in this
 //! crate and `kiln-deb`, so Alpine's apk can get its own crates beside them.
 
+pub mod archives;
 mod error;
 pub mod fetch;
 pub mod index;
 pub mod keyring;
 pub mod lists;
+pub mod plan;
 pub mod release;
+pub mod resolve;
 pub mod sources;
 pub mod update;
 

@@ -11,6 +11,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::archives::size_to_str;
 use crate::fetch::{self, Compression, Digested, Transport};
 use crate::index::{self, MAX_INDEX_SIZE};
 use crate::keyring::Keyring;
@@ -136,26 +137,12 @@ fn finish_lines(out: &mut dyn Write, fetched: u64, started: Instant) -> io::Resu
         writeln!(
             out,
             "Fetched {}B in {}s ({}B/s)",
-            size_str(fetched as f64),
+            size_to_str(fetched),
             secs as u64,
-            size_str(rate)
+            size_to_str(rate as u64)
         )?;
     }
     writeln!(out, "Reading package lists... Done")
-}
-
-/// apt's SizeToStr: `1234 `, `55.4 k`, `8787 k`, `12.3 M` (decimal units).
-pub fn size_str(mut size: f64) -> String {
-    for unit in ["", "k", "M", "G", "T", "P", "E"] {
-        if size < 100.0 && !unit.is_empty() {
-            return format!("{size:.1} {unit}");
-        }
-        if size < 10000.0 {
-            return format!("{size:.0} {unit}");
-        }
-        size /= 1000.0;
-    }
-    format!("{size:.0} Z")
 }
 
 /// `lists/`, `lists/partial/` (0700, owned by `_apt` when the image has it) and
@@ -405,7 +392,7 @@ impl Run<'_> {
         self.report.fetched += data.len() as u64;
         self.line(&format!(
             "Get:{n} {what} [{}B]",
-            size_str(data.len() as f64)
+            size_to_str(data.len() as u64)
         ))
     }
 
@@ -468,7 +455,7 @@ impl Run<'_> {
             Err(e) => return self.transfer_failed(n, &shown, e),
         };
         self.report.fetched += got.size;
-        self.line(&format!("Get:{n} {shown} [{}B]", size_str(got.size as f64)))?;
+        self.line(&format!("Get:{n} {shown} [{}B]", size_to_str(got.size)))?;
         let checked = check(&remote, entry, &got)
             .and_then(|()| self.store(&partial, &target, how, plain, url));
         // partial/ is left empty as apt leaves it; a download that failed may be absent.
