@@ -535,6 +535,7 @@ const SPECIAL_CASES: &[&str] = &[
     "invoke-rc.d",
     "dpkg",
     "dpkg-query",
+    "update-alternatives",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1837,4 +1838,90 @@ fn dpkg_print_architecture_is_the_images() {
         run_guest_in(&vfs, &argv, b"", false),
         (0, "arm64\n".into(), String::new())
     );
+}
+
+/// Programs and manual pages a link group chooses between.
+const ALTERNATIVES_TREE: &[Fx] = &[
+    Fx::Dir("bin", 0o755),
+    Fx::File("bin/more", 0o755, b"more\n"),
+    Fx::File("bin/less", 0o755, b"less\n"),
+    Fx::Dir("man", 0o755),
+    Fx::File("man/more.1.gz", 0o644, b"m\n"),
+    Fx::File("man/less.1.gz", 0o644, b"l\n"),
+];
+
+/// update-alternatives against Debian's on the host (run with `--root`, so the same
+/// absolute paths land in its temporary directory): the same outputs and exit statuses
+/// after each step of a link group's life, and the same administrative file and links.
+#[test]
+fn update_alternatives_matches_debians() {
+    let vfs = guest_vfs(ALTERNATIVES_TREE);
+    let dir = host_dir(ALTERNATIVES_TREE);
+    let root = dir.root.to_string_lossy().into_owned();
+    let admin = format!("{root}/work/adm");
+    let more = [
+        "--install",
+        "/work/bin/pager",
+        "pager",
+        "/work/bin/more",
+        "50",
+        "--slave",
+        "/work/man/pager.1.gz",
+        "pager.1.gz",
+        "/work/man/more.1.gz",
+    ];
+    let less = [
+        "--install",
+        "/work/bin/pager",
+        "pager",
+        "/work/bin/less",
+        "77",
+        "--slave",
+        "/work/man/pager.1.gz",
+        "pager.1.gz",
+        "/work/man/less.1.gz",
+    ];
+    let steps: &[&[&str]] = &[
+        &more,
+        &less,
+        &["--display", "pager"],
+        &["--query", "pager"],
+        &["--set", "pager", "/work/bin/more"],
+        &["--list", "pager"],
+        &less,
+        &["--auto", "pager"],
+        &["--get-selections"],
+        &["--remove", "pager", "/work/bin/less"],
+        &["--set", "pager", "/work/bin/nothere"],
+        &["--install", "/work/bin/pager", "pager", "relative", "5"],
+        &[
+            "--install",
+            "/work/bin/pager",
+            "pager",
+            "/work/bin/x",
+            "high",
+        ],
+        &["--quiet", "--remove", "pager", "/work/bin/more"],
+        &["--display", "pager"],
+        &["--remove", "ghost", "/work/bin/more"],
+    ];
+    for step in steps {
+        let common = ["--altdir", "/work/alt", "--log", "/tmp/alternatives.log"];
+        let mut guest_argv = vec!["update-alternatives", "--admindir", "/work/adm"];
+        guest_argv.extend(common);
+        guest_argv.extend(*step);
+        let mut host_argv = vec!["update-alternatives", "--root", &root, "--admindir", &admin];
+        host_argv.extend(common);
+        host_argv.extend(*step);
+        let guest = run_guest_in(&vfs, &guest_argv, b"", false);
+        let host = run_host_in(&dir, &host_argv, b"");
+        assert_eq!(guest, host, "{step:?}");
+        assert_eq!(guest_listing(&vfs), host_listing(&dir), "{step:?}: tree");
+    }
+    let log = String::from_utf8(get_guest(&vfs, "/tmp/alternatives.log")).unwrap();
+    assert!(
+        log.contains(": link group pager updated to point to /work/bin/less\n"),
+        "{log}"
+    );
+    assert!(log.ends_with(": link group pager fully removed\n"), "{log}");
 }

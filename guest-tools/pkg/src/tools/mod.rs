@@ -4,6 +4,7 @@
 mod dpkg;
 mod dpkg_query;
 mod invoke_rc_d;
+mod update_alternatives;
 
 use crate::ToolMain;
 
@@ -11,4 +12,5 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("dpkg", dpkg::main),
     ("dpkg-query", dpkg_query::main),
     ("invoke-rc.d", invoke_rc_d::main),
+    ("update-alternatives", update_alternatives::main),
 ];
