@@ -4,6 +4,7 @@
 mod dpkg;
 mod dpkg_query;
 mod invoke_rc_d;
+mod openssl;
 mod update_alternatives;
 
 use crate::ToolMain;
@@ -12,5 +13,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("dpkg", dpkg::main),
     ("dpkg-query", dpkg_query::main),
     ("invoke-rc.d", invoke_rc_d::main),
+    ("openssl", openssl::main),
+    ("c_rehash", openssl::main),
     ("update-alternatives", update_alternatives::main),
 ];
