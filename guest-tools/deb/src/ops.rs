@@ -303,7 +303,8 @@ impl Op<'_> {
         })
     }
 
-    /// Non-directory paths of every other present package, with their owner.
+    /// The listed paths of every other present package, with their owner (only asked
+    /// about the non-directories being unpacked: directories are shared freely).
     fn paths_owned_by_others(&self, name: &str) -> Result<HashMap<String, String>> {
         let mut owned = HashMap::new();
         for entry in self.db.entries() {
@@ -311,10 +312,7 @@ impl Op<'_> {
                 continue;
             }
             for path in self.db.read_list(entry)? {
-                let host = place::resolve(self.db.root(), &path)?;
-                if !fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
-                    owned.insert(path, db::package(entry).to_string());
-                }
+                owned.insert(path, db::package(entry).to_string());
             }
         }
         Ok(owned)
