@@ -70,7 +70,7 @@ pub enum Error {
 
     /// The index (or archive) did not have the size and SHA256 the Release promises.
     #[error(
-        "Failed to fetch {url}  Hash Sum mismatch\n   Hashes of expected file:\n    - SHA256:{expected_sha256}\n    - Filesize:{expected_size} [weak]\n   Hashes of received file:\n    - SHA256:{got_sha256}\n    - Filesize:{got_size} [weak]"
+        "Failed to fetch {url}  Hash Sum mismatch\n   Hashes of expected file:\n    - Filesize:{expected_size} [weak]\n    - SHA256:{expected_sha256}\n   Hashes of received file:\n    - SHA256:{got_sha256}\n    - Filesize:{got_size} [weak]"
     )]
     HashSumMismatch {
         url: String,

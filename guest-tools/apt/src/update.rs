@@ -57,24 +57,12 @@ impl UpdateReport {
         self.messages.iter().any(|m| matches!(m, Message::Error(_)))
     }
 
-    /// Writes the `W:`/`E:`/`N:` lines as apt does after `Reading package lists... Done`.
+    /// Writes the `W:`/`E:` lines as apt does after `Reading package lists...`.
     pub fn print(&self, w: &mut dyn Write) -> io::Result<()> {
         for m in &self.messages {
             match m {
                 Message::Warning(t) => writeln!(w, "W: {t}")?,
-                Message::Error(e) => {
-                    writeln!(w, "E: {e}")?;
-                    if matches!(e, Error::NotSigned { .. }) {
-                        writeln!(
-                            w,
-                            "N: Updating from such a repository can't be done securely, and is therefore disabled by default."
-                        )?;
-                        writeln!(
-                            w,
-                            "N: See apt-secure(8) manpage for repository creation and user configuration details."
-                        )?;
-                    }
-                }
+                Message::Error(e) => writeln!(w, "E: {e}")?,
             }
         }
         Ok(())
@@ -142,7 +130,8 @@ fn finish_lines(out: &mut dyn Write, fetched: u64, started: Instant) -> io::Resu
             size_to_str(rate as u64)
         )?;
     }
-    writeln!(out, "Reading package lists... Done")
+    // Without a terminal (a build step's stdout) apt ends the line without `Done`.
+    writeln!(out, "Reading package lists...")
 }
 
 /// `lists/`, `lists/partial/` (0700, owned by `_apt` when the image has it) and
@@ -445,11 +434,27 @@ impl Run<'_> {
         }
         let n = self.next();
         let shown = format!("{} {what}", r.uri);
-        let remote = remote_url(&r.dist, path, how, entry, release.acquire_by_hash);
+        let plain_url = format!("{url}{}", how.suffix());
         let partial = lists::dir(self.root)
             .join("partial")
-            .join(lists::file_name(&format!("{url}{}", how.suffix())));
-        let got = fetch::download_to(self.net, &remote, &partial, MAX_INDEX_SIZE);
+            .join(lists::file_name(&plain_url));
+        let mut remote = plain_url.clone();
+        let mut got = Err(Error::Fetch {
+            url: remote.clone(),
+            why: "404  Not Found".into(),
+        });
+        if release.acquire_by_hash {
+            remote = by_hash_url(&r.dist, path, entry);
+            got = fetch::download_to(self.net, &remote, &partial, MAX_INDEX_SIZE);
+        }
+        // No by-hash copy (or none offered): apt prints `Ign:` and takes the plain name.
+        if got.as_ref().is_err_and(is_not_found) {
+            if release.acquire_by_hash {
+                self.line(&format!("Ign:{n} {shown}"))?;
+            }
+            remote = plain_url;
+            got = fetch::download_to(self.net, &remote, &partial, MAX_INDEX_SIZE);
+        }
         let got = match got {
             Ok(d) => d,
             Err(e) => return self.transfer_failed(n, &shown, e),
@@ -534,16 +539,12 @@ fn skip_message(release: &Release, path: &str, desc: &str) -> String {
     }
 }
 
-/// The URL an index is downloaded from: `by-hash/SHA256/<hash>` beside it when the
-/// Release offers that (no race with a mirror update), else its own name.
-fn remote_url(dist: &str, path: &str, how: Compression, entry: &Entry, by_hash: bool) -> String {
-    if by_hash {
-        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-        let sep = if dir.is_empty() { "" } else { "/" };
-        format!("{dist}{dir}{sep}by-hash/SHA256/{}", entry.sha256)
-    } else {
-        format!("{dist}{path}{}", how.suffix())
-    }
+/// The `by-hash/SHA256/<hash>` URL beside an index: a mirror updating meanwhile cannot
+/// hand out a file of another Release.
+fn by_hash_url(dist: &str, path: &str, entry: &Entry) -> String {
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let sep = if dir.is_empty() { "" } else { "/" };
+    format!("{dist}{dir}{sep}by-hash/SHA256/{}", entry.sha256)
 }
 
 /// Size and SHA256 as the Release promises, else apt's hash-sum mismatch.
