@@ -187,3 +187,93 @@ fn rejects_what_is_not_a_deb() {
         assert!(err.contains(want), "{name}: {err}");
     }
 }
+
+/// An ar archive of `members`, as dpkg-deb writes one.
+fn ar(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        let header = format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            0,
+            0,
+            0,
+            100644,
+            data.len()
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// A tar with one file whose raw name is `name` (written past the tar crate's checks).
+fn tar_with(name: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, &b"evil"[..]).unwrap();
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn hostile_archives_end_in_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = {
+        let text = b"Package: evil\nVersion: 1\nArchitecture: all\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_path("./control").unwrap();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append(&header, &text[..]).unwrap();
+        builder.into_inner().unwrap()
+    };
+    let deb = |name: &str, data: Vec<u8>| {
+        let path = dir.path().join(name);
+        let members = [
+            ("debian-binary", b"2.0\n".to_vec()),
+            ("control.tar", control.clone()),
+            ("data.tar", data),
+        ];
+        std::fs::write(&path, ar(&members)).unwrap();
+        DebFile::open(&path).unwrap()
+    };
+    let escape = deb("escape.deb", tar_with(b"./usr/../../etc/evil"));
+    assert_eq!(escape.control().unwrap().get("Package"), Some("evil"));
+    let err = escape
+        .data_entries(&mut |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsafe path './usr/../../etc/evil'"), "{err}");
+    let garbage = deb(
+        "garbage.deb",
+        b"not a tar at all, but long enough to be read as a header".repeat(20),
+    );
+    assert!(garbage.data_entries(&mut |_, _| Ok(())).is_err());
+    let many: Vec<(&str, Vec<u8>)> = (0..20).map(|_| ("_extra", Vec::new())).collect();
+    std::fs::write(dir.path().join("many.deb"), ar(&many)).unwrap();
+    let err = DebFile::open(&dir.path().join("many.deb"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 16 ar members"), "{err}");
+    let bz2 = dir.path().join("bz2.deb");
+    let members = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.bz2", Vec::new()),
+        ("data.tar", Vec::new()),
+    ];
+    std::fs::write(&bz2, ar(&members)).unwrap();
+    let err = DebFile::open(&bz2).unwrap_err().to_string();
+    assert!(
+        err.contains("control.tar.bz2 compression is not supported"),
+        "{err}"
+    );
+}
