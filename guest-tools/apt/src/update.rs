@@ -134,16 +134,18 @@ fn finish_lines(out: &mut dyn Write, fetched: u64, started: Instant) -> io::Resu
     writeln!(out, "Reading package lists...")
 }
 
-/// `lists/`, `lists/partial/` (0700, owned by `_apt` when the image has it) and
-/// `lists/lock` (0640), as apt leaves them.
+/// `lists/`, `lists/partial/` (0700) and `lists/auxfiles/` (0755), both owned by `_apt`
+/// when the image has it, and `lists/lock` (0640), as apt 2.6 leaves them.
 fn prepare_lists(root: &Path) -> Result<()> {
     let lists = lists::dir(root);
-    let partial = lists.join("partial");
-    fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
-    set_mode(&partial, 0o700)?;
-    if let Some(uid) = apt_user(root) {
-        kiln_abi::chown(&path_str(&partial), Some(uid), None, false)
-            .map_err(|e| Error::io(&partial, e))?;
+    for (name, mode) in [("partial", 0o700), ("auxfiles", 0o755)] {
+        let dir = lists.join(name);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        set_mode(&dir, mode)?;
+        if let Some(uid) = apt_user(root) {
+            kiln_abi::chown(&path_str(&dir), Some(uid), None, false)
+                .map_err(|e| Error::io(&dir, e))?;
+        }
     }
     let lock = lists.join("lock");
     if !lock.exists() {

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::fs;
 use std::io::Cursor;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -146,6 +147,7 @@ fn signed_mirror_updates_as_apt_stores_it() {
         [
             "127.0.0.1:8080_debian_dists_bookworm_InRelease",
             "127.0.0.1:8080_debian_dists_bookworm_main_binary-amd64_Packages",
+            "auxfiles",
             "lock",
             "partial"
         ]
@@ -159,6 +161,11 @@ fn signed_mirror_updates_as_apt_stores_it() {
         fs::read(m.join("dists/bookworm/main/binary-amd64/Packages")).unwrap()
     );
     assert_eq!(fs::read_dir(lists.join("partial")).unwrap().count(), 0);
+    let mode = |p: &str| fs::metadata(lists.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        (mode("partial"), mode("auxfiles"), mode("lock")),
+        (0o700, 0o755, 0o640)
+    );
     let table = Packages::load(&root, "amd64").unwrap();
     let curl = &table.versions("curl")[0];
     assert!(
