@@ -31,6 +31,9 @@ pub struct KilnHttp;
 
 impl Transport for KilnHttp {
     fn get(&mut self, url: &str) -> Result<Response> {
+        if let Some(path) = url.strip_prefix("file:") {
+            return local_file(path, url);
+        }
         let mut current = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
             let req = kiln_abi::http::Request {
@@ -59,6 +62,31 @@ impl Transport for KilnHttp {
             url: url.to_string(),
             why: "Redirection loop encountered".into(),
         })
+    }
+}
+
+/// A `file:` source (a repository copied into the image): read from the step's own
+/// filesystem, a missing file answered as 404 as apt's file method reports it.
+fn local_file(path: &str, url: &str) -> Result<Response> {
+    let path = path.strip_prefix("//").unwrap_or(path);
+    match File::open(path) {
+        Ok(f) => {
+            let content_length = f.metadata().ok().map(|m| m.len());
+            Ok(Response {
+                status: 200,
+                content_length,
+                body: Box::new(f),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Response {
+            status: 404,
+            content_length: None,
+            body: Box::new(io::empty()),
+        }),
+        Err(e) => Err(Error::Fetch {
+            url: url.to_string(),
+            why: e.to_string(),
+        }),
     }
 }
 
@@ -281,6 +309,23 @@ mod tests {
             "http://h:1/debian/dists/x/Release"
         );
         assert_eq!(join_location(base, "https://m/z"), "https://m/z");
+    }
+
+    #[test]
+    fn file_urls_read_the_local_filesystem() {
+        let dir = std::env::temp_dir().join(format!("kiln-apt-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Release"), "x").unwrap();
+        let url = format!("file:{}/Release", dir.display());
+        assert_eq!(get_bounded(&mut KilnHttp, &url, 10).unwrap(), b"x");
+        let missing = format!("file://{}/InRelease", dir.display());
+        let err = get_bounded(&mut KilnHttp, &missing, 10).unwrap_err();
+        assert!(err.to_string().ends_with("404  Not Found"), "{err}");
+        assert!(matches!(
+            get_bounded(&mut KilnHttp, &url, 0),
+            Err(Error::TooLarge { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

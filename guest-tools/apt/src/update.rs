@@ -90,6 +90,7 @@ pub fn run(
         keep: BTreeSet::new(),
         report: UpdateReport::default(),
         index_failed: false,
+        fetch_failed: false,
     };
     let mut seen = BTreeSet::new();
     for src in all.iter().filter(|s| s.kind == Kind::Deb) {
@@ -106,11 +107,17 @@ pub fn run(
     let Run {
         mut report,
         index_failed,
+        fetch_failed,
         out,
         ..
     } = run;
+    // apt's closing line: an error after a bad index, a warning after a failed transfer.
     if index_failed {
         report.messages.push(Message::Error(Error::SomeFailed));
+    } else if fetch_failed {
+        report
+            .messages
+            .push(Message::Warning(Error::SomeFailed.to_string()));
     }
     if opts.quiet < 2 {
         finish_lines(out, report.fetched, started).map_err(|e| Error::io("stdout", e))?;
@@ -199,7 +206,10 @@ struct Run<'a> {
     /// File names under lists/ that belong to a current source.
     keep: BTreeSet<String>,
     report: UpdateReport,
+    /// An index failed its checks (apt: `E: Some index files failed ...`).
     index_failed: bool,
+    /// A transfer failed (apt: the same words, as a warning).
+    fetch_failed: bool,
 }
 
 /// One source being updated, with the names apt prints for it.
@@ -249,6 +259,10 @@ impl Run<'_> {
         let dist = lists::dist_url(src);
         for f in ["InRelease", "Release", "Release.gpg"] {
             self.keep.insert(lists::file_name(&format!("{dist}{f}")));
+        }
+        // A source that fails keeps its old lists, as apt keeps them.
+        for (_, url) in index::index_urls(src, &self.opts.arch) {
+            self.keep.insert(lists::file_name(&url));
         }
         let keyring = Keyring::for_source(self.root, &src.signed_by)?;
         let warnings = keyring.warnings.iter().map(|w| Message::Warning(w.clone()));
@@ -409,6 +423,7 @@ impl Run<'_> {
     fn transfer_failed(&mut self, n: usize, what: &str, e: Error) -> Result<()> {
         self.line(&format!("Err:{n} {what}\n  {}", fetch_reason(&e)))?;
         self.report.messages.push(Message::Warning(e.to_string()));
+        self.fetch_failed = true;
         Ok(())
     }
 
@@ -417,7 +432,6 @@ impl Run<'_> {
     fn index(&mut self, r: &Repo, release: &Release, what: &str, url: &str) -> Result<()> {
         let path = url.strip_prefix(r.dist.as_str()).unwrap_or(url);
         let name = lists::file_name(url);
-        self.keep.insert(name.clone());
         let Some((how, entry)) = COMPRESSIONS.iter().find_map(|c| {
             release
                 .entry(&format!("{path}{}", c.suffix()))
