@@ -173,12 +173,20 @@ impl Db {
         Ok(text.lines().map(str::to_owned).collect())
     }
 
-    /// How many files and directories the packages' lists hold (dpkg's "Reading
-    /// database" count: each path once).
+    /// How many files and directories dpkg's file table holds (its "Reading database"
+    /// count): each path of the packages' lists once, plus both paths of each diversion.
     pub fn file_count(&self) -> Result<usize, String> {
         let mut all = std::collections::HashSet::new();
         for pkg in self.pkgs.iter().filter(|p| p.para.is_some()) {
             all.extend(self.files(pkg)?);
+        }
+        let diversions = std::fs::read_to_string(format!("{}/diversions", self.admindir));
+        // Triplets of lines: the diverted path, where it went, the diverting package.
+        let text = diversions.unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            if i % 3 != 2 {
+                all.insert(line.to_owned());
+            }
         }
         Ok(all.len())
     }

@@ -212,6 +212,7 @@ fn change_packages(change: Change, query: &Query, args: Vec<String>) -> i32 {
         db: &mut db,
         change,
         runner: Runner::new(std::env::var_os("DPKG_FRONTEND_LOCKED").is_some()),
+        printer: Printer::new(&query.admindir),
         failed: Vec::new(),
     };
     session.run(&targets);
@@ -245,6 +246,7 @@ struct Session<'a> {
     db: &'a mut Database,
     change: Change,
     runner: Runner,
+    printer: Printer,
     failed: Vec<String>,
 }
 
@@ -260,8 +262,8 @@ impl Session<'_> {
         for target in targets {
             let result = match self.change {
                 Change::Configure => self.configure(target),
-                Change::Remove => ops::remove(self.db, target, &mut self.runner, &mut Printer),
-                _ => ops::purge(self.db, target, &mut self.runner, &mut Printer),
+                Change::Remove => ops::remove(self.db, target, &mut self.runner, &mut self.printer),
+                _ => ops::purge(self.db, target, &mut self.runner, &mut self.printer),
             };
             if let Err(e) = result {
                 self.fail("package", target, &e);
@@ -280,7 +282,7 @@ impl Session<'_> {
                     .unwrap_or_default()
                     .trim()
                     .to_owned();
-                ops::unpack(self.db, &deb, &mut self.runner, &mut Printer)?;
+                ops::unpack(self.db, &deb, &mut self.runner, &mut self.printer)?;
                 Ok(name)
             });
             match result {
@@ -300,7 +302,7 @@ impl Session<'_> {
     }
 
     fn configure(&mut self, package: &str) -> kiln_deb::Result<()> {
-        ops::configure(self.db, package, &mut self.runner, &mut Printer)
+        ops::configure(self.db, package, &mut self.runner, &mut self.printer)
     }
 
     /// dpkg's report of one failed item: `dpkg: error processing <kind> <what> (<option>):`
