@@ -302,3 +302,74 @@ fn md5sum(path: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The packages of the test mirror that the bookworm base lacks (ca-certificates, curl,
+/// jq, less and their dependencies) unpacked and configured into the real base, then
+/// checked with the host's own dpkg: every one `ii`, no audit finding, every file's md5
+/// as its md5sums says (`dpkg --verify`).
+#[test]
+fn installs_into_the_bookworm_base_as_dpkg_sees_it() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(root) = common::debian_base(root.path()) else {
+        return;
+    };
+    let Some(debs) = common::mirror_debs("amd64") else {
+        return;
+    };
+    let mut db = Database::load(&root).unwrap();
+    let mut new = Vec::new();
+    for path in debs {
+        let deb = DebFile::open(&path).unwrap();
+        let name = deb.control().unwrap().get("Package").unwrap().to_string();
+        if db.find(&name, None).is_none() {
+            new.push((name, deb));
+        }
+    }
+    eprintln!("{} packages new to the base", new.len());
+    assert!(new.len() >= 5, "{} new packages", new.len());
+    assert!(
+        new.iter().any(|(n, _)| n == "ca-certificates"),
+        "the mirror lacks ca-certificates"
+    );
+    let mut rec = Recorder::default();
+    for (name, deb) in &new {
+        ops::unpack(&mut db, deb, &mut Recorder::default(), &mut rec)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for (name, _) in &new {
+        ops::configure(&mut db, name, &mut rec, &mut Recorder::default()).unwrap();
+    }
+    assert!(
+        rec.calls
+            .contains(&"ca-certificates postinst configure".to_string()),
+        "{:?}",
+        rec.calls
+    );
+    let admin = root.join("var/lib/dpkg");
+    let query = common::run(
+        Command::new("dpkg-query")
+            .arg(format!("--admindir={}", admin.display()))
+            .args(["-W", "-f", "${db:Status-Abbrev}${Package}\n"]),
+    );
+    let query = String::from_utf8(query).unwrap();
+    for (name, _) in &new {
+        assert!(
+            query.contains(&format!("ii {name}\n")),
+            "{name} not ii:\n{query}"
+        );
+    }
+    let audit = common::run(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .arg("--audit"),
+    );
+    assert_eq!(String::from_utf8_lossy(&audit), "");
+    let names: Vec<&str> = new.iter().map(|(n, _)| n.as_str()).collect();
+    let verify = common::run(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .arg("--verify")
+            .args(&names),
+    );
+    assert_eq!(String::from_utf8_lossy(&verify), "");
+}

@@ -121,6 +121,18 @@ pub fn debian_base_dpkg(dir: &Path) -> Option<PathBuf> {
     Some(dir.to_path_buf())
 }
 
+/// The whole Debian base extracted under `dir` (with its merged-/usr links), or `None`
+/// as [`debian_base_dpkg`].
+pub fn debian_base(dir: &Path) -> Option<PathBuf> {
+    debian_base_dpkg(dir)?;
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(DEBIAN_BASE)
+        .arg("-C")
+        .arg(dir));
+    Some(dir.to_path_buf())
+}
+
 /// Every path under `root` (relative, sorted) with type, mode, owner, size and link
 /// target: what the unpack comparisons look at.
 pub fn tree(root: &Path, skip: &[&str]) -> std::collections::BTreeMap<String, String> {
