@@ -1,6 +1,7 @@
 //! The tools, one module each, and the dispatch table (`tools.txt` lists the same names
 //! in the same order).
 
+mod apt_get;
 mod dpkg;
 mod dpkg_query;
 mod invoke_rc_d;
@@ -10,6 +11,8 @@ mod update_alternatives;
 use crate::ToolMain;
 
 pub(crate) static TABLE: &[(&str, ToolMain)] = &[
+    ("apt-get", apt_get::main),
+    ("apt", apt_get::main),
     ("dpkg", dpkg::main),
     ("dpkg-query", dpkg_query::main),
     ("invoke-rc.d", invoke_rc_d::main),
