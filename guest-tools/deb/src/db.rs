@@ -1,6 +1,7 @@
 //! dpkg's database under `<root>/var/lib/dpkg`: the `status` file and `info/<pkg>.*`,
 //! read and written exactly as dpkg writes them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -420,6 +421,42 @@ impl Database {
             text.push('\n');
         }
         write_atomically(&path, text.as_bytes())
+    }
+}
+
+/// dpkg's diversions (`var/lib/dpkg/diversions`: lines of from, to, package; a
+/// package of `:` is the admin's local diversion, which applies to every package).
+#[derive(Debug, Clone, Default)]
+pub struct Diversions {
+    map: HashMap<String, (String, String)>,
+}
+
+impl Diversions {
+    /// Loads the diversions of `root` (none if the file is absent).
+    pub fn load(root: &Path) -> Result<Diversions> {
+        let path = root.join(ADMIN_DIR).join("diversions");
+        let text = match read_bounded(&path, MAX_INFO_BYTES) {
+            Ok(text) => text,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                String::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let map = lines
+            .chunks_exact(3)
+            .map(|c| (c[0].to_string(), (c[1].to_string(), c[2].to_string())))
+            .collect();
+        Ok(Diversions { map })
+    }
+
+    /// Where `package`'s file `path` really is: the diverted name unless `package` is
+    /// the one that diverted it.
+    pub fn target<'a>(&'a self, path: &'a str, package: &str) -> &'a str {
+        match self.map.get(path) {
+            Some((to, by)) if by != package => to,
+            _ => path,
+        }
     }
 }
 

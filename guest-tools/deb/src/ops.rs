@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{ControlFile, DebFile, EntryKind};
 use crate::control::Paragraph;
-use crate::db::{self, Conffile, Database, Flag, State, Status, Want};
+use crate::db::{self, Conffile, Database, Diversions, Flag, State, Status, Want};
 use crate::place::{self, Owners};
 use crate::relation;
 use crate::version::Version;
@@ -248,18 +248,22 @@ impl Op<'_> {
         let replaces = relation::parse_relations(control.get("Replaces").unwrap_or(""))?;
         let owners = Owners::load(&root);
         let conffiles: HashSet<&str> = conffiles.iter().map(String::as_str).collect();
+        let diversions = Diversions::load(&root)?;
         let mut list = Vec::new();
         deb.data_entries(&mut |entry, content| {
             list.push(entry.path.clone());
             if entry.path == "/." {
                 return Ok(());
             }
+            let real = diversions.target(&entry.path, name);
             if !matches!(entry.kind, EntryKind::Directory) {
-                self.check_overwrite(&entry.path, &owners_of_paths, &replaces)?;
+                self.check_overwrite(real, &owners_of_paths, &replaces)?;
             }
-            let host = place::resolve(&root, &entry.path)?;
+            let host = place::resolve(&root, real)?;
             let link = match &entry.kind {
-                EntryKind::HardLink { target } => Some(place::resolve(&root, target)?),
+                EntryKind::HardLink { target } => {
+                    Some(place::resolve(&root, diversions.target(target, name))?)
+                }
                 _ => None,
             };
             let keep_new = conffiles.contains(entry.path.as_str());
@@ -335,7 +339,7 @@ impl Op<'_> {
             .into_iter()
             .filter(|p| !keep.contains(p.as_str()))
             .collect();
-        self.remove_paths(&gone, &HashSet::new())?;
+        self.remove_paths(db::package(old), &gone, &HashSet::new())?;
         Ok(())
     }
 
@@ -447,7 +451,7 @@ impl Op<'_> {
         let conffiles: HashSet<String> =
             db::conffiles(&entry).into_iter().map(|c| c.path).collect();
         let list = self.db.read_list(&entry)?;
-        let left = self.remove_paths(&list, &conffiles)?;
+        let left = self.remove_paths(package, &list, &conffiles)?;
         self.run_info_script(&entry, "postrm", &["remove"])?;
         for (kind, path) in self.info_files(&entry)? {
             if kind != "postrm" && kind != "list" {
@@ -486,7 +490,7 @@ impl Op<'_> {
             }
         }
         let list = self.db.read_list(&entry)?;
-        self.remove_paths(&list, &HashSet::new())?;
+        self.remove_paths(package, &list, &HashSet::new())?;
         self.run_info_script(&entry, "postrm", &["purge"])?;
         self.forget(&entry)
     }
@@ -501,18 +505,27 @@ impl Op<'_> {
         self.db.write()
     }
 
-    /// Removes `paths` (deepest first) except `keep` and what other packages own;
+    /// Removes `package`'s `paths` (deepest first, through diversions) except `keep`
+    /// and files another package also lists (one that took them over with Replaces);
     /// directories only when empty. Returns what is left (in list order).
-    fn remove_paths(&self, paths: &[String], keep: &HashSet<String>) -> Result<Vec<String>> {
+    fn remove_paths(
+        &self,
+        package: &str,
+        paths: &[String],
+        keep: &HashSet<String>,
+    ) -> Result<Vec<String>> {
         let root = self.db.root();
+        let diversions = Diversions::load(root)?;
+        let others = self.paths_owned_by_others(package)?;
         let mut left = Vec::new();
         for path in paths.iter().rev() {
             if path == "/." {
                 continue;
             }
-            let host = place::resolve(root, path)?;
+            let host = place::resolve(root, diversions.target(path, package))?;
             let removed = match fs::symlink_metadata(&host) {
                 _ if keep.contains(path) => false,
+                Ok(m) if !m.is_dir() && others.contains_key(path) => false,
                 Ok(m) if m.is_dir() => fs::remove_dir(&host).is_ok(),
                 Ok(_) => fs::remove_file(&host)
                     .map(|()| true)

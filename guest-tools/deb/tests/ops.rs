@@ -256,6 +256,40 @@ fn overwriting_another_package_file_needs_replaces() {
         fs::read_to_string(root.path().join("usr/bin/test-pkg")).unwrap(),
         "other\n"
     );
+    // Removing the replaced package leaves the file its replacer now has.
+    with_db(root.path(), &mut rec, ops::remove).unwrap();
+    assert_eq!(
+        fs::read_to_string(root.path().join("usr/bin/test-pkg")).unwrap(),
+        "other\n"
+    );
+    assert!(!root.path().join("usr/bin/test-pkg-alias").exists());
+}
+
+#[test]
+fn diverted_files_go_where_the_diversion_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let admin = root.path().join("var/lib/dpkg");
+    fs::create_dir_all(&admin).unwrap();
+    let diversions = "/usr/bin/test-pkg\n/usr/bin/test-pkg.distrib\nother\n\
+                      /etc/test-pkg.conf\n/etc/test-pkg.conf.mine\ntest-pkg\n";
+    fs::write(admin.join("diversions"), diversions).unwrap();
+    let mut rec = Recorder::default();
+    unpack(
+        root.path(),
+        &common::build_test_deb(dir.path(), "xz"),
+        &mut rec,
+    )
+    .unwrap();
+    let bin = root.path().join("usr/bin");
+    assert!(bin.join("test-pkg.distrib").exists() && !bin.join("test-pkg").exists());
+    // A package's own diversion does not apply to itself.
+    assert!(root.path().join("etc/test-pkg.conf.dpkg-new").exists());
+    let list = fs::read_to_string(admin.join("info/test-pkg.list")).unwrap();
+    assert!(list.contains("/usr/bin/test-pkg\n"), "{list}");
+    with_db(root.path(), &mut rec, ops::configure).unwrap();
+    with_db(root.path(), &mut rec, ops::remove).unwrap();
+    assert!(!bin.join("test-pkg.distrib").exists());
 }
 
 #[test]
