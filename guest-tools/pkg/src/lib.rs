@@ -7,6 +7,7 @@
 pub mod progress;
 pub mod query;
 pub mod scripts;
+pub mod triggers;
 mod tools;
 pub mod util;
 

@@ -15,6 +15,7 @@ use super::dpkg_query::{self, Action, Query};
 use crate::progress::Printer;
 use crate::query::Db;
 use crate::scripts::{DPKG_VERSION, Runner};
+use crate::triggers::Triggers;
 
 /// An action that changes packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +214,7 @@ fn change_packages(change: Change, query: &Query, args: Vec<String>) -> i32 {
         change,
         runner: Runner::new(std::env::var_os("DPKG_FRONTEND_LOCKED").is_some()),
         printer: Printer::new(&query.admindir),
+        triggers: Triggers::new(),
         failed: Vec::new(),
     };
     session.run(&targets);
@@ -247,11 +249,33 @@ struct Session<'a> {
     change: Change,
     runner: Runner,
     printer: Printer,
+    triggers: Triggers,
     failed: Vec<String>,
 }
 
 impl Session<'_> {
     fn run(&mut self, targets: &[String]) {
+        self.change_all(targets);
+        self.process_triggers();
+    }
+
+    /// dpkg's end of run: the postinst of each package a trigger woke up.
+    fn process_triggers(&mut self) {
+        match self.triggers.process(self.db, &mut self.runner) {
+            Ok(failed) => {
+                for (package, code) in failed {
+                    let reason = format!(
+                        "installed {package} package post-installation script subprocess \
+                         returned error exit status {code}"
+                    );
+                    self.fail_with("package", &package, &reason);
+                }
+            }
+            Err(msg) => self.fail_with("package", "(triggers)", &msg),
+        }
+    }
+
+    fn change_all(&mut self, targets: &[String]) {
         if self.change.takes_archives() {
             let unpacked = self.unpack_all(targets);
             if self.change == Change::Install {
@@ -286,7 +310,12 @@ impl Session<'_> {
                 Ok(name)
             });
             match result {
-                Ok(name) => unpacked.push(name),
+                Ok(name) => {
+                    if let Err(msg) = self.triggers.unpacked(self.db, &name) {
+                        self.fail_with("archive", archive, &msg);
+                    }
+                    unpacked.push(name);
+                }
                 Err(e) => self.fail("archive", archive, &e),
             }
         }
@@ -308,9 +337,13 @@ impl Session<'_> {
     /// dpkg's report of one failed item: `dpkg: error processing <kind> <what> (<option>):`
     /// then the reason, indented.
     fn fail(&mut self, kind: &str, what: &str, err: &kiln_deb::Error) {
+        self.fail_with(kind, what, &err.to_string());
+    }
+
+    fn fail_with(&mut self, kind: &str, what: &str, reason: &str) {
         let _ = writeln!(
             io::stderr(),
-            "dpkg: error processing {kind} {what} ({}):\n {err}",
+            "dpkg: error processing {kind} {what} ({}):\n {reason}",
             self.change.option()
         );
         self.failed.push(what.to_owned());
