@@ -298,16 +298,15 @@ impl Run<'_> {
                 let text =
                     match release::verify_inrelease(&data, &r.keyring, &r.src.uri, &r.src.suite) {
                         Ok(text) => text,
-                        Err(_) if r.src.trusted => {
-                            release::inrelease_text(&data, &r.src.uri, &r.src.suite)?
-                        }
-                        Err(e) => return self.signature_failed(n, r, "InRelease", e),
+                        Err(e) => match release::inrelease_text(&data, &r.src.uri, &r.src.suite) {
+                            Ok(text) if r.src.trusted => text,
+                            _ => return self.signature_failed(n, r, "InRelease", e),
+                        },
                     };
-                let release = Release::parse(&text, &url)?;
-                Ok(Some(Verified {
-                    release,
-                    files: vec![(name, data)],
-                }))
+                let files = vec![(name, data)];
+                Ok(self
+                    .parsed(&text, &url)
+                    .map(|release| Verified { release, files }))
             }
             Err(e) if is_not_found(&e) => {
                 self.line(&format!("Ign:{n} {} InRelease", r.desc))?;
@@ -384,8 +383,16 @@ impl Run<'_> {
             }
         }
         let text = String::from_utf8_lossy(&files[0].1).into_owned();
-        let release = Release::parse(&text, &url)?;
-        Ok(Some(Verified { release, files }))
+        Ok(self
+            .parsed(&text, &url)
+            .map(|release| Verified { release, files }))
+    }
+
+    /// The verified Release, parsed; a malformed one fails this source only (reported).
+    fn parsed(&mut self, text: &str, url: &str) -> Option<Release> {
+        Release::parse(text, url)
+            .map_err(|e| self.report.messages.push(Message::Error(e)))
+            .ok()
     }
 
     /// `Get:` (new content) or `Hit:` (same as stored) for a Release file.

@@ -364,3 +364,38 @@ fn an_unreachable_host_is_a_warning_as_in_apt() {
     assert!(out.contains("W: Failed to fetch http://10.255.255.1/debian/dists/bookworm/InRelease  Could not connect\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n"), "{out}");
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn a_garbled_inrelease_fails_its_source_only() {
+    let Some(m) = mirror() else { return };
+    let lines = "deb [trusted=yes] http://127.0.0.1:8080/debian tampered main\n\
+                 deb http://127.0.0.1:8080/debian bookworm main";
+    let root = image("garbled", &m, lines);
+    let mut net = files(&m);
+    let page = b"<html>captive portal</html>\n".to_vec();
+    net.replace.push(("dists/tampered/InRelease".into(), page));
+    let (report, out) = run(&root, &mut net);
+    assert!(report.failed());
+    assert!(
+        out.contains("Err:1 http://127.0.0.1:8080/debian tampered InRelease\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "E: The repository 'http://127.0.0.1:8080/debian tampered InRelease' is not signed."
+        ),
+        "{out}"
+    );
+    // The next source is still updated.
+    assert!(
+        out.contains("Get:3 http://127.0.0.1:8080/debian bookworm/main amd64 Packages ["),
+        "{out}"
+    );
+    assert!(
+        !Packages::load(&root, "amd64")
+            .unwrap()
+            .versions("curl")
+            .is_empty()
+    );
+    fs::remove_dir_all(root).unwrap();
+}
