@@ -36,7 +36,7 @@ impl Keyring {
             SignedBy::Files(files) => {
                 let mut ring = Keyring::default();
                 for file in files {
-                    ring.add_file(root, file)?;
+                    ring.add_file(root, file);
                 }
                 Ok(ring)
             }
@@ -57,7 +57,7 @@ impl Keyring {
         let mut ring = Keyring::default();
         let legacy = Path::new("/etc/apt/trusted.gpg");
         if root.join("etc/apt/trusted.gpg").is_file() {
-            ring.add_file(root, legacy)?;
+            ring.add_file(root, legacy);
         }
         let dir = root.join("etc/apt/trusted.gpg.d");
         let mut names: Vec<String> = match fs::read_dir(&dir) {
@@ -71,26 +71,26 @@ impl Keyring {
         names.retain(|n| n.ends_with(".gpg") || n.ends_with(".asc"));
         names.sort();
         for name in names {
-            ring.add_file(root, &Path::new("/etc/apt/trusted.gpg.d").join(name))?;
+            ring.add_file(root, &Path::new("/etc/apt/trusted.gpg.d").join(name));
         }
         Ok(ring)
     }
 
-    /// Adds the keys of `file` (a path inside the image); a missing or unreadable file
-    /// is a warning, as apt gives, and adds nothing.
-    fn add_file(&mut self, root: &Path, file: &Path) -> Result<()> {
+    /// Adds the keys of `file` (a path inside the image); a missing, unreadable or
+    /// unparseable file is a warning, as apt gives, and adds nothing.
+    fn add_file(&mut self, root: &Path, file: &Path) {
         let host = root.join(file.strip_prefix("/").unwrap_or(file));
-        match read_keyring_file(&host) {
-            Ok(data) => {
-                let more = Keyring::from_bytes(&data, file)?;
-                self.keys.extend(more.keys);
-            }
-            Err(e) => self.warnings.push(format!(
-                "The key(s) in the keyring {} are ignored as the file is not readable by user executing gpgv ({e}).",
-                file.display()
-            )),
+        let unreadable = |e: io::Error| Error::BadKeyring {
+            file: file.to_path_buf(),
+            why: e.to_string(),
+        };
+        let parsed = read_keyring_file(&host)
+            .map_err(unreadable)
+            .and_then(|data| Keyring::from_bytes(&data, file));
+        match parsed {
+            Ok(more) => self.keys.extend(more.keys),
+            Err(e) => self.warnings.push(e.to_string()),
         }
-        Ok(())
     }
 
     /// The keys of a binary keyring or of one or more armored key blocks; `name` is
@@ -118,6 +118,9 @@ impl Keyring {
                     SignedPublicKey::from_bytes_many(data).map_err(|e| bad(e.to_string()))?;
                 keys.extend(parsed.filter_map(|k| k.ok()));
             }
+        }
+        if keys.is_empty() && !data.is_empty() {
+            return Err(bad("no usable OpenPGP public key in it".into()));
         }
         Ok(Keyring {
             keys,

@@ -264,7 +264,14 @@ impl Run<'_> {
         for (_, url) in index::index_urls(src, &self.opts.arch) {
             self.keep.insert(lists::file_name(&url));
         }
-        let keyring = Keyring::for_source(self.root, &src.signed_by)?;
+        // Only an inline Signed-By key that does not parse fails here: that source alone.
+        let keyring = match Keyring::for_source(self.root, &src.signed_by) {
+            Ok(k) => k,
+            Err(e) => {
+                self.report.messages.push(Message::Error(e));
+                return Ok(());
+            }
+        };
         let warnings = keyring.warnings.iter().map(|w| Message::Warning(w.clone()));
         self.report.messages.extend(warnings);
         let repo = Repo {
