@@ -536,6 +536,9 @@ const SPECIAL_CASES: &[&str] = &[
     "dpkg",
     "dpkg-query",
     "update-alternatives",
+    "dpkg-trigger",
+    "deb-systemd-helper",
+    "deb-systemd-invoke",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1924,4 +1927,47 @@ fn update_alternatives_matches_debians() {
         "{log}"
     );
     assert!(log.ends_with(": link group pager fully removed\n"), "{log}");
+}
+
+/// dpkg-trigger queues for the running dpkg as Debian's does; the systemd helpers answer
+/// as on a system without a running systemd (their exit statuses are what debhelper's
+/// snippets test).
+#[test]
+fn dpkg_trigger_and_the_systemd_helpers() {
+    let vfs = guest_vfs(&[]);
+    let run = |argv: &[&str]| run_guest_in(&vfs, argv, b"", false);
+    assert_eq!(
+        run(&["dpkg-trigger", "--admindir=/work", "--no-await", "ldconfig"]).0,
+        0
+    );
+    assert_eq!(
+        run(&[
+            "dpkg-trigger",
+            "--admindir=/work",
+            "--by-package=foo",
+            "ldconfig"
+        ])
+        .0,
+        0
+    );
+    assert_eq!(
+        String::from_utf8(get_guest(&vfs, "/work/triggers/Unincorp")).unwrap(),
+        "ldconfig - foo\n"
+    );
+    assert_eq!(run(&["dpkg-trigger", "a", "b"]).0, 2);
+    assert_eq!(run(&["dpkg-trigger", "--check-supported"]).0, 0);
+    assert_eq!(
+        run(&["deb-systemd-helper", "--quiet", "was-enabled", "x.service"]).0,
+        0
+    );
+    assert_eq!(
+        run(&["deb-systemd-helper", "debian-installed", "x.service"]).0,
+        1
+    );
+    assert_eq!(run(&["deb-systemd-helper", "enable"]).0, 1);
+    assert_eq!(
+        run(&["deb-systemd-invoke", "start", "x.service"]),
+        (0, String::new(), String::new())
+    );
+    assert_eq!(run(&["deb-systemd-invoke", "start"]).0, 1);
 }

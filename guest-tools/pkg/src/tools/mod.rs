@@ -2,8 +2,10 @@
 //! in the same order).
 
 mod apt_get;
+mod deb_systemd;
 mod dpkg;
 mod dpkg_query;
+mod dpkg_trigger;
 mod invoke_rc_d;
 mod openssl;
 mod update_alternatives;
@@ -19,4 +21,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("openssl", openssl::main),
     ("c_rehash", openssl::main),
     ("update-alternatives", update_alternatives::main),
+    ("dpkg-trigger", dpkg_trigger::main),
+    ("deb-systemd-helper", deb_systemd::helper),
+    ("deb-systemd-invoke", deb_systemd::invoke),
 ];
