@@ -276,13 +276,7 @@ impl Database {
     /// Loads `<root>/var/lib/dpkg/status` (an absent file is an empty database).
     pub fn load(root: &Path) -> Result<Database> {
         let path = root.join(ADMIN_DIR).join("status");
-        let text = match read_bounded(&path, MAX_STATUS_BYTES) {
-            Ok(text) => text,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                String::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let text = read_optional(&path, MAX_STATUS_BYTES)?;
         let entries = control::parse_paragraphs(&text, &path.display().to_string())?;
         for entry in &entries {
             if entry.get("Package").is_none() {
@@ -402,14 +396,8 @@ impl Database {
 
     /// The paths of `<pkg>.list` (`/.`, `/usr`, ... in dpkg's order); empty if none.
     pub fn read_list(&self, entry: &Paragraph) -> Result<Vec<String>> {
-        let path = self.info_path(entry, "list");
-        match read_bounded(&path, MAX_INFO_BYTES) {
-            Ok(text) => Ok(text.lines().map(str::to_string).collect()),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e),
-        }
+        let text = read_optional(&self.info_path(entry, "list"), MAX_INFO_BYTES)?;
+        Ok(text.lines().map(str::to_string).collect())
     }
 
     /// Writes `<pkg>.list` (one path a line, as dpkg does).
@@ -435,13 +423,7 @@ impl Diversions {
     /// Loads the diversions of `root` (none if the file is absent).
     pub fn load(root: &Path) -> Result<Diversions> {
         let path = root.join(ADMIN_DIR).join("diversions");
-        let text = match read_bounded(&path, MAX_INFO_BYTES) {
-            Ok(text) => text,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                String::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let text = read_optional(&path, MAX_INFO_BYTES)?;
         let lines: Vec<&str> = text.lines().collect();
         let map = lines
             .chunks_exact(3)
@@ -470,6 +452,16 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     }
     fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// [`read_bounded`], with an absent file read as empty.
+fn read_optional(path: &Path, limit: u64) -> Result<String> {
+    match read_bounded(path, limit) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(String::new())
+        }
+        other => other,
+    }
 }
 
 /// Reads a UTF-8 file of at most `limit` bytes.
