@@ -539,6 +539,8 @@ const SPECIAL_CASES: &[&str] = &[
     "dpkg-trigger",
     "deb-systemd-helper",
     "deb-systemd-invoke",
+    "openssl",
+    "c_rehash",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -1927,6 +1929,50 @@ fn update_alternatives_matches_debians() {
         "{log}"
     );
     assert!(log.ends_with(": link group pager fully removed\n"), "{log}");
+}
+
+/// `openssl rehash` (update-ca-certificates' last step) links a certificate by the subject
+/// hash the host's openssl computes for it, skips a duplicate with OpenSSL's warning;
+/// `c_rehash` does the same and other openssl subcommands are refused by name.
+#[test]
+fn openssl_rehash_links_certificates_by_subject_hash() {
+    let mozilla = Path::new("/usr/share/ca-certificates/mozilla");
+    let Some(cert) = std::fs::read_dir(mozilla)
+        .ok()
+        .and_then(|mut d| d.next())
+        .map(|e| e.unwrap().path())
+    else {
+        eprintln!(
+            "skipped: {} missing (apt-get install ca-certificates)",
+            mozilla.display()
+        );
+        return;
+    };
+    let out = Command::new("openssl")
+        .args(["x509", "-subject_hash", "-noout", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let pem = std::fs::read(&cert).unwrap();
+    let vfs = guest_vfs(&[]);
+    assert_eq!(guest(&vfs, &["mkdir", "/certs"]).0, 0);
+    put_guest(&vfs, "/certs/ca.pem", &pem, 0o644);
+    put_guest(&vfs, "/certs/copy.crt", &pem, 0o644);
+    let (code, out, err) = guest(&vfs, &["openssl", "rehash", "-v", "/certs"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("Doing /certs\nlink ca.pem -> {hash}.0\n"));
+    assert_eq!(
+        err,
+        "rehash: warning: skipping duplicate certificate in copy.crt\n"
+    );
+    let link = format!("/certs/{hash}.0");
+    assert_eq!(guest(&vfs, &["readlink", &link]).1, "ca.pem\n");
+    assert_eq!(guest(&vfs, &["c_rehash", "/certs"]).0, 0);
+    assert_eq!(guest(&vfs, &["readlink", &link]).1, "ca.pem\n");
+    let (code, _, err) = guest(&vfs, &["openssl", "req"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("'req' is not available in kiln"), "{err}");
 }
 
 /// dpkg-trigger queues for the running dpkg as Debian's does; the systemd helpers answer
