@@ -95,9 +95,17 @@ pub enum Error {
     #[error("Problem parsing {}: {what}", file.display())]
     MalformedIndex { file: PathBuf, what: String },
 
-    /// Another apt holds the lists lock.
-    #[error("Could not get lock {}", path.display())]
-    Locked { path: PathBuf },
+    /// The lists lock cannot be opened for writing (not root): apt's two lines.
+    #[error(
+        "Could not open lock file {} - open ({errno}: {why})\nE: Unable to lock directory {}/",
+        path.display(),
+        path.parent().unwrap_or(path).display()
+    )]
+    LockFailed {
+        path: PathBuf,
+        errno: i32,
+        why: String,
+    },
 
     /// `update` finished but some sources failed (each was printed as `Err:`/`W:`).
     #[error(
@@ -111,6 +119,17 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// [`Error::LockFailed`] from the error opening `path`.
+    pub fn lock_failed(path: impl Into<PathBuf>, e: &io::Error) -> Error {
+        let text = e.to_string();
+        let why = text.split(" (os error").next().unwrap_or(&text).to_string();
+        Error::LockFailed {
+            path: path.into(),
+            errno: e.raw_os_error().unwrap_or(0),
+            why,
         }
     }
 }

@@ -145,6 +145,14 @@ fn finish_lines(out: &mut dyn Write, fetched: u64, started: Instant) -> io::Resu
 /// when the image has it, and `lists/lock` (0640), as apt 2.6 leaves them.
 fn prepare_lists(root: &Path) -> Result<()> {
     let lists = lists::dir(root);
+    fs::create_dir_all(&lists).map_err(|e| Error::io(&lists, e))?;
+    let lock = lists.join("lock");
+    let existed = lock.exists();
+    let opened = fs::OpenOptions::new().append(true).create(true).open(&lock);
+    opened.map_err(|e| Error::lock_failed(&lock, &e))?;
+    if !existed {
+        set_mode(&lock, 0o640)?;
+    }
     for (name, mode) in [("partial", 0o700), ("auxfiles", 0o755)] {
         let dir = lists.join(name);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -153,11 +161,6 @@ fn prepare_lists(root: &Path) -> Result<()> {
             kiln_abi::chown(&path_str(&dir), Some(uid), None, false)
                 .map_err(|e| Error::io(&dir, e))?;
         }
-    }
-    let lock = lists.join("lock");
-    if !lock.exists() {
-        fs::write(&lock, b"").map_err(|e| Error::io(&lock, e))?;
-        set_mode(&lock, 0o640)?;
     }
     Ok(())
 }

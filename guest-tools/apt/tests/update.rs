@@ -399,3 +399,24 @@ fn a_garbled_inrelease_fails_its_source_only() {
     );
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn an_unopenable_lock_fails_before_any_transfer_as_apt_does() {
+    let Some(m) = mirror() else { return };
+    let root = image("lock", &m, "deb http://127.0.0.1:8080/debian bookworm main");
+    let lists = root.join("var/lib/apt/lists");
+    fs::create_dir_all(lists.join("lock")).unwrap();
+    let mut net = files(&m);
+    let opts = Options {
+        arch: "amd64".into(),
+        quiet: 0,
+    };
+    let err = update::run(&root, &opts, &mut net, &mut Vec::new()).unwrap_err();
+    let want = format!(
+        "Could not open lock file {0}/lock - open (21: Is a directory)\nE: Unable to lock directory {0}/",
+        lists.display()
+    );
+    assert_eq!(err.to_string(), want);
+    assert!(net.asked.borrow().is_empty());
+    fs::remove_dir_all(root).unwrap();
+}
