@@ -62,6 +62,9 @@ pub trait Progress {
     fn event(&mut self, event: Event<'_>);
 }
 
+/// The hash dpkg records for a conffile not yet configured.
+const NEW_CONFFILE: &str = "newconffile";
+
 /// Where dpkg extracts a new package's control files before its preinst runs.
 const TMP_CI: &str = "tmp.ci";
 
@@ -329,9 +332,11 @@ impl Op<'_> {
         new_list: &[String],
         conffiles: &[String],
     ) -> Result<()> {
+        let old_conffiles: Vec<String> = db::conffiles(old).into_iter().map(|c| c.path).collect();
         let keep: HashSet<&str> = new_list
             .iter()
             .chain(conffiles)
+            .chain(&old_conffiles)
             .map(String::as_str)
             .collect();
         let old_list = self.db.read_list(old)?;
@@ -419,20 +424,25 @@ impl Op<'_> {
     /// the package's version left beside it as `.dpkg-dist`. Returns the new hashes.
     fn settle_conffiles(&self, entry: &Paragraph) -> Result<Vec<Conffile>> {
         let mut list = db::conffiles(entry);
-        for c in &mut list {
+        for c in list.iter_mut().filter(|c| !c.obsolete) {
             let host = place::resolve(self.db.root(), &c.path)?;
             let new = place::new_path(&host);
-            if fs::symlink_metadata(&new).is_ok() {
-                let current = md5_of(&host)?;
-                let target = match current {
-                    Some(sum) if sum != c.hash && Some(&sum) != md5_of(&new)?.as_ref() => {
-                        place::with_suffix(&host, ".dpkg-dist")
-                    }
-                    _ => host.clone(),
-                };
-                fs::rename(&new, &target).map_err(|e| Error::io(&target, e))?;
-            }
-            c.hash = md5_of(&host)?.unwrap_or_else(|| "newconffile".to_string());
+            let Some(dist) = md5_of(&new)? else {
+                if c.hash == NEW_CONFFILE {
+                    c.hash = md5_of(&host)?.unwrap_or_else(|| NEW_CONFFILE.to_string());
+                }
+                continue;
+            };
+            let target = match md5_of(&host)? {
+                Some(sum) if sum != c.hash && sum != dist => {
+                    place::with_suffix(&host, ".dpkg-dist")
+                }
+                _ => host.clone(),
+            };
+            fs::rename(&new, &target).map_err(|e| Error::io(&target, e))?;
+            // dpkg records the package's version, so a later upgrade still sees an
+            // admin's edit as one.
+            c.hash = dist;
         }
         Ok(list)
     }
@@ -599,18 +609,24 @@ fn unpacked_entry(
     conffiles: &[String],
 ) -> Paragraph {
     let known: Vec<Conffile> = old.map(db::conffiles).unwrap_or_default();
-    let list: Vec<Conffile> = conffiles
+    let mut list: Vec<Conffile> = conffiles
         .iter()
         .map(|path| Conffile {
             path: path.clone(),
             hash: known
                 .iter()
                 .find(|c| c.path == *path)
-                .map_or_else(|| "newconffile".to_string(), |c| c.hash.clone()),
+                .map_or_else(|| NEW_CONFFILE.to_string(), |c| c.hash.clone()),
             obsolete: false,
             remove_on_upgrade: false,
         })
         .collect();
+    // The old version's conffiles the new one dropped stay on disk, marked obsolete.
+    let dropped = known.into_iter().filter(|c| !conffiles.contains(&c.path));
+    list.extend(dropped.map(|c| Conffile {
+        obsolete: true,
+        ..c
+    }));
     let mut extra = Vec::new();
     let config_version = old.and_then(|o| {
         o.get("Config-Version")

@@ -182,6 +182,21 @@ fn a_package_lifecycle_as_dpkg_runs_it() {
         "setting=2\n"
     );
     assert_eq!(entry(root).unwrap().get("Config-Version"), None);
+    // The hash recorded is the package's version's, so the edit stays an edit.
+    let recorded = db::conffiles(&entry(root).unwrap())[0].hash.clone();
+    assert_eq!(recorded, md5sum(&root.join("etc/test-pkg.conf.dpkg-dist")));
+
+    // A version without the conffile leaves it on disk, marked obsolete.
+    let v3 = common::build_deb(dir.path(), "none", "1:2.2-1", "");
+    unpack(root, &v3, &mut rec).unwrap();
+    with_db(root, &mut rec, ops::configure).unwrap();
+    let conffiles = db::conffiles(&entry(root).unwrap());
+    assert_eq!(conffiles.len(), 1);
+    assert!(
+        conffiles[0].obsolete && conffiles[0].hash == recorded,
+        "{conffiles:?}"
+    );
+    assert!(root.join("etc/test-pkg.conf").exists());
 
     let mut rec = Recorder::default();
     with_db(root, &mut rec, ops::remove).unwrap();

@@ -66,11 +66,14 @@ pub fn build_deb(dir: &Path, compression: &str, version: &str, conf: &str) -> Pa
         ),
         0o644,
     );
-    file("DEBIAN/conffiles", "/etc/test-pkg.conf\n", 0o644);
+    // An empty `conf` makes a version that no longer ships the conffile.
+    if !conf.is_empty() {
+        file("DEBIAN/conffiles", "/etc/test-pkg.conf\n", 0o644);
+        file("etc/test-pkg.conf", conf, 0o644);
+    }
     for script in ["preinst", "postinst", "prerm", "postrm"] {
         file(&format!("DEBIAN/{script}"), "#!/bin/sh\nexit 0\n", 0o755);
     }
-    file("etc/test-pkg.conf", conf, 0o644);
     file("usr/bin/test-pkg", "#!/bin/sh\necho hi\n", 0o4755);
     file("usr/share/doc/test-pkg/README", "read me\n", 0o644);
     fs::create_dir_all(root.join("var/lib/test-pkg")).unwrap();
