@@ -67,6 +67,7 @@ pub(crate) fn main(_name: &str, args: Vec<String>) -> i32 {
         }
         match arg.as_str() {
             "--print-architecture" => return print_architecture(&query),
+            "--compare-versions" => return compare_versions(&iter.collect::<Vec<_>>()),
             "--get-selections" => return get_selections(&query, &iter.collect::<Vec<_>>()),
             "--version" => return version(),
             _ if is_accepted_flag(&arg) => continue,
@@ -167,6 +168,80 @@ fn get_selections(query: &Query, patterns: &[String]) -> i32 {
 /// dpkg aligns `--get-selections` to the sixth tab stop (at least one tab).
 fn selection_tabs(name: &str) -> String {
     "\t".repeat(6usize.saturating_sub(name.len() / 8).max(1))
+}
+
+/// Exit statuses of `--compare-versions` per relation: when the first version is lesser,
+/// equal, greater, the first alone is empty, both are, the second alone is (dpkg's table;
+/// the `-nl` relations take an empty version as later than any).
+const RELATIONS: &[(&str, [u8; 6])] = &[
+    ("le", [0, 0, 1, 0, 0, 1]),
+    ("lt", [0, 1, 1, 0, 1, 1]),
+    ("eq", [1, 0, 1, 1, 0, 1]),
+    ("ne", [0, 1, 0, 0, 1, 0]),
+    ("ge", [1, 0, 0, 1, 0, 0]),
+    ("gt", [1, 1, 0, 1, 1, 0]),
+    ("le-nl", [0, 0, 1, 1, 0, 0]),
+    ("lt-nl", [0, 1, 1, 1, 1, 0]),
+    ("ge-nl", [1, 0, 0, 0, 0, 1]),
+    ("gt-nl", [1, 1, 0, 0, 1, 1]),
+    ("<", [0, 0, 1, 0, 0, 1]),
+    ("<=", [0, 0, 1, 0, 0, 1]),
+    ("<<", [0, 1, 1, 0, 1, 1]),
+    ("=", [1, 0, 1, 1, 0, 1]),
+    (">", [1, 0, 0, 1, 0, 0]),
+    (">=", [1, 0, 0, 1, 0, 0]),
+    (">>", [1, 1, 0, 1, 1, 0]),
+];
+
+/// `dpkg --compare-versions <a> <relation> <b>`: 0 when the relation holds, else 1.
+fn compare_versions(args: &[String]) -> i32 {
+    let args = match args.first().map(String::as_str) {
+        Some("--") => &args[1..],
+        _ => args,
+    };
+    let [a, op, b] = args else {
+        return bad_usage(
+            "--compare-versions takes three arguments: <version> <relation> <version>",
+        );
+    };
+    let Some((_, codes)) = RELATIONS.iter().find(|(name, _)| name == op) else {
+        return bad_usage("--compare-versions bad relation");
+    };
+    if matches!(op.as_str(), "<" | ">") {
+        crate::util::warn(
+            "dpkg",
+            format!("warning: --compare-versions used with obsolete relation operator '{op}'"),
+        );
+    }
+    let (a, b) = match (parse_version(a), parse_version(b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let index = match (a, b) {
+        (None, Some(_)) => 3,
+        (None, None) => 4,
+        (Some(_), None) => 5,
+        (Some(a), Some(b)) => match a.cmp(&b) {
+            std::cmp::Ordering::Less => 0,
+            std::cmp::Ordering::Equal => 1,
+            std::cmp::Ordering::Greater => 2,
+        },
+    };
+    i32::from(codes[index])
+}
+
+/// A version argument: empty or `<unknown>` is no version.
+fn parse_version(text: &str) -> Result<Option<kiln_deb::version::Version>, i32> {
+    if text.is_empty() || text == "<unknown>" {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| {
+        crate::util::warn(
+            "dpkg",
+            format!("error: version '{text}' has bad syntax: {e}"),
+        );
+        2
+    })
 }
 
 fn version() -> i32 {
@@ -366,6 +441,23 @@ fn report(failed: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_versions_as_dpkg() {
+        let cmp = |a: &str, op: &str, b: &str| {
+            compare_versions(&[a.to_owned(), op.to_owned(), b.to_owned()])
+        };
+        assert_eq!(cmp("1.0-1", "lt", "1.0-2"), 0);
+        assert_eq!(cmp("1:0.1", "gt", "2.0"), 0);
+        assert_eq!(cmp("1.0~rc1", "ge", "1.0"), 1);
+        assert_eq!(cmp("", "le-nl", "1.0"), 1);
+        assert_eq!(cmp("", "lt", "1.0"), 0);
+        assert_eq!(cmp("1.0", "le-nl", ""), 0);
+        assert_eq!(cmp("1.0", ">>", "1.0"), 1);
+        assert_eq!(cmp("1.0", "is", "1.0"), 2);
+        let with_dashes = ["--", "2", "eq", "2"].map(String::from);
+        assert_eq!(compare_versions(&with_dashes), 0);
+    }
 
     #[test]
     fn selections_align_like_dpkg() {
