@@ -229,13 +229,11 @@ fn issuer_ids(sig: &Signature) -> Vec<String> {
     from_id.chain(from_fpr).collect()
 }
 
-/// `Signed-By` fingerprint rule: the primary key's fingerprint selects the key with its
-/// subkeys; `FPR!` selects only the key or subkey with exactly that fingerprint (kept
-/// whole here: the signature check still matches the issuer exactly).
+/// `Signed-By` fingerprint rule, as the host's apt 2.6 applies it: the fingerprint of
+/// the primary key or of any of its subkeys, with or without apt's `!` suffix, selects
+/// the key (the signature check then still matches the issuer exactly).
 fn key_matches_fingerprint(key: &SignedPublicKey, wanted: &str) -> bool {
-    let exact = wanted.strip_suffix('!');
-    let wanted = exact.unwrap_or(wanted);
+    let wanted = wanted.strip_suffix('!').unwrap_or(wanted);
     let hex = |k: &dyn KeyDetails| format!("{:X}", k.fingerprint());
-    hex(&key.primary_key) == wanted
-        || (exact.is_some() && key.public_subkeys.iter().any(|s| hex(&s.key) == wanted))
+    hex(&key.primary_key) == wanted || key.public_subkeys.iter().any(|s| hex(&s.key) == wanted)
 }

@@ -97,11 +97,13 @@ fn signed_by_fingerprint_selects_one_trusted_key() {
         ],
     );
     let data = fixture("debian-bookworm-updates-InRelease");
-    // The trixie key alone (by its primary fingerprint, or its signing subkey's with `!`)
-    // verifies its own signature of the same file, made by that subkey.
+    // The trixie key alone, named by its primary fingerprint or its signing subkey's (with or
+    // without `!`: the host's apt 2.6 accepts all three), verifies its own signature of
+    // the same file, made by that subkey.
     for fpr in [
         "04B54C3CDCA79751B16BC6B5225629DF75B188BD",
         "B8E5F13176D2A7A75220028078DBA3BC47EF2265!",
+        "B8E5F13176D2A7A75220028078DBA3BC47EF2265",
     ] {
         let ring = Keyring::for_source(&root, &SignedBy::Fingerprints(vec![fpr.into()])).unwrap();
         assert!(
@@ -109,9 +111,6 @@ fn signed_by_fingerprint_selects_one_trusted_key() {
             "{fpr}"
         );
     }
-    // A subkey fingerprint without `!` does not select a key (apt matches primaries).
-    let sub = SignedBy::Fingerprints(vec!["B8E5F13176D2A7A75220028078DBA3BC47EF2265".into()]);
-    assert!(Keyring::for_source(&root, &sub).unwrap().is_empty());
     let other = SignedBy::Fingerprints(vec!["0000000000000000000000000000000000000000".into()]);
     let ring = Keyring::for_source(&root, &other).unwrap();
     assert!(ring.is_empty());
