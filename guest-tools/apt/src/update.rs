@@ -488,9 +488,20 @@ impl Run<'_> {
             remote = plain_url;
             got = fetch::download_to(self.net, &remote, &partial, MAX_INDEX_SIZE);
         }
+        // An index the Release lists but the mirror does not serve is an error in apt
+        // (unlike an unreachable Release), named by its uncompressed URL.
         let got = match got {
             Ok(d) => d,
-            Err(e) => return self.transfer_failed(n, &shown, e),
+            Err(e) => {
+                self.line(&format!("Err:{n} {shown}\n  {}", fetch_reason(&e)))?;
+                let why = fetch_reason(&e);
+                self.report.messages.push(Message::Error(Error::Fetch {
+                    url: url.to_string(),
+                    why,
+                }));
+                self.index_failed = true;
+                return Ok(());
+            }
         };
         self.report.fetched += got.size;
         self.line(&format!("Get:{n} {shown} [{}B]", size_to_str(got.size)))?;

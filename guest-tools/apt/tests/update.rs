@@ -420,3 +420,28 @@ fn an_unopenable_lock_fails_before_any_transfer_as_apt_does() {
     assert!(net.asked.borrow().is_empty());
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn a_listed_index_the_mirror_lacks_is_an_error_as_in_apt() {
+    let Some(m) = mirror() else { return };
+    let root = image(
+        "noindex",
+        &m,
+        "deb http://127.0.0.1:8080/debian bookworm main",
+    );
+    let mut net = files(&m);
+    let dir = "dists/bookworm/main/binary-amd64/";
+    for name in ["Packages", "Packages.gz", "Packages.xz"] {
+        net.replace.push((format!("{dir}{name}"), Vec::new()));
+    }
+    net.replace.push((by_hash_path(&m), Vec::new()));
+    let (report, out) = run(&root, &mut net);
+    assert!(report.failed(), "{out}");
+    let url = "http://127.0.0.1:8080/debian/dists/bookworm/main/binary-amd64/Packages";
+    assert!(
+        out.contains(&format!("E: Failed to fetch {url}  404  Not Found\n")),
+        "{out}"
+    );
+    assert!(out.ends_with("E: Some index files failed to download. They have been ignored, or old ones used instead.\n"), "{out}");
+    fs::remove_dir_all(root).unwrap();
+}
