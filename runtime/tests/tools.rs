@@ -1719,6 +1719,7 @@ fn invoke_rc_d_denies_services_as_debian_does_without_init() {
 const DPKG_TREE: &[Fx] = &[
     Fx::Dir("admin", 0o755),
     Fx::Dir("admin/info", 0o755),
+    Fx::File("admin/info/format", 0o644, b"1\n"),
     Fx::File(
         "admin/status",
         0o644,
@@ -1798,7 +1799,15 @@ fn dpkg_queries_match_debians() {
             "libc6:amd64",
         ],
         &["dpkg-query", "--admindir=admin", "-s", "nis"],
-        &["dpkg-query", "--admindir=admin", "-L", "hostname", "libc6"],
+        &[
+            "dpkg-query",
+            "--admindir=admin",
+            "-L",
+            "hostname",
+            "libc6",
+            "tar",
+            "dpkg",
+        ],
         &["dpkg-query", "--admindir=admin", "-L", "nosuch"],
         &[
             "dpkg-query",
@@ -1806,12 +1815,13 @@ fn dpkg_queries_match_debians() {
             "-S",
             "hostname.1.gz",
             "/usr/share",
-            "*/lib*",
+            "*/libc.so.6",
         ],
         &["dpkg-query", "--admindir=admin", "-S", "nosuchfile"],
         &["dpkg-query", "--admindir=admin"],
         &["dpkg-query", "--admindir=admin", "-L"],
         &["dpkg", "--admindir=admin", "-l", "hostname"],
+        &["dpkg-query", "-l", "--admindir=admin", "hostname", "-W"],
         &["dpkg", "--admindir=admin", "--print-architecture"],
         &["dpkg", "--admindir=admin", "--get-selections"],
         &["dpkg", "--admindir=admin", "--bogus"],
@@ -1830,13 +1840,13 @@ fn dpkg_queries_match_debians() {
 /// The native architecture is the image's (its dpkg package's), never the host's.
 #[test]
 fn dpkg_print_architecture_is_the_images() {
-    let Fx::File(_, _, status) = DPKG_TREE[2] else {
-        unreachable!("DPKG_TREE[2] is the status file")
+    let Fx::File(_, _, status) = DPKG_TREE[3] else {
+        unreachable!("DPKG_TREE[3] is the status file")
     };
     let arm64 = String::from_utf8_lossy(status).replacen("amd64", "arm64", 1);
     let arm64: &'static [u8] = Box::leak(arm64.into_bytes().into_boxed_slice());
     let mut tree = DPKG_TREE.to_vec();
-    tree[2] = Fx::File("admin/status", 0o644, arm64);
+    tree[3] = Fx::File("admin/status", 0o644, arm64);
     let vfs = guest_vfs(&tree);
     let argv = ["dpkg", "--admindir=admin", "--print-architecture"];
     assert_eq!(

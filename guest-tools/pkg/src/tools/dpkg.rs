@@ -55,31 +55,51 @@ impl Change {
     }
 }
 
+/// What a dpkg command line asks for.
+enum Todo {
+    Query(Action),
+    Change(Change),
+    PrintArchitecture,
+    CompareVersions,
+    GetSelections,
+    Version,
+}
+
 pub(crate) fn main(_name: &str, args: Vec<String>) -> i32 {
     let mut query = Query::default();
-    let mut iter = args.into_iter();
-    while let Some(arg) = iter.next() {
-        if let Some(action) = Action::from_option(&arg) {
-            return dpkg_query::run(action, &query, &iter.collect::<Vec<_>>());
+    let mut pending = false;
+    let parsed = dpkg_query::parse_options(args, |arg, rest| {
+        if let Some(action) = Action::from_option(arg) {
+            return Ok(Some(Todo::Query(action)));
         }
-        if let Some(change) = Change::from_option(&arg) {
-            return change_packages(change, &query, iter.collect());
+        if let Some(change) = Change::from_option(arg) {
+            return Ok(Some(Todo::Change(change)));
         }
-        match arg.as_str() {
-            "--print-architecture" => return print_architecture(&query),
-            "--compare-versions" => return compare_versions(&iter.collect::<Vec<_>>()),
-            "--get-selections" => return get_selections(&query, &iter.collect::<Vec<_>>()),
-            "--version" => return version(),
-            _ if is_accepted_flag(&arg) => continue,
-            _ => {}
+        match arg {
+            "--print-architecture" => return Ok(Some(Todo::PrintArchitecture)),
+            "--compare-versions" => return Ok(Some(Todo::CompareVersions)),
+            "--get-selections" => return Ok(Some(Todo::GetSelections)),
+            "--version" => return Ok(Some(Todo::Version)),
+            "-a" | "--pending" => pending = true,
+            _ if is_accepted_flag(arg) => {}
+            _ if dpkg_query::take_option(&mut query, arg, rest)? => {}
+            _ => return Err(format!("unknown option {arg}")),
         }
-        match dpkg_query::take_option(&mut query, &arg, &mut iter) {
-            Ok(true) => {}
-            Ok(false) => return bad_usage(&format!("unknown option {arg}")),
-            Err(msg) => return bad_usage(&msg),
-        }
+        Ok(None)
+    });
+    let (todo, rest) = match parsed {
+        Ok((Some(todo), rest)) => (todo, rest),
+        Ok((None, _)) => return bad_usage("need an action option"),
+        Err(msg) => return bad_usage(&msg),
+    };
+    match todo {
+        Todo::Query(action) => dpkg_query::run(action, &query, &rest),
+        Todo::Change(change) => change_packages(change, &query, pending, rest),
+        Todo::PrintArchitecture => print_architecture(&query),
+        Todo::CompareVersions => compare_versions(&rest),
+        Todo::GetSelections => get_selections(&query, &rest),
+        Todo::Version => version(),
     }
-    bad_usage("need an action option")
 }
 
 /// Options scripts and apt pass that change nothing here: forcing options (kiln-deb
@@ -257,10 +277,9 @@ fn version() -> i32 {
     0
 }
 
-fn change_packages(change: Change, query: &Query, args: Vec<String>) -> i32 {
-    let all = change == Change::Configure
-        && matches!(args.first().map(String::as_str), Some("-a" | "--pending"));
-    if args.is_empty() {
+fn change_packages(change: Change, query: &Query, pending: bool, args: Vec<String>) -> i32 {
+    let all = pending && change == Change::Configure;
+    if args.is_empty() && !all {
         let what = if change.takes_archives() {
             "package archive file"
         } else {
@@ -283,7 +302,7 @@ fn change_packages(change: Change, query: &Query, args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    let targets = if all { pending(&db) } else { args };
+    let targets = if all { pending_packages(&db) } else { args };
     let mut session = Session {
         db: &mut db,
         change,
@@ -302,7 +321,7 @@ fn change_packages(change: Change, query: &Query, args: Vec<String>) -> i32 {
 }
 
 /// `--configure -a`: every package unpacked or half-configured.
-fn pending(db: &Database) -> Vec<String> {
+fn pending_packages(db: &Database) -> Vec<String> {
     db.entries()
         .iter()
         .filter(|e| {

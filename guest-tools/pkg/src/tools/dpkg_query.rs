@@ -53,25 +53,51 @@ impl Default for Query {
 
 pub(crate) fn main(_name: &str, args: Vec<String>) -> i32 {
     let mut query = Query::default();
-    let mut iter = args.into_iter();
-    while let Some(arg) = iter.next() {
-        if let Some(action) = Action::from_option(&arg) {
-            return run(action, &query, &iter.collect::<Vec<_>>());
+    let parsed = parse_options(args, |arg, rest| {
+        if let Some(action) = Action::from_option(arg) {
+            return Ok(Some(action));
         }
-        match take_option(&mut query, &arg, &mut iter) {
-            Ok(true) => {}
-            Ok(false) => return bad_usage(&format!("unknown option {arg}")),
-            Err(msg) => return bad_usage(&msg),
+        match take_option(&mut query, arg, rest)? {
+            true => Ok(None),
+            false => Err(format!("unknown option {arg}")),
+        }
+    });
+    match parsed {
+        Ok((Some(action), rest)) => run(action, &query, &rest),
+        Ok((None, _)) => bad_usage("need an action option"),
+        Err(msg) => bad_usage(&msg),
+    }
+}
+
+/// dpkg's command line: options (the action among them) up to `--` or the first
+/// argument that is not an option; what follows is the action's arguments. `each` handles
+/// one option (taking its value from the iterator if it needs one) and may name the
+/// action; a second action is an error.
+pub(crate) fn parse_options<A>(
+    args: Vec<String>,
+    mut each: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> Result<Option<A>, String>,
+) -> Result<(Option<A>, Vec<String>), String> {
+    let mut action = None;
+    let mut iter = args.into_iter().peekable();
+    while let Some(arg) = iter.next_if(|a| a.starts_with('-') && a.len() > 1) {
+        if arg == "--" {
+            break;
+        }
+        if let Some(found) = each(&arg, &mut iter)? {
+            if action.is_some() {
+                return Err(format!("conflicting actions: {arg} and an earlier one"));
+            }
+            action = Some(found);
         }
     }
-    bad_usage("need an action option")
+    Ok((action, iter.collect()))
 }
 
 /// Applies a query option shared by dpkg and dpkg-query; `Ok(false)` if `arg` is not one.
 pub(crate) fn take_option(
     query: &mut Query,
     arg: &str,
-    rest: &mut impl Iterator<Item = String>,
+    rest: &mut dyn Iterator<Item = String>,
 ) -> Result<bool, String> {
     let (opt, inline) = match arg.split_once('=') {
         Some((o, v)) if o.starts_with("--") => (o, Some(v.to_owned())),
@@ -200,8 +226,9 @@ fn status(db: &Db, names: &[String], out: &mut impl Write) -> Outcome {
             "is not installed and no information is available",
         )
     };
-    for pkg in pkgs.iter().filter_map(|p| p.para.as_ref()) {
-        writeln!(out, "{pkg}").map_err(|e| e.to_string())?;
+    for (i, pkg) in pkgs.iter().filter_map(|p| p.para.as_ref()).enumerate() {
+        let sep = if i == 0 { "" } else { "\n" };
+        write!(out, "{sep}{pkg}").map_err(|e| e.to_string())?;
     }
     if failed {
         let _ = writeln!(
@@ -218,7 +245,16 @@ fn list_files(db: &Db, names: &[String], out: &mut impl Write) -> Outcome {
         if i > 0 {
             writeln!(out).map_err(|e| e.to_string())?;
         }
-        for path in db.files(pkg)? {
+        let files = files_or_warn(db, pkg)?;
+        if files.is_empty() {
+            writeln!(
+                out,
+                "Package '{}' does not contain any files (!)",
+                pkg.nonambig_name(db.native_arch())
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        for path in files {
             writeln!(out, "{path}").map_err(|e| e.to_string())?;
         }
     }
@@ -235,9 +271,10 @@ fn search(db: &Db, patterns: &[String], out: &mut impl Write) -> Outcome {
     let native = db.native_arch();
     let mut owners: Vec<(String, Vec<String>)> = Vec::new();
     for pkg in db.listed() {
-        for path in db.files(pkg)? {
+        for path in files_or_warn(db, pkg)? {
+            // dpkg puts each package it loads first among a path's owners.
             match owners.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, names)) => names.push(pkg.nonambig_name(native)),
+                Some((_, names)) => names.insert(0, pkg.nonambig_name(native)),
                 None => owners.push((path, vec![pkg.nonambig_name(native)])),
             }
         }
@@ -265,6 +302,30 @@ fn search(db: &Db, patterns: &[String], out: &mut impl Write) -> Outcome {
         }
     }
     Ok(failed)
+}
+
+/// `pkg`'s files; a configured package without a list gets dpkg's warning.
+fn files_or_warn(db: &Db, pkg: &Pkg) -> Result<Vec<String>, String> {
+    let files = db.files(pkg)?;
+    let configured = matches!(
+        pkg.state(),
+        "installed" | "triggers-awaited" | "triggers-pending"
+    ) || pkg
+        .para
+        .as_ref()
+        .is_some_and(|p| p.get("Config-Version").is_some());
+    let missing = files.is_empty() && !std::path::Path::new(&db.info_path(pkg, "list")).exists();
+    if missing && configured && pkg.state() != "config-files" {
+        util::warn(
+            TOOL,
+            format!(
+                "warning: files list file for package '{}' missing; assuming package has \
+                 no files currently installed",
+                pkg.nonambig_name(db.native_arch())
+            ),
+        );
+    }
+    Ok(files)
 }
 
 /// A pattern not starting with `*`, `[`, `?` or `/` matches as a substring.
