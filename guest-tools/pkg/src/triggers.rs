@@ -106,6 +106,21 @@ impl Triggers {
         }
     }
 
+    /// Takes in the packages the status file records as `triggers-pending` (a run that
+    /// stopped before processing them), with their `Triggers-Pending` names.
+    pub fn pending_from_status(&mut self, db: &Database) {
+        for entry in db.entries() {
+            let pending = db::status(entry).is_ok_and(|s| s.state == db::State::TriggersPending);
+            if !pending {
+                continue;
+            }
+            let names = entry.get("Triggers-Pending").unwrap_or_default();
+            for name in names.split_whitespace() {
+                self.add(db::package(entry), name);
+            }
+        }
+    }
+
     /// Takes in what scripts queued with `dpkg-trigger` (`triggers/Unincorp`: a trigger
     /// name and the awaiting packages per line) and empties the queue.
     pub fn incorporate(&mut self, db: &Database) -> Result<(), String> {
@@ -133,8 +148,10 @@ impl Triggers {
             let Some(entry) = db.find(&package, None).cloned() else {
                 continue;
             };
-            let installed = db::status(&entry).is_ok_and(|s| s.state == db::State::Installed);
-            if !installed {
+            let ready = db::status(&entry).is_ok_and(|s| {
+                matches!(s.state, db::State::Installed | db::State::TriggersPending)
+            });
+            if !ready {
                 // Not configured yet: its configure (postinst configure) covers what the
                 // trigger would have done, as dpkg does.
                 continue;
@@ -165,12 +182,27 @@ impl Triggers {
                 args: &["triggered", &joined],
             };
             match runner.run(&script) {
-                Ok(0) => {}
+                Ok(0) => mark_installed(db, entry),
                 Ok(code) => failed.push((package.clone(), code)),
                 Err(e) => return Err(e.to_string()),
             }
         }
         Ok(failed)
+    }
+}
+
+/// A package whose triggers ran is installed, with nothing pending.
+fn mark_installed(db: &mut Database, mut entry: kiln_deb::control::Paragraph) {
+    let pending = db::status(&entry).is_ok_and(|s| s.state == db::State::TriggersPending);
+    if pending || entry.get("Triggers-Pending").is_some() {
+        entry.remove("Triggers-Pending");
+        let want = entry
+            .get("Status")
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("install")
+            .to_owned();
+        entry.set("Status", format!("{want} ok installed"));
+        db.insert(entry);
     }
 }
 

@@ -328,9 +328,7 @@ fn pending_packages(db: &Database) -> Vec<String> {
             kiln_deb::db::status(e).is_ok_and(|s| {
                 matches!(
                     s.state,
-                    kiln_deb::db::State::Unpacked
-                        | kiln_deb::db::State::HalfConfigured
-                        | kiln_deb::db::State::TriggersPending
+                    kiln_deb::db::State::Unpacked | kiln_deb::db::State::HalfConfigured
                 )
             })
         })
@@ -355,6 +353,7 @@ impl Session<'_> {
 
     /// dpkg's end of run: the postinst of each package a trigger woke up.
     fn process_triggers(&mut self) {
+        self.triggers.pending_from_status(self.db);
         match self.triggers.process(self.db, &mut self.runner) {
             Ok(failed) => {
                 for (package, code) in failed {
