@@ -83,12 +83,47 @@ impl ScriptRunner for Runner {
     }
 }
 
+/// dpkg's reason line for a failed operation: a maintainer script's failure in dpkg's
+/// words (`installed jq package post-installation script subprocess returned error exit
+/// status 1`), anything else as kiln-deb words it.
+pub fn describe(err: &kiln_deb::Error) -> String {
+    let kiln_deb::Error::Script {
+        package,
+        script,
+        status,
+    } = err
+    else {
+        return err.to_string();
+    };
+    let (when, what) = match script.as_str() {
+        "preinst" => ("new", "pre-installation"),
+        "postinst" => ("installed", "post-installation"),
+        "prerm" => ("installed", "pre-removal"),
+        "postrm" => ("installed", "post-removal"),
+        other => ("installed", other),
+    };
+    format!("{when} {package} package {what} script subprocess returned error exit status {status}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn get<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
         env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn script_failures_in_dpkgs_words() {
+        let err = kiln_deb::Error::Script {
+            package: "jq".into(),
+            script: "postinst".into(),
+            status: 1,
+        };
+        assert_eq!(
+            describe(&err),
+            "installed jq package post-installation script subprocess returned error exit status 1"
+        );
     }
 
     #[test]

@@ -430,7 +430,7 @@ impl Session<'_> {
     /// dpkg's report of one failed item: `dpkg: error processing <kind> <what> (<option>):`
     /// then the reason, indented.
     fn fail(&mut self, kind: &str, what: &str, err: &kiln_deb::Error) {
-        self.fail_with(kind, what, &err.to_string());
+        self.fail_with(kind, what, &crate::scripts::describe(err));
     }
 
     fn fail_with(&mut self, kind: &str, what: &str, reason: &str) {
