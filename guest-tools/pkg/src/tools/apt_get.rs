@@ -20,6 +20,8 @@ use kiln_deb::archive::DebFile;
 use kiln_deb::db::Database;
 use kiln_deb::ops::{self, Event, Progress, ScriptRunner};
 
+use crate::triggers::Triggers;
+
 /// apt's exit status for an error (`E:` line).
 const FAILED: i32 = 100;
 
@@ -111,6 +113,8 @@ struct Cli {
     suggests: bool,
     purge: bool,
     allow_remove_essential: bool,
+    /// Configured commands by hook name (`DPkg::Post-Invoke`...).
+    hooks: BTreeMap<String, Vec<String>>,
 }
 
 impl Cli {
@@ -131,6 +135,7 @@ impl Cli {
             suggests: false,
             purge: false,
             allow_remove_essential: false,
+            hooks: BTreeMap::new(),
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -190,6 +195,7 @@ impl Cli {
         if self.verb == "purge" {
             self.purge = true;
         }
+        self.hooks = conf.lists.clone();
     }
 
     /// apt's `c1out`: suppressed from `-qq` on.
@@ -206,6 +212,8 @@ fn not_understood(arg: &str) -> String {
 #[derive(Debug, Default)]
 struct Config {
     values: BTreeMap<String, String>,
+    /// Unnamed values (`Hook { "cmd"; };`) by their scope, lowercased.
+    lists: BTreeMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -260,6 +268,9 @@ impl Config {
 
     fn merged(mut self, later: Config) -> Config {
         self.values.extend(later.values);
+        for (k, v) in later.lists {
+            self.lists.entry(k).or_default().extend(v);
+        }
         self
     }
 
@@ -268,10 +279,13 @@ impl Config {
     fn parse(&mut self, text: &str) {
         let mut scopes: Vec<String> = Vec::new();
         let mut key = String::new();
-        let mut tokens = tokenize(text).into_iter();
-        while let Some(tok) = tokens.next() {
+        for tok in tokenize(text) {
             match tok {
                 Token::Word(w) if key.is_empty() => key = w,
+                Token::Str(w) if key.is_empty() => {
+                    let scope = scopes.join("::").to_ascii_lowercase();
+                    self.lists.entry(scope).or_default().push(w);
+                }
                 Token::Word(w) | Token::Str(w) => {
                     let full = scoped(&scopes, &key);
                     self.set(&full, &w);
@@ -371,6 +385,24 @@ fn skip_line(chars: &mut impl Iterator<Item = char>) {
 
 type Outcome = Result<(), String>;
 
+/// Runs the commands configured for `hook` with `sh -c`, as apt does around dpkg and
+/// after update (Docker Hub's Debian images delete the downloaded archives this way).
+fn run_hooks(cli: &Cli, hook: &str) -> Outcome {
+    let Some(commands) = cli.hooks.get(&hook.to_ascii_lowercase()) else {
+        return Ok(());
+    };
+    for command in commands {
+        let argv = vec!["/bin/sh".to_string(), "-c".to_string(), command.clone()];
+        let status = kiln_abi::run(&kiln_abi::Command::new(argv));
+        if !matches!(status, Ok(0)) {
+            return Err(format!(
+                "Problem executing scripts {hook} '{command}'\nE: Sub-process returned an error code"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn update(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
     let arch = native_arch(env.root)?;
     let opts = kiln_apt::update::Options {
@@ -389,6 +421,7 @@ fn update(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
             }
         };
     }
+    run_hooks(cli, "APT::Update::Post-Invoke")?;
     // apt exits 100 after an update with errors; they are already printed.
     if failed { Err(String::new()) } else { Ok(()) }
 }
@@ -521,7 +554,7 @@ fn install(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
         .iter()
         .map(|(n, w)| (n.as_str(), archives::dir(env.root).join(&w.file_name)))
         .collect();
-    let done = dpkg(env, &steps, &paths, io);
+    let done = dpkg(cli, env, &steps, &paths, io);
     write_states(env.root, &world, &auto, &BTreeSet::new())?;
     done
 }
@@ -531,18 +564,11 @@ fn show_install(cli: &Cli, u: &Universe, r: &Resolution, io: &mut Io<'_>) {
     if !cli.talk() {
         return;
     }
-    let new: Vec<String> = r
+    let (upgraded, new): (Vec<String>, Vec<String>) = r
         .install
         .keys()
-        .filter(|n| u.installed(n).is_none())
         .cloned()
-        .collect();
-    let upgraded: Vec<String> = r
-        .install
-        .keys()
-        .filter(|n| u.installed(n).is_some())
-        .cloned()
-        .collect();
+        .partition(|n| u.installed(n).is_some());
     let additional: Vec<String> = r
         .install
         .iter()
@@ -708,6 +734,7 @@ fn download(cli: &Cli, env: &mut Env<'_>, wanted: &[Wanted], io: &mut Io<'_>) ->
 
 /// Runs the steps through kiln-deb's dpkg operations, printing dpkg's lines.
 fn dpkg(
+    cli: &Cli,
     env: &mut Env<'_>,
     steps: &[Step],
     paths: &BTreeMap<&str, PathBuf>,
@@ -718,13 +745,15 @@ fn dpkg(
         .iter()
         .filter(|s| matches!(s, Step::Unpack(_)))
         .count();
+    let admindir = env.root.join(kiln_deb::db::ADMIN_DIR);
     let mut lines = DpkgLines {
         out: &mut *io.out,
-        root: env.root,
+        admindir: admindir.to_string_lossy().into_owned(),
         numbered: unpacks > 1,
         archive_no: 0,
         database_read: false,
     };
+    let mut triggers = Triggers::new();
     for step in steps {
         let done = match step {
             Step::Unpack(name) => {
@@ -733,22 +762,49 @@ fn dpkg(
                     .ok_or_else(|| format!("no archive for {name}"))?;
                 let deb = DebFile::open(path).map_err(|e| e.to_string())?;
                 ops::unpack(&mut db, &deb, env.scripts, &mut lines)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| triggers.unpacked(&db, name))
             }
-            Step::Configure(name) => ops::configure(&mut db, name, env.scripts, &mut lines),
-            Step::Remove(name) => ops::remove(&mut db, name, env.scripts, &mut lines),
-            Step::Purge(name) => ops::purge(&mut db, name, env.scripts, &mut lines),
+            Step::Configure(name) => {
+                ops::configure(&mut db, name, env.scripts, &mut lines).map_err(|e| e.to_string())
+            }
+            Step::Remove(name) => {
+                ops::remove(&mut db, name, env.scripts, &mut lines).map_err(|e| e.to_string())
+            }
+            Step::Purge(name) => {
+                ops::purge(&mut db, name, env.scripts, &mut lines).map_err(|e| e.to_string())
+            }
         };
-        done.map_err(|e| {
-            format!("Sub-process /usr/bin/dpkg returned an error code (1)\n dpkg: {e}")
-        })?;
+        if let Err(e) = done {
+            let _ = writeln!(
+                io.err,
+                "dpkg: error processing package {}: {e}",
+                step_name(step)
+            );
+            return Err(DPKG_FAILED.to_string());
+        }
     }
-    Ok(())
+    triggers.pending_from_status(&db);
+    let failed = triggers.process(&mut db, env.scripts)?;
+    if !failed.is_empty() {
+        return Err(DPKG_FAILED.to_string());
+    }
+    run_hooks(cli, "DPkg::Post-Invoke")
+}
+
+/// apt's error when dpkg failed (dpkg's own line was printed before it).
+const DPKG_FAILED: &str = "Sub-process /usr/bin/dpkg returned an error code (1)";
+
+fn step_name(step: &Step) -> &str {
+    match step {
+        Step::Unpack(n) | Step::Configure(n) | Step::Remove(n) | Step::Purge(n) => n,
+    }
 }
 
 /// dpkg's progress lines for the operations apt hands it.
 struct DpkgLines<'a> {
     out: &'a mut dyn Write,
-    root: &'a Path,
+    admindir: String,
     /// apt passes several archives through numbered links (`.../00-name.deb`).
     numbered: bool,
     archive_no: usize,
@@ -761,27 +817,10 @@ impl DpkgLines<'_> {
         if std::mem::replace(&mut self.database_read, true) {
             return;
         }
-        let n = database_size(self.root);
-        let _ = writeln!(
-            self.out,
-            "(Reading database ... {n} files and directories currently installed.)"
-        );
-    }
-}
-
-/// How many distinct paths the database lists (what dpkg counts).
-fn database_size(root: &Path) -> usize {
-    let info = root.join(kiln_deb::db::ADMIN_DIR).join("info");
-    let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(info).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "list")
-            && let Ok(text) = std::fs::read_to_string(&path)
-        {
-            paths.extend(text.lines().map(str::to_string));
+        if let Some(line) = crate::progress::reading_database(&self.admindir) {
+            let _ = writeln!(self.out, "{line}");
         }
     }
-    paths.len()
 }
 
 impl Progress for DpkgLines<'_> {
@@ -889,7 +928,7 @@ fn remove(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
     }
     confirm(cli, true, io)?;
     let steps = plan::remove_order(u, &r, cli.purge).map_err(|e| e.to_string())?;
-    let done = dpkg(env, &steps, &BTreeMap::new(), io);
+    let done = dpkg(cli, env, &steps, &BTreeMap::new(), io);
     write_states(env.root, &world, &auto, &r.remove)?;
     done
 }
@@ -1092,6 +1131,124 @@ Version: 1.21.22
         fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Serves E's mirror (tests/packages/make-debian-mirror) from its directory.
+    struct MirrorFiles(PathBuf);
+
+    impl Transport for MirrorFiles {
+        fn get(&mut self, url: &str) -> kiln_apt::Result<Response> {
+            let rel = url.strip_prefix("http://m.test/debian/").unwrap_or(url);
+            let body = fs::read(self.0.join(rel)).unwrap_or_default();
+            Ok(Response {
+                status: if body.is_empty() { 404 } else { 200 },
+                content_length: Some(body.len() as u64),
+                body: Box::new(io::Cursor::new(body)),
+            })
+        }
+    }
+
+    /// Records the maintainer scripts run; they all succeed.
+    #[derive(Default)]
+    struct Scripts(Vec<String>);
+
+    impl ScriptRunner for Scripts {
+        fn run(&mut self, script: &MaintScript<'_>) -> kiln_deb::Result<i32> {
+            self.0.push(format!("{} {}", script.name, script.package));
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn installs_and_removes_jq_from_the_real_mirror() {
+        let mirror = PathBuf::from("/var/tmp/kiln-test/debian-mirror");
+        let base = "/var/tmp/kiln-test/debian-bookworm.tar";
+        if !mirror.join(".complete").exists() || !Path::new(base).exists() {
+            assert!(
+                std::env::var_os("KILN_REQUIRE_DEBIAN").is_none(),
+                "no Debian test data"
+            );
+            eprintln!("skipped: no Debian mirror or base under /var/tmp/kiln-test");
+            return;
+        }
+        let root = image("");
+        fs::remove_dir_all(root.join("var/lib/dpkg")).unwrap();
+        let tar = std::process::Command::new("tar")
+            .args(["-xf", base, "-C"])
+            .arg(&root)
+            .arg("./var/lib/dpkg")
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        let url = "http://m.test/debian/dists/bookworm/main/binary-amd64/Packages";
+        let list = root
+            .join("var/lib/apt/lists")
+            .join(kiln_apt::lists::file_name(url));
+        fs::copy(
+            mirror.join("dists/bookworm/main/binary-amd64/Packages"),
+            list,
+        )
+        .unwrap();
+        let run_it = |args: &[&str], scripts: &mut Scripts| {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let mut input: &[u8] = b"";
+            let mut io = Io {
+                out: &mut out,
+                err: &mut err,
+                input: &mut input,
+            };
+            let env = Env {
+                root: &root,
+                net: &mut MirrorFiles(mirror.clone()),
+                scripts,
+            };
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let status = run("apt-get", &args, env, &mut io);
+            (
+                status,
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
+        };
+        let mut scripts = Scripts::default();
+        let (status, out, err) = run_it(&["install", "-y", "jq"], &mut scripts);
+        assert_eq!(status, 0, "{out}{err}");
+        assert!(
+            out.contains("The following NEW packages will be installed:\n  jq libjq1 libonig5\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Get:1 http://m.test/debian bookworm/main amd64 "),
+            "{out}"
+        );
+        assert!(out.contains("(Reading database ... "), "{out}");
+        assert!(out.contains("Preparing to unpack .../0"), "{out}");
+        assert!(out.contains("Setting up jq ("), "{out}");
+        assert!(root.join("usr/bin/jq").is_file());
+        let status_file = fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+        assert!(status_file.contains("Package: jq\nStatus: install ok installed\n"));
+        assert_eq!(
+            fs::read_to_string(root.join("var/lib/apt/extended_states")).unwrap(),
+            "Package: libjq1\nArchitecture: amd64\nAuto-Installed: 1\n\n\
+             Package: libonig5\nArchitecture: amd64\nAuto-Installed: 1\n\n"
+        );
+        // remove, then autoremove takes the automatic libraries.
+        let (status, out, _) = run_it(&["remove", "-y", "jq"], &mut scripts);
+        assert_eq!(status, 0, "{out}");
+        assert!(
+            out.contains("no longer required:\n  libjq1 libonig5\nUse 'apt-get autoremove'"),
+            "{out}"
+        );
+        assert!(out.contains("Removing jq ("), "{out}");
+        assert!(!root.join("usr/bin/jq").exists());
+        let (status, out, _) = run_it(&["autoremove", "-y", "--purge"], &mut scripts);
+        assert_eq!(status, 0, "{out}");
+        assert!(out.contains("REMOVED:\n  libjq1* libonig5*\n"), "{out}");
+        assert_eq!(
+            fs::read_to_string(root.join("var/lib/apt/extended_states")).unwrap(),
+            ""
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn apt_conf_syntax() {
         let mut conf = Config::default();
@@ -1103,6 +1260,8 @@ Version: 1.21.22
         assert_eq!(conf.bool("APT::Install-Suggests"), Some(true));
         assert_eq!(conf.get("APT::Get::Foo"), Some("bar"));
         assert_eq!(conf.get("quiet"), Some("2"));
+        conf.parse("DPkg::Post-Invoke { \"rm -f /x/*.deb || true\"; };");
+        assert_eq!(conf.lists["dpkg::post-invoke"], ["rm -f /x/*.deb || true"]);
         assert!(conf_file_name_ok(Path::new("/x/99kiln")));
         assert!(conf_file_name_ok(Path::new("/x/a.conf")));
         assert!(!conf_file_name_ok(Path::new("/x/a.conf.dpkg-old")));
