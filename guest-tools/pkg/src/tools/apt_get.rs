@@ -497,7 +497,11 @@ fn resolve_failed(io: &mut Io<'_>, e: ResolveError) -> String {
 fn install(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
     let world = load_world(cli, env, io)?;
     let u = &world.universe;
-    let targets: Vec<Target> = cli.packages.iter().map(|a| Target::parse(a)).collect();
+    let targets = cli
+        .packages
+        .iter()
+        .map(|a| target(&world, a, io))
+        .collect::<Result<Vec<_>, _>>()?;
     let opts = Options {
         recommends: cli.recommends,
         suggests: cli.suggests,
@@ -557,6 +561,31 @@ fn install(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
     let done = dpkg(cli, env, &steps, &paths, io);
     write_states(env.root, &world, &auto, &BTreeSet::new())?;
     done
+}
+
+/// An `install` argument: `pkg`, `pkg=version`, or `pkg/suite` (the highest version
+/// that suite's lists offer, which apt then announces).
+fn target(world: &World, arg: &str, io: &mut Io<'_>) -> Result<Target, String> {
+    let Some((name, suite)) = arg.split_once('/') else {
+        return Ok(Target::parse(arg));
+    };
+    let best = world
+        .index
+        .iter()
+        .filter(|c| c.package == name && c.suite == suite)
+        .max_by(|a, b| a.version.cmp(&b.version));
+    match best {
+        Some(c) => {
+            let (version, arch) = (c.version.to_string(), &c.architecture);
+            let _ = writeln!(
+                io.out,
+                "Selected version '{version}' ({suite} [{arch}]) for '{name}'"
+            );
+            Ok(Target::Version(name.to_string(), version))
+        }
+        None if !world.universe.knows(name) => Err(format!("Unable to locate package {name}")),
+        None => Err(format!("Release '{suite}' for '{name}' was not found")),
+    }
 }
 
 /// What apt lists before it asks.
@@ -1122,6 +1151,14 @@ Version: 1.21.22
         assert_eq!(
             (status, out.as_str()),
             (0, "Package 'app' is not installed, so not removed\n")
+        );
+        let (status, out, _) = apt_get(&root, &["install", "app/bookworm"], "n\n");
+        assert_eq!(status, 1, "{out}");
+        assert!(out.contains("Selected version '1.0-1' (bookworm [amd64]) for 'app'\n"));
+        let (status, _, err) = apt_get(&root, &["install", "app/sid"], "");
+        assert_eq!(
+            (status, err.as_str()),
+            (100, "E: Release 'sid' for 'app' was not found\n")
         );
         let (status, _, err) = apt_get(&root, &["frobnicate"], "");
         assert_eq!(
