@@ -33,21 +33,33 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// Runs the tool named by the basename of `argv[0]` (or by `argv[1]` when invoked as
 /// `kiln-tools`), returning its exit status.
-pub fn run(mut argv: Vec<String>) -> i32 {
+pub fn run(argv: Vec<String>) -> i32 {
+    dispatch("kiln-tools", argv, lookup, &mut names())
+}
+
+/// A multicall module's entry: runs the tool `lookup` finds for the basename of `argv[0]`,
+/// or for `argv[1]` when invoked by the module's own name (`<module> --list` lists
+/// `names`); 127 for a tool the module does not have. Shared by every kiln module.
+pub fn dispatch(
+    module: &str,
+    mut argv: Vec<String>,
+    lookup: fn(&str) -> Option<ToolMain>,
+    names: &mut dyn Iterator<Item = &str>,
+) -> i32 {
     let arg0 = if argv.is_empty() {
         String::new()
     } else {
         argv.remove(0)
     };
     let mut name = arg0.rsplit('/').next().unwrap_or(&arg0).to_owned();
-    if name.starts_with("kiln-tools") {
+    if name.starts_with(module) {
         if argv.is_empty() {
-            util::warn("kiln-tools", "missing tool name (try `kiln-tools --list`)");
+            util::warn(module, format!("missing tool name (try `{module} --list`)"));
             return 1;
         }
         name = argv.remove(0);
         if name == "--list" {
-            for tool in names() {
+            for tool in names {
                 println!("{tool}");
             }
             return 0;
@@ -56,7 +68,7 @@ pub fn run(mut argv: Vec<String>) -> i32 {
     match lookup(&name) {
         Some(main) => main(&name, argv),
         None => {
-            util::warn("kiln-tools", format!("{name}: tool not bundled"));
+            util::warn(module, format!("{name}: tool not bundled"));
             127
         }
     }

@@ -7,12 +7,11 @@
 pub mod progress;
 pub mod query;
 pub mod scripts;
-pub mod triggers;
 mod tools;
+pub mod triggers;
 pub mod util;
 
-/// A tool's entry point: the name it was invoked as, then its arguments (no argv[0]).
-pub type ToolMain = fn(&str, Vec<String>) -> i32;
+pub use kiln_tools::ToolMain;
 
 /// The tool implementing `name` (a basename), if this module has it.
 pub fn lookup(name: &str) -> Option<ToolMain> {
@@ -29,33 +28,8 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// Runs the tool named by the basename of `argv[0]` (or by `argv[1]` when invoked as
 /// `kiln-pkg`), returning its exit status.
-pub fn run(mut argv: Vec<String>) -> i32 {
-    let arg0 = if argv.is_empty() {
-        String::new()
-    } else {
-        argv.remove(0)
-    };
-    let mut name = arg0.rsplit('/').next().unwrap_or(&arg0).to_owned();
-    if name.starts_with("kiln-pkg") {
-        if argv.is_empty() {
-            util::warn("kiln-pkg", "missing tool name (try `kiln-pkg --list`)");
-            return 1;
-        }
-        name = argv.remove(0);
-        if name == "--list" {
-            for tool in names() {
-                println!("{tool}");
-            }
-            return 0;
-        }
-    }
-    match lookup(&name) {
-        Some(main) => main(&name, argv),
-        None => {
-            util::warn("kiln-pkg", format!("{name}: tool not bundled"));
-            127
-        }
-    }
+pub fn run(argv: Vec<String>) -> i32 {
+    kiln_tools::dispatch("kiln-pkg", argv, lookup, &mut names())
 }
 
 #[cfg(test)]
