@@ -518,17 +518,9 @@ fn install(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
         }
     }
     show_install(cli, u, &r, io);
-    let asked = targets.len();
-    let extra = r
-        .install
-        .values()
-        .filter(|(_, why)| *why == Reason::Auto)
-        .count();
-    let upgrades = r
-        .install
-        .keys()
-        .filter(|n| u.installed(n).is_some())
-        .count();
+    // apt asks only when the plan goes beyond what was named (dependencies, and the
+    // upgrades they need, are all automatic here).
+    let extra = r.install.values().any(|(_, why)| *why == Reason::Auto);
     if r.install.is_empty() {
         return write_states(env.root, &world, &auto, &BTreeSet::new());
     }
@@ -540,7 +532,7 @@ fn install(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
         .map(|(p, _)| size_delta(p, u.installed(&p.name)))
         .sum();
     need_to_get(cli, env.root, &archives, installed_delta, io);
-    confirm(cli, extra > 0 || upgrades > 0 || asked == 0, io)?;
+    confirm(cli, extra, io)?;
     download(cli, env, &archives, io)?;
     for (name, (_, why)) in &r.install {
         match why {
