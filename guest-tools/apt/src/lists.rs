@@ -16,8 +16,17 @@ pub fn dir(root: &Path) -> PathBuf {
 /// apt's `URItoFileName`: the URI without scheme and credentials, the characters apt
 /// quotes written as `%xx`, then every `/` turned into `_`.
 pub fn file_name(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // `scheme://host/path` has an authority; `file:/path` (no `//`) has only a path.
+    let (rest, has_host) = match url.split_once("://") {
+        Some((_, r)) => (r, true),
+        None => (url.split_once(':').map_or(url, |(_, r)| r), false),
+    };
+    let host_end = if has_host {
+        rest.find('/').unwrap_or(rest.len())
+    } else {
+        0
+    };
+    let (authority, path) = rest.split_at(host_end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let mut out = String::new();
     for b in host.bytes().chain(path.bytes()) {
@@ -67,6 +76,11 @@ mod tests {
         assert_eq!(
             file_name("http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages"),
             "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+        );
+        // A file: URI has no host: the name is its path.
+        assert_eq!(
+            file_name("file:/srv/repo/dists/x/InRelease"),
+            "_srv_repo_dists_x_InRelease"
         );
         // Credentials never reach a file name; apt's quoted characters are %xx.
         assert_eq!(

@@ -445,3 +445,35 @@ fn a_listed_index_the_mirror_lacks_is_an_error_as_in_apt() {
     assert!(out.ends_with("E: Some index files failed to download. They have been ignored, or old ones used instead.\n"), "{out}");
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn a_file_source_updates_through_the_guest_transport() {
+    let Some(m) = mirror() else { return };
+    let line = format!("deb file:{} bookworm main", m.display());
+    let root = image("file", &m, &line);
+    let mut out = Vec::new();
+    let opts = Options {
+        arch: "arm64".into(),
+        quiet: 0,
+    };
+    let report = update::run(&root, &opts, &mut kiln_apt::fetch::KilnHttp, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(!report.failed(), "{out}");
+    let prefix = lists_prefix(&m);
+    let stored = root.join(format!(
+        "var/lib/apt/lists/{prefix}_dists_bookworm_main_binary-arm64_Packages"
+    ));
+    assert_eq!(
+        fs::read(stored).unwrap(),
+        fs::read(m.join("dists/bookworm/main/binary-arm64/Packages")).unwrap()
+    );
+    let table = Packages::load(&root, "arm64").unwrap();
+    assert_eq!(table.versions("jq")[0].architecture, "arm64");
+    fs::remove_dir_all(root).unwrap();
+}
+
+/// apt's list-file prefix of a `file:` URI: its path with every `/` as `_` (the mirror's
+/// path has none of the characters apt quotes).
+fn lists_prefix(dir: &Path) -> String {
+    dir.display().to_string().replace('/', "_")
+}
