@@ -94,6 +94,16 @@ fn read_kind(vfs: &Vfs, cwd: &str, path: &str) -> Option<Kind> {
     Some(Kind::Native)
 }
 
+/// Whether `interpreter` is a native program kiln cannot run. Shells are not: kiln's own
+/// shell interprets `#!/bin/sh` scripts whatever `/bin/sh` is in the image.
+fn native_interpreter(vfs: &Vfs, cwd: &str, interpreter: &str) -> bool {
+    let name = interpreter.rsplit('/').next().unwrap_or(interpreter);
+    if matches!(name, "sh" | "bash" | "dash" | "ash") {
+        return false;
+    }
+    matches!(read_kind(vfs, cwd, interpreter), Some(Kind::Native))
+}
+
 impl Runtime {
     /// Resolves `name` as a RUN command would (after shell builtins).
     pub fn resolve_command(&self, vfs: &Vfs, name: &str, path_env: &str, cwd: &str) -> Resolved {
@@ -103,10 +113,16 @@ impl Runtime {
         let base = name.rsplit('/').next().unwrap_or(name);
         let decide = |path: String, kind: Kind| match kind {
             Kind::Wasm => Resolved::Module(path),
-            Kind::Script { interpreter, arg } => Resolved::Script {
-                path,
-                interpreter,
-                arg,
+            // A script for an interpreter that exists only as a native program (Debian's
+            // deb-systemd-helper is Perl) cannot run either: a bundled tool of the same
+            // name stands in for it as for a native program.
+            Kind::Script { interpreter, arg } => match bundled(base) {
+                Some(tool) if native_interpreter(vfs, cwd, &interpreter) => tool,
+                _ => Resolved::Script {
+                    path,
+                    interpreter,
+                    arg,
+                },
             },
             Kind::Native => bundled(base).unwrap_or(Resolved::NotWasm { path }),
         };

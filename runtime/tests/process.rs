@@ -305,6 +305,61 @@ fn command_resolution() {
     );
 }
 
+/// A script whose interpreter is a native program (Debian's Perl deb-systemd-helper)
+/// resolves to the bundled tool of its name; a `#!/bin/sh` one stays a script for kiln's
+/// shell even where a bundled tool has the name (Debian's invoke-rc.d).
+#[test]
+fn scripts_for_native_interpreters_resolve_to_bundled_tools() {
+    let store = store();
+    let tree = new_tree(&store);
+    write_file(&tree, "/usr/bin/perl", b"\x7fELF\x02\x01\x01native");
+    write_file(&tree, "/bin/sh", b"\x7fELF\x02\x01\x01native");
+    write_file(
+        &tree,
+        "/usr/bin/deb-systemd-helper",
+        b"#!/usr/bin/perl\nuse strict;\n",
+    );
+    write_file(&tree, "/usr/bin/not-bundled", b"#!/usr/bin/perl\n");
+    write_file(&tree, "/usr/sbin/invoke-rc.d", b"#!/bin/sh\nexit 0\n");
+    {
+        let mut t = tree.lock();
+        let root = t.root();
+        for p in [
+            "/usr/bin/perl",
+            "/bin/sh",
+            "/usr/bin/deb-systemd-helper",
+            "/usr/bin/not-bundled",
+            "/usr/sbin/invoke-rc.d",
+        ] {
+            let f = t.resolve(root, p.as_bytes(), kiln_fs::Follow::Yes).unwrap();
+            t.chmod(f, 0o755).unwrap();
+        }
+    }
+    let vfs = vfs_with(&tree, MountTable::new());
+    let rt = runtime();
+    let path = "/usr/sbin:/usr/bin:/bin";
+    assert_eq!(
+        rt.resolve_command(&vfs, "deb-systemd-helper", path, "/"),
+        Resolved::Bundled("deb-systemd-helper".into())
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "not-bundled", path, "/"),
+        Resolved::Script {
+            path: "/usr/bin/not-bundled".into(),
+            interpreter: "/usr/bin/perl".into(),
+            arg: None
+        }
+    );
+    assert_eq!(
+        rt.resolve_command(&vfs, "invoke-rc.d", path, "/"),
+        Resolved::Script {
+            path: "/usr/sbin/invoke-rc.d".into(),
+            interpreter: "/bin/sh".into(),
+            arg: None
+        }
+    );
+}
+
 #[test]
 fn compiled_modules_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
