@@ -163,7 +163,6 @@ impl Cli {
         match arg {
             "-y" | "--yes" | "--assume-yes" => set(conf, "APT::Get::Assume-Yes", "true"),
             "-q" | "--quiet" => self.quiet += 1,
-            "-qq" => self.quiet += 2,
             "--no-install-recommends" => set(conf, "APT::Install-Recommends", "false"),
             "--install-recommends" => set(conf, "APT::Install-Recommends", "true"),
             "--no-install-suggests" => set(conf, "APT::Install-Suggests", "false"),
@@ -174,6 +173,12 @@ impl Cli {
             // changes nothing.
             "--allow-unauthenticated" => {}
             "--allow-remove-essential" => set(conf, "APT::Get::allow-remove-essential", "true"),
+            // Short options run together, as Dockerfiles write them (`-qy`, `-yqq`).
+            _ if !arg.starts_with("--") && arg[1..].chars().all(|c| "qy".contains(c)) => {
+                for c in arg[1..].chars() {
+                    self.flag(&format!("-{c}"), conf)?;
+                }
+            }
             _ if arg.starts_with("-q=") => {
                 self.quiet = arg[3..].parse().map_err(|_| not_understood(arg))?;
             }
@@ -1136,6 +1141,15 @@ Version: 1.21.22
             (status, err.as_str()),
             (100, "E: Unable to locate package nope\n")
         );
+        let (status, out, err) = apt_get(&root, &["-qy", "install", "nope"], "");
+        assert_eq!(
+            (status, out.as_str()),
+            (
+                100,
+                "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
+            )
+        );
+        assert_eq!(err, "E: Unable to locate package nope\n");
         let (status, _, err) = apt_get(&root, &["install", "--bogus"], "");
         assert_eq!(status, 100);
         assert!(err.starts_with("E: Command line option '--bogus' is not understood"));
