@@ -112,6 +112,8 @@ struct Cli {
     recommends: bool,
     suggests: bool,
     purge: bool,
+    /// `--auto-remove`: remove/purge also take what becomes garbage.
+    auto_remove: bool,
     allow_remove_essential: bool,
     /// Configured commands by hook name (`DPkg::Post-Invoke`...).
     hooks: BTreeMap<String, Vec<String>>,
@@ -134,6 +136,7 @@ impl Cli {
             recommends: true,
             suggests: false,
             purge: false,
+            auto_remove: false,
             allow_remove_essential: false,
             hooks: BTreeMap::new(),
         };
@@ -168,6 +171,7 @@ impl Cli {
             "--no-install-suggests" => set(conf, "APT::Install-Suggests", "false"),
             "--install-suggests" => set(conf, "APT::Install-Suggests", "true"),
             "--purge" => self.purge = true,
+            "--auto-remove" | "--autoremove" => set(conf, "APT::Get::AutomaticRemove", "true"),
             // Every list kiln stores passed signature verification (update fails
             // otherwise), so every package is authenticated and, as in apt, the flag
             // changes nothing.
@@ -197,6 +201,7 @@ impl Cli {
         if let Some(q) = conf.get("quiet").and_then(|q| q.parse::<u8>().ok()) {
             self.quiet = self.quiet.max(q);
         }
+        self.auto_remove = conf.bool("APT::Get::AutomaticRemove").unwrap_or(false);
         if self.verb == "purge" {
             self.purge = true;
         }
@@ -917,8 +922,12 @@ fn remove(cli: &Cli, env: &mut Env<'_>, io: &mut Io<'_>) -> Outcome {
     } else {
         cli.packages.clone()
     };
-    let (r, absent) = resolve::remove(u, &names, cli.allow_remove_essential)
+    let (mut r, absent) = resolve::remove(u, &names, cli.allow_remove_essential)
         .map_err(|e| resolve_failed(io, e))?;
+    if cli.auto_remove {
+        let garbage = resolve::garbage(u, &auto, &r.remove);
+        r.remove.extend(garbage);
+    }
     for name in absent {
         let _ = writeln!(io.out, "Package '{name}' is not installed, so not removed");
     }
@@ -1289,6 +1298,13 @@ Version: 1.21.22
             fs::read_to_string(root.join("var/lib/apt/extended_states")).unwrap(),
             ""
         );
+        // purge --auto-remove takes jq and its libraries in one run.
+        let (status, out, _) = run_it(&["install", "-y", "jq"], &mut scripts);
+        assert_eq!(status, 0, "{out}");
+        let (status, out, _) = run_it(&["purge", "-y", "--auto-remove", "jq"], &mut scripts);
+        assert_eq!(status, 0, "{out}");
+        assert!(out.contains("REMOVED:\n  jq* libjq1* libonig5*\n"), "{out}");
+        assert!(!root.join("usr/bin/jq").exists());
         fs::remove_dir_all(&root).unwrap();
     }
 
