@@ -9,7 +9,8 @@ pub mod query;
 pub mod scripts;
 mod tools;
 pub mod triggers;
-pub mod util;
+/// Diagnostics in the `tool: message` form, shared with kiln-tools.
+pub use kiln_tools::util;
 
 pub use kiln_tools::ToolMain;
 
