@@ -27,6 +27,8 @@ pub struct Candidate {
     pub base_uri: String,
     /// The suite of the source whose index listed it (`bookworm`).
     pub suite: String,
+    /// The component of that index (`main`), empty for a flat repository.
+    pub component: String,
     /// `Filename:` relative to `base_uri` (`pool/main/c/curl/curl_7.88.1-10_amd64.deb`).
     pub filename: String,
     pub size: u64,
@@ -60,10 +62,10 @@ impl Packages {
     pub fn load(root: &Path, arch: &str) -> Result<Packages> {
         let mut table = Packages::default();
         for src in sources::load(root)?.iter().filter(|s| s.kind == Kind::Deb) {
-            for (_, url) in index_urls(src, arch) {
-                let file = lists::dir(root).join(lists::file_name(&url));
+            for index in index_files(src, arch) {
+                let file = lists::dir(root).join(lists::file_name(&index.url));
                 if let Some(text) = read_index(&file)? {
-                    table.add_index(&text, &file, src)?;
+                    table.add_index(&text, &file, src, &index.component)?;
                 }
             }
         }
@@ -71,7 +73,13 @@ impl Packages {
     }
 
     /// Adds every paragraph of one Packages file listed by `src`.
-    pub fn add_index(&mut self, text: &str, file: &Path, src: &Source) -> Result<()> {
+    pub fn add_index(
+        &mut self,
+        text: &str,
+        file: &Path,
+        src: &Source,
+        component: &str,
+    ) -> Result<()> {
         let bad = |what: String| Error::MalformedIndex {
             file: file.to_path_buf(),
             what,
@@ -79,7 +87,7 @@ impl Packages {
         let paragraphs = control::parse_paragraphs(text, &file.display().to_string())
             .map_err(|e| bad(e.to_string()))?;
         for p in paragraphs {
-            let c = candidate(p, src).map_err(bad)?;
+            let c = candidate(p, src, component).map_err(bad)?;
             self.by_name.entry(c.package.clone()).or_default().push(c);
         }
         Ok(())
@@ -96,22 +104,41 @@ impl Packages {
     }
 }
 
-/// The `(description, url)` of each binary Packages index `src` has for `native`:
-/// description as apt prints it (`bookworm/main amd64 Packages`), url uncompressed.
-pub fn index_urls(src: &Source, native: &str) -> Vec<(String, String)> {
+/// One binary Packages index a source has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    /// As apt prints it: `bookworm/main amd64 Packages`.
+    pub what: String,
+    /// Its uncompressed URL (the lists/ file is named after it).
+    pub url: String,
+    /// `main`, `contrib`...; empty for a flat repository.
+    pub component: String,
+}
+
+/// Each binary Packages index `src` has for `native` (or for its own `arch=` list).
+pub fn index_files(src: &Source, native: &str) -> Vec<IndexFile> {
     let archs = src
         .architectures
         .clone()
         .unwrap_or_else(|| vec![native.to_string()]);
     let dist = lists::dist_url(src);
     if src.components.is_empty() {
-        return vec![(format!("{} Packages", src.suite), format!("{dist}Packages"))];
+        let what = format!("{} Packages", src.suite);
+        let url = format!("{dist}Packages");
+        return vec![IndexFile {
+            what,
+            url,
+            component: String::new(),
+        }];
     }
     let mut out = Vec::new();
     for comp in &src.components {
         for arch in &archs {
-            let desc = format!("{}/{comp} {arch} Packages", src.suite);
-            out.push((desc, format!("{dist}{}", lists::packages_path(comp, arch))));
+            out.push(IndexFile {
+                what: format!("{}/{comp} {arch} Packages", src.suite),
+                url: format!("{dist}{}", lists::packages_path(comp, arch)),
+                component: comp.clone(),
+            });
         }
     }
     out
@@ -136,7 +163,11 @@ fn read_index(file: &PathBuf) -> Result<Option<String>> {
 }
 
 /// One paragraph as a candidate; the error names what is missing or malformed.
-fn candidate(p: Paragraph, src: &Source) -> std::result::Result<Candidate, String> {
+fn candidate(
+    p: Paragraph,
+    src: &Source,
+    component: &str,
+) -> std::result::Result<Candidate, String> {
     let package = p
         .get("Package")
         .ok_or("a paragraph has no Package field")?
@@ -166,6 +197,7 @@ fn candidate(p: Paragraph, src: &Source) -> std::result::Result<Candidate, Strin
         architecture,
         base_uri: src.uri.clone(),
         suite: src.suite.clone(),
+        component: component.to_string(),
         filename,
         size,
         sha256: sha256.to_ascii_lowercase(),
@@ -192,7 +224,8 @@ Filename: pool/main/c/curl/curl_7.74.0-1_amd64.deb\nSize: 1\nSHA256: 00\n";
     #[test]
     fn paragraphs_become_candidates() {
         let mut t = Packages::default();
-        t.add_index(INDEX, Path::new("x"), &source()).unwrap();
+        t.add_index(INDEX, Path::new("x"), &source(), "main")
+            .unwrap();
         let curl = t.versions("curl");
         assert_eq!(curl.len(), 2);
         assert_eq!(curl[0].version.to_string(), "7.88.1-10+deb12u5");
@@ -214,23 +247,27 @@ Filename: pool/main/c/curl/curl_7.74.0-1_amd64.deb\nSize: 1\nSHA256: 00\n";
         let mut t = Packages::default();
         let escape = INDEX.replace("pool/main/c/curl/curl_7.74.0-1", "../../etc/passwd");
         assert!(
-            t.add_index(&escape, Path::new("x"), &source())
+            t.add_index(&escape, Path::new("x"), &source(), "main")
                 .unwrap_err()
                 .to_string()
                 .contains("unsafe Filename")
         );
         let no_size = "Package: a\nVersion: 1\nArchitecture: all\nFilename: p/a.deb\nSHA256: 00\n";
-        assert!(t.add_index(no_size, Path::new("x"), &source()).is_err());
+        assert!(
+            t.add_index(no_size, Path::new("x"), &source(), "main")
+                .is_err()
+        );
     }
 
     #[test]
     fn index_urls_per_component_and_arch() {
         let mut src = source();
         src.components.push("contrib".into());
-        let urls = index_urls(&src, "arm64");
-        assert_eq!(urls[1].0, "bookworm/contrib arm64 Packages");
+        let files = index_files(&src, "arm64");
+        assert_eq!(files[1].what, "bookworm/contrib arm64 Packages");
+        assert_eq!(files[1].component, "contrib");
         assert_eq!(
-            urls[1].1,
+            files[1].url,
             "http://h:1/debian/dists/bookworm/contrib/binary-arm64/Packages"
         );
     }

@@ -264,8 +264,8 @@ impl Run<'_> {
             self.keep.insert(lists::file_name(&format!("{dist}{f}")));
         }
         // A source that fails keeps its old lists, as apt keeps them.
-        for (_, url) in index::index_urls(src, &self.opts.arch) {
-            self.keep.insert(lists::file_name(&url));
+        for index in index::index_files(src, &self.opts.arch) {
+            self.keep.insert(lists::file_name(&index.url));
         }
         // Only an inline Signed-By key that does not parse fails here: that source alone.
         let keyring = match Keyring::for_source(self.root, &src.signed_by) {
@@ -291,7 +291,7 @@ impl Run<'_> {
             let path = lists::dir(self.root).join(name);
             fs::write(&path, data).map_err(|e| Error::io(&path, e))?;
         }
-        for (what, url) in index::index_urls(src, &self.opts.arch) {
+        for index::IndexFile { what, url, .. } in index::index_files(src, &self.opts.arch) {
             self.index(&repo, &verified.release, &what, &url)?;
         }
         Ok(())

@@ -175,6 +175,10 @@ fn signed_mirror_updates_as_apt_stores_it() {
         curl.url()
     );
     assert_eq!(curl.architecture, "amd64");
+    assert_eq!(
+        (curl.suite.as_str(), curl.component.as_str()),
+        ("bookworm", "main")
+    );
 
     // A second update downloads no index again.
     let (report, out) = run(&root, &mut net);
