@@ -345,7 +345,13 @@ impl Layout {
 
     pub(crate) fn write_index(&self, index: &ImageIndex) -> Result<()> {
         let bytes = to_canonical_json(index, "index.json")?;
-        self.write_atomic(&self.root.join(INDEX_FILE), &bytes)
+        let path = self.root.join(INDEX_FILE);
+        // Re-tagging an image with the digest it already has (a rebuild) changes
+        // nothing: skip the write and its sync.
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
+        self.write_atomic(&path, &bytes)
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
@@ -451,10 +457,10 @@ impl BlobWriter {
             hasher,
             written,
         } = out;
-        let file = inner
+        // Flushed into the temp file; it is synced only if it becomes the blob.
+        inner
             .into_inner()
             .map_err(|e| OciError::io(tmp.path(), e.into_error()))?;
-        file.sync_data().map_err(|e| OciError::io(tmp.path(), e))?;
         Ok((hasher.finish(), written, tmp, layout))
     }
 }
@@ -472,6 +478,11 @@ impl Layout {
         if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == new_len) {
             return Ok(());
         }
+        // Only a blob that is new costs a sync: a step rerun with `--no-cache` writes
+        // the same layer again, and syncing a temp file about to be deleted is waste.
+        tmp.as_file()
+            .sync_data()
+            .map_err(|e| OciError::io(tmp.path(), e))?;
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| OciError::io(parent, e))?;
         }

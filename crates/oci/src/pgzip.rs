@@ -40,8 +40,18 @@ pub(crate) struct ParGzEncoder<W: Write> {
     pending: BTreeMap<u64, Vec<u8>>,
     jobs: Option<mpsc::Sender<Job>>,
     results: mpsc::Receiver<Done>,
+    /// What the workers are started with, until the first block that needs them: most
+    /// layers are one block, compressed on the caller's thread without starting any.
+    unstarted: Option<Unstarted>,
     workers: Vec<JoinHandle<()>>,
+    level: u32,
     max_in_flight: u64,
+}
+
+struct Unstarted {
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    done: mpsc::Sender<Done>,
+    threads: usize,
 }
 
 impl<W: Write> ParGzEncoder<W> {
@@ -58,15 +68,7 @@ impl<W: Write> ParGzEncoder<W> {
         out.write_all(&HEADER)?;
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = mpsc::channel::<Done>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
         let threads = threads.max(1);
-        let workers = (0..threads)
-            .map(|_| {
-                let rx = job_rx.clone();
-                let tx = done_tx.clone();
-                std::thread::spawn(move || worker(&rx, &tx, level))
-            })
-            .collect();
         Ok(ParGzEncoder {
             out: Some(out),
             block_size,
@@ -78,13 +80,41 @@ impl<W: Write> ParGzEncoder<W> {
             pending: BTreeMap::new(),
             jobs: Some(job_tx),
             results: done_rx,
-            workers,
+            unstarted: Some(Unstarted {
+                jobs: Arc::new(Mutex::new(job_rx)),
+                done: done_tx,
+                threads,
+            }),
+            workers: Vec::new(),
+            level,
             max_in_flight: 2 * threads as u64,
         })
     }
 
+    /// Starts the workers (once). The encoder's own `done` sender goes to them, so a
+    /// dead worker closes the results channel instead of leaving a receive hanging.
+    fn start_workers(&mut self) {
+        let Some(Unstarted {
+            jobs,
+            done,
+            threads,
+        }) = self.unstarted.take()
+        else {
+            return;
+        };
+        let level = self.level;
+        self.workers = (0..threads)
+            .map(|_| {
+                let (rx, tx) = (jobs.clone(), done.clone());
+                std::thread::spawn(move || worker(&rx, &tx, level))
+            })
+            .collect();
+    }
+
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        let data = std::mem::replace(&mut self.block, Vec::with_capacity(self.block_size));
+        // After the last block nothing more is written: no new buffer for it.
+        let next = if last { 0 } else { self.block_size };
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(next));
         self.crc.update(&data);
         let dict = std::mem::take(&mut self.dict);
         self.dict = if data.len() >= DICT {
@@ -102,6 +132,12 @@ impl<W: Write> ParGzEncoder<W> {
             last,
         };
         self.next_index += 1;
+        if last && self.unstarted.is_some() {
+            // The whole stream is this one block: no thread is worth starting for it.
+            let deflated = deflate_block(&job, self.level)?;
+            return self.write_in_order(job.index, deflated);
+        }
+        self.start_workers();
         self.jobs
             .as_ref()
             .ok_or_else(|| io::Error::other("gzip encoder already finished"))?
@@ -119,7 +155,12 @@ impl<W: Write> ParGzEncoder<W> {
             .results
             .recv()
             .map_err(|_| io::Error::other("gzip worker thread died"))?;
-        self.pending.insert(index, result?);
+        self.write_in_order(index, result?)
+    }
+
+    /// Writes out block `index` and every block after it that is ready, in order.
+    fn write_in_order(&mut self, index: u64, bytes: Vec<u8>) -> io::Result<()> {
+        self.pending.insert(index, bytes);
         let out = self
             .out
             .as_mut()
@@ -269,6 +310,15 @@ mod tests {
                 .unwrap();
             assert_eq!(back, input, "size {n}");
         }
+    }
+
+    #[test]
+    fn workers_start_only_for_a_stream_of_several_blocks() {
+        let mut e = ParGzEncoder::with_block_size(Vec::new(), 6, 2, TEST_BLOCK).unwrap();
+        e.write_all(&data(TEST_BLOCK - 1)).unwrap();
+        assert!(e.workers.is_empty(), "one block so far");
+        e.write_all(&data(2)).unwrap();
+        assert_eq!(e.workers.len(), 2, "a full block went to the workers");
     }
 
     #[test]
