@@ -16,6 +16,11 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+// The runtime's own engine configuration, so the code compiled here is what its engine
+// would compile (see `precompile`).
+#[path = "src/engine_config.rs"]
+mod engine_config;
+
 const TARGET: &str = "wasm32-wasip1";
 
 /// The multicall modules: (cargo package, wasm file stem, tool list relative to guest-tools).
@@ -70,6 +75,7 @@ fn run() -> Result<(), String> {
     emit_rerun_if_changed(&guest_dir, &target_dir)?;
 
     cargo_build(&guest_dir, &target_dir)?;
+    let engine = precompile_engine()?;
 
     let mut gen_src = String::new();
     let mut tools: Vec<(String, usize)> = Vec::new();
@@ -84,9 +90,14 @@ fn run() -> Result<(), String> {
         let embedded = out_dir.join(format!("{stem}.wasm"));
         write_if_changed(&embedded, &bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let compiled = precompile(
+            engine.as_ref(),
+            &bytes,
+            &out_dir.join(format!("{stem}.cwasm")),
+        )?;
         let _ = writeln!(
             gen_src,
-            "    BundledModule {{ name: {stem:?}, bytes: include_bytes!({:?}), sha256: {digest:?} }},",
+            "    BundledModule {{ name: {stem:?}, bytes: include_bytes!({:?}), sha256: {digest:?}, compiled: {compiled} }},",
             embedded.display().to_string()
         );
         for name in read_tool_list(&guest_dir.join(list))? {
@@ -109,6 +120,36 @@ fn run() -> Result<(), String> {
     }
     gen_src.push_str("];\n");
     write_if_changed(&out_dir.join("bundled_gen.rs"), gen_src.as_bytes())
+}
+
+/// The engine that compiles the bundled modules ahead of time, so a fresh machine's first
+/// RUN step does not spend seconds in cranelift. `None` when cross-compiling: the code
+/// would be for another machine, so that kiln compiles on first use instead.
+fn precompile_engine() -> Result<Option<wasmtime::Engine>, String> {
+    if env_var("HOST")? != env_var("TARGET")? {
+        return Ok(None);
+    }
+    wasmtime::Engine::new(&engine_config::engine_config())
+        .map(Some)
+        .map_err(|e| format!("wasmtime engine: {e:#}"))
+}
+
+/// Compiles `wasm` into `path` and returns the Rust expression embedding it (an empty
+/// slice without an engine). The runtime checks at load that its engine accepts the code
+/// (same wasmtime, settings and a host with every CPU feature it uses), else compiles.
+fn precompile(
+    engine: Option<&wasmtime::Engine>,
+    wasm: &[u8],
+    path: &Path,
+) -> Result<String, String> {
+    let Some(engine) = engine else {
+        return Ok("&[]".into());
+    };
+    let code = engine
+        .precompile_module(wasm)
+        .map_err(|e| format!("precompiling {}: {e:#}", path.display()))?;
+    write_if_changed(path, &code)?;
+    Ok(format!("include_bytes!({:?})", path.display().to_string()))
 }
 
 fn env_var(name: &str) -> Result<String, String> {

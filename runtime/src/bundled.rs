@@ -16,6 +16,9 @@ pub(crate) struct BundledModule {
     pub bytes: &'static [u8],
     /// SHA-256 of `bytes`, computed at build time (a stable cache key for compiled code).
     pub sha256: [u8; 32],
+    /// `bytes` compiled by `build.rs` with the runtime's engine configuration (a wasmtime
+    /// artifact); empty when kiln was cross-compiled. See `precompiled.rs`.
+    pub compiled: &'static [u8],
 }
 
 impl BundledModule {

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, InstancePre, Linker, Module};
+use wasmtime::{Engine, InstancePre, Linker, Module};
 
+use crate::bundled::BundledModule;
 use crate::error::RuntimeError;
 use crate::module_cache::DiskCache;
 use crate::wasi_p1::Ctx;
@@ -76,15 +77,11 @@ pub(crate) struct Loaded {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let mut wc = Config::new();
-        wc.epoch_interruption(true);
-        // No guest kiln runs needs several memories (wasi-libc and Rust's std use one),
-        // and each extra memory is another reservation a hostile module could fill;
-        // such modules are refused at compile time. The limiter still bounds the sum.
-        wc.wasm_multi_memory(false);
-        let engine = Engine::new(&wc).map_err(|e| RuntimeError::Cache {
-            path: "<engine>".into(),
-            reason: e.to_string(),
+        let engine = Engine::new(&crate::engine_config::engine_config()).map_err(|e| {
+            RuntimeError::Cache {
+                path: "<engine>".into(),
+                reason: e.to_string(),
+            }
         })?;
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -146,10 +143,32 @@ impl Runtime {
             });
         }
         let module = self.compile_cached(name, bytes, &digest, persist)?;
+        self.prepare(name, digest, &module)
+    }
+
+    /// A bundled module: the code compiled for it when kiln was built, when this engine
+    /// accepts it (see `precompiled.rs`), else compiled and cached like any module.
+    pub(crate) fn load_bundled(&self, module: &BundledModule) -> Result<Loaded, RuntimeError> {
+        if let Some(pre) = self.inner.modules.lock().get(&module.sha256) {
+            return Ok(Loaded { pre: pre.clone() });
+        }
+        match crate::precompiled::deserialize(&self.inner.engine, module) {
+            Some(compiled) => self.prepare(module.name, module.sha256, &compiled),
+            None => self.load_with_digest(module.name, module.bytes, module.sha256, Persist::Yes),
+        }
+    }
+
+    /// Links `module` against kiln's imports and remembers it under `digest`.
+    fn prepare(
+        &self,
+        name: &str,
+        digest: [u8; 32],
+        module: &Module,
+    ) -> Result<Loaded, RuntimeError> {
         let pre =
             self.inner
                 .linker
-                .instantiate_pre(&module)
+                .instantiate_pre(module)
                 .map_err(|e| RuntimeError::Instantiate {
                     program: name.into(),
                     reason: format!("{e:#}"),

@@ -10,9 +10,11 @@
 
 mod bundled;
 mod engine;
+mod engine_config;
 mod error;
 mod kiln_v1;
 mod module_cache;
+mod precompiled;
 mod process;
 mod resolve;
 mod run;

@@ -98,7 +98,7 @@ impl Runtime {
                     Some(a) => *a = t.argv0().to_owned(),
                     None => argv.push(t.argv0().to_owned()),
                 }
-                self.load_with_digest(t.module.name, t.module.bytes, t.module.sha256, Persist::Yes)?
+                self.load_bundled(t.module)?
             }
             Program::Path(path) => {
                 let (bytes, committed) = read_program(vfs, &spec.cwd, path)?;
