@@ -49,8 +49,9 @@ impl fmt::Debug for Digest {
 }
 
 /// Content-addressed blob store on disk: `blobs/<2 hex>/<64 hex>`, written through a
-/// temp file in `tmp/` and renamed into place once hashed, so a crash never leaves a
-/// half-written blob under a digest name. Only contents that become part of a snapshot
+/// temp file in `tmp/` and renamed into place once hashed, so a killed process never
+/// leaves a half-written blob under a digest name (and one a system crash cut short is
+/// rewritten: see [`Store::put`]). Only contents that become part of a snapshot
 /// (so of a layer) are ever written under a name; a crash in the middle of that can
 /// leave a `tmp/` file behind, which [`Store::sweep_temp`] removes. Data being written
 /// by a step (spill files) is anonymous: unlinked from creation, it vanishes with the
@@ -129,8 +130,12 @@ impl Store {
         }
         let digest = Digest(hasher.finalize().into());
         let dest = self.blob_path(&digest);
-        if !dest.exists() {
-            tmp.as_file().sync_data().map_err(store_err(tmp.path()))?;
+        // Not synced: nothing outside a build refers to a stored blob (snapshots are
+        // rebuilt from layer blobs, which are synced), so the store is a working area
+        // shared for deduplication, and a sync per small file past the inline budget
+        // cost more than the copy itself. A blob cut short by a system crash is caught
+        // by its length and written again.
+        if !fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == len) {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).map_err(store_err(dir))?;
             }
@@ -214,6 +219,16 @@ mod tests {
         assert!(store.contains(&d1));
         assert!(!store.contains(&Digest::of(b"other")));
         assert_eq!(Digest::from_hex(&d1.to_hex()), Some(d1));
+    }
+
+    #[test]
+    fn a_blob_cut_short_is_written_again() {
+        let store = Store::temp().unwrap();
+        let (d, _) = store.put(&b"whole content"[..]).unwrap();
+        // What an unsynced blob can look like after a system crash: its name, no data.
+        fs::write(store.blob_path(&d), b"").unwrap();
+        store.put(&b"whole content"[..]).unwrap();
+        assert_eq!(fs::read(store.blob_path(&d)).unwrap(), b"whole content");
     }
 
     #[test]
