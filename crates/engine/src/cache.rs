@@ -227,6 +227,11 @@ impl Cache {
             path: path.clone(),
             why: e.to_string(),
         })?;
+        // A step rerun (`--no-cache`, or a record another build just wrote) often
+        // records exactly what is there: rewriting it would cost a sync for nothing.
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
         let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_at(&dir))?;
         tmp.write_all(&bytes).map_err(io_at(&path))?;
         tmp.as_file().sync_all().map_err(io_at(&path))?;

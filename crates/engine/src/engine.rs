@@ -133,7 +133,9 @@ pub(crate) struct Shared_ {
     pub cache: Cache,
     pub store: Arc<Store>,
     pub blobs: Layout,
-    pub runtime: kiln_runtime::Runtime,
+    /// Started by the first step that runs a program: a fully cached build never pays
+    /// for the wasm engine, its linker and its epoch thread.
+    runtime: parking_lot::Mutex<Option<kiln_runtime::Runtime>>,
     pub events: Arc<dyn EventSink>,
     pub redact: SecretPatterns,
     pub guard: leak::Guard,
@@ -222,7 +224,6 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         path: blobs_dir.clone(),
         source,
     })?;
-    let runtime = crate::sandbox::runtime(&req.cache_dir, req.epoch)?;
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let toolchain = crate::inputs::Toolchain::of(&req).key()?;
@@ -240,7 +241,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         cache,
         store,
         blobs,
-        runtime,
+        runtime: parking_lot::Mutex::new(None),
         events,
         redact,
         guard,
@@ -690,6 +691,17 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
 
 impl Shared_ {
     /// Notes a layer a step of this build wrote or reused, for the leak guard.
+    /// The build's wasm runtime, started on first use.
+    pub(crate) fn runtime(&self) -> Result<kiln_runtime::Runtime, kiln_runtime::RuntimeError> {
+        let mut slot = self.runtime.lock();
+        if let Some(rt) = &*slot {
+            return Ok(rt.clone());
+        }
+        let rt = crate::sandbox::runtime(&self.req.cache_dir, self.req.epoch)?;
+        *slot = Some(rt.clone());
+        Ok(rt)
+    }
+
     pub(crate) fn note_layer(&self, layer: &crate::state::StageLayer) {
         if let Ok(mut written) = self.written.lock() {
             let digest = layer.layer.descriptor.digest().to_string();

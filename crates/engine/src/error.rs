@@ -111,8 +111,6 @@ pub enum BuildError {
         path: std::path::PathBuf,
         source: kiln_oci::OciError,
     },
-    #[error("starting the wasm runtime: {0}")]
-    Runtime(#[from] kiln_runtime::RuntimeError),
     #[error("starting the scheduler: {0}")]
     Scheduler(std::io::Error),
     #[error("writing the image config and manifest to the cache: {0}")]
@@ -152,6 +150,9 @@ fn tail(lines: &[String]) -> String {
 pub enum StepError {
     #[error(transparent)]
     Copy(#[from] CopyError),
+    /// Started by the first step that runs a program.
+    #[error("starting the wasm runtime: {0}")]
+    Runtime(#[from] kiln_runtime::RuntimeError),
     /// `COPY --chown` or `USER` names a user or group the image does not have.
     #[error(transparent)]
     Passwd(#[from] crate::passwd::PasswdError),

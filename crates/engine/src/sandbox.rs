@@ -249,7 +249,7 @@ pub(crate) fn execute(
             stderr: err.clone(),
         },
     };
-    let mut sandbox = Sandbox::open(shared.runtime.clone(), tree, state.store(), table, spec)?;
+    let mut sandbox = Sandbox::open(shared.runtime()?, tree, state.store(), table, spec)?;
     let status = crate::run::run_program(sandbox.shell(), &step.program, &step.shell);
     let closed = sandbox.close(tree);
     out.finish();
