@@ -251,6 +251,8 @@ pub(crate) fn parse_output(spec: &str) -> Result<Target, String> {
                 }
             }
             "registry.insecure" => insecure = parse_bool(k, v)?,
+            // Layer compression is the build's, not the target's: see compression.rs.
+            k if crate::compression::KEYS.contains(&k) => {}
             other => return Err(format!("unknown --output key {other:?}")),
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, anyhow, bail};
 use kiln_engine::secrets::Secrets;
 use kiln_engine::{BuildRequest, LeakPolicy, Network, places};
-use kiln_oci::{Compression, Layout, Platform};
+use kiln_oci::{Layout, Platform};
 
 use kiln_engine::export::{ExportRequest, Exported, ImageTarget, Target};
 
@@ -148,7 +148,7 @@ fn build(a: BuildArgs) -> Result<i32> {
         },
         cache_dir: places::cache_dir()?,
         image_store: Some(store_dir.clone()),
-        compression: Compression::Gzip,
+        compression: crate::compression::from_outputs(&a.outputs).map_err(|e| anyhow!(e))?,
         build_contexts: build_contexts(&a.build_contexts)?,
         step_limits: kiln_engine::StepLimits {
             timeout: a.step_timeout,

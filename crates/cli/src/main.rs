@@ -7,6 +7,7 @@
 mod args;
 mod check;
 mod commands;
+mod compression;
 mod render;
 
 use clap::Parser;
