@@ -39,9 +39,21 @@ pub(crate) fn tarball_path() -> PathBuf {
 /// use and kept under the target dir. `None` (after a loud notice) when the tarball is
 /// missing and `KILN_REQUIRE_DEBIAN` is unset; a panic when it is set.
 pub(crate) fn layout() -> Option<PathBuf> {
-    let tar = tarball_path();
-    let Ok(meta) = std::fs::metadata(&tar) else {
-        missing(&tar);
+    layout_of(
+        &tarball_path(),
+        oci_arch(),
+        "tests/differential/make-debian-base (or point KILN_TEST_DEBIAN at a tarball)",
+    )
+}
+
+/// [`layout`] for another root filesystem tarball of `arch`, made by the script `maker`
+/// (named in the notice when the tarball is missing).
+pub(crate) fn layout_of(tar: &Path, arch: &str, maker: &str) -> Option<PathBuf> {
+    let Ok(meta) = std::fs::metadata(tar) else {
+        missing(&format!(
+            "the Debian base {} is missing: run {maker}; it needs mmdebstrap and minutes",
+            tar.display()
+        ));
         return None;
     };
     // A new tarball (another mirror snapshot) gets its own layout.
@@ -51,9 +63,9 @@ pub(crate) fn layout() -> Option<PathBuf> {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("debian-layout-{}-{mtime}", meta.len()));
+        .join(format!("debian-layout-{arch}-{}-{mtime}", meta.len()));
     if !dir.join("index.json").exists() {
-        make_layout(&tar, &dir);
+        make_layout(tar, &dir, arch);
     }
     Some(dir)
 }
@@ -81,12 +93,9 @@ pub(crate) fn push(layout: &Path, registry: &super::Registry) -> String {
     name
 }
 
-fn missing(tar: &Path) {
-    let how = format!(
-        "the Debian base {} is missing: run tests/differential/make-debian-base \
-         (needs mmdebstrap; ~2 min) or point KILN_TEST_DEBIAN at a tarball",
-        tar.display()
-    );
+/// A loud skip notice, or a panic when `KILN_REQUIRE_DEBIAN` is set: `how` says what is
+/// missing and how to make it.
+pub(crate) fn missing(how: &str) {
     if std::env::var_os("KILN_REQUIRE_DEBIAN").is_some() {
         panic!("KILN_REQUIRE_DEBIAN is set and {how}");
     }
@@ -95,7 +104,7 @@ fn missing(tar: &Path) {
 
 /// Writes the layout into a sibling temp dir and renames it into place, so tests racing
 /// to make it never see half of one.
-fn make_layout(tar: &Path, dir: &Path) {
+fn make_layout(tar: &Path, dir: &Path, arch: &str) {
     let parent = dir.parent().expect("layout parent");
     std::fs::create_dir_all(parent).unwrap();
     let tmp = tempfile::tempdir_in(parent).unwrap();
@@ -104,7 +113,7 @@ fn make_layout(tar: &Path, dir: &Path) {
     let (layer, diff_id, layer_size) = gzip_layer(tar, &blobs);
     let config = serde_json::json!({
         "created": CREATED,
-        "architecture": oci_arch(),
+        "architecture": arch,
         "os": "linux",
         "config": { "Env": [DEFAULT_PATH], "Cmd": ["bash"] },
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },

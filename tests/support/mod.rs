@@ -144,6 +144,7 @@ mod server;
 #[allow(unused_imports)] // build.rs's tests don't start a server
 pub(crate) use server::{HelloServer, Reply, RouteServer};
 
+pub(crate) mod apt;
 pub(crate) mod debian;
 mod image;
 #[allow(unused_imports)] // only some test binaries build from an image
