@@ -31,6 +31,8 @@ pub(crate) enum Command {
     Save(SaveArgs),
     /// Delete kiln's build cache.
     Prune,
+    /// Build a compose project's services (like `docker compose build`).
+    Compose(crate::compose::ComposeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

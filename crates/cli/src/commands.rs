@@ -27,6 +27,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Push(args) => push(args),
         Command::Save(args) => save(args),
         Command::Prune => prune(),
+        Command::Compose(args) => crate::compose::run(args),
     }
 }
 
@@ -70,8 +71,18 @@ fn dockerfile_path(path: PathBuf) -> PathBuf {
     if fallback { lowercase } else { path }
 }
 
+/// As buildx: SOURCE_DATE_EPOCH from the environment is a build arg (unless one is
+/// given), so it wins over an `ARG SOURCE_DATE_EPOCH=` default in the Dockerfile.
+pub(crate) fn epoch_arg_from_env(build_args: &mut Vec<(String, String)>) {
+    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        && let Some(v) = env_lookup("SOURCE_DATE_EPOCH")
+    {
+        build_args.push(("SOURCE_DATE_EPOCH".into(), v));
+    }
+}
+
 /// `SOURCE_DATE_EPOCH` from `--build-arg`, then the environment, default 0.
-fn source_date_epoch(build_args: &[(String, String)]) -> Result<i64> {
+pub(crate) fn source_date_epoch(build_args: &[(String, String)]) -> Result<i64> {
     let value = build_args
         .iter()
         .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
@@ -101,13 +112,7 @@ fn network(mode: &str, allow_hosts: Vec<String>) -> Result<Network> {
 fn build(a: BuildArgs) -> Result<i32> {
     let mut build_args =
         key_values(&a.build_args, "--build-arg", &env_lookup).map_err(|e| anyhow!(e))?;
-    // As buildx: SOURCE_DATE_EPOCH from the environment is a build arg, so it wins over
-    // an `ARG SOURCE_DATE_EPOCH=` default in the Dockerfile.
-    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH")
-        && let Some(v) = env_lookup("SOURCE_DATE_EPOCH")
-    {
-        build_args.push(("SOURCE_DATE_EPOCH".into(), v));
-    }
+    epoch_arg_from_env(&mut build_args);
     let labels = key_values(&a.labels, "--label", &env_lookup).map_err(|e| anyhow!(e))?;
     let mut targets = a
         .outputs

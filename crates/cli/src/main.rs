@@ -7,6 +7,7 @@
 mod args;
 mod check;
 mod commands;
+mod compose;
 mod compression;
 mod render;
 

@@ -103,6 +103,7 @@ pub enum ComposeError {
     Platform {
         service: String,
         platform: String,
-        source: kiln_oci::OciError,
+        // Boxed: OciError is large and every compose Result would carry its size.
+        source: Box<kiln_oci::OciError>,
     },
 }

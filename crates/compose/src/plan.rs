@@ -339,7 +339,7 @@ fn platform(name: &str, service: &Service, build: &Build) -> Result<Platform, Co
         Some(p) => p.parse().map_err(|source| ComposeError::Platform {
             service: name.to_owned(),
             platform: p.to_owned(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

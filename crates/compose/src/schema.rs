@@ -183,12 +183,11 @@ pub(crate) fn validate(doc: &Value, file: &str) -> Result<(), ComposeError> {
     Ok(())
 }
 
+/// Checks one mapping at a path against its allowed keys.
+type KeyCheck<'a> = &'a dyn Fn(&Value, &str, &[&str]) -> Result<(), ComposeError>;
+
 /// The long-form entries of `value.secrets`.
-fn grants(
-    value: &Value,
-    at: &str,
-    check: &dyn Fn(&Value, &str, &[&str]) -> Result<(), ComposeError>,
-) -> Result<(), ComposeError> {
+fn grants(value: &Value, at: &str, check: KeyCheck<'_>) -> Result<(), ComposeError> {
     let Some(Value::Sequence(items)) = value.get("secrets") else {
         return Ok(());
     };
