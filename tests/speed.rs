@@ -1,5 +1,6 @@
 //! Issue 16 through the binary: the cold start uses the bundled tools' code compiled when
 //! kiln was built, and `--output` takes BuildKit's compression options.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod support;
 

@@ -30,6 +30,7 @@ const APPLETS: &[&str] = &[
     "sleep",
     "test",
     "touch",
+    "tr",
     "true",
     "wc",
     "wget",

@@ -43,8 +43,7 @@ pub(crate) fn run(reps: usize) -> Result<Outcome> {
             per_call.runs.len()
         )],
         kiln: Samples::default(),
-        buildah: None,
-        buildah_note: None,
+        peers: Vec::new(),
         per_unit: None,
         lines: vec![format!(
             "Per instantiate + call: min {:.1} µs, median {:.1} µs.",

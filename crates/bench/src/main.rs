@@ -1,10 +1,13 @@
-//! kiln-bench: builds the same Dockerfiles with kiln and with buildah, alternating, and
-//! reports min/median per tool, the ratio, and physical-limit references (issue 7).
+//! kiln-bench: builds the same Dockerfiles with kiln, BuildKit (a private dockerd) and
+//! buildah, alternating, and reports min/median per tool, the ratios, and physical-limit
+//! references (issues 7 and 16).
 //!
-//! It is NOT part of `cargo test` or CI: it needs buildah, minutes of CPU and a quiet
-//! machine. It installs nothing; a missing buildah is reported and kiln runs alone.
+//! It is NOT part of `cargo test` or CI: it needs root for dockerd, buildah, minutes of
+//! CPU and a quiet machine. It installs nothing; a missing peer is reported and the
+//! others run.
 
 mod base;
+mod buildkit;
 mod context;
 mod instantiate;
 mod measure;
@@ -25,13 +28,13 @@ use crate::tools::{Env, which};
 #[derive(Debug, Parser)]
 #[command(
     name = "kiln-bench",
-    about = "Benchmark kiln side by side with buildah"
+    about = "Benchmark kiln side by side with BuildKit and buildah"
 )]
 struct Args {
     /// Timed repetitions per scenario (default: 5, or 3 for the heavy ones).
     #[arg(long)]
     reps: Option<usize>,
-    /// Run only these scenarios (repeatable): steps, cached, copy, secret, stages,
+    /// Run only these scenarios (repeatable): cold, steps, cached, copy, secret, stages,
     /// bigfile, instantiate.
     #[arg(long)]
     scenario: Vec<String>,
@@ -82,12 +85,18 @@ fn main() -> Result<()> {
             busybox.display()
         );
     }
-    let env = Env {
+    let mut env = Env {
         kiln: kiln.clone(),
         buildah: buildah.clone(),
+        buildkit: Err("not started yet".into()),
         base: base::write_busybox_layout(&busybox, &work.join("base"))?,
         module_cache: work.join("modules"),
     };
+    env.buildkit = start_buildkit(&env, &work).map_err(|e| {
+        eprintln!("NOTE: no BuildKit figures: {e:#}");
+        format!("{e:#}")
+    });
+    let buildkit_version = env.buildkit.as_ref().ok().and_then(|d| d.version());
 
     let chosen: Vec<&str> = if args.scenario.is_empty() {
         scenarios::NAMES.to_vec()
@@ -111,6 +120,7 @@ fn main() -> Result<()> {
         });
     let machine = report::Machine::describe(
         &version(&kiln).unwrap_or_else(|| "unknown version".into()),
+        buildkit_version.as_deref(),
         buildah.as_deref().and_then(version).as_deref(),
         &reps,
     );
@@ -124,6 +134,40 @@ fn main() -> Result<()> {
         eprintln!("kept {}", scratch.keep().display());
     }
     Ok(())
+}
+
+/// Starts the private dockerd and loads the base image into it under the name kiln's
+/// Dockerfiles use, exported by kiln itself as a docker archive.
+fn start_buildkit(env: &Env, work: &std::path::Path) -> Result<buildkit::Dockerd> {
+    let daemon = buildkit::Dockerd::start(&work.join("dockerd"))?;
+    let sb = tools::Sandbox::new(work, "base-export")?;
+    let ctx = sb.path("ctx");
+    std::fs::create_dir_all(&ctx)?;
+    let df = sb.write("Dockerfile", &format!("FROM {}\n", env.kiln_from()))?;
+    let tar = sb.path("base.tar");
+    let name = format!("{}:{}", env.kiln_from(), base::TAG);
+    let dest = format!("type=docker,dest={}", tar.display());
+    let utf8 = |p: &std::path::Path| p.to_str().map(str::to_owned).context("non-UTF-8 path");
+    let (df, ctx) = (utf8(&df)?, utf8(&ctx)?);
+    let mut export = sb.kiln(
+        env,
+        [
+            "build",
+            "-f",
+            df.as_str(),
+            "-t",
+            name.as_str(),
+            "-o",
+            dest.as_str(),
+            ctx.as_str(),
+        ],
+    );
+    sb.run_kiln(&mut export)
+        .context("exporting the base for dockerd")?;
+    let mut load = daemon.command();
+    load.arg("load").arg("-i").arg(&tar);
+    measure::run(&mut load, &sb.path("docker-load.log")).context("docker load of the base")?;
+    Ok(daemon)
 }
 
 fn default_kiln() -> Result<PathBuf> {

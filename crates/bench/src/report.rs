@@ -45,6 +45,7 @@ pub(crate) struct Machine {
 impl Machine {
     pub(crate) fn describe(
         kiln_version: &str,
+        buildkit_version: Option<&str>,
         buildah_version: Option<&str>,
         reps: &str,
     ) -> Machine {
@@ -63,6 +64,12 @@ impl Machine {
             lines.push(format!("- Kernel: {k}"));
         }
         lines.push(format!("- kiln: {kiln_version}"));
+        lines.push(format!(
+            "- BuildKit: {}",
+            buildkit_version.map_or("not available".to_owned(), |v| {
+                format!("{v} (Debian's docker.io, embedded BuildKit, private daemon, vfs)")
+            })
+        ));
         lines.push(format!(
             "- buildah: {}",
             buildah_version.unwrap_or("not installed")
@@ -151,24 +158,33 @@ fn render_outcome(s: &mut String, o: &Outcome) {
         let _ = writeln!(s, "\n| | runs | min | median | peak RSS (worst run) |");
         let _ = writeln!(s, "|---|---|---|---|---|");
         row(s, "kiln", &o.kiln);
-        if let Some(b) = &o.buildah {
-            row(s, "buildah", b);
+        let measured = || {
+            o.peers
+                .iter()
+                .filter_map(|p| Some((p.name, p.samples.as_ref()?)))
+        };
+        for (name, b) in measured() {
+            row(s, name, b);
+        }
+        for (name, b) in measured() {
             let _ = writeln!(
                 s,
-                "| **buildah / kiln** | | **{}** | **{}** | |",
+                "| **{name} / kiln** | | **{}** | **{}** | |",
                 ratio(b.min(), o.kiln.min()),
                 ratio(b.median(), o.kiln.median())
             );
         }
         if let Some((n, unit)) = o.per_unit {
             per_unit_row(s, "kiln", &o.kiln, n, unit);
-            if let Some(b) = &o.buildah {
-                per_unit_row(s, "buildah", b, n, unit);
+            for (name, b) in measured() {
+                per_unit_row(s, name, b, n, unit);
             }
         }
     }
-    if let Some(note) = &o.buildah_note {
-        let _ = writeln!(s, "\nNo buildah figures: {note}.");
+    for p in &o.peers {
+        if let Some(note) = &p.note {
+            let _ = writeln!(s, "\nNo {} figures: {note}.", p.name);
+        }
     }
     if !o.lines.is_empty() {
         let _ = writeln!(s);

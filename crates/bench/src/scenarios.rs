@@ -14,6 +14,7 @@ use crate::server::{self, Server};
 use crate::tools::{Env, Sandbox};
 
 pub(crate) const NAMES: &[&str] = &[
+    "cold",
     "steps",
     "cached",
     "copy",
@@ -34,15 +35,55 @@ pub(crate) struct Outcome {
     /// What each tool was asked to do (markdown).
     pub setup: Vec<String>,
     pub kiln: Samples,
-    pub buildah: Option<Samples>,
-    /// Why buildah has no figures, when it has none.
-    pub buildah_note: Option<String>,
+    /// The other builders, BuildKit first.
+    pub peers: Vec<Peer>,
     /// Divide times by this many units (e.g. 20 RUN steps) for a per-unit row.
     pub per_unit: Option<(u32, &'static str)>,
     /// Further measured lines (references, checks).
     pub lines: Vec<String>,
     pub targets: Vec<Target>,
 }
+
+/// One peer builder's figures in a scenario.
+pub(crate) struct Peer {
+    pub name: &'static str,
+    /// `None` when the peer did not run (see `note`).
+    pub samples: Option<Samples>,
+    /// Why the peer has no figures, when it has none.
+    pub note: Option<String>,
+}
+
+impl Peer {
+    fn new(name: &'static str, missing: Option<&str>) -> Peer {
+        Peer {
+            name,
+            samples: missing.is_none().then(Samples::default),
+            note: missing.map(str::to_owned),
+        }
+    }
+}
+
+impl Outcome {
+    /// Adds the target "kiln is at least `times`× faster than `peer`" (min vs min), when
+    /// both have figures.
+    fn ratio_target(&mut self, peer: &str, times: f64) {
+        let peer_min = self
+            .peers
+            .iter()
+            .find(|p| p.name == peer)
+            .and_then(|p| p.samples.as_ref()?.min());
+        if let (Some(k), Some(b)) = (self.kiln.min(), peer_min) {
+            let ratio = b.as_secs_f64() / k.as_secs_f64();
+            self.targets.push(Target {
+                text: format!("kiln ≥ {times}× faster than {peer}: {ratio:.1}× (min vs min)"),
+                met: ratio >= times,
+            });
+        }
+    }
+}
+
+/// A peer's build of one repetition.
+type Build<'a> = &'a mut dyn FnMut(&Env, &Sandbox) -> Result<Run>;
 
 impl Outcome {
     pub(crate) fn failed(name: &str) -> Outcome {
@@ -54,8 +95,7 @@ impl Outcome {
             title: title.to_owned(),
             setup: Vec::new(),
             kiln: Samples::default(),
-            buildah: None,
-            buildah_note: None,
+            peers: Vec::new(),
             per_unit: None,
             lines: Vec::new(),
             targets: Vec::new(),
@@ -66,7 +106,7 @@ impl Outcome {
 /// Default repetitions: more for the cheap scenarios, fewer for the heavy ones.
 pub(crate) fn default_reps(name: &str) -> usize {
     match name {
-        "copy" | "bigfile" | "stages" => 3,
+        "copy" | "bigfile" | "stages" | "cold" => 3,
         _ => 5,
     }
 }
@@ -74,6 +114,7 @@ pub(crate) fn default_reps(name: &str) -> usize {
 pub(crate) fn run(name: &str, env: &Env, work: &Path, reps: usize) -> Result<Outcome> {
     let sb = Sandbox::new(work, name)?;
     match name {
+        "cold" => cold(env, &sb, reps),
         "steps" => steps(env, &sb, reps, false),
         "cached" => steps(env, &sb, reps, true),
         "copy" => copy(env, &sb, reps),
@@ -85,9 +126,9 @@ pub(crate) fn run(name: &str, env: &Env, work: &Path, reps: usize) -> Result<Out
     }
 }
 
-/// One timed build by each tool per repetition, kiln first. `before_kiln` and
-/// `after_buildah` run untimed. A buildah failure does not stop the scenario: kiln's
-/// figures are still worth having, and the failure is reported.
+/// One timed build by each tool per repetition: kiln, then BuildKit, then buildah. A
+/// warm-up round runs first, untimed. A peer's failure does not stop the scenario: the
+/// other figures are still worth having, and the failure is reported.
 struct Alternation<'a> {
     env: &'a Env,
     sb: &'a Sandbox,
@@ -97,32 +138,34 @@ struct Alternation<'a> {
 impl<'a> Alternation<'a> {
     fn new(env: &'a Env, sb: &'a Sandbox, title: &str) -> Alternation<'a> {
         let mut out = Outcome::new(title);
-        if env.buildah.is_some() {
-            out.buildah = Some(Samples::default());
-        } else {
-            out.buildah_note = Some("buildah is not installed (`apt-get install buildah`)".into());
-        }
+        out.peers = vec![
+            Peer::new("BuildKit", env.buildkit_missing()),
+            Peer::new(
+                "buildah",
+                env.buildah
+                    .is_none()
+                    .then_some("buildah is not installed (`apt-get install buildah`)"),
+            ),
+        ];
         Alternation { env, sb, out }
     }
 
-    fn rep(
-        &mut self,
-        timed: bool,
-        kiln: &mut dyn FnMut(&Env, &Sandbox) -> Result<Run>,
-        buildah: &mut dyn FnMut(&Env, &Sandbox) -> Result<Run>,
-    ) -> Result<()> {
+    fn rep(&mut self, timed: bool, kiln: Build, peers: &mut [Build; 2]) -> Result<()> {
         let k = kiln(self.env, self.sb).context("kiln build")?;
         if timed {
             self.out.kiln.push(k);
         }
-        if self.out.buildah.is_some() {
-            match buildah(self.env, self.sb) {
-                Ok(b) if timed => self.out.buildah.iter_mut().for_each(|s| s.push(b)),
+        for (peer, build) in self.out.peers.iter_mut().zip(peers.iter_mut()) {
+            if peer.samples.is_none() {
+                continue;
+            }
+            match build(self.env, self.sb) {
+                Ok(r) if timed => peer.samples.iter_mut().for_each(|s| s.push(r)),
                 Ok(_) => {}
                 Err(e) => {
-                    eprintln!("  buildah failed: {e:#}");
-                    self.out.buildah = None;
-                    self.out.buildah_note = Some(format!("buildah failed: {}", first_line(&e)));
+                    eprintln!("  {} failed: {e:#}", peer.name);
+                    peer.samples = None;
+                    peer.note = Some(format!("{} failed: {}", peer.name, first_line(&e)));
                 }
             }
         }
@@ -130,18 +173,13 @@ impl<'a> Alternation<'a> {
     }
 
     /// A warm-up round (imports the base, compiles/loads modules, fills caches), then
-    /// `reps` timed rounds.
-    fn run(
-        mut self,
-        reps: usize,
-        kiln: &mut dyn FnMut(&Env, &Sandbox) -> Result<Run>,
-        buildah: &mut dyn FnMut(&Env, &Sandbox) -> Result<Run>,
-    ) -> Result<Outcome> {
+    /// `reps` timed rounds. `peers` are BuildKit's and buildah's builds, in that order.
+    fn run(mut self, reps: usize, kiln: Build, mut peers: [Build; 2]) -> Result<Outcome> {
         eprintln!("  warm-up");
-        self.rep(false, kiln, buildah)?;
+        self.rep(false, kiln, &mut peers)?;
         for i in 1..=reps {
             eprintln!("  repetition {i}/{reps}");
-            self.rep(true, kiln, buildah)?;
+            self.rep(true, kiln, &mut peers)?;
         }
         Ok(self.out)
     }
@@ -165,13 +203,92 @@ fn empty_context(sb: &Sandbox) -> Result<PathBuf> {
     Ok(ctx)
 }
 
+/// An empty context, and the Dockerfile `text` gives for kiln's base and for buildah's,
+/// as UTF-8 paths: `[context, kiln's Dockerfile, buildah's Dockerfile]`.
+fn dockerfiles(env: &Env, sb: &Sandbox, text: &dyn Fn(&str) -> String) -> Result<[String; 3]> {
+    let ctx = empty_context(sb)?;
+    let kdf = sb.write("kiln.Dockerfile", &text(&env.kiln_from()))?;
+    let bdf = sb.write("buildah.Dockerfile", &text(&env.buildah_from()))?;
+    Ok([
+        p(&ctx)?.to_owned(),
+        p(&kdf)?.to_owned(),
+        p(&bdf)?.to_owned(),
+    ])
+}
+
 fn buildah_cmd(sb: &Sandbox, env: &Env, args: &[&str]) -> Result<Command> {
     sb.buildah(env, args).context("buildah is not installed")
+}
+
+/// `kiln build --progress plain --no-cache -f <df> -t bench <ctx>`.
+fn kiln_no_cache(env: &Env, sb: &Sandbox, df: &str, ctx: &str) -> Command {
+    let args = [
+        "build",
+        "--progress",
+        "plain",
+        "--no-cache",
+        "-f",
+        df,
+        "-t",
+        "bench",
+        ctx,
+    ];
+    sb.kiln(env, args)
+}
+
+/// `buildah bud --isolation chroot --no-cache <extra> -f <df> -t bench <ctx>`.
+fn buildah_bud(env: &Env, sb: &Sandbox, extra: &[&str], df: &str, ctx: &str) -> Result<Run> {
+    let mut args = vec!["bud", "--isolation", "chroot", "--no-cache"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-f", df, "-t", "bench", ctx]);
+    sb.run_buildah(&mut buildah_cmd(sb, env, &args)?)
 }
 
 fn p(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("path {} is not UTF-8", path.display()))
+}
+
+/// Issue 16's cold-start target: a fresh machine's first build, one RUN step.
+const COLD_TARGET: Duration = Duration::from_millis(200);
+
+/// The cold start: one RUN calling three bundled tools, with empty kiln cache, store AND
+/// compiled-module cache every run, as on a fresh machine, CI runner or serverless worker.
+fn cold(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
+    let df = |from: &str| {
+        format!("FROM {from}\nRUN echo cold | tr a-z A-Z | sha256sum > /h && ls / > /l\n")
+    };
+    let [ctx, kdf, bdf] = dockerfiles(env, sb, &df)?;
+    let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
+    let modules = sb.path("modules");
+    let mut a = Alternation::new(env, sb, "0. Cold start: first build with empty caches");
+    a.out.setup = vec![
+        "Dockerfile: `FROM <busybox base>` + `RUN echo cold | tr a-z A-Z | sha256sum > /h && ls / > /l`.".into(),
+        "kiln: `kiln build --no-cache -t bench`, with empty cache, store and compiled-module cache dirs every run (the bundled tools' code comes from the binary, compiled when kiln was built).".into(),
+        "BuildKit: `docker build --no-cache -t bench` (a running daemon: it has nothing to compile); buildah: `bud --isolation chroot --no-cache -t bench`.".into(),
+    ];
+    let mut kiln = |env: &Env, sb: &Sandbox| {
+        remove_kiln_state(sb)?;
+        if modules.exists() {
+            std::fs::remove_dir_all(&modules)?;
+        }
+        sb.run_kiln(kiln_no_cache(env, sb, kdf, ctx).env("KILN_MODULE_CACHE", &modules))
+    };
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])
+    };
+    let mut buildah = |env: &Env, sb: &Sandbox| buildah_bud(env, sb, &[], bdf, ctx);
+    let mut out = a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])?;
+    let min = out.kiln.min().unwrap_or_default();
+    out.targets.push(Target {
+        text: format!(
+            "first build with empty caches under {}: kiln min {}",
+            crate::report::dur(COLD_TARGET),
+            crate::report::dur(min)
+        ),
+        met: min < COLD_TARGET,
+    });
+    Ok(out)
 }
 
 const STEPS: u32 = 20;
@@ -186,14 +303,7 @@ fn steps_dockerfile(from: &str) -> String {
 
 /// Scenarios 1 and 2: per-step overhead, without cache and fully cached.
 fn steps(env: &Env, sb: &Sandbox, reps: usize, cached: bool) -> Result<Outcome> {
-    let ctx = empty_context(sb)?;
-    let kdf = sb.write("kiln.Dockerfile", &steps_dockerfile(&env.kiln_from()))?;
-    let bdf = sb.write("buildah.Dockerfile", &steps_dockerfile(&env.buildah_from()))?;
-    let (ctx, kdf, bdf) = (
-        p(&ctx)?.to_owned(),
-        p(&kdf)?.to_owned(),
-        p(&bdf)?.to_owned(),
-    );
+    let [ctx, kdf, bdf] = dockerfiles(env, sb, &steps_dockerfile)?;
     let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
     let title = if cached {
         "2. The same 20 steps, fully cached rebuild"
@@ -207,6 +317,13 @@ fn steps(env: &Env, sb: &Sandbox, reps: usize, cached: bool) -> Result<Outcome> 
         format!("Dockerfile: `FROM <busybox base>` + {STEPS} × `RUN echo step N > /stepN`."),
         format!(
             "kiln: `kiln build --progress plain {}-f Dockerfile -t bench CTX`.",
+            kiln_flags
+                .iter()
+                .map(|f| format!("{f} "))
+                .collect::<String>()
+        ),
+        format!(
+            "BuildKit: `DOCKER_BUILDKIT=1 docker build --network=host --progress=plain {}-f Dockerfile -t bench CTX` on the private dockerd.",
             kiln_flags
                 .iter()
                 .map(|f| format!("{f} "))
@@ -233,6 +350,11 @@ fn steps(env: &Env, sb: &Sandbox, reps: usize, cached: bool) -> Result<Outcome> 
         args.extend_from_slice(&["-f", kdf, "-t", "bench", ctx]);
         sb.run_kiln(&mut sb.kiln(env, &args))
     };
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        let mut args = kiln_flags.to_vec();
+        args.extend_from_slice(&["-f", kdf, "-t", "bench", ctx]);
+        sb.buildkit_build(env, &args)
+    };
     let mut buildah = |env: &Env, sb: &Sandbox| {
         let args = [
             "bud",
@@ -247,7 +369,7 @@ fn steps(env: &Env, sb: &Sandbox, reps: usize, cached: bool) -> Result<Outcome> 
         ];
         sb.run_buildah(&mut buildah_cmd(sb, env, &args)?)
     };
-    let mut out = a.run(reps, &mut kiln, &mut buildah)?;
+    let mut out = a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])?;
     if cached {
         let min = out.kiln.min().unwrap_or_default();
         out.targets.push(Target {
@@ -257,13 +379,16 @@ fn steps(env: &Env, sb: &Sandbox, reps: usize, cached: bool) -> Result<Outcome> 
             ),
             met: min < Duration::from_millis(100),
         });
-    } else if let (Some(k), Some(b)) = (out.kiln.min(), out.buildah.as_ref().and_then(|b| b.min()))
-    {
-        let ratio = b.as_secs_f64() / k.as_secs_f64();
-        out.targets.push(Target {
-            text: format!("kiln ≥ 20× faster per RUN step than buildah: {ratio:.1}× (min vs min)"),
-            met: ratio >= 20.0,
-        });
+    }
+    // Issue 16's targets against BuildKit, issue 7's against buildah (min vs min).
+    let (buildkit_x, buildah_x) = if cached {
+        (30.0, None)
+    } else {
+        (200.0, Some(20.0))
+    };
+    out.ratio_target("BuildKit", buildkit_x);
+    if let Some(x) = buildah_x {
+        out.ratio_target("buildah", x);
     }
     Ok(out)
 }
@@ -302,6 +427,7 @@ fn copy(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
         ),
         "Dockerfile: `FROM <busybox base>` + `COPY data /data`.".into(),
         "kiln: `kiln build --no-cache -f Dockerfile -o type=oci,dest=out.tar CTX`, with empty cache and store dirs each run (cold; only the compiled-module cache is warm).".into(),
+        "BuildKit: `docker build --no-cache -f Dockerfile -t bench CTX` into dockerd's store (dockerd's embedded BuildKit has no OCI exporter; its layers stay uncompressed there), image and build cache removed between runs.".into(),
         "buildah: `bud --isolation chroot --no-cache -f Dockerfile -t bench CTX` + `push bench oci-archive:out.tar` (gzip layers), timed together; image removed between runs.".into(),
     ];
     let mut kiln = |env: &Env, sb: &Sandbox| {
@@ -320,6 +446,11 @@ fn copy(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
             ctx_s,
         ];
         sb.run_kiln(&mut sb.kiln(env, args))
+    };
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx_s])?;
+        sb.buildkit_cleanup(env, "bench")?;
+        Ok(r)
     };
     let mut buildah = |env: &Env, sb: &Sandbox| {
         let _ = std::fs::remove_file(&out_tar);
@@ -347,7 +478,7 @@ fn copy(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
             max_rss_kib: r1.max_rss_kib.max(r2.max_rss_kib),
         })
     };
-    let mut out = a.run(reps, &mut kiln, &mut buildah)?;
+    let mut out = a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])?;
     let _ = std::fs::remove_file(&out_tar);
 
     eprintln!("  references on the same bytes");
@@ -454,12 +585,16 @@ fn secret(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
             env.buildah_from()
         ),
     )?;
-    let (ctx, kdf, bdf) = (
+    // BuildKit runs the same busybox step as buildah, on the base loaded into dockerd.
+    let text = std::fs::read_to_string(&bdf)?.replacen(&env.buildah_from(), &env.kiln_from(), 1);
+    let kitdf = sb.write("buildkit.Dockerfile", &text)?;
+    let (ctx, kdf, bdf, kitdf) = (
         p(&ctx)?.to_owned(),
         p(&kdf)?.to_owned(),
         p(&bdf)?.to_owned(),
+        p(&kitdf)?.to_owned(),
     );
-    let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
+    let (ctx, kdf, bdf, kitdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str(), kitdf.as_str());
     let ksecret = format!("id=netrc,src={}", p(&netrc)?);
     let bsecret = format!("id=cred,src={}", p(&cred)?);
     let mut a = Alternation::new(
@@ -470,7 +605,7 @@ fn secret(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
     a.out.setup = vec![
         "A basic-auth HTTP server on 127.0.0.1 in the bench answers `Hello, Admin` to admin/password; each build must get that answer (the server counts them).".into(),
         "kiln: `RUN --mount=type=secret,id=netrc,target=/root/.netrc curl -n URL > /m`, `--no-cache --secret id=netrc,src=FILE`.".into(),
-        "buildah: busybox has `wget`, not `curl`, and busybox wget reads no netrc, so: `RUN --mount=type=secret,id=cred wget -q -O /m --header \"Authorization: Basic $(base64 /run/secrets/cred)\" URL`, `--no-cache --secret id=cred,src=FILE`.".into(),
+        "buildah and BuildKit: busybox has `wget`, not `curl`, and busybox wget reads no netrc, so: `RUN --mount=type=secret,id=cred wget -q -O /m --header \"Authorization: Basic $(base64 /run/secrets/cred)\" URL`, `--no-cache --secret id=cred,src=FILE` (BuildKit with `--network=host`).".into(),
     ];
     let mut kiln = |env: &Env, sb: &Sandbox| {
         let before = srv.served();
@@ -488,6 +623,22 @@ fn secret(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
             ctx,
         ];
         let r = sb.run_kiln(&mut sb.kiln(env, args))?;
+        check_served(&srv, before)?;
+        Ok(r)
+    };
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        let before = srv.served();
+        let args = [
+            "--no-cache",
+            "--secret",
+            bsecret.as_str(),
+            "-f",
+            kitdf,
+            "-t",
+            "bench",
+            ctx,
+        ];
+        let r = sb.buildkit_build(env, &args)?;
         check_served(&srv, before)?;
         Ok(r)
     };
@@ -510,8 +661,7 @@ fn secret(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
         check_served(&srv, before)?;
         Ok(r)
     };
-    let out = a.run(reps, &mut kiln, &mut buildah)?;
-    Ok(out)
+    a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])
 }
 
 fn check_served(srv: &Server, before: usize) -> Result<()> {
@@ -531,38 +681,16 @@ fn stages_dockerfile(from: &str) -> String {
 
 /// Scenario 5: two independent stages joined by a third.
 fn stages(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
-    let ctx = empty_context(sb)?;
-    let kdf = sb.write("kiln.Dockerfile", &stages_dockerfile(&env.kiln_from()))?;
-    let bdf = sb.write(
-        "buildah.Dockerfile",
-        &stages_dockerfile(&env.buildah_from()),
-    )?;
-    let (ctx, kdf, bdf) = (
-        p(&ctx)?.to_owned(),
-        p(&kdf)?.to_owned(),
-        p(&bdf)?.to_owned(),
-    );
+    let [ctx, kdf, bdf] = dockerfiles(env, sb, &stages_dockerfile)?;
     let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
     let mut a = Alternation::new(env, sb, "5. Two independent stages joined by a third");
     a.out.setup = vec![
         "Stages `a` and `b` each run `seq` over a million numbers into `sha256sum` (wasm uutils in kiln, native busybox in buildah); the final stage copies both results and runs `cat`.".into(),
         "kiln: `kiln build --no-cache` (independent stages run concurrently).".into(),
+        "BuildKit: `docker build --no-cache` (BuildKit runs independent stages concurrently).".into(),
         "buildah: `bud --isolation chroot --no-cache --jobs 2` (buildah's stage parallelism switched on).".into(),
     ];
-    let mut kiln = |env: &Env, sb: &Sandbox| {
-        let args = [
-            "build",
-            "--progress",
-            "plain",
-            "--no-cache",
-            "-f",
-            kdf,
-            "-t",
-            "bench",
-            ctx,
-        ];
-        sb.run_kiln(&mut sb.kiln(env, args))
-    };
+    let mut kiln = |env: &Env, sb: &Sandbox| sb.run_kiln(&mut kiln_no_cache(env, sb, kdf, ctx));
     let mut buildah = |env: &Env, sb: &Sandbox| {
         let args = [
             "bud",
@@ -579,61 +707,40 @@ fn stages(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
         ];
         sb.run_buildah(&mut buildah_cmd(sb, env, &args)?)
     };
-    a.run(reps, &mut kiln, &mut buildah)
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])
+    };
+    a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])
 }
 
 const BIG: u64 = 1_000_000_000;
 
 /// Scenario 6: a 1 GB file written inside a RUN step; time and peak RSS.
 fn bigfile(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
-    let ctx = empty_context(sb)?;
     let df = |from: &str| format!("FROM {from}\nRUN head -c {BIG} /dev/zero > /big\n");
-    let kdf = sb.write("kiln.Dockerfile", &df(&env.kiln_from()))?;
-    let bdf = sb.write("buildah.Dockerfile", &df(&env.buildah_from()))?;
-    let (ctx, kdf, bdf) = (
-        p(&ctx)?.to_owned(),
-        p(&kdf)?.to_owned(),
-        p(&bdf)?.to_owned(),
-    );
+    let [ctx, kdf, bdf] = dockerfiles(env, sb, &df)?;
     let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
     let mut a = Alternation::new(env, sb, "6. A 1 GB file written inside a RUN step");
     a.out.setup = vec![
         format!("Dockerfile: `FROM <busybox base>` + `RUN head -c {BIG} /dev/zero > /big`."),
-        "kiln: `kiln build --no-cache -t bench`, empty cache and store dirs each run; buildah: `bud --isolation chroot --no-cache -t bench`, image removed between runs.".into(),
-        "Peak RSS is the process's `ru_maxrss` from `wait4` (for buildah: the buildah process and the children it waited for).".into(),
+        "kiln: `kiln build --no-cache -t bench`, empty cache and store dirs each run; BuildKit: `docker build --no-cache -t bench`, image and build cache removed between runs; buildah: `bud --isolation chroot --no-cache -t bench`, image removed between runs.".into(),
+        "Peak RSS is the process's `ru_maxrss` from `wait4` (for buildah: the buildah process and the children it waited for; BuildKit's work happens in the daemon, not measured).".into(),
     ];
     let mut kiln = |env: &Env, sb: &Sandbox| {
         remove_kiln_state(sb)?;
-        let args = [
-            "build",
-            "--progress",
-            "plain",
-            "--no-cache",
-            "-f",
-            kdf,
-            "-t",
-            "bench",
-            ctx,
-        ];
-        sb.run_kiln(&mut sb.kiln(env, args))
+        sb.run_kiln(&mut kiln_no_cache(env, sb, kdf, ctx))
     };
     let mut buildah = |env: &Env, sb: &Sandbox| {
-        let args = [
-            "bud",
-            "--isolation",
-            "chroot",
-            "--no-cache",
-            "-f",
-            bdf,
-            "-t",
-            "bench",
-            ctx,
-        ];
-        let r = sb.run_buildah(&mut buildah_cmd(sb, env, &args)?)?;
+        let r = buildah_bud(env, sb, &[], bdf, ctx)?;
         sb.buildah_cleanup(env, "bench")?;
         Ok(r)
     };
-    let mut out = a.run(reps, &mut kiln, &mut buildah)?;
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])?;
+        sb.buildkit_cleanup(env, "bench")?;
+        Ok(r)
+    };
+    let mut out = a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])?;
     remove_kiln_state(sb)?;
     match out.kiln.max_rss_kib() {
         Some(kib) => out.targets.push(Target {

@@ -1,4 +1,4 @@
-//! The two builders, each with its own state directories so nothing global is touched.
+//! The builders, each with its own state directories so nothing global is touched.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::base::TAG;
+use crate::buildkit::Dockerd;
 use crate::measure::{self, Run};
 
 /// The name kiln's Dockerfiles give the base image (see [`Env::kiln_from`]).
@@ -17,6 +18,8 @@ pub(crate) struct Env {
     pub kiln: PathBuf,
     /// `None` when buildah is not installed: the bench then runs kiln alone.
     pub buildah: Option<PathBuf>,
+    /// The private dockerd whose BuildKit is the first peer, or why there is none.
+    pub buildkit: Result<Dockerd, String>,
     pub base: PathBuf,
     pub module_cache: PathBuf,
 }
@@ -31,6 +34,11 @@ impl Env {
     /// `--build-context` value giving [`KILN_BASE`] the base layout.
     fn kiln_base_context(&self) -> String {
         format!("{KILN_BASE}=oci-layout://{}:{TAG}", self.base.display())
+    }
+
+    /// Why BuildKit has no figures, when it has none.
+    pub(crate) fn buildkit_missing(&self) -> Option<&str> {
+        self.buildkit.as_ref().err().map(String::as_str)
     }
 
     /// The base image as buildah names it.
@@ -101,6 +109,34 @@ impl Sandbox {
             .args(["--storage-driver", "vfs"])
             .args(args);
         Some(c)
+    }
+
+    /// `docker build --network=host --progress=plain <args>` on the private daemon (host
+    /// network, as kiln's steps have it, and the bench's loopback server needs).
+    pub(crate) fn buildkit_build(&self, env: &Env, args: &[&str]) -> Result<Run> {
+        let daemon = env.buildkit.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut c = daemon.command();
+        c.args(["build", "--network=host", "--progress=plain"])
+            .args(args);
+        let run = measure::run(&mut c, &self.path("buildkit.log"))?;
+        // The client's peak RSS says nothing about the daemon, which does the work.
+        Ok(Run {
+            wall: run.wall,
+            max_rss_kib: None,
+        })
+    }
+
+    /// Drop the image tagged `tag` and BuildKit's build cache between repetitions
+    /// (untimed), so vfs storage does not grow by a full copy per run.
+    pub(crate) fn buildkit_cleanup(&self, env: &Env, tag: &str) -> Result<()> {
+        let daemon = env.buildkit.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        for args in [
+            &["rmi", "--force", tag][..],
+            &["builder", "prune", "--all", "--force"],
+        ] {
+            measure::run(daemon.command().args(args), &self.path("buildkit.log"))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn run_kiln(&self, cmd: &mut Command) -> Result<Run> {
