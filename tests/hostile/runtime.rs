@@ -43,10 +43,12 @@ fn corrupt(path: &Path) {
 fn corrupted_compiled_modules_are_recompiled_not_run() {
     let ws = Workspace::new();
     let modules = private_module_cache(&ws);
+    // A module of the image's own: kiln's bundled tools are compiled when kiln is built
+    // and embedded, so only modules from images reach the on-disk module cache.
+    ws.write("echo.wasm", echo_module());
     ws.write(
         "Dockerfile",
-        // sed is one of kiln's own tools: the smaller bundled module, quick to recompile.
-        "FROM scratch\nRUN echo cache-test | sed y/act/ACT/\n",
+        "FROM scratch\nCOPY --chmod=755 echo.wasm /echo\nRUN /echo\n",
     );
     let build = || {
         ws.kiln()
@@ -74,6 +76,22 @@ fn corrupted_compiled_modules_are_recompiled_not_run() {
         !bytes[(4 << 10).min(end)..end].iter().all(|&b| b == 0xCC)
     });
     assert!(rewritten, "no corrupted cache file was replaced");
+}
+
+/// A WASI command that prints `CAChe-TesT`.
+fn echo_module() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write"
+                (func $fd_write (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 16) "CAChe-TesT\n")
+            (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 16))
+                (i32.store (i32.const 4) (i32.const 11))
+                (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    )
+    .expect("valid WAT")
 }
 
 /// A WASI command with three memories of one page each whose `_start` grows each by
