@@ -181,6 +181,37 @@ pub fn spawn_piped(cmd: &Command) -> io::Result<Piped> {
     Ok(Piped { stdout, child })
 }
 
+/// A running command that reads what the caller writes and writes what the caller reads:
+/// both its standard input and its standard output are pipes held by the caller (a
+/// coprocess, as debconf's frontend runs a maintainer script); stderr is shared.
+pub struct Coprocess {
+    /// The write end of the command's standard input.
+    pub stdin: Box<dyn io::Write>,
+    /// The read end of the command's standard output.
+    pub stdout: Box<dyn io::Read>,
+    child: imp::Child,
+}
+
+impl Coprocess {
+    /// Closes the caller's ends of both pipes and waits for the command; its exit status.
+    pub fn wait(self) -> io::Result<i32> {
+        drop(self.stdin);
+        drop(self.stdout);
+        imp::wait(self.child)
+    }
+}
+
+/// Starts `cmd` as a [`Coprocess`] (`cmd.stdin` is ignored: stdin is the caller's pipe).
+pub fn spawn_coprocess(cmd: &Command) -> io::Result<Coprocess> {
+    let (env, cwd) = cmd.place()?;
+    let (stdin, stdout, child) = imp::spawn_coprocess(&cmd.argv, &env, &cwd)?;
+    Ok(Coprocess {
+        stdin,
+        stdout,
+        child,
+    })
+}
+
 pub mod http;
 
 fn current_dir() -> io::Result<String> {

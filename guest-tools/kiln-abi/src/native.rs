@@ -156,6 +156,23 @@ pub fn spawn_piped(
     Ok((Box::new(stdout), child))
 }
 
+/// A coprocess's stdin (written by the caller), its stdout (read) and the child.
+pub type CoprocessEnds = (Box<dyn io::Write>, Box<dyn io::Read>, Child);
+
+pub fn spawn_coprocess(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+) -> io::Result<CoprocessEnds> {
+    let mut child = command(argv, env, cwd, Stdio::Inherit)?
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdin = child.stdin.take().ok_or(io::ErrorKind::BrokenPipe)?;
+    let stdout = child.stdout.take().ok_or(io::ErrorKind::BrokenPipe)?;
+    Ok((Box::new(stdin), Box::new(stdout), child))
+}
+
 pub fn wait(mut child: Child) -> io::Result<i32> {
     Ok(child.wait()?.code().unwrap_or(128))
 }

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::OnceLock;
 
 use crate::http::{HttpError, Request, Response};
@@ -238,21 +238,26 @@ fn nul_list<'a>(items: impl Iterator<Item = &'a str>) -> io::Result<Vec<u8>> {
 }
 
 pub fn run(argv: &[String], env: &[(String, String)], cwd: &str, stdin: Stdio) -> io::Result<i32> {
-    wait(spawn(argv, env, cwd, stdin, 1)?)
+    wait(spawn(argv, env, cwd, stdin_fd(stdin), 1)?)
 }
 
-/// Starts `argv` with stdout on the guest's fd `stdout` (stdin and stderr shared); its pid.
+/// The guest fd a spawned command's stdin is: the caller's own, or -1 for /dev/null.
+fn stdin_fd(stdin: Stdio) -> i32 {
+    if stdin == Stdio::Null { -1 } else { 0 }
+}
+
+/// Starts `argv` with stdin on the guest's fd `fd0` and stdout on `stdout` (stderr
+/// shared); its pid.
 fn spawn(
     argv: &[String],
     env: &[(String, String)],
     cwd: &str,
-    stdin: Stdio,
+    fd0: i32,
     stdout: i32,
 ) -> io::Result<Child> {
     let argv_buf = nul_list(argv.iter().map(String::as_str))?;
     let env_strings: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let env_buf = nul_list(env_strings.iter().map(String::as_str))?;
-    let fd0 = if stdin == Stdio::Null { -1 } else { 0 };
     let mut pid = 0u32;
     // SAFETY: every buffer is valid for the length passed; `pid` is writable.
     let rc = unsafe {
@@ -284,15 +289,37 @@ pub fn spawn_piped(
     cwd: &str,
     stdin: Stdio,
 ) -> io::Result<(Box<dyn io::Read>, Child)> {
+    let (reader, writer) = pipe()?;
+    let pid = spawn(argv, env, cwd, stdin_fd(stdin), writer.as_raw_fd())?;
+    // The child holds its own copy of the write end: the reader sees EOF when it exits.
+    drop(writer);
+    Ok((Box::new(reader), pid))
+}
+
+/// A new host pipe: (read end, write end), owned by this process.
+fn pipe() -> io::Result<(File, File)> {
     let (mut r, mut w) = (0u32, 0u32);
     // SAFETY: both out-pointers are writable.
     check(unsafe { kiln_pipe(&mut r, &mut w) })?;
     // SAFETY: the host just opened both fds for this process, which owns them now.
-    let (reader, writer) = unsafe { (File::from_raw_fd(r as i32), File::from_raw_fd(w as i32)) };
-    let pid = spawn(argv, env, cwd, stdin, w as i32)?;
-    // The child holds its own copy of the write end: the reader sees EOF when it exits.
-    drop(writer);
-    Ok((Box::new(reader), pid))
+    Ok(unsafe { (File::from_raw_fd(r as i32), File::from_raw_fd(w as i32)) })
+}
+
+/// A coprocess's stdin (written by the caller), its stdout (read) and the child.
+pub type CoprocessEnds = (Box<dyn io::Write>, Box<dyn io::Read>, Child);
+
+pub fn spawn_coprocess(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+) -> io::Result<CoprocessEnds> {
+    let (child_in, to_child) = pipe()?;
+    let (from_child, child_out) = pipe()?;
+    let pid = spawn(argv, env, cwd, child_in.as_raw_fd(), child_out.as_raw_fd())?;
+    // The child holds its own copies of its ends: each side sees EOF when the other
+    // closes or exits.
+    drop((child_in, child_out));
+    Ok((Box::new(to_child), Box::new(from_child), pid))
 }
 
 pub fn wait(pid: Child) -> io::Result<i32> {

@@ -4,6 +4,7 @@
 //! parsed here, inside the sandbox. A separate module so that every other RUN step does not
 //! pay for compiling its OpenPGP and decompression code.
 
+pub mod debconf;
 pub mod progress;
 pub mod query;
 pub mod scripts;

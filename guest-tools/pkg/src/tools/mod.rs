@@ -2,6 +2,7 @@
 //! in the same order).
 
 mod apt_get;
+mod debconf;
 mod deb_systemd;
 mod dpkg;
 mod dpkg_query;
@@ -24,4 +25,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("dpkg-trigger", dpkg_trigger::main),
     ("deb-systemd-helper", deb_systemd::helper),
     ("deb-systemd-invoke", deb_systemd::invoke),
+    ("debconf-frontend", debconf::frontend),
+    ("debconf-escape", debconf::escape),
+    ("debconf-set-selections", debconf::set_selections),
 ];
