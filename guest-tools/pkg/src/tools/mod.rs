@@ -8,6 +8,7 @@ mod dpkg;
 mod dpkg_query;
 mod dpkg_trigger;
 mod invoke_rc_d;
+mod ldconfig;
 mod openssl;
 mod update_alternatives;
 
@@ -25,6 +26,7 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("dpkg-trigger", dpkg_trigger::main),
     ("deb-systemd-helper", deb_systemd::helper),
     ("deb-systemd-invoke", deb_systemd::invoke),
+    ("ldconfig", ldconfig::main),
     ("debconf-frontend", debconf::frontend),
     ("debconf-escape", debconf::escape),
     ("debconf-set-selections", debconf::set_selections),
