@@ -317,6 +317,20 @@ impl Database {
             .filter(|a| !a.is_empty())
     }
 
+    /// The package's name as dpkg's progress lines show it (`pkg_name` with
+    /// `pnaw_nonambig`): with `:<arch>` for a `Multi-Arch: same` package or one of a
+    /// foreign architecture, so that `libc6:amd64` and `libc6:i386` can be told apart.
+    pub fn shown_name(&self, entry: &Paragraph) -> String {
+        let (name, arch) = (package(entry), architecture(entry));
+        let same = entry.get("Multi-Arch") == Some("same");
+        let foreign = !arch.is_empty() && arch != "all" && Some(arch) != self.native_arch();
+        if same || foreign {
+            format!("{name}:{arch}")
+        } else {
+            name.to_string()
+        }
+    }
+
     /// The entry of `name` for `arch`; without `arch`, the native or `all` one, else the
     /// only one.
     pub fn find(&self, name: &str, arch: Option<&str>) -> Option<&Paragraph> {

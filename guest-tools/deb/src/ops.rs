@@ -175,8 +175,9 @@ impl Op<'_> {
         let arch = control.get("Architecture").unwrap_or("all").to_string();
         let old = self.db.find(&name, Some(&arch)).cloned();
         let old_version = present_version(old.as_ref())?;
+        let shown = self.db.shown_name(&control);
         if old_version.is_none() {
-            self.progress.event(Event::Selecting { package: &name });
+            self.progress.event(Event::Selecting { package: &shown });
         }
         self.progress.event(Event::Preparing {
             archive: deb.path(),
@@ -201,7 +202,7 @@ impl Op<'_> {
             self.run_script(&name, &arch, "preinst", &script_dir.join("preinst"), &args)?;
         }
         self.progress.event(Event::Unpacking {
-            package: &name,
+            package: &shown,
             version: &version,
             replacing: old_version.as_deref(),
         });
@@ -398,7 +399,7 @@ impl Op<'_> {
         }
         let version = required(&entry, "Version")?.to_string();
         self.progress.event(Event::SettingUp {
-            package,
+            package: &self.db.shown_name(&entry),
             version: &version,
         });
         entry.set(
@@ -454,7 +455,7 @@ impl Op<'_> {
         }
         let version = required(&entry, "Version")?.to_string();
         self.progress.event(Event::Removing {
-            package,
+            package: &self.db.shown_name(&entry),
             version: &version,
         });
         self.run_info_script(&entry, "prerm", &["remove"])?;
@@ -490,7 +491,7 @@ impl Op<'_> {
         };
         let version = entry.get("Version").unwrap_or("").to_string();
         self.progress.event(Event::Purging {
-            package,
+            package: &self.db.shown_name(&entry),
             version: &version,
         });
         for c in db::conffiles(&entry) {

@@ -422,3 +422,54 @@ fn installs_into_the_bookworm_base_as_dpkg_sees_it() {
     );
     assert_eq!(String::from_utf8_lossy(&verify), "");
 }
+
+/// dpkg names a `Multi-Arch: same` package with its architecture in its progress lines
+/// (`Unpacking libjq1:amd64 (...)`, as `dpkg -i` prints for the mirror's libjq1), and a
+/// package of another architecture too; other packages by their name alone.
+#[test]
+fn multi_arch_same_packages_are_shown_with_their_architecture() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(root) = common::debian_base(root.path()) else {
+        return;
+    };
+    let Some(debs) = common::mirror_debs("amd64") else {
+        return;
+    };
+    let deb_of = |name: &str| {
+        let prefix = format!("{name}_");
+        let path = debs.iter().find(|p| {
+            let file = p.file_name().unwrap().to_string_lossy();
+            file.starts_with(&prefix) && file.ends_with("_amd64.deb")
+        });
+        DebFile::open(path.unwrap()).unwrap()
+    };
+    let mut db = Database::load(&root).unwrap();
+    let mut rec = Recorder::default();
+    for name in ["libjq1", "jq"] {
+        ops::unpack(&mut db, &deb_of(name), &mut Recorder::default(), &mut rec).unwrap();
+        ops::configure(&mut db, name, &mut Recorder::default(), &mut rec).unwrap();
+    }
+    let shown: Vec<&str> = rec
+        .lines
+        .iter()
+        .filter(|l| !l.starts_with("Preparing"))
+        .map(|l| l.split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "libjq1:amd64",
+            "libjq1:amd64",
+            "libjq1:amd64",
+            "jq",
+            "jq",
+            "jq"
+        ]
+    );
+    // A package of a foreign architecture is named with it too.
+    let mut foreign = db.find("jq", None).unwrap().clone();
+    foreign.set("Architecture", "arm64".to_string());
+    assert_eq!(db.shown_name(&foreign), "jq:arm64");
+    ops::remove(&mut db, "libjq1", &mut Recorder::default(), &mut rec).unwrap();
+    assert!(rec.lines.last().unwrap().contains("\"libjq1:amd64\""));
+}

@@ -157,9 +157,10 @@ impl Triggers {
                 continue;
             }
             let version = entry.get("Version").unwrap_or_default().trim().to_owned();
+            let shown = db.shown_name(&entry);
             let _ = writeln!(
                 std::io::stdout(),
-                "Processing triggers for {package} ({version}) ..."
+                "Processing triggers for {shown} ({version}) ..."
             );
             let joined = names.join(" ");
             let script_path = db.info_path(&entry, "postinst");
