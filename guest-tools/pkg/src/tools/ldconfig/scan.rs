@@ -204,7 +204,8 @@ impl<'a> Scanner<'a> {
                 return;
             }
         };
-        for (i, line) in text.lines().enumerate() {
+        // Only '\n' ends a line: a '\r' stays part of it, as with glibc's getline.
+        for (i, line) in text.split('\n').enumerate() {
             self.conf_line(name, i as u32 + 1, line);
         }
     }

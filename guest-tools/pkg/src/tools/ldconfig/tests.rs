@@ -1,4 +1,6 @@
 use std::cmp::Ordering;
+use std::path::Path;
+use std::process::Command;
 
 use super::cache::libcmp;
 
@@ -220,4 +222,64 @@ fn a_cache_prints_back_and_corrupted_ones_never_panic() {
             let _ = cache::print(&X86_64, "c", &bad[..at], &mut String::new());
         }
     }
+}
+
+/// AArch64, which this host's glibc cannot speak for: Debian's own arm64 ldconfig, run by
+/// qemu-user, against kiln's AArch64 ldconfig on the arm64 base (made by
+/// tests/packages/make-debian-arm64-base, which leaves no cache): the same cache but for
+/// the generator text, the same links. Skipped with a notice without qemu or the base.
+#[test]
+fn matches_debians_arm64_ldconfig_under_qemu() {
+    const BASE: &str = "/var/tmp/kiln-test/debian-bookworm-arm64.tar";
+    const QEMU: &str = "/usr/bin/qemu-aarch64-static";
+    if !Path::new(BASE).exists() || !Path::new(QEMU).exists() {
+        assert!(
+            std::env::var_os("KILN_REQUIRE_DEBIAN").is_none(),
+            "{BASE} or {QEMU} missing"
+        );
+        eprintln!("skipped: {BASE} or {QEMU} missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("kiln"), dir.path().join("debian"));
+    std::fs::create_dir(&ours).unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(BASE)
+        .arg("-C")
+        .arg(&ours)
+        .status();
+    assert!(status.unwrap().success());
+    let lib = ours.join("usr/lib/aarch64-linux-gnu");
+    std::fs::remove_file(lib.join("libz.so.1")).unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&ours)
+        .arg(&theirs)
+        .status();
+    assert!(status.unwrap().success());
+    let status = Command::new(QEMU)
+        .arg(theirs.join("usr/sbin/ldconfig"))
+        .arg("-r")
+        .arg(&theirs)
+        .status();
+    assert!(status.unwrap().success());
+    let args = super::Args {
+        root: Some(ours.to_str().unwrap().to_owned()),
+        ..Default::default()
+    };
+    super::run(&AARCH64, &args).unwrap();
+    let cache = |root: &Path| std::fs::read(root.join("etc/ld.so.cache")).unwrap();
+    let (glibc, kiln) = (cache(&theirs), cache(&ours));
+    assert!(glibc.len() > 1000);
+    let generator = super::cache::GENERATOR.as_bytes();
+    let ext = u32::from_le_bytes(glibc[32..36].try_into().unwrap()) as usize;
+    let at = u32::from_le_bytes(glibc[ext + 16..ext + 20].try_into().unwrap()) as usize;
+    let mut expected = glibc[..at].to_vec();
+    expected[ext + 20..ext + 24].copy_from_slice(&(generator.len() as u32).to_le_bytes());
+    expected.extend_from_slice(generator);
+    assert!(expected == kiln, "the arm64 caches differ");
+    let link =
+        |root: &Path| std::fs::read_link(root.join("usr/lib/aarch64-linux-gnu/libz.so.1")).unwrap();
+    assert_eq!(link(&ours), link(&theirs));
 }
