@@ -86,26 +86,54 @@ pub(super) fn for_program(header: &Header) -> Option<&'static Arch> {
     }
 }
 
-/// The image's architecture: that of the native ldconfig kiln stands in for.
+/// Bytes of the native ldconfig searched for Debian's built-in directories (it is about
+/// 1 MB; a hostile image's may be anything).
+const MAX_PROGRAM_BYTES: u64 = 16 << 20;
+
+/// The image's architecture: that of the native ldconfig kiln stands in for, which must
+/// be Debian's (or a derivative's) glibc ldconfig: another distribution's has other
+/// built-in directories (Fedora's `/usr/lib64`), which kiln's would not scan.
 pub(super) fn detect() -> Result<&'static Arch, String> {
     let mut seen = None;
     for path in ["/sbin/ldconfig", "/usr/sbin/ldconfig"] {
         if let Ok(Some(header)) = elf::program_header(path) {
-            if let Some(arch) = for_program(&header) {
-                return Ok(arch);
-            }
-            seen = Some((path, header.machine));
+            let arch = for_program(&header).ok_or_else(|| {
+                format!(
+                    "{path} is an ELF program for machine {}; kiln's ldconfig knows glibc's \
+                     cache for x86-64 and AArch64 images only",
+                    header.machine
+                )
+            })?;
+            return debian_dirs(path, arch).map(|()| arch);
         }
+        seen = seen.or(std::fs::metadata(path).ok().map(|_| path));
     }
     Err(match seen {
-        Some((path, machine)) => format!(
-            "{path} is an ELF program for machine {machine}; kiln's ldconfig knows glibc's \
-             cache for x86-64 and AArch64 images only"
+        Some(path) => format!(
+            "{path} is not a glibc ldconfig program; kiln's ldconfig stands in for Debian's"
         ),
         None => "this image has no native ldconfig (/sbin/ldconfig) to stand in for, so its \
                  architecture is unknown"
             .to_owned(),
     })
+}
+
+/// Checks that the ldconfig at `path` has Debian's built-in directories for `arch`.
+fn debian_dirs(path: &str, arch: &Arch) -> Result<(), String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_PROGRAM_BYTES).read_to_end(&mut bytes));
+    let wanted = format!("/usr/lib/{}/\0", arch.triplet);
+    let found = read.is_ok() && bytes.windows(wanted.len()).any(|w| w == wanted.as_bytes());
+    if found {
+        return Ok(());
+    }
+    Err(format!(
+        "{path} is not Debian's ldconfig (its built-in directories are not /lib/{t} and \
+         /usr/lib/{t}); kiln's ldconfig stands in for Debian's glibc 2.36 only",
+        t = arch.triplet
+    ))
 }
 
 impl Arch {
