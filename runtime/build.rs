@@ -74,6 +74,7 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=KILN_GUEST_TARGET_DIR");
     emit_rerun_if_changed(&guest_dir, &target_dir)?;
 
+    ensure_wasm_target()?;
     cargo_build(&guest_dir, &target_dir)?;
     let engine = precompile_engine()?;
 
@@ -178,6 +179,40 @@ fn emit_rerun_if_changed(dir: &Path, target_dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Adds the wasm target through rustup when this toolchain lacks it. rustup installs
+/// `rust-toolchain.toml`'s targets only when it installs the toolchain, so a machine that
+/// already had the pinned toolchain would otherwise fail its first `cargo build` here.
+fn ensure_wasm_target() -> Result<(), String> {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && libdir.is_dir() {
+        return Ok(());
+    }
+    // Set by rustup's proxies; without it this toolchain is not rustup's to change.
+    let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") else {
+        return Ok(());
+    };
+    println!(
+        "cargo:warning=the {TARGET} target kiln's guest tools need is missing from toolchain {toolchain}: running `rustup target add {TARGET}`"
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET, "--toolchain", &toolchain])
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| format!("cannot run rustup to add the {TARGET} target: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`rustup target add {TARGET} --toolchain {toolchain}` failed ({status})"
+        ))
+    }
 }
 
 fn cargo_build(guest_dir: &Path, target_dir: &Path) -> Result<(), String> {
