@@ -213,7 +213,8 @@ fn referenced_names(para: Option<&Paragraph>) -> Vec<String> {
 }
 
 impl Pkg {
-    fn field(&self, name: &str) -> &str {
+    /// A field of its status paragraph (`""` when absent).
+    pub fn field(&self, name: &str) -> &str {
         self.para
             .as_ref()
             .and_then(|p| p.get(name))

@@ -75,18 +75,58 @@ impl Frontend {
         if package.is_none() {
             load_stray_templates(&mut db, script)?;
         }
-        let package = package.unwrap_or_default();
-        let title = if package.is_empty() || no_title {
+        let mut frontend = Frontend {
+            db,
+            settings,
+            package: String::new(),
+            title: String::new(),
+        };
+        frontend.set_package(&package.unwrap_or_default(), !no_title);
+        Ok(frontend)
+    }
+
+    /// A frontend for several packages in turn (dpkg-reconfigure's), with the settings
+    /// `settings` makes from the loaded database.
+    pub fn with_settings(
+        root: &Path,
+        settings: impl FnOnce(&Db) -> Settings,
+    ) -> Result<Self, Error> {
+        let db = Db::load(root)?;
+        let settings = settings(&db);
+        Ok(Frontend {
+            db,
+            settings,
+            package: String::new(),
+            title: String::new(),
+        })
+    }
+
+    /// The package whose scripts run next (the owner of what they register), with the
+    /// `Configuring <package>` title unless `titled` is false.
+    pub fn set_package(&mut self, package: &str, titled: bool) {
+        self.package = package.to_owned();
+        self.title = if package.is_empty() || !titled {
             String::new()
         } else {
             format!("Configuring {package}")
         };
-        Ok(Frontend {
-            db,
-            settings,
-            package,
-            title,
-        })
+    }
+
+    /// Loads a templates file for the current package.
+    pub fn load_templates(&mut self, path: &Path) -> Result<(), Error> {
+        self.db.load_templates_file(path, &self.package)
+    }
+
+    /// Writes the database.
+    pub fn save(&mut self) -> Result<(), Error> {
+        self.db.save()
+    }
+
+    /// Reads the database again (after a program that is no confmodule may have changed
+    /// it).
+    pub fn reload(&mut self, root: &Path) -> Result<(), Error> {
+        self.db = Db::load(root)?;
+        Ok(())
     }
 
     /// Runs `argv` (a confmodule and its arguments) with its config first, as debconf's
@@ -103,27 +143,36 @@ impl Frontend {
             let config = format!("{base}config");
             if matches!(kind, "postinst" | "preinst") && Path::new(&config).exists() {
                 let version = argv.get(2).cloned().unwrap_or_default();
-                let status = self.converse(vec![config, "configure".to_owned(), version])?;
+                let status =
+                    self.converse(vec![config, "configure".to_owned(), version], &[], None)?;
                 if status > 0 {
                     // debconf leaves without saving what the failed config did.
                     return Ok(status);
                 }
             }
         }
-        let status = self.converse(argv.to_vec())?;
+        let status = self.converse(argv.to_vec(), &[], None)?;
         self.db.save()?;
         Ok(status)
     }
 
-    /// Runs one confmodule as a coprocess and answers it until it stops or ends.
-    fn converse(&mut self, argv: Vec<String>) -> Result<i32, Error> {
+    /// Runs one confmodule as a coprocess (with `extra` environment variables, in `cwd`
+    /// when given) and answers it until it stops or ends; its exit status.
+    pub fn converse(
+        &mut self,
+        argv: Vec<String>,
+        extra: &[(String, String)],
+        cwd: Option<&str>,
+    ) -> Result<i32, Error> {
         let program = argv.first().cloned().unwrap_or_default();
         let mut env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k != "DEBIAN_HAS_FRONTEND")
+            .filter(|(k, _)| k != "DEBIAN_HAS_FRONTEND" && !extra.iter().any(|(e, _)| e == k))
             .collect();
+        env.extend(extra.iter().cloned());
         env.push(("DEBIAN_HAS_FRONTEND".to_owned(), "1".to_owned()));
         let mut cmd = kiln_abi::Command::new(argv);
         cmd.env = Some(env);
+        cmd.cwd = cwd.map(str::to_owned);
         let mut child = kiln_abi::spawn_coprocess(&cmd).map_err(|source| Error::Spawn {
             program: program.clone(),
             source,
@@ -163,19 +212,16 @@ fn answer(
     program: &str,
 ) -> Result<bool, Error> {
     while let Some(line) = read_line(reader, program)? {
-        // STOP is answered with an empty line, and nothing more is read.
-        let (text, stop) = match session.handle(&line) {
-            Reply::Line(text) => (text, false),
-            Reply::Stop => (String::new(), true),
+        // debconf answers STOP only after the script has ended, when no one reads the
+        // answer: nothing is sent, and the script's stdin is closed.
+        let Reply::Line(text) = session.handle(&line) else {
+            break;
         };
         let sent = writer
             .write_all(format!("{text}\n").as_bytes())
             .and_then(|()| writer.flush());
         if sent.is_err() {
             return Ok(false);
-        }
-        if stop {
-            break;
         }
     }
     Ok(true)

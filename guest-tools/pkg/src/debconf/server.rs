@@ -45,6 +45,8 @@ pub struct Settings {
     pub priority: String,
     /// `DEBCONF_NONINTERACTIVE_SEEN=true`: questions passed over count as seen.
     pub noninteractive_seen: bool,
+    /// Questions already seen would be shown again (dpkg-reconfigure without `-u`).
+    pub reshow: bool,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
         Settings {
             priority,
             noninteractive_seen: env("DEBCONF_NONINTERACTIVE_SEEN").as_deref() == Some("true"),
+            reshow: false,
         }
     }
 
@@ -82,7 +85,7 @@ struct Element {
 pub enum Reply {
     /// Send this line back.
     Line(String),
-    /// STOP: send an empty line and stop reading.
+    /// STOP: stop reading (debconf sends its empty answer only once the script ended).
     Stop,
 }
 
@@ -267,8 +270,8 @@ impl<'a> Session<'a> {
         let kind = self.db.question_field(question, "type").unwrap_or_default();
         let mut visible = true;
         if kind != "error" {
-            visible = self.settings.high_enough(priority)
-                && self.db.flag(question, "seen").as_deref() != Some("true");
+            let seen = self.db.flag(question, "seen").as_deref() == Some("true");
+            visible = self.settings.high_enough(priority) && (self.settings.reshow || !seen);
         }
         // A noninteractive frontend shows nothing; it marks what it would have shown as
         // seen only when told to.

@@ -6,6 +6,7 @@ mod debconf;
 mod deb_systemd;
 mod dpkg;
 mod dpkg_query;
+mod dpkg_reconfigure;
 mod dpkg_trigger;
 mod invoke_rc_d;
 mod ldconfig;
@@ -30,4 +31,5 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("debconf-frontend", debconf::frontend),
     ("debconf-escape", debconf::escape),
     ("debconf-set-selections", debconf::set_selections),
+    ("dpkg-reconfigure", dpkg_reconfigure::main),
 ];
