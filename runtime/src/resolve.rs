@@ -47,6 +47,20 @@ fn bundled(name: &str) -> Option<Resolved> {
     crate::bundled::lookup(name).map(|t| Resolved::Bundled(t.name.to_owned()))
 }
 
+/// Native-interpreter scripts served by a bundled tool of another name, because their own
+/// name is too generic to bundle a tool under: debconf's Perl `frontend`, which every
+/// maintainer script using debconf execs.
+const STAND_INS: &[(&str, &str)] = &[("/usr/share/debconf/frontend", "debconf-frontend")];
+
+/// The bundled tool standing in for the native-interpreter script at `path`.
+fn stand_in(path: &str, base: &str) -> Option<Resolved> {
+    STAND_INS
+        .iter()
+        .find(|(script, _)| *script == path)
+        .and_then(|(_, tool)| bundled(tool))
+        .or_else(|| bundled(base))
+}
+
 fn absolute(cwd: &str, path: &str) -> String {
     if path.starts_with('/') {
         path.to_owned()
@@ -116,7 +130,7 @@ impl Runtime {
             // A script for an interpreter that exists only as a native program (Debian's
             // deb-systemd-helper is Perl) cannot run either: a bundled tool of the same
             // name stands in for it as for a native program.
-            Kind::Script { interpreter, arg } => match bundled(base) {
+            Kind::Script { interpreter, arg } => match stand_in(&path, base) {
                 Some(tool) if native_interpreter(vfs, cwd, &interpreter) => tool,
                 _ => Resolved::Script {
                     path,

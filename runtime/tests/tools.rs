@@ -546,6 +546,13 @@ const SPECIAL_CASES: &[&str] = &[
     // kiln-pkg's native tests compare their output with apt 2.6's.
     "apt-get",
     "apt",
+    // debconf's frontend talks to a maintainer script run by kiln's shell, and
+    // debconf-set-selections and dpkg-reconfigure write debconf's database:
+    // tests/debconf.rs (crates/cli) and kiln-pkg's tests/debconf.rs compare them with
+    // Debian's debconf on a fixture package and on tzdata.
+    "debconf-frontend",
+    "debconf-set-selections",
+    "dpkg-reconfigure",
 ];
 
 type Case = (&'static [&'static str], &'static [u8], Cmp);
@@ -926,6 +933,19 @@ const CASES: &[Case] = &[
     ),
     (&["find", ".", "-name", "*.txt", "-delete"], b"", Cmp::Exact),
     (&["find", "missing"], b"", Cmp::Exact),
+    // debconf's escaping for confmodules (Debian's is a Perl script).
+    (
+        &["debconf-escape", "-e"],
+        b"back\\slash\nnew line\n",
+        Cmp::Exact,
+    ),
+    (
+        &["debconf-escape", "-u"],
+        b"back\\\\slash\\nnew\\tline \\\nend",
+        Cmp::Exact,
+    ),
+    (&["debconf-escape"], b"", Cmp::Exact),
+    (&["debconf-escape", "-e", "-u"], b"", Cmp::Exact),
 ];
 
 #[test]
