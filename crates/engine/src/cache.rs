@@ -44,6 +44,9 @@ pub enum CacheError {
     /// A step's inputs could not be written for hashing (a bug: they are plain data).
     #[error("computing a step's cache key: {0}")]
     Key(serde_json::Error),
+    /// A `--cache-from` could not be read, or a layer it names could not be fetched.
+    #[error(transparent)]
+    Remote(#[from] crate::cache_remote::CacheTransferError),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -154,6 +157,12 @@ pub(crate) struct Cache {
     lock: CacheLock,
     /// Loaded on first use: builds without secrets never create it.
     secret_key: OnceLock<SecretKey>,
+    /// `--cache-from` caches, asked in order when this one has no record, and the blob
+    /// layout their layers are fetched into.
+    imported: Vec<crate::cache_remote::RemoteCache>,
+    blobs: Option<kiln_oci::Layout>,
+    /// Every record this build hit or wrote, for `--cache-to`.
+    used: std::sync::Mutex<Vec<(CacheKey, StepRecord)>>,
 }
 
 impl Cache {
@@ -179,7 +188,32 @@ impl Cache {
                 _file: std::sync::Arc::new(lock),
             },
             secret_key: OnceLock::new(),
+            imported: Vec::new(),
+            blobs: None,
+            used: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Makes `imported` (read from `--cache-from`) the caches asked when this one has no
+    /// record; their layers are fetched into `blobs` when a step hits them.
+    pub(crate) fn import(
+        &mut self,
+        imported: Vec<crate::cache_remote::RemoteCache>,
+        blobs: kiln_oci::Layout,
+    ) {
+        self.imported = imported;
+        self.blobs = Some(blobs);
+    }
+
+    /// The records this build hit or wrote, in order.
+    pub(crate) fn used(&self) -> Vec<(CacheKey, StepRecord)> {
+        self.used.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    fn note_used(&self, key: CacheKey, record: &StepRecord) {
+        if let Ok(mut used) = self.used.lock() {
+            used.push((key, record.clone()));
+        }
     }
 
     /// A handle that keeps this build's shared lock after the `Cache` is gone (exports
@@ -203,7 +237,28 @@ impl Cache {
             .join(format!("{}.json", key.to_hex()))
     }
 
+    /// The record of `key`: this cache's, else the first imported cache's (its layer
+    /// fetched now, the record then kept here).
     pub(crate) fn get(&self, key: CacheKey) -> Result<Option<StepRecord>, CacheError> {
+        let mut found = self.get_local(key)?;
+        if found.is_none()
+            && let Some(blobs) = &self.blobs
+        {
+            for remote in &self.imported {
+                if let Some(record) = remote.get(key, blobs)? {
+                    self.put(key, &record)?;
+                    found = Some(record);
+                    break;
+                }
+            }
+        }
+        if let Some(record) = &found {
+            self.note_used(key, record);
+        }
+        Ok(found)
+    }
+
+    fn get_local(&self, key: CacheKey) -> Result<Option<StepRecord>, CacheError> {
         let path = self.record_path(key);
         match fs::read(&path) {
             Ok(bytes) => {
@@ -221,6 +276,7 @@ impl Cache {
 
     /// Stores a record atomically: temp file in the same directory, fsync, rename.
     pub(crate) fn put(&self, key: CacheKey, record: &StepRecord) -> Result<(), CacheError> {
+        self.note_used(key, record);
         let path = self.record_path(key);
         let dir = crate::places::CacheLayout::new(&self.root).steps();
         let bytes = serde_json::to_vec(record).map_err(|e| CacheError::Corrupt {

@@ -85,7 +85,7 @@ fn image_checks(shared: &Shared_, stage: usize) -> Vec<Warning> {
     if let (StageSource::Image(name), Some(image)) =
         (&shared.graph.nodes[stage].base, shared.bases.get(&stage))
     {
-        let expected = frontend_platform(&shared.req.platform);
+        let expected = frontend_platform(&shared.stage_platform(stage));
         let actual = frontend_platform(&image.config.platform());
         found.extend(lint::base_image_platform(
             df, stage, name, &expected, &actual,

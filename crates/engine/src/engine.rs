@@ -40,6 +40,7 @@ pub struct Network {
 }
 
 /// Everything one `kiln build` needs.
+#[derive(Clone)]
 pub struct BuildRequest {
     pub context_dir: PathBuf,
     /// Path of the Dockerfile on the host (default: `<context>/Dockerfile`).
@@ -99,6 +100,8 @@ impl BuildRequest {
 pub struct Built {
     pub image: Image,
     pub warnings: Vec<String>,
+    /// The step records this build hit or wrote (what `--cache-to` exports).
+    pub(crate) used_records: Vec<(crate::cache::CacheKey, crate::cache::StepRecord)>,
     state: StageState,
     /// Exports after the build still use the file store: the cache stays locked (shared)
     /// until they are done, so no other build sweeps their temp files.
@@ -145,16 +148,56 @@ pub(crate) struct Shared_ {
     pub written: std::sync::Mutex<BTreeMap<String, crate::state::StageLayer>>,
     /// When the build started: store files older than this are not its output.
     pub started: std::time::SystemTime,
+    /// In a multi-platform build, the platform shown before each stage's name in
+    /// progress (`[linux/arm64 stage-0 1/2]`, as BuildKit shows it).
+    pub platform_label: Option<String>,
 }
 
 type StageFuture = Shared<BoxFuture<'static, Result<Arc<StageState>, Arc<BuildError>>>>;
 
 /// Builds the target of `req`; progress goes to `events`.
 pub fn build(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
+    build_labelled(req, events, None, &[])
+}
+
+/// Builds the target of `req` once for each of `platforms` (`req.platform` is ignored),
+/// in that order, into one cache: a step whose typed inputs do not depend on the platform
+/// (a `scratch` or `FROM --platform=$BUILDPLATFORM` stage that reads no `TARGET*` ARG)
+/// has one key for every platform, so it runs once and the later platforms hit it.
+/// One platform after another rather than concurrently for that reason: two builds
+/// racing would both run the shared steps. Returns one [`Built`] per platform.
+///
+/// `cache_from` (`--cache-from`) are asked for a step this cache has no record of.
+pub fn build_platforms(
+    req: BuildRequest,
+    platforms: &[Platform],
+    cache_from: &[crate::cache_remote::CacheImport],
+    events: Arc<dyn EventSink>,
+) -> Result<Vec<Built>, BuildError> {
+    let several = platforms.len() > 1;
+    platforms
+        .iter()
+        .map(|p| {
+            let req = BuildRequest {
+                platform: p.clone(),
+                ..req.clone()
+            };
+            let label = several.then(|| p.to_string());
+            build_labelled(req, events.clone(), label, cache_from)
+        })
+        .collect()
+}
+
+fn build_labelled(
+    req: BuildRequest,
+    events: Arc<dyn EventSink>,
+    platform_label: Option<String>,
+    cache_from: &[crate::cache_remote::CacheImport],
+) -> Result<Built, BuildError> {
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     // Every event passes through redaction, whatever part of the engine emits it.
     let events: Arc<dyn EventSink> = Arc::new(Redacting::new(events, redact.clone()));
-    build_redacted(req, events).map_err(|e| redact_error(e, &redact))
+    build_redacted(req, events, platform_label, cache_from).map_err(|e| redact_error(e, &redact))
 }
 
 /// An error whose text holds a secret value (a path a step created, a message quoting
@@ -169,7 +212,12 @@ fn redact_error(e: BuildError, redact: &SecretPatterns) -> BuildError {
     }
 }
 
-fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built, BuildError> {
+fn build_redacted(
+    req: BuildRequest,
+    events: Arc<dyn EventSink>,
+    platform_label: Option<String>,
+    cache_from: &[crate::cache_remote::CacheImport],
+) -> Result<Built, BuildError> {
     let started = std::time::SystemTime::now();
     let text = crate::context::read_build_file(&req.dockerfile).map_err(|source| {
         BuildError::ReadDockerfile {
@@ -216,7 +264,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         path: req.cache_dir.clone(),
         source,
     })?;
-    let cache = Cache::open(&req.cache_dir)?;
+    let mut cache = Cache::open(&req.cache_dir)?;
     let store = Store::open(crate::places::CacheLayout::new(&req.cache_dir).files())
         .map_err(BuildError::Store)?;
     let blobs_dir = crate::places::CacheLayout::new(&req.cache_dir).blobs();
@@ -224,6 +272,15 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         path: blobs_dir.clone(),
         source,
     })?;
+    if !cache_from.is_empty() {
+        let imported = cache_from
+            .iter()
+            .map(|i| crate::cache_remote::RemoteCache::open(i, &blobs))
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::cache::CacheError::from)?;
+        cache.import(imported, blobs.clone());
+    }
     let redact = SecretPatterns::for_redaction(&req.secrets)?;
     let guard = leak::Guard::new(&req.secrets).map_err(leak::LeakError::from)?;
     let toolchain = crate::inputs::Toolchain::of(&req).key()?;
@@ -247,6 +304,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
         guard,
         written: std::sync::Mutex::new(BTreeMap::new()),
         started,
+        platform_label,
     };
     let needed = resolve_bases(&mut shared, target)?;
     // Warnings and `check=error=true` cover the stages this build needs.
@@ -287,6 +345,7 @@ fn build_redacted(req: BuildRequest, events: Arc<dyn EventSink>) -> Result<Built
     Ok(Built {
         image,
         warnings,
+        used_records: shared.cache.used(),
         state,
         _cache_lock: shared.cache.lock(),
     })
@@ -460,12 +519,12 @@ fn resolve_images(
     shared: &Shared_,
     bases: &[(usize, String)],
 ) -> Result<Vec<(usize, Image)>, BuildError> {
-    let platform = &shared.req.platform;
     std::thread::scope(|s| {
         let running: Vec<_> = bases
             .iter()
             .map(|(i, name)| {
-                let task = s.spawn(move || crate::images::resolve_base(shared, name, platform));
+                let platform = shared.stage_platform(*i);
+                let task = s.spawn(move || crate::images::resolve_base(shared, name, &platform));
                 (*i, task)
             })
             .collect();
@@ -560,6 +619,10 @@ fn run_stage(
         .name
         .clone()
         .unwrap_or_else(|| format!("stage-{}", stage.index));
+    let label = match &shared.platform_label {
+        Some(platform) => format!("{platform} {label}"),
+        None => label,
+    };
     for (n, step) in node.steps(stage).enumerate() {
         let id = StepId {
             stage: label.clone(),
@@ -620,6 +683,7 @@ fn base_state(
     index: usize,
     deps: &BTreeMap<usize, Arc<StageState>>,
 ) -> Result<StageState, BuildError> {
+    // As BuildKit's empty image, `scratch` is the target platform's, `--platform` or not.
     let platform = &shared.req.platform;
     match &shared.graph.nodes[index].base {
         StageSource::Stage(parent) => deps
@@ -669,6 +733,12 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
         });
     }
     config.set_created(shared.req.epoch);
+    if shared.platform_label.is_some() {
+        // As BuildKit with an explicit target platform: the image is the target's, even
+        // when its last stage was built `FROM --platform=$BUILDPLATFORM`, so every entry
+        // of the index names its own platform.
+        config.set_platform(&shared.req.platform);
+    }
     let config_json = config.to_json().map_err(BuildError::WriteImage)?;
     leak::guard_build(shared, Some(&config_json))?;
     // The Dockerfile alone was checked before any step ran; the base image's history,
@@ -690,7 +760,16 @@ fn assemble(shared: &Shared_, state: &mut StageState) -> Result<Image, BuildErro
 }
 
 impl Shared_ {
-    /// Notes a layer a step of this build wrote or reused, for the leak guard.
+    /// The platform stage `index` is built for: its `FROM --platform` (checked when the
+    /// graph was made), else the build's.
+    pub(crate) fn stage_platform(&self, index: usize) -> Platform {
+        self.graph.nodes[index]
+            .platform
+            .as_deref()
+            .and_then(|p| p.parse::<Platform>().ok())
+            .unwrap_or_else(|| self.req.platform.clone())
+    }
+
     /// The build's wasm runtime, started on first use.
     pub(crate) fn runtime(&self) -> Result<kiln_runtime::Runtime, kiln_runtime::RuntimeError> {
         let mut slot = self.runtime.lock();
@@ -702,6 +781,7 @@ impl Shared_ {
         Ok(rt)
     }
 
+    /// Notes a layer a step of this build wrote or reused, for the leak guard.
     pub(crate) fn note_layer(&self, layer: &crate::state::StageLayer) {
         if let Ok(mut written) = self.written.lock() {
             let digest = layer.layer.descriptor.digest().to_string();

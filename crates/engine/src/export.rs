@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_oci::{Digest, Image};
+use kiln_oci::{Digest, Image, PlatformIndex};
 
 use crate::engine::Built;
 use crate::error::BuildError;
@@ -76,6 +76,13 @@ pub enum ExportError {
         name: String,
         source: kiln_oci::OciError,
     },
+    /// A docker-archive holds one image per name, and `docker load` (Docker 20.10 and
+    /// the classic image store) cannot load a multi-platform one.
+    #[error(
+        "type=docker cannot hold a multi-platform image ({platforms}): build one --platform \
+         for docker load, or use type=oci or type=registry for all of them"
+    )]
+    DockerArchiveMultiPlatform { platforms: String },
 }
 
 /// Exports a build's image to every target of `req`, and to the local store when
@@ -86,7 +93,7 @@ pub fn export(
     seen: &mut dyn FnMut(Exported),
 ) -> Result<(), ExportError> {
     if req.stores() {
-        into_layout(&built.image, &req.store, &req.tags)?;
+        into_layout(Root::Image(&built.image), &req.store, &req.tags)?;
         seen(Exported::Stored);
     }
     for target in &req.targets {
@@ -103,6 +110,13 @@ pub fn export(
     Ok(())
 }
 
+/// What an export writes: one image, or a multi-platform index of images.
+#[derive(Clone, Copy)]
+enum Root<'a> {
+    Image(&'a Image),
+    Index(&'a PlatformIndex),
+}
+
 /// Exports an assembled image (a build's, or one from the store for `kiln save` and
 /// `kiln push`).
 pub fn export_image(
@@ -111,22 +125,90 @@ pub fn export_image(
     tags: &[String],
     seen: &mut dyn FnMut(Exported),
 ) -> Result<(), ExportError> {
-    match target {
-        ImageTarget::OciLayout { dest } => into_layout(image, dest, tags)?,
-        ImageTarget::OciArchive { dest } => {
-            let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    export_root(Root::Image(image), target, tags, seen)
+}
+
+/// Writes the OCI image index of a multi-platform build (one [`Built`] per platform, from
+/// [`crate::build_platforms`]) into the cache's blob layout, beside the images it lists.
+pub fn platform_index(builds: &[Built]) -> Result<PlatformIndex, ExportError> {
+    let images: Vec<Image> = builds.iter().map(|b| b.image.clone()).collect();
+    let Some(first) = images.first() else {
+        return Err(kiln_oci::OciError::Invalid {
+            what: "image index".into(),
+            reason: "no platform was built".into(),
+        }
+        .into());
+    };
+    Ok(first.layout().write_platform_index(&images)?)
+}
+
+/// Exports a multi-platform build as [`export`] exports one image: the index goes to the
+/// store and to every image target (a docker-archive refuses it), and `type=local` gets a
+/// directory per platform (`linux_amd64/`, as BuildKit names them).
+pub fn export_index(
+    builds: &mut [Built],
+    index: &PlatformIndex,
+    req: &ExportRequest,
+    seen: &mut dyn FnMut(Exported),
+) -> Result<(), ExportError> {
+    if req.stores() {
+        into_layout(Root::Index(index), &req.store, &req.tags)?;
+        seen(Exported::Stored);
+    }
+    for target in &req.targets {
+        match target {
+            Target::Local { dest } => {
+                for built in builds.iter_mut() {
+                    let dir = built.image.config.platform().to_string().replace('/', "_");
+                    let snapshot = built
+                        .snapshot()
+                        .map_err(|e| ExportError::Snapshot(Box::new(e)))?;
+                    crate::export_local::export_local(&snapshot, &dest.join(dir))?;
+                }
+            }
+            Target::Image(target) => export_root(Root::Index(index), target, &req.tags, seen)?,
+        }
+    }
+    Ok(())
+}
+
+fn export_root(
+    root: Root<'_>,
+    target: &ImageTarget,
+    tags: &[String],
+    seen: &mut dyn FnMut(Exported),
+) -> Result<(), ExportError> {
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    match (target, root) {
+        (ImageTarget::OciLayout { dest }, _) => into_layout(root, dest, tags)?,
+        (ImageTarget::OciArchive { dest }, Root::Image(image)) => {
             kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_oci_archive(image, &names, w))?;
         }
-        ImageTarget::DockerArchive { dest } => {
+        (ImageTarget::OciArchive { dest }, Root::Index(index)) => {
+            kiln_oci::write_file_atomic(dest, |w| {
+                kiln_oci::write_oci_archive_index(index, &names, w)
+            })?;
+        }
+        (ImageTarget::DockerArchive { dest }, Root::Image(image)) => {
             kiln_oci::write_file_atomic(dest, |w| kiln_oci::write_docker_archive(image, tags, w))?;
         }
-        ImageTarget::Registry { names, insecure } => {
+        (ImageTarget::DockerArchive { .. }, Root::Index(index)) => {
+            let platforms: Vec<String> = index
+                .images
+                .iter()
+                .map(|i| i.config.platform().to_string())
+                .collect();
+            return Err(ExportError::DockerArchiveMultiPlatform {
+                platforms: platforms.join(", "),
+            });
+        }
+        (ImageTarget::Registry { names, insecure }, _) => {
             let names = if names.is_empty() { tags } else { names };
             if names.is_empty() {
                 return Err(ExportError::NoPushName);
             }
             for name in names {
-                let digest = push(image, name, *insecure)?;
+                let digest = push(root, name, *insecure)?;
                 seen(Exported::Pushed {
                     name: name.clone(),
                     digest,
@@ -137,21 +219,25 @@ pub fn export_image(
     Ok(())
 }
 
-/// Puts the image into an OCI layout (kiln's local store or `type=oci,tar=false`), one
-/// index entry per tag (untagged if none).
-fn into_layout(image: &Image, layout: &Path, tags: &[String]) -> Result<(), ExportError> {
+/// Puts the image or index into an OCI layout (kiln's local store or
+/// `type=oci,tar=false`), one index entry per tag (untagged if none).
+fn into_layout(root: Root<'_>, layout: &Path, tags: &[String]) -> Result<(), ExportError> {
+    let one = |tag: Option<&str>| match root {
+        Root::Image(image) => kiln_oci::export_oci_layout(image, layout, tag),
+        Root::Index(index) => kiln_oci::export_oci_layout_index(index, layout, tag),
+    };
     if tags.is_empty() {
-        kiln_oci::export_oci_layout(image, layout, None)?;
+        one(None)?;
     }
     for t in tags {
-        kiln_oci::export_oci_layout(image, layout, Some(t))?;
+        one(Some(t))?;
     }
     Ok(())
 }
 
-/// Pushes `image` as `name` with the user's docker credentials; returns the manifest
-/// digest.
-fn push(image: &Image, name: &str, insecure: bool) -> Result<Digest, ExportError> {
+/// Pushes the image or index as `name` with the user's docker credentials; returns the
+/// digest `name` now points to.
+fn push(root: Root<'_>, name: &str, insecure: bool) -> Result<Digest, ExportError> {
     let reference: kiln_oci::Reference = name.parse().map_err(|source| ExportError::BadName {
         name: name.to_owned(),
         source,
@@ -161,7 +247,11 @@ fn push(image: &Image, name: &str, insecure: bool) -> Result<Digest, ExportError
         insecure,
         chunk_size: None,
     });
-    Ok(client.push(image, &reference, &[])?.digest)
+    let report = match root {
+        Root::Image(image) => client.push(image, &reference, &[])?,
+        Root::Index(index) => client.push_index(index, &reference)?,
+    };
+    Ok(report.digest)
 }
 
 #[cfg(test)]

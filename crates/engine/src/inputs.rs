@@ -63,14 +63,19 @@ fn derive(parent: Option<CacheKey>, inputs: &impl Serialize) -> Result<CacheKey,
     Ok(CacheKey::from_digest(hasher.0.finalize().into()))
 }
 
-/// What every stage's key starts from besides its base: the platform, the layer
-/// compression (a cached layer is reused as it was stored, so a build asking for another
-/// compression must not hit it) and the kiln that runs the steps (its version and bundled
-/// userland decide what a RUN produces, so an upgraded kiln never replays an older one's
-/// results).
+/// What every stage's key starts from besides its base: the layer compression (a cached
+/// layer is reused as it was stored, so a build asking for another compression must not
+/// hit it) and the kiln that runs the steps (its version and bundled userland decide what
+/// a RUN produces, so an upgraded kiln never replays an older one's results).
+///
+/// Not the target platform: a step's result depends on it only through what the key
+/// already holds (an image base's manifest digest is its platform's; `TARGET*` ARGs a
+/// stage declares are in its ARG and RUN inputs; the wasm userland behaves the same for
+/// every platform, `uname -m` included), so the platform-independent steps of a
+/// multi-platform build run once. A tool that came to read the platform would have to
+/// put it back here.
 #[derive(Debug, Serialize)]
 pub(crate) struct Toolchain<'a> {
-    pub(crate) platform: String,
     pub(crate) compression: &'a str,
     pub(crate) kiln: &'a str,
     pub(crate) userland: String,
@@ -85,7 +90,6 @@ impl Toolchain<'_> {
             Compression::None => "none",
         };
         Toolchain {
-            platform: req.platform.to_string(),
             compression,
             kiln: env!("CARGO_PKG_VERSION"),
             userland: hex::encode(kiln_runtime::userland_digest()),
@@ -403,10 +407,6 @@ mod tests {
         let base = root(&this);
         assert_eq!(base, root(&Toolchain::of(&req)), "deterministic");
         let changed = [
-            Toolchain {
-                platform: "linux/arm64".into(),
-                ..Toolchain::of(&req)
-            },
             Toolchain {
                 compression: "zstd",
                 ..Toolchain::of(&req)

@@ -8,6 +8,7 @@
 
 mod add;
 mod cache;
+pub mod cache_remote;
 mod checks;
 pub mod container;
 mod context;
@@ -39,7 +40,7 @@ pub use cache::{CacheError, prune};
 pub use checks::{CheckReport, check};
 pub use context::{ContextError, read_build_file};
 pub use copy::CopyError;
-pub use engine::{BuildRequest, Built, LeakPolicy, Network, build};
+pub use engine::{BuildRequest, Built, LeakPolicy, Network, build, build_platforms};
 pub use error::{BuildError, StepError};
 pub use images::{ImageError, NamedContext, NamedContextError, normalize_name};
 pub use leak::LeakError;

@@ -539,11 +539,20 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
-        name: "--platform",
+        // A step that does not read the platform is shared by every platform.
+        name: "--platform, a step that does not read it",
         dockerfile: COPY_F,
         setup: &[F],
         change: &[Change::Platform("linux/s390x")],
         step: "stage-0 1/1",
+        expect: Hit,
+    },
+    Row {
+        name: "--platform, a RUN in a stage declaring TARGETARCH",
+        dockerfile: "FROM scratch\nARG TARGETARCH\nRUN echo $TARGETARCH > /o\n",
+        setup: &[],
+        change: &[Change::Platform("linux/s390x")],
+        step: "stage-0 2/2",
         expect: Miss,
     },
     Row {

@@ -55,6 +55,75 @@ impl Platform {
     }
 }
 
+/// The architectures kiln builds for, as OCI names them (Go's `GOARCH` values that have
+/// Linux images). A `--platform` naming any other is refused before anything runs.
+const KNOWN_ARCHITECTURES: &[&str] = &[
+    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64",
+];
+
+impl Platform {
+    /// A `--platform` value as buildx reads it: a comma-separated list of `os/arch[/variant]`,
+    /// each normalised as containerd does (`x86_64` is `amd64`, `aarch64` is `arm64`,
+    /// `arm64/v8` is `arm64`, a bare `arm` is `arm/v7`). An empty entry, an unknown
+    /// architecture, an OS other than `linux`, and a platform named twice are errors.
+    pub fn parse_list(list: &str) -> Result<Vec<Platform>> {
+        let bad = |reason: String| OciError::invalid(format!("platform list {list:?}"), reason);
+        let mut out: Vec<Platform> = Vec::new();
+        for (n, entry) in list.split(',').enumerate() {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(bad(format!("entry {} is empty", n + 1)));
+            }
+            let p = entry.parse::<Platform>()?.normalized()?;
+            if out.contains(&p) {
+                return Err(bad(format!("{p} is named twice")));
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// containerd's normal form of this platform, checked against the platforms kiln
+    /// builds for.
+    pub fn normalized(&self) -> Result<Platform> {
+        let os = self.os.to_ascii_lowercase();
+        let arch = self.architecture.to_ascii_lowercase();
+        let variant = self.variant.as_deref().map(str::to_ascii_lowercase);
+        let (architecture, variant) = match (arch.as_str(), variant.as_deref()) {
+            ("x86_64" | "x86-64", None) => ("amd64".to_owned(), None),
+            ("aarch64", v) | ("arm64", v) if matches!(v, None | Some("v8")) => {
+                ("arm64".to_owned(), None)
+            }
+            ("armhf", None) => ("arm".to_owned(), Some("v7".to_owned())),
+            ("armel", None) => ("arm".to_owned(), Some("v6".to_owned())),
+            ("arm", None) => ("arm".to_owned(), Some("v7".to_owned())),
+            ("i386", None) => ("386".to_owned(), None),
+            (a, v) => (a.to_owned(), v.map(str::to_owned)),
+        };
+        let what = || format!("platform {self}");
+        if os != "linux" {
+            return Err(OciError::invalid(
+                what(),
+                "kiln builds Linux images only: use linux/<arch>",
+            ));
+        }
+        if !KNOWN_ARCHITECTURES.contains(&architecture.as_str()) {
+            return Err(OciError::invalid(
+                what(),
+                format!(
+                    "unknown architecture {architecture:?} (known: {})",
+                    KNOWN_ARCHITECTURES.join(", ")
+                ),
+            ));
+        }
+        Ok(Platform {
+            os,
+            architecture,
+            variant,
+        })
+    }
+}
+
 impl FromStr for Platform {
     type Err = OciError;
 
@@ -486,6 +555,28 @@ mod tests {
         assert!(!v7.matches(&"linux/arm/v6".parse().unwrap()));
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux//x".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn platform_lists_are_split_normalised_and_checked() {
+        let list = Platform::parse_list("linux/amd64, linux/aarch64,linux/arm").unwrap();
+        let shown: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+        let err = |s: &str| Platform::parse_list(s).unwrap_err().to_string();
+        assert!(
+            err("linux/amd64,,").contains("entry 2 is empty"),
+            "{}",
+            err("linux/amd64,,")
+        );
+        let twice = err("linux/arm64,linux/arm64/v8");
+        assert!(twice.contains("linux/arm64 is named twice"), "{twice}");
+        let unknown = err("linux/amd64,linux/sparc");
+        assert!(
+            unknown.contains("unknown architecture \"sparc\""),
+            "{unknown}"
+        );
+        assert!(err("windows/amd64").contains("Linux images only"));
+        assert!(err("").contains("entry 1 is empty"));
     }
 
     #[test]

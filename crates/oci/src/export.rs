@@ -12,6 +12,7 @@ use crate::canonical::to_canonical_json;
 use crate::digest::{Digest, unwrap_io};
 use crate::error::{OciError, Result};
 use crate::image::Image;
+use crate::index::PlatformIndex;
 use crate::layer::Compression;
 use crate::layout::{ANNOTATION_REF_NAME, Layout, empty_index};
 
@@ -34,18 +35,41 @@ pub fn export_oci_layout(image: &Image, dest: &Path, name: Option<&str>) -> Resu
 /// `index.json` once per name in `names` (as BuildKit's OCI exporter does for several
 /// names), or once unnamed.
 pub fn write_oci_archive(image: &Image, names: &[&str], out: impl Write) -> Result<()> {
+    let root = (image.descriptor.clone(), image.layout());
+    archive_of(root, std::slice::from_ref(image), names, out)
+}
+
+/// Write a multi-platform `index` as an OCI archive, the index listed as
+/// [`write_oci_archive`] lists an image.
+pub fn write_oci_archive_index(
+    index: &PlatformIndex,
+    names: &[&str],
+    out: impl Write,
+) -> Result<()> {
+    let root = (index.descriptor.clone(), index.layout());
+    archive_of(root, &index.images, names, out)
+}
+
+/// The archive of `root` (a manifest or an index, read from its layout) and the blobs of
+/// `images` (the image itself, or those the index lists), in digest order.
+fn archive_of(
+    root: (Descriptor, &Layout),
+    images: &[Image],
+    names: &[&str],
+    out: impl Write,
+) -> Result<()> {
     let mut tar = tar::Builder::new(out);
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut index = empty_index()?;
     let named = |name: &str| {
-        let mut desc = image.descriptor.clone();
+        let mut desc = root.0.clone();
         let ann = [(ANNOTATION_REF_NAME.to_owned(), name.to_owned())];
         desc.set_annotations(Some(ann.into_iter().collect()));
         desc
     };
     let mut manifests: Vec<Descriptor> = names.iter().map(|n| named(n)).collect();
     if manifests.is_empty() {
-        manifests.push(image.descriptor.clone());
+        manifests.push(root.0.clone());
     }
     index.set_manifests(manifests);
     append_bytes(
@@ -55,13 +79,19 @@ pub fn write_oci_archive(image: &Image, names: &[&str], out: impl Write) -> Resu
     )?;
     append_dir(&mut tar, "blobs/")?;
     append_dir(&mut tar, "blobs/sha256/")?;
-    let mut blobs: Vec<Descriptor> = image.blobs()?;
-    blobs.push(image.descriptor.clone());
-    blobs.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
-    for d in blobs {
+    let mut blobs: BTreeMap<String, (Descriptor, &Layout)> = BTreeMap::new();
+    blobs.insert(root.0.digest().to_string(), (root.0.clone(), root.1));
+    for image in images {
+        let mut own = image.blobs()?;
+        own.push(image.descriptor.clone());
+        for d in own {
+            blobs.insert(d.digest().to_string(), (d, image.layout()));
+        }
+    }
+    for (d, layout) in blobs.into_values() {
         let digest = Digest::from_oci(d.digest())?;
         let path = format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex());
-        let reader = image.layout().open_descriptor(&d)?;
+        let reader = layout.open_descriptor(&d)?;
         append_stream(&mut tar, &path, d.size(), reader)?;
     }
     finish(tar)

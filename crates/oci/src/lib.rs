@@ -26,6 +26,7 @@ mod error;
 mod export;
 mod image;
 mod import;
+mod index;
 mod layer;
 mod layout;
 mod pgzip;
@@ -37,9 +38,13 @@ pub use canonical::{rfc3339, to_canonical_json};
 pub use config::{DockerExtensions, Healthcheck, ImageConfig, Platform};
 pub use digest::{Digest, DigestAlgorithm, Hasher, VerifyingReader};
 pub use error::{OciError, Result};
-pub use export::{export_oci_layout, write_docker_archive, write_file_atomic, write_oci_archive};
+pub use export::{
+    export_oci_layout, write_docker_archive, write_file_atomic, write_oci_archive,
+    write_oci_archive_index,
+};
 pub use image::{GcStats, Image};
 pub use import::{import_docker_archive, import_oci_archive, import_oci_layout};
+pub use index::{PlatformIndex, export_oci_layout_index};
 pub use layer::{Compression, Layer, LayerWriter, decompress_layer, verified_layer_reader};
 pub use layout::{
     ANNOTATION_CREATED, ANNOTATION_REF_NAME, BlobReader, BlobWriter, Layout, MAX_CONFIG_SIZE,

@@ -24,6 +24,7 @@ use crate::config::Platform;
 use crate::digest::{Digest, Hasher, unwrap_io};
 use crate::error::{OciError, Result};
 use crate::image::{Image, Kind, kind_of, parse_checked, select_platform};
+use crate::index::PlatformIndex;
 use crate::layout::{Layout, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 
@@ -279,6 +280,28 @@ impl RegistryClient {
         reference: &Reference,
         mount_from: &[Reference],
     ) -> Result<PushReport> {
+        let blobs = image.blobs()?;
+        self.push_manifest(
+            image.layout(),
+            &image.descriptor,
+            &blobs,
+            reference,
+            mount_from,
+        )
+    }
+
+    /// Push the manifest `manifest` (any media type: an image's, or an artifact's such as
+    /// kiln's cache) from `layout` to `reference`, after the `blobs` it names, as
+    /// [`RegistryClient::push`] does. A tag is one PUT, made last, so a concurrent reader
+    /// or writer never sees it name blobs the registry lacks.
+    pub fn push_manifest(
+        &self,
+        layout: &Layout,
+        manifest: &Descriptor,
+        blobs: &[Descriptor],
+        reference: &Reference,
+        mount_from: &[Reference],
+    ) -> Result<PushReport> {
         let mut repo = self.repo(reference, "pull,push");
         let sources: Vec<&str> = mount_from
             .iter()
@@ -287,7 +310,7 @@ impl RegistryClient {
             .collect();
         repo.scopes
             .extend(sources.iter().map(|s| format!("repository:{s}:pull")));
-        let digest = image.digest()?;
+        let digest = Digest::from_oci(manifest.digest())?;
         let mut report = PushReport {
             digest: digest.clone(),
             uploaded: 0,
@@ -295,8 +318,8 @@ impl RegistryClient {
             existing: 0,
             mounted: 0,
         };
-        for blob in image.blobs()? {
-            match self.push_blob(&repo, image.layout(), &blob, sources.first().copied())? {
+        for blob in blobs {
+            match self.push_blob(&repo, layout, blob, sources.first().copied())? {
                 BlobPush::Existing => report.existing += 1,
                 BlobPush::Mounted => report.mounted += 1,
                 BlobPush::Uploaded(n) => {
@@ -305,19 +328,82 @@ impl RegistryClient {
                 }
             }
         }
-        let bytes = image.layout().read_blob(&digest, MAX_MANIFEST_SIZE)?;
-        let object = reference.object();
-        let url = repo.url(&format!("manifests/{object}"));
-        let media_type = image.descriptor.media_type().to_string();
+        let bytes = layout.read_blob(&digest, MAX_MANIFEST_SIZE)?;
+        self.put_manifest(&repo, reference, manifest, &bytes)?;
+        Ok(report)
+    }
+
+    /// The manifest (or index, or artifact manifest) `reference` names, size-limited and
+    /// checked against its digest when the reference has one; `None` when the registry
+    /// has no such tag (404), so a first `--cache-from` finds nothing rather than failing.
+    pub fn fetch_manifest(&self, reference: &Reference) -> Result<Option<(Vec<u8>, Descriptor)>> {
+        let repo = self.repo(reference, "pull");
+        match self.get_manifest(&repo, &reference.object(), reference.digest.as_ref()) {
+            Ok(found) => Ok(Some(found)),
+            Err(OciError::Registry { message, .. }) if message.starts_with("HTTP 404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Download the blob `desc` of `reference`'s repository into `dest` (verified;
+    /// nothing is fetched when `dest` has it already).
+    pub fn fetch_blob_into(
+        &self,
+        reference: &Reference,
+        desc: &Descriptor,
+        dest: &Layout,
+    ) -> Result<()> {
+        let repo = self.repo(reference, "pull");
+        self.fetch_blob(&repo, desc, dest)
+    }
+
+    /// Push a multi-platform `index` to `reference`: each image by its digest (blobs
+    /// first, as [`RegistryClient::push`]), then the index under the reference's tag, so
+    /// the tag never names an index whose manifests the registry lacks. The report's
+    /// digest is the index's; its counts add up every image's.
+    pub fn push_index(&self, index: &PlatformIndex, reference: &Reference) -> Result<PushReport> {
+        let mut total = PushReport {
+            digest: index.digest()?,
+            uploaded: 0,
+            bytes_uploaded: 0,
+            existing: 0,
+            mounted: 0,
+        };
+        for image in &index.images {
+            let by_digest = Reference {
+                digest: Some(image.digest()?),
+                ..reference.clone()
+            };
+            let one = self.push(image, &by_digest, &[])?;
+            total.uploaded += one.uploaded;
+            total.bytes_uploaded += one.bytes_uploaded;
+            total.existing += one.existing;
+            total.mounted += one.mounted;
+        }
+        let repo = self.repo(reference, "pull,push");
+        self.put_manifest(&repo, reference, &index.descriptor, &index.bytes()?)?;
+        Ok(total)
+    }
+
+    /// PUTs a manifest or index (`desc` says its media type) as `reference`'s tag or digest.
+    fn put_manifest(
+        &self,
+        repo: &Repo,
+        reference: &Reference,
+        desc: &Descriptor,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let url = repo.url(&format!("manifests/{}", reference.object()));
+        let media_type = desc.media_type().to_string();
         let resp = self.send(
-            &repo,
+            repo,
             "PUT",
             &url,
             &[("Content-Type", &media_type)],
-            &Payload::Bytes(&bytes),
+            &Payload::Bytes(bytes),
         )?;
         expect_status(resp, &[200, 201], &url)?;
-        Ok(report)
+        Ok(())
     }
 
     fn push_blob(
