@@ -84,9 +84,17 @@ pub(crate) struct BuildArgs {
     /// Shorthand for `--output=type=registry`.
     #[arg(long)]
     pub push: bool,
-    /// Target platform (`linux/amd64`, `linux/arm64`, ...).
+    /// Target platform (`linux/amd64`), or a comma-separated list built into one index.
     #[arg(long)]
     pub platform: Option<String>,
+    /// Export the build cache: `type=registry,ref=NAME[,mode=min|max]` or
+    /// `type=local,dest=DIR[,mode=...]` (repeatable).
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: `type=registry,ref=NAME`, `type=local,src=DIR` or `NAME`
+    /// (repeatable).
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
     /// Set metadata for the image (`KEY=VALUE`).
     #[arg(long = "label")]
     pub labels: Vec<String>,

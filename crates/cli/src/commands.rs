@@ -52,12 +52,12 @@ fn build_contexts(
     Ok(out)
 }
 
-fn platform(arg: Option<&str>) -> Result<Platform> {
+/// `--platform`: one platform or a comma-separated list (each built, then one index);
+/// the host's Linux platform when absent.
+fn platforms(arg: Option<&str>) -> Result<Vec<Platform>> {
     match arg {
-        None => Ok(Platform::host_linux()),
-        Some(p) => p
-            .parse::<Platform>()
-            .map_err(|e| anyhow!("--platform {p:?}: {e}")),
+        None => Ok(vec![Platform::host_linux()]),
+        Some(p) => Platform::parse_list(p).map_err(|e| anyhow!("--platform: {e}")),
     }
 }
 
@@ -135,6 +135,17 @@ fn build(a: BuildArgs) -> Result<i32> {
     }
     let secrets = Secrets::from_flags(&a.secrets, &env_lookup)?;
     let epoch = source_date_epoch(&build_args)?;
+    let platforms = platforms(a.platform.as_deref())?;
+    let cache_to = a
+        .cache_to
+        .iter()
+        .map(|c| kiln_engine::cache_remote::CacheExport::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cache_from = a
+        .cache_from
+        .iter()
+        .map(|c| kiln_engine::cache_remote::CacheImport::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let store_dir = places::store_dir()?;
     let req = BuildRequest {
         context_dir: a.context.clone(),
@@ -144,7 +155,10 @@ fn build(a: BuildArgs) -> Result<i32> {
         secrets,
         network: network(&a.network, a.allow_hosts.clone())?,
         no_cache: a.no_cache,
-        platform: platform(a.platform.as_deref())?,
+        platform: platforms
+            .first()
+            .cloned()
+            .unwrap_or_else(Platform::host_linux),
         labels,
         epoch,
         leak_policy: match a.secret_leak {
@@ -163,41 +177,61 @@ fn build(a: BuildArgs) -> Result<i32> {
     };
     let sink: Arc<dyn kiln_engine::progress::EventSink> =
         Arc::from(crate::render::sink(a.progress, a.quiet));
-    let mut built = kiln_engine::build(req, sink)?;
     let tags: Vec<String> = a
         .tags
         .iter()
         .map(|t| kiln_engine::normalize_name(t))
         .collect();
-    let req = ExportRequest {
+    let export_req = ExportRequest {
         tags,
         store: store_dir,
         targets,
     };
     let mut stored = false;
-    kiln_engine::export::export(&mut built, &req, &mut |done| {
+    let mut seen = |done: Exported| {
         stored |= done == Exported::Stored;
         report(&done);
-    })?;
-    let tags = req.tags;
-    let image = &built.image;
-    let config_digest = image.config_digest()?.to_string();
-    let manifest_digest = image.digest()?.to_string();
+    };
+    let mut builds = kiln_engine::build_platforms(req, &platforms, &cache_from, sink)?;
+    let (manifest_digest, config_digest) = match builds.as_mut_slice() {
+        [built] => {
+            kiln_engine::export::export(built, &export_req, &mut seen)?;
+            let image = &built.image;
+            let config = image.config_digest()?.to_string();
+            (image.digest()?.to_string(), Some(config))
+        }
+        several => {
+            let index = kiln_engine::export::platform_index(several)?;
+            kiln_engine::export::export_index(several, &index, &export_req, &mut seen)?;
+            // As buildx: a multi-platform result has no one config; its id is the index's.
+            (index.digest()?.to_string(), None)
+        }
+    };
+    for export in &cache_to {
+        let digest = kiln_engine::cache_remote::export_cache(&builds, export)?;
+        if !a.quiet {
+            eprintln!("exported the build cache to {} ({digest})", export.place);
+        }
+    }
+    let tags = export_req.tags;
+    let image_id = config_digest.as_deref().unwrap_or(&manifest_digest);
     if let Some(path) = &a.iidfile {
-        std::fs::write(path, &config_digest)
+        std::fs::write(path, image_id)
             .with_context(|| format!("writing --iidfile {}", path.display()))?;
     }
     if let Some(path) = &a.metadata_file {
-        let meta = serde_json::json!({
+        let mut meta = serde_json::json!({
             "containerimage.digest": manifest_digest,
-            "containerimage.config.digest": config_digest,
             "image.name": tags.join(","),
         });
+        if let Some(config) = &config_digest {
+            meta["containerimage.config.digest"] = config.as_str().into();
+        }
         std::fs::write(path, serde_json::to_vec_pretty(&meta)?)
             .with_context(|| format!("writing --metadata-file {}", path.display()))?;
     }
     if a.quiet {
-        println!("{config_digest}");
+        println!("{image_id}");
     } else {
         eprintln!(
             "built {} ({manifest_digest}){}",
