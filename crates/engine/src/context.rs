@@ -14,6 +14,8 @@ use cap_std::fs::Dir;
 use globset::{GlobBuilder, GlobMatcher};
 use sha2::{Digest as _, Sha256};
 
+use crate::git_index::GitIndexError;
+use crate::host_modes::{ContextRules, HostFs};
 use crate::parents::{ParentsSpec, join_rel};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,17 @@ pub enum ContextError {
         "{path} is larger than {limit} bytes, the most kiln reads of a Dockerfile or ignore file"
     )]
     TooLarge { path: String, limit: u64 },
+    #[error(
+        "reading the git index {path} (kiln takes the build context's file modes from it on a host without Unix modes, and checks its names on a case-insensitive one): {source}"
+    )]
+    GitIndex {
+        path: PathBuf,
+        source: GitIndexError,
+    },
+    #[error(
+        "{first:?} and {second:?} in the build context differ only in case: git tracks both, but this host's file system is case-insensitive and holds only one, so the image would differ from a Linux build (rename one of them)"
+    )]
+    CaseClash { first: String, second: String },
     #[error("reading {path:?} from the build context: {source}")]
     Io {
         path: String,
@@ -91,7 +104,8 @@ pub(crate) struct Entry {
     /// Context-relative, `/`-separated, no leading `/`; empty for the context root.
     pub rel: String,
     pub kind: EntryKind,
-    /// Unix permission bits (0o7777); on hosts without them, Docker's defaults.
+    /// Unix permission bits (0o7777); on hosts without them, the rule of
+    /// [`crate::host_modes`].
     pub mode: u32,
     /// uid:gid the entry keeps without `--chown`: root for the context (host owners never
     /// reach the image), the source's own in another stage.
@@ -275,6 +289,8 @@ pub(crate) fn has_glob_meta(s: &str) -> bool {
 pub(crate) struct Context {
     dir: Dir,
     ignore: IgnoreRules,
+    /// Where modes come from and which names this host refuses.
+    rules: ContextRules,
 }
 
 impl Context {
@@ -286,12 +302,24 @@ impl Context {
     /// Opens `path` and reads its `.dockerignore` (or `ignore_file` when given, as
     /// BuildKit's `<Dockerfile>.dockerignore`).
     pub(crate) fn open(path: &Path, ignore_file: Option<&Path>) -> Result<Self, ContextError> {
-        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| {
-            ContextError::Open {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
+        let dir = open_dir(path)?;
+        let host = HostFs::probe(&dir);
+        Self::open_on(dir, path, ignore_file, host)
+    }
+
+    /// Opens the context at `path` as if on `host` (tests simulate other hosts).
+    #[cfg(test)]
+    pub(crate) fn open_as(path: &Path, host: HostFs) -> Result<Self, ContextError> {
+        Self::open_on(open_dir(path)?, path, None, host)
+    }
+
+    fn open_on(
+        dir: Dir,
+        path: &Path,
+        ignore_file: Option<&Path>,
+        host: HostFs,
+    ) -> Result<Self, ContextError> {
+        let rules = ContextRules::read(path, host)?;
         let ignore = match ignore_file {
             Some(file) => {
                 let text = read_build_file(file)?;
@@ -306,7 +334,7 @@ impl Context {
                 Err(e) => return Err(io_err(".dockerignore")(e)),
             },
         };
-        Ok(Self { dir, ignore })
+        Ok(Self { dir, ignore, rules })
     }
 
     /// Resolves one `COPY` source (a path or a wildcard pattern) to the entries it names.
@@ -511,6 +539,12 @@ impl Context {
     /// Stats one entry. A top-level source that is a symlink is followed (as BuildKit
     /// does), but only inside the context: cap-std refuses a target outside it.
     fn entry(&self, rel: &str, follow: bool) -> Result<Entry, ContextError> {
+        self.entry_after(rel, follow, 0)
+    }
+
+    /// [`Context::entry`] after `hops` checked-out links were followed to reach `rel`.
+    fn entry_after(&self, rel: &str, follow: bool, hops: u32) -> Result<Entry, ContextError> {
+        self.rules.check_case(rel)?;
         let at = if rel.is_empty() { "." } else { rel };
         let meta = if follow {
             self.dir.metadata(at)
@@ -540,12 +574,52 @@ impl Context {
                 kind: special_kind(&meta),
             });
         };
+        let kind = match kind {
+            EntryKind::File { size } if self.rules.is_checked_out_link(rel) => {
+                match self.checked_out_link(rel, size)? {
+                    Some(target) if follow => return self.follow_link(rel, &target, hops),
+                    Some(target) => EntryKind::Symlink { target },
+                    None => EntryKind::File { size },
+                }
+            }
+            other => other,
+        };
         Ok(Entry {
             rel: rel.to_owned(),
-            mode: mode_of(&meta, &kind),
+            mode: self.rules.mode(&meta, &kind, rel),
             kind,
             owner: (0, 0),
         })
+    }
+
+    /// A symlink git checked out as a file holding its target (a host that cannot make
+    /// links): the link it stands for, as a Linux checkout has it.
+    fn checked_out_link(&self, rel: &str, size: u64) -> Result<Option<Vec<u8>>, ContextError> {
+        if size > MAX_LINK_TARGET {
+            return Ok(None);
+        }
+        let mut target = Vec::new();
+        self.open_file(rel)?
+            .into_std()
+            .take(MAX_LINK_TARGET)
+            .read_to_end(&mut target)
+            .map_err(io_err(rel))?;
+        Ok(Some(target))
+    }
+
+    /// The entry a checked-out link `rel` points to, under the link's name, as the host
+    /// would follow a real one: inside the context only.
+    fn follow_link(&self, rel: &str, target: &[u8], hops: u32) -> Result<Entry, ContextError> {
+        let outside = || ContextError::Outside(rel.to_owned());
+        let target = std::str::from_utf8(target).map_err(|_| outside())?;
+        if hops >= MAX_LINK_HOPS || target.starts_with('/') {
+            return Err(outside());
+        }
+        let parent = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let resolved = clean_rel(&join_rel(parent, target)).ok_or_else(outside)?;
+        let mut entry = self.entry_after(&resolved, true, hops + 1)?;
+        entry.rel = rel.to_owned();
+        Ok(entry)
     }
 
     /// Opens a regular file of the context for reading. The open never blocks (a FIFO
@@ -618,6 +692,22 @@ impl Context {
         hasher.update(inner.finalize());
         Ok(())
     }
+}
+
+/// Longest symlink target read from a file standing for a link: Linux's PATH_MAX, the
+/// longest target a Linux checkout could create. A larger file is taken as a file.
+const MAX_LINK_TARGET: u64 = 4096;
+
+/// Most checked-out links followed in a row, Linux's MAXSYMLINKS: links that point at
+/// each other in a cycle end here instead of recursing forever.
+const MAX_LINK_HOPS: u32 = 40;
+
+/// Opens the context directory as a capability.
+fn open_dir(path: &Path) -> Result<Dir, ContextError> {
+    Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| ContextError::Open {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Largest Dockerfile or ignore file kiln reads. Both are read whole and parsed in
@@ -722,18 +812,6 @@ fn is_escape(err: &std::io::Error) -> bool {
 
 fn path_bytes(path: &Path) -> Vec<u8> {
     path.to_string_lossy().replace('\\', "/").into_bytes()
-}
-
-#[cfg(unix)]
-fn mode_of(meta: &cap_std::fs::Metadata, _kind: &EntryKind) -> u32 {
-    use cap_std::fs::PermissionsExt;
-    meta.permissions().mode() & 0o7777
-}
-
-/// Hosts without Unix modes get what Docker on Windows uses: 0755 for everything.
-#[cfg(not(unix))]
-fn mode_of(_meta: &cap_std::fs::Metadata, _kind: &EntryKind) -> u32 {
-    0o755
 }
 
 #[cfg(test)]
@@ -947,6 +1025,138 @@ mod tests {
             err.to_string().contains("illegal exclusion pattern: \"!\""),
             "{err}"
         );
+    }
+
+    /// A host without Unix modes, as Windows is.
+    #[cfg(unix)]
+    const NO_MODES: HostFs = HostFs {
+        unix_modes: false,
+        case_insensitive: false,
+    };
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A git work tree holding `ctx/` with a committed-executable script, a plain file, an
+    /// untracked file and a symlink.
+    #[cfg(unix)]
+    fn committed_context() -> tempfile::TempDir {
+        let repo = tempfile::tempdir().unwrap();
+        let p = repo.path();
+        crate::git_index::tests::git(p, &["init", "-q"]);
+        std::fs::create_dir_all(p.join("ctx/bin")).unwrap();
+        std::fs::write(p.join("ctx/greeting.txt"), "hi").unwrap();
+        std::fs::write(p.join("ctx/bin/run.sh"), "#!/bin/sh").unwrap();
+        chmod(&p.join("ctx/bin/run.sh"), 0o755);
+        std::os::unix::fs::symlink("bin/run.sh", p.join("ctx/link")).unwrap();
+        crate::git_index::tests::git(p, &["add", "."]);
+        std::fs::write(p.join("ctx/untracked.txt"), "u").unwrap();
+        repo
+    }
+
+    #[cfg(unix)]
+    fn modes_of(c: &Context) -> Vec<(String, u32)> {
+        let all = c.resolve(".").unwrap();
+        std::iter::once(&all[0].top)
+            .chain(&all[0].children)
+            .map(|e| (e.rel.clone(), e.mode))
+            .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn without_unix_modes_the_git_index_gives_the_executable_bit() {
+        let repo = committed_context();
+        let ctx = repo.path().join("ctx");
+        let linux = Context::open(&ctx, None).unwrap();
+        let digest_linux = linux.digest_sources(&linux.resolve(".").unwrap()).unwrap();
+        // What Windows shows: no modes (every file looks executable), links as files.
+        for file in ["greeting.txt", "bin/run.sh", "untracked.txt"] {
+            chmod(&ctx.join(file), 0o777);
+        }
+        std::fs::remove_file(ctx.join("link")).unwrap();
+        std::fs::write(ctx.join("link"), "bin/run.sh").unwrap();
+        let windows = Context::open_as(&ctx, NO_MODES).unwrap();
+        assert_eq!(
+            modes_of(&windows),
+            vec![
+                ("".to_owned(), 0o755),
+                ("bin".to_owned(), 0o755),
+                ("bin/run.sh".to_owned(), 0o755),
+                ("greeting.txt".to_owned(), 0o644),
+                ("link".to_owned(), 0o777),
+                ("untracked.txt".to_owned(), 0o644),
+            ]
+        );
+        let sources = windows.resolve(".").unwrap();
+        assert_eq!(windows.digest_sources(&sources).unwrap(), digest_linux);
+        // A link named as a source is followed, as the host follows a real one.
+        let followed = windows.resolve("link").unwrap();
+        assert_eq!(followed[0].top.rel, "link");
+        assert_eq!(followed[0].top.kind, EntryKind::File { size: 9 });
+        assert_eq!(followed[0].top.mode, 0o755);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn without_git_files_are_0644_and_directories_0755() {
+        let (d, _) = ctx(&[("sub/a.sh", "a"), ("b.txt", "b")], "");
+        chmod(&d.path().join("sub/a.sh"), 0o700);
+        let windows = Context::open_as(d.path(), NO_MODES).unwrap();
+        assert_eq!(
+            modes_of(&windows),
+            vec![
+                ("".to_owned(), 0o755),
+                ("b.txt".to_owned(), 0o644),
+                ("sub".to_owned(), 0o755),
+                ("sub/a.sh".to_owned(), 0o644),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn checked_out_links_in_a_cycle_or_leaving_the_context_are_refused() {
+        let repo = tempfile::tempdir().unwrap();
+        let p = repo.path();
+        crate::git_index::tests::git(p, &["init", "-q"]);
+        std::os::unix::fs::symlink("b", p.join("a")).unwrap();
+        std::os::unix::fs::symlink("a", p.join("b")).unwrap();
+        std::os::unix::fs::symlink("../../etc/passwd", p.join("up")).unwrap();
+        crate::git_index::tests::git(p, &["add", "."]);
+        for (name, target) in [("a", "b"), ("b", "a"), ("up", "../../etc/passwd")] {
+            std::fs::remove_file(p.join(name)).unwrap();
+            std::fs::write(p.join(name), target).unwrap();
+        }
+        let windows = Context::open_as(p, NO_MODES).unwrap();
+        for name in ["a", "up"] {
+            let err = windows.resolve(name).unwrap_err();
+            assert!(matches!(err, ContextError::Outside(_)), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_case_insensitive_host_refuses_names_git_tracks_in_two_cases() {
+        let repo = crate::git_index::tests::repo(
+            &[("README", "upper"), ("readme", "lower"), ("other.txt", "o")],
+            &[],
+        );
+        let p = repo.path();
+        let host = HostFs {
+            unix_modes: cfg!(unix),
+            case_insensitive: true,
+        };
+        let c = Context::open_as(p, host).unwrap();
+        let err = c.resolve(".").unwrap_err();
+        assert!(matches!(err, ContextError::CaseClash { .. }), "{err}");
+        assert!(
+            err.to_string().contains("\"README\" and \"readme\""),
+            "{err}"
+        );
+        assert!(c.resolve("other.txt").is_ok());
     }
 
     #[test]
