@@ -607,8 +607,10 @@ impl Context {
         Ok(Some(target))
     }
 
-    /// The entry a checked-out link `rel` points to, under the link's name, as the host
-    /// would follow a real one: inside the context only.
+    /// The entry a checked-out link `rel` points to, as the host would follow a real one:
+    /// inside the context only. It keeps the target's path, the file whose content is
+    /// copied (the link's own file holds only the target's name), so a directory
+    /// destination names the copy after the target, not the link.
     fn follow_link(&self, rel: &str, target: &[u8], hops: u32) -> Result<Entry, ContextError> {
         let outside = || ContextError::Outside(rel.to_owned());
         let target = std::str::from_utf8(target).map_err(|_| outside())?;
@@ -617,9 +619,7 @@ impl Context {
         }
         let parent = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
         let resolved = clean_rel(&join_rel(parent, target)).ok_or_else(outside)?;
-        let mut entry = self.entry_after(&resolved, true, hops + 1)?;
-        entry.rel = rel.to_owned();
-        Ok(entry)
+        self.entry_after(&resolved, true, hops + 1)
     }
 
     /// Opens a regular file of the context for reading. The open never blocks (a FIFO
@@ -1095,7 +1095,7 @@ mod tests {
         assert_eq!(windows.digest_sources(&sources).unwrap(), digest_linux);
         // A link named as a source is followed, as the host follows a real one.
         let followed = windows.resolve("link").unwrap();
-        assert_eq!(followed[0].top.rel, "link");
+        assert_eq!(followed[0].top.rel, "bin/run.sh");
         assert_eq!(followed[0].top.kind, EntryKind::File { size: 9 });
         assert_eq!(followed[0].top.mode, 0o755);
     }
