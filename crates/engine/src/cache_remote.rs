@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(from.place, CachePlace::Registry("r.io/app:cache".into()));
         let from = CacheImport::parse("type=local,src=/c").unwrap();
         assert_eq!(from.place, CachePlace::Local("/c".into()));
-        let err = |r: Result<CacheExport, _>| r.unwrap_err().to_string();
+        let err = |r: Result<CacheExport, CacheTransferError>| r.unwrap_err().to_string();
         assert!(err(CacheExport::parse("type=registry")).contains("needs ref=NAME"));
         assert!(err(CacheExport::parse("type=local,dest=/c,mode=all")).contains("mode=all"));
         assert!(err(CacheExport::parse("type=inline")).contains("not supported"));
