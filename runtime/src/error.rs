@@ -150,6 +150,8 @@ pub enum RuntimeError {
         "{program}: time limit exceeded: the step deadline passed (raise it with kiln build --step-timeout DURATION)"
     )]
     Deadline { program: String },
+    #[error("{program}: stopped: the build was cancelled")]
+    Cancelled { program: String },
     #[error(
         "{program}: output limit of {limit} bytes exceeded on stdout/stderr (a fixed limit of kiln: redirect large output to a file)"
     )]

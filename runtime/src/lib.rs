@@ -25,7 +25,8 @@ mod wasi_p1;
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Errno, RuntimeError};
 pub use process::{
-    EnvNames, ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec, Program,
+    Cancel, EnvNames, ExitStatus, LaunchRequest, Launcher, Limits, NetworkPolicy, ProcessSpec,
+    Program,
 };
 pub use resolve::{DEFAULT_PATH, Resolved};
 pub use run::ModuleRun;

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::engine::Runtime;
 use crate::error::RuntimeError;
 use crate::stdio::Stdio;
 use crate::vfs::Vfs;
+use crate::wasi_p1::Stop;
 
 /// The program a process runs.
 #[derive(Clone)]
@@ -63,7 +64,26 @@ pub struct Limits {
     pub open_fds: u32,
     /// Processes alive at once (including spawned children).
     pub processes: u32,
+    /// Set by whoever started the build to stop it: processes stop as at a deadline.
+    pub cancel: Cancel,
     counters: Arc<Counters>,
+}
+
+/// A handle that stops every process given a clone of it: running wasm at its next
+/// epoch tick, a sleeping `poll_oneoff` at its next wake-up, the shell between commands.
+/// Clones share one flag; cancelling cannot be undone.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks every process holding a clone to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl Default for Limits {
@@ -74,12 +94,24 @@ impl Default for Limits {
             output_bytes: 1 << 30,
             open_fds: 1024,
             processes: 512,
+            cancel: Cancel::default(),
             counters: Arc::default(),
         }
     }
 }
 
 impl Limits {
+    /// Why a process must stop now, if it must: cancelled, or past its deadline.
+    pub(crate) fn stop_due(&self, now: Instant) -> Option<Stop> {
+        if self.cancel.is_cancelled() {
+            Some(Stop::Cancelled)
+        } else if self.deadline.is_some_and(|d| now >= d) {
+            Some(Stop::Deadline)
+        } else {
+            None
+        }
+    }
+
     /// Counts `n` output bytes; false once the limit is passed.
     pub(crate) fn charge_output(&self, n: usize) -> bool {
         let before = self.counters.output.fetch_add(n as u64, Ordering::Relaxed);

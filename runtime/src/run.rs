@@ -121,7 +121,7 @@ impl Runtime {
         if add_pwd && !spec.env.iter().any(|(k, _)| k == "PWD") {
             env.push(format!("PWD={}", spec.cwd).into_bytes());
         }
-        let deadline = spec.limits.deadline;
+        let limits = spec.limits.clone();
         let init = CtxInit {
             runtime: self.clone(),
             vfs: vfs.clone(),
@@ -145,12 +145,13 @@ impl Runtime {
         let mut store = Store::new(&self.inner.engine, ctx);
         store.limiter(|c| &mut c.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| match deadline {
-            Some(d) if Instant::now() >= d => {
-                cx.data_mut().stopped = Some(Stop::Deadline);
-                Err(wasmtime::format_err!("deadline exceeded"))
+        store.epoch_deadline_callback(move |mut cx| match limits.stop_due(Instant::now()) {
+            Some(stop) => {
+                let e = wasmtime::format_err!("{stop}");
+                cx.data_mut().stopped = Some(stop);
+                Err(e)
             }
-            _ => Ok(UpdateDeadline::Continue(1)),
+            None => Ok(UpdateDeadline::Continue(1)),
         });
         let outcome = self.start(&mut store, &loaded.pre, &program);
         let children = std::mem::take(&mut store.data_mut().children);
@@ -193,6 +194,7 @@ fn classify(
     let program = program.to_owned();
     match ctx.stopped {
         Some(Stop::Deadline) => return Err(RuntimeError::Deadline { program }),
+        Some(Stop::Cancelled) => return Err(RuntimeError::Cancelled { program }),
         Some(Stop::Output) => {
             return Err(RuntimeError::OutputLimit {
                 program,
@@ -224,6 +226,7 @@ fn clone_limit_error(e: &RuntimeError, program: &str) -> RuntimeError {
     let program = program.to_owned();
     match e {
         RuntimeError::Deadline { .. } => RuntimeError::Deadline { program },
+        RuntimeError::Cancelled { .. } => RuntimeError::Cancelled { program },
         RuntimeError::OutputLimit { limit, .. } => RuntimeError::OutputLimit {
             program,
             limit: *limit,

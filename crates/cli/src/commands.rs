@@ -174,6 +174,7 @@ fn build(a: BuildArgs) -> Result<i32> {
             memory_bytes: a.memory,
             disk_bytes: a.disk_quota,
         },
+        cancel: Default::default(),
     };
     let sink: Arc<dyn kiln_engine::progress::EventSink> =
         Arc::from(crate::render::sink(a.progress, a.quiet));

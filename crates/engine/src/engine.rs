@@ -13,6 +13,7 @@ use kiln_dockerfile::graph::{StageGraph, StageSource};
 use kiln_dockerfile::{Dockerfile, Instruction, Mount};
 use kiln_fs::Store;
 use kiln_oci::{Compression, Image, ImageConfig, Layout, Platform};
+use kiln_runtime::Cancel;
 
 use crate::cache::Cache;
 use crate::context::Context;
@@ -63,6 +64,10 @@ pub struct BuildRequest {
     pub build_contexts: std::collections::BTreeMap<String, crate::images::NamedContext>,
     /// `--step-timeout`, `--memory`: bounds for every RUN step.
     pub step_limits: crate::sandbox::StepLimits,
+    /// Stops the build when cancelled (from any thread): no step starts after that, and
+    /// the running ones stop within about 50 ms; `build` returns
+    /// [`StepError::Cancelled`](crate::StepError::Cancelled) wrapped in the step's context.
+    pub cancel: Cancel,
 }
 
 impl BuildRequest {
@@ -92,6 +97,7 @@ impl BuildRequest {
             compression: Compression::Gzip,
             build_contexts: Default::default(),
             step_limits: Default::default(),
+            cancel: Cancel::default(),
         }
     }
 }
@@ -635,6 +641,15 @@ fn run_stage(
         } else {
             shown
         };
+        // Cancelled: the step is not started (an embedder sees no StepStarted for it).
+        if shared.req.cancel.is_cancelled() {
+            return Err(BuildError::Step {
+                file: shared.file_name.clone(),
+                line: step.span.start_line,
+                instruction: shown,
+                source: Box::new(StepError::Cancelled),
+            });
+        }
         let started = Instant::now();
         shared.events.emit(Event::StepStarted {
             step: id.clone(),

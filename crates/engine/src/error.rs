@@ -181,6 +181,9 @@ pub enum StepError {
         shown = show_duration(*.limit)
     )]
     Timeout { limit: Duration },
+    /// The embedder cancelled the build ([`crate::BuildRequest::cancel`]).
+    #[error("the build was cancelled")]
+    Cancelled,
     /// The step wrote more than `--disk-quota`.
     #[error("{}", kiln_fs::FsError::DiskQuota { limit: *.limit })]
     DiskQuota { limit: u64 },

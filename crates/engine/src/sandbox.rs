@@ -233,7 +233,8 @@ pub(crate) fn execute(
     crate::run::add_script_file(&mut table, &step.program)?;
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
     let err = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stderr));
-    let limits = shared.req.step_limits.for_step(Instant::now());
+    let mut limits = shared.req.step_limits.for_step(Instant::now());
+    limits.cancel = shared.req.cancel.clone();
     let deadline = limits.deadline;
     let spec = StepSpec {
         user: step.user,
@@ -257,6 +258,9 @@ pub(crate) fn execute(
     closed?;
     tree.set_clock(Timestamp::from_secs(shared.req.epoch));
     let failed = !matches!(&status, Ok(s) if s.success());
+    if failed && shared.req.cancel.is_cancelled() {
+        return Err(StepError::Cancelled);
+    }
     if failed && deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(shared.req.step_limits.timed_out());
     }

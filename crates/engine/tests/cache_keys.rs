@@ -111,6 +111,7 @@ impl Ws {
             compression: kiln_oci::Compression::Gzip,
             build_contexts: opts.contexts.clone(),
             step_limits: kiln_engine::StepLimits::default(),
+            cancel: Default::default(),
         }
     }
 }

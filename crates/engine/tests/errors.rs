@@ -55,6 +55,7 @@ impl Ws {
             compression: kiln_oci::Compression::Gzip,
             build_contexts: Default::default(),
             step_limits: StepLimits::default(),
+            cancel: Default::default(),
         }
     }
 }

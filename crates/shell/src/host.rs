@@ -123,8 +123,9 @@ pub trait Host: Send + Sync {
     fn resolve(&self, name: &str, path_var: &str, cwd: &str) -> Resolved;
     /// Runs a program to completion and returns its exit status.
     fn spawn(&self, spawn: Spawn<'_>) -> io::Result<i32>;
-    /// True once the step's time limit has passed: the interpreter stops looping then,
-    /// since builtin-only loops never reach the runtime's own deadline checks.
+    /// True once the step's time limit has passed or its build was cancelled: the
+    /// interpreter stops looping then, since builtin-only loops never reach the
+    /// runtime's own checks.
     fn deadline_passed(&self) -> bool {
         false
     }

@@ -343,9 +343,11 @@ impl Host for RuntimeHost {
     }
 
     fn deadline_passed(&self) -> bool {
-        self.limits
-            .deadline
-            .is_some_and(|d| std::time::Instant::now() >= d)
+        self.limits.cancel.is_cancelled()
+            || self
+                .limits
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
     fn enter_process(&self) -> Result<Option<crate::host::ProcessToken>, u32> {

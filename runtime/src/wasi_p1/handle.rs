@@ -16,6 +16,8 @@ use crate::vfs::{VfsDir, VfsFile};
 pub(crate) enum Stop {
     #[error("deadline exceeded")]
     Deadline,
+    #[error("cancelled")]
+    Cancelled,
     #[error("output limit exceeded")]
     Output,
 }

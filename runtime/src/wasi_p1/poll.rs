@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Linker};
 
-use super::handle::{Handle, Stop};
+use super::handle::Handle;
 use super::mem::*;
 use super::types::*;
 use super::{Ctx, HErr, HResult, host, ret, split};
@@ -13,6 +13,9 @@ use crate::error::Errno;
 use crate::stdio::Stdio;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// The longest a sleeping `poll_oneoff` goes without checking whether its build was
+/// cancelled: a `sleep 3600` in a cancelled build ends within this.
+const CANCEL_CHECK: Duration = Duration::from_millis(50);
 
 enum Sub {
     Clock { userdata: u64, at: Instant },
@@ -176,11 +179,10 @@ fn poll(caller: &mut Caller<'_, Ctx>, inp: u32, out: u32, n: u32) -> HResult<u32
             }
             return Ok(events.len() as u32);
         }
-        if let Some(d) = ctx.limits.deadline
-            && now >= d
-        {
-            ctx.stopped = Some(Stop::Deadline);
-            return Err(HErr::Trap(wasmtime::format_err!("deadline exceeded")));
+        if let Some(stop) = ctx.limits.stop_due(now) {
+            let e = wasmtime::format_err!("{stop}");
+            ctx.stopped = Some(stop);
+            return Err(HErr::Trap(e));
         }
         let only_clocks = subs.iter().all(|s| matches!(s, Sub::Clock { .. }));
         let mut wake = next_clock.unwrap_or(now + POLL_INTERVAL);
@@ -190,6 +192,8 @@ fn poll(caller: &mut Caller<'_, Ctx>, inp: u32, out: u32, n: u32) -> HResult<u32
         if let Some(d) = ctx.limits.deadline {
             wake = wake.min(d);
         }
+        // A long sleep still notices a cancelled build within this long.
+        wake = wake.min(now + CANCEL_CHECK);
         std::thread::sleep(wake.saturating_duration_since(now));
     }
 }
