@@ -437,9 +437,9 @@ fn compared(tree: image::Tree) -> image::Tree {
         .collect()
 }
 
-/// The same packages installed by Debian's own tools: mmdebstrap's minbase (what the base
-/// is) with `--include` of [`PACKAGES`], from the same mirror, as the base was made.
-fn mmdebstrap_tree(mirror: &Mirror, dir: &Path) -> image::Tree {
+/// `packages` installed by Debian's own tools: mmdebstrap's minbase (what the base is)
+/// with `--include` of them, from the same mirror, as the base was made.
+fn mmdebstrap_tree(mirror: &Mirror, dir: &Path, packages: &str) -> image::Tree {
     let tar = dir.join("mmdebstrap.tar");
     let source = format!(
         "deb [signed-by={key}] copy://{dir} bookworm main",
@@ -449,7 +449,7 @@ fn mmdebstrap_tree(mirror: &Mirror, dir: &Path) -> image::Tree {
     let out = Command::new("mmdebstrap")
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .args(["--quiet", "--variant=minbase", "--format=tar"])
-        .arg(format!("--include={}", PACKAGES.replace(' ', ",")))
+        .arg(format!("--include={}", packages.replace(' ', ",")))
         .arg("--customize-hook=rm -f \"$1\"/etc/resolv.conf \"$1\"/etc/hostname")
         .arg("bookworm")
         .arg(&tar)
@@ -494,9 +494,81 @@ fn installs_the_files_mmdebstrap_installs_for_the_same_packages() {
             .build(&["--build-context", &s.base, "-o", &dest, "-t", "pk:eq"]),
     );
     let kiln = image::read_archive(&archive).unwrap().tree;
-    let debian = mmdebstrap_tree(&s.mirror, s.ws.dir.path());
+    let debian = mmdebstrap_tree(&s.mirror, s.ws.dir.path(), PACKAGES);
     assert_eq!(auto_marks(&debian), auto_marks(&kiln), "extended_states");
     let (kiln, debian) = (compared(kiln), compared(debian));
+    let differences = compare::tree_differences(("mmdebstrap", &debian), ("kiln", &kiln));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// debconf's database files: left out of [`compared`] as caches, but ca-certificates'
+/// answers (and every template it registers) must be there as Debian's debconf writes
+/// them.
+const DEBCONF_FILES: &[&str] = &[
+    "/var/cache/debconf/config.dat",
+    "/var/cache/debconf/config.dat-old",
+    "/var/cache/debconf/passwords.dat",
+    "/var/cache/debconf/templates.dat",
+    "/var/cache/debconf/templates.dat-old",
+];
+
+/// ca-certificates alone (openssl and libssl3 come with it): its postinst runs debconf's
+/// confmodule, so the frontend (kiln's) runs its config and its postinst, and its
+/// answers land in debconf's database as on Debian.
+#[test]
+#[ignore = "written with kiln's debconf frontend, not yet run end to end: run it with -- --ignored"]
+fn installs_ca_certificates_with_debconfs_answers_as_mmdebstrap_does() {
+    let Some(s) = setup(debian::layout()) else {
+        return;
+    };
+    s.dockerfile(apt::SIGNED, &[&install_line("ca-certificates")]);
+    let (out, root) = s.build_local(&[]);
+    assert_ok(&out);
+    assert!(
+        log(&out).contains("Setting up ca-certificates "),
+        "{}",
+        log(&out)
+    );
+    for package in ["ca-certificates", "openssl", "libssl3"] {
+        let para = status_of(&root, package);
+        assert!(para.contains("\nStatus: install ok installed\n"), "{para}");
+    }
+    assert_ca_bundle(&root);
+    let config = read(&root, "var/cache/debconf/config.dat");
+    for answer in [
+        "Name: ca-certificates/trust_new_crts\nTemplate: ca-certificates/trust_new_crts\n\
+         Value: yes\nOwners: ca-certificates\n",
+        "Name: ca-certificates/enable_crts\nTemplate: ca-certificates/enable_crts\n\
+         Value: mozilla/ACCVRAIZ1.crt, ",
+    ] {
+        assert!(
+            config.contains(answer),
+            "no {answer:?} in config.dat:\n{config}"
+        );
+    }
+    // The whole tree, debconf's database included, against Debian's own tools.
+    let archive = s.ws.path("kiln.tar");
+    let dest = format!("type=docker,dest={}", archive.display());
+    assert_ok(
+        &s.ws
+            .build(&["--build-context", &s.base, "-o", &dest, "-t", "pk:ca"]),
+    );
+    let kiln = image::read_archive(&archive).unwrap().tree;
+    let debian = mmdebstrap_tree(&s.mirror, s.ws.dir.path(), "ca-certificates");
+    let with_debconf = |tree: image::Tree| {
+        let mut kept = compared(tree.clone());
+        for file in DEBCONF_FILES {
+            let entry = tree.get(*file).unwrap_or_else(|| panic!("no {file}"));
+            kept.insert((*file).to_owned(), entry.clone());
+        }
+        kept
+    };
+    let (kiln, debian) = (with_debconf(kiln), with_debconf(debian));
     let differences = compare::tree_differences(("mmdebstrap", &debian), ("kiln", &kiln));
     assert!(
         differences.is_empty(),

@@ -43,11 +43,11 @@ pub use checks::{CheckReport, check};
 pub use context::{ContextError, read_build_file};
 pub use copy::CopyError;
 pub use engine::{BuildRequest, Built, LeakPolicy, Network, build, build_platforms};
-/// A handle that cancels a build: see [`BuildRequest::cancel`].
-pub use kiln_runtime::Cancel;
 pub use error::{BuildError, StepError};
 pub use git_index::GitIndexError;
 pub use images::{ImageError, NamedContext, NamedContextError, normalize_name};
+/// A handle that cancels a build: see [`BuildRequest::cancel`].
+pub use kiln_runtime::Cancel;
 pub use leak::LeakError;
 pub use passwd::PasswdError;
 pub use redact::PatternError;

@@ -61,6 +61,7 @@ enum Todo {
     Change(Change),
     PrintArchitecture,
     CompareVersions,
+    ValidateVersion,
     GetSelections,
     Version,
 }
@@ -78,6 +79,7 @@ pub(crate) fn main(_name: &str, args: Vec<String>) -> i32 {
         match arg {
             "--print-architecture" => return Ok(Some(Todo::PrintArchitecture)),
             "--compare-versions" => return Ok(Some(Todo::CompareVersions)),
+            "--validate-version" => return Ok(Some(Todo::ValidateVersion)),
             "--get-selections" => return Ok(Some(Todo::GetSelections)),
             "--version" => return Ok(Some(Todo::Version)),
             "-a" | "--pending" => pending = true,
@@ -97,6 +99,7 @@ pub(crate) fn main(_name: &str, args: Vec<String>) -> i32 {
         Todo::Change(change) => change_packages(change, &query, pending, rest),
         Todo::PrintArchitecture => print_architecture(&query),
         Todo::CompareVersions => compare_versions(&rest),
+        Todo::ValidateVersion => validate_version(&rest),
         Todo::GetSelections => get_selections(&query, &rest),
         Todo::Version => version(),
     }
@@ -251,6 +254,24 @@ fn compare_versions(args: &[String]) -> i32 {
 }
 
 /// A version argument: empty or `<unknown>` is no version.
+/// `dpkg --validate-version V`: 0 for a valid version, else 1 with dpkg's warning
+/// (dpkg-maintscript-helper checks its version arguments with it).
+fn validate_version(args: &[String]) -> i32 {
+    let [text] = args else {
+        return bad_usage("--validate-version takes one argument: <version>");
+    };
+    match text.parse::<kiln_deb::version::Version>() {
+        Ok(_) => 0,
+        Err(e) => {
+            crate::util::warn(
+                "dpkg",
+                format!("warning: version '{text}' has bad syntax: {e}"),
+            );
+            1
+        }
+    }
+}
+
 fn parse_version(text: &str) -> Result<Option<kiln_deb::version::Version>, i32> {
     if text.is_empty() || text == "<unknown>" {
         return Ok(None);
@@ -459,6 +480,17 @@ fn report(failed: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_version_as_dpkg() {
+        let valid = |v: &str| validate_version(&[v.to_owned()]);
+        assert_eq!(valid("2.36-9+deb12u4"), 0);
+        assert_eq!(valid("1:0.1~rc1"), 0);
+        assert_eq!(valid("a b"), 1);
+        assert_eq!(valid(""), 1);
+        assert_eq!(valid("1.0-"), 1);
+        assert_eq!(validate_version(&[]), 2);
+    }
 
     #[test]
     fn compare_versions_as_dpkg() {

@@ -2,8 +2,8 @@
 //! in the same order).
 
 mod apt_get;
-mod debconf;
 mod deb_systemd;
+mod debconf;
 mod dpkg;
 mod dpkg_query;
 mod dpkg_reconfigure;
