@@ -1,6 +1,7 @@
 //! `--cache-to` / `--cache-from` through the binary: two kiln processes with separate
 //! empty caches share one through a registry (or a directory); the second hits every
 //! step, fetches only the layers its image needs and writes the identical image.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod support;
 

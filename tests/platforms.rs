@@ -1,6 +1,7 @@
 //! Multi-platform builds through the binary: `--platform` with a list builds each
 //! platform (RUN steps need no emulation: they are wasm), shares the steps that do not
 //! read the platform, and writes one OCI image index to every output.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 mod support;
 
