@@ -53,6 +53,12 @@ impl Clone for Jobs {
     }
 }
 
+/// Descriptors a child shell (`sh -c`, a shell script) inherits beyond its stdio: 3 to 9,
+/// as dash, which opens descriptors of 10 and up close-on-exec. Scripts hand them to
+/// their children on purpose: debconf's confmodule does `exec 3>&1` once and every
+/// script it runs writes its protocol to fd 3.
+const INHERITED_FDS: std::ops::RangeInclusive<i32> = 3..=9;
+
 #[derive(Clone)]
 pub(crate) struct Interp {
     pub host: Arc<dyn Host>,
@@ -263,6 +269,9 @@ impl Interp {
     pub(crate) fn child(&self, stdio: [Endpoint; 3]) -> Interp {
         let env: Vec<(String, String)> = self.exported_env(&[]);
         let mut c = Interp::new(self.host.clone(), &env, &self.cwd, stdio);
+        for (n, ep) in self.fds.range(INHERITED_FDS) {
+            c.fds.insert(*n, ep.clone());
+        }
         c.umask = self.umask;
         c.pids = self.pids.clone();
         c.held.rebind(self.budget().clone());

@@ -276,6 +276,24 @@ mod tests {
         assert!(listed.contains("export T="), "{listed}");
     }
 
+    #[test]
+    fn a_child_shell_inherits_descriptors_3_to_9_as_dash() {
+        let out = io::Capture::new();
+        let host = Arc::new(memhost::MemHost::new(1 << 10, None));
+        let mut sh = Shell::new(
+            host,
+            ShellOptions {
+                stdout: out.clone(),
+                ..ShellOptions::default()
+            },
+        );
+        // debconf's confmodule: fd 3 is the protocol channel, stdout goes to stderr.
+        let script = "exec 3>&1 1>&2; sh -c 'echo child >&3'; exec 9>&3; sh -c 'echo nine >&9'";
+        let status = sh.run_script(script).unwrap();
+        assert!(status.success());
+        assert_eq!(out.take(), b"child\nnine\n");
+    }
+
     /// Runs `script` under `SHELL` `shell`; returns the status, stdout and stderr.
     fn under_shell(shell: &[&str], script: &str) -> (i32, String, String) {
         let (out, err) = (io::Capture::new(), io::Capture::new());
