@@ -643,12 +643,12 @@ fn run_stage(
         };
         // Cancelled: the step is not started (an embedder sees no StepStarted for it).
         if shared.req.cancel.is_cancelled() {
-            return Err(BuildError::Step {
-                file: shared.file_name.clone(),
-                line: step.span.start_line,
-                instruction: shown,
-                source: Box::new(StepError::Cancelled),
-            });
+            return Err(step_failed(
+                shared,
+                step.span.start_line,
+                shown,
+                StepError::Cancelled,
+            ));
         }
         let started = Instant::now();
         shared.events.emit(Event::StepStarted {
@@ -679,17 +679,27 @@ fn run_stage(
                 });
                 // Typed, so an embedder can match on the cause; its text (and the output
                 // tail) is redacted with the whole error when it leaves `build`.
-                return Err(BuildError::Step {
-                    file: shared.file_name.clone(),
-                    line: step.span.start_line,
-                    instruction: shown,
-                    source: Box::new(source),
-                });
+                return Err(step_failed(shared, step.span.start_line, shown, source));
             }
         }
     }
     state.inherited = scope.inherited();
     Ok(state)
+}
+
+/// A step's error with where it stands: the Dockerfile, its line and the instruction.
+fn step_failed(
+    shared: &Shared_,
+    line: usize,
+    instruction: String,
+    source: StepError,
+) -> BuildError {
+    BuildError::Step {
+        file: shared.file_name.clone(),
+        line,
+        instruction,
+        source: Box::new(source),
+    }
 }
 
 /// The state a stage starts from: `scratch`, another stage, or an image.
