@@ -70,9 +70,16 @@ fn nul_list(mem: &[u8], ptr: u32, len: u32) -> Result<Vec<String>, Errno> {
         return Err(Errno::TOOBIG);
     }
     let bytes = slice(mem, ptr, len)?;
-    bytes
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every item ends in a NUL, so an empty argument ("\0") is kept: `postinst configure
+    // ''` must reach the script with its empty second argument.
+    let Some(items) = bytes.strip_suffix(&[0]) else {
+        return Err(Errno::INVAL);
+    };
+    items
         .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8(s.to_vec()).map_err(|_| Errno::ILSEQ))
         .collect()
 }

@@ -102,6 +102,14 @@ fn spawn_and_wait_through_kiln_v1() {
         "{}",
         out.stderr
     );
+    // Empty arguments survive the trip (dpkg runs `postinst configure ''`).
+    s.argv = ["guest", "spawn", "guest", "echo", "", "a", "", "b", ""]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(
+        run_spec(&vfs, s.clone()).stdout,
+        " a  b \nchild status 0 errno 0\n"
+    );
     s.argv = ["guest", "spawn", "guest", "exit", "7"]
         .map(String::from)
         .to_vec();

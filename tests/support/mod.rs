@@ -193,6 +193,22 @@ pub(crate) fn spawn_piped(cmd: &mut Command) -> std::process::Child {
 /// KiB (from `wait4`'s rusage, so it is the child's own peak, not the test process's).
 #[cfg(unix)]
 pub(crate) fn run_measured(cmd: &mut Command) -> (Output, u64) {
+    let (out, usage) = run_with_usage(cmd);
+    (out, usage.peak_kib)
+}
+
+/// What a finished child used, from `wait4`'s rusage.
+#[cfg(unix)]
+pub(crate) struct Usage {
+    pub peak_kib: u64,
+    /// User plus system CPU seconds. Tests that compare costs compare these, not wall
+    /// time: a loaded CI machine stretches wall time several-fold, CPU time barely.
+    pub cpu_s: f64,
+}
+
+/// Runs `cmd` to completion; its output and what it used.
+#[cfg(unix)]
+pub(crate) fn run_with_usage(cmd: &mut Command) -> (Output, Usage) {
     use std::os::unix::process::ExitStatusExt;
     let mut child = spawn_piped(cmd);
     let mut out_pipe = child.stdout.take().expect("stdout");
@@ -221,5 +237,10 @@ pub(crate) fn run_measured(cmd: &mut Command) -> (Output, u64) {
     };
     // The child is reaped; dropping `child` must not wait on it again (it does not).
     drop(child);
-    (output, usage.ru_maxrss as u64)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let used = Usage {
+        peak_kib: usage.ru_maxrss as u64,
+        cpu_s: secs(usage.ru_utime) + secs(usage.ru_stime),
+    };
+    (output, used)
 }

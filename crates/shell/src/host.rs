@@ -102,6 +102,10 @@ pub struct Spawn<'a> {
     pub cwd: &'a str,
     /// stdin, stdout, stderr.
     pub stdio: [Endpoint; 3],
+    /// The shell's descriptors 3 to 9, which the program cannot see (a WASI module's
+    /// preopens are numbered from 3) but hands on to the commands it spawns, as a native
+    /// process passes on the descriptors it inherited: `exec 3>&1; xargs sh -c '… >&3'`.
+    pub passed: Vec<(i32, Endpoint)>,
     /// File creation mask.
     pub umask: u32,
 }

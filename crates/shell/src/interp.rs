@@ -44,6 +44,10 @@ pub(crate) struct Opts {
 /// A shell thread's place in the step's budgets (see `Interp::enter_thread`).
 type ThreadPlace = (limits::ThreadSlot, Option<crate::host::ProcessToken>);
 
+/// What undoes one command's redirections: each descriptor they changed, with the
+/// endpoint it had before (`None`: it was closed).
+type FdUndo = Vec<(i32, Option<Endpoint>)>;
+
 /// Background jobs belong to one shell: a subshell starts with none.
 #[derive(Default)]
 pub(crate) struct Jobs(pub Vec<(u32, JoinHandle<i32>)>);
@@ -265,13 +269,19 @@ impl Interp {
         Ok((slot, token))
     }
 
+    /// The descriptors beyond stdio that a command this shell starts inherits.
+    pub(crate) fn inherited_fds(&self) -> Vec<(i32, Endpoint)> {
+        self.fds
+            .range(INHERITED_FDS)
+            .map(|(n, ep)| (*n, ep.clone()))
+            .collect()
+    }
+
     /// A fresh shell process (`sh -c`, `#!` scripts): only exported variables survive.
     pub(crate) fn child(&self, stdio: [Endpoint; 3]) -> Interp {
         let env: Vec<(String, String)> = self.exported_env(&[]);
         let mut c = Interp::new(self.host.clone(), &env, &self.cwd, stdio);
-        for (n, ep) in self.fds.range(INHERITED_FDS) {
-            c.fds.insert(*n, ep.clone());
-        }
+        c.fds.extend(self.inherited_fds());
         c.umask = self.umask;
         c.pids = self.pids.clone();
         c.held.rebind(self.budget().clone());
@@ -730,13 +740,44 @@ impl Interp {
         let Some(redirs) = redirs else {
             return self.run_compound(cc);
         };
-        let saved = self.fds.clone();
-        let r = match self.apply_redirs(&redirs.0) {
+        let (applied, undo) = self.redirect(&redirs.0);
+        let r = match applied {
             Ok(()) => self.run_compound(cc),
             Err(e) => e,
         };
-        self.fds = saved;
+        self.undo_redirs(undo);
         r
+    }
+
+    /// Applies one command's redirections; returns their outcome and what undoes them:
+    /// the previous endpoint of each descriptor they changed. Only those are restored
+    /// after the command, as in dash: what the command itself does to other descriptors
+    /// persists (debconf's confmodule, sourced with `.`, does `exec 3>&1`, and its
+    /// functions write to fd 3 afterwards).
+    fn redirect(&mut self, redirs: &[ast::IoRedirect]) -> (Result<(), Res>, FdUndo) {
+        let before = self.fds.clone();
+        let applied = self.apply_redirs(redirs);
+        let mut undo: FdUndo = before
+            .iter()
+            .filter(|(n, ep)| self.fds.get(n).is_none_or(|now| !Arc::ptr_eq(now, ep)))
+            .map(|(n, ep)| (*n, Some(ep.clone())))
+            .collect();
+        undo.extend(
+            self.fds
+                .keys()
+                .filter(|n| !before.contains_key(n))
+                .map(|n| (*n, None)),
+        );
+        (applied, undo)
+    }
+
+    fn undo_redirs(&mut self, undo: FdUndo) {
+        for (n, ep) in undo {
+            match ep {
+                Some(ep) => self.fds.insert(n, ep),
+                None => self.fds.remove(&n),
+            };
+        }
     }
 
     fn run_compound(&mut self, cc: &ast::CompoundCommand) -> Res {
@@ -947,11 +988,12 @@ impl Interp {
         if self.opts.xtrace {
             self.trace(&avals, &argv);
         }
-        let saved = self.fds.clone();
-        let r = match self.apply_redirs(&redirs.iter().map(|r| (*r).clone()).collect::<Vec<_>>()) {
+        let redirs: Vec<ast::IoRedirect> = redirs.iter().map(|r| (*r).clone()).collect();
+        let (applied, mut undo) = self.redirect(&redirs);
+        let r = match applied {
             Err(e) => e,
             Ok(()) if argv.is_empty() => {
-                self.fds = saved.clone();
+                self.undo_redirs(std::mem::take(&mut undo));
                 for (n, v) in avals {
                     if let Err(e) = self.set_var(&n, v) {
                         self.err(&e);
@@ -962,8 +1004,9 @@ impl Interp {
             }
             Ok(()) => self.dispatch(&argv, avals),
         };
+        // `exec` with no command keeps its redirections for the rest of the shell.
         if !matches!(argv.first().map(String::as_str), Some("exec")) || argv.len() > 1 {
-            self.fds = saved;
+            self.undo_redirs(undo);
         }
         r
     }
@@ -1085,6 +1128,7 @@ impl Interp {
                     env: &env,
                     cwd: &self.cwd,
                     stdio: self.stdio(),
+                    passed: self.inherited_fds(),
                     umask: self.umask,
                 };
                 // The runtime (and a guest spawning commands back into the shell) runs on

@@ -238,14 +238,16 @@ fn run_command_process(
     env: &[(String, String)],
     cwd: &str,
     stdio: [Endpoint; 3],
+    passed: Vec<(i32, Endpoint)>,
     umask: u32,
 ) -> i32 {
     if argv.is_empty() {
         return 0;
     }
     let mut it = interp::Interp::new(host, env, cwd, stdio);
-    // A shell a guest spawns inherits the guest's umask, as across exec.
+    // A shell a guest spawns inherits the guest's umask and descriptors, as across exec.
     it.umask = umask;
+    it.fds.extend(passed);
     let r = it.dispatch(argv, Vec::new());
     it.finish(r)
 }

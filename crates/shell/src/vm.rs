@@ -21,8 +21,6 @@ pub struct RuntimeHost {
     vfs: Vfs,
     limits: Limits,
     network: NetworkPolicy,
-    /// Given to every process this host starts, so what they spawn comes back here.
-    launcher: Arc<dyn Launcher>,
 }
 
 impl RuntimeHost {
@@ -34,7 +32,6 @@ impl RuntimeHost {
             vfs,
             limits,
             network,
-            launcher: Arc::new(ShellLauncher),
         }
     }
 }
@@ -323,7 +320,9 @@ impl Host for RuntimeHost {
             stderr: stdio_of(&e, false),
             limits: self.limits.clone(),
             network: self.network.clone(),
-            launcher: Some(self.launcher.clone()),
+            // What the process spawns comes back through the shell, with the descriptors
+            // it inherited.
+            launcher: Some(Arc::new(ShellLauncher { passed: s.passed })),
         };
         // The process holds its own clones; dropping ours now lets a pipe reach EOF
         // as soon as the process exits.
@@ -366,8 +365,10 @@ impl Host for RuntimeHost {
 /// Sends guest-spawned commands through the shell: builtins, `sh -c`, `#!` scripts and
 /// PATH lookup behave exactly as in a RUN script. It holds nothing: the runtime and the
 /// filesystem come with each launch, so no runtime is kept alive by its processes'
-/// launcher.
-struct ShellLauncher;
+/// launcher. It holds only the descriptors the spawning process passes on.
+struct ShellLauncher {
+    passed: Vec<(i32, Endpoint)>,
+}
 
 impl Launcher for ShellLauncher {
     fn launch(
@@ -387,8 +388,15 @@ impl Launcher for ShellLauncher {
             endpoint_of(req.stdout),
             endpoint_of(req.stderr),
         ];
-        let status =
-            crate::run_command_process(host, &req.argv, &req.env, &req.cwd, stdio, vfs.umask());
+        let status = crate::run_command_process(
+            host,
+            &req.argv,
+            &req.env,
+            &req.cwd,
+            stdio,
+            self.passed.clone(),
+            vfs.umask(),
+        );
         Ok(kiln_runtime::ExitStatus((status & 0xff) as u8))
     }
 }
