@@ -537,6 +537,7 @@ const SPECIAL_CASES: &[&str] = &[
     "dpkg-query",
     "update-alternatives",
     "dpkg-trigger",
+    "dpkg-statoverride",
     "deb-systemd-helper",
     "deb-systemd-invoke",
     "openssl",
@@ -1791,6 +1792,64 @@ Description: GNU version of the tar archiving utility\n\n",
         b"/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libc.so.6\n/usr\n/usr/share\n",
     ),
 ];
+
+/// A statoverride database: entries by name and by `#id`, in an order dpkg would not
+/// write (it rewrites the file in its hash-table order).
+const STATOVERRIDE_TREE: &[Fx] = &[
+    Fx::Dir("admin", 0o755),
+    Fx::File(
+        "admin/statoverride",
+        0o644,
+        b"root root 755 /b\ndaemon nogroup 2775 /usr/local/share/ca-certificates\n#0 #1 4755 /a\n",
+    ),
+];
+
+/// dpkg-statoverride lists, adds and removes as Debian's dpkg 1.21 does: the same output,
+/// exit statuses and database file (its order, the `-old` backup).
+#[test]
+fn dpkg_statoverride_matches_debians() {
+    let so = |args: &[&'static str]| {
+        let mut argv = vec!["dpkg-statoverride", "--admindir", "admin"];
+        argv.extend_from_slice(args);
+        argv
+    };
+    let cases = [
+        so(&["--list"]),
+        so(&["--list", "/usr/*"]),
+        so(&["--list", "/nope"]),
+        so(&["--list", "/b", "/?"]),
+        so(&["--add", "root", "root", "0644", "/x"]),
+        so(&["--add", "daemon", "#65534", "1644", "rel//dir/"]),
+        so(&["--add", "root", "root", "644", "/b"]),
+        so(&[
+            "--add",
+            "--force-statoverride-add",
+            "root",
+            "root",
+            "644",
+            "/b",
+        ]),
+        so(&["--add", "nosuchuser", "root", "644", "/y"]),
+        so(&["--add", "root", "root", "99z", "/y"]),
+        so(&["--add", "root", "root", "10000", "/y"]),
+        so(&["--add", "root", "root"]),
+        so(&["--remove", "/b"]),
+        so(&["--remove", "/nope"]),
+        so(&["--remove", "--force-all", "/nope"]),
+        so(&[]),
+        so(&["--bogus"]),
+    ];
+    for argv in &cases {
+        differential(STATOVERRIDE_TREE, argv, b"", Cmp::Exact);
+    }
+    // A first override creates the database, with no backup.
+    differential(
+        &[Fx::Dir("admin", 0o755)],
+        &so(&["--add", "root", "daemon", "640", "/q"]),
+        b"",
+        Cmp::Exact,
+    );
+}
 
 /// dpkg-query and dpkg's query actions print what Debian's dpkg 1.21 prints for the same
 /// database (the host's dpkg-query is the reference), with its exit statuses.

@@ -44,6 +44,20 @@ pub(crate) struct Opts {
 /// A shell thread's place in the step's budgets (see `Interp::enter_thread`).
 type ThreadPlace = (limits::ThreadSlot, Option<crate::host::ProcessToken>);
 
+/// Whether a pipeline's non-zero status is a failure of its own for `set -e` and the
+/// ERR trap. A compound command made of lists (`if`, `for`, `case`, `while`, `{ }`)
+/// only passes on the status of the command it ran last, which was checked itself or
+/// exempt (`[ -x f ] && f` as the last command of an `if` body must not end the
+/// script); a subshell, a simple command, a function call and a pipeline of several
+/// commands are checked, as in dash.
+fn fails_by_itself(p: &ast::Pipeline) -> bool {
+    use ast::CompoundCommand as C;
+    match p.seq.as_slice() {
+        [ast::Command::Compound(cc, _)] => matches!(cc, C::Subshell(_) | C::Arithmetic(_)),
+        _ => true,
+    }
+}
+
 /// What undoes one command's redirections: each descriptor they changed, with the
 /// endpoint it had before (`None`: it was closed).
 type FdUndo = Vec<(i32, Option<Endpoint>)>;
@@ -608,7 +622,7 @@ impl Interp {
         }
         let st = r?;
         self.status = st;
-        if st != 0 && !quiet && self.no_errexit == 0 {
+        if st != 0 && !quiet && self.no_errexit == 0 && fails_by_itself(p) {
             if let Some(cmd) = self.traps.get("ERR").cloned() {
                 self.no_errexit += 1;
                 let r = self.eval_string(&cmd);

@@ -7,6 +7,7 @@ mod debconf;
 mod dpkg;
 mod dpkg_query;
 mod dpkg_reconfigure;
+mod dpkg_statoverride;
 mod dpkg_trigger;
 mod invoke_rc_d;
 mod ldconfig;
@@ -32,4 +33,5 @@ pub(crate) static TABLE: &[(&str, ToolMain)] = &[
     ("debconf-escape", debconf::escape),
     ("debconf-set-selections", debconf::set_selections),
     ("dpkg-reconfigure", dpkg_reconfigure::main),
+    ("dpkg-statoverride", dpkg_statoverride::main),
 ];
