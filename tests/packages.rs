@@ -252,7 +252,6 @@ fn is_hash_name(name: &str) -> bool {
 }
 
 #[test]
-#[ignore = "ca-certificates: kiln's debconf frontend is not yet proven through the binary (see tests/debconf.rs); see NO_DEBCONF"]
 fn installs_ca_certificates_curl_jq_and_less_from_a_signed_mirror() {
     installs_from_a_signed_mirror(PACKAGES);
 }
@@ -481,7 +480,6 @@ fn auto_marks(tree: &image::Tree) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "ca-certificates: kiln's debconf frontend is not yet proven through the binary (see tests/debconf.rs); see NO_DEBCONF"]
 fn installs_the_files_mmdebstrap_installs_for_the_same_packages() {
     let Some(s) = setup(debian::layout()) else {
         return;
@@ -521,7 +519,6 @@ const DEBCONF_FILES: &[&str] = &[
 /// confmodule, so the frontend (kiln's) runs its config and its postinst, and its
 /// answers land in debconf's database as on Debian.
 #[test]
-#[ignore = "written with kiln's debconf frontend, not yet run end to end: run it with -- --ignored"]
 fn installs_ca_certificates_with_debconfs_answers_as_mmdebstrap_does() {
     let Some(s) = setup(debian::layout()) else {
         return;

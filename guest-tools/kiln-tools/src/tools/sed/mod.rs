@@ -304,6 +304,8 @@ impl<'a> Sed<'a> {
         'cycle: while let Some((mut space, mut newline)) = input.next() {
             self.line += 1;
             let mut append: Vec<u8> = Vec::new();
+            // An `a` ran: the line gets the newline it may lack before the text (GNU).
+            let mut appended = false;
             let mut substituted = false;
             let mut pc = 0;
             let mut print_space = !self.config.quiet;
@@ -403,7 +405,7 @@ impl<'a> Sed<'a> {
                     }
                     Kind::Append(text) => {
                         append.extend_from_slice(text);
-                        append.push(b'\n');
+                        appended = true;
                     }
                     Kind::Insert(text) => {
                         out.write_all(text)?;
@@ -449,7 +451,7 @@ impl<'a> Sed<'a> {
                 }
             }
             if print_space {
-                write_record(out, &space, newline || !input.is_last(), sep)?;
+                write_record(out, &space, newline || !input.is_last() || appended, sep)?;
             }
             out.write_all(&append)?;
             if let Some(code) = self.quit {
@@ -714,6 +716,17 @@ mod tests {
     #[test]
     fn missing_final_newline_is_preserved() {
         assert_eq!(sed("s/a/b/", false, false, "a\na"), "b\nb");
+    }
+
+    #[test]
+    fn a_bare_append_only_ends_the_last_line() {
+        // As GNU sed 4.9: the `$a\` idiom adds a missing final newline and nothing else;
+        // appended text also goes after a newline; `a\` followed by a line appends it.
+        assert_eq!(sed("$a\\", false, false, "x\ny"), "x\ny\n");
+        assert_eq!(sed("$a\\", false, false, "x\ny\n"), "x\ny\n");
+        assert_eq!(sed("$a foo", false, false, "a\na"), "a\na\nfoo\n");
+        assert_eq!(sed("$a\\\nfoo", false, false, "x\n"), "x\nfoo\n");
+        assert_eq!(sed("$a\\\n", false, false, "x\n"), "x\n\n");
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl Parser<'_> {
             b'N' => Kind::AppendNext,
             b'q' => Kind::Quit(self.exit_code()),
             b'Q' => Kind::QuitSilent(self.exit_code()),
-            b'a' => Kind::Append(self.text()),
+            b'a' => Kind::Append(self.append_text()),
             b'i' => Kind::Insert(self.text()),
             b'c' => Kind::Change(self.text()),
             b'=' => Kind::LineNumber,
@@ -436,6 +436,20 @@ impl Parser<'_> {
 
     /// Text of a/i/c: GNU one-liner form (`a text`) or POSIX `a\` + newline + text, with
     /// backslash-newline continuing the text.
+    /// `a`'s text with its newline. A bare `a\` ending the script appends nothing, as in
+    /// GNU sed: `sed -e '$a\' f` is the idiom for "end with a newline" (Debian's
+    /// update-ca-certificates builds its bundle with it).
+    fn append_text(&mut self) -> Vec<u8> {
+        self.skip_ws();
+        if self.s.get(self.i..) == Some(b"\\".as_slice()) {
+            self.i += 1;
+            return Vec::new();
+        }
+        let mut text = self.text();
+        text.push(b'\n');
+        text
+    }
+
     fn text(&mut self) -> Vec<u8> {
         self.skip_ws();
         if self.peek() == Some(b'\\') {
