@@ -271,7 +271,10 @@ fn parse_mode(text: &str) -> Option<u32> {
 fn clean_path(path: &str, verbose: bool) -> String {
     let mut trimmed = path;
     while trimmed.len() > 1 {
-        match trimmed.strip_suffix("/.").or_else(|| trimmed.strip_suffix('/')) {
+        match trimmed
+            .strip_suffix("/.")
+            .or_else(|| trimmed.strip_suffix('/'))
+        {
             Some(t) => trimmed = t,
             None => break,
         }
