@@ -769,6 +769,10 @@ impl Interp {
     /// persists (debconf's confmodule, sourced with `.`, does `exec 3>&1`, and its
     /// functions write to fd 3 afterwards).
     fn redirect(&mut self, redirs: &[ast::IoRedirect]) -> (Result<(), Res>, FdUndo) {
+        // Most commands have none: no copy of the table for them.
+        if redirs.is_empty() {
+            return (Ok(()), Vec::new());
+        }
         let before = self.fds.clone();
         let applied = self.apply_redirs(redirs);
         let mut undo: FdUndo = before
