@@ -84,6 +84,18 @@ impl Setup {
         args.extend_from_slice(extra);
         (self.ws.build(&args), out_dir)
     }
+
+    /// Builds into a docker-archive tagged `tag`, which must succeed; returns its path.
+    fn build_archive(&self, tag: &str) -> PathBuf {
+        let archive = self.ws.path("kiln.tar");
+        let dest = format!("type=docker,dest={}", archive.display());
+        assert_ok(
+            &self
+                .ws
+                .build(&["--build-context", &self.base, "-o", &dest, "-t", tag]),
+        );
+        archive
+    }
 }
 
 /// kiln's whole output, for assertion messages and progress checks.
@@ -485,12 +497,7 @@ fn installs_the_files_mmdebstrap_installs_for_the_same_packages() {
         return;
     };
     s.dockerfile(apt::SIGNED, &[&install_line(PACKAGES)]);
-    let archive = s.ws.path("kiln.tar");
-    let dest = format!("type=docker,dest={}", archive.display());
-    assert_ok(
-        &s.ws
-            .build(&["--build-context", &s.base, "-o", &dest, "-t", "pk:eq"]),
-    );
+    let archive = s.build_archive("pk:eq");
     let kiln = image::read_archive(&archive).unwrap().tree;
     let debian = mmdebstrap_tree(&s.mirror, s.ws.dir.path(), PACKAGES);
     assert_eq!(auto_marks(&debian), auto_marks(&kiln), "extended_states");
@@ -549,12 +556,7 @@ fn installs_ca_certificates_with_debconfs_answers_as_mmdebstrap_does() {
         );
     }
     // The whole tree, debconf's database included, against Debian's own tools.
-    let archive = s.ws.path("kiln.tar");
-    let dest = format!("type=docker,dest={}", archive.display());
-    assert_ok(
-        &s.ws
-            .build(&["--build-context", &s.base, "-o", &dest, "-t", "pk:ca"]),
-    );
+    let archive = s.build_archive("pk:ca");
     let kiln = image::read_archive(&archive).unwrap().tree;
     let debian = mmdebstrap_tree(&s.mirror, s.ws.dir.path(), "ca-certificates");
     let with_debconf = |tree: image::Tree| {
@@ -595,13 +597,8 @@ fn the_image_runs_curl_and_jq_in_docker_and_curl_finds_the_ca_bundle() {
         return;
     };
     s.dockerfile(apt::SIGNED, &[&install_line(PACKAGES)]);
-    let archive = s.ws.path("kiln.tar");
-    let dest = format!("type=docker,dest={}", archive.display());
     let tag = "kiln-packages:engine";
-    assert_ok(
-        &s.ws
-            .build(&["--build-context", &s.base, "-o", &dest, "-t", tag]),
-    );
+    let archive = s.build_archive(tag);
     let daemon = dockerd::Dockerd::start();
     let load = daemon.docker(&["load", "-i", archive.to_str().unwrap()]);
     assert!(load.status.success(), "docker load: {}", log(&load));
