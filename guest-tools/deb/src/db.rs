@@ -469,7 +469,7 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// [`read_bounded`], with an absent file read as empty.
-fn read_optional(path: &Path, limit: u64) -> Result<String> {
+pub(crate) fn read_optional(path: &Path, limit: u64) -> Result<String> {
     match read_bounded(path, limit) {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             Ok(String::new())

@@ -9,7 +9,8 @@
 //! - [`archive`]: reading a `.deb` (ar, then `control.tar` and `data.tar` compressed with
 //!   xz, zstd, gzip or nothing; pure-Rust decoders only, so it builds for wasm32-wasip1);
 //! - [`db`]: `/var/lib/dpkg/status` and `info/<pkg>.*`, loaded and written as dpkg does;
-//! - [`ops`]: unpack, configure, remove and purge of one package into a root directory.
+//! - [`ops`]: unpack, configure, remove and purge of one package into a root directory;
+//! - [`statoverride`]: the owner and mode overrides dpkg applies when it unpacks.
 //!
 //! What it is not: a resolver or a downloader (that is `kiln-apt`), nor a maintainer script
 //! interpreter: scripts are run through [`ops::ScriptRunner`], which the binary implements,
@@ -26,6 +27,7 @@ mod error;
 pub mod ops;
 mod place;
 pub mod relation;
+pub mod statoverride;
 pub mod version;
 
 pub use error::{Error, Result};

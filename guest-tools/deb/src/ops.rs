@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{ControlFile, DebFile, EntryKind};
+use crate::archive::{ControlFile, DataEntry, DebFile, EntryKind};
 use crate::control::Paragraph;
 use crate::db::{self, Conffile, Database, Diversions, Flag, State, Status, Want};
 use crate::place::{self, Owners};
 use crate::relation;
+use crate::statoverride::{self, Override};
 use crate::version::Version;
 use crate::{Error, Result};
 
@@ -251,6 +252,7 @@ impl Op<'_> {
         let owners_of_paths = self.paths_owned_by_others(name)?;
         let replaces = relation::parse_relations(control.get("Replaces").unwrap_or(""))?;
         let owners = Owners::load(&root);
+        let overrides = self.stat_overrides(&owners)?;
         let conffiles: HashSet<&str> = conffiles.iter().map(String::as_str).collect();
         let diversions = Diversions::load(&root)?;
         let mut list = Vec::new();
@@ -271,16 +273,42 @@ impl Op<'_> {
                 _ => None,
             };
             let keep_new = conffiles.contains(entry.path.as_str());
-            place::extract(
-                entry,
-                content,
-                &host,
-                link.as_deref(),
-                owners.of(entry),
-                keep_new,
-            )
+            // dpkg looks the override up by the package's own path, before diversion,
+            // and gives a symlink the owner but never the mode.
+            let overridden;
+            let (entry, owner) = match overrides.get(entry.path.as_str()) {
+                Some(o) => {
+                    overridden = DataEntry {
+                        mode: if matches!(entry.kind, EntryKind::Symlink { .. }) {
+                            entry.mode
+                        } else {
+                            o.mode
+                        },
+                        ..entry.clone()
+                    };
+                    (&overridden, (o.uid, o.gid))
+                }
+                None => (entry, owners.of(entry)),
+            };
+            place::extract(entry, content, &host, link.as_deref(), owner, keep_new)
         })?;
         Ok(list)
+    }
+
+    /// The stat overrides (`<admindir>/statoverride`) by path; none when the file is
+    /// absent. Bounded like the other info files; a malformed file stops the unpack, as it stops dpkg.
+    fn stat_overrides(&self, owners: &Owners) -> Result<HashMap<String, Override>> {
+        let path = self.db.admin_dir().join("statoverride");
+        let text = db::read_optional(&path, db::MAX_INFO_BYTES)?;
+        let db =
+            statoverride::parse(&text, &|n| owners.user(n), &|n| owners.group(n)).map_err(|e| {
+                Error::Syntax {
+                    what: path.display().to_string(),
+                    line: e.line,
+                    message: e.message,
+                }
+            })?;
+        Ok(statoverride::by_path(db))
     }
 
     /// Fails as dpkg does when another installed package owns `path`, unless this one

@@ -88,6 +88,16 @@ impl Owners {
         }
     }
 
+    /// The uid of the image's user `name`.
+    pub fn user(&self, name: &str) -> Option<u32> {
+        self.users.get(name).copied()
+    }
+
+    /// The gid of the image's group `name`.
+    pub fn group(&self, name: &str) -> Option<u32> {
+        self.groups.get(name).copied()
+    }
+
     /// The uid and gid an entry gets.
     pub fn of(&self, entry: &DataEntry) -> (u32, u32) {
         let uid = entry.user.as_ref().and_then(|u| self.users.get(u)).copied();

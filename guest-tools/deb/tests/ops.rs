@@ -473,3 +473,62 @@ fn multi_arch_same_packages_are_shown_with_their_architecture() {
     ops::remove(&mut db, "libjq1", &mut Recorder::default(), &mut rec).unwrap();
     assert!(rec.lines.last().unwrap().contains("\"libjq1:amd64\""));
 }
+
+#[test]
+fn stat_overrides_set_owner_and_mode_of_unpacked_files() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let admin = root.path().join("var/lib/dpkg");
+    fs::create_dir_all(&admin).unwrap();
+    // Our own ids, so the chown works without root; the archive says 0:0 and 4755.
+    let (uid, gid) = kiln_abi::identity();
+    fs::write(
+        admin.join("statoverride"),
+        format!(
+            "#{uid} #{gid} 0710 /usr/bin/test-pkg\n#{uid} #{gid} 0600 /usr/bin/test-pkg-alias\n"
+        ),
+    )
+    .unwrap();
+    let mut rec = Recorder::default();
+    unpack(
+        root.path(),
+        &common::build_test_deb(dir.path(), "xz"),
+        &mut rec,
+    )
+    .unwrap();
+    let bin = root.path().join("usr/bin");
+    let file = fs::metadata(bin.join("test-pkg")).unwrap();
+    assert_eq!(file.permissions().mode() & 0o7777, 0o710);
+    assert_eq!((file.uid(), file.gid()), (uid, gid));
+    // A symlink gets the override's owner, never its mode.
+    let link = fs::symlink_metadata(bin.join("test-pkg-alias")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!((link.uid(), link.gid()), (uid, gid));
+}
+
+#[test]
+fn a_malformed_statoverride_file_stops_the_unpack_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let admin = root.path().join("var/lib/dpkg");
+    fs::create_dir_all(&admin).unwrap();
+    fs::write(
+        admin.join("statoverride"),
+        "#0 #0 0644 /a\n#0 #0 99x /b\n",
+    )
+    .unwrap();
+    let mut rec = Recorder::default();
+    let err = unpack(
+        root.path(),
+        &common::build_test_deb(dir.path(), "xz"),
+        &mut rec,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, Error::Syntax { line: 2, .. }) && text.contains("invalid mode '99x'"),
+        "{text}"
+    );
+    assert!(!root.path().join("usr/bin/test-pkg").exists());
+}

@@ -7,6 +7,7 @@
 
 use std::io::Write as _;
 
+use kiln_deb::statoverride::{self, Override, parse_mode};
 use kiln_tools::passwd::{self, Entry};
 
 use crate::query::ADMIN_DIR;
@@ -17,18 +18,6 @@ const TOOL: &str = "dpkg-statoverride";
 /// The bins of dpkg's file hash table (`lib/dpkg/fsys-hash.c`): it writes and lists the
 /// overrides in the order of its table, bin by bin.
 const DPKG_HASH_BINS: u32 = 262_139;
-
-/// The highest mode dpkg accepts (permission and setuid/setgid/sticky bits).
-const MAX_MODE: u32 = 0o7777;
-
-/// One override: owner and group as ids, mode, absolute path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Override {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    path: String,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -249,40 +238,20 @@ fn apply(o: &Override, verbose: bool) {
 
 /// A user or group by name, or by number as `#N`.
 fn id_of(spec: &str, entries: &[Entry], what: &str) -> Result<u32, Fail> {
-    if let Some(n) = spec.strip_prefix('#') {
-        return n
-            .parse()
-            .map_err(|_| Fail(format!("invalid {what} '{spec}'"), false));
-    }
-    entries
-        .iter()
-        .find(|e| e.name == spec)
-        .map(|e| e.id)
-        .ok_or_else(|| Fail(format!("{what} '{spec}' does not exist"), false))
+    let by_name = |name: &str| entries.iter().find(|e| e.name == name).map(|e| e.id);
+    statoverride::parse_id(spec, &by_name).ok_or_else(|| match spec.strip_prefix('#') {
+        Some(_) => Fail(format!("invalid {what} '{spec}'"), false),
+        None => Fail(format!("{what} '{spec}' does not exist"), false),
+    })
 }
 
-fn parse_mode(text: &str) -> Option<u32> {
-    let mode = u32::from_str_radix(text, 8).ok()?;
-    (text.bytes().all(|b| b.is_ascii_digit()) && mode <= MAX_MODE).then_some(mode)
-}
-
-/// dpkg's form of a path: trailing `/` and `/.` trimmed, one leading `/`; slashes inside
-/// are kept as given.
+/// dpkg's form of a path, warning (with `verbose`) when trailing slashes were trimmed.
 fn clean_path(path: &str, verbose: bool) -> String {
-    let mut trimmed = path;
-    while trimmed.len() > 1 {
-        match trimmed
-            .strip_suffix("/.")
-            .or_else(|| trimmed.strip_suffix('/'))
-        {
-            Some(t) => trimmed = t,
-            None => break,
-        }
-    }
-    if verbose && trimmed.len() != path.len() {
+    let (clean, stripped) = statoverride::clean_path(path);
+    if verbose && stripped {
         warn(TOOL, "warning: stripping trailing /");
     }
-    format!("/{}", trimmed.trim_start_matches('/'))
+    clean
 }
 
 /// An override as dpkg prints and stores it: names where the image has them, `#id`
@@ -307,36 +276,15 @@ fn read_db(path: &str) -> Result<Vec<Override>, Fail> {
         Err(e) => return Err(Fail(format!("cannot open {path}: {e}"), false)),
     };
     let (users, groups) = (passwd::users(), passwd::groups());
-    let mut db: Vec<Override> = Vec::new();
-    for (n, l) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let syntax = |what: &str| Fail(format!("{path}:{}: syntax error: {what}", n + 1), false);
-        let mut words = l.splitn(4, ' ');
-        let (Some(u), Some(g), Some(m), Some(p)) =
-            (words.next(), words.next(), words.next(), words.next())
-        else {
-            return Err(syntax("incomplete line"));
-        };
-        let uid = id_of(u, &users, "user").map_err(|_| syntax(&format!("unknown user '{u}'")))?;
-        let gid =
-            id_of(g, &groups, "group").map_err(|_| syntax(&format!("unknown group '{g}'")))?;
-        let mode = parse_mode(m).ok_or_else(|| syntax(&format!("invalid mode '{m}'")))?;
-        let path = clean_path(p, false);
-        if db.iter().any(|o| o.path == path) {
-            return Err(syntax(&format!(
-                "multiple statoverrides present for file '{path}'"
-            )));
-        }
-        db.push(Override {
-            uid,
-            gid,
-            mode,
-            path,
-        });
-    }
+    let find =
+        |entries: &[Entry], name: &str| entries.iter().find(|e| e.name == name).map(|e| e.id);
+    let mut db =
+        statoverride::parse(&text, &|n| find(&users, n), &|n| find(&groups, n)).map_err(|e| {
+            Fail(
+                format!("{path}:{}: syntax error: {}", e.line, e.message),
+                false,
+            )
+        })?;
     dpkg_order(&mut db);
     Ok(db)
 }
@@ -392,16 +340,5 @@ mod tests {
             paths,
             ["/rel", "/a", "/b", "/x", "/usr/local/share/ca-certificates"]
         );
-    }
-
-    #[test]
-    fn modes_and_paths_are_read_as_dpkg_reads_them() {
-        assert_eq!(parse_mode("2775"), Some(0o2775));
-        assert_eq!(parse_mode("0644"), Some(0o644));
-        for bad in ["10000", "-1", "99z", "", "+7"] {
-            assert_eq!(parse_mode(bad), None, "{bad}");
-        }
-        assert_eq!(clean_path("rel//dir/./", false), "/rel//dir");
-        assert_eq!(clean_path("/", false), "/");
     }
 }
