@@ -9,6 +9,7 @@
 mod base;
 mod buildkit;
 mod context;
+mod debian;
 mod instantiate;
 mod measure;
 mod report;
@@ -35,7 +36,7 @@ struct Args {
     #[arg(long)]
     reps: Option<usize>,
     /// Run only these scenarios (repeatable): cold, steps, cached, copy, secret, stages,
-    /// bigfile, instantiate.
+    /// bigfile, apt, instantiate.
     #[arg(long)]
     scenario: Vec<String>,
     /// The kiln binary (default: `kiln` next to this program, i.e. target/release/kiln).
@@ -113,11 +114,10 @@ fn main() -> Result<()> {
         });
     }
 
-    let reps = args
-        .reps
-        .map_or("5 (3 for copy, stages, bigfile)".to_owned(), |n| {
-            n.to_string()
-        });
+    let reps = args.reps.map_or(
+        "5 (3 for cold, copy, stages, bigfile, apt)".to_owned(),
+        |n| n.to_string(),
+    );
     let machine = report::Machine::describe(
         &version(&kiln).unwrap_or_else(|| "unknown version".into()),
         buildkit_version.as_deref(),
@@ -136,37 +136,13 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Starts the private dockerd and loads the base image into it under the name kiln's
-/// Dockerfiles use, exported by kiln itself as a docker archive.
+/// Starts the private dockerd and loads the busybox base into it under the name kiln's
+/// Dockerfiles use.
 fn start_buildkit(env: &Env, work: &std::path::Path) -> Result<buildkit::Dockerd> {
     let daemon = buildkit::Dockerd::start(&work.join("dockerd"))?;
     let sb = tools::Sandbox::new(work, "base-export")?;
-    let ctx = sb.path("ctx");
-    std::fs::create_dir_all(&ctx)?;
-    let df = sb.write("Dockerfile", &format!("FROM {}\n", env.kiln_from()))?;
-    let tar = sb.path("base.tar");
-    let name = format!("{}:{}", env.kiln_from(), base::TAG);
-    let dest = format!("type=docker,dest={}", tar.display());
-    let utf8 = |p: &std::path::Path| p.to_str().map(str::to_owned).context("non-UTF-8 path");
-    let (df, ctx) = (utf8(&df)?, utf8(&ctx)?);
-    let mut export = sb.kiln(
-        env,
-        [
-            "build",
-            "-f",
-            df.as_str(),
-            "-t",
-            name.as_str(),
-            "-o",
-            dest.as_str(),
-            ctx.as_str(),
-        ],
-    );
-    sb.run_kiln(&mut export)
-        .context("exporting the base for dockerd")?;
-    let mut load = daemon.command();
-    load.arg("load").arg("-i").arg(&tar);
-    measure::run(&mut load, &sb.path("docker-load.log")).context("docker load of the base")?;
+    sb.load_into_dockerd(env, &daemon, &env.kiln_from(), &[])
+        .context("loading the base into dockerd")?;
     Ok(daemon)
 }
 

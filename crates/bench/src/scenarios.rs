@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::context;
+use crate::debian;
 use crate::measure::{self, Run, Samples};
-use crate::server::{self, Server};
+use crate::server::{self, FileServer, Server};
 use crate::tools::{Env, Sandbox};
 
 pub(crate) const NAMES: &[&str] = &[
@@ -21,6 +22,7 @@ pub(crate) const NAMES: &[&str] = &[
     "secret",
     "stages",
     "bigfile",
+    "apt",
     "instantiate",
 ];
 
@@ -106,7 +108,7 @@ impl Outcome {
 /// Default repetitions: more for the cheap scenarios, fewer for the heavy ones.
 pub(crate) fn default_reps(name: &str) -> usize {
     match name {
-        "copy" | "bigfile" | "stages" | "cold" => 3,
+        "copy" | "bigfile" | "stages" | "cold" | "apt" => 3,
         _ => 5,
     }
 }
@@ -121,6 +123,7 @@ pub(crate) fn run(name: &str, env: &Env, work: &Path, reps: usize) -> Result<Out
         "secret" => secret(env, &sb, reps),
         "stages" => stages(env, &sb, reps),
         "bigfile" => bigfile(env, &sb, reps),
+        "apt" => apt(env, &sb, reps),
         "instantiate" => crate::instantiate::run(reps),
         other => bail!("unknown scenario {other:?} (known: {})", NAMES.join(", ")),
     }
@@ -755,4 +758,122 @@ fn bigfile(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
             .push("Peak RSS is not available on this platform.".into()),
     }
     Ok(out)
+}
+
+/// The packages of the apt scenario: the issue's line (`ca-certificates curl`), plus `jq`
+/// and `less`, as kiln's package tests install them.
+const APT_PACKAGES: &str = "ca-certificates curl jq less";
+
+/// What kiln's and BuildKit's Dockerfiles call the Debian base (buildah reads the layout).
+const DEBIAN_BASE: &str = "kiln-bench-debian";
+
+fn apt_dockerfile(from: &str, port: u16) -> String {
+    format!(
+        "FROM {from}\n\
+         COPY kiln-test.gpg {keyring}\n\
+         RUN echo 'deb [signed-by={keyring}] http://127.0.0.1:{port}/ {suite} main' > /etc/apt/sources.list\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends {APT_PACKAGES} \\\n    && rm -rf /var/lib/apt/lists/*\n",
+        keyring = debian::KEYRING,
+        suite = debian::SUITE,
+    )
+}
+
+/// Scenario 7: the most common RUN line of real Dockerfiles, `apt-get update && apt-get
+/// install`, on a Debian bookworm base from a signed loopback mirror of real packages.
+fn apt(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
+    let inputs = debian::inputs()?;
+    eprintln!("  writing the Debian base");
+    let layout = debian::write_layout(&inputs.base_tar, &sb.path("debian-layout"))?;
+    let mirror = FileServer::start(&inputs.mirror)?;
+    let ctx = empty_context(sb)?;
+    std::fs::copy(
+        inputs.mirror.join("kiln-test.gpg"),
+        ctx.join("kiln-test.gpg"),
+    )
+    .context("copying the mirror's key into the context")?;
+    let kdf = sb.write("kiln.Dockerfile", &apt_dockerfile(DEBIAN_BASE, mirror.port))?;
+    let buildah_from = format!("oci:{}:{}", layout.display(), crate::base::TAG);
+    let bdf = sb.write(
+        "buildah.Dockerfile",
+        &apt_dockerfile(&buildah_from, mirror.port),
+    )?;
+    let base_context = format!(
+        "{DEBIAN_BASE}=oci-layout://{}:{}",
+        layout.display(),
+        crate::base::TAG
+    );
+    if let Ok(daemon) = &env.buildkit {
+        eprintln!("  loading the Debian base into dockerd");
+        sb.load_into_dockerd(
+            env,
+            daemon,
+            DEBIAN_BASE,
+            &["--build-context", &base_context],
+        )?;
+    }
+    let (ctx, kdf, bdf) = (
+        p(&ctx)?.to_owned(),
+        p(&kdf)?.to_owned(),
+        p(&bdf)?.to_owned(),
+    );
+    let (ctx, kdf, bdf) = (ctx.as_str(), kdf.as_str(), bdf.as_str());
+    let mut a = Alternation::new(
+        env,
+        sb,
+        "7. `apt-get install` on Debian bookworm from a signed loopback mirror",
+    );
+    a.out.setup = vec![
+        "Base: Debian bookworm minbase (mmdebstrap, `tests/differential/make-debian-base`); mirror: real bookworm `.deb`s, signed Release (`tests/packages/make-debian-mirror`), served by the bench on 127.0.0.1.".into(),
+        format!("Dockerfile: `FROM <debian base>` + `COPY kiln-test.gpg {}` + a `sources.list` line for the mirror + `RUN apt-get update && apt-get install -y --no-install-recommends {APT_PACKAGES} && rm -rf /var/lib/apt/lists/*`.", debian::KEYRING),
+        "kiln: `kiln build --no-cache -t bench` (apt-get, dpkg and the maintainer scripts as WASI programs); BuildKit: `docker build --no-cache -t bench` (the image's own apt, natively), image and build cache removed between runs; buildah: `bud --isolation chroot --no-cache -t bench`, image removed between runs.".into(),
+        "BuildKit's peak RSS is the summed RSS of dockerd and every process under it (containerd, runc, the step's apt and dpkg), sampled every 10 ms during the build.".into(),
+    ];
+    let mut kiln = |env: &Env, sb: &Sandbox| {
+        let before = mirror.served();
+        let args = [
+            "build",
+            "--build-context",
+            base_context.as_str(),
+            "--progress",
+            "plain",
+            "--no-cache",
+            "-f",
+            kdf,
+            "-t",
+            "bench",
+            ctx,
+        ];
+        let r = sb.run_kiln(&mut sb.kiln(env, args))?;
+        check_fetched(&mirror, before)?;
+        Ok(r)
+    };
+    let mut buildkit = |env: &Env, sb: &Sandbox| {
+        let before = mirror.served();
+        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])?;
+        sb.buildkit_cleanup(env, "bench")?;
+        check_fetched(&mirror, before)?;
+        Ok(r)
+    };
+    let mut buildah = |env: &Env, sb: &Sandbox| {
+        let before = mirror.served();
+        let r = buildah_bud(env, sb, &[], bdf, ctx)?;
+        sb.buildah_cleanup(env, "bench")?;
+        check_fetched(&mirror, before)?;
+        Ok(r)
+    };
+    a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])
+}
+
+/// The fewest files an install of [`APT_PACKAGES`] fetches: InRelease, Packages, and a
+/// `.deb` per package at least.
+const APT_MIN_FETCHES: usize = 6;
+
+fn check_fetched(mirror: &FileServer, before: usize) -> Result<()> {
+    let fetched = mirror.served() - before;
+    if fetched < APT_MIN_FETCHES {
+        bail!(
+            "the build succeeded but fetched only {fetched} files from the mirror (at least {APT_MIN_FETCHES} expected)"
+        );
+    }
+    Ok(())
 }

@@ -118,11 +118,14 @@ impl Sandbox {
         let mut c = daemon.command();
         c.args(["build", "--network=host", "--progress=plain"])
             .args(args);
-        let run = measure::run(&mut c, &self.path("buildkit.log"))?;
-        // The client's peak RSS says nothing about the daemon, which does the work.
+        // The client's peak RSS says nothing about the daemon, which does the work: its
+        // process tree is sampled instead.
+        let sampler = daemon.sample_rss();
+        let run = measure::run(&mut c, &self.path("buildkit.log"));
+        let peak = sampler.stop();
         Ok(Run {
-            wall: run.wall,
-            max_rss_kib: None,
+            wall: run?.wall,
+            max_rss_kib: peak,
         })
     }
 
@@ -136,6 +139,37 @@ impl Sandbox {
         ] {
             measure::run(daemon.command().args(args), &self.path("buildkit.log"))?;
         }
+        Ok(())
+    }
+
+    /// Puts the image kiln's Dockerfiles call `from` into dockerd's store under that name,
+    /// exported by kiln itself as a docker archive (`extra`: more `kiln build` flags, such
+    /// as the `--build-context` that names it).
+    pub(crate) fn load_into_dockerd(
+        &self,
+        env: &Env,
+        daemon: &Dockerd,
+        from: &str,
+        extra: &[&str],
+    ) -> Result<()> {
+        let ctx = self.path("export-ctx");
+        std::fs::create_dir_all(&ctx)?;
+        let df = self.write("export.Dockerfile", &format!("FROM {from}\n"))?;
+        let tar = self.path("export.tar");
+        let name = format!("{from}:{TAG}");
+        let dest = format!("type=docker,dest={}", tar.display());
+        let utf8 = |p: &Path| p.to_str().map(str::to_owned).context("non-UTF-8 path");
+        let (df, ctx) = (utf8(&df)?, utf8(&ctx)?);
+        let mut args = vec!["build"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-f", &df, "-t", &name, "-o", &dest, &ctx]);
+        self.run_kiln(&mut self.kiln(env, args))
+            .with_context(|| format!("exporting {from} for dockerd"))?;
+        let mut load = daemon.command();
+        load.arg("load").arg("-i").arg(&tar);
+        measure::run(&mut load, &self.path("docker-load.log"))
+            .with_context(|| format!("docker load of {from}"))?;
+        std::fs::remove_file(&tar)?;
         Ok(())
     }
 
