@@ -340,10 +340,13 @@ fn installs_arm64_packages_into_the_arm64_base_without_emulation() {
     let Some(s) = setup(apt::arm64_layout()) else {
         return;
     };
-    s.dockerfile(apt::SIGNED, &[&install_line(NO_DEBCONF)]);
+    s.dockerfile(apt::SIGNED, &[&install_line(PACKAGES)]);
     let (out, root) = s.build_local(&["--platform", "linux/arm64"]);
     assert_ok(&out);
-    assert_installed(&root, &s.mirror, "arm64", NO_DEBCONF);
+    assert_installed(&root, &s.mirror, "arm64", PACKAGES);
+    // ca-certificates' postinst (debconf, update-ca-certificates, openssl rehash) runs
+    // in the arm64 base as in the amd64 one.
+    assert_ca_bundle(&root);
 }
 
 /// `update-alternatives`' links as less's postinst and prerm leave them.

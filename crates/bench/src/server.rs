@@ -123,8 +123,9 @@ fn file_under(root: &Path, request_line: &str) -> Option<PathBuf> {
     if method != "GET" {
         return None;
     }
-    let path = target.split('?').next()?.trim_start_matches('/');
-    let rel = Path::new(path);
+    let raw = target.split('?').next()?;
+    let path = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
+    let rel = Path::new(path.trim_start_matches('/'));
     rel.components()
         .all(|c| matches!(c, Component::Normal(_)))
         .then(|| root.join(rel))
@@ -191,6 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("dists")).unwrap();
         std::fs::write(dir.path().join("dists/Release"), "suite").unwrap();
+        std::fs::write(dir.path().join("a~1+b.deb"), "deb").unwrap();
         let srv = FileServer::start(dir.path()).unwrap();
         let fetch = |path: &str| {
             let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
@@ -206,6 +208,9 @@ mod tests {
         );
         assert!(fetch("/dists/../../etc/passwd").starts_with("HTTP/1.1 404"));
         assert!(fetch("/missing").starts_with("HTTP/1.1 404"));
-        assert_eq!(srv.served(), 1);
+        // apt's spelling of `~` and `+` in pool paths.
+        assert!(fetch("/a%7e1%2bb.deb").ends_with("deb"));
+        assert!(fetch("/dists/%2e%2e/%2e%2e/etc/passwd").starts_with("HTTP/1.1 404"));
+        assert_eq!(srv.served(), 2);
     }
 }
