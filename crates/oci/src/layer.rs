@@ -122,8 +122,12 @@ impl LayerWriter {
     }
 }
 
+/// Compression threads: the host's parallelism, asked once per process (std reads the
+/// cgroup files on every call, which showed in every small layer's cost).
 fn worker_threads() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u32)
+    static THREADS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *THREADS
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u32))
 }
 
 impl Write for LayerWriter {
