@@ -124,7 +124,9 @@ fn file_under(root: &Path, request_line: &str) -> Option<PathBuf> {
         return None;
     }
     let raw = target.split('?').next()?;
-    let path = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
+    let path = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?;
     let rel = Path::new(path.trim_start_matches('/'));
     rel.components()
         .all(|c| matches!(c, Component::Normal(_)))

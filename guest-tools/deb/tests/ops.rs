@@ -513,11 +513,7 @@ fn a_malformed_statoverride_file_stops_the_unpack_naming_its_line() {
     let root = tempfile::tempdir().unwrap();
     let admin = root.path().join("var/lib/dpkg");
     fs::create_dir_all(&admin).unwrap();
-    fs::write(
-        admin.join("statoverride"),
-        "#0 #0 0644 /a\n#0 #0 99x /b\n",
-    )
-    .unwrap();
+    fs::write(admin.join("statoverride"), "#0 #0 0644 /a\n#0 #0 99x /b\n").unwrap();
     let mut rec = Recorder::default();
     let err = unpack(
         root.path(),
