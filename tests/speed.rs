@@ -135,3 +135,74 @@ fn a_cold_start_compiles_nothing() {
         "a bundled module was compiled at run time: {compiled:?}"
     );
 }
+
+/// The manifest digest a build reports (`built NAME (sha256:...)`).
+fn built_digest(out: &std::process::Output) -> String {
+    let log = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
+    let line = log.lines().find(|l| l.starts_with("built ")).unwrap();
+    line.split(['(', ')']).nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn a_base_image_is_unpacked_once_and_kept_between_builds() {
+    let ws = Workspace::new();
+    // A base image with a few files, written by kiln as an OCI layout.
+    ws.write("etc/os-release", "ID=kiln-test\n");
+    ws.write("big", vec![b'x'; 200_000]);
+    ws.write("Dockerfile", "FROM scratch\nCOPY etc /etc\nCOPY big /big\n");
+    let base = ws.path("base");
+    assert_ok(&ws.build(&["-o", &format!("type=oci,tar=false,dest={}", base.display())]));
+    ws.write(
+        "Dockerfile",
+        "FROM base\nRUN cat /etc/os-release /big | wc -c > /n\n",
+    );
+    let context = format!("base=oci-layout://{}", base.display());
+    let build = || {
+        let out = ws.build(&["--build-context", &context, "--no-cache", "-t", "probe"]);
+        assert_ok(&out);
+        built_digest(&out)
+    };
+    let first = build();
+    let bases = ws.cache().join("bases");
+    let records: Vec<_> = std::fs::read_dir(&bases).unwrap().collect();
+    assert_eq!(records.len(), 1, "one record for the one base");
+    let record = records[0].as_ref().unwrap().path();
+    // The second build starts from the record: same files, same image.
+    assert_eq!(build(), first);
+    // It really is the record that gives the files: one the cache's key vouches for,
+    // with another /etc/os-release, changes the image.
+    let good = std::fs::read(&record).unwrap();
+    std::fs::write(&record, forged_record(&ws, &good)).unwrap();
+    assert_ne!(build(), first);
+    std::fs::write(&record, &good).unwrap();
+    assert_eq!(build(), first);
+    // A damaged record is not used: the layers are unpacked again, the record rewritten.
+    let mut bytes = std::fs::read(&record).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&record, &bytes).unwrap();
+    assert_eq!(build(), first);
+    assert_ne!(std::fs::read(&record).unwrap(), bytes, "rewritten");
+}
+
+/// `record` with /etc/os-release changed, signed with the workspace cache's key.
+fn forged_record(ws: &Workspace, record: &[u8]) -> Vec<u8> {
+    let store = kiln_fs::Store::open(ws.cache().join("files")).unwrap();
+    let key = kiln_fs::MacKey::load_or_create(&ws.cache().join("secret-key")).unwrap();
+    let body = &record[..record.len() - kiln_fs::MAC_LEN];
+    let mut tree = kiln_fs::Tree::from_snapshot(&kiln_fs::Snapshot::decode(body, &store).unwrap());
+    let root = tree.root();
+    let f = tree
+        .resolve(root, b"etc/os-release", kiln_fs::Follow::No)
+        .unwrap();
+    tree.set_len(f, 0).unwrap();
+    tree.write_at(f, 0, b"ID=from-the-record\n").unwrap();
+    let mut forged = tree.snapshot().unwrap().encode();
+    let tag = key.sign(&[&forged]);
+    forged.extend_from_slice(&tag);
+    forged
+}

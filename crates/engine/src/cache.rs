@@ -127,6 +127,11 @@ impl SecretKey {
         hex::encode(self.0.sign(&[&len, id.as_bytes(), value]))
     }
 
+    /// The key itself, for MACs of the cache's own files (`base_cache`).
+    pub(crate) fn mac_key(&self) -> &kiln_fs::MacKey {
+        &self.0
+    }
+
     /// Loads the key at `root/secret-key`, creating it on first use (0600, written once
     /// so concurrent builds agree on one key).
     fn load_or_create(root: &Path) -> Result<Self, CacheError> {
@@ -155,7 +160,8 @@ pub(crate) struct CacheLock {
 pub(crate) struct Cache {
     root: PathBuf,
     lock: CacheLock,
-    /// Loaded on first use: builds without secrets never create it.
+    /// Loaded on first use: by a build with secrets, or one that keeps a base image's
+    /// filesystem (`base_cache`).
     secret_key: OnceLock<SecretKey>,
     /// `--cache-from` caches, asked in order when this one has no record, and the blob
     /// layout their layers are fetched into.
@@ -344,7 +350,8 @@ const TEMPFILE_PREFIX: &str = ".tmp";
 const LAYOUT_TEMP_PREFIX: &str = ".kiln-tmp-";
 
 /// Deletes the temp files a build killed mid-write left in the cache: the file store's
-/// `files/tmp/`, and named temp files in `steps/`, `mounts/`, `blobs/` and the root.
+/// `files/tmp/`, and named temp files in `steps/`, `mounts/`, `bases/`, `blobs/` and
+/// the root.
 /// They can hold anything a step wrote (a secret value a guard would have rejected
 /// included), and nothing refers to them. The caller must hold the lock exclusively.
 /// Returns how many were removed.
@@ -365,6 +372,7 @@ pub(crate) fn sweep_temp(root: &Path) -> Result<usize, CacheError> {
         (root.to_owned(), TEMPFILE_PREFIX),
         (layout.steps(), TEMPFILE_PREFIX),
         (layout.mounts(), TEMPFILE_PREFIX),
+        (layout.bases(), TEMPFILE_PREFIX),
         (layout.blobs(), LAYOUT_TEMP_PREFIX),
     ] {
         removed += remove_prefixed(&dir, prefix)?;

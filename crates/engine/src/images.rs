@@ -237,13 +237,18 @@ pub(crate) fn state_of_image(
     let digest = image.digest().map_err(image_err(name))?;
     let mut config = image.config.clone();
     config.set_created(shared.req.epoch);
+    // Without the cache's key there is no record: the base is unpacked from its layers.
+    let record = shared.cache.secret_key().ok().and_then(|key| {
+        crate::base_cache::BaseRecord::new(&shared.req.cache_dir, key.mac_key(), &layers)
+    });
     Ok(StageState::new(
         crate::inputs::stage_root(&digest.to_string(), shared.toolchain),
         config,
         layers,
         shared.store.clone(),
         shared.blobs.clone(),
-    ))
+    )
+    .with_base_record(record))
 }
 
 #[cfg(test)]

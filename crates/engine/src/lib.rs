@@ -7,6 +7,7 @@
 //! format library (`kiln-fs`, `kiln-oci`): it joins them.
 
 mod add;
+mod base_cache;
 mod cache;
 pub mod cache_remote;
 mod checks;

@@ -62,12 +62,19 @@ impl CacheLayout {
         self.root.join("files")
     }
 
+    /// Base images' filesystems, one encoded snapshot per chain of base layers, MAC'd
+    /// (see `base_cache`).
+    pub fn bases(&self) -> PathBuf {
+        self.root.join("bases")
+    }
+
     /// Saved `RUN --mount=type=cache` trees, one tar per id.
     pub fn mounts(&self) -> PathBuf {
         self.root.join("mounts")
     }
 
-    /// The private key of keyed secret digests (32 random bytes, 0600, never exported).
+    /// The private key of keyed secret digests and of the MACs of base records (32 random
+    /// bytes, 0600, never exported).
     pub fn secret_key(&self) -> PathBuf {
         self.root.join("secret-key")
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use kiln_fs::{Snapshot, Store, Tree};
 use kiln_oci::{Compression, ImageConfig, Layer, LayerWriter, Layout};
 
+use crate::base_cache::BaseRecord;
 use crate::cache::{CacheKey, LayerRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,9 @@ pub(crate) struct StageState {
     pub inherited: kiln_dockerfile::args::Inherited,
     /// A snapshot equal to the first `n` layers applied to an empty tree.
     materialized: Option<(Snapshot, usize)>,
+    /// Where the base image's filesystem is kept between builds (stages built FROM an
+    /// image; see `base_cache`).
+    base_record: Option<Arc<BaseRecord>>,
     store: Arc<Store>,
     blobs: Layout,
 }
@@ -104,9 +108,16 @@ impl StageState {
             layers,
             inherited: Default::default(),
             materialized,
+            base_record: None,
             store,
             blobs,
         }
+    }
+
+    /// This stage starts from an image whose filesystem `record` keeps between builds.
+    pub(crate) fn with_base_record(mut self, record: Option<BaseRecord>) -> Self {
+        self.base_record = record.map(Arc::new);
+        self
     }
 
     pub(crate) fn store(&self) -> &Arc<Store> {
@@ -115,13 +126,23 @@ impl StageState {
 
     /// The stage's filesystem now, applying any layers not yet materialised.
     pub(crate) fn snapshot(&mut self) -> Result<Snapshot, StateError> {
+        // The base image's record applies while the stage's first layers are still its.
+        let record = self
+            .base_record
+            .clone()
+            .filter(|r| self.materialized.is_none() && r.covers(&self.layers));
         let (base, applied) = match &self.materialized {
             Some((snap, n)) if *n == self.layers.len() => return Ok(snap.clone()),
             Some((snap, n)) => (snap.clone(), *n),
-            None => (Snapshot::empty(&self.store), 0),
+            None => match record.as_ref().and_then(|r| r.load(&self.store)) {
+                Some(snap) => (snap, record.as_ref().map_or(0, |r| r.layers())),
+                None => (Snapshot::empty(&self.store), 0),
+            },
         };
+        // Kept only when this call applies the base layers itself.
+        let to_save = record.filter(|_| applied == 0);
         let mut tree = Tree::from_snapshot(&base);
-        for l in &self.layers[applied..] {
+        for (i, l) in self.layers.iter().enumerate().skip(applied) {
             let digest = l.layer.descriptor.digest().to_string();
             let oci = |source| StateError::Oci {
                 digest: digest.clone(),
@@ -144,6 +165,9 @@ impl StageState {
             // The tar parser stops at the end-of-archive marker; the digest checks run
             // only once the rest of the blob has been read.
             reader.finish().map_err(oci)?;
+            if let Some(r) = to_save.as_ref().filter(|r| r.layers() == i + 1) {
+                r.save(&tree.snapshot().map_err(StateError::Freeze)?);
+            }
         }
         let snap = tree.snapshot().map_err(StateError::Freeze)?;
         self.materialized = Some((snap.clone(), self.layers.len()));

@@ -31,6 +31,9 @@ pub enum FsError {
     BadIno(u64),
     #[error("layer entry {entry:?}: {reason}")]
     Layer { entry: String, reason: String },
+    /// An encoded snapshot (`Snapshot::decode`) that is damaged or names a missing blob.
+    #[error("snapshot record: {reason}")]
+    Record { reason: String },
     #[error("content store {path}: {source}")]
     Store {
         path: PathBuf,
@@ -56,7 +59,7 @@ impl FsError {
             FsError::IsDir => 21,
             FsError::NotEmpty => 39,
             FsError::Loop => 40,
-            FsError::Invalid | FsError::Layer { .. } => 22,
+            FsError::Invalid | FsError::Layer { .. } | FsError::Record { .. } => 22,
             FsError::NameTooLong => 36,
             FsError::NotPermitted => 1,
             FsError::NoAttr => 61,

@@ -5,11 +5,13 @@
 //! [`Store`]. A [`Snapshot`] is an immutable, structurally shared tree (O(1) to
 //! clone, O(changes) to [`diff`]); a [`Tree`] is the mutable working state a WASI
 //! host drives through inode operations, frozen back into a snapshot with
-//! [`Tree::snapshot`]. Layers go out and in as deterministic tar streams.
+//! [`Tree::snapshot`]. Layers go out and in as deterministic tar streams; a snapshot
+//! also encodes to bytes and back ([`Snapshot::encode`]), so a later process can reopen it.
 //!
 //! It is NOT a host filesystem, a mount table (secrets, binds and caches are the
 //! runtime's), a permission checker, or aware of wasm, Dockerfiles or OCI manifests.
 
+mod codec;
 mod diff;
 mod error;
 mod mac_key;

@@ -38,6 +38,7 @@ pub enum KeyError {
 }
 
 /// An HMAC-SHA256 key loaded from (or created in) its file.
+#[derive(Clone)]
 pub struct MacKey(hmac::Key);
 
 /// Never the key.
