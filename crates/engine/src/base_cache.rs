@@ -111,6 +111,8 @@ impl BaseRecord {
         if body.len() as u64 + MAC_LEN as u64 > MAX_RECORD_BYTES {
             return Ok(());
         }
+        // The record will name these blobs in later builds: on disk before it is.
+        snap.sync_blobs().map_err(std::io::Error::other)?;
         let tag = self.key.sign(&[&body]);
         let dir = self.path.parent().ok_or(std::io::ErrorKind::NotFound)?;
         std::fs::create_dir_all(dir)?;

@@ -36,6 +36,24 @@ impl Snapshot {
         out
     }
 
+    /// Flushes every blob this snapshot names to disk, so that an encoding kept past
+    /// this process never names a blob a system crash left with the right length but
+    /// other bytes.
+    pub fn sync_blobs(&self) -> Result<()> {
+        let mut blobs = std::collections::BTreeSet::new();
+        let mut todo = vec![&self.root];
+        while let Some(node) = todo.pop() {
+            match &node.kind {
+                Kind::Dir(d) => todo.extend(d.entries.values()),
+                Kind::File(Content::Blob { digest, .. }) => {
+                    blobs.insert(*digest);
+                }
+                _ => {}
+            }
+        }
+        self.store.sync_blobs(&blobs)
+    }
+
     /// The snapshot `bytes` hold, over `store`, which must have every blob it names.
     pub fn decode(bytes: &[u8], store: &Arc<Store>) -> Result<Snapshot> {
         let rest = bytes

@@ -130,11 +130,11 @@ impl Store {
         }
         let digest = Digest(hasher.finalize().into());
         let dest = self.blob_path(&digest);
-        // Not synced: nothing outside a build refers to a stored blob (snapshots are
-        // rebuilt from layer blobs, which are synced), so the store is a working area
-        // shared for deduplication, and a sync per small file past the inline budget
-        // cost more than the copy itself. A blob cut short by a system crash is caught
-        // by its length and written again.
+        // Not synced: a build's blobs are a working area shared for deduplication, and a
+        // sync per small file past the inline budget cost more than the copy itself. A
+        // blob cut short by a system crash is caught by its length and written again.
+        // What outlives the build and refers to blobs (an encoded snapshot kept between
+        // builds) syncs them first: `Snapshot::sync_blobs`.
         if !fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == len) {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).map_err(store_err(dir))?;
@@ -154,6 +154,35 @@ impl Store {
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
         let path = self.blob_path(digest);
         File::open(&path).map_err(store_err(&path))
+    }
+
+    /// Flushes stored blobs to disk (`put` does not: see there), for blobs something
+    /// outside this process will refer to. On Linux one `syncfs` of the store's
+    /// filesystem: a base image's thousands of blobs took seconds one `fsync` at a time,
+    /// each its own journal commit. Elsewhere, or if `syncfs` fails, blob by blob, each
+    /// opened for writing because Windows flushes only a writable handle.
+    pub(crate) fn sync_blobs<'a>(
+        &self,
+        digests: impl IntoIterator<Item = &'a Digest>,
+    ) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let dir = File::open(&self.blobs).map_err(store_err(&self.blobs))?;
+            // SAFETY: syncfs takes any open descriptor; `dir` outlives the call.
+            if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+                return Ok(());
+            }
+        }
+        for digest in digests {
+            let path = self.blob_path(digest);
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(store_err(&path))?;
+        }
+        Ok(())
     }
 
     pub fn contains(&self, digest: &Digest) -> bool {
