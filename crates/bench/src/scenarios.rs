@@ -247,6 +247,21 @@ fn buildah_bud(env: &Env, sb: &Sandbox, extra: &[&str], df: &str, ctx: &str) -> 
     sb.run_buildah(&mut buildah_cmd(sb, env, &args)?)
 }
 
+/// BuildKit's `docker build --no-cache -f <df> -t bench <ctx>`, then its image and build
+/// cache removed (untimed) so vfs storage does not grow by a copy per run.
+fn buildkit_fresh(env: &Env, sb: &Sandbox, df: &str, ctx: &str) -> Result<Run> {
+    let r = sb.buildkit_build(env, &["--no-cache", "-f", df, "-t", "bench", ctx])?;
+    sb.buildkit_cleanup(env, "bench")?;
+    Ok(r)
+}
+
+/// buildah's `bud --isolation chroot --no-cache`, then its image removed (untimed).
+fn buildah_fresh(env: &Env, sb: &Sandbox, df: &str, ctx: &str) -> Result<Run> {
+    let r = buildah_bud(env, sb, &[], df, ctx)?;
+    sb.buildah_cleanup(env, "bench")?;
+    Ok(r)
+}
+
 fn p(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("path {} is not UTF-8", path.display()))
@@ -450,11 +465,7 @@ fn copy(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
         ];
         sb.run_kiln(&mut sb.kiln(env, args))
     };
-    let mut buildkit = |env: &Env, sb: &Sandbox| {
-        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx_s])?;
-        sb.buildkit_cleanup(env, "bench")?;
-        Ok(r)
-    };
+    let mut buildkit = |env: &Env, sb: &Sandbox| buildkit_fresh(env, sb, kdf, ctx_s);
     let mut buildah = |env: &Env, sb: &Sandbox| {
         let _ = std::fs::remove_file(&out_tar);
         let bud = [
@@ -733,16 +744,8 @@ fn bigfile(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
         remove_kiln_state(sb)?;
         sb.run_kiln(&mut kiln_no_cache(env, sb, kdf, ctx))
     };
-    let mut buildah = |env: &Env, sb: &Sandbox| {
-        let r = buildah_bud(env, sb, &[], bdf, ctx)?;
-        sb.buildah_cleanup(env, "bench")?;
-        Ok(r)
-    };
-    let mut buildkit = |env: &Env, sb: &Sandbox| {
-        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])?;
-        sb.buildkit_cleanup(env, "bench")?;
-        Ok(r)
-    };
+    let mut buildah = |env: &Env, sb: &Sandbox| buildah_fresh(env, sb, bdf, ctx);
+    let mut buildkit = |env: &Env, sb: &Sandbox| buildkit_fresh(env, sb, kdf, ctx);
     let mut out = a.run(reps, &mut kiln, [&mut buildkit, &mut buildah])?;
     remove_kiln_state(sb)?;
     match out.kiln.max_rss_kib() {
@@ -849,15 +852,13 @@ fn apt(env: &Env, sb: &Sandbox, reps: usize) -> Result<Outcome> {
     };
     let mut buildkit = |env: &Env, sb: &Sandbox| {
         let before = mirror.served();
-        let r = sb.buildkit_build(env, &["--no-cache", "-f", kdf, "-t", "bench", ctx])?;
-        sb.buildkit_cleanup(env, "bench")?;
+        let r = buildkit_fresh(env, sb, kdf, ctx)?;
         check_fetched(&mirror, before)?;
         Ok(r)
     };
     let mut buildah = |env: &Env, sb: &Sandbox| {
         let before = mirror.served();
-        let r = buildah_bud(env, sb, &[], bdf, ctx)?;
-        sb.buildah_cleanup(env, "bench")?;
+        let r = buildah_fresh(env, sb, bdf, ctx)?;
         check_fetched(&mirror, before)?;
         Ok(r)
     };
