@@ -126,21 +126,11 @@ impl StageState {
 
     /// The stage's filesystem now, applying any layers not yet materialised.
     pub(crate) fn snapshot(&mut self) -> Result<Snapshot, StateError> {
-        // The base image's record applies while the stage's first layers are still its.
-        let record = self
-            .base_record
-            .clone()
-            .filter(|r| self.materialized.is_none() && r.covers(&self.layers));
-        let (base, applied) = match &self.materialized {
+        let (base, applied, to_save) = match &self.materialized {
             Some((snap, n)) if *n == self.layers.len() => return Ok(snap.clone()),
-            Some((snap, n)) => (snap.clone(), *n),
-            None => match record.as_ref().and_then(|r| r.load(&self.store)) {
-                Some(snap) => (snap, record.as_ref().map_or(0, |r| r.layers())),
-                None => (Snapshot::empty(&self.store), 0),
-            },
+            Some((snap, n)) => (snap.clone(), *n, None),
+            None => self.unmaterialized_start(),
         };
-        // Kept only when this call applies the base layers itself.
-        let to_save = record.filter(|_| applied == 0);
         let mut tree = Tree::from_snapshot(&base);
         for (i, l) in self.layers.iter().enumerate().skip(applied) {
             let digest = l.layer.descriptor.digest().to_string();
@@ -172,6 +162,20 @@ impl StageState {
         let snap = tree.snapshot().map_err(StateError::Freeze)?;
         self.materialized = Some((snap.clone(), self.layers.len()));
         Ok(snap)
+    }
+
+    /// Where a first materialisation starts: the base image's kept snapshot (its layers
+    /// already applied), else an empty tree and the record to keep once the base layers
+    /// are applied. A record applies only while the stage's first layers are its own.
+    fn unmaterialized_start(&self) -> (Snapshot, usize, Option<Arc<BaseRecord>>) {
+        let record = self.base_record.clone().filter(|r| r.covers(&self.layers));
+        match record
+            .as_ref()
+            .and_then(|r| Some((r.load(&self.store)?, r.layers())))
+        {
+            Some((snap, n)) => (snap, n, None),
+            None => (Snapshot::empty(&self.store), 0, record),
+        }
     }
 
     /// Records the result of a step that ran: writes the diff from the current snapshot

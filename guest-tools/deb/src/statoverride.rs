@@ -3,7 +3,7 @@
 //! `dpkg-statoverride`) sets for a path, which dpkg then gives that path whenever it
 //! unpacks it, whatever the archive says.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The highest mode dpkg accepts (permission and setuid/setgid/sticky bits).
 const MAX_MODE: u32 = 0o7777;
@@ -63,6 +63,9 @@ pub fn parse(
     group: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<Vec<Override>, SyntaxError> {
     let mut db: Vec<Override> = Vec::new();
+    // Paths seen so far: the file comes from the image, and a scan of `db` per line
+    // would make a large one quadratic.
+    let mut seen = HashSet::new();
     for (n, l) in text
         .lines()
         .enumerate()
@@ -82,7 +85,7 @@ pub fn parse(
         let gid = parse_id(g, group).ok_or_else(|| syntax(format!("unknown group '{g}'")))?;
         let mode = parse_mode(m).ok_or_else(|| syntax(format!("invalid mode '{m}'")))?;
         let (path, _) = clean_path(p);
-        if db.iter().any(|o| o.path == path) {
+        if !seen.insert(path.clone()) {
             return Err(syntax(format!(
                 "multiple statoverrides present for file '{path}'"
             )));
