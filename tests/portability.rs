@@ -39,3 +39,22 @@ fn crlf_dockerfile_and_dockerignore_give_the_lf_digest() {
     let lf = digest_with(DOCKERFILE, IGNORE);
     assert_eq!(digest_with(&crlf(DOCKERFILE), &crlf(IGNORE)), lf);
 }
+
+/// A context path longer than Windows' MAX_PATH (260 characters) and a name of 255 bytes
+/// build like any other: the limit is the host's API's, not kiln's. (Under Wine, which
+/// cannot name such paths, kiln.exe says so instead: tests/windows/run-under-wine.)
+#[test]
+fn context_paths_longer_than_max_path_are_copied() {
+    let ws = Workspace::new();
+    let deep: Vec<String> = (1..=6)
+        .map(|i| format!("level-{i}-of-a-context-whose-full-path-is-longer-than-max-path"))
+        .collect();
+    let rel = format!("{}/{}", deep.join("/"), "n".repeat(255));
+    let file = ws.write(&rel, "deep\n");
+    assert!(file.to_str().unwrap().len() > 600, "{}", file.display());
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nCOPY . /ctx/\nRUN test \"$(cat '/ctx/{rel}')\" = deep\n"),
+    );
+    assert_ok(&ws.build(&[]));
+}

@@ -66,6 +66,13 @@ pub enum ContextError {
         "{first:?} and {second:?} in the build context differ only in case: git tracks both, but this host's file system is case-insensitive and holds only one, so the image would differ from a Linux build (rename one of them)"
     )]
     CaseClash { first: String, second: String },
+    #[error(
+        "reading {path:?} from the build context: this host's file API could not name the path ({source}); Wine stops at 260 characters (MAX_PATH) counting the context's own path: move the context nearer the drive root or shorten the names"
+    )]
+    PathTooLong {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("reading {path:?} from the build context: {source}")]
     Io {
         path: String,
@@ -84,10 +91,34 @@ fn not_found(err: ContextError, source: &str) -> ContextError {
 }
 
 fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
-    move |source| ContextError::Io {
-        path: path.to_owned(),
-        source,
+    move |source| {
+        let path = path.to_owned();
+        if is_path_too_long(&source) {
+            ContextError::PathTooLong { path, source }
+        } else {
+            ContextError::Io { path, source }
+        }
     }
+}
+
+/// Whether a Windows host refused a context path for its length. cap-std resolves each
+/// opened directory's full name (`GetFinalPathNameByHandleW`); Windows itself answers for
+/// any length, but Wine (8 and its current source) asks its NT layer with a MAX_PATH
+/// buffer and fails with ERROR_MORE_DATA beyond ~260 characters. Unnamed, that reads as
+/// "More data available", which tells the user nothing.
+#[cfg(windows)]
+fn is_path_too_long(err: &std::io::Error) -> bool {
+    const ERROR_FILENAME_EXCED_RANGE: i32 = 206;
+    const ERROR_MORE_DATA: i32 = 234;
+    matches!(
+        err.raw_os_error(),
+        Some(ERROR_FILENAME_EXCED_RANGE | ERROR_MORE_DATA)
+    )
+}
+
+#[cfg(not(windows))]
+fn is_path_too_long(_err: &std::io::Error) -> bool {
+    false
 }
 
 /// Kind of a context entry, with what the copy needs to recreate it.
