@@ -88,6 +88,29 @@ impl Default for Workspace {
     }
 }
 
+/// Reads a JSON blob of the workspace's local image store by digest.
+pub(crate) fn store_blob(ws: &Workspace, digest: &str) -> serde_json::Value {
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    let path = ws.store().join("blobs/sha256").join(hex);
+    serde_json::from_slice(&std::fs::read(path).expect("store blob")).expect("JSON blob")
+}
+
+/// The config of the image tagged `tag` in the workspace's local image store.
+pub(crate) fn config_of(ws: &Workspace, tag: &str) -> serde_json::Value {
+    let index = ws.store().join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index).expect("index.json")).expect("index");
+    let name = format!("{tag}:latest");
+    let manifest = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {index}"));
+    let manifest = store_blob(ws, manifest["digest"].as_str().expect("digest"));
+    store_blob(ws, manifest["config"]["digest"].as_str().expect("config"))
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

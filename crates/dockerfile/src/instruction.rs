@@ -723,10 +723,13 @@ pub(crate) fn parse(cx: &Ctx<'_, '_>, escape: char) -> Result<Instruction, Parse
         }
         "expose" => {
             no_flags(cx)?;
-            let ports = split_whitespace(&cx.node.rest);
+            let mut ports = split_whitespace(&cx.node.rest);
             if ports.is_empty() {
                 return Err(cx.err_kw("EXPOSE requires at least one argument"));
             }
+            // BuildKit sorts the words as written (before expansion), so the history
+            // entry reads `EXPOSE [1234/udp 2375/tcp]` whatever order they came in.
+            ports.sort();
             for p in ports.iter().filter(|p| !p.contains('$')) {
                 expose_ports(p).map_err(|m| cx.err_args(m))?;
             }
@@ -916,8 +919,9 @@ fn parse_copy(cx: &Ctx<'_, '_>, spec: &[(&'static str, FlagKind)]) -> Result<Cop
         Some(f) if f.contains('$') => {
             return Err(bad(
                 "from",
-                "variables are not expanded in --from; define an alias stage instead \
-                 (ARG IMG=... / FROM ${IMG} AS src / COPY --from=src ...)"
+                "variable expansion is not supported for --from; define an alias stage \
+                 with FROM and a global ARG instead (ARG IMG=... / FROM ${IMG} AS src / \
+                 COPY --from=src ...)"
                     .into(),
             ));
         }

@@ -257,7 +257,9 @@ pub fn parse_unchecked(
         return Err(src.error_at(
             0,
             0,
-            ErrorKind::Stage("the Dockerfile has no FROM instruction".into()),
+            ErrorKind::Stage(
+                "dockerfile contains no stages to build: it has no FROM instruction".into(),
+            ),
         ));
     }
     let mut df = Dockerfile {

@@ -296,9 +296,10 @@ fn simple_forms() {
             .to_string()
             .contains("unknown flag")
     );
+    // Sorted as written, as BuildKit's parser sorts them.
     assert_eq!(
         one("EXPOSE 80 443/tcp"),
-        Instruction::Expose(vec!["80".into(), "443/tcp".into()])
+        Instruction::Expose(vec!["443/tcp".into(), "80".into()])
     );
     assert!(
         err("FROM a\nEXPOSE 80/xyz\n")

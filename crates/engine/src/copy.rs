@@ -21,7 +21,7 @@ pub enum CopyError {
     Dest { dest: String, source: FsError },
     #[error("cannot read source {path:?}: {source}")]
     Read { path: String, source: FsError },
-    #[error("source {0:?} not found")]
+    #[error("source {0:?}: not found")]
     NotFound(String),
     #[error("source {0:?} is outside the stage's filesystem")]
     Outside(String),

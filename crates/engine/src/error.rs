@@ -26,8 +26,9 @@ pub enum BuildError {
     },
     /// A global `ARG SOURCE_DATE_EPOCH=` whose value is not a number of seconds.
     #[error(
-        "{file}:{line}: ARG SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970; \
-         give an integer such as the last commit's time (git log -1 --format=%ct)"
+        "{file}:{line}: invalid SOURCE_DATE_EPOCH: {value} (ARG SOURCE_DATE_EPOCH must be a \
+         number of seconds since 1970; give an integer such as the last commit's time: \
+         git log -1 --format=%ct)"
     )]
     SourceDateEpoch {
         file: String,
@@ -70,7 +71,7 @@ pub enum BuildError {
     #[error("cannot open the file store in the cache: {0}")]
     Store(kiln_fs::FsError),
     #[error(
-        "secret {id:?} is required by the mount at {location} but was not given; pass --secret id={id},src=PATH"
+        "secret {id}: not found: the mount at {location} requires it; pass --secret id={id},src=PATH"
     )]
     MissingSecret {
         id: kiln_dockerfile::SecretId,
@@ -172,9 +173,15 @@ pub enum StepError {
     /// The script did not parse, or hit one of the shell's own bounds.
     #[error(transparent)]
     Shell(#[from] kiln_shell::ShellError),
-    /// The command ran and failed. `output_tail` is its last lines, already redacted.
-    #[error("the command did not complete successfully: exit code {code}")]
-    Exit { code: i32, output_tail: Vec<String> },
+    /// The command ran and failed. `command` is its argv as BuildKit shows it (joined
+    /// by spaces, Go-quoted, see [`shown_command`]); `output_tail` is its last lines,
+    /// already redacted.
+    #[error("process {command} did not complete successfully: exit code {code}")]
+    Exit {
+        command: String,
+        code: i32,
+        output_tail: Vec<String>,
+    },
     /// The step was still running at `--step-timeout`.
     #[error(
         "the step did not finish within the step timeout of {shown} (kiln build --step-timeout {shown}); raise it with --step-timeout DURATION, or leave it out for no limit",
@@ -213,7 +220,7 @@ pub enum StepError {
         path: String,
         source: kiln_fs::FsError,
     },
-    #[error("secret {id:?} is required but was not given; pass --secret id={id},src=PATH")]
+    #[error("secret {id}: not found: the step requires it; pass --secret id={id},src=PATH")]
     MissingSecret { id: kiln_dockerfile::SecretId },
     #[error("secret {id:?}: {source}")]
     SecretMount {
@@ -241,6 +248,21 @@ impl StepError {
             StepError::Exit { output_tail, .. } => output_tail,
             _ => &[],
         }
+    }
+}
+
+/// At most this many characters of a failed command are shown: a RUN heredoc can hold a
+/// script of any length, and its error should stay readable (the line and caret already
+/// say which step it was).
+const MAX_SHOWN_COMMAND: usize = 2048;
+
+/// A failed command's argv as BuildKit's error names it: joined by spaces and quoted as
+/// Go's `%q` (`"/bin/sh -c make"`), cut at [`MAX_SHOWN_COMMAND`] characters.
+pub(crate) fn shown_command(argv: &[String]) -> String {
+    let joined = argv.join(" ");
+    match joined.char_indices().nth(MAX_SHOWN_COMMAND) {
+        Some((cut, _)) => format!("{}…", crate::history::go_quote(&joined[..cut])),
+        None => crate::history::go_quote(&joined),
     }
 }
 
@@ -283,12 +305,13 @@ mod tests {
     #[test]
     fn a_step_error_shows_where_why_and_the_last_output() {
         let exit = StepError::Exit {
+            command: shown_command(&["/bin/sh".into(), "-c".into(), "make \\\n  all".into()]),
             code: 2,
             output_tail: vec!["cc: error".into(), "make: *** [all] Error 1".into()],
         };
         assert_eq!(
             step(exit).to_string(),
-            "Dockerfile:12: the command did not complete successfully: exit code 2\n   |\n12 | RUN make \\\n   | ^^^\nlast output:\n  cc: error\n  make: *** [all] Error 1"
+            "Dockerfile:12: process \"/bin/sh -c make \\\\\\n  all\" did not complete successfully: exit code 2\n   |\n12 | RUN make \\\n   | ^^^\nlast output:\n  cc: error\n  make: *** [all] Error 1"
         );
         // Causes other than a command's exit have no output to show.
         let quota = step(StepError::DiskQuota { limit: 5 }).to_string();

@@ -5,8 +5,11 @@
 //! recreated as links (never followed); device nodes and fifos are skipped, as an
 //! unprivileged BuildKit export does. Modes are the image's, setuid, setgid and sticky
 //! bits included (BuildKit's receiver chmods to the full mode); owners are not: as
-//! BuildKit's local exporter, every entry belongs to the user running the build.
+//! BuildKit's local exporter, every entry belongs to the user running the build. Hard
+//! links stay links: the second name of a file is linked to the first one written, as
+//! BuildKit's exporter does.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -39,9 +42,22 @@ pub(crate) fn export_local(snapshot: &Snapshot, dest: &Path) -> Result<u64, Loca
         .map_err(io(&dest.display().to_string()))?;
     let mut tree = Tree::from_snapshot(snapshot);
     let root = tree.root();
-    let mut files = 0;
-    copy_dir(&mut tree, root, &dir, "", &mut files)?;
-    Ok(files)
+    let mut written = Written {
+        root: &dir,
+        files: 0,
+        linked: HashMap::new(),
+    };
+    copy_dir(&mut tree, root, &dir, "", &mut written)?;
+    Ok(written.files)
+}
+
+/// What an export has written so far.
+struct Written<'a> {
+    /// The destination, which hard links are made relative to.
+    root: &'a Dir,
+    files: u64,
+    /// The path (below `root`) each file with more than one name was first written to.
+    linked: HashMap<Ino, String>,
 }
 
 fn copy_dir(
@@ -49,7 +65,7 @@ fn copy_dir(
     ino: Ino,
     out: &Dir,
     rel: &str,
-    files: &mut u64,
+    written: &mut Written<'_>,
 ) -> Result<(), LocalExportError> {
     let fs_err = |path: &str| {
         let path = path.to_owned();
@@ -86,18 +102,26 @@ fn copy_dir(
                     // new entries: its final mode is set once they are written.
                     make_writable(&sub).map_err(io)?;
                 }
-                copy_dir(tree, entry.ino, &sub, &child_rel, files)?;
+                copy_dir(tree, entry.ino, &sub, &child_rel, written)?;
                 set_mode(&sub, tree, entry.ino).map_err(io)?;
             }
             FileType::Regular => {
-                let mut reader = tree.open_read(entry.ino).map_err(fs_err(&child_rel))?;
                 // An earlier export's file may be read-only: replace it, not rewrite it.
                 let _ = out.remove_file(&name);
+                if let Some(first) = written.linked.get(&entry.ino) {
+                    written.root.hard_link(first, out, &name).map_err(io)?;
+                    continue;
+                }
+                let mut reader = tree.open_read(entry.ino).map_err(fs_err(&child_rel))?;
                 let mut file = out.create(&name).map_err(io)?;
                 std::io::copy(&mut reader, &mut file).map_err(io)?;
                 file.flush().map_err(io)?;
                 set_file_mode(&file, tree, entry.ino).map_err(io)?;
-                *files += 1;
+                written.files += 1;
+                let nlink = tree.metadata(entry.ino).map_or(1, |m| m.nlink);
+                if nlink > 1 {
+                    written.linked.insert(entry.ino, child_rel.clone());
+                }
             }
             FileType::Symlink => {
                 let target = tree.readlink(entry.ino).map_err(fs_err(&child_rel))?;
@@ -124,8 +148,6 @@ fn make_symlink(dir: &Dir, target: &str, name: &str) -> std::io::Result<()> {
 }
 
 /// The permission bits an export writes: the image's, with setuid, setgid and sticky.
-/// (Unix only: other hosts have no mode bits to write.)
-#[cfg(unix)]
 const EXPORTED_MODE_BITS: u32 = 0o7777;
 
 #[cfg(unix)]
@@ -199,6 +221,32 @@ mod tests {
             let link = std::fs::read_link(out.path().join("escape")).unwrap();
             assert_eq!(link, Path::new("/etc/passwd"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_with_two_names_is_exported_as_one_file_with_two_links() {
+        use std::os::unix::fs::MetadataExt;
+        let store = Store::temp().unwrap();
+        let mut t = Tree::new(&store);
+        let root = t.root();
+        let a = t.mkdir(root, b"a", 0o555, 0, 0).unwrap();
+        let f = t.create_file(a, b"first", 0o644, 0, 0).unwrap();
+        t.write_at(f, 0, b"shared\n").unwrap();
+        let b = t.mkdir(root, b"b", 0o755, 0, 0).unwrap();
+        t.link(f, b, b"second").unwrap();
+        let snap = t.snapshot().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // Twice: the second export replaces the first one's links.
+        export_local(&snap, out.path()).unwrap();
+        assert_eq!(export_local(&snap, out.path()).unwrap(), 1);
+        let first = std::fs::metadata(out.path().join("a/first")).unwrap();
+        let second = std::fs::metadata(out.path().join("b/second")).unwrap();
+        assert_eq!((first.ino(), first.nlink()), (second.ino(), 2));
+        assert_eq!(
+            std::fs::read(out.path().join("b/second")).unwrap(),
+            b"shared\n"
+        );
     }
 
     #[cfg(unix)]

@@ -81,25 +81,30 @@ pub(crate) fn run(shell: &[String], program: &RunProgram, args: &[(String, Strin
         words.push(format!("|{}", args.len()));
         words.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
     }
-    match program {
-        RunProgram::Exec(argv) => words.extend(argv.iter().cloned()),
-        RunProgram::Shell(script) => {
-            words.extend(shell.iter().cloned());
-            words.push(script.clone());
-        }
-        RunProgram::ScriptFile { name, .. } => {
-            words.extend(shell.iter().cloned());
-            words.push(crate::run::script_path(name));
-        }
-    }
+    words.extend(run_argv(shell, program));
     format!("RUN {} # buildkit", words.join(" "))
+}
+
+/// The argv a RUN step runs: exec form as written, shell form as the stage's `SHELL`
+/// plus the script (a `#!` heredoc: plus the path of its script file). BuildKit shows
+/// it joined by spaces in the history and in the error of a command that fails.
+pub(crate) fn run_argv(shell: &[String], program: &RunProgram) -> Vec<String> {
+    match program {
+        RunProgram::Exec(argv) => argv.clone(),
+        RunProgram::Shell(script) => shell.iter().cloned().chain([script.clone()]).collect(),
+        RunProgram::ScriptFile { name, .. } => shell
+            .iter()
+            .cloned()
+            .chain([crate::run::script_path(name)])
+            .collect(),
+    }
 }
 
 /// Go's `strconv.Quote`: `"` and `\` escaped, the usual C escapes, other control and
 /// invisible characters as `\x..`/`\u....`/`\U........`, everything printable as is.
 /// (Go's printable set is Unicode's letters, marks, numbers, punctuation and symbols;
 /// this approximates it with Rust's control, whitespace and format ranges.)
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -275,6 +275,10 @@ pub(crate) fn execute(
         tail.extend(err.tail());
         let skip = tail.len().saturating_sub(TAIL_LINES);
         return Err(StepError::Exit {
+            command: crate::error::shown_command(&crate::history::run_argv(
+                &step.shell,
+                &step.program,
+            )),
             code: status.0,
             output_tail: tail.into_iter().skip(skip).collect(),
         });

@@ -146,7 +146,9 @@ fn a_failing_command_is_an_exit_with_its_output_tail() {
     let (err, text, events) =
         fail(ws.request("FROM scratch\nRUN echo said-before-failing; exit 3\n"));
     assert!(
-        text.contains("Dockerfile:2: the command did not complete successfully: exit code 3"),
+        text.contains(
+            "Dockerfile:2: process \"/bin/sh -c echo said-before-failing; exit 3\" did not complete successfully: exit code 3"
+        ),
         "{text}"
     );
     assert!(
@@ -160,7 +162,9 @@ fn a_failing_command_is_an_exit_with_its_output_tail() {
         if error.contains("exit code 3")))
     );
     match step_cause(err, 2) {
-        StepError::Exit { code, output_tail } => {
+        StepError::Exit {
+            code, output_tail, ..
+        } => {
             assert_eq!(code, 3);
             assert_eq!(output_tail, ["said-before-failing"]);
         }

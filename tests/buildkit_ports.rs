@@ -1,0 +1,130 @@
+//! BuildKit's own Dockerfile frontend tests (moby/buildkit `frontend/dockerfile/*_test.go`),
+//! ported where kiln behaved differently: each test names the BuildKit test it mirrors.
+//! The Dockerfiles build on `scratch` (kiln's userland is bundled), so no image is pulled.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
+
+mod support;
+
+use support::*;
+
+/// Builds the context's Dockerfile with `args`, exported to a fresh directory.
+fn export(ws: &Workspace, name: &str, args: &[&str]) -> std::path::PathBuf {
+    let dest = ws.path(name);
+    let output = format!("type=local,dest={}", dest.display());
+    let mut all = vec!["-o", output.as_str()];
+    all.extend_from_slice(args);
+    assert_ok(&ws.build(&all));
+    dest
+}
+
+/// testExportedHistory: BuildKit sorts EXPOSE's words as written, so the history entry
+/// and the ports read in that order, whatever order the line gives them in.
+#[test]
+fn expose_lists_its_ports_sorted_in_the_history() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nEXPOSE 2375 5000 1234/udp\nARG P=\"9000 80\"\nEXPOSE $P\n",
+    );
+    assert_ok(&ws.build(&["-t", "expose"]));
+    let config = config_of(&ws, "expose");
+    let history: Vec<&str> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(history[0], "EXPOSE [1234/udp 2375/tcp 5000/tcp]");
+    // One word before expansion: its ports stay in the order the variable gives them.
+    assert_eq!(history[2], "EXPOSE [9000/tcp 80/tcp]");
+}
+
+/// testDockerfileInvalidCommand: a failed RUN names the process it ran, shell included,
+/// as `process "/bin/sh -c invalidcmd" did not complete successfully`.
+#[test]
+fn a_failed_run_names_the_process_it_ran() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "\tFROM scratch\n\tRUN invalidcmd\n");
+    let out = ws.build(&[]);
+    assert_fails_with(
+        &out,
+        "process \"/bin/sh -c invalidcmd\" did not complete successfully: exit code 127",
+    );
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN [\"sh\", \"-c\", \"exit 3\"]\n",
+    );
+    assert_fails_with(
+        &ws.build(&[]),
+        "process \"sh -c exit 3\" did not complete successfully: exit code 3",
+    );
+}
+
+/// testDockerfileCopyFromArgs and testEmptyStages: the errors say what BuildKit's say.
+#[test]
+fn copy_from_a_variable_and_a_file_without_stages_fail_as_in_buildkit() {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", "FROM scratch\nCOPY --from=$FOO . .\n");
+    assert_fails_with(
+        &ws.build(&[]),
+        "variable expansion is not supported for --from",
+    );
+    ws.write("Dockerfile", "ARG foo=bar");
+    assert_fails_with(&ws.build(&[]), "dockerfile contains no stages to build");
+}
+
+/// testSourceDateEpochDockerfileDefaultInvalid: a global default that is not a number.
+#[test]
+fn an_invalid_source_date_epoch_default_is_named() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM scratch\nCOPY Dockerfile .\n",
+    );
+    assert_fails_with(&ws.build(&[]), "invalid SOURCE_DATE_EPOCH: not-a-timestamp");
+}
+
+/// testSecretRequiredWithoutValue: a required secret nobody gave.
+#[test]
+fn a_required_secret_that_was_not_given_is_not_found() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\n\t\tRUN --mount=type=secret,required,id=mysecret foo\n",
+    );
+    assert_fails_with(&ws.build(&[]), "secret mysecret: not found");
+}
+
+/// testCopyParentsMissingDirectory (`nonexistentfile`): the missing source is named.
+#[test]
+fn a_missing_parents_source_is_not_found() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS base\nRUN mkdir -p /test/a\n\
+         FROM scratch\nCOPY --from=base --parents /test/nonexistent-file /out/\n",
+    );
+    assert_fails_with(&ws.build(&[]), "\"/test/nonexistent-file\": not found");
+}
+
+/// testDockerfileAddArchiveThroughAbsoluteSymlink: a hard link in a layer is one file with
+/// two names in a local export too.
+#[cfg(unix)]
+#[test]
+fn a_local_export_keeps_hard_links() {
+    use std::os::unix::fs::MetadataExt;
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN mkdir -p /run/git && echo ref > /run/git/HEAD \
+         && ln /run/git/HEAD /run/git/HEAD.link\n",
+    );
+    let out = export(&ws, "out", &[]);
+    let head = std::fs::metadata(out.join("run/git/HEAD")).unwrap();
+    let link = std::fs::metadata(out.join("run/git/HEAD.link")).unwrap();
+    assert_eq!(head.ino(), link.ino());
+    assert_eq!(
+        std::fs::read(out.join("run/git/HEAD.link")).unwrap(),
+        b"ref\n"
+    );
+}
