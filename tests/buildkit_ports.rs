@@ -128,3 +128,31 @@ fn a_local_export_keeps_hard_links() {
         b"ref\n"
     );
 }
+
+/// testCacheMountModeNoCache: `--no-cache` starts a cache mount anew (with or without
+/// `mode`), and what that build leaves in it is there for the next build.
+#[test]
+fn no_cache_starts_cache_mounts_anew() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS base\nARG FOO=abc\n\
+         RUN --mount=type=cache,target=/cache,mode=0773 touch /cache/$FOO && ls /cache > /out\n\
+         RUN --mount=type=cache,target=/plain echo $FOO >> /plain/seen && cat /plain/seen > /seen\n\
+         FROM scratch\nCOPY --from=base /out /seen /\n",
+    );
+    let read = |dir: &std::path::Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let out = export(&ws, "first", &["--no-cache"]);
+    assert_eq!(
+        (read(&out, "out"), read(&out, "seen")),
+        ("abc\n".into(), "abc\n".into())
+    );
+    let out = export(&ws, "second", &["--no-cache", "--build-arg", "FOO=def"]);
+    assert_eq!(
+        (read(&out, "out"), read(&out, "seen")),
+        ("def\n".into(), "def\n".into())
+    );
+    let out = export(&ws, "third", &["--build-arg", "FOO=ghi"]);
+    assert_eq!(read(&out, "out"), "def\nghi\n");
+    assert_eq!(read(&out, "seen"), "def\nghi\n");
+}

@@ -84,20 +84,6 @@ fn a_cache_mount_starts_from_a_stage_path() {
 }
 
 #[test]
-fn no_cache_keeps_cache_mounts_as_buildkit_does() {
-    let ws = Workspace::new();
-    ws.write(
-        "Dockerfile",
-        "FROM scratch\n\
-         ARG RUN=1\n\
-         RUN --mount=type=cache,target=/c cat /c/n 2>/dev/null > /seen; echo $RUN >> /c/n\n",
-    );
-    build_local(&ws, &["--build-arg", "RUN=1"]);
-    let out = build_local(&ws, &["--no-cache", "--build-arg", "RUN=2"]);
-    assert_eq!(read(out.path(), "seen"), "1\n");
-}
-
-#[test]
 fn a_context_file_binds_at_a_file_path() {
     let ws = Workspace::new();
     ws.write("go.mod", "module example.com/m\n");

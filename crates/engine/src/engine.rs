@@ -857,14 +857,21 @@ impl Shared_ {
         }
     }
 
-    /// A cache mount's first use in this build: its saved tree, else `seed`'s.
+    /// A cache mount's first use in this build: its saved tree, else `seed`'s. With
+    /// `--no-cache` the saved tree is ignored, as BuildKit's `--no-cache` starts every
+    /// cache mount anew (this build's contents are still saved for the next one).
     fn load_cache_mount(
         &self,
         mut mounts: std::sync::MutexGuard<'_, HashMap<String, kiln_runtime::SharedTree>>,
         id: &str,
         seed: &dyn Fn() -> Result<kiln_fs::Tree, StepError>,
     ) -> Result<kiln_runtime::SharedTree, StepError> {
-        let tree = match std::fs::File::open(self.cache_mount_file(id)) {
+        let saved = if self.req.no_cache {
+            Err(std::io::ErrorKind::NotFound.into())
+        } else {
+            std::fs::File::open(self.cache_mount_file(id))
+        };
+        let tree = match saved {
             Ok(file) => {
                 let mut tree = kiln_fs::Tree::new(&self.store);
                 tree.apply_layer(std::io::BufReader::new(file))
