@@ -176,3 +176,29 @@ fn many_unclosed_parentheses_are_a_syntax_error_not_a_hang() {
     let out = ws.build(&[]);
     assert_fails_with(&out, "64 unclosed '('");
 }
+
+/// CPU seconds of a one-step build running `script`.
+fn run_cpu_s(script: &str) -> f64 {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", format!("FROM scratch\nRUN {script}\n"));
+    let mut cmd = ws.kiln();
+    cmd.args(["build", "--progress", "plain"]).arg(ws.context());
+    let (out, usage) = run_with_usage(&mut cmd);
+    assert_ok(&out);
+    usage.cpu_s
+}
+
+#[test]
+fn a_test_bracket_loop_creating_files_stays_linear() {
+    // `[` alone was taken for a glob: every `while [ ... ]` iteration read the whole
+    // directory the loop was filling, so 10,000 files took 105 s instead of 4 s.
+    let files = |open: &str, close: &str| {
+        format!("i=0; while {open} $i -lt 10000 {close}; do : > /f$i; i=$((i+1)); done")
+    };
+    let with_test = run_cpu_s(&files("test", ""));
+    let with_bracket = run_cpu_s(&files("[", "]"));
+    assert!(
+        with_bracket < 3.0 * with_test + 2.0,
+        "`[` loop {with_bracket:.1}s vs `test` loop {with_test:.1}s"
+    );
+}

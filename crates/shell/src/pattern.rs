@@ -31,9 +31,19 @@ pub(crate) struct Pattern {
     toks: Vec<Tok>,
 }
 
-/// Does `pat` contain an active glob metacharacter?
+/// Does `pat` contain an active glob metacharacter? A `[` counts only when an active `]`
+/// closes it (as in dash and bash): `[` alone (the `test` command) is literal, and
+/// treating it as a pattern read the whole directory for every `while [ ... ]` iteration,
+/// making a loop that creates files quadratic in their number.
 pub(crate) fn has_meta(pat: &[PatChar]) -> bool {
-    pat.iter().any(|&(c, a)| a && matches!(c, '*' | '?' | '['))
+    let last_close = pat.iter().rposition(|&(c, a)| a && c == ']');
+    pat.iter().enumerate().any(|(i, &(c, a))| {
+        a && match c {
+            '*' | '?' => true,
+            '[' => last_close.is_some_and(|j| j > i + 1),
+            _ => false,
+        }
+    })
 }
 
 impl Pattern {
@@ -275,6 +285,18 @@ mod tests {
         assert!(Pattern::from_str("a\\*").matches("a*"));
         assert!(!Pattern::from_str("a\\*").matches("ab"));
         assert!(Pattern::from_str("[]]").matches("]"));
+    }
+
+    #[test]
+    fn an_unclosed_bracket_is_not_a_glob() {
+        let active = |s: &str| s.chars().map(|c| (c, true)).collect::<Vec<_>>();
+        assert!(!has_meta(&active("[")));
+        assert!(!has_meta(&active("[]")));
+        assert!(!has_meta(&active("a[b")));
+        assert!(has_meta(&active("[ab]")));
+        assert!(has_meta(&active("[]]")));
+        assert!(has_meta(&active("x*")));
+        assert!(!has_meta(&[('[', true), ('a', true), (']', false)]));
     }
 
     #[test]
