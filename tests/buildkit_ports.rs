@@ -156,3 +156,37 @@ fn no_cache_starts_cache_mounts_anew() {
     assert_eq!(read(&out, "out"), "def\nghi\n");
     assert_eq!(read(&out, "seen"), "def\nghi\n");
 }
+
+/// testStepNames: the progress numbers the steps BuildKit shows (the FROM of an image,
+/// RUN, COPY, ADD, WORKDIR), not ENV, ARG or LABEL, and pads the number as BuildKit does.
+#[test]
+fn progress_numbers_the_steps_buildkit_shows() {
+    let ws = Workspace::new();
+    ws.write("base.Dockerfile", "FROM scratch\nRUN echo base > /base\n");
+    let base = ws.context().join("base.Dockerfile");
+    assert_ok(&ws.build(&["-f", base.to_str().unwrap(), "-t", "stepbase"]));
+    ws.write(
+        "Dockerfile",
+        "FROM stepbase AS base\nENV A=1\nWORKDIR /out\nARG B\nRUN echo \"base\" > base\n\
+         LABEL l=v\nFROM scratch\nCOPY --from=base --chmod=0644 /out /out\n",
+    );
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    let log = text(&out.stderr);
+    for step in [
+        "[base 1/3] FROM stepbase",
+        "[base 2/3] WORKDIR /out",
+        "[base 3/3] RUN echo \"base\" > base",
+        "[stage-1 1/1] COPY --from=base --chmod=0644 /out /out",
+    ] {
+        assert!(log.contains(step), "{step} in {log}");
+    }
+    assert!(!log.contains("ENV A=1") && !log.contains("LABEL"), "{log}");
+    let many: String = (1..=10).map(|i| format!("RUN echo {i}\n")).collect();
+    ws.write("Dockerfile", format!("FROM scratch\n{many}"));
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    let log = text(&out.stderr);
+    assert!(log.contains("[stage-0  1/10] RUN echo 1\n"), "{log}");
+    assert!(log.contains("[stage-0 10/10] RUN echo 10\n"), "{log}");
+}

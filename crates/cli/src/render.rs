@@ -24,8 +24,10 @@ pub(crate) fn sink(mode: Progress, quiet: bool) -> Box<dyn EventSink> {
     }
 }
 
+/// `[stage i/n]`, `i` padded to the width of `n` as BuildKit pads it (`[stage  1/12]`).
 fn label(step: &StepId) -> String {
-    format!("[{} {}/{}]", step.stage, step.index, step.total)
+    let width = step.total.to_string().len();
+    format!("[{} {:>width$}/{}]", step.stage, step.index, step.total)
 }
 
 /// One JSON object per line on stderr.

@@ -610,7 +610,12 @@ fn run_stage(
 ) -> Result<StageState, BuildError> {
     let stage = &shared.dockerfile.stages[index];
     let node = &shared.graph.nodes[index];
+    let mut id = first_step_id(shared, index);
+    let started = Instant::now();
     let mut state = base_state(shared, index, deps)?;
+    if let StageSource::Image(name) = &node.base {
+        show_from(shared, &mut id, name, started);
+    }
     // The base's triggers run here (below) and never pass on, as in BuildKit.
     state.config.docker.on_build = None;
     let mut scope = kiln_dockerfile::args::StageScope::from_parent(
@@ -620,21 +625,11 @@ fn run_stage(
         step::env_of(&state),
         &state.inherited,
     );
-    let total = node.onbuild.len() + stage.steps.len();
-    let label = stage
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("stage-{}", stage.index));
-    let label = match &shared.platform_label {
-        Some(platform) => format!("{platform} {label}"),
-        None => label,
-    };
     for (n, step) in node.steps(stage).enumerate() {
-        let id = StepId {
-            stage: label.clone(),
-            index: n + 1,
-            total,
-        };
+        // As in BuildKit's progress, only the steps that make a layer (and the base's
+        // triggers) are shown and numbered; ENV, LABEL and the like change the config only.
+        let shows = has_progress(n < node.onbuild.len(), step);
+        id.index += usize::from(shows);
         let shown = shared.redact.redact_str(&step.original);
         let shown = if n < node.onbuild.len() {
             format!("ONBUILD {shown}")
@@ -651,7 +646,12 @@ fn run_stage(
             ));
         }
         let started = Instant::now();
-        shared.events.emit(Event::StepStarted {
+        let emit = |event: Event| {
+            if shows {
+                shared.events.emit(event);
+            }
+        };
+        emit(Event::StepStarted {
             step: id.clone(),
             name: shown.clone(),
             at_us: now_us(),
@@ -662,18 +662,18 @@ fn run_stage(
             id: &id,
         };
         match step::run(shared, &mut state, &mut scope, step, &at, deps) {
-            Ok(step::Outcome::Cached) => shared.events.emit(Event::StepCached {
-                step: id,
+            Ok(step::Outcome::Cached) => emit(Event::StepCached {
+                step: id.clone(),
                 at_us: now_us(),
             }),
-            Ok(step::Outcome::Done) => shared.events.emit(Event::StepDone {
-                step: id,
+            Ok(step::Outcome::Done) => emit(Event::StepDone {
+                step: id.clone(),
                 at_us: now_us(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             }),
             Err(source) => {
-                shared.events.emit(Event::StepFailed {
-                    step: id,
+                emit(Event::StepFailed {
+                    step: id.clone(),
                     at_us: now_us(),
                     error: shared.redact.redact_str(&source.to_string()),
                 });
@@ -685,6 +685,61 @@ fn run_stage(
     }
     state.inherited = scope.inherited();
     Ok(state)
+}
+
+/// The progress name of a stage before its first step (`[base 0/3]`): its label and how
+/// many steps it shows.
+fn first_step_id(shared: &Shared_, index: usize) -> StepId {
+    let stage = &shared.dockerfile.stages[index];
+    let node = &shared.graph.nodes[index];
+    let label = stage
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{}", stage.index));
+    let label = match &shared.platform_label {
+        Some(platform) => format!("{platform} {label}"),
+        None => label,
+    };
+    let from = usize::from(matches!(node.base, StageSource::Image(_)));
+    let shown = node
+        .steps(stage)
+        .enumerate()
+        .filter(|(n, step)| has_progress(*n < node.onbuild.len(), step))
+        .count();
+    StepId {
+        stage: label,
+        index: 0,
+        total: from + shown,
+    }
+}
+
+/// BuildKit's first step of a stage built on an image: its FROM, done once the base is
+/// resolved and its filesystem ready.
+fn show_from(shared: &Shared_, id: &mut StepId, name: &str, started: Instant) {
+    id.index = 1;
+    shared.events.emit(Event::StepStarted {
+        step: id.clone(),
+        name: format!("FROM {name}"),
+        at_us: now_us(),
+    });
+    shared.events.emit(Event::StepDone {
+        step: id.clone(),
+        at_us: now_us(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
+}
+
+/// Whether a step is shown in the progress (and counted in `[stage i/n]`), as BuildKit
+/// shows it: RUN, COPY, ADD and WORKDIR, and every trigger of the base's ONBUILD.
+fn has_progress(trigger: bool, step: &kiln_dockerfile::Step) -> bool {
+    trigger
+        || matches!(
+            step.instruction,
+            Instruction::Run(_)
+                | Instruction::Copy(_)
+                | Instruction::Add(_)
+                | Instruction::Workdir(_)
+        )
 }
 
 /// A step's error with where it stands: the Dockerfile, its line and the instruction.

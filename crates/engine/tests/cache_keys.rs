@@ -553,7 +553,7 @@ const ROWS: &[Row] = &[
         dockerfile: "FROM scratch\nARG TARGETARCH\nRUN echo $TARGETARCH > /o\n",
         setup: &[],
         change: &[Change::Platform("linux/s390x")],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -626,7 +626,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nARG V=2\nRUN echo $V > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -634,7 +634,7 @@ const ROWS: &[Row] = &[
         dockerfile: "FROM scratch\nARG V\nRUN echo $V > /o\n",
         setup: &[Change::BuildArg("V", "1")],
         change: &[Change::BuildArg("V", "2")],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -652,7 +652,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nENV A=2\nRUN echo $A > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -662,7 +662,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nRUN echo hi > /o\nENV A=2\n",
         )],
-        step: "stage-0 1/2",
+        step: "stage-0 1/1",
         expect: Hit,
     },
     Row {
@@ -682,7 +682,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nUSER 0:0\nRUN echo hi > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -692,7 +692,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nSHELL [\"/bin/bash\", \"-c\"]\nRUN echo hi > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -816,7 +816,8 @@ const ROWS: &[Row] = &[
         dockerfile: "FROM base\nRUN cat /f > /o\n",
         setup: &[Change::Image("base", "1")],
         change: &[Change::Image("base", "2")],
-        step: "stage-0 1/1",
+        // The FROM of an image is the stage's first step, as BuildKit shows it.
+        step: "stage-0 2/2",
         expect: Miss,
     },
     Row {
@@ -842,7 +843,7 @@ const ROWS: &[Row] = &[
         dockerfile: "FROM scratch\nARG HTTP_PROXY\nRUN echo $HTTP_PROXY > /o\n",
         setup: &[Change::BuildArg("HTTP_PROXY", "http://a:3128")],
         change: &[Change::BuildArg("HTTP_PROXY", "http://b:3128")],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -973,7 +974,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nLABEL a=2\nRUN echo hi > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Hit,
     },
     Row {
@@ -985,7 +986,7 @@ const ROWS: &[Row] = &[
             "FROM scratch\nCMD b\nEXPOSE 81\nSTOPSIGNAL 9\nVOLUME /w\n\
              HEALTHCHECK CMD true\nMAINTAINER n\nENTRYPOINT y\nONBUILD RUN b\nCOPY f /f\n",
         )],
-        step: "stage-0 9/9",
+        step: "stage-0 1/1",
         expect: Hit,
     },
     Row {
@@ -995,7 +996,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nENV A=2\nRUN echo hi > /o\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
@@ -1005,7 +1006,7 @@ const ROWS: &[Row] = &[
         change: &[Change::Dockerfile(
             "FROM scratch\nUSER 2\nRUN echo hi > /tmp-o || true\n",
         )],
-        step: "stage-0 2/2",
+        step: "stage-0 1/1",
         expect: Miss,
     },
     Row {
