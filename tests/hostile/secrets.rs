@@ -377,15 +377,59 @@ fn a_run_line_over_the_config_limit_fails_before_any_step_runs() {
 #[test]
 fn a_config_grown_by_expansion_over_the_limit_is_a_clear_error() {
     let ws = Workspace::new();
-    // 1 MiB of text, then 17 copies of it through variable expansion: the Dockerfile is
-    // small, the config would be 18 MiB.
+    // 1 MiB of text, then 17 copies of it through variable expansion in two labels (each
+    // value under the 16 MiB bound of one expansion, and labels are not variables of the
+    // stage): the Dockerfile is small, the config would be 18 MiB.
     let df = format!(
-        "FROM scratch\nENV A={}\nENV B={}\n",
+        "FROM scratch\nENV A={}\nLABEL B={} C={}\n",
         "a".repeat(1 << 20),
-        "$A".repeat(17)
+        "$A".repeat(9),
+        "$A".repeat(8)
     );
     ws.write("Dockerfile", df);
     let out = ws.build(&[]);
     assert_fails_with(&out, "over the 16 MiB limit (MAX_CONFIG_SIZE)");
     assert!(!text(&out.stderr).contains("internal error"));
+}
+
+/// Builds `FROM scratch` plus `body`: it must fail naming `limit`, below 1 GiB of RSS.
+fn fails_within_a_gib(body: &str, limit: &str) {
+    let ws = Workspace::new();
+    ws.write("Dockerfile", format!("FROM scratch\n{body}"));
+    let mut cmd = ws.kiln();
+    cmd.args(["build", "--progress", "plain"]).arg(ws.context());
+    let (out, peak_kib) = run_measured(&mut cmd);
+    assert_fails_with(&out, limit);
+    assert!(peak_kib < 1 << 20, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn variables_doubled_line_by_line_stop_at_their_bound() {
+    // `ENV a=$a$a` on every line doubles a value per line: 30 lines are 16 GiB. Each
+    // expansion is bounded (MAX_EXPANSION_BYTES), and so are all of a stage's variables
+    // together (MAX_STAGE_VARIABLE_BYTES: many names holding one large value), so kiln
+    // stops at a few hundred MB. Before the bounds it took 3.7 GB within a minute.
+    let eight_mib = "ENV a=$a$a\n".repeat(19);
+    let copies: String = (0..400).map(|i| format!("ENV b{i}=$a\n")).collect();
+    for (body, limit) in [
+        ("ENV a=$a$a\n".repeat(30), "(MAX_STAGE_VARIABLE_BYTES)"),
+        ("ARG a=$a$a\n".repeat(30), "(MAX_STAGE_VARIABLE_BYTES)"),
+        (eight_mib.clone() + &copies, "(MAX_STAGE_VARIABLE_BYTES)"),
+        (eight_mib + "LABEL x=$a$a$a\n", "(MAX_EXPANSION_BYTES)"),
+    ] {
+        fails_within_a_gib(&format!("ENV a=0123456789abcdef\n{body}"), limit);
+    }
+}
+
+#[test]
+fn a_pattern_substitution_cannot_square_time_or_memory() {
+    // `${a//*b/c}` matched again from every position of a 200 KB value (hours);
+    // `${a//?/$a}` put a copy of the value in place of each of its characters (40 GB).
+    let value = "a".repeat(200_000);
+    for (word, limit) in [
+        ("${a//*b/c}", "(MAX_PATTERN_STEPS)"),
+        ("${a//?/$a}", "(MAX_EXPANSION_BYTES)"),
+    ] {
+        fails_within_a_gib(&format!("ENV a={value}\nENV b={word}\n"), limit);
+    }
 }

@@ -202,6 +202,13 @@ pub struct StageScope<'a> {
     env: Vars,
 }
 
+/// The most a stage's variables (names and values of its environment, ARGs and ENVs
+/// alike) may hold together: the image config limit (`kiln_oci`'s `MAX_CONFIG_SIZE`), as
+/// every ENV lands in the config's `Env` and every ARG in the history of each RUN. One
+/// value is bounded by [`expand::MAX_EXPANSION_BYTES`], but without this `ENV b1=$a b2=$a
+/// ...` with a 8 MiB `a` took 6 GB for 400 names.
+pub const MAX_STAGE_VARIABLE_BYTES: usize = 16 << 20;
+
 /// Variables in the order they were first set, a redefinition replacing the value in
 /// place (BuildKit's `addEnv`), with an index by name: finding a name by scanning the
 /// list made a stage of 10,000 ENV lines take time quadratic in their number.
@@ -211,6 +218,8 @@ struct Vars {
     /// Position in `list` of each name's first entry (a base image may repeat a name;
     /// the first one is the one read and replaced, as before).
     index: HashMap<String, usize>,
+    /// Bytes of the names and values in `list`.
+    bytes: usize,
 }
 
 impl Vars {
@@ -219,7 +228,8 @@ impl Vars {
         for (i, (k, _)) in list.iter().enumerate() {
             index.entry(k.clone()).or_insert(i);
         }
-        Vars { list, index }
+        let bytes = list.iter().map(|(k, v)| k.len() + v.len()).sum();
+        Vars { list, index, bytes }
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -227,8 +237,18 @@ impl Vars {
         self.list.get(i).map(|(_, v)| v.as_str())
     }
 
-    fn set(&mut self, name: &str, value: &str) {
+    /// Sets `name`, unless the variables would then hold over
+    /// [`MAX_STAGE_VARIABLE_BYTES`].
+    fn set(&mut self, name: &str, value: &str) -> Result<(), ExpandError> {
         let i = self.index.get(name).copied();
+        let old = i
+            .and_then(|i| self.list.get(i))
+            .map_or(0, |(k, v)| k.len() + v.len());
+        let bytes = self.bytes - old + name.len() + value.len();
+        if bytes > MAX_STAGE_VARIABLE_BYTES {
+            return Err(ExpandError::VariablesTooLarge);
+        }
+        self.bytes = bytes;
         match i.and_then(|i| self.list.get_mut(i)) {
             Some((_, v)) => value.clone_into(v),
             None => {
@@ -236,6 +256,7 @@ impl Vars {
                 self.list.push((name.to_owned(), value.to_owned()));
             }
         }
+        Ok(())
     }
 }
 
@@ -300,7 +321,7 @@ impl<'a> StageScope<'a> {
             for d in decls {
                 let value = self.arg_value(d)?;
                 if let Some(v) = &value {
-                    self.state.set(&d.name, v);
+                    self.state.set(&d.name, v)?;
                     self.args.insert(d.name.clone(), v.clone());
                 }
                 self.declared.push(d.name.clone());
@@ -314,8 +335,8 @@ impl<'a> StageScope<'a> {
         let expanded = ins.expand(self.escape, &|n| self.lookup(n))?;
         if let Instruction::Env { vars, .. } = &expanded {
             for (k, v) in vars {
-                self.state.set(k, v);
-                self.env.set(k, v);
+                self.state.set(k, v)?;
+                self.env.set(k, v)?;
             }
         }
         Ok(expanded)
@@ -440,6 +461,31 @@ mod tests {
         assert_eq!(g.expand(&df.stages[0].base, '\\').unwrap(), "x:12");
         let g = GlobalScope::new(&df, &build(&[("A", "9")])).unwrap();
         assert_eq!(g.get("B"), Some("92"));
+    }
+
+    #[test]
+    fn a_stage_s_variables_are_bounded_in_total() {
+        // Each value is well under the bound of one expansion; together they are over
+        // the stage's bound, whether set by ENV or ARG.
+        for kind in ["ENV", "ARG"] {
+            let quarter = "a".repeat(MAX_STAGE_VARIABLE_BYTES / 4);
+            let df =
+                format!("FROM x\n{kind} A={quarter}\n{kind} B=$A\n{kind} C=$A\n{kind} D=$A$A\n");
+            let df = crate::parse(&df, "D").unwrap();
+            let b = build(&[]);
+            let g = GlobalScope::new(&df, &b).unwrap();
+            let mut s = StageScope::new(&b, &g, '\\', Vec::new());
+            let results: Vec<_> = df.stages[0]
+                .steps
+                .iter()
+                .map(|step| s.dispatch(&step.instruction).err())
+                .collect();
+            assert_eq!(
+                results,
+                [None, None, None, Some(ExpandError::VariablesTooLarge)],
+                "{kind}"
+            );
+        }
     }
 
     #[test]

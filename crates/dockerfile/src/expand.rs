@@ -28,10 +28,35 @@ pub enum ExpandError {
     Required { name: String, message: String },
     #[error("substitutions nested more than {MAX_DEPTH} deep")]
     TooDeep,
+    #[error(
+        "the expanded value is over {} MiB (MAX_EXPANSION_BYTES), more than an image config may hold; put large data in a file in the build context",
+        MAX_EXPANSION_BYTES >> 20
+    )]
+    TooLarge,
+    #[error(
+        "pattern matching in this substitution takes over {MAX_PATTERN_STEPS} steps (MAX_PATTERN_STEPS); use a shorter value or pattern"
+    )]
+    PatternTooCostly,
+    #[error(
+        "this stage's ARG and ENV values would total over {} MiB (MAX_STAGE_VARIABLE_BYTES), more than an image config may hold; put large data in a file in the build context",
+        crate::args::MAX_STAGE_VARIABLE_BYTES >> 20
+    )]
+    VariablesTooLarge,
 }
 
 /// Bounds recursion on hostile input like `${a:-${a:-${a:-...}}}`.
 const MAX_DEPTH: usize = 64;
+
+/// The largest result of one expansion (the image config limit, `kiln_oci`'s
+/// `MAX_CONFIG_SIZE`): an ENV or LABEL value lands in the config and an ARG value in a RUN's
+/// history, so a larger value could never be part of an image. Without a bound,
+/// `ENV a=$a$a` repeated doubles memory with every line, and `${a//?/$a}` squares it.
+pub const MAX_EXPANSION_BYTES: usize = 16 << 20;
+
+/// Bounds the work of glob matching in `${v#p}`, `${v%p}` and `${v/p/r}` (states times
+/// characters, a few seconds at most): matching is O(pattern x value), and a replacement
+/// matches again from every position, so a 200 KB value with `${a//*b/c}` took hours.
+const MAX_PATTERN_STEPS: u64 = 1 << 26;
 
 /// A variable lookup: the environment at the point of expansion.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -131,6 +156,8 @@ struct Lexer<'a> {
     skip_quotes: bool,
     unmatched: Vec<String>,
     depth: usize,
+    /// What is left of [`MAX_PATTERN_STEPS`] for this word.
+    pattern_steps: u64,
 }
 
 impl<'a> Lexer<'a> {
@@ -146,6 +173,7 @@ impl<'a> Lexer<'a> {
             skip_quotes: false,
             unmatched: Vec::new(),
             depth: 0,
+            pattern_steps: MAX_PATTERN_STEPS,
         }
     }
 
@@ -227,6 +255,7 @@ impl<'a> Lexer<'a> {
                     }
                 }
             }
+            within_bound(&result)?;
         }
         if stop.is_some() {
             return Err(ExpandError::MissingBrace);
@@ -273,6 +302,7 @@ impl<'a> Lexer<'a> {
                 Some('$') => {
                     let v = self.dollar()?;
                     r.push_str(&v);
+                    within_bound(&r)?;
                 }
                 Some(c) => {
                     self.pos += 1;
@@ -398,11 +428,12 @@ impl<'a> Lexer<'a> {
                 };
                 let value = value.unwrap_or_default();
                 let pat = Pattern::parse(pat);
-                Ok(if op == '#' {
-                    pat.trim_prefix(&value, greedy)
+                let steps = &mut self.pattern_steps;
+                if op == '#' {
+                    pat.trim_prefix(&value, greedy, steps)
                 } else {
-                    pat.trim_suffix(&value, greedy)
-                })
+                    pat.trim_suffix(&value, greedy, steps)
+                }
             }
         }
     }
@@ -422,8 +453,24 @@ impl<'a> Lexer<'a> {
             }
             return Ok(String::new());
         };
-        Ok(Pattern::parse(&pattern).replace(&value, &replacement, all))
+        Pattern::parse(&pattern).replace(&value, &replacement, all, &mut self.pattern_steps)
     }
+}
+
+/// [`MAX_EXPANSION_BYTES`], checked as a result grows.
+fn within_bound(s: &str) -> Result<(), ExpandError> {
+    if s.len() > MAX_EXPANSION_BYTES {
+        return Err(ExpandError::TooLarge);
+    }
+    Ok(())
+}
+
+/// Takes `n` steps from what is left of [`MAX_PATTERN_STEPS`].
+fn spend(left: &mut u64, n: usize) -> Result<(), ExpandError> {
+    *left = left
+        .checked_sub(n as u64)
+        .ok_or(ExpandError::PatternTooCostly)?;
+    Ok(())
 }
 
 fn required(name: String, word: String, default: &str) -> ExpandError {
@@ -486,8 +533,9 @@ impl Pattern {
         }
     }
 
-    fn step(&self, states: &[bool], c: char) -> Vec<bool> {
-        let mut next = vec![false; states.len()];
+    /// The states after reading `c` from `states`, into `next`.
+    fn step(&self, states: &[bool], c: char, next: &mut [bool]) {
+        next.fill(false);
         for (i, tok) in self.0.iter().enumerate() {
             if !states[i] {
                 continue;
@@ -504,70 +552,92 @@ impl Pattern {
                 Tok::Lit(_) => {}
             }
         }
-        self.closure(&mut next);
-        next
+        self.closure(next);
     }
 
-    /// For each prefix length of `text` (0..=len), whether the pattern matches it exactly.
-    fn prefix_matches(&self, text: &[char]) -> Vec<bool> {
+    /// For each prefix length of `text` (0..=len), whether the pattern matches it exactly,
+    /// up to where no state is left (later lengths cannot match, and are left out, so
+    /// that trying a pattern at every position of a value is not quadratic in memory);
+    /// each character costs the pattern's length in `steps`.
+    fn prefix_matches(&self, text: &[char], steps: &mut u64) -> Result<Vec<bool>, ExpandError> {
         let n = self.0.len();
         let mut states = vec![false; n + 1];
         states[0] = true;
         self.closure(&mut states);
-        let mut out = Vec::with_capacity(text.len() + 1);
-        out.push(states[n]);
+        let mut next = vec![false; n + 1];
+        let mut out = vec![states[n]];
         for &c in text {
-            states = self.step(&states, c);
+            spend(steps, n + 1)?;
+            self.step(&states, c, &mut next);
+            std::mem::swap(&mut states, &mut next);
             out.push(states[n]);
             if !states.iter().any(|&s| s) {
-                out.resize(text.len() + 1, false);
                 break;
             }
         }
-        out
+        Ok(out)
     }
 
     fn reversed(&self) -> Pattern {
         Pattern(self.0.iter().rev().cloned().collect())
     }
 
-    fn trim_prefix(&self, value: &str, greedy: bool) -> String {
+    fn trim_prefix(
+        &self,
+        value: &str,
+        greedy: bool,
+        steps: &mut u64,
+    ) -> Result<String, ExpandError> {
         let cs: Vec<char> = value.chars().collect();
-        let m = self.prefix_matches(&cs);
+        let m = self.prefix_matches(&cs, steps)?;
         let len = if greedy {
             m.iter().rposition(|&b| b)
         } else {
             m.iter().position(|&b| b)
         };
-        match len {
+        Ok(match len {
             Some(l) => cs[l..].iter().collect(),
             None => value.to_string(),
-        }
+        })
     }
 
-    fn trim_suffix(&self, value: &str, greedy: bool) -> String {
+    fn trim_suffix(
+        &self,
+        value: &str,
+        greedy: bool,
+        steps: &mut u64,
+    ) -> Result<String, ExpandError> {
         let rev: Vec<char> = value.chars().rev().collect();
-        let m = self.reversed().prefix_matches(&rev);
+        let m = self.reversed().prefix_matches(&rev, steps)?;
         let len = if greedy {
             m.iter().rposition(|&b| b)
         } else {
             m.iter().position(|&b| b)
         };
-        match len {
+        Ok(match len {
             Some(l) => rev[l..].iter().rev().collect(),
             None => value.to_string(),
-        }
+        })
     }
 
     /// Replaces the leftmost-longest match (or every non-overlapping match).
-    fn replace(&self, value: &str, with: &str, all: bool) -> String {
+    fn replace(
+        &self,
+        value: &str,
+        with: &str,
+        all: bool,
+        steps: &mut u64,
+    ) -> Result<String, ExpandError> {
         let cs: Vec<char> = value.chars().collect();
         let mut out = String::new();
         let mut i = 0;
         let mut replaced = false;
         while i <= cs.len() {
+            within_bound(&out)?;
             let found = if all || !replaced {
-                self.prefix_matches(&cs[i..]).iter().rposition(|&b| b)
+                self.prefix_matches(&cs[i..], steps)?
+                    .iter()
+                    .rposition(|&b| b)
             } else {
                 None
             };
@@ -592,7 +662,8 @@ impl Pattern {
                 }
             }
         }
-        out
+        within_bound(&out)?;
+        Ok(out)
     }
 }
 
@@ -773,5 +844,34 @@ mod tests {
         let r = expand("${X//*a*a*a*a*a*a*b/z}", '\\', &lookup).unwrap();
         assert_eq!(r, long);
         assert!(start.elapsed().as_secs() < 20);
+    }
+
+    #[test]
+    fn results_over_the_bound_are_an_error() {
+        let half = "a".repeat(MAX_EXPANSION_BYTES / 2 + 1);
+        let lookup = |_: &str| Some(half.clone());
+        assert_eq!(expand("$X", '\\', &lookup).unwrap().len(), half.len());
+        for word in ["$X$X", "\"$X$X\"", "${X//a/aa}", "${X:+$X$X}"] {
+            assert_eq!(
+                expand(word, '\\', &lookup),
+                Err(ExpandError::TooLarge),
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn quadratic_pattern_work_is_bounded() {
+        // A replacement matches again from every position: 200,000 characters with a
+        // pattern that never ends a match is 2 * 10^10 steps, refused at the bound.
+        let long = "a".repeat(200_000);
+        let lookup = |_: &str| Some(long.clone());
+        let start = std::time::Instant::now();
+        assert_eq!(
+            expand("${X//*b/c}", '\\', &lookup),
+            Err(ExpandError::PatternTooCostly)
+        );
+        assert!(start.elapsed().as_secs() < 60);
+        assert_eq!(expand("${X%%*b*}", '\\', &lookup).unwrap(), long);
     }
 }
