@@ -190,3 +190,20 @@ fn progress_numbers_the_steps_buildkit_shows() {
     assert!(log.contains("[stage-0  1/10] RUN echo 1\n"), "{log}");
     assert!(log.contains("[stage-0 10/10] RUN echo 10\n"), "{log}");
 }
+
+/// testDockerfileCheckHostname: `BUILDKIT_SANDBOX_HOSTNAME` names the host RUN steps see,
+/// in `/etc/hosts` and to `hostname`; a name that is not one is refused.
+#[test]
+fn the_sandbox_hostname_build_arg_names_the_steps_host() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nRUN mkdir /etc\n\
+         RUN cat /etc/hosts | grep foo\nRUN echo $(hostname) | grep foo\n",
+    );
+    assert_ok(&ws.build(&["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=foo"]));
+    // Without it, the default name: the same steps fail.
+    assert_fails_with(&ws.build(&[]), "cat /etc/hosts | grep foo");
+    let out = ws.build(&["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=a b"]);
+    assert_fails_with(&out, "BUILDKIT_SANDBOX_HOSTNAME=\"a b\" is not a host name");
+}

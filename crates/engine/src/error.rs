@@ -202,6 +202,10 @@ pub enum StepError {
     },
     #[error("invalid --mount: {0}")]
     Mount(#[from] kiln_dockerfile::MountError),
+    #[error(
+        "BUILDKIT_SANDBOX_HOSTNAME={0:?} is not a host name: use at most 64 letters, digits, '-' and '.'"
+    )]
+    Hostname(String),
     /// The instruction's words do not expand (`${VAR:?}`, an unterminated `${`).
     #[error(transparent)]
     Expand(#[from] kiln_dockerfile::ExpandError),

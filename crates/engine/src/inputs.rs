@@ -223,6 +223,10 @@ pub(crate) struct RunInputs<'a> {
     pub(crate) mounts: Vec<MountInputs<'a>>,
     /// The guest's clock and the files' times.
     pub(crate) epoch: i64,
+    /// `BUILDKIT_SANDBOX_HOSTNAME` (what `/etc/hosts` and `hostname` say), left out of
+    /// the key when the build does not set it, so those keys stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hostname: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -541,6 +545,7 @@ mod tests {
             allowed_hosts: &[],
             mounts,
             epoch: 0,
+            hostname: None,
         }))
     }
 

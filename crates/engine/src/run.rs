@@ -36,6 +36,7 @@ pub(crate) fn run_step(
         user: state.config.container().user().clone().unwrap_or_default(),
         shell: step::shell_of(state),
         mount_sources: mount_sources(shared, at),
+        hostname: crate::sandbox::sandbox_hostname(&shared.req.build_args)?,
     };
     let secrets = secret_digests(shared, &step.mounts)?;
     let inputs = RunInputs {
@@ -48,6 +49,7 @@ pub(crate) fn run_step(
         allowed_hosts: &step.network.allowed_hosts,
         mounts: mount_inputs(shared, &step.mounts, &secrets, &step.mount_sources, deps)?,
         epoch: shared.req.epoch,
+        hostname: step.hostname.as_deref(),
     };
     let key = StepInputs::Run(inputs).key(Some(state.key))?;
     let created_by = crate::history::run(&step.shell, &step.program, &scope.history_args());

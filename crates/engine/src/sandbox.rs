@@ -93,6 +93,8 @@ pub(crate) struct Exec {
     pub(crate) shell: Vec<String>,
     /// Where each `--mount=from=` of this step comes from, by mount number.
     pub(crate) mount_sources: BTreeMap<usize, StageSource>,
+    /// `BUILDKIT_SANDBOX_HOSTNAME`, when the build sets one ([`sandbox_hostname`]).
+    pub(crate) hostname: Option<String>,
 }
 
 /// The wasm runtime of a build or a `kiln run`: compiled modules cached under the cache
@@ -228,7 +230,8 @@ pub(crate) fn execute(
         &quota,
     )?;
     if has_etc(tree) {
-        add_host_files(&mut table, state.store())?;
+        let hostname = step.hostname.as_deref().unwrap_or(HOSTNAME);
+        add_host_files(&mut table, state.store(), hostname)?;
     }
     crate::run::add_script_file(&mut table, &step.program)?;
     let out = Arc::new(OutputSink::new(shared, id.clone(), Stream::Stdout));
@@ -289,6 +292,34 @@ pub(crate) fn execute(
 /// The host name a step sees: BuildKit's default.
 const HOSTNAME: &str = "buildkitsandbox";
 
+/// Linux's `HOST_NAME_MAX`: `sethostname` refuses a longer name, so BuildKit's step
+/// would fail with it too.
+const MAX_HOSTNAME: usize = 64;
+
+/// The host name RUN steps see when the build sets one: the `BUILDKIT_SANDBOX_HOSTNAME`
+/// build arg, as BuildKit's frontend reads it (the last one given; empty means the
+/// default). A name must be letters, digits, `-` and `.`: it is written into
+/// `/etc/hosts`, where a space or a newline would add names or lines.
+pub(crate) fn sandbox_hostname(
+    build_args: &[(String, String)],
+) -> Result<Option<String>, StepError> {
+    let given = build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "BUILDKIT_SANDBOX_HOSTNAME");
+    let Some((_, name)) = given.filter(|(_, v)| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let valid = name.len() <= MAX_HOSTNAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid {
+        return Err(StepError::Hostname(name.clone()));
+    }
+    Ok(Some(name.clone()))
+}
+
 /// Whether the step's tree has an `/etc` directory to hold [`add_host_files`]'s files.
 /// Without one they are left out: a mount there would make `/etc` a synthesised,
 /// read-only directory, and a step building an image from scratch must be able to write
@@ -305,13 +336,17 @@ fn has_etc(tree: &mut Tree) -> bool {
 /// host name in the step's UTS namespace; a wasm guest has none, so kiln's `hostname`
 /// reads `/etc/hostname`, which kiln provides where BuildKit leaves the image's. A
 /// `--mount` of the step at either path wins.
-fn add_host_files(table: &mut MountTable, store: &Arc<kiln_fs::Store>) -> Result<(), StepError> {
+fn add_host_files(
+    table: &mut MountTable,
+    store: &Arc<kiln_fs::Store>,
+    hostname: &str,
+) -> Result<(), StepError> {
     let files = [
         (
             "/etc/hosts",
-            format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
         ),
-        ("/etc/hostname", format!("{HOSTNAME}\n")),
+        ("/etc/hostname", format!("{hostname}\n")),
     ];
     let tree = Arc::new(parking_lot::Mutex::new(Tree::scratch(store)));
     for (path, body) in files {

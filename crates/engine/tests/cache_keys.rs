@@ -1010,6 +1010,14 @@ const ROWS: &[Row] = &[
         expect: Miss,
     },
     Row {
+        name: "BUILDKIT_SANDBOX_HOSTNAME (what /etc/hosts says)",
+        dockerfile: RUN_ECHO,
+        setup: &[],
+        change: &[Change::BuildArg("BUILDKIT_SANDBOX_HOSTNAME", "foo")],
+        step: "stage-0 1/1",
+        expect: Miss,
+    },
+    Row {
         name: "a parent stage's ONBUILD trigger",
         dockerfile: "FROM scratch AS p\nONBUILD RUN echo a > /t\nFROM p\nRUN cat /t > /o\n",
         setup: &[],
