@@ -207,3 +207,16 @@ fn the_sandbox_hostname_build_arg_names_the_steps_host() {
     let out = ws.build(&["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=a b"]);
     assert_fails_with(&out, "BUILDKIT_SANDBOX_HOSTNAME=\"a b\" is not a host name");
 }
+
+/// testGlobalArgErrors: a global ARG whose `${FOO:?…}` fails names its message, and kiln
+/// names its line too; with the build arg given, the build goes through.
+#[test]
+fn a_failing_global_arg_default_names_its_line() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "\nARG FOO=${FOO:?\"custom error\"}\nFROM scratch\n",
+    );
+    assert_fails_with(&ws.build(&[]), "Dockerfile:2: FOO: custom error");
+    assert_ok(&ws.build(&["--build-arg", "FOO=bar"]));
+}

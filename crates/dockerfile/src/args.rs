@@ -130,9 +130,18 @@ pub struct GlobalScope {
     vars: BTreeMap<String, String>,
 }
 
+/// A global ARG whose default does not expand (`ARG A=${B:?missing}`), at its line.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {source}")]
+pub struct GlobalArgError {
+    pub line: usize,
+    #[source]
+    pub source: ExpandError,
+}
+
 impl GlobalScope {
     /// Evaluates the global ARGs in order (each default expanded with those before it).
-    pub fn new(df: &Dockerfile, args: &BuildArgs) -> Result<GlobalScope, ExpandError> {
+    pub fn new(df: &Dockerfile, args: &BuildArgs) -> Result<GlobalScope, GlobalArgError> {
         let mut vars = args.automatic();
         let target = args.target_stage.clone().or_else(|| {
             df.stages
@@ -148,9 +157,13 @@ impl GlobalScope {
             for d in decls {
                 let value = match (args.values.get(&d.name), &d.default) {
                     (Some(v), _) => Some(v.clone()),
-                    (None, Some(def)) => Some(expand::expand(def, df.directives.escape, &|n| {
-                        vars.get(n).cloned()
-                    })?),
+                    (None, Some(def)) => Some(
+                        expand::expand(def, df.directives.escape, &|n| vars.get(n).cloned())
+                            .map_err(|source| GlobalArgError {
+                                line: step.span.start_line,
+                                source,
+                            })?,
+                    ),
                     (None, None) => None,
                 };
                 if let Some(v) = value {

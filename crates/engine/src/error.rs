@@ -19,10 +19,10 @@ pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] kiln_dockerfile::ParseError),
     /// A global `ARG` whose default does not expand.
-    #[error("{file}: {source}")]
+    #[error("{file}:{}: {}", .source.line, .source.source)]
     Args {
         file: String,
-        source: kiln_dockerfile::ExpandError,
+        source: kiln_dockerfile::args::GlobalArgError,
     },
     /// A global `ARG SOURCE_DATE_EPOCH=` whose value is not a number of seconds.
     #[error(
