@@ -543,3 +543,23 @@ fn build_context_local_dir_serves_copy_from_and_bind_from_with_its_ignore_rules(
         "use it with COPY --from=extra or RUN --mount=from=extra",
     );
 }
+
+#[test]
+fn oversized_or_deeply_nested_patterns_are_errors_not_panics() {
+    // globset panicked ("regex compilation shouldn't fail") on a 1 MB pattern and on
+    // 1,000 nested `{a,{a,...}}`, past the regex crate's size and nesting limits.
+    let nested = "{a,".repeat(1000) + &"}".repeat(1000);
+    let wildcard = format!("*{nested}");
+    for (ignore, source) in [
+        ("a".repeat(1 << 20), "f"),
+        (nested.clone(), "f"),
+        (String::new(), wildcard.as_str()),
+    ] {
+        let ws = Workspace::new();
+        ws.write("f", "x");
+        ws.write(".dockerignore", &ignore);
+        ws.write("Dockerfile", format!("FROM scratch\nCOPY {source} /x\n"));
+        let out = ws.build(&[]);
+        assert_fails_with(&out, "(MAX_GLOB_BYTES) or nesting");
+    }
+}

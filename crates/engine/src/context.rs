@@ -285,9 +285,34 @@ pub(crate) fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
     }
 }
 
+/// The longest pattern compiled (a path's limit on Linux, PATH_MAX): globset panics when
+/// the regex it builds is over the regex crate's size limit, which a 1 MB `.dockerignore`
+/// line reached.
+const MAX_GLOB_BYTES: usize = 4096;
+
+/// The deepest `{a,{b,...}}` nesting compiled: each level is a regex group, and globset
+/// panics past the regex parser's nesting limit (250), which 1,000 levels reached.
+const MAX_GLOB_NESTING: usize = 64;
+
 /// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`.
 /// The error is only its kind: the callers show the pattern as written, not as cleaned.
 pub(crate) fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
+    let depth = pattern
+        .chars()
+        .scan(0usize, |d, c| {
+            match c {
+                '{' => *d += 1,
+                '}' => *d = d.saturating_sub(1),
+                _ => {}
+            }
+            Some(*d)
+        })
+        .max();
+    if pattern.len() > MAX_GLOB_BYTES || depth.unwrap_or(0) > MAX_GLOB_NESTING {
+        return Err(globset::ErrorKind::Regex(format!(
+            "longer than {MAX_GLOB_BYTES} bytes (MAX_GLOB_BYTES) or nesting {{...}} deeper than {MAX_GLOB_NESTING} (MAX_GLOB_NESTING)"
+        )));
+    }
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
