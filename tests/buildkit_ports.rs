@@ -220,3 +220,24 @@ fn a_failing_global_arg_default_names_its_line() {
     assert_fails_with(&ws.build(&[]), "Dockerfile:2: FOO: custom error");
     assert_ok(&ws.build(&["--build-arg", "FOO=bar"]));
 }
+
+/// testNoCache: `--no-cache` reruns every stage; `--no-cache-filter s1` (BuildKit's
+/// `no-cache=s1`) only the steps of that stage.
+#[test]
+fn no_cache_filter_reruns_only_the_named_stage() {
+    let ws = Workspace::new();
+    ws.write(
+        "Dockerfile",
+        "FROM scratch AS s0\nRUN head -c 100 /dev/urandom | sha256sum > unique\n\
+         FROM scratch AS s1\nRUN head -c 100 /dev/urandom | sha256sum > unique2\n\
+         FROM scratch\nCOPY --from=s0 unique /\nCOPY --from=s1 unique2 /\n",
+    );
+    let read = |dir: &std::path::Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let first = export(&ws, "first", &[]);
+    let second = export(&ws, "second", &["--no-cache"]);
+    assert_ne!(read(&first, "unique"), read(&second, "unique"));
+    assert_ne!(read(&first, "unique2"), read(&second, "unique2"));
+    let third = export(&ws, "third", &["--no-cache-filter", "S1"]);
+    assert_eq!(read(&second, "unique"), read(&third, "unique"));
+    assert_ne!(read(&second, "unique2"), read(&third, "unique2"));
+}

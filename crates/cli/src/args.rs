@@ -78,6 +78,9 @@ pub(crate) struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not use the cache for the steps of this stage (repeatable, or comma-separated).
+    #[arg(long = "no-cache-filter", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// Output destination (`type=oci|docker|local|registry,dest=...`).
     #[arg(short = 'o', long = "output")]
     pub outputs: Vec<String>,

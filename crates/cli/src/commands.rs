@@ -155,6 +155,7 @@ fn build(a: BuildArgs) -> Result<i32> {
         secrets,
         network: network(&a.network, a.allow_hosts.clone())?,
         no_cache: a.no_cache,
+        no_cache_filter: a.no_cache_filter.clone(),
         platform: platforms
             .first()
             .cloned()

@@ -51,6 +51,9 @@ pub struct BuildRequest {
     pub secrets: Secrets,
     pub network: Network,
     pub no_cache: bool,
+    /// `--no-cache-filter`: the stages (by name) whose steps ignore the cache, as buildx's
+    /// flag (BuildKit's `no-cache=NAME`); the other stages use it.
+    pub no_cache_filter: Vec<String>,
     pub platform: Platform,
     pub labels: Vec<(String, String)>,
     /// `SOURCE_DATE_EPOCH`: layer times, config `created` and history.
@@ -88,6 +91,7 @@ impl BuildRequest {
                 allowed_hosts: Vec::new(),
             },
             no_cache: false,
+            no_cache_filter: Vec::new(),
             platform: Platform::host_linux(),
             labels: Vec::new(),
             epoch: 0,
@@ -618,6 +622,7 @@ fn run_stage(
     }
     // The base's triggers run here (below) and never pass on, as in BuildKit.
     state.config.docker.on_build = None;
+    state.ignore_cache = shared.req.no_cache || named_no_cache(&shared.req, stage);
     let mut scope = kiln_dockerfile::args::StageScope::from_parent(
         &shared.build_args,
         &shared.global,
@@ -727,6 +732,15 @@ fn show_from(shared: &Shared_, id: &mut StepId, name: &str, started: Instant) {
         at_us: now_us(),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     });
+}
+
+/// Whether `--no-cache-filter` names this stage (stage names are case-insensitive).
+fn named_no_cache(req: &BuildRequest, stage: &kiln_dockerfile::Stage) -> bool {
+    stage.name.as_deref().is_some_and(|name| {
+        req.no_cache_filter
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Whether a step is shown in the progress (and counted in `[stage i/n]`), as BuildKit

@@ -40,6 +40,12 @@ pub(crate) enum StepInputs<'a> {
     },
     Copy(CopyInputs<'a>),
     Run(RunInputs<'a>),
+    /// A step that reran under `--no-cache-filter` while the rest of the build used the
+    /// cache: what follows keys on the layer it made (its diff id), as BuildKit's content
+    /// keys would, so a step reading it reruns when its content changed.
+    Rerun {
+        diff_id: &'a str,
+    },
 }
 
 impl StepInputs<'_> {

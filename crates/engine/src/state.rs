@@ -84,6 +84,9 @@ pub(crate) struct StageState {
     pub layers: Vec<StageLayer>,
     /// The ARGs a stage built `FROM` this one inherits (set when the stage is done).
     pub inherited: kiln_dockerfile::args::Inherited,
+    /// Whether this stage's steps ignore the cache (`--no-cache`, or the stage named by
+    /// `--no-cache-filter`); set by each stage for itself, never inherited.
+    pub ignore_cache: bool,
     /// A snapshot equal to the first `n` layers applied to an empty tree.
     materialized: Option<(Snapshot, usize)>,
     /// Where the base image's filesystem is kept between builds (stages built FROM an
@@ -107,6 +110,7 @@ impl StageState {
             config,
             layers,
             inherited: Default::default(),
+            ignore_cache: false,
             materialized,
             base_record: None,
             store,

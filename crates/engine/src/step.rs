@@ -341,7 +341,7 @@ pub(crate) fn layer_step_with_secrets(
     effect: impl FnOnce(&mut StageState, &mut Tree) -> Result<(), StepError>,
 ) -> Result<Outcome, StepError> {
     let epoch = shared.req.epoch;
-    if !shared.req.no_cache
+    if !state.ignore_cache
         && let Some(rec) = shared.cache.get(key)?
         && rec.secrets == secrets
         && let Some(layer) = cached_layer(shared, &rec)
@@ -370,6 +370,13 @@ pub(crate) fn layer_step_with_secrets(
         Some(history::COMMENT),
         epoch,
     );
+    if state.ignore_cache && !shared.req.no_cache {
+        // Only this stage reruns (`--no-cache-filter`): the records a normal build made
+        // stay as they are, since the steps after them were not rerun with this layer.
+        let diff_id = layer.layer.diff_id.to_string();
+        state.key = StepInputs::Rerun { diff_id: &diff_id }.key(Some(key))?;
+        return Ok(Outcome::Done);
+    }
     shared.cache.put(
         key,
         &StepRecord {

@@ -102,6 +102,7 @@ impl Ws {
                 allowed_hosts: opts.allowed_hosts.clone(),
             },
             no_cache: opts.no_cache,
+            no_cache_filter: Vec::new(),
             platform,
             labels: Vec::new(),
             epoch: opts.epoch,

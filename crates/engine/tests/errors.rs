@@ -46,6 +46,7 @@ impl Ws {
                 allowed_hosts: Vec::new(),
             },
             no_cache: false,
+            no_cache_filter: Vec::new(),
             platform: kiln_oci::Platform::host_linux(),
             labels: Vec::new(),
             epoch: 0,
