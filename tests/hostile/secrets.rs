@@ -433,3 +433,23 @@ fn a_pattern_substitution_cannot_square_time_or_memory() {
         fails_within_a_gib(&format!("ENV a={value}\nENV b={word}\n"), limit);
     }
 }
+
+#[test]
+fn labels_and_port_ranges_stop_at_the_config_limit_at_their_line() {
+    // Each line expands to megabytes of labels or ports (and as much history): 300 such
+    // lines took 2 GB before the config was refused at the end; one EXPOSE line of 300
+    // ranges made a vector of 19.6 million ports.
+    let ranges = "1-65535/udp ".repeat(40);
+    let all_protocols = "EXPOSE 1-65535/tcp 1-65535/udp 1-65535/sctp\n".repeat(300);
+    let labels: String = (0..300).map(|i| format!("LABEL l{i}=$a\n")).collect();
+    for body in [
+        format!("EXPOSE {ranges}\n"),
+        all_protocols,
+        format!(
+            "ARG a=0123456789abcdef\n{}{labels}",
+            "ARG a=$a$a\n".repeat(18)
+        ),
+    ] {
+        fails_within_a_gib(&body, "(MAX_CONFIG_SIZE)");
+    }
+}

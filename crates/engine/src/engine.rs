@@ -666,7 +666,9 @@ fn run_stage(
             step: n,
             id: &id,
         };
-        match step::run(shared, &mut state, &mut scope, step, &at, deps) {
+        let result = step::run(shared, &mut state, &mut scope, step, &at, deps)
+            .and_then(|outcome| within_config_limit(&state).map(|()| outcome));
+        match result {
             Ok(step::Outcome::Cached) => emit(Event::StepCached {
                 step: id.clone(),
                 at_us: now_us(),
@@ -754,6 +756,17 @@ fn has_progress(trigger: bool, step: &kiln_dockerfile::Step) -> bool {
                 | Instruction::Add(_)
                 | Instruction::Workdir(_)
         )
+}
+
+/// Fails the step that took the history past the config limit: each LABEL or EXPOSE line
+/// can expand to megabytes, and without this 300 of them took 2 GB before the config was
+/// assembled (and refused) at the end.
+fn within_config_limit(state: &StageState) -> Result<(), StepError> {
+    let bytes = state.config.history_bytes();
+    if bytes > kiln_oci::MAX_CONFIG_SIZE {
+        return Err(StepError::ConfigTooLarge { bytes });
+    }
+    Ok(())
 }
 
 /// A step's error with where it stands: the Dockerfile, its line and the instruction.

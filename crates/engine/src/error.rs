@@ -194,6 +194,13 @@ pub enum StepError {
     /// The step wrote more than `--disk-quota`.
     #[error("{}", kiln_fs::FsError::DiskQuota { limit: *.limit })]
     DiskQuota { limit: u64 },
+    /// The instruction, as expanded, takes the image history (or its EXPOSE ports) over
+    /// the config limit: caught at the step, before many more such steps pile up.
+    #[error(
+        "this instruction, as expanded, takes the image config to {bytes} bytes, over the {} MiB limit (MAX_CONFIG_SIZE); move large values into files in the build context",
+        kiln_oci::MAX_CONFIG_SIZE >> 20
+    )]
+    ConfigTooLarge { bytes: u64 },
     /// A Dockerfile feature kiln does not implement, and what to write instead.
     #[error("{feature} is not supported by kiln: {instead}")]
     Unsupported {

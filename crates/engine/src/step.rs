@@ -138,8 +138,16 @@ pub(crate) fn run(
         }
         Instruction::Expose(words) => {
             let mut ports = Vec::new();
+            // A range is up to 65,536 ports; many ranges on one line are bounded by the
+            // config limit their history entry would break anyway.
+            let mut bytes = 0;
             for w in &words {
-                ports.extend(kiln_dockerfile::expose_ports(w).map_err(StepError::Expose)?);
+                let more = kiln_dockerfile::expose_ports(w).map_err(StepError::Expose)?;
+                bytes += more.iter().map(|p| p.len() as u64 + 1).sum::<u64>();
+                if bytes > kiln_oci::MAX_CONFIG_SIZE {
+                    return Err(StepError::ConfigTooLarge { bytes });
+                }
+                ports.extend(more);
             }
             metadata_step(state, &history::listed("EXPOSE", &ports), epoch, |c| {
                 let mut all = c.exposed_ports().clone().unwrap_or_default();

@@ -203,6 +203,10 @@ pub struct ImageConfig {
     /// variable copied and scanned the whole list, so 10,000 ENV lines were quadratic.
     /// `Some` only while `container` is.
     env: Option<EnvList>,
+    /// Bytes of the history's `created_by` lines, kept as entries are added, so a build
+    /// can stop a history growing past [`crate::MAX_CONFIG_SIZE`] at the step that does it
+    /// without summing the whole history per step.
+    history_bytes: u64,
 }
 
 /// `Env` entries (`NAME=value`) in order, with the position of each name's first entry.
@@ -270,11 +274,18 @@ impl ImageConfig {
             on_build: from_field(field("OnBuild"), "OnBuild")?,
             args_escaped: field("ArgsEscaped").and_then(Value::as_bool),
         };
+        let history_bytes = spec
+            .history()
+            .iter()
+            .flatten()
+            .map(|h| h.created_by().as_ref().map_or(0, String::len) as u64)
+            .sum();
         Ok(ImageConfig {
             spec,
             docker,
             container,
             env,
+            history_bytes,
         })
     }
 
@@ -406,7 +417,14 @@ impl ImageConfig {
 
     /// Appends in place (copying the history per step made many steps quadratic).
     fn push_history(&mut self, h: History) {
+        self.history_bytes += h.created_by().as_ref().map_or(0, String::len) as u64;
         self.spec.history_mut().get_or_insert_with(Vec::new).push(h);
+    }
+
+    /// Bytes of the history's `created_by` lines (which hold every LABEL, EXPOSE, ENV
+    /// and RUN as expanded): the config is at least this large.
+    pub fn history_bytes(&self) -> u64 {
+        self.history_bytes
     }
 }
 
@@ -474,6 +492,17 @@ mod tests {
         c.add_layer(&d, "RUN make", None, 1_700_000_000);
         c.add_empty_layer_history("ENV A=1", Some("buildkit.dockerfile.v0"), 1_700_000_000);
         c
+    }
+
+    #[test]
+    fn history_bytes_follow_added_and_parsed_entries() {
+        let mut c = sample();
+        let before = c.history_bytes();
+        c.add_empty_layer_history("LABEL a=1", None, 0);
+        c.add_layer(&Digest::sha256_of(b"x"), "RUN true", None, 0);
+        assert_eq!(c.history_bytes(), before + 9 + 8);
+        let parsed = ImageConfig::from_json(&c.to_json().unwrap()).unwrap();
+        assert_eq!(parsed.history_bytes(), c.history_bytes());
     }
 
     #[test]
