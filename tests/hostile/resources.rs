@@ -1,7 +1,7 @@
 //! Hostile inputs: resources. Archives and files built to exhaust the host's memory or
 //! disk, measured through the real binary.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::support::*;
 
@@ -79,4 +79,28 @@ fn tmpfs_writes_share_the_step_disk_quota() {
     );
     let out = ws.build(&["--disk-quota", "4000000"]);
     assert_fails_with(&out, "disk quota of 4000000 bytes");
+}
+
+#[test]
+fn add_and_copy_obey_the_disk_quota_flag() {
+    // `--disk-quota` bounded RUN steps only: a gzip of 64 MiB of zeros (64 KB packed, a
+    // 1000:1 bomb) unpacked by ADD past a 1 MiB quota, as did a plain COPY.
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    let mut h = tar::Header::new_ustar();
+    h.set_size(64 << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "zeros", std::io::repeat(0).take(64 << 20))
+        .expect("tar entry");
+    let bomb = tar.into_inner().expect("tar").finish().expect("gzip");
+    let ws = Workspace::new();
+    ws.write("bomb.tar.gz", bomb);
+    ws.write("big", vec![7u8; 2 << 20]);
+    for step in ["ADD bomb.tar.gz /b/", "COPY big /big"] {
+        ws.write("Dockerfile", format!("FROM scratch\n{step}\n"));
+        let out = ws.build(&["--disk-quota", "1m"]);
+        assert_fails_with(&out, "disk quota of 1048576 bytes for one step exceeded");
+        assert_ok(&ws.build(&[]));
+    }
 }

@@ -58,7 +58,7 @@ impl StepLimits {
     }
 
     /// A fresh disk quota for one step's filesystem.
-    fn disk_quota(&self) -> kiln_fs::DiskQuota {
+    pub(crate) fn disk_quota(&self) -> kiln_fs::DiskQuota {
         self.disk_bytes
             .map_or_else(kiln_fs::DiskQuota::default, kiln_fs::DiskQuota::new)
     }

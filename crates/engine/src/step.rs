@@ -366,6 +366,9 @@ pub(crate) fn layer_step_with_secrets(
     let snapshot = state.snapshot()?;
     let mut tree = Tree::from_snapshot(&snapshot);
     tree.set_clock(Timestamp::from_secs(epoch));
+    // `--disk-quota` bounds every layer step, not only RUN: a 4 MB gzip in the context can
+    // unpack to 4 GB through ADD.
+    tree.set_disk_quota(shared.req.step_limits.disk_quota());
     effect(state, &mut tree)?;
     let next = tree.snapshot()?;
     // Even a step that changed nothing has its (empty) layer, as BuildKit's RUN, COPY,
