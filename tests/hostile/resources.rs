@@ -104,3 +104,48 @@ fn add_and_copy_obey_the_disk_quota_flag() {
         assert_ok(&ws.build(&[]));
     }
 }
+
+/// A tar holding `mid`, a GNU sparse file of 1 MiB whose only data is `HELLO` at 500,000,
+/// and a regular file `after`.
+fn sparse_tar() -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("mid").expect("path");
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(5);
+    let gnu = h.as_gnu_mut().expect("gnu header");
+    gnu.sparse[0].set_offset(500_000);
+    gnu.sparse[0].set_length(5);
+    // The trailing hole, as GNU tar writes it: an empty chunk at the end.
+    gnu.sparse[1].set_offset(1 << 20);
+    gnu.sparse[1].set_length(0);
+    gnu.set_real_size(1 << 20);
+    h.set_cksum();
+    tar.append(&h, &b"HELLO"[..]).expect("sparse entry");
+    let mut h = tar::Header::new_ustar();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "after", &b"after\n"[..])
+        .expect("tar entry");
+    tar.into_inner().expect("tar")
+}
+
+#[test]
+fn add_unpacks_gnu_sparse_files_instead_of_dropping_them() {
+    // ADD skipped a GNU sparse entry (type `S`) as an unknown type: the file was silently
+    // missing from the image. BuildKit (Go's archive/tar) extracts it.
+    let ws = Workspace::new();
+    ws.write("s.tar", sparse_tar());
+    ws.write(
+        "Dockerfile",
+        "FROM scratch\nADD s.tar /t/\nRUN head -c 500005 /t/mid | tail -c 5; echo; wc -c < /t/mid; cat /t/after\n",
+    );
+    let out = ws.build(&[]);
+    assert_ok(&out);
+    let log = text(&out.stdout) + &text(&out.stderr);
+    for expected in ["HELLO", "1048576", "after"] {
+        assert!(log.contains(expected), "{expected} missing: {log}");
+    }
+}

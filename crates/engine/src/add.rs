@@ -244,7 +244,9 @@ fn place_entry(
             .map_err(&at)?;
         tree.link(ino, dir, &name).map_err(&at)?;
         return Ok(());
-    } else if kind.is_file() || kind == tar::EntryType::Continuous {
+    } else if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
+        // A GNU sparse file reads back with its holes as zeros (the tar crate expands
+        // them), as Go's archive/tar gives BuildKit; the step's disk quota bounds it.
         let ino = tree.create_file(dir, &name, mode, uid, gid).map_err(&at)?;
         tree.write_from(ino, entry).map_err(&at)?;
         ino
