@@ -265,11 +265,11 @@ fn errors_point_at_the_dockerfile_line() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("Dockerfile:2"), "{err}");
-    assert!(err.contains("exit code 3"), "{err}");
+    assert!(err.contains("exit code: 3"), "{err}");
     assert!(err.contains("second line"), "{err}");
     // The cause is said once, not again after the output tail.
     let error = &err[err.find("error: ").expect("an error line")..];
-    assert_eq!(error.matches("exit code 3").count(), 1, "{err}");
+    assert_eq!(error.matches("exit code: 3").count(), 1, "{err}");
     assert!(error.trim_end().ends_with("second line"), "{err}");
 
     ws.write("Dockerfile", "FROM scratch\nCOPY ../../etc/passwd /\n");

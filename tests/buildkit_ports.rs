@@ -48,7 +48,7 @@ fn a_failed_run_names_the_process_it_ran() {
     let out = ws.build(&[]);
     assert_fails_with(
         &out,
-        "process \"/bin/sh -c invalidcmd\" did not complete successfully: exit code 127",
+        "process \"/bin/sh -c invalidcmd\" did not complete successfully: exit code: 127",
     );
     ws.write(
         "Dockerfile",
@@ -56,7 +56,7 @@ fn a_failed_run_names_the_process_it_ran() {
     );
     assert_fails_with(
         &ws.build(&[]),
-        "process \"sh -c exit 3\" did not complete successfully: exit code 3",
+        "process \"sh -c exit 3\" did not complete successfully: exit code: 3",
     );
 }
 

@@ -526,7 +526,7 @@ fn build_context_local_dir_serves_copy_from_and_bind_from_with_its_ignore_rules(
     assert_ok(&ws.build(&["--build-context", &context]));
     std::fs::write(extra.join("sub/a.txt"), "changed").expect("write");
     let out = ws.build(&["--build-context", &context]);
-    assert_fails_with(&out, "exit code 1");
+    assert_fails_with(&out, "exit code: 1");
     ws.write(
         "Dockerfile",
         "FROM scratch\nCOPY --from=extra /hidden.env /h\n",
@@ -546,20 +546,28 @@ fn build_context_local_dir_serves_copy_from_and_bind_from_with_its_ignore_rules(
 
 #[test]
 fn oversized_or_deeply_nested_patterns_are_errors_not_panics() {
-    // globset panicked ("regex compilation shouldn't fail") on a 1 MB pattern and on
-    // 1,000 nested `{a,{a,...}}`, past the regex crate's size and nesting limits.
-    let nested = "{a,".repeat(1000) + &"}".repeat(1000);
-    let wildcard = format!("*{nested}");
+    // globset panicked ("regex compilation shouldn't fail") on a 1 MB pattern, past the
+    // regex crate's size limit: it is an error naming the bound.
     for (ignore, source) in [
-        ("a".repeat(1 << 20), "f"),
-        (nested.clone(), "f"),
-        (String::new(), wildcard.as_str()),
+        ("a".repeat(1 << 20), "f".to_owned()),
+        (String::new(), format!("*{}", "a".repeat(1 << 20))),
     ] {
         let ws = Workspace::new();
         ws.write("f", "x");
         ws.write(".dockerignore", &ignore);
         ws.write("Dockerfile", format!("FROM scratch\nCOPY {source} /x\n"));
-        let out = ws.build(&[]);
-        assert_fails_with(&out, "(MAX_GLOB_BYTES) or nesting");
+        assert_fails_with(&ws.build(&[]), "(MAX_GLOB_BYTES)");
     }
+    // It panicked on 1,000 nested `{a,{a,...}}` too, past the regex parser's nesting
+    // limit; braces are literal in Docker's patterns, so that is an ordinary name.
+    let nested = "{a,".repeat(1000) + &"}".repeat(1000);
+    let ws = Workspace::new();
+    ws.write("f", "x");
+    ws.write(".dockerignore", &nested);
+    ws.write(
+        "Dockerfile",
+        format!("FROM scratch\nCOPY f /x\nCOPY *{nested} /y\n"),
+    );
+    // (A wildcard matching nothing copies nothing, as in BuildKit.)
+    assert_ok(&ws.build(&[]));
 }

@@ -287,38 +287,63 @@ pub(crate) fn matches_self_or_parent(matcher: &GlobMatcher, rel: &str) -> bool {
 
 /// The longest pattern compiled (a path's limit on Linux, PATH_MAX): globset panics when
 /// the regex it builds is over the regex crate's size limit, which a 1 MB `.dockerignore`
-/// line reached.
+/// line reached. (Braces, which could nest groups past the regex parser's limit, are
+/// literal: see `compile_glob`.)
 const MAX_GLOB_BYTES: usize = 4096;
 
-/// The deepest `{a,{b,...}}` nesting compiled: each level is a regex group, and globset
-/// panics past the regex parser's nesting limit (250), which 1,000 levels reached.
-const MAX_GLOB_NESTING: usize = 64;
-
-/// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`.
+/// Compiles a Docker pattern (Go `filepath.Match` plus `**`): `*` and `?` never cross `/`,
+/// and `{a,b}` is the literal text, as in Go's matcher and BuildKit's pattern matcher
+/// (globset would read it as alternation).
 /// The error is only its kind: the callers show the pattern as written, not as cleaned.
 pub(crate) fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::ErrorKind> {
-    let depth = pattern
-        .chars()
-        .scan(0usize, |d, c| {
-            match c {
-                '{' => *d += 1,
-                '}' => *d = d.saturating_sub(1),
-                _ => {}
-            }
-            Some(*d)
-        })
-        .max();
-    if pattern.len() > MAX_GLOB_BYTES || depth.unwrap_or(0) > MAX_GLOB_NESTING {
+    if pattern.len() > MAX_GLOB_BYTES {
         return Err(globset::ErrorKind::Regex(format!(
-            "longer than {MAX_GLOB_BYTES} bytes (MAX_GLOB_BYTES) or nesting {{...}} deeper than {MAX_GLOB_NESTING} (MAX_GLOB_NESTING)"
+            "longer than {MAX_GLOB_BYTES} bytes (MAX_GLOB_BYTES)"
         )));
     }
-    GlobBuilder::new(pattern)
+    GlobBuilder::new(&literal_braces(pattern))
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
         .map_err(|e| e.kind().clone())
+}
+
+/// `pattern` with each `{` and `}` outside a `[...]` class escaped, so that globset
+/// matches them as themselves. An escaped character and a class's members pass as they
+/// are; a `]` first in a class is a member, as in Go's and globset's syntax.
+fn literal_braces(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                if let Some(neg) = chars.next_if(|&n| n == '!' || n == '^') {
+                    out.push(neg);
+                }
+                if let Some(bracket) = chars.next_if(|&n| n == ']') {
+                    out.push(bracket);
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '{' | '}' if !in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Cleans a context path lexically: `.` and empty parts dropped, `..` applied, leading
@@ -873,6 +898,22 @@ fn path_bytes(path: &Path) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn braces_are_literal_as_in_go_patterns() {
+        let m = |p: &str, path: &str| compile_glob(p).unwrap().is_match(path);
+        assert!(m("{a,b}.txt", "{a,b}.txt"));
+        assert!(!m("{a,b}.txt", "a.txt"));
+        assert!(m("*{a,b}.txt", "x{a,b}.txt"));
+        assert!(m("x/{a}", "x/{a}"));
+        // Inside a class and after a backslash, a brace is already itself.
+        assert!(m("[{]a", "{a") && m("[]{]a", "]a") && m("[!{]a", "ba") && !m("[!{]a", "{a"));
+        assert!(m("\\{a\\}", "{a}"));
+        // 1,000 nested groups made globset panic when braces were alternation.
+        let nested = "{a,".repeat(1000) + &"}".repeat(1000);
+        assert!(m(&nested, &nested));
+        assert!(compile_glob(&"a".repeat(MAX_GLOB_BYTES + 1)).is_err());
+    }
 
     fn ctx(files: &[(&str, &str)], ignore: &str) -> (tempfile::TempDir, Context) {
         let dir = tempfile::tempdir().unwrap();

@@ -176,7 +176,7 @@ pub enum StepError {
     /// The command ran and failed. `command` is its argv as BuildKit shows it (joined
     /// by spaces, Go-quoted, see [`shown_command`]); `output_tail` is its last lines,
     /// already redacted.
-    #[error("process {command} did not complete successfully: exit code {code}")]
+    #[error("process {command} did not complete successfully: exit code: {code}")]
     Exit {
         command: String,
         code: i32,
@@ -322,7 +322,7 @@ mod tests {
         };
         assert_eq!(
             step(exit).to_string(),
-            "Dockerfile:12: process \"/bin/sh -c make \\\\\\n  all\" did not complete successfully: exit code 2\n   |\n12 | RUN make \\\n   | ^^^\nlast output:\n  cc: error\n  make: *** [all] Error 1"
+            "Dockerfile:12: process \"/bin/sh -c make \\\\\\n  all\" did not complete successfully: exit code: 2\n   |\n12 | RUN make \\\n   | ^^^\nlast output:\n  cc: error\n  make: *** [all] Error 1"
         );
         // Causes other than a command's exit have no output to show.
         let quota = step(StepError::DiskQuota { limit: 5 }).to_string();

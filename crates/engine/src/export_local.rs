@@ -148,6 +148,8 @@ fn make_symlink(dir: &Dir, target: &str, name: &str) -> std::io::Result<()> {
 }
 
 /// The permission bits an export writes: the image's, with setuid, setgid and sticky.
+/// (Unix only: other hosts have no mode bits to write.)
+#[cfg(unix)]
 const EXPORTED_MODE_BITS: u32 = 0o7777;
 
 #[cfg(unix)]

@@ -138,7 +138,7 @@ fn a_build_error_is_the_streams_last_line() {
     let lines = post(&base, "", context_tar("FROM scratch\nRUN exit 3\n")).unwrap();
     let last = lines.last().unwrap();
     let error = last["error"].as_str().expect("an error line");
-    assert!(error.contains("exit code 3"), "{error}");
+    assert!(error.contains("exit code: 3"), "{error}");
 }
 
 #[test]

@@ -148,7 +148,7 @@ fn a_failing_command_is_an_exit_with_its_output_tail() {
         fail(ws.request("FROM scratch\nRUN echo said-before-failing; exit 3\n"));
     assert!(
         text.contains(
-            "Dockerfile:2: process \"/bin/sh -c echo said-before-failing; exit 3\" did not complete successfully: exit code 3"
+            "Dockerfile:2: process \"/bin/sh -c echo said-before-failing; exit 3\" did not complete successfully: exit code: 3"
         ),
         "{text}"
     );
@@ -160,7 +160,7 @@ fn a_failing_command_is_an_exit_with_its_output_tail() {
         events
             .iter()
             .any(|e| matches!(e, Event::StepFailed { error, .. }
-        if error.contains("exit code 3")))
+        if error.contains("exit code: 3")))
     );
     match step_cause(err, 2) {
         StepError::Exit {
