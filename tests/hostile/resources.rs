@@ -149,3 +149,33 @@ fn add_unpacks_gnu_sparse_files_instead_of_dropping_them() {
         assert!(log.contains(expected), "{expected} missing: {log}");
     }
 }
+
+/// A megabyte-long instruction line: the build's log shows at most
+/// MAX_SHOWN_LINE_CHARS of it wherever it is echoed (the step's progress line, the
+/// error's excerpt, a parse error, a check report), not the megabyte.
+#[test]
+fn a_megabyte_line_is_clipped_in_progress_errors_and_checks() {
+    let filler = "a".repeat(1 << 20);
+    for (dockerfile, extra) in [
+        (format!("FROM scratch\nRUN false #{filler}\n"), &[][..]),
+        (
+            format!("FROM scratch\nRUN --mount=type=bogus{filler} true\n"),
+            &[][..],
+        ),
+        (
+            format!("FROM scratch\nrun true #{filler}\n"),
+            &["--check"][..],
+        ),
+    ] {
+        let ws = Workspace::new();
+        ws.write("Dockerfile", &dockerfile);
+        let out = ws.build(extra);
+        let log = [text(&out.stdout), text(&out.stderr)].concat();
+        assert!(
+            log.len() < 64 << 10,
+            "{} bytes of log for {extra:?}",
+            log.len()
+        );
+        assert!(log.contains("aaaa…"), "{extra:?}: {log}");
+    }
+}

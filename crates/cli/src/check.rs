@@ -110,6 +110,7 @@ fn excerpt(source: &str, name: &str, span: Span) -> String {
         } else {
             "   "
         };
+        let (line, _) = kiln_dockerfile::clip_line(line, 1);
         let _ = writeln!(out, " {n:>3} | {mark} {line}");
     }
     out.push_str("--------------------\n");

@@ -28,11 +28,12 @@ fn main() {
 /// The error and its causes, each said once. kiln's typed errors already show their
 /// cause in their own message (`{path}: {source}`, a step's error under its excerpt),
 /// so a cause whose text is already there is not repeated; a context added with
-/// `anyhow` (`writing --iidfile X`) still gets its cause appended.
+/// `anyhow` (`writing --iidfile X`) still gets its cause appended. A cause is clipped as
+/// errors clip the input they quote, so one already shown clipped is recognised too.
 fn render(e: &anyhow::Error) -> String {
     let mut out = e.to_string();
     for cause in e.chain().skip(1) {
-        let text = cause.to_string();
+        let (text, _) = kiln_dockerfile::clip_line(&cause.to_string(), 1);
         if !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);

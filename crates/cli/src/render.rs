@@ -72,6 +72,7 @@ impl EventSink for Plain {
         let t = self.started.elapsed().as_secs_f64();
         let _ = match event {
             Event::StepStarted { step, name, .. } => {
+                let (name, _) = kiln_dockerfile::clip_line(&name, 1);
                 writeln!(err, "#{} {} {}", self.number(&step), label(&step), name)
             }
             Event::StepCached { step, .. } => writeln!(err, "#{} CACHED", self.number(&step)),
@@ -123,7 +124,8 @@ impl Tty {
                 let style = ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
-                bar.set_prefix(format!("{} {}", label(step), name.unwrap_or("")));
+                let (name, _) = kiln_dockerfile::clip_line(name.unwrap_or(""), 1);
+                bar.set_prefix(format!("{} {name}", label(step)));
                 bar.enable_steady_tick(std::time::Duration::from_millis(100));
                 bar
             })

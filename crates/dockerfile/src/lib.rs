@@ -55,7 +55,7 @@ mod mount;
 pub mod suggest;
 mod syntax;
 
-pub use error::{ErrorKind, ParseError, Span};
+pub use error::{ErrorKind, MAX_SHOWN_LINE_CHARS, ParseError, Span, clip_line};
 pub use expand::{ExpandError, expand, expand_heredoc, expand_words};
 pub use instruction::{
     ArgDecl, Chmod, Copy, Healthcheck, HeredocFile, Instruction, NetworkMode, Run, RunProgram,

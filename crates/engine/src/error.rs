@@ -129,8 +129,11 @@ pub enum BuildError {
 fn excerpt(line: usize, instruction: &str) -> String {
     let num = line.to_string();
     let pad = " ".repeat(num.len());
-    let first = instruction.lines().next().unwrap_or("");
-    let word = first.split_whitespace().next().map_or(1, str::len);
+    let (first, _) = kiln_dockerfile::clip_line(instruction.lines().next().unwrap_or(""), 1);
+    let word = first
+        .split_whitespace()
+        .next()
+        .map_or(1, |w| w.chars().count());
     format!("{pad} |\n{num} | {first}\n{pad} | {}", "^".repeat(word))
 }
 
