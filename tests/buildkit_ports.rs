@@ -217,7 +217,15 @@ fn a_failing_global_arg_default_names_its_line() {
         "Dockerfile",
         "\nARG FOO=${FOO:?\"custom error\"}\nFROM scratch\n",
     );
-    assert_fails_with(&ws.build(&[]), "Dockerfile:2: FOO: custom error");
+    let out = ws.build(&[]);
+    assert_fails_with(&out, "Dockerfile:2: FOO: custom error");
+    // Said once: the error's cause is not appended after it again.
+    assert_eq!(
+        text(&out.stderr).matches("custom error").count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
     assert_ok(&ws.build(&["--build-arg", "FOO=bar"]));
 }
 

@@ -247,9 +247,9 @@ fn build_redacted(
         build_platform: frontend_platform(&Platform::host_linux()),
         target_stage: req.target.clone(),
     };
-    let global = GlobalScope::new(&dockerfile, &build_args).map_err(|source| BuildError::Args {
+    let global = GlobalScope::new(&dockerfile, &build_args).map_err(|error| BuildError::Args {
         file: file_name.clone(),
-        source,
+        error,
     })?;
     let mut req = req;
     if let Some(epoch) = dockerfile_epoch(&dockerfile, &req, &global, &file_name)? {

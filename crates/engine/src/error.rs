@@ -19,10 +19,12 @@ pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] kiln_dockerfile::ParseError),
     /// A global `ARG` whose default does not expand.
-    #[error("{file}:{}: {}", .source.line, .source.source)]
+    /// (`error` is not a `source`: this message already says all of it, and a cause
+    /// would repeat it after it.)
+    #[error("{file}:{}: {}", .error.line, .error.source)]
     Args {
         file: String,
-        source: kiln_dockerfile::args::GlobalArgError,
+        error: kiln_dockerfile::args::GlobalArgError,
     },
     /// A global `ARG SOURCE_DATE_EPOCH=` whose value is not a number of seconds.
     #[error(
@@ -265,19 +267,13 @@ impl StepError {
     }
 }
 
-/// At most this many characters of a failed command are shown: a RUN heredoc can hold a
-/// script of any length, and its error should stay readable (the line and caret already
-/// say which step it was).
-const MAX_SHOWN_COMMAND: usize = 2048;
-
 /// A failed command's argv as BuildKit's error names it: joined by spaces and quoted as
-/// Go's `%q` (`"/bin/sh -c make"`), cut at [`MAX_SHOWN_COMMAND`] characters.
+/// Go's `%q` (`"/bin/sh -c make"`), clipped as any quoted input is
+/// ([`kiln_dockerfile::clip_line`]): a RUN heredoc can hold a script of any length, and
+/// the line and caret already say which step it was.
 pub(crate) fn shown_command(argv: &[String]) -> String {
-    let joined = argv.join(" ");
-    match joined.char_indices().nth(MAX_SHOWN_COMMAND) {
-        Some((cut, _)) => format!("{}…", crate::history::go_quote(&joined[..cut])),
-        None => crate::history::go_quote(&joined),
-    }
+    let (shown, _) = kiln_dockerfile::clip_line(&argv.join(" "), 1);
+    crate::history::go_quote(&shown)
 }
 
 /// A full quota is its own variant wherever the refusal comes from (a write, a freeze).
